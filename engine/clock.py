@@ -1,0 +1,102 @@
+"""The one place that reads the machine's time.
+
+Everything else takes a :class:`Clock`, so drills, simulations and tests run the real engine on a
+virtual clock. Three clocks share the interface:
+
+* :class:`WallClock` is real time.
+* :class:`ScaledClock` runs N times faster than real time from the moment it is made (live drills,
+  the crash test). It is deterministic across processes when given the same ``origin``/``epoch`` pair.
+* :class:`VirtualClock` only moves when told to; ``advance_to`` lets a driver jump to the next due time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+    def sleep_seconds(self, clock_seconds: float) -> float:
+        """How many real seconds to wait for ``clock_seconds`` of this clock to pass."""
+        ...
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep_seconds(self, clock_seconds: float) -> float:
+        return max(0.0, clock_seconds)
+
+    def __repr__(self) -> str:
+        return "WallClock()"
+
+
+class ScaledClock:
+    """Real time sped up ``speed`` times, anchored at ``origin`` (clock time) = ``epoch`` (real time)."""
+
+    def __init__(self, speed: float, origin: datetime | None = None, epoch: float | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = float(speed)
+        self.epoch = time.time() if epoch is None else epoch
+        self.origin = origin or datetime.fromtimestamp(self.epoch, UTC)
+
+    def now(self) -> datetime:
+        return self.origin + timedelta(seconds=(time.time() - self.epoch) * self.speed)
+
+    def sleep_seconds(self, clock_seconds: float) -> float:
+        return max(0.0, clock_seconds / self.speed)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock(speed={self.speed})"
+
+
+class VirtualClock:
+    """A clock that never moves by itself. Thread-safe."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("VirtualClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now = self._now + delta
+            return self._now
+
+    def advance_to(self, instant: datetime) -> datetime:
+        """Move forward to ``instant``; never backwards."""
+        with self._lock:
+            if instant > self._now:
+                self._now = instant.astimezone(UTC)
+            return self._now
+
+    def sleep_seconds(self, clock_seconds: float) -> float:
+        return 0.0
+
+    def __repr__(self) -> str:
+        return f"VirtualClock({self._now.isoformat()})"
+
+
+def monotonic() -> float:
+    """Real monotonic seconds, for measuring durations (benchmarks, timeouts), never for domain time."""
+    return time.monotonic()
+
+
+def clock_from_speed(speed: float | None) -> Clock:
+    """The clock the ``--speed`` flag asks for: wall clock for None or 1, scaled otherwise."""
+    if speed is None or speed == 1:
+        return WallClock()
+    return ScaledClock(speed)

@@ -1,0 +1,89 @@
+"""The domain objects the pure engine reasons about.
+
+These are plain frozen dataclasses: storage builds them from rows, the engine takes them with a clock and
+returns decisions. Field names follow the Scaling reference (snake_case here, camelCase on the wire).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Literal
+
+RotationType = Literal["daily", "weekly", "custom"]
+Severity = Literal["critical", "high", "medium", "low"]
+Status = Literal["investigating", "identified", "monitoring", "resolved"]
+Role = Literal["org:admin", "org:member"]
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+STATUSES: tuple[str, ...] = ("investigating", "identified", "monitoring", "resolved")
+ROLES: tuple[str, ...] = ("org:admin", "org:member")
+ROTATION_TYPES: tuple[str, ...] = ("daily", "weekly", "custom")
+
+
+def next_status(status: str) -> str | None:
+    """The only status an incident may move to from ``status`` (None once resolved)."""
+    i = STATUSES.index(status)
+    return STATUSES[i + 1] if i + 1 < len(STATUSES) else None
+
+
+@dataclass(frozen=True)
+class RotationLayer:
+    """A repeating cycle over ``participant_ids``; see docs/TIME_RULES.md for the arithmetic."""
+
+    id: str
+    name: str
+    position: int  # 0-based; 0 is owner-bearing
+    rotation_type: str
+    rotation_length_days: int
+    handoff_time: time  # wall clock in the schedule's zone
+    effective_from: datetime  # aware, UTC
+    effective_until: datetime | None  # aware, UTC, exclusive
+    participant_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Override:
+    """A user covering a window ``[start, end)`` of a schedule.
+
+    While active it displaces the owner-bearing layer's participant (see docs/TIME_RULES.md).
+    """
+
+    id: str
+    user_id: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: str
+    name: str
+    timezone: str  # IANA
+    layers: tuple[RotationLayer, ...] = ()
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """An escalation layer's target: a schedule, or a fixed list of users."""
+
+    type: Literal["schedule", "users"]
+    schedule_id: str | None = None
+    user_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EscalationLayer:
+    id: str
+    position: int  # 1-based
+    ack_timeout_minutes: int
+    target: Target
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    name: str
+    layers: tuple[EscalationLayer, ...] = field(default=())
+    repeat: int = 0  # local extension: run the layers again this many times before exhaustion

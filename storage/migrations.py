@@ -1,0 +1,283 @@
+"""Versioned schema migrations, applied on open through sqlite-utils' ``Migrations``.
+
+Append new migrations at the end; never edit one that has shipped. A database that records a migration this
+version does not know was written by a newer oncall: it is refused and left untouched.
+
+Conventions: timestamps are ISO 8601 UTC text with milliseconds and ``Z`` (they sort as text); engine due
+times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are JSON text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+MIGRATIONS = Migrations("oncall")
+
+
+def _run(db: sqlite_utils.Database, statements: list[str]) -> None:
+    for stmt in statements:
+        db.execute(stmt)
+
+
+@MIGRATIONS(name="0001_initial")
+def m0001_initial(db: sqlite_utils.Database) -> None:
+    _run(
+        db,
+        [
+            """CREATE TABLE orgs (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                email TEXT NOT NULL,
+                first_name TEXT,
+                last_name TEXT,
+                role TEXT NOT NULL CHECK (role IN ('org:admin', 'org:member')),
+                image_url TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                removed_at TEXT,
+                origin TEXT NOT NULL DEFAULT 'local',
+                remote_id TEXT
+            )""",
+            "CREATE UNIQUE INDEX users_org_email ON users(org_id, email) WHERE removed_at IS NULL",
+            """CREATE TABLE invitations (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                email_address TEXT NOT NULL,
+                role TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                created_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                user_id TEXT REFERENCES users(id),
+                name TEXT,
+                key_hash TEXT NOT NULL UNIQUE,
+                last4 TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                revoked_at TEXT
+            )""",
+            """CREATE TABLE schedules (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                name TEXT NOT NULL,
+                description TEXT,
+                timezone TEXT NOT NULL,
+                created_by TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                origin TEXT NOT NULL DEFAULT 'local',
+                remote_id TEXT,
+                UNIQUE (org_id, name)
+            )""",
+            """CREATE TABLE rotation_layers (
+                id TEXT PRIMARY KEY,
+                schedule_id TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+                org_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                rotation_type TEXT NOT NULL,
+                rotation_length_days INTEGER NOT NULL,
+                handoff_time TEXT NOT NULL,
+                effective_from TEXT NOT NULL,
+                effective_until TEXT,
+                participant_ids TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                origin TEXT NOT NULL DEFAULT 'local',
+                remote_id TEXT,
+                UNIQUE (schedule_id, name)
+            )""",
+            """CREATE TABLE overrides (
+                id TEXT PRIMARY KEY,
+                schedule_id TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+                org_id TEXT NOT NULL,
+                user_id TEXT NOT NULL REFERENCES users(id),
+                start_at TEXT NOT NULL,
+                end_at TEXT NOT NULL,
+                note TEXT,
+                created_by TEXT,
+                created_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE policies (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                name TEXT NOT NULL,
+                description TEXT,
+                repeat_count INTEGER NOT NULL DEFAULT 0,
+                repage_after_minutes INTEGER,
+                created_by TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                origin TEXT NOT NULL DEFAULT 'local',
+                remote_id TEXT,
+                UNIQUE (org_id, name)
+            )""",
+            """CREATE TABLE escalation_layers (
+                id TEXT PRIMARY KEY,
+                policy_id TEXT NOT NULL REFERENCES policies(id) ON DELETE CASCADE,
+                org_id TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                ack_timeout_minutes INTEGER NOT NULL,
+                target_type TEXT NOT NULL CHECK (target_type IN ('schedule', 'users')),
+                schedule_id TEXT REFERENCES schedules(id),
+                user_ids TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                origin TEXT NOT NULL DEFAULT 'local',
+                remote_id TEXT
+            )""",
+            "CREATE INDEX escalation_layers_policy ON escalation_layers(policy_id, position)",
+            """CREATE TABLE incidents (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                seq INTEGER NOT NULL,
+                title TEXT NOT NULL,
+                description TEXT,
+                severity TEXT NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low')),
+                status TEXT NOT NULL
+                    CHECK (status IN ('investigating', 'identified', 'monitoring', 'resolved')),
+                owner_id TEXT,
+                owner_schedule_id TEXT,
+                escalation_policy_id TEXT,
+                created_by TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                acknowledged_at TEXT,
+                acknowledged_by TEXT,
+                resolved_at TEXT,
+                is_drill INTEGER NOT NULL DEFAULT 0,
+                origin TEXT NOT NULL DEFAULT 'local',
+                remote_id TEXT,
+                UNIQUE (org_id, seq)
+            )""",
+            "CREATE INDEX incidents_org_created ON incidents(org_id, created_at DESC, id DESC)",
+            "CREATE INDEX incidents_org_status ON incidents(org_id, status)",
+            """CREATE TABLE status_history (
+                id TEXT PRIMARY KEY,
+                incident_id TEXT NOT NULL REFERENCES incidents(id),
+                status TEXT NOT NULL,
+                changed_at TEXT NOT NULL,
+                changed_by TEXT,
+                resolution_note TEXT
+            )""",
+            "CREATE INDEX status_history_incident ON status_history(incident_id, changed_at)",
+            """CREATE TABLE incident_updates (
+                id TEXT PRIMARY KEY,
+                incident_id TEXT NOT NULL REFERENCES incidents(id),
+                body TEXT,
+                status_change TEXT,
+                visibility TEXT NOT NULL CHECK (visibility IN ('internal', 'public')),
+                posted_by TEXT,
+                posted_at TEXT NOT NULL,
+                redacted_at TEXT,
+                redacted_by TEXT
+            )""",
+            "CREATE INDEX incident_updates_incident ON incident_updates(incident_id, posted_at)",
+            # The timeline is append-only: triggers refuse any change to a written row.
+            """CREATE TABLE timeline (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                incident_id TEXT NOT NULL REFERENCES incidents(id),
+                at TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                actor TEXT,
+                data TEXT NOT NULL DEFAULT '{}'
+            )""",
+            "CREATE INDEX timeline_incident ON timeline(incident_id, seq)",
+            """CREATE TRIGGER timeline_no_update BEFORE UPDATE ON timeline
+               BEGIN SELECT RAISE(ABORT, 'timeline is append-only'); END""",
+            """CREATE TRIGGER timeline_no_delete BEFORE DELETE ON timeline
+               BEGIN SELECT RAISE(ABORT, 'timeline is append-only'); END""",
+            # One row per incident under escalation: the truth the engine's timers are derived from.
+            """CREATE TABLE escalations (
+                incident_id TEXT PRIMARY KEY REFERENCES incidents(id),
+                org_id TEXT NOT NULL,
+                policy_id TEXT NOT NULL,
+                policy_snapshot TEXT NOT NULL,
+                step INTEGER NOT NULL DEFAULT 0,
+                loop INTEGER NOT NULL DEFAULT 0,
+                generation INTEGER NOT NULL DEFAULT 0,
+                state TEXT NOT NULL,
+                due_at_ms INTEGER,
+                due_kind TEXT,
+                started_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX escalations_due ON escalations(due_at_ms) WHERE due_at_ms IS NOT NULL",
+            """CREATE TABLE contact_methods (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL,
+                user_id TEXT NOT NULL REFERENCES users(id),
+                channel TEXT NOT NULL CHECK (channel IN ('log', 'webhook', 'command')),
+                address TEXT,
+                secret TEXT,
+                created_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE outbox (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                idem_key TEXT NOT NULL UNIQUE,
+                org_id TEXT NOT NULL,
+                incident_id TEXT NOT NULL REFERENCES incidents(id),
+                layer_position INTEGER,
+                loop INTEGER NOT NULL DEFAULT 0,
+                user_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                contact_id TEXT,
+                payload TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+                lease_until_ms INTEGER,
+                last_error TEXT,
+                created_at TEXT NOT NULL,
+                sent_at TEXT
+            )""",
+            "CREATE INDEX outbox_pending ON outbox(status, next_attempt_ms)",
+            """CREATE TABLE engine_lease (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                token INTEGER NOT NULL,
+                expires_at_ms INTEGER NOT NULL,
+                heartbeat_at TEXT NOT NULL
+            )""",
+        ],
+    )
+
+
+def migrate(database: Database) -> None:
+    """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
+    from storage.db import DatabaseError
+
+    db = database.utils
+    with database.write():
+        known = {m.name for m in MIGRATIONS._migrations}
+        if "_sqlite_migrations" in db.table_names():
+            applied = {m.name for m in MIGRATIONS.applied(db)}
+            newer = sorted(applied - known)
+            if newer:
+                raise DatabaseError(
+                    f"{database.path} was written by a newer version of oncall "
+                    f"(unknown migrations: {', '.join(newer)}); upgrade oncall to open it. "
+                    "The file was not changed."
+                )
+        elif db.table_names():
+            tables = set(db.table_names())
+            if "orgs" not in tables:
+                raise DatabaseError(f"{database.path} is a SQLite file but not an oncall database")
+        MIGRATIONS.apply(db)
+
+
+def schema_version(database: Database) -> list[str]:
+    return [m.name for m in MIGRATIONS.applied(database.utils)]
