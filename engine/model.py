@@ -87,3 +87,4 @@ class Policy:
     name: str
     layers: tuple[EscalationLayer, ...] = field(default=())
     repeat: int = 0  # local extension: run the layers again this many times before exhaustion
+    repage_after_minutes: int | None = None  # local extension: re-page an acked, unresolved incident
