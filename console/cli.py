@@ -1,0 +1,138 @@
+"""The ``oncall`` command line.
+
+Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the user data directory), acts
+through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
+non-zero exit code: no tracebacks for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from engine.clock import Clock, clock_from_speed
+from engine.errors import DomainError
+from storage.db import Database, default_db_path, open_db
+from storage.service import Ctx
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+class State:
+    """What the global options chose; commands open the database lazily through it."""
+
+    def __init__(self, db_path: Path | None, org: str | None, speed: float | None) -> None:
+        self.db_path = db_path
+        self.org = org
+        self.speed = speed
+        self._db: Database | None = None
+        self._clock: Clock | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.db_path or default_db_path()
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            self._clock = clock_from_speed(self.speed)
+        return self._clock
+
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_db(self.path)
+        return self._db
+
+    def ctx(self) -> Ctx:
+        """The acting context: the chosen (or only) organisation, acting as its first admin."""
+        from storage.service.orgs import find_org
+
+        db = self.db()
+        org_id = find_org(db, self.org)
+        admin = db.one(
+            "SELECT id FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL "
+            "ORDER BY created_at, id LIMIT 1",
+            (org_id,),
+        )
+        uid = admin["id"] if admin else None
+        return Ctx(db=db, org_id=org_id, actor_id=uid, actor_user_id=uid, is_admin=True, clock=self.clock)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Map domain and database errors to ``error: …`` on stderr and an exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
+        except OSError as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ONCALL_DB",
+    help="SQLite database file (default: $ONCALL_DB, else the user data directory).",
+)
+@click.option("--org", help="Organisation id or name, when the database holds several.")
+@click.option("--speed", type=float, default=None, help="Run the clock N times faster (drills, demos).")
+@click.option("--sync", "sync_on", is_flag=True, help="Console: keep a Scaling organisation in sync.")
+@click.version_option(package_name="oncall")
+@click.pass_context
+def cli(
+    ctx: click.Context, db_path: Path | None, org: str | None, speed: float | None, sync_on: bool
+) -> None:
+    """oncall: a terminal console for on-call engineers, over a local escalation engine.
+
+    Run without a command to open the console on the configured database.
+    """
+    if speed is not None and speed <= 0:
+        fail("--speed must be positive", EXIT_USAGE)
+    ctx.obj = State(db_path, org, speed)
+    ctx.obj.sync_on = sync_on
+    if ctx.invoked_subcommand is None:
+        run_console(ctx.obj)
+
+
+def run_console(state: State, *, demo: bool = False) -> None:
+    try:
+        from console.app import run_app
+    except ImportError as exc:  # the console arrives with its own issue
+        fail(f"the console is not available in this build ({exc})")
+        return
+    handle_errors(run_app)(state, demo=demo)
+
+
+def main() -> None:
+    from console.commands import register
+
+    register(cli)
+    cli(prog_name="oncall")
