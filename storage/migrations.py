@@ -256,6 +256,28 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_engine")
+def m0002_engine(db: sqlite_utils.Database) -> None:
+    """The escalation engine's extra state: passes over the layers (``round``, part of the idempotency
+    key), who acknowledged (for re-page reminders), the snapshot's fingerprint and the last live-policy
+    divergence already recorded, and the shared anchor of a scaled clock."""
+    _run(
+        db,
+        [
+            "ALTER TABLE escalations ADD COLUMN round INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE escalations ADD COLUMN acked_by TEXT",
+            "ALTER TABLE escalations ADD COLUMN policy_hash TEXT",
+            "ALTER TABLE escalations ADD COLUMN noted_policy_hash TEXT",
+            "CREATE INDEX outbox_incident ON outbox(incident_id, seq)",
+            """CREATE TABLE engine_clock (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                speed REAL NOT NULL,
+                epoch REAL NOT NULL
+            )""",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     from storage.db import DatabaseError
