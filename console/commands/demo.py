@@ -1,0 +1,50 @@
+"""``oncall demo``: a realistic organisation in its own database, then the console on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from console.cli import State, echo_json, handle_errors, pass_state, run_console
+from storage.db import demo_db_path, open_db
+from storage.demo import seed_demo
+
+
+@click.command("demo")
+@click.option("--no-console", is_flag=True, help="Only create the demo database (for scripts).")
+@click.option("--reset", is_flag=True, help="Delete an existing demo database first.")
+@click.option("--json", "as_json", is_flag=True, help="With --no-console: print what was created as JSON.")
+@pass_state
+@handle_errors
+def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> None:
+    """Create the demo organisation (Acme Platform) and open the console on it.
+
+    Uses --db if given, else a demo database beside the default one, so real data is never touched.
+    """
+    path = Path(state.db_path) if state.db_path else demo_db_path()
+    if reset:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    db = open_db(path)
+    state.db_path = path
+    state._db = db
+    exists = db.one("SELECT id FROM orgs WHERE name = 'Acme Platform'")
+    if exists is None:
+        demo = seed_demo(db, state.clock)
+        if as_json:
+            echo_json({"db": str(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__})
+        else:
+            click.echo(f"Demo organisation 'Acme Platform' created in {path}")
+            click.echo(
+                f"  people: {len(demo.users)}, schedules: {len(demo.schedules)}, "
+                f"policies: {len(demo.policies)}, open incidents: {len(demo.incidents)}"
+            )
+            click.echo(f"  API key (shown once): {demo.api_key}")
+    elif not no_console:
+        click.echo(f"Using the existing demo database {path} (--reset to start over)")
+    else:
+        click.echo(f"The demo database already exists: {path} (--reset to start over)")
+    state.org = "Acme Platform"
+    if not no_console:
+        run_console(state, demo=True)

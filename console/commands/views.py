@@ -1,0 +1,130 @@
+"""Read commands for scripts and quick looks: ``oncall incidents``, ``policies``, ``schedules``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from console.cli import State, echo_json, handle_errors, pass_state
+from console.commands.table import print_table
+from engine.model import SEVERITIES, STATUSES
+from storage.service import Ctx, orgs, policies, schedules
+from storage.service import incidents as incidents_svc
+
+
+def _names(ctx: Ctx) -> dict[str, str]:
+    rows = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
+    return {r["id"]: orgs.display_name(r) for r in rows}
+
+
+@click.command("incidents")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--severity", type=click.Choice(SEVERITIES), default=None)
+@click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def incidents_command(
+    state: State, status: str | None, severity: str | None, show_all: bool, limit: int, as_json: bool
+) -> None:
+    """List incidents, newest first (open ones unless --all or --status)."""
+    ctx = state.ctx()
+    page = incidents_svc.list_incidents(
+        ctx, status=status, severity=severity, limit=limit, open_only=not show_all and status is None
+    )
+    items = page["incidents"]
+    if as_json:
+        echo_json(items)
+        return
+    names = _names(ctx)
+    rows = []
+    for inc in items:
+        esc = incidents_svc.escalator.escalation_state(ctx.db, inc["id"])
+        layer = f"{esc['currentLayer']}/{esc['layerCount']}" if esc and esc.get("layerCount") else "-"
+        rows.append(
+            [
+                f"#{inc['sequentialId']}",
+                inc["severity"].upper(),
+                inc["status"],
+                ("[DRILL] " if inc["isDrill"] else "") + inc["title"],
+                names.get(inc["ownerId"] or "", "-"),
+                layer,
+                names.get(inc["acknowledgedBy"] or "", inc["acknowledgedBy"] or "-"),
+                inc["createdAt"],
+            ]
+        )
+    print_table(["#", "SEV", "STATUS", "TITLE", "OWNER", "LAYER", "ACKED BY", "CREATED"], rows)
+
+
+def _target_text(ctx: Ctx, target: dict[str, Any], names: dict[str, str], sched_names: dict[str, str]) -> str:
+    if target["type"] == "schedule":
+        sid = target["scheduleId"]
+        now = schedules.resolve_schedule(ctx, sid)
+        who = ", ".join(names.get(u, u) for u in now["pagingTargets"]) or "nobody"
+        return f"schedule {sched_names.get(sid, sid)} (now: {who})"
+    return "users " + ", ".join(names.get(u, u) for u in target["userIds"])
+
+
+@click.command("policies")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def policies_command(state: State, as_json: bool) -> None:
+    """List escalation policies with their layers."""
+    ctx = state.ctx()
+    items = [policies.get_policy(ctx, p["id"]) for p in policies.list_policies(ctx)]
+    if as_json:
+        echo_json(items)
+        return
+    names = _names(ctx)
+    sched_names = {s["id"]: s["name"] for s in schedules.list_schedules(ctx)}
+    if not items:
+        click.echo("(no policies)")
+    for pol in items:
+        click.echo(f"{pol['name']}  ({pol['id']})")
+        if pol["description"]:
+            click.echo(f"  {pol['description']}")
+        reached = 0
+        for layer in pol["layers"]:
+            click.echo(
+                f"  {layer['position']}. after {reached}m, ack within {layer['ackTimeoutMinutes']}m: "
+                f"{_target_text(ctx, layer['target'], names, sched_names)}"
+            )
+            reached += layer["ackTimeoutMinutes"]
+        if not pol["layers"]:
+            click.echo("  (no layers: incidents on this policy page nobody)")
+        click.echo("")
+
+
+@click.command("schedules")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def schedules_command(state: State, as_json: bool) -> None:
+    """List on-call schedules with who is on call now and until when."""
+    ctx = state.ctx()
+    items = []
+    for s in schedules.list_schedules(ctx):
+        full = schedules.get_schedule(ctx, s["id"])
+        full["onCallNow"] = schedules.resolve_schedule(ctx, s["id"])
+        items.append(full)
+    if as_json:
+        echo_json(items)
+        return
+    names = _names(ctx)
+    print_table(
+        ["NAME", "TIMEZONE", "LAYERS", "OWNER NOW", "PAGING NOW", "UNTIL"],
+        [
+            [
+                s["name"],
+                s["timezone"],
+                len(s["layers"]),
+                names.get(s["onCallNow"]["scheduleOwner"] or "", "nobody"),
+                ", ".join(names.get(u, u) for u in s["onCallNow"]["pagingTargets"]) or "nobody",
+                s["onCallNow"]["nextHandoff"] or "-",
+            ]
+            for s in items
+        ],
+    )

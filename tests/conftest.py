@@ -1,0 +1,46 @@
+"""Shared fixtures: a real SQLite file per test, a virtual clock, and an organisation to act in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine.clock import VirtualClock
+from storage.db import Database, open_db
+from storage.service import Ctx
+from storage.service.orgs import create_org
+
+T0 = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(T0)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "oncall.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_db(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def ctx(db: Database, clock: VirtualClock) -> Ctx:
+    init = create_org(db, "Acme", "admin@example.com", first_name="Ada", last_name="Admin", clock=clock)
+    return Ctx(
+        db=db,
+        org_id=init.org["id"],
+        actor_id=init.admin["id"],
+        actor_user_id=init.admin["id"],
+        is_admin=True,
+        clock=clock,
+    )

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from storage.db import DatabaseError, open_db
+from storage.migrations import MIGRATIONS, schema_version
+
+
+def test_pragmas(db_path: Path) -> None:
+    db = open_db(db_path)
+    assert db.scalar("PRAGMA journal_mode") == "wal"
+    assert db.scalar("PRAGMA foreign_keys") == 1
+    assert db.scalar("PRAGMA busy_timeout") >= 5000
+
+
+def test_not_a_database_is_refused_cleanly(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("hello, this is not sqlite " * 100)
+    with pytest.raises(DatabaseError) as err:
+        open_db(bogus)
+    assert "not an oncall database" in err.value.message
+    assert bogus.read_text().startswith("hello")
+
+
+def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE something (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(DatabaseError) as err:
+        open_db(other)
+    assert "not an oncall database" in err.value.message
+
+
+def test_newer_database_is_refused_untouched(db_path: Path) -> None:
+    db = open_db(db_path)
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('oncall', '9999_future', 'x')"
+    )
+    db.close()
+    before = db_path.read_bytes()
+    with pytest.raises(DatabaseError) as err:
+        open_db(db_path)
+    assert "newer version" in err.value.message
+    assert db_path.read_bytes() == before
+
+
+def test_migrations_are_recorded_and_idempotent(db_path: Path) -> None:
+    open_db(db_path).close()
+    db = open_db(db_path)
+    assert schema_version(db) == [m.name for m in MIGRATIONS._migrations]
+
+
+def test_migrates_an_older_schema_keeping_data(db_path: Path) -> None:
+    names = [m.name for m in MIGRATIONS._migrations]
+    assert len(names) >= 2, "there must be a later migration to upgrade to"
+    db = open_db(db_path, migrate=False)
+    with db.write():
+        MIGRATIONS.apply(db.utils, stop_before=names[1])
+    db.execute("INSERT INTO orgs (id, name, created_at) VALUES ('org_1', 'Old', '2026-01-01T00:00:00.000Z')")
+    db.close()
+    db = open_db(db_path)
+    assert schema_version(db) == names
+    assert db.scalar("SELECT name FROM orgs WHERE id = 'org_1'") == "Old"
+
+
+def test_timeline_is_append_only(ctx) -> None:
+    from storage import timeline
+
+    ctx.db.execute(
+        "INSERT INTO incidents (id, org_id, seq, title, severity, status, created_at, updated_at) "
+        "VALUES ('inc_1', ?, 1, 't', 'low', 'investigating', 'x', 'x')",
+        (ctx.org_id,),
+    )
+    timeline.record(ctx.db, "inc_1", ctx.now(), "incident_created")
+    with pytest.raises(sqlite3.IntegrityError):
+        ctx.db.execute("UPDATE timeline SET kind = 'x'")
+    with pytest.raises(sqlite3.IntegrityError):
+        ctx.db.execute("DELETE FROM timeline")
+
+
+def test_concurrent_writers_never_see_locked(db_path: Path) -> None:
+    """Several connections doing read-then-write transactions at once: BEGIN IMMEDIATE queues them."""
+    open_db(db_path).close()
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        db = open_db(db_path)
+        try:
+            for i in range(100):
+                with db.write():
+                    count = db.scalar("SELECT count(*) FROM orgs")
+                    db.execute(
+                        "INSERT INTO orgs (id, name, created_at) VALUES (?, ?, 'x')",
+                        (f"o{n}_{i}", f"{n}-{i}-{count}"),
+                    )
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert open_db(db_path).scalar("SELECT count(*) FROM orgs") == 400
