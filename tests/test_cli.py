@@ -1,0 +1,110 @@
+"""The command line through its installed entry point, as a person or a script runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ONCALL = str(Path(sys.executable).with_name("oncall"))
+
+
+def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert proc.stderr.startswith("error: ") or proc.stderr.startswith("Usage:") or "Error:" in proc.stderr
+    assert needle in proc.stderr
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    out = run(tmp_path / "x.db", "--help").stdout
+    for cmd in ("init", "keys", "users", "demo", "incidents", "policies", "schedules"):
+        assert cmd in out
+
+
+def test_init_prints_key_once_and_orgs_are_separate(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    first = json.loads(run(db, "init", "--org", "Acme", "--admin-email", "a@example.com", "--json").stdout)
+    assert first["apiKey"].startswith("scl_live_")
+    run(db, "init", "--org", "Beta", "--admin-email", "b@example.com")
+    run(db, "--org", "Beta", "users", "add", "--email", "x@example.com", "--first-name", "X")
+    acme = json.loads(run(db, "--org", "Acme", "users", "list", "--json").stdout)
+    beta = json.loads(run(db, "--org", "Beta", "users", "list", "--json").stdout)
+    assert [u["email"] for u in acme] == ["a@example.com"]
+    assert sorted(u["email"] for u in beta) == ["b@example.com", "x@example.com"]
+    keys = run(db, "--org", "Acme", "keys", "list", "--json").stdout
+    assert first["apiKey"] not in keys and first["apiKey"][-4:] in keys
+    assert_clean_error(run(db, "users", "list", ok=False), "several organisations")
+
+
+def test_keys_and_users_lifecycle(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    run(db, "init", "--org", "Acme", "--admin-email", "a@example.com")
+    key = json.loads(run(db, "keys", "create", "--name", "ci", "--json").stdout)
+    assert key["apiKey"].startswith("scl_live_")
+    run(db, "keys", "revoke", key["id"])
+    listed = json.loads(run(db, "keys", "list", "--json").stdout)
+    assert [k["revokedAt"] is not None for k in listed if k["id"] == key["id"]] == [True]
+    run(db, "users", "add", "--email", "bob@example.com", "--role", "org:member")
+    run(db, "users", "remove", "bob@example.com")
+    assert [u["email"] for u in json.loads(run(db, "users", "list", "--json").stdout)] == ["a@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("users", "add", "--email", "not-an-email"), "valid email"),
+        (("users", "add", "--email", "a@example.com"), "already exists"),
+        (("users", "remove", "ghost@example.com"), "not found"),
+        (("keys", "revoke", "key_nope"), "not found"),
+        (("init", "--org", "Acme", "--admin-email", "z@example.com"), "already exists"),
+        (("users", "add", "--email", "c@example.com", "--role", "boss"), "boss"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    db = tmp_path / "o.db"
+    run(db, "init", "--org", "Acme", "--admin-email", "a@example.com")
+    assert_clean_error(run(db, *args, ok=False), needle)
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.db"
+    bogus.write_text("definitely not sqlite " * 50)
+    assert_clean_error(run(bogus, "users", "list", ok=False), "not an oncall database")
+
+
+def test_no_org_yet(tmp_path: Path) -> None:
+    assert_clean_error(run(tmp_path / "empty.db", "users", "list", ok=False), "oncall init")
+
+
+def test_demo_no_console_and_read_commands(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    out = run(db, "demo", "--no-console").stdout
+    assert "Acme Platform" in out
+    pols = json.loads(run(db, "policies", "--json").stdout)
+    assert len(pols) >= 2 and all(2 <= len(p["layers"]) <= 3 for p in pols)
+    scheds = json.loads(run(db, "schedules", "--json").stdout)
+    types = {layer["rotationType"] for s in scheds for layer in s["layers"]}
+    assert types == {"daily", "weekly", "custom"}
+    assert any(s["overrides"] for s in scheds)
+    assert all(s["onCallNow"]["scheduleOwner"] for s in scheds)
+    users = json.loads(run(db, "users", "list", "--json").stdout)
+    assert len(users) >= 6
+    incidents = json.loads(run(db, "incidents", "--json").stdout)
+    assert len(incidents) >= 3 and all(i["status"] != "resolved" for i in incidents)
+    text = run(db, "policies").stdout
+    assert "after 0m" in text and "after 5m" in text
+    assert "Platform Primary" in run(db, "schedules").stdout
+    assert "Payment service degraded" in run(db, "incidents").stdout
+    # running it again keeps the data
+    assert "already exists" in run(db, "demo", "--no-console").stdout
