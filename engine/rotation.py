@@ -1,0 +1,502 @@
+"""Who is on call: pure resolution of a schedule's rotation layers and overrides.
+
+Everything here is a function of its arguments (no clock, no I/O) so the console, the escalation engine,
+the linter and the tests all get the same answer for the same instant. The rules, with worked examples,
+are in docs/TIME_RULES.md; the rule numbers in comments refer to that file.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.model import Override, RotationLayer, Schedule
+
+__all__ = [
+    "DstKind",
+    "Gap",
+    "Handoff",
+    "LayerResolution",
+    "LayerShifts",
+    "Resolution",
+    "ScheduleShifts",
+    "Shift",
+    "ShiftSource",
+    "handoff_dst_issues",
+    "parse_handoff_time",
+    "resolve",
+    "shifts",
+    "validate_timezone",
+]
+
+DstKind = Literal["gap", "overlap"]
+ShiftSource = Literal["rotation", "override"]
+
+
+# --------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class LayerResolution:
+    """One layer at one instant. ``participant_id`` stays the rotation's user even when displaced, so a
+    UI can show "alice (covered by bob)"."""
+
+    layer_id: str
+    name: str
+    position: int
+    active: bool
+    participant_id: str | None
+    shift_start: datetime | None  # start of this participant's uninterrupted stint on the layer
+    shift_end: datetime | None  # next change of participant or end of the layer; None = never
+    displaced_by_override: bool
+
+
+@dataclass(frozen=True)
+class Resolution:
+    schedule_id: str
+    at: datetime
+    owner_id: str | None
+    paging_targets: tuple[str, ...]
+    layers: tuple[LayerResolution, ...]  # ordered by position
+    override: Override | None
+    next_handoff: datetime | None
+
+
+@dataclass(frozen=True)
+class Shift:
+    """An on-call interval ``[start, end)``. ``layer_id`` is None only for an override covering a moment
+    when no layer is active (rule 6)."""
+
+    user_id: str
+    start: datetime
+    end: datetime
+    layer_id: str | None
+    source: ShiftSource
+    override_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A rotation handoff: the instant a layer's participant changes.
+
+    ``intended_local`` is the configured wall-clock moment (``YYYY-MM-DDTHH:MM`` in the schedule's zone);
+    when ``dst`` is set the clock never showed it ("gap") or showed it twice ("overlap"), which is what a
+    linter wants to warn about.
+    """
+
+    at: datetime
+    layer_id: str
+    from_user: str
+    to_user: str
+    dst: DstKind | None
+    intended_local: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class LayerShifts:
+    """A layer's effective coverage: rotation shifts, with override pieces where the layer was displaced.
+
+    ``handoffs`` are the rotation's own handoffs, listed even under an override because the rotation
+    carries on underneath it.
+    """
+
+    layer_id: str
+    name: str
+    position: int
+    shifts: tuple[Shift, ...]
+    handoffs: tuple[Handoff, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleShifts:
+    schedule_id: str
+    start: datetime
+    end: datetime
+    layers: tuple[LayerShifts, ...]  # ordered by position
+    owners: tuple[Shift, ...]  # who owns the schedule, overrides applied
+    gaps: tuple[Gap, ...]  # nobody owns the schedule
+
+    @property
+    def handoffs(self) -> tuple[Handoff, ...]:
+        order = {ls.layer_id: n for n, ls in enumerate(self.layers)}
+        every = [h for ls in self.layers for h in ls.handoffs]
+        return tuple(sorted(every, key=lambda h: (h.at, order[h.layer_id])))
+
+    @property
+    def dst_issues(self) -> tuple[Handoff, ...]:
+        return tuple(h for h in self.handoffs if h.dst is not None)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+_TZ_CACHE: dict[str, ZoneInfo] = {}
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
+
+
+def validate_timezone(name: str) -> ZoneInfo:
+    """The IANA zone called ``name``.
+
+    Only region names ("Europe/London") and "UTC" pass: zoneinfo also knows legacy abbreviations such as
+    "EST" or "MST7MDT", which look like they follow DST rules people expect but do not.
+    """
+    cached = _TZ_CACHE.get(name) if isinstance(name, str) else None
+    if cached is not None:
+        return cached
+    if not isinstance(name, str) or not name:
+        raise ValueError("timezone must be a non-empty IANA name such as 'Europe/London'")
+    if name != "UTC" and "/" not in name:
+        raise ValueError(
+            f"unknown timezone {name!r}: use an IANA region name such as 'America/New_York' or 'UTC', "
+            "not an abbreviation"
+        )
+    try:
+        tz = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown timezone {name!r}: not in the IANA time zone database") from None
+    _TZ_CACHE[name] = tz
+    return tz
+
+
+def parse_handoff_time(text: str) -> time:
+    """``"HH:MM"`` (24 h, two digits each) as a naive wall-clock time; anything looser is refused so a
+    typo like "9:00" or "24:00" cannot silently mean something else."""
+    if not isinstance(text, str):
+        raise ValueError("handoff time must be a string 'HH:MM'")
+    m = _HHMM.fullmatch(text)
+    if m is None:
+        raise ValueError(f"handoff time must be 'HH:MM' between 00:00 and 23:59, got {text!r}")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def _utc(dt: datetime, what: str) -> datetime:
+    if dt.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    return dt if dt.tzinfo is UTC else dt.astimezone(UTC)
+
+
+@lru_cache(maxsize=1 << 16)
+def _wall_to_utc(tz: ZoneInfo, ordinal: int, hhmm: time) -> datetime:
+    """Wall clock -> instant with fold=0: a gap time uses the pre-gap offset, an overlap time its first
+    occurrence (rules 2 and 3). Cached because every resolve of a schedule hits the same few boundaries."""
+    return datetime.combine(date.fromordinal(ordinal), hhmm, tzinfo=tz).astimezone(UTC)
+
+
+@lru_cache(maxsize=1 << 14)
+def _wall_info(tz: ZoneInfo, ordinal: int, hhmm: time) -> tuple[DstKind | None, str]:
+    """Whether a wall-clock moment is skipped or repeated, and how to show it as intended."""
+    local = datetime.combine(date.fromordinal(ordinal), hhmm, tzinfo=tz)
+    shown = f"{local:%Y-%m-%dT%H:%M}"
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return "gap", shown
+    if local.utcoffset() != local.replace(fold=1).utcoffset():
+        return "overlap", shown
+    return None, shown
+
+
+class _Rotation:
+    """A layer with its arithmetic precomputed. Boundary ``i`` (i >= 1) is handoff ``i``; shift ``i`` runs
+    from boundary ``i`` (or ``start`` for i = 0) to boundary ``i + 1`` and belongs to ``ids[i % n]``."""
+
+    __slots__ = ("layer", "tz", "d0", "k", "hhmm", "start", "until", "ids", "n", "uniform", "live")
+
+    def __init__(self, layer: RotationLayer, tz: ZoneInfo) -> None:
+        if layer.rotation_length_days < 1:
+            raise ValueError(f"layer {layer.id!r}: rotation_length_days must be at least 1")
+        self.layer = layer
+        self.tz = tz
+        self.start = _utc(layer.effective_from, f"layer {layer.id!r} effective_from")
+        self.until = (
+            None
+            if layer.effective_until is None
+            else _utc(layer.effective_until, f"layer {layer.id!r} effective_until")
+        )
+        self.ids = layer.participant_ids
+        self.n = len(self.ids)
+        # A layer nobody is in, or whose window is empty, never pages anyone (rule 4).
+        self.live = self.n > 0 and (self.until is None or self.until > self.start)
+        self.uniform = self.n > 0 and self.ids.count(self.ids[0]) == self.n
+        self.k = layer.rotation_length_days
+        self.hhmm = layer.handoff_time.replace(tzinfo=None, fold=0)
+        self.d0 = self.start.astimezone(tz).toordinal()
+
+    def boundary(self, i: int) -> datetime:
+        return _wall_to_utc(self.tz, self.d0 + i * self.k, self.hhmm)
+
+    def active_at(self, t: datetime) -> bool:
+        return self.live and self.start <= t and (self.until is None or t < self.until)
+
+    def index_at(self, t: datetime) -> int:
+        """The shift containing ``t`` (>= start): guessed from the local date, then corrected, so the cost
+        does not grow with the age of the layer."""
+        i = max(0, (t.astimezone(self.tz).toordinal() - self.d0) // self.k)
+        while i >= 1 and self.boundary(i) > t:
+            i -= 1
+        while self.boundary(i + 1) <= t:
+            i += 1
+        return i
+
+    def who(self, i: int) -> str:
+        return self.ids[i % self.n]
+
+    def stint(self, i: int) -> tuple[datetime, datetime | None]:
+        """Start and end of the run of consecutive shifts around ``i`` held by the same user, clipped to
+        the layer's window: a "handoff" to the same person is not a handoff."""
+        if self.uniform:
+            return self.start, self.until
+        user = self.who(i)
+        j = i
+        while j >= 1 and self.who(j - 1) == user:
+            j -= 1
+        m = i + 1
+        while self.who(m) == user:
+            m += 1
+        begin = self.start if j == 0 else max(self.start, self.boundary(j))
+        end = self.boundary(m)
+        if self.until is not None and self.until < end:
+            end = self.until
+        return begin, end
+
+    def handoff(self, i: int, at: datetime) -> Handoff:
+        dst, shown = _wall_info(self.tz, self.d0 + i * self.k, self.hhmm)
+        return Handoff(at, self.layer.id, self.who(i - 1), self.who(i), dst, shown)
+
+    def segments(
+        self, lo: datetime, hi: datetime
+    ) -> tuple[list[tuple[datetime, datetime, str]], list[Handoff]]:
+        """Per-user stints and handoffs within ``[lo, hi)``, walking boundary by boundary."""
+        ws = max(lo, self.start)
+        we = hi if self.until is None else min(hi, self.until)
+        if not self.live or ws >= we:
+            return [], []
+        if self.uniform:
+            return [(ws, we, self.ids[0])], []
+        segs: list[tuple[datetime, datetime, str]] = []
+        hands: list[Handoff] = []
+        i = self.index_at(ws)
+        cur, user = ws, self.who(i)
+        while True:
+            i += 1
+            b = self.boundary(i)
+            if b >= we:
+                break
+            nxt = self.who(i)
+            if nxt == user:
+                continue
+            if b > cur:
+                segs.append((cur, b, user))
+            hands.append(self.handoff(i, b))
+            cur, user = b, nxt
+        segs.append((cur, we, user))
+        return segs, hands
+
+
+def _compile(schedule: Schedule) -> list[_Rotation]:
+    tz = validate_timezone(schedule.timezone)
+    return [_Rotation(layer, tz) for layer in sorted(schedule.layers, key=lambda la: la.position)]
+
+
+def _winning_override(overrides: tuple[Override, ...] | list[Override], t: datetime) -> Override | None:
+    """Latest start wins, then the larger id (rule 6): the most recent decision is the one people mean."""
+    best: Override | None = None
+    for o in overrides:
+        if o.start <= t < o.end and (best is None or (o.start, o.id) > (best.start, best.id)):
+            best = o
+    return best
+
+
+# --------------------------------------------------------------------------------------------- resolve
+
+
+def resolve(schedule: Schedule, at: datetime) -> Resolution:
+    """Owner, paging targets and per-layer detail at instant ``at`` (rules 1-7 of docs/TIME_RULES.md)."""
+    t = _utc(at, "at")
+    override = _winning_override(schedule.overrides, t)
+    owner_layer: int | None = None  # index of the owner-bearing layer among the position-ordered layers
+    upcoming: list[datetime] = []  # instants at which the answer could change
+    layers: list[LayerResolution] = []
+    for rot in _compile(schedule):
+        if rot.active_at(t):
+            i = rot.index_at(t)
+            begin, end = rot.stint(i)
+            if end is not None:
+                upcoming.append(end)
+            if owner_layer is None:
+                owner_layer = len(layers)
+            res = LayerResolution(
+                rot.layer.id, rot.layer.name, rot.layer.position, True, rot.who(i), begin, end, False
+            )
+        else:
+            if rot.live and t < rot.start:
+                upcoming.append(rot.start)
+            res = LayerResolution(
+                rot.layer.id, rot.layer.name, rot.layer.position, False, None, None, None, False
+            )
+        layers.append(res)
+
+    for o in schedule.overrides:
+        if o.start >= o.end:
+            continue
+        if o.start > t:
+            upcoming.append(o.start)
+        elif o.end > t:
+            upcoming.append(o.end)
+
+    owner: str | None = None
+    if owner_layer is not None:
+        owner = layers[owner_layer].participant_id
+        if override is not None:
+            owner = override.user_id
+            layers[owner_layer] = replace(layers[owner_layer], displaced_by_override=True)
+    elif override is not None:  # rule 6: an override stands even when no layer is active
+        owner = override.user_id
+
+    targets: list[str] = [] if owner is None or owner_layer is not None else [owner]
+    for n, res in enumerate(layers):
+        pick = owner if n == owner_layer else res.participant_id
+        if pick is not None and pick not in targets:
+            targets.append(pick)
+
+    nxt = min(upcoming) if upcoming else None
+    return Resolution(
+        schedule_id=schedule.id,
+        at=t,
+        owner_id=owner,
+        paging_targets=tuple(targets),
+        layers=tuple(layers),
+        override=override,
+        next_handoff=None if nxt is None else _utc(nxt, "next_handoff"),
+    )
+
+
+# --------------------------------------------------------------------------------------------- shifts
+
+
+_RunKey = tuple[str, str | None, ShiftSource, str | None]  # user, layer, source, override
+
+
+class _Runs:
+    """Collects consecutive pieces into shifts, extending the open one while the key stays the same, so a
+    boundary where nothing changes leaves no seam and costs no allocation."""
+
+    __slots__ = ("out", "key", "start", "end")
+
+    def __init__(self) -> None:
+        self.out: list[Shift] = []
+        self.key: _RunKey | None = None
+        self.start = self.end = datetime.min.replace(tzinfo=UTC)
+
+    def add(self, key: _RunKey, a: datetime, b: datetime) -> None:
+        if key == self.key and a == self.end:
+            self.end = b
+            return
+        self.close()
+        self.key, self.start, self.end = key, a, b
+
+    def close(self) -> tuple[Shift, ...]:
+        if self.key is not None:
+            user, lid, src, oid = self.key
+            self.out.append(Shift(user, self.start, self.end, lid, src, oid))
+            self.key = None
+        return tuple(self.out)
+
+
+def shifts(schedule: Schedule, start: datetime, end: datetime) -> ScheduleShifts:
+    """Every layer's coverage, the schedule's owners and its gaps over ``[start, end)``.
+
+    Walks handoff boundaries and override edges only, so a year of a daily rotation is a few hundred steps.
+    """
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    if hi <= lo:
+        raise ValueError("end must be after start")
+    rots = _compile(schedule)
+    overrides = [
+        o
+        for o in schedule.overrides
+        if o.end > o.start and _utc(o.start, "override start") < hi and _utc(o.end, "override end") > lo
+    ]
+
+    layer_segs: list[list[tuple[datetime, datetime, str]]] = []
+    layer_hands: list[list[Handoff]] = []
+    points = {lo, hi}
+    for rot in rots:
+        segs, hands = rot.segments(lo, hi)
+        layer_segs.append(segs)
+        layer_hands.append(hands)
+        for a, b, _ in segs:
+            points.add(a)
+            points.add(b)
+    for o in overrides:
+        points.add(max(lo, _utc(o.start, "override start")))
+        points.add(min(hi, _utc(o.end, "override end")))
+    edges = sorted(points)
+    starts = [[s[0] for s in segs] for segs in layer_segs]
+
+    per_layer = [_Runs() for _ in rots]
+    owners = _Runs()
+    gaps: list[Gap] = []
+    for a, b in zip(edges, edges[1:], strict=False):
+        ov = _winning_override(overrides, a)
+        owner_done = False
+        for n, segs in enumerate(layer_segs):
+            k = bisect_right(starts[n], a) - 1
+            if k < 0 or a >= segs[k][1]:
+                continue
+            lid = rots[n].layer.id
+            key: _RunKey
+            if not owner_done and ov is not None:
+                key = (ov.user_id, lid, "override", ov.id)
+            else:
+                key = (segs[k][2], lid, "rotation", None)
+            if not owner_done:
+                owners.add(key, a, b)
+                owner_done = True
+            per_layer[n].add(key, a, b)
+        if not owner_done:
+            if ov is not None:
+                owners.add((ov.user_id, None, "override", ov.id), a, b)
+            elif gaps and gaps[-1].end == a:
+                gaps[-1] = Gap(gaps[-1].start, b)
+            else:
+                gaps.append(Gap(a, b))
+
+    return ScheduleShifts(
+        schedule_id=schedule.id,
+        start=lo,
+        end=hi,
+        layers=tuple(
+            LayerShifts(
+                layer_id=rot.layer.id,
+                name=rot.layer.name,
+                position=rot.layer.position,
+                shifts=per_layer[n].close(),
+                handoffs=tuple(layer_hands[n]),
+            )
+            for n, rot in enumerate(rots)
+        ),
+        owners=owners.close(),
+        gaps=tuple(gaps),
+    )
+
+
+def handoff_dst_issues(schedule: Schedule, start: datetime, end: datetime) -> tuple[Handoff, ...]:
+    """Handoffs in ``[start, end)`` whose wall-clock time fell in a DST gap or overlap, for the linter.
+
+    Cheaper than :func:`shifts` because it skips the owner sweep.
+    """
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    found: list[tuple[datetime, int, Handoff]] = []
+    for n, rot in enumerate(_compile(schedule)):
+        _, hands = rot.segments(lo, hi)
+        found.extend((h.at, n, h) for h in hands if h.dst is not None)
+    return tuple(h for _, _, h in sorted(found, key=lambda x: (x[0], x[1])))
