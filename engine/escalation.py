@@ -1,0 +1,490 @@
+"""Escalation decisions: pure functions from (state, policy snapshot, now) to the next state and effects.
+
+Nothing here reads a clock, a database or the network. Storage (:mod:`storage.escalator`) loads the row,
+calls one of these functions with the injected clock's ``now`` and a ``resolve`` callback (who a target
+pages at an instant), then writes the returned state, pages and events in one transaction. The same code
+therefore runs on the wall clock, a scaled clock and a virtual clock, and a replayed decision gives the
+same answer.
+
+The rules (docs/ENGINE.md has the full text):
+
+* ``begin`` pages layer 1 now and arms its timeout. A layer that resolves to nobody records
+  ``nobody_on_call`` and the next layer is entered at the same instant.
+* ``fire`` runs whatever is due: a layer timeout pages the next layer, and after the last layer either
+  starts the next repeat loop (local extension) or records ``escalation_exhausted`` and stops. The next
+  due time is computed from the *scheduled* due time, not the firing time, so lateness never accumulates
+  and a late engine catches up step by step, in due order.
+* ``acknowledge`` cancels the pending timeout (and arms a re-page reminder when the policy asks for one);
+  ``stop`` cancels everything; both are idempotent.
+* ``handoff`` pages the new owner and, while paging, restarts the current layer's timer.
+* ``escalate_now`` and ``snooze`` are local extensions driven by a person.
+
+Every change bumps ``generation``; storage writes with ``WHERE generation = ?`` so a stale decision can
+never be applied. ``round`` numbers passes over the layers (a repeat loop or a manual restart from an
+earlier layer); it is part of every page's idempotency key, so one layer is paged at most once per pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.errors import DomainError, ValidationError
+from engine.model import EscalationLayer, Policy, Target
+from engine.timefmt import to_iso
+
+STATES: tuple[str, ...] = ("paging", "acknowledged", "exhausted", "stopped", "snoozed")
+DUE_TIMEOUT = "timeout"
+DUE_REPAGE = "repage"
+DUE_SNOOZE_END = "snooze_end"
+MAX_SNOOZE_MINUTES = 10_080
+
+Resolver = Callable[[Target, datetime], tuple[str, ...]]
+"""Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    step: int  # 0-based index into the snapshot's layers
+    loop: int  # repeat loops completed (local extension; 0 in the reference model)
+    generation: int
+    state: str  # one of STATES
+    due_at: datetime | None = None
+    due_kind: str | None = None  # DUE_TIMEOUT | DUE_REPAGE | DUE_SNOOZE_END
+    round: int = 0  # pass over the layers; part of the idempotency key
+    acked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Notify ``user_ids``. ``discriminator`` is None for a layer's own page in a round, which makes the
+    idempotency key ``incident:position:round:user:channel``; re-pages (handoff, reminder, snooze end,
+    manual) add one so they are not mistaken for a duplicate of that page."""
+
+    position: int | None
+    round: int
+    user_ids: tuple[str, ...]
+    reason: str  # escalation | handoff | repage | snooze_end | escalate_now
+    discriminator: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    data: dict[str, Any]
+    page: Page | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: EscalationState
+    events: tuple[Event, ...] = field(default=())
+
+    @property
+    def pages(self) -> tuple[Page, ...]:
+        return tuple(e.page for e in self.events if e.page is not None)
+
+
+def _ms(delta: timedelta) -> int:
+    return int(round(delta.total_seconds() * 1000))
+
+
+def _target_data(target: Target) -> dict[str, Any]:
+    if target.type == "schedule":
+        return {"type": "schedule", "scheduleId": target.schedule_id}
+    return {"type": "users", "userIds": list(target.user_ids)}
+
+
+def _enter(
+    plan: Policy,
+    step: int,
+    loop: int,
+    rnd: int,
+    *,
+    base: datetime,
+    now: datetime,
+    reason: str,
+    resolve: Resolver,
+    generation: int,
+    acked_by: str | None = None,
+) -> tuple[EscalationState, list[Event]]:
+    """Page layer ``step`` (wrapping into the next repeat loop, skipping layers that resolve to nobody).
+
+    The layer's timeout is armed from ``base``: the scheduled due time of the step that led here, so a
+    late engine does not push the rest of the escalation later.
+    """
+    events: list[Event] = []
+    n = len(plan.layers)
+    while True:
+        if step >= n:
+            if n and loop < plan.repeat:
+                loop, rnd, step = loop + 1, rnd + 1, 0
+                events.append(Event("escalation_repeated", {"loop": loop, "loops": plan.repeat + 1}))
+            else:
+                events.append(
+                    Event("escalation_exhausted", {"layerCount": n, "loop": loop, "loops": plan.repeat + 1})
+                )
+                last = max(0, n - 1)
+                return EscalationState(last, loop, generation, "exhausted", None, None, rnd, acked_by), events
+        layer = plan.layers[step]
+        users = resolve(layer.target, now)
+        if not users:
+            events.append(
+                Event(
+                    "nobody_on_call",
+                    {"position": step + 1, "loop": loop, "target": _target_data(layer.target)},
+                )
+            )
+            step += 1
+            continue
+        due = base + timedelta(minutes=layer.ack_timeout_minutes)
+        page = Page(step + 1, rnd, users, reason)
+        events.append(
+            Event(
+                "layer_paged",
+                {
+                    "position": step + 1,
+                    "layerCount": n,
+                    "loop": loop,
+                    "userIds": list(users),
+                    "reason": reason,
+                    "timeoutAt": to_iso(due),
+                },
+                page,
+            )
+        )
+        return EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by), events
+
+
+def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
+    """An escalation starts: layer 1 is paged at ``now``."""
+    events = [Event("escalation_started", {"policyId": plan.id, "layerCount": len(plan.layers)})]
+    state, more = _enter(plan, 0, 0, 0, base=now, now=now, reason="escalation", resolve=resolve, generation=1)
+    return Outcome(state, tuple(events + more))
+
+
+def _layer(plan: Policy, step: int) -> EscalationLayer | None:
+    return plan.layers[step] if 0 <= step < len(plan.layers) else None
+
+
+def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
+    """Run the step due at ``state.due_at`` (nothing if it is not due yet). The lateness is recorded."""
+    due = state.due_at
+    if due is None or due > now:
+        return Outcome(state)
+    gen = state.generation + 1
+    late = {"dueAt": to_iso(due), "lateMs": max(0, _ms(now - due))}
+    pos = state.step + 1
+    if state.due_kind == DUE_TIMEOUT and state.state == "paging":
+        events = [Event("escalation_timeout", {"position": pos, "loop": state.loop, **late})]
+        new, more = _enter(
+            plan,
+            state.step + 1,
+            state.loop,
+            state.round,
+            base=due,
+            now=now,
+            reason="escalation",
+            resolve=resolve,
+            generation=gen,
+            acked_by=state.acked_by,
+        )
+        return Outcome(new, tuple(events + more))
+    if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
+        layer = _layer(plan, state.step)
+        if state.acked_by:
+            users: tuple[str, ...] = (state.acked_by,)
+        else:
+            users = resolve(layer.target, now) if layer else ()
+        nxt = due + timedelta(minutes=plan.repage_after_minutes) if plan.repage_after_minutes else None
+        page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None
+        events = [
+            Event(
+                "incident_repaged",
+                {
+                    "position": pos,
+                    "userIds": list(users),
+                    "nextRepageAt": to_iso(nxt) if nxt else None,
+                    **late,
+                },
+                page,
+            )
+        ]
+        new = replace(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
+        return Outcome(new, tuple(events))
+    if state.due_kind == DUE_SNOOZE_END and state.state == "snoozed":
+        events = [Event("snooze_ended", {"position": pos, "loop": state.loop, **late})]
+        new, more = _repage_current(plan, state, gen, base=due, now=now, resolve=resolve, reason="snooze_end")
+        return Outcome(new, tuple(events + more))
+    # A due time that no longer matches the state (should not happen): clear it, loudly.
+    events = [Event("escalation_due_discarded", {"dueKind": state.due_kind, "state": state.state, **late})]
+    return Outcome(replace(state, generation=gen, due_at=None, due_kind=None), tuple(events))
+
+
+def _repage_current(
+    plan: Policy,
+    state: EscalationState,
+    gen: int,
+    *,
+    base: datetime,
+    now: datetime,
+    resolve: Resolver,
+    reason: str,
+) -> tuple[EscalationState, list[Event]]:
+    """Page the current layer again (a re-page, so with a discriminator) and restart its timer."""
+    layer = _layer(plan, state.step)
+    users = resolve(layer.target, now) if layer else ()
+    if layer is None or not users:
+        events = []
+        if layer is not None:
+            events.append(
+                Event(
+                    "nobody_on_call",
+                    {"position": state.step + 1, "loop": state.loop, "target": _target_data(layer.target)},
+                )
+            )
+        new, more = _enter(
+            plan,
+            state.step + 1,
+            state.loop,
+            state.round,
+            base=base,
+            now=now,
+            reason="escalation",
+            resolve=resolve,
+            generation=gen,
+            acked_by=state.acked_by,
+        )
+        return new, events + more
+    due = base + timedelta(minutes=layer.ack_timeout_minutes)
+    page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
+    events = [
+        Event(
+            "layer_paged",
+            {
+                "position": state.step + 1,
+                "layerCount": len(plan.layers),
+                "loop": state.loop,
+                "userIds": list(users),
+                "reason": reason,
+                "timeoutAt": to_iso(due),
+            },
+            page,
+        )
+    ]
+    new = replace(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT)
+    return new, events
+
+
+def _cancelled(state: EscalationState) -> dict[str, Any]:
+    return {"cancelledDueAt": to_iso(state.due_at) if state.due_at else None, "cancelledKind": state.due_kind}
+
+
+def acknowledge(state: EscalationState, plan: Policy, now: datetime, user_id: str | None) -> Outcome:
+    """Cancel the pending timeout. Idempotent: a second ack, or an ack after stop, changes nothing."""
+    if state.state in ("acknowledged", "stopped"):
+        return Outcome(state)
+    gen = state.generation + 1
+    repage = now + timedelta(minutes=plan.repage_after_minutes) if plan.repage_after_minutes else None
+    new = replace(
+        state,
+        generation=gen,
+        state="acknowledged",
+        due_at=repage,
+        due_kind=DUE_REPAGE if repage else None,
+        acked_by=user_id or None,
+    )
+    data = {"position": state.step + 1, "loop": state.loop, "by": user_id or None, **_cancelled(state)}
+    data["repageAt"] = to_iso(repage) if repage else None
+    return Outcome(new, (Event("escalation_acknowledged", data),))
+
+
+def stop(state: EscalationState, now: datetime) -> Outcome:
+    """The incident is resolved: nothing more is ever paged. Idempotent."""
+    if state.state == "stopped":
+        return Outcome(state)
+    new = replace(state, generation=state.generation + 1, state="stopped", due_at=None, due_kind=None)
+    return Outcome(new, (Event("escalation_stopped", {"position": state.step + 1, **_cancelled(state)}),))
+
+
+def handoff(state: EscalationState, plan: Policy, now: datetime, target_user_id: str) -> Outcome:
+    """Page the new owner now; while paging, the current layer's timer restarts from ``now``.
+
+    In any other state (acknowledged, snoozed, exhausted) the target is paged and nothing else changes.
+    """
+    gen = state.generation + 1
+    page = Page(state.step + 1, state.round, (target_user_id,), "handoff", f"h{gen}")
+    events = [Event("handoff_paged", {"position": state.step + 1, "userIds": [target_user_id]}, page)]
+    layer = _layer(plan, state.step)
+    if state.state == "paging" and layer is not None:
+        due = now + timedelta(minutes=layer.ack_timeout_minutes)
+        events.append(
+            Event("escalation_timer_restarted", {"position": state.step + 1, "timeoutAt": to_iso(due)})
+        )
+        return Outcome(replace(state, generation=gen, due_at=due, due_kind=DUE_TIMEOUT), tuple(events))
+    return Outcome(replace(state, generation=gen), tuple(events))
+
+
+def escalate_now(
+    state: EscalationState,
+    plan: Policy,
+    now: datetime,
+    to_position: int | None,
+    resolve: Resolver,
+) -> Outcome:
+    """Local extension: page the next layer, or layer ``to_position``, now.
+
+    * Paging or exhausted: the escalation moves there and that layer's timer starts from ``now``. Layers
+      jumped over are recorded as ``layer_skipped``; going back to an earlier (or the same) layer starts a
+      new round, so the layers after it are paged again rather than silently swallowed as duplicates.
+    * Acknowledged or snoozed: the layer is paged and the state is kept (the ack stands; nothing is armed).
+
+    Raises 400 ``invalid_layer`` for a position outside 1..n and ``not_escalating`` when there is nothing
+    to escalate to (stopped, or already past the last layer with no repeat left).
+    """
+    n = len(plan.layers)
+    if state.state == "stopped" or n == 0:
+        raise DomainError("not_escalating", "this incident is not escalating")
+    if to_position is not None and not (
+        isinstance(to_position, int) and not isinstance(to_position, bool) and 1 <= to_position <= n
+    ):
+        raise DomainError("invalid_layer", f"layer must be between 1 and {n}")
+    gen = state.generation + 1
+    if to_position is None:
+        if state.step + 1 >= n and state.loop >= plan.repeat:
+            raise DomainError("not_escalating", "already at the last layer; there is no next layer")
+        target_step = state.step + 1
+    else:
+        target_step = to_position - 1
+    events: list[Event] = [
+        Event(
+            "escalated_manually", {"fromPosition": state.step + 1, "toPosition": min(target_step, n - 1) + 1}
+        )
+    ]
+    if state.state in ("acknowledged", "snoozed"):
+        step = target_step if target_step < n else 0
+        layer = plan.layers[step]
+        users = resolve(layer.target, now)
+        if not users:
+            events.append(
+                Event(
+                    "nobody_on_call",
+                    {"position": step + 1, "loop": state.loop, "target": _target_data(layer.target)},
+                )
+            )
+            return Outcome(replace(state, generation=gen), tuple(events))
+        page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
+        events.append(
+            Event(
+                "layer_paged",
+                {
+                    "position": step + 1,
+                    "layerCount": n,
+                    "loop": state.loop,
+                    "userIds": list(users),
+                    "reason": "escalate_now",
+                    "timeoutAt": None,
+                },
+                page,
+            )
+        )
+        return Outcome(replace(state, generation=gen), tuple(events))
+    rnd, loop = state.round, state.loop
+    already_paged = state.state == "exhausted" or target_step <= state.step
+    if target_step >= n:  # next layer wraps into the next repeat loop (handled by _enter)
+        pass
+    elif already_paged:
+        rnd += 1
+    else:
+        for skipped in range(state.step + 1, target_step):
+            events.append(
+                Event("layer_skipped", {"position": skipped + 1, "loop": loop, "reason": "escalate_now"})
+            )
+    new, more = _enter(
+        plan,
+        target_step,
+        loop,
+        rnd,
+        base=now,
+        now=now,
+        reason="escalate_now",
+        resolve=resolve,
+        generation=gen,
+        acked_by=state.acked_by,
+    )
+    return Outcome(new, tuple(events + more))
+
+
+def snooze(state: EscalationState, plan: Policy, now: datetime, minutes: int) -> Outcome:
+    """Local extension: hold a paging escalation for ``minutes``; at the end the current layer is paged
+    again and its timer restarts. Snoozing again extends from ``now``."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SNOOZE_MINUTES:
+        raise ValidationError(f"minutes must be between 1 and {MAX_SNOOZE_MINUTES}", field="minutes")
+    if state.state not in ("paging", "snoozed"):
+        raise DomainError(
+            "not_escalating", f"the escalation is {state.state}; only a paging escalation can be snoozed"
+        )
+    until = now + timedelta(minutes=minutes)
+    new = replace(
+        state, generation=state.generation + 1, state="snoozed", due_at=until, due_kind=DUE_SNOOZE_END
+    )
+    data = {"position": state.step + 1, "minutes": minutes, "until": to_iso(until), **_cancelled(state)}
+    return Outcome(new, (Event("escalation_snoozed", data),))
+
+
+# -- the snapshot ----------------------------------------------------------------------------------
+
+
+def policy_to_json(plan: Policy) -> dict[str, Any]:
+    """The snapshot stored with an escalation (the layers as they were when it started)."""
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "repeat": plan.repeat,
+        "repageAfterMinutes": plan.repage_after_minutes,
+        "layers": [
+            {
+                "id": layer.id,
+                "position": layer.position,
+                "ackTimeoutMinutes": layer.ack_timeout_minutes,
+                "target": _target_data(layer.target),
+            }
+            for layer in plan.layers
+        ],
+    }
+
+
+def policy_from_json(data: dict[str, Any]) -> Policy:
+    layers = tuple(
+        EscalationLayer(
+            id=item["id"],
+            position=i,
+            ack_timeout_minutes=int(item["ackTimeoutMinutes"]),
+            target=Target(
+                type=item["target"]["type"],
+                schedule_id=item["target"].get("scheduleId"),
+                user_ids=tuple(item["target"].get("userIds") or ()),
+            ),
+        )
+        for i, item in enumerate(data["layers"], start=1)
+    )
+    return Policy(
+        id=data["id"],
+        name=data.get("name", ""),
+        layers=layers,
+        repeat=int(data.get("repeat") or 0),
+        repage_after_minutes=data.get("repageAfterMinutes"),
+    )
+
+
+def policy_fingerprint(plan: Policy) -> str:
+    """Equal for two policies that escalate identically (ids, order, timeouts, targets, extensions)."""
+    parts = [str(plan.repeat), str(plan.repage_after_minutes)]
+    for layer in plan.layers:
+        t = layer.target
+        parts.append(
+            f"{layer.id}/{layer.ack_timeout_minutes}/{t.type}/{t.schedule_id}/{','.join(t.user_ids)}"
+        )
+    return "|".join(parts)

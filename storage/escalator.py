@@ -1,0 +1,464 @@
+"""Escalations in SQLite: the rows are the truth, a timer only wakes :func:`tick`.
+
+Each incident under escalation has one ``escalations`` row: its current layer (``step``), repeat
+``loop``, pass ``round``, ``state``, ``generation`` and the next ``due_at_ms`` with its ``due_kind``.
+Every function here runs inside one write transaction (``BEGIN IMMEDIATE``, or a savepoint inside the
+caller's, e.g. the incident service's): it loads the row, asks the pure engine
+(:mod:`engine.escalation`) what to do at ``now``, and writes the new row (``WHERE generation = ?``), the
+outbox rows and the timeline events together. A crash therefore leaves either all of a step or none of
+it, and a stale or duplicate wake finds nothing due.
+
+Policy edits during an escalation: the layers are **snapshotted when the escalation starts** and the
+escalation runs on the snapshot to the end. Editing, reordering or deleting the live policy never
+re-pages a layer or skips one; the first time a step fires after the live policy diverged, the timeline
+records ``escalation_policy_changed`` so people can see that the running escalation uses the old layers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine import escalation as esc
+from engine import rotation
+from engine.clock import VirtualClock
+from engine.errors import DomainError, NotFound
+from engine.model import Policy, Schedule, Target
+from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso, to_iso_opt
+from storage import outbox, timeline
+from storage.db import Database
+
+__all__ = [
+    "acknowledge",
+    "drive",
+    "escalate_now",
+    "escalation_state",
+    "handoff",
+    "next_due",
+    "snooze",
+    "start",
+    "stop",
+    "tick",
+]
+
+DEFAULT_BATCH = 500
+
+_ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
+
+
+@dataclass
+class _Tx:
+    """Caches for one transaction: snapshots, schedules, users, contact methods, incidents."""
+
+    db: Database
+    plans: dict[str, Policy] = field(default_factory=dict)
+    schedules: dict[str, Schedule | None] = field(default_factory=dict)
+    active: dict[str, bool] = field(default_factory=dict)
+    contacts: dict[str, list[outbox.Contact]] = field(default_factory=dict)
+    live: dict[str, str | None] = field(default_factory=dict)
+
+    def plan(self, snapshot: str) -> Policy:
+        plan = self.plans.get(snapshot)
+        if plan is None:
+            plan = self.plans[snapshot] = esc.policy_from_json(json.loads(snapshot))
+        return plan
+
+    def _schedule(self, schedule_id: str) -> Schedule | None:
+        if schedule_id not in self.schedules:
+            from storage.service.schedules import load_schedule_model
+
+            try:
+                self.schedules[schedule_id] = load_schedule_model(self.db, schedule_id)
+            except NotFound:
+                self.schedules[schedule_id] = None
+        return self.schedules[schedule_id]
+
+    def _is_active(self, user_id: str) -> bool:
+        ok = self.active.get(user_id)
+        if ok is None:
+            ok = self.active[user_id] = bool(
+                self.db.one("SELECT 1 FROM users WHERE id = ? AND removed_at IS NULL", (user_id,))
+            )
+        return ok
+
+    def resolve(self, target: Target, at: datetime) -> tuple[str, ...]:
+        """Who the target pages at ``at``: resolved at the moment of paging, members only, no repeats."""
+        if target.type == "schedule":
+            sched = self._schedule(target.schedule_id or "")
+            ids: tuple[str, ...] = () if sched is None else rotation.resolve(sched, at).paging_targets
+        else:
+            ids = target.user_ids
+        seen: dict[str, None] = {}
+        for uid in ids:
+            if uid not in seen and self._is_active(uid):
+                seen[uid] = None
+        return tuple(seen)
+
+    def live_hash(self, policy_id: str) -> str | None:
+        if policy_id not in self.live:
+            from storage.service.policies import load_policy_model
+
+            try:
+                self.live[policy_id] = esc.policy_fingerprint(load_policy_model(self.db, policy_id))
+            except NotFound:
+                self.live[policy_id] = None
+        return self.live[policy_id]
+
+
+def _state(row: sqlite3.Row) -> esc.EscalationState:
+    due = row["due_at_ms"]
+    return esc.EscalationState(
+        step=row["step"],
+        loop=row["loop"],
+        generation=row["generation"],
+        state=row["state"],
+        due_at=None if due is None else from_epoch_ms(due),
+        due_kind=row["due_kind"],
+        round=row["round"],
+        acked_by=row["acked_by"],
+    )
+
+
+def _save(
+    db: Database, incident_id: str, expected_generation: int, s: esc.EscalationState, now: datetime
+) -> None:
+    cur = db.execute(
+        "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
+        "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?",
+        (
+            s.step,
+            s.loop,
+            s.round,
+            s.generation,
+            s.state,
+            None if s.due_at is None else to_epoch_ms(s.due_at),
+            s.due_kind,
+            s.acked_by,
+            to_iso(now),
+            incident_id,
+            expected_generation,
+        ),
+    )
+    if cur.rowcount != 1:  # cannot happen inside one BEGIN IMMEDIATE transaction; refuse rather than fork
+        raise DomainError("stale_escalation", f"escalation of {incident_id} changed underneath this step")
+
+
+def _incident(db: Database, incident_id: str) -> sqlite3.Row | None:
+    return db.one(
+        "SELECT id, org_id, title, severity, status, escalation_policy_id FROM incidents WHERE id = ?",
+        (incident_id,),
+    )
+
+
+def _apply(
+    tx: _Tx,
+    incident: sqlite3.Row | dict[str, Any],
+    now: datetime,
+    outcome: esc.Outcome,
+    actor: str | None,
+    layer_count: int | None,
+) -> None:
+    for event in outcome.events:
+        data = dict(event.data)
+        if event.page is not None:
+            data["deliveries"] = outbox.enqueue(
+                tx.db, now, incident, event.page, layer_count=layer_count, cache=tx.contacts
+            )
+        timeline.record(tx.db, incident["id"], now, event.kind, actor, **data)
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+def start(db: Database, now: datetime, incident_id: str) -> None:
+    """Snapshot the incident's policy, page layer 1 at ``now`` and arm its timeout. Idempotent."""
+    from storage.service.policies import load_policy_model
+
+    with db.write():
+        inc = _incident(db, incident_id)
+        if inc is None or not inc["escalation_policy_id"] or inc["status"] == "resolved":
+            return
+        if db.one("SELECT 1 FROM escalations WHERE incident_id = ?", (incident_id,)):
+            return
+        try:
+            plan = load_policy_model(db, inc["escalation_policy_id"])
+        except NotFound:
+            return
+        tx = _Tx(db)
+        outcome = esc.begin(plan, now, tx.resolve)
+        s = outcome.state
+        db.insert(
+            "escalations",
+            {
+                "incident_id": incident_id,
+                "org_id": inc["org_id"],
+                "policy_id": plan.id,
+                "policy_snapshot": json.dumps(esc.policy_to_json(plan), separators=(",", ":")),
+                "policy_hash": esc.policy_fingerprint(plan),
+                "step": s.step,
+                "loop": s.loop,
+                "round": s.round,
+                "generation": s.generation,
+                "state": s.state,
+                "due_at_ms": None if s.due_at is None else to_epoch_ms(s.due_at),
+                "due_kind": s.due_kind,
+                "acked_by": s.acked_by,
+                "started_at": to_iso(now),
+                "updated_at": to_iso(now),
+            },
+        )
+        _apply(tx, inc, now, outcome, None, len(plan.layers))
+
+
+def _load(db: Database, incident_id: str) -> tuple[sqlite3.Row, sqlite3.Row] | None:
+    inc = _incident(db, incident_id)
+    row = db.one(_ESC_SQL, (incident_id,))
+    if inc is None or row is None:
+        return None
+    return inc, row
+
+
+def acknowledge(db: Database, now: datetime, incident_id: str, user_id: str | None) -> None:
+    """Cancel the pending timeout; arm the re-page reminder if the policy has one. Idempotent; a no-op
+    once stopped (resolved)."""
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            return
+        inc, row = loaded
+        tx = _Tx(db)
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.acknowledge(_state(row), plan, now, user_id)
+        if outcome.state.generation != row["generation"]:
+            _save(db, incident_id, row["generation"], outcome.state, now)
+            _apply(tx, inc, now, outcome, user_id, len(plan.layers))
+
+
+def stop(db: Database, now: datetime, incident_id: str) -> None:
+    """The incident is resolved: cancel everything still pending. Idempotent."""
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            return
+        inc, row = loaded
+        outcome = esc.stop(_state(row), now)
+        if outcome.state.generation != row["generation"]:
+            tx = _Tx(db)
+            _save(db, incident_id, row["generation"], outcome.state, now)
+            _apply(tx, inc, now, outcome, None, None)
+
+
+def handoff(db: Database, now: datetime, incident_id: str, target_user_id: str, actor_id: str | None) -> None:
+    """Page the new owner now and restart the current layer's timer (while paging).
+
+    Works without an escalation too (handoff is also "change owner"): the target is paged all the same.
+    """
+    with db.write():
+        inc = _incident(db, incident_id)
+        if inc is None:
+            return
+        tx = _Tx(db)
+        row = db.one(_ESC_SQL, (incident_id,))
+        if row is None:
+            n = db.scalar(
+                "SELECT count(*) FROM timeline WHERE incident_id = ? AND kind = 'handoff_paged'",
+                (incident_id,),
+            )
+            page = esc.Page(None, 0, (target_user_id,), "handoff", f"h0.{int(n) + 1}")
+            event = esc.Event("handoff_paged", {"position": None, "userIds": [target_user_id]}, page)
+            _apply(
+                tx, inc, now, esc.Outcome(esc.EscalationState(0, 0, 0, "stopped"), (event,)), actor_id, None
+            )
+            return
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.handoff(_state(row), plan, now, target_user_id)
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+
+def escalate_now(
+    db: Database, now: datetime, incident_id: str, to_position: int | None, actor_id: str | None
+) -> None:
+    """Local extension: page the next layer (or layer ``to_position``) now.
+
+    400 ``invalid_layer`` for a position outside the policy, ``not_escalating`` when nothing escalates.
+    """
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            raise DomainError("not_escalating", "this incident has no escalation policy")
+        inc, row = loaded
+        tx = _Tx(db)
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.escalate_now(_state(row), plan, now, to_position, tx.resolve)
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+
+def snooze(db: Database, now: datetime, incident_id: str, minutes: int, actor_id: str | None) -> None:
+    """Local extension: hold a paging escalation for ``minutes``; then the current layer is paged again."""
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            raise DomainError("not_escalating", "this incident has no escalation policy")
+        inc, row = loaded
+        tx = _Tx(db)
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.snooze(_state(row), plan, now, minutes)
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+
+# -- the timer side -------------------------------------------------------------------------------
+
+
+def tick(
+    db: Database,
+    now: datetime,
+    limit: int = DEFAULT_BATCH,
+    *,
+    fence: Any = None,
+    fired: list[tuple[str, int]] | None = None,
+) -> int:
+    """Fire every step due at ``now`` (at most ``limit``), in due order, in one transaction.
+
+    Returns how many steps fired; call again while it returns ``limit``. A step that becomes due again
+    within the same catch-up (an engine that was down across several timeouts) fires in the same call,
+    still in due order. ``fence`` (a :class:`storage.lease.Fence`) makes the transaction a no-op unless
+    that lease is still held. ``fired`` collects ``(incident_id, due_at_ms)`` for measurements.
+    """
+    now_ms = to_epoch_ms(now)
+    count = 0
+    with db.write():
+        if fence is not None:
+            from storage import lease
+
+            if not lease.holds(db, fence):
+                return 0
+        rows = db.all(
+            "SELECT e.*, i.title, i.severity, i.status, i.org_id AS inc_org FROM escalations e "
+            "JOIN incidents i ON i.id = e.incident_id "
+            "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?",
+            (now_ms, limit),
+        )
+        if not rows:
+            return 0
+        # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
+        horizon = rows[-1]["due_at_ms"] if len(rows) == limit else now_ms
+        tx = _Tx(db)
+        heap: list[tuple[int, str]] = []
+        current: dict[str, tuple[sqlite3.Row, esc.EscalationState, dict[str, Any]]] = {}
+        for r in rows:
+            inc = {
+                "id": r["incident_id"],
+                "org_id": r["inc_org"],
+                "title": r["title"],
+                "severity": r["severity"],
+                "status": r["status"],
+            }
+            current[r["incident_id"]] = (r, _state(r), inc)
+            heapq.heappush(heap, (r["due_at_ms"], r["incident_id"]))
+        while heap and count < limit:
+            due_ms, incident_id = heapq.heappop(heap)
+            r, state, inc = current[incident_id]
+            plan = tx.plan(r["policy_snapshot"])
+            outcome = esc.fire(state, plan, now, tx.resolve)
+            _save(db, incident_id, state.generation, outcome.state, now)
+            if state.due_kind == esc.DUE_TIMEOUT:
+                _note_policy_drift(tx, r, inc, now)
+            _apply(tx, inc, now, outcome, None, len(plan.layers))
+            count += 1
+            if fired is not None:
+                fired.append((incident_id, due_ms))
+            nxt = outcome.state.due_at
+            current[incident_id] = (r, outcome.state, inc)
+            if nxt is not None and to_epoch_ms(nxt) <= min(now_ms, horizon):
+                heapq.heappush(heap, (to_epoch_ms(nxt), incident_id))
+    return count
+
+
+def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: datetime) -> None:
+    live = tx.live_hash(row["policy_id"])
+    noted = row["noted_policy_hash"]
+    if live == row["policy_hash"] or (live or "deleted") == noted:
+        return
+    tx.db.execute(
+        "UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?",
+        (live or "deleted", row["incident_id"]),
+    )
+    timeline.record(
+        tx.db,
+        row["incident_id"],
+        now,
+        "escalation_policy_changed",
+        None,
+        policyId=row["policy_id"],
+        policyDeleted=live is None,
+        note="the policy changed after this escalation started; it carries on with the layers it started with",
+    )
+
+
+def next_due(db: Database) -> datetime | None:
+    """The earliest pending due time, or None when nothing is armed."""
+    ms = db.scalar("SELECT min(due_at_ms) FROM escalations WHERE due_at_ms IS NOT NULL")
+    return None if ms is None else from_epoch_ms(int(ms))
+
+
+def overdue_count(db: Database, now: datetime) -> int:
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM escalations WHERE due_at_ms IS NOT NULL AND due_at_ms <= ?",
+            (to_epoch_ms(now),),
+        )
+        or 0
+    )
+
+
+def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
+    """Run the engine on a virtual clock up to ``until``: jump to each next due time and tick there.
+
+    Drills and tests use this; it is the same :func:`tick` the live engine runs. Returns the steps fired.
+    """
+    total = 0
+    while True:
+        due = next_due(db)
+        if due is None or due > until:
+            clock.advance_to(until)
+            return total + tick(db, clock.now())
+        clock.advance_to(due)
+        while True:
+            n = tick(db, clock.now())
+            total += n
+            if n < DEFAULT_BATCH:
+                break
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def escalation_state(db: Database, incident_id: str) -> dict[str, Any] | None:
+    """The escalation in wire form (what the console shows as "2/3" and a countdown), or None."""
+    row = db.one(_ESC_SQL, (incident_id,))
+    if row is None:
+        return None
+    snap = json.loads(row["policy_snapshot"])
+    due = None if row["due_at_ms"] is None else from_epoch_ms(row["due_at_ms"])
+    kind = row["due_kind"]
+    return {
+        "policyId": row["policy_id"],
+        "state": row["state"],
+        "currentLayer": row["step"] + 1 if snap["layers"] else 0,
+        "layerCount": len(snap["layers"]),
+        "loop": row["loop"],
+        "loops": int(snap.get("repeat") or 0) + 1,
+        "nextEscalationAt": to_iso_opt(due) if kind == esc.DUE_TIMEOUT else None,
+        "repageAt": to_iso_opt(due) if kind == esc.DUE_REPAGE else None,
+        "snoozedUntil": to_iso_opt(due) if kind == esc.DUE_SNOOZE_END else None,
+        "acknowledgedBy": row["acked_by"],
+        "startedAt": row["started_at"],
+        "generation": row["generation"],
+    }
