@@ -1,0 +1,244 @@
+"""Delivering the outbox: webhook and command channels (``log`` is delivered by the timeline itself).
+
+One pass (:func:`deliver_due`) runs in three short transactions and never holds one across network I/O:
+
+1. claim: pending rows whose ``next_attempt_ms`` has come are marked ``sending`` (attempts + 1);
+2. send, outside any transaction, a few at a time;
+3. record: ``sent`` on success; otherwise back to ``pending`` with an exponential back-off, or ``failed``
+   after :data:`MAX_ATTEMPTS` or a permanent error. Every attempt is a ``page_delivery_attempt`` timeline
+   event on the incident; giving up adds ``page_delivery_failed``.
+
+Guarantees: a row the receiver answered 2xx for is never sent again. A row left ``sending`` by an engine
+that died mid-send is **not** retried (its receiver may have answered 2xx): the engine that takes over
+marks it ``unknown`` and records ``page_delivery_unknown``; the escalation's next layer is the safety net.
+So pages are at-most-once per attempt and bounded-retry at-least-once for answered failures.
+
+Webhook: ``POST`` of the JSON page, ``Content-Type: application/json``, ``X-Oncall-Signature:
+sha256=<hex HMAC-SHA256 of the raw body with the contact method's secret>``, ``X-Oncall-Idempotency-Key``,
+5 s timeout. 2xx is success; 408, 429, 5xx and transport errors are retried; other 4xx are permanent.
+Command: the address is split like a shell command line (no shell runs), the page JSON goes to stdin,
+``ONCALL_IDEMPOTENCY_KEY`` is set; exit 0 is success, anything else (or 5 s) is retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shlex
+import sqlite3
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from engine.clock import Clock
+from engine.timefmt import to_epoch_ms, to_iso
+from storage import timeline
+from storage.db import Database
+
+SEND_TIMEOUT_S = 5.0
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_S = 2.0  # 2 s, 4 s, 8 s (clock seconds) between attempts
+SIGNATURE_HEADER = "X-Oncall-Signature"
+IDEMPOTENCY_HEADER = "X-Oncall-Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    retryable: bool
+    detail: str
+    status_code: int | None = None
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value a receiver recomputes to authenticate a page."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send_webhook(client: httpx.Client, url: str, secret: str | None, key: str, body: bytes) -> Result:
+    headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    try:
+        resp = client.post(url, content=body, headers=headers, timeout=SEND_TIMEOUT_S)
+    except httpx.TimeoutException:
+        return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
+    except httpx.HTTPError as exc:
+        return Result(False, True, f"{type(exc).__name__}: {exc}")
+    code = resp.status_code
+    if 200 <= code < 300:
+        return Result(True, False, f"HTTP {code}", code)
+    retryable = code in (408, 429) or code >= 500
+    return Result(False, retryable, f"HTTP {code}", code)
+
+
+def run_command(command: str, key: str, body: bytes) -> Result:
+    try:
+        argv = shlex.split(command)
+        proc = subprocess.run(
+            argv,
+            input=body,
+            capture_output=True,
+            timeout=SEND_TIMEOUT_S,
+            env={**os.environ, "ONCALL_IDEMPOTENCY_KEY": key},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
+    except (OSError, ValueError) as exc:
+        return Result(False, True, f"{type(exc).__name__}: {exc}")
+    if proc.returncode == 0:
+        return Result(True, False, "exit 0")
+    err = proc.stderr.decode(errors="replace").strip().splitlines()
+    tail = f": {err[-1][:200]}" if err else ""
+    return Result(False, True, f"exit {proc.returncode}{tail}")
+
+
+def _event(db: Database, row: sqlite3.Row, now: datetime, kind: str, **data: Any) -> None:
+    timeline.record(
+        db,
+        row["incident_id"],
+        now,
+        kind,
+        None,
+        userId=row["user_id"],
+        channel=row["channel"],
+        contactId=row["contact_id"],
+        layer=row["layer_position"],
+        idempotencyKey=row["idem_key"],
+        **data,
+    )
+
+
+def mark_orphans_unknown(db: Database, now: datetime) -> int:
+    """Rows left ``sending`` by a dead engine: never resent (the receiver may have answered); recorded.
+
+    Called by the engine that has just acquired the lease, before it delivers anything.
+    """
+    with db.write():
+        rows = db.all("SELECT * FROM outbox WHERE status = 'sending'")
+        for row in rows:
+            db.execute(
+                "UPDATE outbox SET status = 'unknown', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
+            )
+            _event(
+                db,
+                row,
+                now,
+                "page_delivery_unknown",
+                attempt=row["attempts"],
+                note="the engine stopped while sending; not retried because the receiver may have answered",
+            )
+    return len(rows)
+
+
+def claim(db: Database, now: datetime, limit: int = 20) -> list[sqlite3.Row]:
+    now_ms = to_epoch_ms(now)
+    with db.write():
+        rows = db.all(
+            "SELECT o.*, c.address, c.secret FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
+            "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
+            (now_ms, limit),
+        )
+        for row in rows:
+            db.execute(
+                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ? WHERE seq = ?",
+                (now_ms + int(SEND_TIMEOUT_S * 1000) * 2, row["seq"]),
+            )
+    return rows
+
+
+def _send(row: sqlite3.Row, client: httpx.Client) -> Result:
+    if row["contact_id"] is not None and row["address"] is None:
+        return Result(False, False, "contact method was deleted")
+    body = row["payload"].encode()
+    if row["channel"] == "webhook":
+        return send_webhook(client, row["address"], row["secret"], row["idem_key"], body)
+    if row["channel"] == "command":
+        return run_command(row["address"], row["idem_key"], body)
+    return Result(True, False, "logged")
+
+
+def record(db: Database, row: sqlite3.Row, now: datetime, result: Result) -> None:
+    attempt = row["attempts"] + 1
+    with db.write():
+        if result.ok:
+            db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until_ms = NULL, last_error = NULL "
+                "WHERE seq = ? AND status = 'sending'",
+                (to_iso(now), row["seq"]),
+            )
+            _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=True, result=result.detail)
+            return
+        give_up = not result.retryable or attempt >= MAX_ATTEMPTS
+        retry_at = None if give_up else to_epoch_ms(now) + int(BACKOFF_BASE_S * 1000 * 2 ** (attempt - 1))
+        db.execute(
+            "UPDATE outbox SET status = ?, next_attempt_ms = coalesce(?, next_attempt_ms), lease_until_ms = NULL, "
+            "last_error = ? WHERE seq = ? AND status = 'sending'",
+            ("failed" if give_up else "pending", retry_at, result.detail, row["seq"]),
+        )
+        _event(
+            db,
+            row,
+            now,
+            "page_delivery_attempt",
+            attempt=attempt,
+            ok=False,
+            result=result.detail,
+            retryAt=None if retry_at is None else to_iso(datetime.fromtimestamp(retry_at / 1000, now.tzinfo)),
+        )
+        if give_up:
+            _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
+
+
+def deliver_due(
+    db: Database,
+    clock: Clock,
+    *,
+    limit: int = 20,
+    client: httpx.Client | None = None,
+    workers: int = 4,
+) -> int:
+    """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made."""
+    rows = claim(db, clock.now(), limit)
+    if not rows:
+        return 0
+    own = client is None
+    http = client or httpx.Client()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
+            results = list(pool.map(lambda r: _send(r, http), rows))
+    finally:
+        if own:
+            http.close()
+    for row, result in zip(rows, results, strict=True):
+        record(db, row, clock.now(), result)
+    return len(rows)
+
+
+def outbox_summary(db: Database, incident_id: str) -> list[dict[str, Any]]:
+    """The incident's notifications and their delivery state (for the console's detail view)."""
+    rows = db.all(
+        "SELECT idem_key, user_id, channel, status, attempts, last_error, created_at, sent_at, layer_position "
+        "FROM outbox WHERE incident_id = ? ORDER BY seq",
+        (incident_id,),
+    )
+    return [
+        {
+            "idempotencyKey": r["idem_key"],
+            "userId": r["user_id"],
+            "channel": r["channel"],
+            "layer": r["layer_position"],
+            "status": r["status"],
+            "attempts": r["attempts"],
+            "lastError": r["last_error"],
+            "createdAt": r["created_at"],
+            "sentAt": r["sent_at"],
+        }
+        for r in rows
+    ]

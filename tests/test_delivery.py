@@ -1,0 +1,227 @@
+"""Delivery of the outbox: webhook (signed, bounded retries, never after a 2xx), command, orphans."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.clock import VirtualClock
+from storage import delivery
+from storage.db import Database
+from storage.service import Ctx
+from storage.service import contacts as contacts_svc
+from storage.service import incidents as inc_svc
+from storage.service import policies as pol_svc
+from storage.service.orgs import add_user
+
+
+@pytest.fixture
+def alice(ctx: Ctx) -> str:
+    return add_user(ctx, email="alice@example.com", first_name="Alice")["id"]
+
+
+def _incident(ctx: Ctx, user_id: str) -> str:
+    pid = pol_svc.create_policy(ctx, {"name": "P"})["id"]
+    pol_svc.add_layer(
+        ctx, pid, {"position": 1, "ackTimeoutMinutes": 5, "target": {"type": "users", "userIds": [user_id]}}
+    )
+    body = {"title": "Disk full", "severity": "high", "escalationPolicyId": pid, "ownerId": user_id}
+    return inc_svc.create_incident(ctx, body)["id"]
+
+
+def _kinds(db: Database, iid: str, prefix: str = "page_delivery") -> list[dict[str, Any]]:
+    rows = db.all("SELECT kind, data FROM timeline WHERE incident_id = ? ORDER BY seq", (iid,))
+    return [{"kind": r["kind"], **json.loads(r["data"])} for r in rows if r["kind"].startswith(prefix)]
+
+
+def _outbox(db: Database, iid: str) -> dict[str, Any]:
+    row = db.one("SELECT * FROM outbox WHERE incident_id = ? AND channel != 'log'", (iid,))
+    assert row is not None
+    return dict(row)
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+    codes: list[int] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        code = type(self).codes.pop(0) if type(self).codes else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    handler = type("Receiver", (_Receiver,), {"received": [], "codes": []})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/page", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_signed_page_delivered_once(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    cm = contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    iid = _incident(ctx, alice)
+    assert delivery.deliver_due(db, clock) == 1
+    ((headers, body),) = handler.received
+    expected = "sha256=" + hmac.new(cm["secret"].encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-Oncall-Signature"] == expected
+    page = json.loads(body)
+    assert page["incident"]["id"] == iid and page["layer"] == 1 and page["userId"] == alice
+    assert headers["X-Oncall-Idempotency-Key"] == page["idempotencyKey"]
+    assert _outbox(db, iid)["status"] == "sent"
+    clock.advance(timedelta(hours=1))
+    assert delivery.deliver_due(db, clock) == 0
+    assert len(handler.received) == 1
+    assert [(e["kind"], e["ok"], e["attempt"]) for e in _kinds(db, iid)] == [
+        ("page_delivery_attempt", True, 1)
+    ]
+
+
+def test_webhook_retries_with_backoff_then_gives_up(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    handler.codes.extend([500, 503, 502, 500, 200])
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    iid = _incident(ctx, alice)
+    attempts = 0
+    for _ in range(20):
+        attempts += delivery.deliver_due(db, clock)
+        clock.advance(timedelta(seconds=1))
+    assert attempts == delivery.MAX_ATTEMPTS == len(handler.received)
+    events = _kinds(db, iid)
+    assert [e["kind"] for e in events] == ["page_delivery_attempt"] * 4 + ["page_delivery_failed"]
+    assert all(e.get("ok") is False for e in events[:4])
+    row = _outbox(db, iid)
+    assert row["status"] == "failed" and row["last_error"] == "HTTP 500"
+
+
+def test_webhook_retry_then_success_is_not_resent(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    handler.codes.extend([503, 204])
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    iid = _incident(ctx, alice)
+    delivery.deliver_due(db, clock)
+    assert delivery.deliver_due(db, clock) == 0  # backing off
+    clock.advance(timedelta(seconds=2))
+    assert delivery.deliver_due(db, clock) == 1
+    clock.advance(timedelta(hours=1))
+    assert delivery.deliver_due(db, clock) == 0
+    assert len(handler.received) == 2
+    assert [e["ok"] for e in _kinds(db, iid)] == [False, True]
+
+
+def test_webhook_permanent_4xx_and_transport_errors(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str
+) -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        if "timeout" in str(request.url):
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(404)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": "http://x.test/gone"})
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": "http://x.test/timeout"})
+    iid = _incident(ctx, alice)
+    for _ in range(30):
+        delivery.deliver_due(db, clock, client=client)
+        clock.advance(timedelta(seconds=5))
+    assert calls.count("http://x.test/gone") == 1  # 404 is permanent
+    assert calls.count("http://x.test/timeout") == delivery.MAX_ATTEMPTS
+    failed = [e for e in _kinds(db, iid) if e["kind"] == "page_delivery_failed"]
+    assert sorted(e["error"] for e in failed) == ["HTTP 404", "timed out after 5 s"]
+
+
+def test_command_channel_gets_page_on_stdin(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "page.json"
+    script = tmp_path / "pager.py"
+    script.write_text(
+        "import os, sys\n"
+        f"open({str(out)!r}, 'w').write(os.environ['ONCALL_IDEMPOTENCY_KEY'] + '\\n' + sys.stdin.read())\n"
+    )
+    contacts_svc.add_contact_method(
+        ctx, alice, {"channel": "command", "address": f"{sys.executable} {script}"}
+    )
+    iid = _incident(ctx, alice)
+    assert delivery.deliver_due(db, clock) == 1
+    key, body = out.read_text().split("\n", 1)
+    assert json.loads(body)["idempotencyKey"] == key and key.startswith(f"{iid}:1:0:{alice}:command/")
+    assert _outbox(db, iid)["status"] == "sent"
+
+
+def test_command_failure_is_retried_and_recorded(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str
+) -> None:
+    contacts_svc.add_contact_method(
+        ctx, alice, {"channel": "command", "address": f"{sys.executable} -c 'import sys; sys.exit(3)'"}
+    )
+    iid = _incident(ctx, alice)
+    for _ in range(10):
+        delivery.deliver_due(db, clock)
+        clock.advance(timedelta(seconds=10))
+    events = _kinds(db, iid)
+    assert [e.get("result") for e in events if e["kind"] == "page_delivery_attempt"] == ["exit 3"] * 4
+    assert events[-1]["kind"] == "page_delivery_failed"
+
+
+def test_orphaned_sending_row_is_marked_unknown_not_resent(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str
+) -> None:
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": "http://x.test/p"})
+    iid = _incident(ctx, alice)
+    assert len(delivery.claim(db, clock.now())) == 1  # ... and the engine dies here
+    assert delivery.mark_orphans_unknown(db, clock.now()) == 1
+    assert _outbox(db, iid)["status"] == "unknown"
+    assert [e["kind"] for e in _kinds(db, iid)] == ["page_delivery_unknown"]
+    assert delivery.claim(db, clock.now() + timedelta(hours=1)) == []
+
+
+def test_contact_method_validation(ctx: Ctx, alice: str) -> None:
+    from engine.errors import ValidationError
+
+    for body in (
+        {"channel": "sms", "address": "1"},
+        {"channel": "webhook", "address": "ftp://x"},
+        {"channel": "command", "address": "   "},
+        {"channel": "log", "address": "x"},
+        {"channel": "command", "address": "echo", "secret": "x" * 20},
+    ):
+        with pytest.raises(ValidationError):
+            contacts_svc.add_contact_method(ctx, alice, body)
+    cm = contacts_svc.add_contact_method(ctx, alice, {"channel": "command", "address": "cat"})
+    assert "secret" not in cm
+    listed = contacts_svc.list_contact_methods(ctx, alice)
+    assert [c["id"] for c in listed] == [cm["id"]]
+    contacts_svc.update_contact_method(ctx, alice, cm["id"], {"address": "tee /dev/null"})
+    contacts_svc.delete_contact_method(ctx, alice, cm["id"])
+    assert contacts_svc.list_contact_methods(ctx, alice) == []
