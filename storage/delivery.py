@@ -137,9 +137,15 @@ def mark_orphans_unknown(db: Database, now: datetime) -> int:
     return len(rows)
 
 
-def claim(db: Database, now: datetime, limit: int = 20) -> list[sqlite3.Row]:
+def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
+    """Mark up to ``limit`` due rows ``sending`` and return them; nothing unless ``fence`` still holds."""
     now_ms = to_epoch_ms(now)
     with db.write():
+        if fence is not None:
+            from storage import lease
+
+            if not lease.holds(db, fence):
+                return []
         rows = db.all(
             "SELECT o.*, c.address, c.secret FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
             "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
@@ -203,9 +209,10 @@ def deliver_due(
     limit: int = 20,
     client: httpx.Client | None = None,
     workers: int = 4,
+    fence: Any = None,
 ) -> int:
     """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made."""
-    rows = claim(db, clock.now(), limit)
+    rows = claim(db, clock.now(), limit, fence=fence)
     if not rows:
         return 0
     own = client is None

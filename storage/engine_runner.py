@@ -1,0 +1,290 @@
+"""The process side of the engine: a lease, an alarm clock, and the tick/deliver loops.
+
+:class:`EngineRunner` runs inside the console (embedded) or headless (``oncall engine``). It never holds
+escalation state in memory: APScheduler, with a ``MemoryJobStore`` only, is the alarm clock. One ``wake``
+date job is re-armed at the earliest ``due_at`` in the database; a ``safety`` interval job (≤ 2 s) and a
+``poll`` job watching ``PRAGMA data_version`` (other processes' commits: the console creating an
+incident, the API server acknowledging one) catch everything else. Each wake calls
+:func:`storage.escalator.tick`, fenced by the lease, until nothing is due, then re-arms.
+
+Exactly one runner per database fires timers: the one holding the lease (:mod:`storage.lease`). The
+others are ``standby`` and try to take the lease every ``renew_every`` seconds; with the default 5 s TTL
+a standby takes over within about 6 s of the holder dying (SIGKILL included). On taking over, sends the
+dead holder left in flight are marked unknown (never resent), then every overdue step fires at once, in
+due order, with its lateness recorded.
+
+Clocks: the escalations run on the injected clock (wall, scaled, virtual); the lease and APScheduler's
+waits are real time. With a virtual clock nothing is armed (a virtual clock never moves by itself):
+whoever moves it calls :meth:`poke`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from engine.clock import Clock, ScaledClock, WallClock
+from engine.timefmt import to_epoch_ms
+from storage import delivery, escalator, lease
+from storage.db import Database, open_db
+
+log = logging.getLogger("oncall.engine")
+logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+SAFETY_TICK_S = 2.0
+POLL_S = 0.2
+RENEW_S = 1.0
+
+FiredHook = Callable[[list[tuple[str, int]], datetime], None]
+
+_wall = WallClock()
+
+
+def shared_clock(db: Database, speed: float | None) -> Clock:
+    """The clock for ``--speed``: wall clock for None/1; otherwise a scaled clock whose anchor is stored in
+    the database, so the engine, the console and the API server (and an engine restarted after a crash)
+    all read the same scaled time. A different speed re-anchors at the current real time."""
+    if speed is None or speed == 1:
+        return WallClock()
+    if speed <= 0:
+        raise ValueError("speed must be positive")
+    with db.write():
+        row = db.one("SELECT speed, epoch FROM engine_clock WHERE id = 1")
+        if row is not None and float(row["speed"]) == float(speed):
+            epoch = float(row["epoch"])
+        else:
+            epoch = _wall.now().timestamp()
+            db.execute(
+                "INSERT INTO engine_clock (id, speed, epoch) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET speed = excluded.speed, epoch = excluded.epoch",
+                (float(speed), epoch),
+            )
+    return ScaledClock(speed, epoch=epoch)
+
+
+class EngineRunner:
+    """Runs the engine for the database at ``db_path`` on ``clock``; see the module docstring."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        clock: Clock,
+        name: str = "engine",
+        *,
+        lease_ttl: float = lease.DEFAULT_TTL_S,
+        renew_every: float = RENEW_S,
+        safety_tick: float = SAFETY_TICK_S,
+        poll_every: float = POLL_S,
+        deliver: bool = True,
+        synchronous: str = "FULL",
+        batch: int = escalator.DEFAULT_BATCH,
+        on_fired: FiredHook | None = None,
+        on_mode: Callable[[str], None] | None = None,
+    ) -> None:
+        if safety_tick > SAFETY_TICK_S:
+            raise ValueError(f"the safety tick must be at most {SAFETY_TICK_S:g} s")
+        self.db_path = str(db_path)
+        self.clock = clock
+        self.name = name
+        self.holder = lease.holder_name(name)
+        self.lease_ttl = lease_ttl
+        self.renew_every = renew_every
+        self.safety_tick = safety_tick
+        self.poll_every = poll_every
+        self.deliver = deliver
+        self.synchronous = synchronous
+        self.batch = batch
+        self.on_fired = on_fired
+        self.on_mode = on_mode
+        self.mode = "stopped"
+        self.fired_total = 0
+        self.errors = 0
+        self._fence: lease.Fence | None = None
+        self._cycle_lock = threading.Lock()
+        self._armed_ms: int | None = None
+        self._version: int | None = None
+        self._sched: BackgroundScheduler | None = None
+        self._db: Database | None = None
+        self._delivery_db: Database | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    def start(self) -> EngineRunner:
+        self._db = open_db(self.db_path, synchronous=self.synchronous)
+        if self.deliver:
+            self._delivery_db = open_db(self.db_path, synchronous=self.synchronous, migrate=False)
+        sched = BackgroundScheduler(
+            timezone=UTC,
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(1), "delivery": ThreadPoolExecutor(1)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        sched.add_job(self._safe(self._lease_step), "interval", seconds=self.renew_every, id="lease")
+        sched.add_job(self._safe(self._cycle), "interval", seconds=self.safety_tick, id="safety")
+        sched.add_job(self._safe(self._poll), "interval", seconds=self.poll_every, id="poll")
+        if self.deliver:
+            sched.add_job(
+                self._safe(self._deliver), "interval", seconds=1.0, id="deliver", executor="delivery"
+            )
+        self._sched = sched
+        self._set_mode("standby")
+        sched.start()
+        sched.add_job(self._safe(self._lease_step), id="lease-now")
+        return self
+
+    def stop(self) -> None:
+        """Stop cleanly and release the lease so a standby engine takes over at once."""
+        sched, self._sched = self._sched, None
+        if sched is not None:
+            sched.shutdown(wait=True)
+        with self._cycle_lock:
+            if self._fence is not None and self._db is not None:
+                try:
+                    lease.release(self._db, self._fence)
+                except sqlite3.Error:
+                    log.exception("could not release the engine lease")
+            self._fence = None
+            self._close()
+        self._set_mode("stopped")
+
+    def abandon(self) -> None:
+        """Stop without releasing the lease: what a crash looks like to the other engines (tests)."""
+        sched, self._sched = self._sched, None
+        if sched is not None:
+            sched.shutdown(wait=False)
+        with self._cycle_lock:
+            self._fence = None
+            self._close()
+        self._set_mode("stopped")
+
+    def _close(self) -> None:
+        for db in (self._db, self._delivery_db):
+            if db is not None:
+                db.close()
+        self._db = self._delivery_db = None
+
+    def poke(self) -> None:
+        """Something changed (or a virtual clock moved): run a cycle now."""
+        if self._sched is not None:
+            self._sched.add_job(self._safe(self._cycle), id="wake", replace_existing=True)
+
+    @property
+    def fence(self) -> lease.Fence | None:
+        return self._fence
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            log.info("engine %s is %s", self.holder, mode)
+            if self.on_mode is not None:
+                self.on_mode(mode)
+
+    def _safe(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except sqlite3.Error:
+                # A busy database or a closing connection: the next wake (≤ 2 s) retries. Nothing is lost
+                # because the rows, not this process, hold the schedule.
+                self.errors += 1
+                log.warning("engine step failed; will retry", exc_info=True)
+
+        run.__name__ = fn.__name__
+        return run
+
+    # -- jobs ---------------------------------------------------------------------------------------
+
+    def _lease_step(self) -> None:
+        db = self._db
+        if db is None:
+            return
+        if self._fence is not None:
+            if lease.renew(db, self._fence, self.lease_ttl):
+                return
+            with self._cycle_lock:
+                self._fence = None
+            self._set_mode("standby")
+            return
+        fence = lease.acquire(db, self.holder, self.lease_ttl)
+        if fence is None:
+            self._set_mode("standby")
+            return
+        delivery.mark_orphans_unknown(db, self.clock.now())
+        self._fence = fence
+        self._set_mode("embedded")
+        self._cycle()
+
+    def _poll(self) -> None:
+        db = self._db
+        if db is None or self._fence is None:
+            return
+        version = db.data_version()
+        if version != self._version:
+            self._version = version
+            self._cycle()
+
+    def _cycle(self) -> None:
+        with self._cycle_lock:
+            db, fence = self._db, self._fence
+            if db is None or fence is None:
+                return
+            self._armed_ms = None
+            fired_any = False
+            while True:
+                fired: list[tuple[str, int]] | None = [] if self.on_fired is not None else None
+                n = escalator.tick(db, self.clock.now(), self.batch, fence=fence, fired=fired)
+                if n and self.on_fired is not None and fired:
+                    self.on_fired(fired, self.clock.now())
+                self.fired_total += n
+                fired_any = fired_any or n > 0
+                if n < self.batch:
+                    break
+            if not lease.holds(db, fence):
+                self._fence = None
+                self._set_mode("standby")
+                return
+            self._arm(db)
+        if fired_any and self.deliver and self._sched is not None:
+            self._sched.add_job(
+                self._safe(self._deliver), id="deliver-now", executor="delivery", replace_existing=True
+            )
+
+    def _arm(self, db: Database) -> None:
+        sched = self._sched
+        if sched is None:
+            return
+        due = escalator.next_due(db)
+        if due is None:
+            try:
+                sched.remove_job("wake")
+            except JobLookupError:
+                pass
+            return
+        now = self.clock.now()
+        delay = (due - now).total_seconds()
+        if delay <= 0:
+            real = 0.0
+        else:
+            real = self.clock.sleep_seconds(delay)
+            if real <= 0:  # a virtual clock: it only moves when told to, and then poke() is called
+                return
+        self._armed_ms = to_epoch_ms(due)
+        run_date = _wall.now() + timedelta(seconds=real)
+        sched.add_job(self._safe(self._cycle), "date", run_date=run_date, id="wake", replace_existing=True)
+
+    def _deliver(self) -> None:
+        db, fence = self._delivery_db, self._fence
+        if db is None or fence is None:
+            return
+        while delivery.deliver_due(db, self.clock, limit=20, fence=fence) == 20:
+            if self._fence is None:
+                return

@@ -1,0 +1,290 @@
+"""The engine as processes: lease and takeover, two engines on one database, and the SIGKILL crash test."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.clock import Clock, VirtualClock, monotonic
+from engine.timefmt import from_epoch_ms, to_epoch_ms
+from storage import escalator, lease
+from storage.db import Database
+from storage.engine_runner import EngineRunner, shared_clock
+from storage.service import Ctx
+from storage.service import incidents as inc_svc
+from storage.service import policies as pol_svc
+from storage.service.orgs import add_user, create_org
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
+    """Poll ``predicate`` (real time); returns the seconds it took."""
+    start = monotonic()
+    while not predicate():
+        if monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.01)
+    return monotonic() - start
+
+
+def _setup(db: Database, clock: Clock, timeouts: tuple[int, ...] = (5, 10)) -> tuple[Ctx, str, list[str]]:
+    init = create_org(db, "Acme", "admin@example.com", clock=clock)
+    admin = init.admin["id"]
+    ctx = Ctx(db=db, org_id=init.org["id"], actor_id=admin, actor_user_id=admin, clock=clock)
+    users = [add_user(ctx, email=f"u{i}@example.com")["id"] for i in range(len(timeouts))]
+    pid = pol_svc.create_policy(ctx, {"name": "P"})["id"]
+    for i, (minutes, uid) in enumerate(zip(timeouts, users, strict=True), start=1):
+        target = {"type": "users", "userIds": [uid]}
+        pol_svc.add_layer(ctx, pid, {"position": i, "ackTimeoutMinutes": minutes, "target": target})
+    return ctx, pid, users
+
+
+def _create(ctx: Ctx, pid: str) -> str:
+    body = {"title": "x", "severity": "high", "escalationPolicyId": pid, "ownerId": ctx.actor_user_id}
+    return inc_svc.create_incident(ctx, body)["id"]
+
+
+def _timeline(db: Database) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
+    out: dict[str, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
+    for r in db.all("SELECT seq, incident_id, kind, data FROM timeline ORDER BY seq"):
+        out[r["incident_id"]].append((r["seq"], r["kind"], json.loads(r["data"])))
+    return out
+
+
+def check_exactly_once(db: Database, layer_count: int, *, require_complete: bool) -> dict[str, int]:
+    """The crash invariants, from the database alone. Returns a few counts."""
+    dupes = db.all("SELECT idem_key FROM outbox GROUP BY idem_key HAVING count(*) > 1")
+    assert not dupes
+    stats = {"incidents": 0, "steps": 0, "acked": 0}
+    for iid, events in _timeline(db).items():
+        stats["incidents"] += 1
+        pages = [d["position"] for _, k, d in events if k == "layer_paged"]
+        timeouts = [d["position"] for _, k, d in events if k == "escalation_timeout"]
+        exhausted = [s for s, k, _ in events if k == "escalation_exhausted"]
+        acks = [s for s, k, _ in events if k == "escalation_acknowledged"]
+        m = len(timeouts)
+        assert timeouts == list(range(1, m + 1)), (iid, timeouts)  # each due step fired once, in order
+        assert pages == list(range(1, min(m + 1, layer_count) + 1)), (iid, pages)
+        assert len(exhausted) == (1 if m == layer_count else 0), (iid, exhausted)
+        assert not any(
+            d.get("duplicate") for _, k, e in events if k == "layer_paged" for d in e["deliveries"]
+        )
+        stats["steps"] += m
+        if acks:
+            stats["acked"] += 1
+            assert len(acks) == 1
+            after = [k for s, k, _ in events if s > acks[0]]
+            assert not {"layer_paged", "escalation_timeout", "escalation_exhausted"} & set(after), (
+                iid,
+                after,
+            )
+        elif require_complete:
+            assert m == layer_count, (iid, timeouts)
+    n_pages = db.scalar("SELECT count(*) FROM outbox")
+    n_events = db.scalar("SELECT count(*) FROM timeline WHERE kind = 'layer_paged'")
+    assert n_pages == n_events  # one user per layer, log channel: one outbox row per page
+    return stats
+
+
+# -- lease ----------------------------------------------------------------------------------------
+
+
+def test_lease_acquire_renew_expire_and_fence(db: Database) -> None:
+    a = lease.acquire(db, "a@elsewhere:1:x", ttl_s=0.2)
+    assert a is not None and a.token == 1
+    assert lease.acquire(db, "b@elsewhere:2:y", ttl_s=0.2) is None
+    assert lease.renew(db, a, ttl_s=0.2)
+    time.sleep(0.25)
+    b = lease.acquire(db, "b@elsewhere:2:y", ttl_s=5)
+    assert b is not None and b.token == 2
+    assert not lease.renew(db, a)  # a was replaced: it must stop
+    with db.write():
+        assert not lease.holds(db, a) and lease.holds(db, b)
+    assert escalator.tick(db, from_epoch_ms(0), fence=a) == 0
+    lease.release(db, b)
+    assert lease.acquire(db, "c@elsewhere:3:z") is not None
+
+
+def test_dead_local_holder_is_replaced_at_once(db: Database) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = f"engine@{lease._HOST}:{proc.pid}:abc"  # a process on this machine that has exited
+    assert lease.acquire(db, dead, ttl_s=60) is not None
+    taken = lease.acquire(db, "engine@otherhost:1:def", ttl_s=60)
+    assert taken is not None and taken.token == 2  # no need to wait out the 60 s
+    assert lease.acquire(db, "engine@thirdhost:2:ghi", ttl_s=60) is None  # remote holders only expire
+
+
+# -- two engines in one process, virtual clock -----------------------------------------------------
+
+
+@pytest.fixture
+def runners() -> Iterator[list[EngineRunner]]:
+    made: list[EngineRunner] = []
+    yield made
+    for r in made:
+        if r.mode != "stopped":
+            r.stop()
+
+
+def test_two_engines_one_database_each_step_fires_once(
+    db_path: Path, db: Database, clock: VirtualClock, runners: list[EngineRunner]
+) -> None:
+    ctx, pid, _ = _setup(db, clock)
+    kw: dict[str, Any] = {"lease_ttl": 1.0, "renew_every": 0.1, "deliver": False}
+    a = EngineRunner(db_path, clock, "a", **kw).start()
+    runners.append(a)
+    wait_for(lambda: a.mode == "embedded", what="a to hold the lease")
+    b = EngineRunner(db_path, clock, "b", **kw).start()
+    runners.append(b)
+    time.sleep(0.3)
+    assert (a.mode, b.mode) == ("embedded", "standby")
+    ids = [_create(ctx, pid) for _ in range(20)]
+    clock.advance(timedelta(minutes=5))
+    a.poke()
+    b.poke()
+    wait_for(lambda: escalator.overdue_count(db, clock.now()) == 0, what="layer 2")
+    assert b.fired_total == 0 and a.fired_total == 20
+    a.abandon()  # dies without releasing: b waits out the 1 s TTL
+    took = wait_for(lambda: b.mode == "embedded", timeout=5, what="b to take over")
+    assert took < 3
+    clock.advance(timedelta(minutes=10))
+    b.poke()
+    wait_for(lambda: escalator.overdue_count(db, clock.now()) == 0, what="exhaustion")
+    stats = check_exactly_once(db, 2, require_complete=True)
+    assert stats == {"incidents": 20, "steps": 40, "acked": 0}
+    assert b.fired_total == 20
+    assert all(escalator.escalation_state(db, i)["state"] == "exhausted" for i in ids)  # type: ignore[index]
+
+
+def test_runner_wakes_at_due_time_on_a_scaled_clock(
+    db_path: Path, db: Database, runners: list[EngineRunner]
+) -> None:
+    clock = shared_clock(db, 600)  # 1 min of clock time = 0.1 s
+    ctx, pid, users = _setup(db, clock, timeouts=(1, 1))
+    r = EngineRunner(db_path, clock, "solo", deliver=False).start()
+    runners.append(r)
+    iid = _create(ctx, pid)
+    wait_for(lambda: escalator.escalation_state(db, iid)["state"] == "exhausted", timeout=5)  # type: ignore[index]
+    lates = [e["data"]["lateMs"] for e in _events(db, iid) if e["kind"] == "escalation_timeout"]
+    assert len(lates) == 2 and max(lates) < 600 * 0.25 * 1000  # < 250 ms of real time each
+
+
+def _events(db: Database, iid: str) -> list[dict[str, Any]]:
+    from storage import timeline
+
+    return timeline.events(db, iid)
+
+
+# -- real processes --------------------------------------------------------------------------------
+
+
+def _spawn(db_path: Path, name: str, speed: float | None = None) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "console.commands.engine", "--db", str(db_path), "--name", name, "--quiet"]
+    if speed is not None:
+        cmd += ["--speed", str(speed)]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _holder(db: Database) -> str:
+    row = lease.current(db)
+    return "" if row is None else str(row["holder"])
+
+
+def test_standby_process_takes_over_within_10s_of_sigkill(db_path: Path, db: Database) -> None:
+    first = _spawn(db_path, "first")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: _holder(db).startswith("first@"), what="first engine to take the lease")
+        second = _spawn(db_path, "second")
+        time.sleep(1.5)
+        assert _holder(db).startswith("first@")  # the second one stands by
+        start = monotonic()
+        first.send_signal(signal.SIGKILL)
+        took = wait_for(lambda: _holder(db).startswith("second@"), timeout=10, what="takeover")
+        assert monotonic() - start < 10
+        assert took < 10
+        first.wait()
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(5)
+
+
+@pytest.mark.slow
+def test_crash_sigkill_many_times_every_step_once(db_path: Path, db: Database) -> None:
+    """An engine on a x60 clock is SIGKILLed at random moments while incidents are opened and acked."""
+    speed = 60.0  # one clock minute per real second
+    clock = shared_clock(db, speed)
+    layer_count = 3
+    ctx, pid, _ = _setup(db, clock, timeouts=(1,) * layer_count)
+    rng = random.Random(int(os.environ.get("ONCALL_CRASH_SEED", "20261127")))
+    duration = float(os.environ.get("ONCALL_CRASH_SECONDS", "20"))
+    incidents: list[str] = []
+    acked: set[str] = set()
+    restart_catchup: list[float] = []
+    proc = _spawn(db_path, "crashy", speed)
+    kills = 0
+    end = monotonic() + duration
+    try:
+        while monotonic() < end:
+            until = monotonic() + rng.uniform(0.15, 1.5)
+            while monotonic() < until:
+                incidents.append(_create(ctx, pid))
+                if rng.random() < 0.25:
+                    victim = rng.choice(incidents)
+                    if victim not in acked:
+                        inc_svc.acknowledge(ctx, victim)
+                        acked.add(victim)
+                time.sleep(rng.uniform(0.0, 0.03))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            at_restart = clock.now()
+            started = monotonic()
+            proc = _spawn(db_path, "crashy", speed)
+            # Nothing that was due at the restart is left overdue 2 s later.
+            restart_catchup.append(
+                wait_for(
+                    lambda at=at_restart: escalator.overdue_count(db, at) == 0,
+                    timeout=2.0,
+                    what="overdue escalations after a restart",
+                )
+            )
+            assert monotonic() - started <= 2.0
+        # Let every remaining escalation run out, then stop cleanly.
+        last_due = escalator.next_due(db)
+        if last_due is not None:
+            wait_for(lambda: escalator.next_due(db) is None, timeout=(layer_count + 2) * 60 / speed + 3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert kills >= 8
+    stats = check_exactly_once(db, layer_count, require_complete=True)
+    assert stats["incidents"] == len(incidents) >= 200
+    assert stats["acked"] == len(acked)
+    lates = [
+        json.loads(r["data"])["lateMs"]
+        for r in db.all("SELECT data FROM timeline WHERE kind = 'escalation_timeout'")
+    ]
+    assert len(lates) == stats["steps"]
+    print(
+        f"\ncrash test: {len(incidents)} incidents, {stats['steps']} steps, {kills} SIGKILLs, "
+        f"catch-up after restart max {max(restart_catchup):.2f} s, "
+        f"max lateness {max(lates) / speed / 1000:.2f} real s"
+    )
+    assert to_epoch_ms(clock.now()) > 0
