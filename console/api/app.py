@@ -1,0 +1,232 @@
+"""The Starlette application behind ``oncall serve``.
+
+One process serves ``/v1/…`` over the service layer and, unless told otherwise, runs the escalation
+engine beside it (:class:`storage.engine_runner.EngineRunner`: it fires timers when it holds the engine
+lease and stands by when another process does). Requests run in Starlette's thread pool, each on its own
+pooled SQLite connection (WAL: readers never wait for the writer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from console.api import openapi
+from console.api.auth import authenticate_header, require_admin
+from console.api.errors import (
+    REQUEST_ID_HEADER,
+    ApiError,
+    RequestIdMiddleware,
+    error_response,
+    internal_error,
+    request_id,
+)
+from console.api.routes import NO_BODY, OPERATIONS, Call, Operation
+from engine.clock import Clock
+from engine.errors import DomainError, ValidationError
+from storage.db import Database, open_db
+
+log = logging.getLogger("oncall.api")
+
+MAX_BODY_BYTES = 1_000_000
+
+
+class DatabasePool:
+    """SQLite connections handed to one request at a time (a connection is never shared mid-request)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: list[Database] = []
+        self._all: list[Database] = []
+        self._lock = threading.Lock()
+        # The first open applies migrations and fails early on a file that is not an oncall database.
+        first = open_db(path)
+        self._idle.append(first)
+        self._all.append(first)
+
+    @contextmanager
+    def connection(self) -> Iterator[Database]:
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
+        if db is None:
+            db = open_db(self.path, migrate=False)
+            with self._lock:
+                self._all.append(db)
+        try:
+            yield db
+        finally:
+            with self._lock:
+                self._idle.append(db)
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+            self._idle.clear()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The request body as JSON; anything that is not one JSON value is 422 ``validation_error``."""
+    if not raw.strip():
+        return NO_BODY
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+        # Lone surrogates ("\ud800") decode fine but cannot be stored: refuse them here.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeError) as exc:
+        raise ValidationError(f"the request body is not valid JSON ({exc})") from None
+    return value
+
+
+class Api:
+    """What every request needs: the connection pool, the clock and the engine to poke after writes."""
+
+    def __init__(self, db_path: Path, clock: Clock, engine: Any | None) -> None:
+        self.pool = DatabasePool(db_path)
+        self.clock = clock
+        self.engine = engine
+
+    def execute(self, op: Operation, request: Request, raw: bytes) -> Any:
+        with self.pool.connection() as db:
+            ctx = authenticate_header(db, request.headers.get("authorization"), self.clock)
+            if op.admin:
+                require_admin(ctx)
+            body = parse_json(raw) if op.body != "none" else NO_BODY
+            call = Call(ctx=ctx, path=request.path_params, query=request.query_params, body=body)
+            result = op.handler(call)
+        if op.writes and self.engine is not None:
+            self.engine.poke()
+        return result
+
+    def endpoint(self, ops: dict[str, Operation]) -> Callable[[Request], Any]:
+        async def handle(request: Request) -> Response:
+            rid = request_id(request)
+            op = ops.get("GET" if request.method == "HEAD" else request.method)
+            if op is None:  # Route already filters methods; kept for safety
+                return _method_not_allowed(rid, ops)
+            try:
+                raw = b""
+                if op.body != "none":
+                    raw = await request.body()
+                    if len(raw) > MAX_BODY_BYTES:
+                        raise ValidationError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+                result = await run_in_threadpool(self.execute, op, request, raw)
+            except DomainError as exc:
+                return error_response(exc, rid)
+            except Exception:
+                log.exception("request %s failed", rid)
+                return error_response(internal_error(), rid)
+            if op.status == 204:
+                return Response(status_code=204, headers={REQUEST_ID_HEADER: rid})
+            return JSONResponse({"data": result}, status_code=op.status, headers={REQUEST_ID_HEADER: rid})
+
+        return handle
+
+
+def _method_not_allowed(rid: str, ops: dict[str, Operation]) -> Response:
+    allow = ", ".join(ops)
+    exc = ApiError(405, "invalid_request_error", "method_not_allowed", f"allowed methods: {allow}")
+    return error_response(exc, rid, headers={"Allow": allow})
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path 404, wrong method 405) in the API's error shape."""
+    rid = request_id(request)
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        # HEAD is served wherever GET is, but only the documented methods are advertised.
+        allow = ", ".join(m for m in (exc.headers or {}).get("Allow", "").split(", ") if m and m != "HEAD")
+        err = ApiError(405, "invalid_request_error", "method_not_allowed", f"allowed methods: {allow}")
+        return error_response(err, rid, headers={"Allow": allow})
+    if exc.status_code == 404:
+        err = ApiError(404, "invalid_request_error", "not_found", f"no such endpoint: {request.url.path}")
+        return error_response(err, rid)
+    err = ApiError(exc.status_code, "invalid_request_error", "bad_request", str(exc.detail))
+    return error_response(err, rid)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    rid = request_id(request)
+    log.error("request %s failed: %r", rid, exc)
+    return error_response(internal_error(), rid)
+
+
+def _openapi_endpoint(document: dict[str, Any]) -> Callable[[Request], Any]:
+    body = json.dumps(document, separators=(",", ":")).encode()
+
+    async def serve_document(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return serve_document
+
+
+def _make_engine(db_path: Path, clock: Clock) -> Any | None:
+    """The in-process engine, or None in a build that does not have it yet."""
+    try:
+        from storage.engine_runner import EngineRunner
+    except ModuleNotFoundError as exc:
+        if exc.name != "storage.engine_runner":
+            raise
+        log.warning("no escalation engine in this build; serving the API only")
+        return None
+    return EngineRunner(db_path, clock, f"serve-{os.getpid()}")
+
+
+def create_app(db_path: str | Path, clock: Clock, *, engine: bool = True) -> Starlette:
+    """The API app on the database at ``db_path``.
+
+    With ``engine=True`` an :class:`EngineRunner` starts with the app (lifespan) and stops with it; its
+    mode ("embedded" or "standby") is then in ``app.state.engine.mode``. Every write request pokes it so
+    a new due time is seen at once.
+    """
+    path = Path(db_path)
+    runner = _make_engine(path, clock) if engine else None
+    api = Api(path, clock, runner)
+
+    by_path: dict[str, dict[str, Operation]] = {}
+    for operation in OPERATIONS:
+        by_path.setdefault(operation.path, {})[operation.method] = operation
+    routes = [Route("/v1/openapi.json", _openapi_endpoint(openapi.document()), methods=["GET"])]
+    routes += [Route(p, api.endpoint(ops), methods=list(ops)) for p, ops in by_path.items()]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runner is not None:
+            await run_in_threadpool(runner.start)
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
+            api.pool.close()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.api = api
+    app.state.engine = runner
+    app.state.db_path = path
+    return app

@@ -1,0 +1,48 @@
+"""Bearer authentication: ``Authorization: Bearer scl_live_…``, scoped to the key's organisation.
+
+* No header, or one that does not use the Bearer scheme → 401 ``missing_authorization_header``.
+* A Bearer token that is unknown, revoked, or whose user was removed → 401 ``invalid_api_key``.
+  (The lookup hashes the token and compares digests in constant time: see
+  :func:`storage.service.orgs.authenticate`; keys are never stored in clear.)
+* Team endpoints also need the key's user to be ``org:admin``, else 401 ``not_authorized``, as the
+  reference says (not 403).
+
+The scheme name is matched case-insensitively (RFC 9110 §11.1); the token itself is exact.
+"""
+
+from __future__ import annotations
+
+from console.api.errors import ApiError
+from engine.clock import Clock
+from engine.errors import Unauthorized
+from storage.db import Database
+from storage.service import Ctx
+from storage.service.orgs import authenticate
+
+_SCHEME = "bearer "
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or 401 missing_authorization_header."""
+    if header is None or not header[: len(_SCHEME)].lower() == _SCHEME:
+        raise ApiError(
+            401,
+            "not_authorized_error",
+            "missing_authorization_header",
+            "send Authorization: Bearer <API key>",
+        )
+    return header[len(_SCHEME) :].strip()
+
+
+def authenticate_header(db: Database, header: str | None, clock: Clock) -> Ctx:
+    token = bearer_token(header)
+    if not token:
+        raise Unauthorized("invalid_api_key", "the API key is unknown or has been revoked")
+    return authenticate(db, token, clock)
+
+
+def require_admin(ctx: Ctx) -> None:
+    if not ctx.is_admin:
+        raise ApiError(
+            401, "not_authorized_error", "not_authorized", "this endpoint needs an org:admin API key"
+        )

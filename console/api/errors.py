@@ -1,0 +1,94 @@
+"""Error bodies and request ids for the local HTTP API.
+
+Every response carries an ``X-Request-Id`` header (a UUID4); every error body is
+``{statusCode, type, code, requestId, message}`` (plus ``field``/``details`` when the service gave them),
+so a script can key on the HTTP status first and then on ``code``, exactly as against the remote API.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.errors import DomainError
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.lower().encode()
+
+
+class ApiError(DomainError):
+    """An error raised by the HTTP layer itself (auth, routing, malformed JSON, query strings)."""
+
+    def __init__(self, status_code: int, type_: str, code: str, message: str, **extra: Any) -> None:
+        super().__init__(code, message)
+        self.status_code = status_code
+        self.type = type_
+        self.extra = extra
+
+
+def request_id(conn: HTTPConnection) -> str:
+    rid = conn.scope.setdefault("state", {}).get("request_id")
+    if rid is None:  # only when the middleware did not run (it always does in create_app)
+        rid = str(uuid.uuid4())
+        conn.scope["state"]["request_id"] = rid
+    return str(rid)
+
+
+def error_body(exc: DomainError, rid: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "statusCode": exc.status_code,
+        "type": exc.type,
+        "code": exc.code,
+        "requestId": rid,
+        "message": exc.message,
+    }
+    field = getattr(exc, "field", None)
+    if field:
+        body["field"] = field
+    if exc.details is not None:
+        body["details"] = exc.details
+    return body
+
+
+def error_response(exc: DomainError, rid: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc, rid),
+        status_code=exc.status_code,
+        headers={REQUEST_ID_HEADER: rid, **(headers or {})},
+    )
+
+
+def internal_error() -> ApiError:
+    return ApiError(500, "internal_error", "server_error", "unexpected server error; quote the requestId")
+
+
+class RequestIdMiddleware:
+    """Give each HTTP request a UUID4 (``scope["state"]["request_id"]``) and echo it as ``X-Request-Id``.
+
+    Pure ASGI (no BaseHTTPMiddleware) so it costs nothing measurable per request. Error responses built
+    by :func:`error_response` already carry the header; it is never added twice.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == _REQUEST_ID_RAW for k, _ in headers):
+                    headers.append((_REQUEST_ID_RAW, rid.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,1184 @@
+"""The OpenAPI 3.1 document served at ``/v1/openapi.json``, written out by hand.
+
+It describes what the server really does: strict request schemas (unknown fields are rejected, as the
+service rejects them), the error responses each operation can return, and our local extensions marked
+with ``x-local-extension: true``. ``tests/api/test_openapi.py`` checks that it lists exactly the
+operations in :data:`console.api.routes.OPERATIONS`, and a schemathesis run checks it against a live
+server.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
+
+Schema = dict[str, Any]
+
+LOCAL = {"x-local-extension": True}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(props: dict[str, Schema], required: list[str] | None = None, *, strict: bool = False) -> Schema:
+    out: Schema = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    if strict:
+        out["additionalProperties"] = False
+    return out
+
+
+STR = {"type": "string"}
+ID = {"type": "string", "minLength": 1, "description": "an opaque id"}
+TS = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 UTC with milliseconds, e.g. 2026-04-07T10:00:00.000Z",
+}
+NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}
+DESCRIPTION = nullable({"type": "string", "maxLength": 10_000})
+ACK_TIMEOUT = {"type": "integer", "minimum": 1, "maximum": 10_080}
+HANDOFF = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+    "description": "HH:MM, 24 h, in the schedule's timezone",
+}
+# JSON Schema's "date-time" is RFC 3339, which always carries a zone: what the server needs.
+INSTANT = {"type": "string", "format": "date-time"}
+EMAIL = {"type": "string", "format": "email", "maxLength": 320}
+
+
+# -- resources (responses) ---------------------------------------------------------------------------
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj(
+        {
+            "statusCode": {"type": "integer"},
+            "type": {
+                "type": "string",
+                "enum": [
+                    "not_authorized_error",
+                    "invalid_request_error",
+                    "validation_error",
+                    "internal_error",
+                ],
+            },
+            "code": STR,
+            "requestId": {"type": "string", "format": "uuid"},
+            "message": STR,
+            "field": {**STR, "description": "validation errors: the offending field, when known", **LOCAL},
+            "details": {
+                "description": "extra machine-readable detail, e.g. for invalid_layer_order",
+                **LOCAL,
+            },
+        },
+        ["statusCode", "type", "code", "requestId", "message"],
+    ),
+    "Policy": obj(
+        {
+            "id": ID,
+            "orgId": ID,
+            "name": STR,
+            "description": nullable(STR),
+            "repeat": {
+                "type": "integer",
+                "description": "times the whole policy is repeated after the last layer",
+                **LOCAL,
+            },
+            "repageAfterMinutes": {**nullable({"type": "integer"}), **LOCAL},
+            "createdBy": nullable(STR),
+            "createdAt": TS,
+            "updatedAt": TS,
+        },
+        ["id", "orgId", "name", "description", "createdBy", "createdAt", "updatedAt"],
+    ),
+    "PolicyWithLayers": {
+        "allOf": [
+            ref("Policy"),
+            obj({"layers": {"type": "array", "items": ref("EscalationLayer")}}, ["layers"]),
+        ]
+    },
+    "ScheduleTarget": obj(
+        {"type": {"const": "schedule"}, "scheduleId": ID}, ["type", "scheduleId"], strict=True
+    ),
+    "UsersTarget": obj(
+        {
+            "type": {"const": "users"},
+            "userIds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": ID},
+        },
+        ["type", "userIds"],
+        strict=True,
+    ),
+    "Target": {
+        "oneOf": [ref("ScheduleTarget"), ref("UsersTarget")],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {
+                "schedule": "#/components/schemas/ScheduleTarget",
+                "users": "#/components/schemas/UsersTarget",
+            },
+        },
+    },
+    "EscalationLayer": obj(
+        {
+            "id": ID,
+            "policyId": ID,
+            "orgId": ID,
+            "position": {"type": "integer", "minimum": 1, "description": "1-based; 1 is paged first"},
+            "ackTimeoutMinutes": {"type": "integer"},
+            "target": ref("Target"),
+            "createdAt": TS,
+            "updatedAt": TS,
+        },
+        ["id", "policyId", "orgId", "position", "ackTimeoutMinutes", "target", "createdAt", "updatedAt"],
+    ),
+    "Schedule": obj(
+        {
+            "id": ID,
+            "orgId": ID,
+            "name": STR,
+            "description": nullable(STR),
+            "timezone": STR,
+            "createdBy": nullable(STR),
+            "createdAt": TS,
+            "updatedAt": TS,
+        },
+        ["id", "orgId", "name", "description", "timezone", "createdBy", "createdAt", "updatedAt"],
+    ),
+    "ScheduleWithLayers": {
+        "allOf": [
+            ref("Schedule"),
+            obj(
+                {
+                    "layers": {"type": "array", "items": ref("RotationLayer")},
+                    "overrides": {"type": "array", "items": ref("Override"), **LOCAL},
+                },
+                ["layers", "overrides"],
+            ),
+        ]
+    },
+    "RotationLayer": obj(
+        {
+            "id": ID,
+            "scheduleId": ID,
+            "name": STR,
+            "position": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "0-based, server-assigned; 0 bears the owner",
+            },
+            "rotationType": {"type": "string", "enum": list(ROTATION_TYPES)},
+            "rotationLengthDays": {"type": "integer"},
+            "handoffTime": STR,
+            "effectiveFrom": TS,
+            "effectiveUntil": nullable(TS),
+            "participantIds": {"type": "array", "items": STR},
+            "createdAt": TS,
+            "updatedAt": TS,
+        },
+        [
+            "id",
+            "scheduleId",
+            "name",
+            "position",
+            "rotationType",
+            "rotationLengthDays",
+            "handoffTime",
+            "effectiveFrom",
+            "effectiveUntil",
+            "participantIds",
+            "createdAt",
+            "updatedAt",
+        ],
+    ),
+    "Override": {
+        **obj(
+            {
+                "id": ID,
+                "scheduleId": ID,
+                "userId": ID,
+                "start": TS,
+                "end": TS,
+                "note": nullable(STR),
+                "createdBy": nullable(STR),
+                "createdAt": TS,
+            },
+            ["id", "scheduleId", "userId", "start", "end", "note", "createdBy", "createdAt"],
+        ),
+        "description": "A user covering [start, end) of a schedule; it displaces the owner-bearing layer.",
+        **LOCAL,
+    },
+    "Resolution": obj(
+        {
+            "scheduleId": ID,
+            "at": TS,
+            "scheduleOwner": nullable(STR),
+            "pagingTargets": {"type": "array", "items": STR},
+            "currentOncall": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "layerId": ID,
+                        "name": STR,
+                        "position": {"type": "integer"},
+                        "active": {"type": "boolean"},
+                        "userId": nullable(STR),
+                        "shiftStart": nullable(TS),
+                        "shiftEnd": nullable(TS),
+                        "displacedByOverride": {"type": "boolean"},
+                    },
+                    [
+                        "layerId",
+                        "name",
+                        "position",
+                        "active",
+                        "userId",
+                        "shiftStart",
+                        "shiftEnd",
+                        "displacedByOverride",
+                    ],
+                ),
+            },
+            "override": nullable(
+                obj({"id": ID, "userId": ID, "start": TS, "end": TS}, ["id", "userId", "start", "end"])
+            ),
+            "nextHandoff": nullable(TS),
+        },
+        ["scheduleId", "at", "scheduleOwner", "pagingTargets", "currentOncall", "override", "nextHandoff"],
+    ),
+    "Incident": obj(
+        {
+            "id": ID,
+            "orgId": ID,
+            "title": STR,
+            "description": nullable(STR),
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "ownerId": nullable(STR),
+            "escalationPolicyId": nullable(STR),
+            "affectedComponents": {
+                "type": "array",
+                "items": obj({"id": ID, "name": STR}, ["id", "name"]),
+                "description": "always [] locally: there is no component catalog",
+            },
+            "createdBy": nullable(STR),
+            "createdAt": TS,
+            "updatedAt": TS,
+            "sequentialId": {"type": "integer", **LOCAL},
+            "acknowledgedAt": {**nullable(TS), **LOCAL},
+            "acknowledgedBy": {**nullable(STR), **LOCAL},
+            "resolvedAt": {**nullable(TS), **LOCAL},
+            "isDrill": {"type": "boolean", **LOCAL},
+        },
+        [
+            "id",
+            "orgId",
+            "title",
+            "description",
+            "severity",
+            "status",
+            "ownerId",
+            "escalationPolicyId",
+            "affectedComponents",
+            "createdBy",
+            "createdAt",
+            "updatedAt",
+        ],
+    ),
+    "Escalation": {
+        **nullable({"type": "object"}),
+        "description": "the escalation state (current layer, next due time, round; null without a policy)",
+        **LOCAL,
+    },
+    "IncidentWithEscalation": {
+        "allOf": [ref("Incident"), obj({"escalation": ref("Escalation")}, ["escalation"])]
+    },
+    "IncidentDetail": {
+        "allOf": [
+            ref("Incident"),
+            obj(
+                {
+                    "statusHistory": {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "id": ID,
+                                "status": {"type": "string", "enum": list(STATUSES)},
+                                "changedAt": TS,
+                                "resolutionNote": nullable(STR),
+                            },
+                            ["id", "status", "changedAt", "resolutionNote"],
+                        ),
+                    },
+                    "escalation": ref("Escalation"),
+                    "timeline": {
+                        "type": "array",
+                        "description": "the paging audit trail, oldest first (incident_created, layer_paged, ...)",
+                        "items": obj(
+                            {
+                                "id": ID,
+                                "at": TS,
+                                "kind": STR,
+                                "actor": nullable(STR),
+                                "data": {"type": "object"},
+                            },
+                            ["id", "at", "kind", "actor", "data"],
+                        ),
+                    },
+                },
+                ["statusHistory", "escalation", "timeline"],
+            ),
+        ]
+    },
+    "Person": nullable(obj({"id": ID, "name": STR}, ["id", "name"])),
+    "IncidentUpdate": obj(
+        {
+            "id": ID,
+            "incidentId": ID,
+            "body": nullable(STR),
+            "statusChange": nullable({"type": "string", "enum": list(STATUSES)}),
+            "visibility": {"type": "string", "enum": ["internal", "public"]},
+            "postedBy": ref("Person"),
+            "postedAt": TS,
+            "redactedAt": nullable(TS),
+            "redactedBy": ref("Person"),
+        },
+        [
+            "id",
+            "incidentId",
+            "body",
+            "statusChange",
+            "visibility",
+            "postedBy",
+            "postedAt",
+            "redactedAt",
+            "redactedBy",
+        ],
+    ),
+    "Member": obj(
+        {
+            "id": ID,
+            "email": STR,
+            "firstName": nullable(STR),
+            "lastName": nullable(STR),
+            "imageUrl": nullable(STR),
+            "role": {"type": "string", "enum": list(ROLES)},
+            "joinedAt": TS,
+        },
+        ["id", "email", "firstName", "lastName", "imageUrl", "role", "joinedAt"],
+    ),
+    "Invitation": obj(
+        {
+            "id": ID,
+            "emailAddress": STR,
+            "role": {"type": "string", "enum": list(ROLES)},
+            "status": {"type": "string", "enum": ["pending", "accepted", "revoked"]},
+            "createdAt": TS,
+        },
+        ["id", "emailAddress", "role", "status", "createdAt"],
+    ),
+}
+
+# -- request bodies (strict: unknown fields are 422) ---------------------------------------------------
+
+_LAYER_IDS = obj(
+    {
+        "layerIds": {
+            "type": "array",
+            "items": ID,
+            "description": "every layer id of the parent, once, in the new order",
+        }
+    },
+    ["layerIds"],
+    strict=True,
+)
+_POLICY_PROPS = {
+    "name": NAME,
+    "description": DESCRIPTION,
+    "repeat": {"type": "integer", "minimum": 0, "maximum": 20, **LOCAL},
+    "repageAfterMinutes": {**nullable(ACK_TIMEOUT), **LOCAL},
+}
+_SCHEDULE_PROPS = {
+    "name": NAME,
+    "description": DESCRIPTION,
+    "timezone": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "description": "an IANA zone name, e.g. Europe/London",
+    },
+}
+_ROTATION_PROPS = {
+    "name": NAME,
+    "rotationType": {"type": "string", "enum": list(ROTATION_TYPES)},
+    "rotationLengthDays": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 3650,
+        "description": "daily must be 1 and weekly 7 (defaulted from rotationType); custom needs it",
+    },
+    "handoffTime": HANDOFF,
+    "effectiveFrom": INSTANT,
+    "effectiveUntil": nullable(INSTANT),
+    "participantIds": {"type": "array", "minItems": 1, "items": ID},
+}
+REQUESTS: dict[str, Schema] = {
+    "PolicyCreate": obj(_POLICY_PROPS, ["name"], strict=True),
+    "PolicyUpdate": obj(_POLICY_PROPS, strict=True),
+    "EscalationLayerCreate": obj(
+        {
+            "position": {"type": "integer", "minimum": 1},
+            "ackTimeoutMinutes": ACK_TIMEOUT,
+            "target": ref("Target"),
+        },
+        ["position", "ackTimeoutMinutes", "target"],
+        strict=True,
+    ),
+    "EscalationLayerUpdate": obj(
+        {
+            "position": {"type": "integer", "minimum": 1},
+            "ackTimeoutMinutes": ACK_TIMEOUT,
+            "target": ref("Target"),
+        },
+        strict=True,
+    ),
+    "LayerOrder": _LAYER_IDS,
+    "ScheduleCreate": obj(_SCHEDULE_PROPS, ["name", "timezone"], strict=True),
+    "ScheduleUpdate": obj(_SCHEDULE_PROPS, strict=True),
+    "RotationLayerCreate": obj(
+        {
+            **_ROTATION_PROPS,
+            "position": {"type": "null", "description": "server-assigned; only null is accepted"},
+        },
+        ["name", "rotationType", "handoffTime", "effectiveFrom", "participantIds"],
+        strict=True,
+    ),
+    "RotationLayerUpdate": obj(_ROTATION_PROPS, strict=True),
+    "OverrideCreate": obj(
+        {
+            "userId": ID,
+            "start": INSTANT,
+            "end": INSTANT,
+            "note": nullable({"type": "string", "maxLength": 1000}),
+        },
+        ["userId", "start", "end"],
+        strict=True,
+    ),
+    "IncidentCreate": obj(
+        {
+            "title": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
+            "description": DESCRIPTION,
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "ownerId": nullable(ID),
+            "ownerScheduleId": nullable(ID),
+            "escalationPolicyId": nullable(ID),
+            "componentIds": nullable(
+                {
+                    "type": "array",
+                    "items": STR,
+                    "uniqueItems": True,
+                    "description": "no catalog locally: any id is 400 invalid_component_id",
+                }
+            ),
+        },
+        ["title", "severity"],
+        strict=True,
+    ),
+    "StatusChange": obj(
+        {
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "resolutionNote": nullable({"type": "string", "maxLength": 10_000}),
+        },
+        ["status"],
+        strict=True,
+    ),
+    "UpdateCreate": obj(
+        {
+            "body": nullable({"type": "string", "minLength": 1, "maxLength": 10_000}),
+            "statusChange": nullable({"type": "string", "enum": list(STATUSES)}),
+            "visibility": {"type": "string", "enum": ["internal", "public"]},
+        },
+        ["visibility"],
+        strict=True,
+    ),
+    "Handoff": obj({"targetUserId": ID}, ["targetUserId"], strict=True),
+    "Escalate": {**obj({"toLayer": {"type": "integer", "minimum": 1}}, strict=True), **LOCAL},
+    "Snooze": {
+        **obj({"minutes": {"type": "integer", "minimum": 1, "maximum": 10_080}}, ["minutes"], strict=True),
+        **LOCAL,
+    },
+    "Invite": obj(
+        {"emailAddress": EMAIL, "role": {"type": "string", "enum": list(ROLES)}},
+        ["emailAddress"],
+        strict=True,
+    ),
+    "RoleChange": obj({"role": {"type": "string", "enum": list(ROLES)}}, ["role"], strict=True),
+    "UserCreate": {
+        **obj(
+            {
+                "email": EMAIL,
+                "firstName": nullable({"type": "string", "maxLength": 255}),
+                "lastName": nullable({"type": "string", "maxLength": 255}),
+                "role": {"type": "string", "enum": list(ROLES)},
+                "imageUrl": nullable({"type": "string", "maxLength": 2048}),
+            },
+            ["email"],
+            strict=True,
+        ),
+        **LOCAL,
+    },
+}
+
+# -- responses ---------------------------------------------------------------------------------------
+
+ERROR_TEXT = {
+    400: "Business rule broken (invalid_request_error), e.g. {codes}",
+    401: "missing_authorization_header, invalid_api_key{codes}",
+    403: "Not permitted: {codes}",
+    404: "not_found: it does not exist or belongs to another organisation",
+    409: "name_conflict: the name is taken in this organisation",
+    422: "validation_error: wrong type, missing or unknown field, out of range, malformed JSON",
+    500: "internal_error (server_error): a bug; quote the requestId",
+}
+
+
+def _errors(*statuses: int, codes: dict[int, list[str]] | None = None) -> dict[str, Any]:
+    codes = codes or {}
+    out: dict[str, Any] = {}
+    for status in (401, *statuses, 500):
+        listed = codes.get(status, [])
+        if status == 401:
+            text = ERROR_TEXT[401].format(codes="".join(f", {c}" for c in listed))
+        else:
+            text = ERROR_TEXT[status].format(codes=", ".join(listed) or "see the description")
+        out[str(status)] = {
+            "description": text,
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    return out
+
+
+def _data(schema: Schema, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
+        "content": {"application/json": {"schema": obj({"data": schema}, ["data"], strict=True)}},
+    }
+
+
+def _no_content(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
+    }
+
+
+def _body(name: str, *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": ref(name)}}}
+
+
+def _path(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+def _operation(
+    op_id: str,
+    summary: str,
+    tag: str,
+    responses: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    local: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op_id, "summary": summary, "tags": [tag], "responses": responses}
+    if params:
+        out["parameters"] = params
+    if body:
+        out["requestBody"] = body
+    if local:
+        out["x-local-extension"] = True
+        description = "**Local extension** (not in the Scaling API). " + (description or "")
+    if description:
+        out["description"] = description
+    return out
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    P, S, INC, T = "/v1/escalation/policies", "/v1/oncall/schedules", "/v1/incidents", "/v1/team/members"
+    pol, lay, sch, inc = (
+        _path("policyId"),
+        _path("policyId", "layerId"),
+        _path("scheduleId"),
+        _path("incidentId"),
+    )
+    rlay = _path("scheduleId", "layerId")
+    array = lambda name: {"type": "array", "items": ref(name)}  # noqa: E731
+    policy_400 = {400: ["policy_in_use"]}
+    layer_400 = {400: ["invalid_target"]}
+    order_400 = {400: ["invalid_layer_order (the layerIds are not exactly the current set)"]}
+    rotation_400 = {400: ["invalid_participant"]}
+    incident_400 = {400: ["invalid_owner", "invalid_component_id", "duplicate_component_id"]}
+    status_400 = {400: ["invalid_status_transition"]}
+    update_400 = {400: ["incident_resolved", "invalid_status_transition", "no_public_surface"]}
+    team = {401: ["not_authorized (the key's user is not org:admin)"]}
+    ext_400 = {400: ["incident_resolved", "no escalation to act on (see description)"]}
+
+    paths: dict[str, dict[str, Any]] = {
+        P: {
+            "get": _operation(
+                "listPolicies",
+                "List escalation policies (metadata only)",
+                "Escalation policies",
+                {"200": _data(array("Policy"), "Every policy of the organisation"), **_errors()},
+            ),
+            "post": _operation(
+                "createPolicy",
+                "Create an escalation policy",
+                "Escalation policies",
+                {"201": _data(ref("Policy"), "The new policy (no layers yet)"), **_errors(409, 422)},
+                body=_body("PolicyCreate"),
+            ),
+        },
+        P + "/{policyId}": {
+            "get": _operation(
+                "getPolicy",
+                "Get a policy with its layers",
+                "Escalation policies",
+                {
+                    "200": _data(ref("PolicyWithLayers"), "The policy and its layers by position"),
+                    **_errors(404),
+                },
+                params=pol,
+            ),
+            "patch": _operation(
+                "updatePolicy",
+                "Update a policy (partial)",
+                "Escalation policies",
+                {"200": _data(ref("Policy"), "The updated policy"), **_errors(404, 409, 422)},
+                params=pol,
+                body=_body("PolicyUpdate"),
+            ),
+            "delete": _operation(
+                "deletePolicy",
+                "Delete a policy and its layers",
+                "Escalation policies",
+                {"204": _no_content("Deleted"), **_errors(400, 404, codes=policy_400)},
+                params=pol,
+                description="Refused (400 policy_in_use) while an open incident uses it.",
+            ),
+        },
+        P + "/{policyId}/layers": {
+            "post": _operation(
+                "createEscalationLayer",
+                "Add an escalation layer",
+                "Escalation policies",
+                {
+                    "201": _data(ref("EscalationLayer"), "The created layer"),
+                    **_errors(400, 404, 422, codes=layer_400),
+                },
+                params=pol,
+                body=_body("EscalationLayerCreate"),
+                description="`position` inserts at that point and shifts later layers down; a position past the end appends.",
+            ),
+        },
+        P + "/{policyId}/layers/order": {
+            "put": _operation(
+                "reorderEscalationLayers",
+                "Set the order of all layers",
+                "Escalation policies",
+                {
+                    "200": _data(array("EscalationLayer"), "Every layer, renumbered 1..n"),
+                    **_errors(400, 404, 422, codes=order_400),
+                },
+                params=pol,
+                body=_body("LayerOrder"),
+            ),
+        },
+        P + "/{policyId}/layers/{layerId}": {
+            "patch": _operation(
+                "updateEscalationLayer",
+                "Update a layer (partial)",
+                "Escalation policies",
+                {
+                    "200": _data(ref("EscalationLayer"), "The updated layer"),
+                    **_errors(400, 404, 422, codes=layer_400),
+                },
+                params=lay,
+                body=_body("EscalationLayerUpdate"),
+            ),
+            "delete": _operation(
+                "deleteEscalationLayer",
+                "Delete a layer (later layers move up)",
+                "Escalation policies",
+                {"204": _no_content("Deleted"), **_errors(404)},
+                params=lay,
+            ),
+        },
+        S: {
+            "get": _operation(
+                "listSchedules",
+                "List on-call schedules (metadata only)",
+                "On-call schedules",
+                {"200": _data(array("Schedule"), "Every schedule of the organisation"), **_errors()},
+            ),
+            "post": _operation(
+                "createSchedule",
+                "Create a schedule",
+                "On-call schedules",
+                {"201": _data(ref("Schedule"), "The new schedule"), **_errors(409, 422)},
+                body=_body("ScheduleCreate"),
+            ),
+        },
+        S + "/{scheduleId}": {
+            "get": _operation(
+                "getSchedule",
+                "Get a schedule with its rotation layers and overrides",
+                "On-call schedules",
+                {"200": _data(ref("ScheduleWithLayers"), "The schedule"), **_errors(404)},
+                params=sch,
+            ),
+            "patch": _operation(
+                "updateSchedule",
+                "Update a schedule (partial)",
+                "On-call schedules",
+                {"200": _data(ref("Schedule"), "The updated schedule"), **_errors(404, 409, 422)},
+                params=sch,
+                body=_body("ScheduleUpdate"),
+            ),
+            "put": _operation(
+                "replaceSchedule",
+                "Update a schedule (PUT, as the Terraform provider sends it)",
+                "On-call schedules",
+                {"200": _data(ref("Schedule"), "The updated schedule"), **_errors(404, 409, 422)},
+                params=sch,
+                body=_body("ScheduleUpdate"),
+                description="Same as PATCH: fields left out keep their value.",
+            ),
+            "delete": _operation(
+                "deleteSchedule",
+                "Delete a schedule",
+                "On-call schedules",
+                {"204": _no_content("Deleted"), **_errors(400, 404, codes={400: ["schedule_in_use"]})},
+                params=sch,
+                description="Refused (400 schedule_in_use) while an escalation layer targets it.",
+            ),
+        },
+        S + "/{scheduleId}/resolve": {
+            "get": _operation(
+                "resolveSchedule",
+                "Who is on call now, or at another instant",
+                "On-call schedules",
+                {
+                    "200": _data(
+                        ref("Resolution"), "Schedule Owner, Paging Targets and each layer's on-call"
+                    ),
+                    **_errors(404, 422),
+                },
+                params=[
+                    *sch,
+                    {
+                        "name": "at",
+                        "in": "query",
+                        "required": False,
+                        "schema": INSTANT,
+                        "description": "ISO 8601 instant with a zone; default: now",
+                    },
+                ],
+            ),
+        },
+        S + "/{scheduleId}/layers": {
+            "post": _operation(
+                "createRotationLayer",
+                "Add a rotation layer at the next position",
+                "On-call schedules",
+                {
+                    "201": _data(ref("RotationLayer"), "The created layer"),
+                    **_errors(400, 404, 409, 422, codes=rotation_400),
+                },
+                params=sch,
+                body=_body("RotationLayerCreate"),
+            ),
+        },
+        S + "/{scheduleId}/layers/order": {
+            "put": _operation(
+                "reorderRotationLayers",
+                "Set the order of all rotation layers",
+                "On-call schedules",
+                {
+                    "200": _data(array("RotationLayer"), "Every layer, renumbered 0..n-1"),
+                    **_errors(400, 404, 422, codes=order_400),
+                },
+                params=sch,
+                body=_body("LayerOrder"),
+            ),
+        },
+        S + "/{scheduleId}/layers/{layerId}": {
+            "patch": _operation(
+                "updateRotationLayer",
+                "Update a rotation layer (partial)",
+                "On-call schedules",
+                {
+                    "200": _data(ref("RotationLayer"), "The updated layer"),
+                    **_errors(400, 404, 409, 422, codes=rotation_400),
+                },
+                params=rlay,
+                body=_body("RotationLayerUpdate"),
+            ),
+            "put": _operation(
+                "replaceRotationLayer",
+                "Update a rotation layer (PUT, as the Terraform provider sends it)",
+                "On-call schedules",
+                {
+                    "200": _data(ref("RotationLayer"), "The updated layer"),
+                    **_errors(400, 404, 409, 422, codes=rotation_400),
+                },
+                params=rlay,
+                body=_body("RotationLayerUpdate"),
+                description="Same as PATCH; send effectiveUntil: null to clear it.",
+            ),
+            "delete": _operation(
+                "deleteRotationLayer",
+                "Delete a rotation layer (positions stay dense)",
+                "On-call schedules",
+                {"204": _no_content("Deleted"), **_errors(404)},
+                params=rlay,
+            ),
+        },
+        S + "/{scheduleId}/overrides": {
+            "get": _operation(
+                "listOverrides",
+                "List a schedule's overrides",
+                "On-call schedules",
+                {"200": _data(array("Override"), "Overrides by start"), **_errors(404)},
+                params=sch,
+                local=True,
+            ),
+            "post": _operation(
+                "createOverride",
+                "Add an override",
+                "On-call schedules",
+                {
+                    "201": _data(ref("Override"), "The created override"),
+                    **_errors(400, 404, 422, codes=rotation_400),
+                },
+                params=sch,
+                body=_body("OverrideCreate"),
+                local=True,
+                description="While active, the override's user displaces the owner-bearing layer's participant.",
+            ),
+        },
+        S + "/{scheduleId}/overrides/{overrideId}": {
+            "delete": _operation(
+                "deleteOverride",
+                "Delete an override",
+                "On-call schedules",
+                {"204": _no_content("Deleted"), **_errors(404)},
+                params=_path("scheduleId", "overrideId"),
+                local=True,
+            ),
+        },
+        INC: {
+            "get": _operation(
+                "listIncidents",
+                "List incidents, newest first",
+                "Incidents",
+                {
+                    "200": _data(
+                        obj(
+                            {"incidents": array("Incident"), "nextCursor": nullable(STR)},
+                            ["incidents", "nextCursor"],
+                        ),
+                        "One page; nextCursor is null on the last page",
+                    ),
+                    **_errors(422),
+                },
+                params=[
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
+                    {
+                        "name": "severity",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(SEVERITIES)},
+                    },
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "schema": STR,
+                        "description": "created on/after: a date (YYYY-MM-DD, from 00:00Z) or an ISO 8601 instant",
+                    },
+                    {
+                        "name": "to",
+                        "in": "query",
+                        "schema": STR,
+                        "description": "created on/before: a date (whole day, UTC, inclusive) or an ISO 8601 instant (inclusive)",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "schema": STR,
+                        "description": "nextCursor of the previous page",
+                    },
+                ],
+            ),
+            "post": _operation(
+                "createIncident",
+                "Open an incident (starts paging with a policy)",
+                "Incidents",
+                {
+                    "201": _data(ref("Incident"), "The new incident"),
+                    **_errors(400, 404, 422, codes=incident_400),
+                },
+                body=_body("IncidentCreate"),
+                description="ownerId and ownerScheduleId are optional: an incident with only escalationPolicyId "
+                "(or neither) is accepted with ownerId null, as the escalation guide shows.",
+            ),
+        },
+        INC + "/{incidentId}": {
+            "get": _operation(
+                "getIncident",
+                "Get an incident with statusHistory, escalation state and timeline",
+                "Incidents",
+                {"200": _data(ref("IncidentDetail"), "The incident"), **_errors(404)},
+                params=inc,
+            ),
+        },
+        INC + "/{incidentId}/status": {
+            "patch": _operation(
+                "advanceStatus",
+                "Move the status exactly one step forward",
+                "Incidents",
+                {
+                    "200": _data(ref("Incident"), "The updated incident"),
+                    **_errors(400, 404, 422, codes=status_400),
+                },
+                params=inc,
+                body=_body("StatusChange"),
+            ),
+        },
+        INC + "/{incidentId}/updates": {
+            "get": _operation(
+                "listUpdates",
+                "List updates, oldest first (redacted ones included)",
+                "Incidents",
+                {
+                    "200": _data(obj({"updates": array("IncidentUpdate")}, ["updates"]), "All updates"),
+                    **_errors(404),
+                },
+                params=inc,
+            ),
+            "post": _operation(
+                "postUpdate",
+                "Post an update",
+                "Incidents",
+                {
+                    "201": _data(ref("IncidentUpdate"), "The posted update"),
+                    **_errors(400, 404, 422, codes=update_400),
+                },
+                params=inc,
+                body=_body("UpdateCreate"),
+                description="Local incidents have no status page: visibility public is 400 no_public_surface.",
+            ),
+        },
+        INC + "/{incidentId}/updates/{updateId}/redact": {
+            "post": _operation(
+                "redactUpdate",
+                "Redact an update's body",
+                "Incidents",
+                {
+                    "200": _data(ref("IncidentUpdate"), "The redacted update"),
+                    **_errors(403, 404, codes={403: ["redaction_not_permitted"]}),
+                },
+                params=_path("incidentId", "updateId"),
+            ),
+        },
+        INC + "/{incidentId}/acknowledge": {
+            "post": _operation(
+                "acknowledgeIncident",
+                "Acknowledge: stop the escalation (idempotent)",
+                "Incidents",
+                {
+                    "200": _data(ref("IncidentWithEscalation"), "The incident with its escalation state"),
+                    **_errors(404),
+                },
+                params=inc,
+            ),
+        },
+        INC + "/{incidentId}/handoff": {
+            "post": _operation(
+                "handoffIncident",
+                "Hand off to another member",
+                "Incidents",
+                {
+                    "200": _data(ref("IncidentWithEscalation"), "The incident with its new owner"),
+                    **_errors(400, 404, 422, codes={400: ["invalid_target_user", "incident_resolved"]}),
+                },
+                params=inc,
+                body=_body("Handoff"),
+            ),
+        },
+        INC + "/{incidentId}/escalate": {
+            "post": _operation(
+                "escalateIncident",
+                "Page the next layer (or layer toLayer) now",
+                "Incidents",
+                {
+                    "200": _data(ref("IncidentWithEscalation"), "The incident with its escalation state"),
+                    **_errors(400, 404, 422, codes=ext_400),
+                },
+                params=inc,
+                body=_body("Escalate", required=False),
+                local=True,
+                description="The body is optional.",
+            ),
+        },
+        INC + "/{incidentId}/snooze": {
+            "post": _operation(
+                "snoozeIncident",
+                "Hold the escalation for some minutes",
+                "Incidents",
+                {
+                    "200": _data(ref("IncidentWithEscalation"), "The incident with its escalation state"),
+                    **_errors(400, 404, 422, codes=ext_400),
+                },
+                params=inc,
+                body=_body("Snooze"),
+                local=True,
+            ),
+        },
+        T: {
+            "get": _operation(
+                "listMembers",
+                "List members and pending invitations (org:admin)",
+                "Team",
+                {
+                    "200": _data(
+                        obj(
+                            {"members": array("Member"), "invitations": array("Invitation")},
+                            ["members", "invitations"],
+                        ),
+                        "Members and invitations",
+                    ),
+                    **_errors(codes=team),
+                },
+            ),
+        },
+        T + "/invite": {
+            "post": _operation(
+                "inviteMember",
+                "Invite someone by email (org:admin)",
+                "Team",
+                {"201": _data(ref("Invitation"), "The pending invitation"), **_errors(422, codes=team)},
+                body=_body("Invite"),
+            ),
+        },
+        T + "/{userId}/role": {
+            "patch": _operation(
+                "changeRole",
+                "Change a member's role (org:admin)",
+                "Team",
+                {
+                    "200": _data(ref("Member"), "The member"),
+                    **_errors(400, 404, 422, codes={**team, 400: ["cannot_change_own_role"]}),
+                },
+                params=_path("userId"),
+                body=_body("RoleChange"),
+            ),
+        },
+        T + "/invitations/{invitationId}": {
+            "delete": _operation(
+                "revokeInvitation",
+                "Revoke a pending invitation (org:admin)",
+                "Team",
+                {"204": _no_content("Revoked"), **_errors(404, codes=team)},
+                params=_path("invitationId"),
+            ),
+        },
+        T + "/{userId}": {
+            "delete": _operation(
+                "removeMember",
+                "Remove a member (org:admin)",
+                "Team",
+                {
+                    "204": _no_content("Removed; their API keys are revoked"),
+                    **_errors(400, 404, codes={**team, 400: ["cannot_remove_self", "last_admin"]}),
+                },
+                params=_path("userId"),
+            ),
+        },
+        "/v1/users": {
+            "get": _operation(
+                "listUsers",
+                "List the organisation's users (unpaginated)",
+                "Team",
+                {"200": _data(obj({"users": array("Member")}, ["users"]), "Every active user"), **_errors()},
+            ),
+            "post": _operation(
+                "createUser",
+                "Create a user directly (org:admin)",
+                "Team",
+                {"201": _data(ref("Member"), "The new user"), **_errors(409, 422, codes=team)},
+                body=_body("UserCreate"),
+                local=True,
+                description="A local organisation has no sign-up flow, so an admin key can add people directly.",
+            ),
+        },
+    }
+    return paths
+
+
+INFO_DESCRIPTION = """\
+The local, offline counterpart of the Scaling API (https://api.scaling.cloud/v1), served by
+`oncall serve`. Paths, fields, envelopes, limits and error bodies follow the Scaling reference;
+docs/API.md records every choice made where the reference is silent.
+
+* Auth: `Authorization: Bearer scl_live_…` (a key from `oncall init` or `oncall keys create`).
+* Success bodies are `{"data": …}`; deletes answer 204 with no body.
+* Errors are `{statusCode, type, code, requestId, message}`; every response has an `X-Request-Id`.
+* An unknown path is 404 `not_found` and a method a path does not support is 405 `method_not_allowed`
+  (with an `Allow` header), both in the same error shape.
+* Operations and fields marked `x-local-extension: true` do not exist in the Scaling API.
+"""
+
+
+def document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may mutate it)."""
+    return copy.deepcopy(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "oncall local Scaling-compatible API",
+                "version": "1",
+                "description": INFO_DESCRIPTION,
+            },
+            "servers": [{"url": "/"}],
+            "security": [{"bearerAuth": []}],
+            "tags": [{"name": t} for t in ("Escalation policies", "On-call schedules", "Incidents", "Team")],
+            "paths": _paths(),
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "scl_live_… API key"}
+                },
+                "headers": {
+                    "RequestId": {
+                        "description": "a UUID4 naming this request",
+                        "schema": {"type": "string", "format": "uuid"},
+                    }
+                },
+                "schemas": {**SCHEMAS, **REQUESTS},
+            },
+        }
+    )

@@ -1,0 +1,357 @@
+"""The operations of the local Scaling-compatible API: one thin function per method and path.
+
+Each handler parses nothing but the HTTP bits (path ids, query strings, the JSON body) and calls the
+service layer, which owns every schema check and business rule and already answers in wire form. The
+table :data:`OPERATIONS` is the single list the router is built from; a test checks that the OpenAPI
+document (:mod:`console.api.openapi`) describes exactly these operations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import ValidationError
+from engine.timefmt import parse_iso
+from storage.service import Ctx, incidents, orgs, policies, schedules
+from storage.service.validate import only_fields
+
+NO_BODY: Any = object()  # the request had no body at all
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated request, as a handler sees it."""
+
+    ctx: Ctx
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Any  # decoded JSON, or NO_BODY
+
+    def json(self) -> Any:
+        """The body for an endpoint that needs one: a missing body is an empty one (the service says 422)."""
+        return None if self.body is NO_BODY else self.body
+
+    def optional_json(self) -> dict[str, Any]:
+        """The body for an endpoint whose body is optional: none (or ``null``) means ``{}``."""
+        if self.body is NO_BODY or self.body is None:
+            return {}
+        if not isinstance(self.body, dict):
+            raise ValidationError("body must be a JSON object")
+        return self.body
+
+
+Handler = Callable[[Call], Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    status: int = 200  # 201 for creates, 204 (no body) for deletes
+    body: str = "none"  # "none" | "required" | "optional"
+    admin: bool = False  # team endpoints: org:admin only (else 401 not_authorized)
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET"
+
+
+OPERATIONS: list[Operation] = []
+
+
+def op(method: str, path: str, *, status: int = 200, body: str = "none", admin: bool = False):  # type: ignore[no-untyped-def]
+    def register(fn: Handler) -> Handler:
+        OPERATIONS.append(Operation(method, path, fn, status=status, body=body, admin=admin))
+        return fn
+
+    return register
+
+
+# -- query-string helpers ----------------------------------------------------------------------------
+
+_INT = re.compile(r"^[+-]?\d{1,12}$")
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not _INT.match(raw.strip()):
+        raise ValidationError(f"{name} must be an integer", field=name)
+    return int(raw)
+
+
+def _layer_ids(call: Call) -> Any:
+    body = only_fields(call.json(), {"layerIds"})
+    if "layerIds" not in body:
+        raise ValidationError("layerIds is required", field="layerIds")
+    return body["layerIds"]
+
+
+# -- escalation policies and layers ------------------------------------------------------------------
+
+P = "/v1/escalation/policies"
+
+
+@op("GET", P)
+def list_policies(call: Call) -> Any:
+    return policies.list_policies(call.ctx)
+
+
+@op("POST", P, status=201, body="required")
+def create_policy(call: Call) -> Any:
+    return policies.create_policy(call.ctx, call.json())
+
+
+@op("GET", P + "/{policyId}")
+def get_policy(call: Call) -> Any:
+    return policies.get_policy(call.ctx, call.path["policyId"])
+
+
+@op("PATCH", P + "/{policyId}", body="required")
+def update_policy(call: Call) -> Any:
+    return policies.update_policy(call.ctx, call.path["policyId"], call.json())
+
+
+@op("DELETE", P + "/{policyId}", status=204)
+def delete_policy(call: Call) -> Any:
+    policies.delete_policy(call.ctx, call.path["policyId"])
+
+
+@op("POST", P + "/{policyId}/layers", status=201, body="required")
+def create_escalation_layer(call: Call) -> Any:
+    return policies.add_layer(call.ctx, call.path["policyId"], call.json())
+
+
+@op("PUT", P + "/{policyId}/layers/order", body="required")
+def reorder_escalation_layers(call: Call) -> Any:
+    return policies.reorder_layers(call.ctx, call.path["policyId"], _layer_ids(call))
+
+
+@op("PATCH", P + "/{policyId}/layers/{layerId}", body="required")
+def update_escalation_layer(call: Call) -> Any:
+    return policies.update_layer(call.ctx, call.path["policyId"], call.path["layerId"], call.json())
+
+
+@op("DELETE", P + "/{policyId}/layers/{layerId}", status=204)
+def delete_escalation_layer(call: Call) -> Any:
+    policies.delete_layer(call.ctx, call.path["policyId"], call.path["layerId"])
+
+
+# -- on-call schedules, rotation layers, overrides ---------------------------------------------------
+
+S = "/v1/oncall/schedules"
+
+
+@op("GET", S)
+def list_schedules(call: Call) -> Any:
+    return schedules.list_schedules(call.ctx)
+
+
+@op("POST", S, status=201, body="required")
+def create_schedule(call: Call) -> Any:
+    return schedules.create_schedule(call.ctx, call.json())
+
+
+@op("GET", S + "/{scheduleId}")
+def get_schedule(call: Call) -> Any:
+    return schedules.get_schedule(call.ctx, call.path["scheduleId"])
+
+
+def _update_schedule(call: Call) -> Any:
+    return schedules.update_schedule(call.ctx, call.path["scheduleId"], call.json())
+
+
+op("PATCH", S + "/{scheduleId}", body="required")(_update_schedule)
+op("PUT", S + "/{scheduleId}", body="required")(_update_schedule)
+
+
+@op("DELETE", S + "/{scheduleId}", status=204)
+def delete_schedule(call: Call) -> Any:
+    schedules.delete_schedule(call.ctx, call.path["scheduleId"])
+
+
+@op("GET", S + "/{scheduleId}/resolve")
+def resolve_schedule(call: Call) -> Any:
+    raw = call.query.get("at")
+    at = None
+    if raw is not None:
+        try:
+            at = parse_iso(raw)
+        except ValueError as exc:
+            raise ValidationError(f"at: {exc}", field="at") from None
+    return schedules.resolve_schedule(call.ctx, call.path["scheduleId"], at)
+
+
+@op("POST", S + "/{scheduleId}/layers", status=201, body="required")
+def create_rotation_layer(call: Call) -> Any:
+    return schedules.add_rotation_layer(call.ctx, call.path["scheduleId"], call.json())
+
+
+@op("PUT", S + "/{scheduleId}/layers/order", body="required")
+def reorder_rotation_layers(call: Call) -> Any:
+    return schedules.reorder_rotation_layers(call.ctx, call.path["scheduleId"], _layer_ids(call))
+
+
+def _update_rotation_layer(call: Call) -> Any:
+    return schedules.update_rotation_layer(
+        call.ctx, call.path["scheduleId"], call.path["layerId"], call.json()
+    )
+
+
+op("PATCH", S + "/{scheduleId}/layers/{layerId}", body="required")(_update_rotation_layer)
+op("PUT", S + "/{scheduleId}/layers/{layerId}", body="required")(_update_rotation_layer)
+
+
+@op("DELETE", S + "/{scheduleId}/layers/{layerId}", status=204)
+def delete_rotation_layer(call: Call) -> Any:
+    schedules.delete_rotation_layer(call.ctx, call.path["scheduleId"], call.path["layerId"])
+
+
+@op("GET", S + "/{scheduleId}/overrides")
+def list_overrides(call: Call) -> Any:
+    schedules.get_schedule(call.ctx, call.path["scheduleId"])  # 404 for an unknown schedule
+    return schedules.list_overrides(call.ctx, call.path["scheduleId"])
+
+
+@op("POST", S + "/{scheduleId}/overrides", status=201, body="required")
+def create_override(call: Call) -> Any:
+    return schedules.add_override(call.ctx, call.path["scheduleId"], call.json())
+
+
+@op("DELETE", S + "/{scheduleId}/overrides/{overrideId}", status=204)
+def delete_override(call: Call) -> Any:
+    schedules.delete_override(call.ctx, call.path["scheduleId"], call.path["overrideId"])
+
+
+# -- incidents ---------------------------------------------------------------------------------------
+
+INC = "/v1/incidents"
+
+
+@op("GET", INC)
+def list_incidents(call: Call) -> Any:
+    q = call.query
+    return incidents.list_incidents(
+        call.ctx,
+        status=q.get("status"),
+        severity=q.get("severity"),
+        from_=q.get("from"),
+        to=q.get("to"),
+        limit=_int_param(q, "limit", 20),
+        cursor=q.get("cursor"),
+    )
+
+
+@op("POST", INC, status=201, body="required")
+def create_incident(call: Call) -> Any:
+    return incidents.create_incident(call.ctx, call.json())
+
+
+@op("GET", INC + "/{incidentId}")
+def get_incident(call: Call) -> Any:
+    return incidents.get_incident(call.ctx, call.path["incidentId"])
+
+
+@op("PATCH", INC + "/{incidentId}/status", body="required")
+def advance_status(call: Call) -> Any:
+    return incidents.advance_status(call.ctx, call.path["incidentId"], call.json())
+
+
+@op("GET", INC + "/{incidentId}/updates")
+def list_updates(call: Call) -> Any:
+    return {"updates": incidents.list_updates(call.ctx, call.path["incidentId"])}
+
+
+@op("POST", INC + "/{incidentId}/updates", status=201, body="required")
+def post_update(call: Call) -> Any:
+    return incidents.post_update(call.ctx, call.path["incidentId"], call.json())
+
+
+@op("POST", INC + "/{incidentId}/updates/{updateId}/redact")
+def redact_update(call: Call) -> Any:
+    return incidents.redact_update(call.ctx, call.path["incidentId"], call.path["updateId"])
+
+
+@op("POST", INC + "/{incidentId}/acknowledge")
+def acknowledge(call: Call) -> Any:
+    return incidents.acknowledge(call.ctx, call.path["incidentId"])
+
+
+@op("POST", INC + "/{incidentId}/handoff", body="required")
+def handoff(call: Call) -> Any:
+    return incidents.handoff(call.ctx, call.path["incidentId"], call.json())
+
+
+@op("POST", INC + "/{incidentId}/escalate", body="optional")
+def escalate(call: Call) -> Any:
+    body = only_fields(call.optional_json(), {"toLayer"})
+    return incidents.escalate_now(call.ctx, call.path["incidentId"], body.get("toLayer"))
+
+
+@op("POST", INC + "/{incidentId}/snooze", body="required")
+def snooze(call: Call) -> Any:
+    body = only_fields(call.json(), {"minutes"})
+    if "minutes" not in body:
+        raise ValidationError("minutes is required", field="minutes")
+    return incidents.snooze(call.ctx, call.path["incidentId"], body["minutes"])
+
+
+# -- team members, invitations, users ----------------------------------------------------------------
+
+T = "/v1/team/members"
+
+
+@op("GET", T, admin=True)
+def list_members(call: Call) -> Any:
+    return {"members": orgs.list_users(call.ctx), "invitations": orgs.list_invitations(call.ctx)}
+
+
+@op("POST", T + "/invite", status=201, body="required", admin=True)
+def invite_member(call: Call) -> Any:
+    return orgs.invite(call.ctx, call.json())
+
+
+@op("PATCH", T + "/{userId}/role", body="required", admin=True)
+def change_role(call: Call) -> Any:
+    body = only_fields(call.json(), {"role"})
+    if "role" not in body:
+        raise ValidationError("role is required", field="role")
+    return orgs.change_role(call.ctx, call.path["userId"], body["role"])
+
+
+@op("DELETE", T + "/invitations/{invitationId}", status=204, admin=True)
+def revoke_invitation(call: Call) -> Any:
+    orgs.revoke_invitation(call.ctx, call.path["invitationId"])
+
+
+@op("DELETE", T + "/{userId}", status=204, admin=True)
+def remove_member(call: Call) -> Any:
+    orgs.remove_user(call.ctx, call.path["userId"])
+
+
+@op("GET", "/v1/users")
+def list_users(call: Call) -> Any:
+    return {"users": orgs.list_users(call.ctx)}
+
+
+_USER_FIELDS = {"email", "firstName", "lastName", "role", "imageUrl"}
+
+
+@op("POST", "/v1/users", status=201, body="required", admin=True)
+def create_user(call: Call) -> Any:
+    body = only_fields(call.json(), _USER_FIELDS)
+    if "email" not in body:
+        raise ValidationError("email is required", field="email")
+    return orgs.add_user(
+        call.ctx,
+        email=body["email"],
+        first_name=body.get("firstName"),
+        last_name=body.get("lastName"),
+        role=body.get("role", "org:member"),
+        image_url=body.get("imageUrl"),
+    )

@@ -1,0 +1,138 @@
+"""``oncall serve``: the local Scaling-compatible HTTP API, with the escalation engine in the process."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Any
+
+import click
+
+from console.cli import State, fail, handle_errors, pass_state
+from engine.clock import Clock
+from storage.db import open_db
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``; anything else (0.0.0.0, a LAN name) is exposed."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _clock(state: State, path: Path) -> Clock:
+    """With ``--speed``, the scaled clock anchored in the database, shared with the engine and console."""
+    if state.speed is None or state.speed == 1:
+        return state.clock
+    try:
+        from storage.engine_runner import shared_clock
+    except ModuleNotFoundError:
+        return state.clock
+    db = open_db(path)
+    try:
+        return shared_clock(db, state.speed)
+    finally:
+        db.close()
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite database file (overrides the global --db).",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow binding to a non-loopback address (the API is then reachable from other machines).",
+)
+@click.option("--no-engine", is_flag=True, help="Serve the API only; do not run the escalation engine here.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+@pass_state
+@handle_errors
+def serve_command(
+    state: State,
+    host: str,
+    port: int,
+    db_path: Path | None,
+    allow_remote: bool,
+    no_engine: bool,
+    access_log: bool,
+) -> None:
+    """Serve the Scaling-compatible API (/v1/…) on the local database.
+
+    The escalation engine runs in this process; when another process already holds the engine lease it
+    stands by and takes over if that process stops. Keys come from `oncall init` / `oncall keys create`.
+    """
+    import uvicorn
+
+    from console.api import create_app
+
+    if not is_loopback(host):
+        if not allow_remote:
+            fail(
+                f"{host} is not a loopback address: pass --allow-remote to expose the API to other machines",
+                2,
+            )
+        click.echo(
+            f"warning: binding to {host}: anyone who can reach this machine can call the API "
+            "(keys are still required; traffic is plain HTTP)",
+            err=True,
+        )
+    path = db_path or state.path
+    app = create_app(path, _clock(state, path), engine=not no_engine)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            bound = port
+            for server in getattr(self, "servers", []):
+                for sock in server.sockets:
+                    bound = sock.getsockname()[1]
+                    break
+            engine: Any = app.state.engine
+            if engine is not None:
+                # The first lease attempt runs just after start: give it a moment so the line is right.
+                for _ in range(40):
+                    if engine.mode != "standby":
+                        break
+                    await asyncio.sleep(0.05)
+            mode = (
+                "off (--no-engine)" if no_engine else (engine.mode if engine is not None else "unavailable")
+            )
+            click.echo(
+                f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)"
+            )
+            click.echo(f"database: {Path(path).resolve()}")
+            click.echo(f"engine: {mode}")
+            if engine is not None:
+                engine.on_mode = lambda m: click.echo(f"engine: {m}")
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info" if access_log else "warning",
+        lifespan="on",
+        server_header=False,
+    )
+    Server(config).run()

@@ -1,0 +1,56 @@
+"""The OpenAPI document lists exactly the operations the router serves, and marks the local ones."""
+
+from __future__ import annotations
+
+import httpx
+
+from console.api import openapi
+from console.api.routes import OPERATIONS
+from tests.api.conftest import Live
+
+LOCAL_OPERATIONS = {
+    ("post", "/v1/incidents/{incidentId}/escalate"),
+    ("post", "/v1/incidents/{incidentId}/snooze"),
+    ("post", "/v1/users"),
+    ("get", "/v1/oncall/schedules/{scheduleId}/overrides"),
+    ("post", "/v1/oncall/schedules/{scheduleId}/overrides"),
+    ("delete", "/v1/oncall/schedules/{scheduleId}/overrides/{overrideId}"),
+}
+
+
+def test_document_and_router_agree() -> None:
+    doc = openapi.document()
+    documented = {(m, p) for p, item in doc["paths"].items() for m in item}
+    served = {(o.method.lower(), o.path) for o in OPERATIONS}
+    assert documented == served
+
+
+def test_statuses_and_local_extensions() -> None:
+    doc = openapi.document()
+    by_key = {(o.method.lower(), o.path): o for o in OPERATIONS}
+    local = set()
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            op = by_key[(method, path)]
+            assert str(op.status) in operation["responses"], (method, path)
+            assert "401" in operation["responses"] and "500" in operation["responses"]
+            if op.body != "none":
+                assert operation["requestBody"]["required"] is (op.body == "required")
+                assert "422" in operation["responses"]
+            if operation.get("x-local-extension"):
+                assert operation["description"].startswith("**Local extension**")
+                local.add((method, path))
+    assert local == LOCAL_OPERATIONS
+
+
+def test_request_bodies_reject_unknown_fields() -> None:
+    schemas = openapi.document()["components"]["schemas"]
+    for name in openapi.REQUESTS:
+        schema = schemas[name]
+        assert schema.get("additionalProperties") is False, name
+
+
+def test_document_is_served_without_a_key(live: Live) -> None:
+    resp = httpx.get(live.url + "/v1/openapi.json")
+    assert resp.status_code == 200
+    assert resp.json()["openapi"].startswith("3.1")
