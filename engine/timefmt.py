@@ -10,7 +10,12 @@ def to_iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise ValueError("naive datetime")
     dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Not strftime: glibc's %Y does not zero-pad years before 1000 ("145-03-10"), which breaks both the
+    # format and the text ordering the database relies on.
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
+        f"{dt.microsecond // 1000:03d}Z"
+    )
 
 
 def to_iso_opt(dt: datetime | None) -> str | None:
@@ -33,7 +38,10 @@ def parse_iso(text: str) -> datetime:
         raise ValueError(f"not an ISO 8601 datetime: {text!r}") from None
     if dt.tzinfo is None:
         raise ValueError(f"datetime needs a timezone (Z or an offset): {text!r}")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise ValueError(f"datetime out of range: {text!r}") from None
 
 
 def parse_iso_opt(text: str | None) -> datetime | None:

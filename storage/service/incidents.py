@@ -259,6 +259,8 @@ def _day(value: Any, field: str, *, end: bool) -> str:
                 f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field
             ) from None
     if end:
+        if d == date.max:  # the day after 9999-12-31 does not exist
+            return "9999-12-31T23:59:59.999Z"
         d = d + timedelta(days=1)
     return d.isoformat() + "T00:00:00.000Z"
 

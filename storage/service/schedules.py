@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine import rotation
@@ -516,8 +516,16 @@ def resolution_wire(res: rotation.Resolution) -> dict[str, Any]:
     }
 
 
+RESOLVE_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
 def resolve_schedule(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> dict[str, Any]:
-    """Who is on call at ``at`` (default: now): owner, paging targets, each layer, the next handoff."""
+    """Who is on call at ``at`` (default: now): owner, paging targets, each layer, the next handoff.
+
+    ``at`` must lie in [1900, 9000): beyond that, shift arithmetic would leave the calendar's range.
+    """
+    if at is not None and not RESOLVE_RANGE[0] <= at < RESOLVE_RANGE[1]:
+        raise ValidationError("at must be between 1900-01-01 and 9000-01-01", field="at")
     with ctx.db.read():
         _schedule_row(ctx, schedule_id)
         model = load_schedule_model(ctx.db, schedule_id)
