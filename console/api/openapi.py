@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from zoneinfo import available_timezones
 
 from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
+from engine.rotation import validate_timezone
 
 Schema = dict[str, Any]
 
@@ -406,15 +408,24 @@ _POLICY_PROPS = {
     "repeat": {"type": "integer", "minimum": 0, "maximum": 20, **LOCAL},
     "repageAfterMinutes": {**nullable(ACK_TIMEOUT), **LOCAL},
 }
+
+
+def _timezones() -> list[str]:
+    """The zone names the service accepts (IANA region names and UTC; no abbreviations)."""
+    out = []
+    for name in sorted(available_timezones()):
+        try:
+            validate_timezone(name)
+        except ValueError:
+            continue
+        out.append(name)
+    return out
+
+
 _SCHEDULE_PROPS = {
     "name": NAME,
     "description": DESCRIPTION,
-    "timezone": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 64,
-        "description": "an IANA zone name, e.g. Europe/London",
-    },
+    "timezone": ref("Timezone"),
 }
 _ROTATION_PROPS = {
     "name": NAME,
@@ -431,6 +442,11 @@ _ROTATION_PROPS = {
     "participantIds": {"type": "array", "minItems": 1, "items": ID},
 }
 REQUESTS: dict[str, Schema] = {
+    "Timezone": {
+        "type": "string",
+        "enum": _timezones(),
+        "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
+    },
     "PolicyCreate": obj(_POLICY_PROPS, ["name"], strict=True),
     "PolicyUpdate": obj(_POLICY_PROPS, strict=True),
     "EscalationLayerCreate": obj(
@@ -1137,7 +1153,77 @@ def _paths() -> dict[str, dict[str, Any]]:
             ),
         },
     }
+    _add_links(paths)
     return paths
+
+
+# Where a created object's id can be used next: OpenAPI links (they also drive schemathesis's stateful
+# phase). Each entry: (source path, method, status) -> [(target operationId, {param: expression})].
+_NEW_ID = "$response.body#/data/id"
+LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = {
+    ("/v1/escalation/policies", "post", "201"): [
+        (op_id, {"policyId": _NEW_ID})
+        for op_id in (
+            "getPolicy",
+            "updatePolicy",
+            "deletePolicy",
+            "createEscalationLayer",
+            "reorderEscalationLayers",
+        )
+    ],
+    ("/v1/escalation/policies/{policyId}/layers", "post", "201"): [
+        (op_id, {"policyId": "$request.path.policyId", "layerId": _NEW_ID})
+        for op_id in ("updateEscalationLayer", "deleteEscalationLayer")
+    ],
+    ("/v1/oncall/schedules", "post", "201"): [
+        (op_id, {"scheduleId": _NEW_ID})
+        for op_id in (
+            "getSchedule",
+            "updateSchedule",
+            "replaceSchedule",
+            "deleteSchedule",
+            "resolveSchedule",
+            "createRotationLayer",
+            "reorderRotationLayers",
+            "listOverrides",
+            "createOverride",
+        )
+    ],
+    ("/v1/oncall/schedules/{scheduleId}/layers", "post", "201"): [
+        (op_id, {"scheduleId": "$request.path.scheduleId", "layerId": _NEW_ID})
+        for op_id in ("updateRotationLayer", "replaceRotationLayer", "deleteRotationLayer")
+    ],
+    ("/v1/oncall/schedules/{scheduleId}/overrides", "post", "201"): [
+        ("deleteOverride", {"scheduleId": "$request.path.scheduleId", "overrideId": _NEW_ID})
+    ],
+    ("/v1/incidents", "post", "201"): [
+        (op_id, {"incidentId": _NEW_ID})
+        for op_id in (
+            "getIncident",
+            "advanceStatus",
+            "listUpdates",
+            "postUpdate",
+            "acknowledgeIncident",
+            "handoffIncident",
+            "escalateIncident",
+            "snoozeIncident",
+        )
+    ],
+    ("/v1/incidents/{incidentId}/updates", "post", "201"): [
+        ("redactUpdate", {"incidentId": "$request.path.incidentId", "updateId": _NEW_ID})
+    ],
+    ("/v1/users", "post", "201"): [(op_id, {"userId": _NEW_ID}) for op_id in ("changeRole", "removeMember")],
+    ("/v1/team/members/invite", "post", "201"): [("revokeInvitation", {"invitationId": _NEW_ID})],
+}
+
+
+def _add_links(paths: dict[str, dict[str, Any]]) -> None:
+    for (path, method, status), links in LINKS.items():
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            op_id[0].upper() + op_id[1:]: {"operationId": op_id, "parameters": params}
+            for op_id, params in links
+        }
 
 
 INFO_DESCRIPTION = """\

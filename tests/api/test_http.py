@@ -486,3 +486,20 @@ def test_team_members_invitations_roles(live: Live) -> None:
     error(live.client.delete(f"/v1/team/members/invitations/{inv['id']}"), 404, "not_found")
     assert live.client.delete(f"/v1/team/members/{bob['id']}").status_code == 204
     assert [u["id"] for u in data(live.client.get("/v1/users"))["users"]] == [live.admin_id]
+
+
+def test_extreme_instants_are_handled_not_500(live: Live) -> None:
+    s = schedule(live)
+    base = f"/v1/oncall/schedules/{s['id']}"
+    for at in ("0145-03-10T01:33:49Z", "9999-12-31T23:59:00Z", "0001-01-01T00:00:00+01:00"):
+        error(live.client.get(base + "/resolve", params={"at": at}), 422, "validation_error")
+    assert (
+        data(live.client.get(base + "/resolve", params={"at": "1900-01-01T00:00:00Z"}))["scheduleOwner"]
+        is None
+    )
+    old = data(live.client.post(base + "/layers", json={
+        "name": "Old", "rotationType": "daily", "handoffTime": "09:00",
+        "effectiveFrom": "0145-03-10T01:33:49Z", "participantIds": [live.admin_id]}), 201)  # fmt: skip
+    assert old["effectiveFrom"] == "0145-03-10T01:33:49.000Z"
+    assert data(live.client.get("/v1/incidents", params={"to": "9999-12-31"}))["incidents"] == []
+    assert data(live.client.get("/v1/incidents", params={"from": "0001-01-01"}))["incidents"] == []
