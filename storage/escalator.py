@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -331,7 +332,7 @@ def tick(
     still in due order. ``fence`` (a :class:`storage.lease.Fence`) makes the transaction a no-op unless
     that lease is still held. ``fired`` collects ``(incident_id, due_at_ms)`` for measurements.
     """
-    now_ms = to_epoch_ms(now)
+    now_ms = math.floor(now.timestamp() * 1000)  # truncated: a row due at now_ms is due at ``now``
     count = 0
     with db.write():
         if fence is not None:
@@ -367,6 +368,8 @@ def tick(
             r, state, inc = current[incident_id]
             plan = tx.plan(r["policy_snapshot"])
             outcome = esc.fire(state, plan, now, tx.resolve)
+            if outcome.state.generation == state.generation:
+                continue  # not due after all (cannot happen with now_ms truncated; never loop on it)
             _save(db, incident_id, state.generation, outcome.state, now)
             if state.due_kind == esc.DUE_TIMEOUT:
                 _note_policy_drift(tx, r, inc, now)
@@ -412,7 +415,7 @@ def overdue_count(db: Database, now: datetime) -> int:
     return int(
         db.scalar(
             "SELECT count(*) FROM escalations WHERE due_at_ms IS NOT NULL AND due_at_ms <= ?",
-            (to_epoch_ms(now),),
+            (math.floor(now.timestamp() * 1000),),
         )
         or 0
     )

@@ -46,7 +46,7 @@ def contacts_for(db: Database, user_id: str, cache: dict[str, list[Contact]] | N
     if cache is not None and user_id in cache:
         return cache[user_id]
     rows = db.all(
-        "SELECT id, channel, address, secret FROM contact_methods WHERE user_id = ? ORDER BY created_at, id",
+        "SELECT id, channel, address, secret FROM contact_methods WHERE user_id = ? ORDER BY created_at, rowid",
         (user_id,),
     )
     out = [Contact(r["id"], r["channel"], r["address"], r["secret"]) for r in rows] or [LOG]

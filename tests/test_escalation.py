@@ -485,3 +485,18 @@ def test_escalation_state_wire(ctx: Ctx, db: Database, guide: str) -> None:
         "startedAt": to_iso(T0),
         "generation": 1,
     }
+
+
+def test_sub_millisecond_now_never_fires_early_or_loops(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))])
+    iid = _incident(ctx, pid)
+    due = T0 + 5 * MIN
+    clock.advance_to(due - timedelta(microseconds=400))  # rounds up to the due millisecond
+    assert escalator.overdue_count(db, clock.now()) == 0
+    assert escalator.tick(db, clock.now()) == 0
+    clock.advance_to(due + timedelta(microseconds=400))
+    fired: list[tuple[str, int]] = []
+    assert escalator.tick(db, clock.now(), fired=fired) == 1
+    assert fired == [(iid, int(due.timestamp() * 1000))]

@@ -101,7 +101,7 @@ def _row(ctx: Ctx, user_id: str, contact_id: str) -> sqlite3.Row:
 def list_contact_methods(ctx: Ctx, user_id: str) -> list[dict[str, Any]]:
     get_user_row(ctx, user_id)
     rows = ctx.db.all(
-        "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, id",
+        "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, rowid",
         (user_id, ctx.org_id),
     )
     return [contact_wire(r) for r in rows]
