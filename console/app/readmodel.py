@@ -1,0 +1,123 @@
+"""Read models for the console's hot paths: one query per refresh, no writes ever.
+
+The incident table may hold 10,000 open incidents and refreshes whenever the database changes, so it reads
+the few columns it shows in one query instead of calling ``get_incident`` per row. Everything that changes
+data goes through :mod:`storage.service`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.timefmt import parse_iso
+from storage.db import Database
+from storage.service import Ctx
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One line of the live incident table. Equal rows need no repaint."""
+
+    id: str
+    seq: int
+    title: str
+    severity: str
+    status: str
+    owner_id: str | None
+    acknowledged_by: str | None
+    created_at: str
+    esc_state: str | None
+    layer: int | None  # 1-based layer currently paged
+    layer_count: int | None
+    due_ms: int | None
+
+    @property
+    def due(self) -> datetime | None:
+        return None if self.due_ms is None else datetime.fromtimestamp(self.due_ms / 1000, UTC)
+
+    @property
+    def created(self) -> datetime:
+        return parse_iso(self.created_at)
+
+
+_INCIDENTS_SQL = """
+SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at,
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
+FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+WHERE i.org_id = ? AND i.status != 'resolved'
+"""
+
+
+def _layer_count(snapshot: str | None, cache: dict[str, int | None]) -> int | None:
+    if snapshot is None:
+        return None
+    if snapshot in cache:
+        return cache[snapshot]
+    try:
+        data: Any = json.loads(snapshot)
+    except ValueError:
+        data = None
+    layers = data.get("layers") if isinstance(data, dict) else data
+    count = len(layers) if isinstance(layers, list) else None
+    cache[snapshot] = count
+    return count
+
+
+def open_incidents(db: Database, org_id: str) -> dict[str, IncidentRow]:
+    """Every open incident of the organisation with its escalation position, keyed by id."""
+    out: dict[str, IncidentRow] = {}
+    counts: dict[str, int | None] = {}
+    for r in db.all(_INCIDENTS_SQL, (org_id,)):
+        state = r["esc_state"]
+        # Only a timeout (the next layer) or a snooze's end is "the next escalation"; a re-page is not.
+        due = r["due_at_ms"] if r["due_kind"] in ("timeout", "snooze_end") else None
+        step = r["esc_step"]
+        out[r["id"]] = IncidentRow(
+            id=r["id"],
+            seq=r["seq"],
+            title=r["title"],
+            severity=r["severity"],
+            status=r["status"],
+            owner_id=r["owner_id"],
+            acknowledged_by=r["acknowledged_by"],
+            created_at=r["created_at"],
+            esc_state=state,
+            layer=None if step is None else int(step) + 1,
+            layer_count=_layer_count(r["policy_snapshot"], counts),
+            due_ms=due,
+        )
+    return out
+
+
+class Directory:
+    """User names by id for one organisation, re-read only when asked (people rarely change mid-incident)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.full: dict[str, str] = {}
+        self.short: dict[str, str] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        rows = self.ctx.db.all(
+            "SELECT id, email, first_name, last_name FROM users WHERE org_id = ? ORDER BY created_at, id",
+            (self.ctx.org_id,),
+        )
+        self.full = {}
+        self.short = {}
+        for r in rows:
+            first, last = r["first_name"] or "", r["last_name"] or ""
+            name = " ".join(p for p in (first, last) if p) or r["email"]
+            self.full[r["id"]] = name
+            self.short[r["id"]] = f"{first} {last[:1]}." if first and last else name
+
+    def name(self, user_id: str | None, *, short: bool = False) -> str:
+        if user_id is None:
+            return "—"
+        table = self.short if short else self.full
+        if user_id not in table:
+            self.reload()
+        return table.get(user_id, user_id)

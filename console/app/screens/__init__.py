@@ -1,0 +1,1 @@
+"""Console screens: the three mode screens, pushed detail screens, and modal forms and pickers."""

@@ -1,0 +1,65 @@
+"""Fixtures for the console tests: a temporary database file, a frozen clock, the demo organisation.
+
+Snapshots must not depend on anything random or on the time of day: the clock is a VirtualClock at a fixed
+instant, ids are never rendered, and the engine is not started (tests drive the escalator explicitly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.app import OncallApp
+from engine.clock import VirtualClock
+from storage.db import Database, open_db
+from storage.demo import DemoOrg, seed_demo
+from storage.service import Ctx
+
+FROZEN = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday; US DST starts 6 days later
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr("textual.widgets._input.Input._toggle_cursor", lambda self: None, raising=False)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(FROZEN)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "oncall.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_db(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def demo(db: Database, clock: VirtualClock) -> DemoOrg:
+    return seed_demo(db, clock)
+
+
+@pytest.fixture
+def ctx(db: Database, demo: DemoOrg, clock: VirtualClock) -> Ctx:
+    alice = demo.users["alice"]
+    return Ctx(db=db, org_id=demo.org_id, actor_id=alice, actor_user_id=alice, is_admin=True, clock=clock)
+
+
+@pytest.fixture
+def make_app(ctx: Ctx, db_path: Path) -> Callable[..., OncallApp]:
+    def make(**kwargs: Any) -> OncallApp:
+        kwargs.setdefault("run_engine", False)
+        return OncallApp(ctx, db_path=str(db_path), **kwargs)
+
+    return make

@@ -1,0 +1,343 @@
+"""Pilot tests: each action through the keyboard or the mouse, then the database is checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from textual.widgets import DataTable, Input, OptionList, Select
+
+from console.app import OncallApp
+from console.app.screens.form import FormScreen
+from console.app.screens.help import HelpScreen
+from console.app.screens.incident_detail import IncidentDetailScreen
+from console.app.screens.picker import PickerScreen
+from console.app.widgets.incident_table import IncidentTable
+from console.app.widgets.layer_list import LayerList
+from engine.clock import VirtualClock
+from storage import escalator
+from storage.db import open_db
+from storage.demo import DemoOrg
+from storage.service import Ctx, incidents, policies
+
+MakeApp = Callable[..., OncallApp]
+
+
+def layer_order(ctx: Ctx, policy_id: str) -> list[str]:
+    return [layer["id"] for layer in policies.list_layers(ctx, policy_id)]
+
+
+async def open_policy(pilot, name: str) -> LayerList:  # type: ignore[no-untyped-def]
+    """Switch to the policies mode, highlight ``name`` and focus its layer list."""
+    await pilot.press("2")
+    await pilot.pause(0.1)
+    screen = pilot.app.screen
+    plist = screen.query_one("#policy-list", OptionList)
+    for index in range(plist.option_count):
+        if str(plist.get_option_at_index(index).prompt) == name:
+            plist.highlighted = index
+    await pilot.pause()
+    plist.focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    layers = screen.query_one("#layer-list", LayerList)
+    assert layers.has_focus
+    return layers
+
+
+# -- policies: reorder by keys, by drag, undo --------------------------------------------------------
+
+
+async def test_reorder_layer_by_keys(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    pid = demo.policies["default"]
+    l1, l2, l3 = layer_order(ctx, pid)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_policy(pilot, "Platform Default")
+        await pilot.press("J")  # the terminal-safe key
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [l2, l1, l3]
+        await pilot.press("shift+down")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [l2, l3, l1]
+        await pilot.press("K")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [l2, l1, l3]
+        await pilot.press("shift+up")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [l1, l2, l3]
+
+
+async def test_reorder_layer_by_drag_persists_across_restart(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg, db_path
+) -> None:  # type: ignore[no-untyped-def]
+    pid = demo.policies["default"]
+    l1, l2, l3 = layer_order(ctx, pid)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        layers = await open_policy(pilot, "Platform Default")
+        await pilot.mouse_down(layers, offset=(4, 0))
+        await pilot.hover(layers, offset=(4, 2))
+        assert layers.order == [l2, l3, l1]  # moved on screen while dragging
+        assert layer_order(ctx, pid) == [l1, l2, l3]  # persisted only on release
+        await pilot.mouse_up(layers, offset=(4, 2))
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [l2, l3, l1]
+    # A fresh connection (a restart) sees the new order.
+    other = open_db(db_path)
+    try:
+        rows = other.all("SELECT id FROM escalation_layers WHERE policy_id = ? ORDER BY position", (pid,))
+        assert [r["id"] for r in rows] == [l2, l3, l1]
+    finally:
+        other.close()
+    app2 = make_app()
+    async with app2.run_test(size=(120, 40)) as pilot:
+        layers = await open_policy(pilot, "Platform Default")
+        assert layers.order == [l2, l3, l1]
+
+
+async def test_undo_reorder(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    pid = demo.policies["default"]
+    original = layer_order(ctx, pid)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        layers = await open_policy(pilot, "Platform Default")
+        await pilot.press("J", "J")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [original[1], original[2], original[0]]
+        await pilot.press("u")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [original[1], original[0], original[2]]
+        await pilot.press("u")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == original
+        assert layers.order == original
+        await pilot.press("u")  # nothing left: says so, changes nothing
+        await pilot.pause()
+        assert layer_order(ctx, pid) == original
+
+
+async def test_drag_undo(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    pid = demo.policies["default"]
+    original = layer_order(ctx, pid)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        layers = await open_policy(pilot, "Platform Default")
+        await pilot.mouse_down(layers, offset=(4, 2))
+        await pilot.hover(layers, offset=(4, 0))
+        await pilot.mouse_up(layers, offset=(4, 0))
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [original[2], original[0], original[1]]
+        await pilot.press("u")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == original
+
+
+# -- incidents ---------------------------------------------------------------------------------------
+
+
+def selected_seq(app: OncallApp) -> int:
+    row = app.screen.query_one(IncidentTable).selected
+    assert row is not None
+    return row.seq
+
+
+async def test_acknowledge(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert selected_seq(app) == 1  # critical first
+        await pilot.press("a")
+        await pilot.pause()
+        inc = incidents.get_incident(ctx, demo.incidents[0])
+        assert inc["acknowledgedBy"] == demo.users["alice"]
+        assert inc["escalation"]["state"] == "acknowledged"
+        table = app.screen.query_one(IncidentTable)
+        assert str(table.get_cell(demo.incidents[0], "ack")) == "Alice Chen"
+        assert str(table.get_cell(demo.incidents[0], "next")) == "acked"
+
+
+async def test_advance_status_and_resolve_with_note(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    iid = demo.incidents[0]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert incidents.get_incident(ctx, iid)["status"] == "identified"
+        await pilot.press("s")
+        await pilot.pause()
+        assert incidents.get_incident(ctx, iid)["status"] == "monitoring"
+        await pilot.press("s")  # resolving asks for a note
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await pilot.press("ctrl+s")  # empty: refused inline
+        await pilot.pause()
+        assert "required" in str(form.query_one("#err-resolutionNote").render())
+        assert incidents.get_incident(ctx, iid)["status"] == "monitoring"
+        await pilot.press(*"rolled back [deploy]")
+        await pilot.press("enter")
+        await pilot.pause()
+        inc = incidents.get_incident(ctx, iid)
+        assert inc["status"] == "resolved"
+        assert inc["statusHistory"][-1]["resolutionNote"] == "rolled back [deploy]"
+        table = app.screen.query_one(IncidentTable)
+        assert iid not in table._shown  # resolved incidents leave the live table
+
+
+async def test_handoff(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    iid = demo.incidents[0]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        app.screen.query_one("#picker-filter", Input).focus()
+        await pilot.press(*"bob")
+        await pilot.press("enter")
+        await pilot.pause()
+        inc = incidents.get_incident(ctx, iid)
+        assert inc["ownerId"] == demo.users["bob"]
+        assert any(ev["kind"] == "incident_handed_off" for ev in inc["timeline"])
+
+
+async def test_escalate_now(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    iid = demo.incidents[0]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert incidents.get_incident(ctx, iid)["escalation"]["currentLayer"] == 2
+        table = app.screen.query_one(IncidentTable)
+        assert str(table.get_cell(iid, "layer")) == "2/3"
+
+
+async def test_new_incident_invalid_then_valid(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "Title is required" in str(form.query_one("#err-title").render())
+        assert "Severity is required" in str(form.query_one("#err-severity").render())
+        # A 101-character title passes the form's check but not the service's: shown under the field.
+        form.query_one("#field-title", Input).focus()
+        await pilot.press(*("x" * 101))
+        form.query_one("#field-severity", Select).value = "high"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "title" in str(form.query_one("#err-title").render())
+        assert app.screen is form
+        count = ctx.db.scalar("SELECT count(*) FROM incidents")
+        assert count == 4
+        form.query_one("#field-title", Input).value = ""
+        await pilot.press(*"Queue [backlog] growing")
+        form.query_one("#field-escalationPolicyId", Select).value = demo.policies["sre"]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, FormScreen)
+        row = ctx.db.one("SELECT * FROM incidents WHERE seq = 5")
+        assert row["title"] == "Queue [backlog] growing"
+        assert row["severity"] == "high"
+        assert row["escalation_policy_id"] == demo.policies["sre"]
+        table = app.screen.query_one(IncidentTable)
+        assert str(table.get_cell(row["id"], "title")) == "Queue [backlog] growing"
+
+
+async def test_details_post_and_redact_update(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    iid = demo.incidents[0]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        detail = app.screen
+        assert isinstance(detail, IncidentDetailScreen)
+        timeline = detail.query_one("#timeline-table", DataTable)
+        assert timeline.row_count >= 3  # created, escalation started, layer paged
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press(*"rollback started")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        updates = incidents.list_updates(ctx, iid)
+        assert [u["body"] for u in updates] == ["rollback started"]
+        await pilot.press("x")
+        await pilot.pause()
+        assert incidents.list_updates(ctx, iid)[0]["redactedAt"] is not None
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, IncidentDetailScreen)
+
+
+async def test_live_update_from_another_process(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg, db_path, clock: VirtualClock
+) -> None:  # type: ignore[no-untyped-def]
+    """A change committed by another connection (the engine, another console) appears within a poll."""
+    iid = demo.incidents[0]
+    app = make_app(poll_seconds=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(IncidentTable)
+        assert str(table.get_cell(iid, "layer")) == "1/3"
+        other = open_db(db_path)
+        try:
+            clock.advance(timedelta(minutes=6))
+            escalator.tick(other, clock.now())
+        finally:
+            other.close()
+        await pilot.pause(0.3)
+        assert str(table.get_cell(iid, "layer")) == "2/3"
+
+
+async def test_filter_and_sort(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(IncidentTable)
+        await pilot.press("slash", *"search")
+        await pilot.pause()
+        assert table.row_count == 1
+        await pilot.press("enter")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 4
+        before = selected_seq(app)
+        await pilot.press("o")
+        assert table.sort_by == "age"
+        assert selected_seq(app) == before  # the cursor stays on its incident
+        assert str(table.get_cell_at((0, 1))) == "#4"  # newest first (same instant: highest number)
+
+
+async def test_help_lists_every_binding(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(desc for _, desc, _ in app.screen.rows)
+        for word in ("Ack", "Status", "Hand off", "Escalate", "New", "Filter", "Sort", "Help", "Quit"):
+            assert word in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_markup_in_titles_is_escaped(make_app: MakeApp, ctx: Ctx) -> None:
+    incidents.create_incident(ctx, {"title": "[bold]not markup[/", "severity": "low"})
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *"markup", "enter")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, IncidentDetailScreen)
