@@ -278,6 +278,67 @@ def m0002_engine(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0003_sync")
+def m0003_sync(db: sqlite_utils.Database) -> None:
+    """Sync with a remote Scaling organisation (storage/sync, docs/SYNC.md): the link (base URL only; the
+    API key lives in a 0600 file or the OS keyring, never here), the outbox of local changes waiting to be
+    pushed, a lease so only one process pushes at a time, the remote ids of posted updates, the escalation
+    state the remote reports for its incidents, and the shape (layers or steps) of each remote policy."""
+    _run(
+        db,
+        [
+            """CREATE TABLE sync_config (
+                org_id TEXT PRIMARY KEY REFERENCES orgs(id),
+                base_url TEXT NOT NULL,
+                key_last4 TEXT,
+                linked_at TEXT NOT NULL,
+                last_pull_at TEXT,
+                last_pull_error TEXT,
+                last_push_error TEXT
+            )""",
+            """CREATE TABLE sync_outbox (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                org_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                root_id TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                payload TEXT NOT NULL DEFAULT '{}',
+                idem_key TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sending', 'done', 'failed', 'discarded')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                uncertain INTEGER NOT NULL DEFAULT 0,
+                error_status INTEGER,
+                error_code TEXT,
+                error_message TEXT,
+                request_id TEXT,
+                remote_id TEXT,
+                created_at TEXT NOT NULL,
+                sent_at TEXT
+            )""",
+            "CREATE INDEX sync_outbox_open ON sync_outbox(org_id, status, seq)",
+            "CREATE INDEX sync_outbox_root ON sync_outbox(root_id, status)",
+            """CREATE TABLE sync_lease (
+                org_id TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at_ms INTEGER NOT NULL
+            )""",
+            "ALTER TABLE incident_updates ADD COLUMN remote_id TEXT",
+            "ALTER TABLE incidents ADD COLUMN remote_escalation TEXT",
+            "ALTER TABLE policies ADD COLUMN remote_shape TEXT",
+            "CREATE INDEX users_remote ON users(org_id, remote_id) WHERE remote_id IS NOT NULL",
+            "CREATE INDEX schedules_remote ON schedules(org_id, remote_id) WHERE remote_id IS NOT NULL",
+            "CREATE INDEX rotation_layers_remote ON rotation_layers(schedule_id, remote_id)"
+            " WHERE remote_id IS NOT NULL",
+            "CREATE INDEX policies_remote ON policies(org_id, remote_id) WHERE remote_id IS NOT NULL",
+            "CREATE INDEX escalation_layers_remote ON escalation_layers(policy_id, remote_id)"
+            " WHERE remote_id IS NOT NULL",
+            "CREATE INDEX incidents_remote ON incidents(org_id, remote_id) WHERE remote_id IS NOT NULL",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     from storage.db import DatabaseError

@@ -22,6 +22,7 @@ from storage.service import Ctx
 from storage.service.orgs import active_user_ids, display_name
 from storage.service.schedules import load_schedule_model
 from storage.service.validate import enum, integer, only_fields, string
+from storage.sync import outbox as sync_outbox
 
 REDACT_WINDOW = timedelta(minutes=5)
 _CREATE_FIELDS = {
@@ -211,7 +212,8 @@ def create_incident(
             escalationPolicyId=policy_id,
             isDrill=is_drill,
         )
-        if policy_id is not None and page:
+        synced = sync_outbox.record_change(ctx, "incident.create", iid, body)  # then the remote pages it
+        if policy_id is not None and page and not synced:
             escalator.start(ctx.db, now, iid)
         return incident_wire(_row(ctx, iid))
 
@@ -372,6 +374,7 @@ def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
         row = _row(ctx, incident_id)
         _apply_status(ctx, row, new_status, note, now)
         _insert_update(ctx, incident_id, None, new_status, "internal", now)
+        sync_outbox.record_change(ctx, "incident.status", incident_id, body)
         return incident_wire(_row(ctx, incident_id))
 
 
@@ -426,6 +429,7 @@ def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
         timeline.record(
             ctx.db, incident_id, now, "update_posted", ctx.actor_id, updateId=uid, visibility=visibility
         )
+        sync_outbox.record_change(ctx, "incident.update", uid, body, root_id=incident_id)
         urow = ctx.db.one("SELECT * FROM incident_updates WHERE id = ?", (uid,))
         assert urow is not None
         return _update_wire(ctx, urow)
@@ -497,6 +501,7 @@ def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
                 ctx.db, incident_id, now, "incident_acknowledged", ctx.actor_id, userId=ctx.actor_user_id
             )
             escalator.acknowledge(ctx.db, now, incident_id, ctx.actor_user_id or ctx.actor_id or "")
+            sync_outbox.record_change(ctx, "incident.acknowledge", incident_id)
         return _with_escalation(ctx, incident_id)
 
 
@@ -529,6 +534,7 @@ def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
             initiatorId=ctx.actor_user_id or ctx.actor_id,
         )
         escalator.handoff(ctx.db, now, incident_id, target, ctx.actor_id)
+        sync_outbox.record_change(ctx, "incident.handoff", incident_id, body)
         return _with_escalation(ctx, incident_id)
 
 

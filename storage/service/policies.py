@@ -15,6 +15,7 @@ from storage.service import Ctx
 from storage.service.orgs import active_user_ids
 from storage.service.schedules import _renumber, check_full_order
 from storage.service.validate import integer, name_string, only_fields, string
+from storage.sync import outbox as sync_outbox
 
 MAX_ACK_TIMEOUT = 10_080
 
@@ -114,6 +115,7 @@ def create_policy(
                 "remote_id": remote_id,
             },
         )
+        sync_outbox.record_change(ctx, "policy.create", pid, body)
         return policy_wire(_policy_row(ctx, pid))
 
 
@@ -153,6 +155,7 @@ def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
         if changes:
             changes["updated_at"] = to_iso(ctx.now())
             ctx.db.update("policies", "id", policy_id, changes)
+            sync_outbox.record_change(ctx, "policy.update", policy_id, body)
         return policy_wire(_policy_row(ctx, policy_id))
 
 
@@ -169,6 +172,7 @@ def delete_policy(ctx: Ctx, policy_id: str) -> None:
                 "policy_in_use",
                 f"{open_count} open incident(s) use this policy; resolve them or detach first",
             )
+        sync_outbox.record_change(ctx, "policy.delete", policy_id)
         ctx.db.execute("DELETE FROM policies WHERE id = ?", (policy_id,))
 
 
@@ -268,6 +272,7 @@ def add_layer(
         ids.insert(index, lid)
         _renumber_quietly(ctx.db, ids, now=to_iso(now), changed={lid})
         _touch_policy(ctx, policy_id)
+        sync_outbox.record_change(ctx, "layer.create", lid, body, root_id=policy_id)
         return layer_wire(_layer_row(ctx, policy_id, lid))
 
 
@@ -311,12 +316,14 @@ def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str
             ids.insert(min(position - 1, len(ids)), layer_id)
             _renumber_quietly(ctx.db, ids, now=now, changed=set())
         _touch_policy(ctx, policy_id)
+        sync_outbox.record_change(ctx, "layer.update", layer_id, body, root_id=policy_id)
         return layer_wire(_layer_row(ctx, policy_id, layer_id))
 
 
 def delete_layer(ctx: Ctx, policy_id: str, layer_id: str) -> None:
     with ctx.db.write():
         _layer_row(ctx, policy_id, layer_id)
+        sync_outbox.record_change(ctx, "layer.delete", layer_id, root_id=policy_id)
         ctx.db.execute("DELETE FROM escalation_layers WHERE id = ?", (layer_id,))
         ids = _layer_ids(ctx.db, policy_id)
         if ids:
@@ -344,6 +351,7 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
         ids = check_full_order(layer_ids, _layer_ids(ctx.db, policy_id), "layer")
         _renumber(ctx.db, "escalation_layers", ids, start=1, now=to_iso(ctx.now()))
         _touch_policy(ctx, policy_id)
+        sync_outbox.record_change(ctx, "layer.reorder", policy_id, {"layerIds": ids})
         return list_layers(ctx, policy_id)
 
 
