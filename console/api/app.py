@@ -104,6 +104,7 @@ class Api:
         self.pool = DatabasePool(db_path)
         self.clock = clock
         self.engine = engine
+        self.write_lock = threading.Lock()
 
     def execute(self, op: Operation, request: Request, raw: bytes) -> Any:
         with self.pool.connection() as db:
@@ -112,7 +113,13 @@ class Api:
                 require_admin(ctx)
             body = parse_json(raw) if op.body != "none" else NO_BODY
             call = Call(ctx=ctx, path=request.path_params, query=request.query_params, body=body)
-            result = op.handler(call)
+            if op.writes:
+                # One writer at a time in this process: threads queue on a lock instead of spinning in
+                # SQLite's busy handler (which sleeps in coarse steps and wrecks tail latency).
+                with self.write_lock:
+                    result = op.handler(call)
+            else:
+                result = op.handler(call)
         if op.writes and self.engine is not None:
             self.engine.poke()
         return result

@@ -647,7 +647,7 @@ def _paths() -> dict[str, dict[str, Any]]:
     status_400 = {400: ["invalid_status_transition"]}
     update_400 = {400: ["incident_resolved", "invalid_status_transition", "no_public_surface"]}
     team = {401: ["not_authorized (the key's user is not org:admin)"]}
-    ext_400 = {400: ["incident_resolved", "no escalation to act on (see description)"]}
+    ext_400 = {400: ["incident_resolved", "not_escalating", "invalid_layer (toLayer outside the policy)"]}
 
     paths: dict[str, dict[str, Any]] = {
         P: {
