@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.clock import Clock
+from engine.clock import Clock, monotonic
+
+# The runner starts in standby and tries the lease within about a second; until then it is "starting".
+SETTLE_S = 2.5
 
 
 class EngineLink:
     """``mode`` is one of ``embedded`` (our runner holds the lease and escalates), ``attached`` (another
-    process holds it; we only watch), ``off`` (not started) or ``unavailable`` (the engine failed to load)."""
+    process holds it; we only watch and take over if it dies), ``starting``, ``stopped``, ``off`` (not
+    started) or ``unavailable`` (the engine failed to load)."""
 
     def __init__(self, db_path: str | None, clock: Clock, *, name: str = "console") -> None:
         self.db_path = db_path
@@ -21,6 +25,7 @@ class EngineLink:
         self.name = name
         self.runner: Any = None
         self.error: str | None = None
+        self._started_at: float | None = None
 
     def start(self) -> None:
         if self.db_path is None or self.db_path == ":memory:":
@@ -31,6 +36,7 @@ class EngineLink:
 
             self.runner = EngineRunner(self.db_path, self.clock, self.name)
             self.runner.start()
+            self._started_at = monotonic()
         except Exception as exc:  # the console must open even when the engine cannot run
             self.runner = None
             self.error = f"{type(exc).__name__}: {exc}"
@@ -55,4 +61,7 @@ class EngineLink:
         if self.runner is None:
             return "unavailable" if self.error else "off"
         mode = str(getattr(self.runner, "mode", "embedded"))
-        return "attached" if mode == "standby" else mode
+        if mode == "standby":
+            settling = self._started_at is not None and monotonic() - self._started_at < SETTLE_S
+            return "starting" if settling else "attached"
+        return mode

@@ -103,7 +103,7 @@ class Directory:
 
     def reload(self) -> None:
         rows = self.ctx.db.all(
-            "SELECT id, email, first_name, last_name FROM users WHERE org_id = ? ORDER BY created_at, id",
+            "SELECT id, email, first_name, last_name FROM users WHERE org_id = ? ORDER BY created_at, email",
             (self.ctx.org_id,),
         )
         self.full = {}

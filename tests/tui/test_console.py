@@ -83,6 +83,7 @@ async def test_reorder_layer_by_drag_persists_across_restart(
         await pilot.mouse_up(layers, offset=(4, 2))
         await pilot.pause()
         assert layer_order(ctx, pid) == [l2, l3, l1]
+        assert not isinstance(pilot.app.screen, FormScreen)  # the release is not a click on the layer
     # A fresh connection (a restart) sees the new order.
     other = open_db(db_path)
     try:

@@ -169,7 +169,7 @@ class SchedulesScreen(OncallScreen):
             t.overflow = "ellipsis"
             items.append((layer["id"], t))
         self.rotation_list.set_items(items)
-        timeline.show(TimelineData(model, shifts, start, now, names, list(names)))
+        timeline.show(TimelineData(model, shifts, start, now, names, sorted(names, key=names.__getitem__)))
         ovl = self.query_one("#override-list", OptionList)
         overrides = []
         for o in sched["overrides"]:

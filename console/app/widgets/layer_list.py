@@ -23,9 +23,9 @@ class LayerList(OptionList):
     LayerList.-dragging { border: tall $accent; }
     """
 
+    # Moving is bound by the screens (shift+up/down, K/J) so their help and footer show it wherever
+    # focus is; they call :meth:`action_move`.
     BINDINGS = [
-        Binding("shift+up,K", "move(-1)", "Move up", id="layers.move_up"),
-        Binding("shift+down,J", "move(1)", "Move down", id="layers.move_down"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
@@ -50,6 +50,7 @@ class LayerList(OptionList):
         self._items: list[tuple[str, Text]] = []
         self._drag_from: int | None = None
         self._drag_start_order: list[str] | None = None
+        self._dragged = False
 
     # -- content -------------------------------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class LayerList(OptionList):
         return row if 0 <= row < len(self._items) else None
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._dragged = False
         if not self.reorderable or event.button != 1:
             return
         row = self._row_at(event)
@@ -124,6 +126,7 @@ class LayerList(OptionList):
         row = max(0, min(offset.y + int(self.scroll_offset.y), len(self._items) - 1))
         if row != self._drag_from and self._move(self._drag_from, row):
             self._drag_from = row
+            self._dragged = True
             self.add_class("-dragging")
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
@@ -139,6 +142,19 @@ class LayerList(OptionList):
         self.release_mouse()
         if start is not None and start != self.order:
             self.post_message(self.Reordered(self, self.order, start, "drag"))
+
+    async def _on_click(self, event: events.Click) -> None:
+        """A click highlights, a double click opens; the click that ends a drag does nothing more."""
+        event.prevent_default()
+        if self._dragged:
+            self._dragged = False
+            return
+        row = self._row_at(event)
+        if row is None:
+            return
+        self.highlighted = row
+        if event.chain >= 2:
+            self.action_select()
 
     def on_blur(self, event: events.Blur) -> None:
         if self._drag_from is not None:

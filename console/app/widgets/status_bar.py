@@ -18,6 +18,8 @@ ENGINE_LOOK = {
     "attached": ("◐", "attached"),
     "standby": ("◐", "attached"),
     "off": ("○", "engine off"),
+    "starting": ("◌", "starting"),
+    "stopped": ("○", "engine stopped"),
     "unavailable": ("✗", "no engine"),
 }
 
