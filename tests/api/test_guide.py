@@ -6,6 +6,9 @@ the guide's shapes (our local additions, such as ``repeat`` on a policy, come on
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,3 +135,42 @@ def test_second_server_attaches_as_standby(server: ServeProcess, tmp_path: Path)
         assert client.get("/v1/escalation/policies").status_code == 200
     finally:
         stop_serve(other)
+
+
+GUIDE_CURL_POLICY = """curl -X POST https://api.scaling.cloud/v1/escalation/policies \\
+  -H "Authorization: Bearer YOUR_API_KEY" \\
+  -H "Content-Type: application/json" \\
+  -d '{
+    "name": "Platform Default (curl)",
+    "description": "Default escalation for platform incidents"
+  }'"""
+
+GUIDE_CURL_INCIDENT = """curl -X POST https://api.scaling.cloud/v1/incidents \\
+  -H "Authorization: Bearer YOUR_API_KEY" \\
+  -H "Content-Type: application/json" \\
+  -d '{
+    "title": "Payment service degraded",
+    "severity": "critical",
+    "description": "Checkout success rate dropped to 60% in the last 10 minutes",
+    "escalationPolicyId": "POLICY_ID"
+  }'"""
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_guides_curl_commands_work_with_the_url_and_key_swapped(server: ServeProcess) -> None:
+    def run(command: str, **subst: str) -> dict[str, Any]:
+        command = command.replace("https://api.scaling.cloud", server.url).replace("YOUR_API_KEY", server.key)
+        for name, value in subst.items():
+            command = command.replace(name, value)
+        out = subprocess.run(["sh", "-c", command + " -s -w '\\n%{http_code}'"], capture_output=True, text=True,
+                             timeout=30, check=True)  # fmt: skip
+        body, status = out.stdout.rsplit("\n", 1)
+        return {"status": int(status), **json.loads(body)}
+
+    policy = run(GUIDE_CURL_POLICY)
+    assert policy["status"] == 201 and POLICY_KEYS <= set(policy["data"])
+    incident = run(GUIDE_CURL_INCIDENT, POLICY_ID=policy["data"]["id"])
+    assert incident["status"] == 201
+    assert (
+        incident["data"]["ownerId"] is None and incident["data"]["escalationPolicyId"] == policy["data"]["id"]
+    )
