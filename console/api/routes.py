@@ -85,6 +85,16 @@ def _int_param(query: Mapping[str, str], name: str, default: int | None = None) 
     return int(raw)
 
 
+_SPACE_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
+
+
+def _instant_param(query: Mapping[str, str], name: str) -> str | None:
+    """A date/instant query value. An unencoded ``+`` of an offset (``…T09:00:00+02:00``) arrives as a
+    space after form decoding; put it back rather than fail on a curl user's missing ``%2B``."""
+    raw = query.get(name)
+    return None if raw is None else _SPACE_OFFSET.sub(r"+\1", raw)
+
+
 def _layer_ids(call: Call) -> Any:
     body = only_fields(call.json(), {"layerIds"})
     if "layerIds" not in body:
@@ -177,7 +187,7 @@ def delete_schedule(call: Call) -> Any:
 
 @op("GET", S + "/{scheduleId}/resolve")
 def resolve_schedule(call: Call) -> Any:
-    raw = call.query.get("at")
+    raw = _instant_param(call.query, "at")
     at = None
     if raw is not None:
         try:
@@ -240,8 +250,8 @@ def list_incidents(call: Call) -> Any:
         call.ctx,
         status=q.get("status"),
         severity=q.get("severity"),
-        from_=q.get("from"),
-        to=q.get("to"),
+        from_=_instant_param(q, "from"),
+        to=_instant_param(q, "to"),
         limit=_int_param(q, "limit", 20),
         cursor=q.get("cursor"),
     )

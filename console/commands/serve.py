@@ -40,6 +40,14 @@ def _clock(state: State, path: Path) -> Clock:
         db.close()
 
 
+def _has_org(path: Path) -> bool:
+    db = open_db(path)
+    try:
+        return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
+    finally:
+        db.close()
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
@@ -123,6 +131,8 @@ def serve_command(
             )
             click.echo(f"database: {Path(path).resolve()}")
             click.echo(f"engine: {mode}")
+            if not _has_org(path):
+                click.echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
             if engine is not None:
                 engine.on_mode = lambda m: click.echo(f"engine: {m}")
 

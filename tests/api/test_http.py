@@ -277,6 +277,9 @@ def test_schedules_layers_resolve_and_overrides(live: Live) -> None:
     assert now["scheduleOwner"] == live.admin_id and now["at"] == "2026-04-07T10:00:00.000Z"
     later = data(live.client.get(base + "/resolve", params={"at": "2026-04-14T10:00:00+01:00"}))
     assert later["scheduleOwner"] == bob["id"]
+    # An unencoded "+" (curl users) arrives as a space: still the same instant.
+    plus = data(live.client.get(base + "/resolve?at=2026-04-14T10:00:00+01:00"))
+    assert plus["at"] == later["at"] == "2026-04-14T09:00:00.000Z"
     # PUT (Terraform style) and PATCH both update; reorder puts Backup first.
     assert data(live.client.put(base, json={"name": "Primary", "timezone": "UTC"}))["timezone"] == "UTC"
     first = got["layers"][0]["id"]
@@ -436,6 +439,8 @@ def test_list_filters_and_cursor_pagination(live: Live) -> None:
     )
     assert len(day["incidents"]) == 11
     upto = data(live.client.get("/v1/incidents", params={"to": "2026-04-07T12:00:00.000Z", "limit": 100}))
+    assert len(upto["incidents"]) == 3
+    upto = data(live.client.get("/v1/incidents?to=2026-04-07T14:00:00+02:00&limit=100"))
     assert len(upto["incidents"]) == 3
     assert data(live.client.get("/v1/incidents", params={"status": "resolved"}))["incidents"] == []
 
