@@ -1,0 +1,157 @@
+"""Drills: the pure parts. What ``--ack 2:3m`` and ``--at "2026-03-08 02:30"`` mean, and how a drill's
+instants are shown (``t+5m``, ``Sun 08 Mar 03:30 EDT (07:30Z)``).
+
+The drill runner itself (a scratch copy of the database, the real escalator on a virtual or scaled
+clock) is :mod:`storage.drills`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from engine import rotation
+from engine.errors import ValidationError
+
+__all__ = ["AckPlan", "format_instant", "format_offset", "parse_ack", "parse_at", "parse_duration"]
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+
+
+@dataclass(frozen=True)
+class AckPlan:
+    """Acknowledge as the first person layer ``layer`` paged, ``delay`` after that layer was paged."""
+
+    layer: int
+    delay: timedelta
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``3m``, ``1h30m``, ``2m30s``; a bare number is minutes."""
+    raw = text.strip().lower()
+    if raw.isdigit():
+        return timedelta(minutes=int(raw))
+    m = _DURATION.fullmatch(raw)
+    if not raw or m is None or not any(m.groups()):
+        raise ValidationError(f"not a duration: {text!r} (use e.g. 90s, 3m, 1h30m)", field="delay")
+    h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return timedelta(hours=h, minutes=mi, seconds=s)
+
+
+def parse_ack(text: str) -> AckPlan:
+    """``LAYER:DELAY``, e.g. ``2:3m``: someone paged by layer 2 acknowledges 3 minutes after that page."""
+    layer, sep, delay = text.partition(":")
+    if not sep or not layer.strip().isdigit() or int(layer) < 1:
+        raise ValidationError(f"--ack must be LAYER:DELAY such as 2:3m or 1:90s, got {text!r}", field="ack")
+    return AckPlan(int(layer), parse_duration(delay))
+
+
+def parse_at(text: str, zone: str, now: datetime) -> tuple[datetime, str | None]:
+    """When a drill starts, and a note when the wall-clock time is special.
+
+    * ``now``; an ISO 8601 instant with ``Z`` or an offset is taken as is;
+    * a wall-clock date and time without an offset (``2026-03-08 02:30`` or ``2026-03-08T02:30``) is read
+      in ``zone``. A time the clocks skip (spring forward) or show twice (fall back) is resolved like a
+      handoff (docs/TIME_RULES.md rules 2 and 3: the offset in force before the change, i.e. the first
+      occurrence) and the note says so;
+    * a bare date means midnight in ``zone``;
+    * ``spring-forward 02:30``, ``fall-back 01:30`` or ``next-dst 02:30``: that wall-clock time on the
+      date of the next such DST change in ``zone`` ("the night the clocks change").
+    """
+    raw = text.strip()
+    if raw.lower() == "now":
+        return now.astimezone(UTC), None
+    word, _, clock = raw.partition(" ")
+    if word.lower() in _DST_WORDS:
+        day = next_dst_change(zone, now, _DST_WORDS[word.lower()])
+        if day is None:
+            raise ValidationError(f"{zone} has no daylight-saving changes", field="at")
+        hhmm = clock.strip() or "02:30"
+        try:
+            rotation.parse_handoff_time(hhmm)
+        except ValueError:
+            raise ValidationError(
+                f"--at {word} needs a time HH:MM after it, got {clock!r}", field="at"
+            ) from None
+        raw = f"{day.isoformat()} {hhmm}"
+    iso = raw.replace(" ", "T", 1)
+    if iso.endswith(("z", "Z")):
+        iso = iso[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(iso)
+    except ValueError:
+        raise ValidationError(
+            f"--at must be 'now', a local date and time such as '2026-03-08 02:30', or an ISO 8601 "
+            f"instant such as 2026-03-08T07:30Z; got {text!r}",
+            field="at",
+        ) from None
+    if dt.tzinfo is not None:
+        return dt.astimezone(UTC), None
+    tz = rotation.validate_timezone(zone)
+    local = dt.replace(tzinfo=tz, fold=0)
+    instant = local.astimezone(UTC)
+    shown = f"{dt:%Y-%m-%d %H:%M}"
+    back = instant.astimezone(tz)
+    if back.replace(tzinfo=None) != dt:
+        return instant, (
+            f"{shown} does not exist in {zone} (the clocks skip it); the drill starts at "
+            f"{back:%H:%M %Z} = {instant:%H:%MZ}, as a handoff at that time would"
+        )
+    if local.utcoffset() != local.replace(fold=1).utcoffset():
+        second = local.replace(fold=1).astimezone(UTC)
+        return instant, (
+            f"{shown} happens twice in {zone}; the drill starts at the first ({local:%Z}, {instant:%H:%MZ}), "
+            f"not the second ({second.astimezone(tz):%Z}, {second:%H:%MZ})"
+        )
+    return instant, None
+
+
+_DST_WORDS = {"next-dst": None, "spring-forward": "gap", "fall-back": "overlap"}
+
+
+def next_dst_change(zone: str, now: datetime, kind: str | None = None) -> date | None:
+    """The local date of the next DST change in ``zone`` after ``now`` (``kind`` "gap" = spring forward,
+    "overlap" = fall back, None = either), looking up to two years ahead."""
+    tz = rotation.validate_timezone(zone)
+    day = now.astimezone(tz).date()
+    for _ in range(731):
+        day += timedelta(days=1)
+        before = datetime.combine(day, time(0, 0), tzinfo=tz).utcoffset()
+        after = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz).utcoffset()
+        if before is None or after is None or before == after:
+            continue
+        change = "gap" if after > before else "overlap"
+        if kind is None or kind == change:
+            return day
+    return None
+
+
+def format_offset(delta: timedelta) -> str:
+    """``t+0s``, ``t+45s``, ``t+5m``, ``t+2m30s``, ``t+1h05m``, ``t+1d2h``."""
+    secs = int(round(delta.total_seconds()))
+    sign = "-" if secs < 0 else "+"
+    secs = abs(secs)
+    d, rem = divmod(secs, 86_400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    if d:
+        body = f"{d}d{h}h" if h else f"{d}d"
+    elif h:
+        body = f"{h}h{m:02d}m"
+    elif m:
+        body = f"{m}m{s:02d}s" if s else f"{m}m"
+    else:
+        body = f"{s}s"
+    return f"t{sign}{body}"
+
+
+def format_instant(at: datetime, zone: str) -> str:
+    """``Sun 08 Mar 03:30 EDT (07:30Z)``: the wall clock people read, and UTC beside it."""
+    tz = rotation.validate_timezone(zone)
+    local = at.astimezone(tz)
+    seconds = f":{local:%S}" if local.second else ""
+    utc = at.astimezone(UTC)
+    if zone == "UTC":
+        return f"{local:%a %d %b %H:%M}{seconds}Z"
+    return f"{local:%a %d %b %H:%M}{seconds} {local:%Z} ({utc:%H:%M}{seconds}Z)"

@@ -1,0 +1,730 @@
+"""Simulation: weeks of incidents through the real escalation decisions, on virtual time, in memory.
+
+:func:`simulate` is a discrete-event loop over a heap of ``(instant, seq, kind, incident, detail)``: the
+virtual ``now`` jumps from one event to the next, and ``seq`` breaks ties first-in first-out, so a run is
+a pure function of the :class:`Scenario` and the seed. Every escalation step is decided by
+:mod:`engine.escalation` (``begin``, ``fire``, ``acknowledge``) with a :class:`CachedResolver` that
+answers "who does this target page at this instant" from :func:`engine.rotation.resolve`, precomputed
+once per schedule shift rather than once per page. Nothing here touches SQLite or reads a clock.
+
+Randomness:
+
+* incident arrivals use ``random.Random(seed)`` in arrival order;
+* each responder decision (acknowledge or not, and after how long) is a counter-based draw keyed by
+  ``(seed, incident number, round, layer, person)``, so it does not depend on the order in which
+  simultaneous events are processed. The SimPy model in ``bench/simulate.py`` uses the same draws and must
+  agree exactly.
+
+Rules of the model (docs/SIMULATION.md has them with the scenario keys):
+
+* Each person paged decides independently. If they are unavailable at the moment of the page (an
+  ``unavailable`` window, e.g. sleep) they do not respond to that page. Otherwise they acknowledge with
+  their ``ack_probability``, after a log-normally distributed delay given by its median and 90th
+  percentile. The first acknowledgement while the escalation is still paging wins; a person paged by
+  layer 1 can still acknowledge after layer 2 has been paged.
+* An acknowledged incident is handled: re-page reminders are not simulated.
+* Behaviour settings apply most-specific first: person, then layer, then the scenario default.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import math
+import multiprocessing as mp
+import random
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from engine import escalation as esc
+from engine import rotation
+from engine.model import Policy, Schedule, Target
+
+__all__ = [
+    "Behaviour",
+    "BehaviourPatch",
+    "CachedResolver",
+    "Person",
+    "Scenario",
+    "SimulationReport",
+    "Window",
+    "arrivals",
+    "decision_draws",
+    "percentile",
+    "simulate",
+]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_M64 = (1 << 64) - 1
+_Z90 = 1.2815515655446004  # the standard normal's 90th percentile
+_INV53 = 1.0 / (1 << 53)
+_INV32 = 1.0 / (1 << 32)
+_TAU = 2.0 * math.pi
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a paged person responds: the chance of acknowledging and the delay's median and p90."""
+
+    ack_probability: float = 0.9
+    ack_median_minutes: float = 3.0
+    ack_p90_minutes: float = 10.0
+
+
+@dataclass(frozen=True)
+class BehaviourPatch:
+    """Settings for one layer or one person; ``None`` keeps the less specific value."""
+
+    ack_probability: float | None = None
+    ack_median_minutes: float | None = None
+    ack_p90_minutes: float | None = None
+
+    def over(self, base: Behaviour) -> Behaviour:
+        return Behaviour(
+            base.ack_probability if self.ack_probability is None else self.ack_probability,
+            base.ack_median_minutes if self.ack_median_minutes is None else self.ack_median_minutes,
+            base.ack_p90_minutes if self.ack_p90_minutes is None else self.ack_p90_minutes,
+        )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly wall-clock window (``days`` 0 = Monday; ``end <= start`` runs past midnight into the next
+    day) or, with ``start_at``/``end_at``, one absolute interval (a holiday)."""
+
+    days: frozenset[int] = frozenset(range(7))
+    start: time = time(0, 0)
+    end: time = time(0, 0)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    name: str
+    timezone: str | None = None  # None: the scenario's zone
+    behaviour: BehaviourPatch = BehaviourPatch()
+    unavailable: tuple[Window, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run depends on, with names already resolved to models and ids."""
+
+    start: datetime  # aware
+    end: datetime  # aware, exclusive
+    timezone: str  # hour-of-day, weekday, night and weekly windows are read in this zone
+    per_week: float  # mean incidents per week
+    by_hour: tuple[float, ...] = (1.0,) * 24
+    by_weekday: tuple[float, ...] = (1.0,) * 7
+    severity_mix: tuple[tuple[str, float], ...] = (("high", 1.0),)
+    policy_by_severity: dict[str, Policy | None] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    active_user_ids: frozenset[str] = frozenset()
+    names: dict[str, str] = field(default_factory=dict)  # user id -> display name
+    default: Behaviour = Behaviour()
+    layer_behaviour: tuple[tuple[str | None, int, BehaviourPatch], ...] = ()  # (policy id|None, position, …)
+    people: dict[str, Person] = field(default_factory=dict)
+    night_start: time = time(22, 0)
+    night_end: time = time(7, 0)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending sequence (``q`` in 0..100); None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _mix(x: int) -> int:
+    """splitmix64: a well-spread 64-bit integer from any integer (counter-based random numbers)."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def incident_key(seed: int, incident: int) -> int:
+    """The per-incident root of the counter-based draws."""
+    return _mix(_mix(seed & _M64) ^ incident)
+
+
+def decision_draws(root: int, rnd: int, position: int, person: int) -> tuple[float, float]:
+    """One responder decision's randomness, ``(u, z)``: acknowledge when ``u < probability``; the delay
+    is ``median * exp(sigma * z)`` (``z`` standard normal, by Box-Muller from a second 64-bit draw).
+    ``root`` is :func:`incident_key`; the result depends only on its arguments, never on event order."""
+    key = _mix(root ^ (rnd << 40 | position << 24 | person))
+    v = _mix(key)
+    u = ((key >> 11) + 0.5) * _INV53
+    u1 = ((v >> 32) + 0.5) * _INV32
+    u2 = ((v & 0xFFFFFFFF) + 0.5) * _INV32
+    return u, math.sqrt(-2.0 * math.log(u1)) * math.cos(_TAU * u2)
+
+
+def ack_delay_minutes(b: Behaviour, z: float) -> float:
+    """Log-normal delay with the behaviour's median and 90th percentile (a fixed delay when equal)."""
+    if b.ack_p90_minutes <= b.ack_median_minutes or b.ack_median_minutes <= 0:
+        return max(0.0, b.ack_median_minutes)
+    sigma = math.log(b.ack_p90_minutes / b.ack_median_minutes) / _Z90
+    return b.ack_median_minutes * math.exp(sigma * z)
+
+
+class Intervals:
+    """A set of disjoint UTC intervals with an O(log n) "is ``t`` inside?" test."""
+
+    __slots__ = ("edges",)
+
+    def __init__(self, spans: Iterable[tuple[datetime, datetime]]) -> None:
+        merged: list[list[datetime]] = []
+        for a, b in sorted(s for s in spans if s[1] > s[0]):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        self.edges = [x for ab in merged for x in ab]
+
+    def contains(self, t: datetime) -> bool:
+        return bisect_right(self.edges, t) % 2 == 1
+
+    def boundaries(self) -> list[datetime]:
+        return list(self.edges)
+
+
+def weekly_spans(
+    windows: Iterable[Window], tz_name: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The UTC spans of ``windows`` between ``start`` and ``end`` (wall clock read in ``tz_name``)."""
+    tz = rotation.validate_timezone(tz_name)
+    out: list[tuple[datetime, datetime]] = []
+    first = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    for w in windows:
+        if w.start_at is not None and w.end_at is not None:
+            out.append((w.start_at.astimezone(UTC), w.end_at.astimezone(UTC)))
+            continue
+        d = first
+        while d <= last:
+            if d.weekday() in w.days:
+                a = datetime.combine(d, w.start, tzinfo=tz).astimezone(UTC)
+                end_day = d if w.end > w.start else d + timedelta(days=1)
+                b = datetime.combine(end_day, w.end, tzinfo=tz).astimezone(UTC)
+                out.append((a, b))
+            d += timedelta(days=1)
+    return out
+
+
+class CachedResolver:
+    """The escalation engine's :data:`engine.escalation.Resolver`, answered from precomputed shifts.
+
+    Each schedule is resolved once per change of its paging targets between ``start`` and ``end`` (by
+    following ``Resolution.next_handoff``); a lookup is then a bisect. Instants outside the window fall back
+    to :func:`engine.rotation.resolve`. Removed users are dropped, as the live engine does.
+    """
+
+    def __init__(
+        self, schedules: dict[str, Schedule], active: frozenset[str], start: datetime, end: datetime
+    ) -> None:
+        self.schedules = schedules
+        self.active = active
+        self.start, self.end = start, end
+        self._starts: dict[str, list[datetime]] = {}
+        self._targets: dict[str, list[tuple[str, ...]]] = {}
+        self._users: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for sid, sched in schedules.items():
+            starts: list[datetime] = []
+            targets: list[tuple[str, ...]] = []
+            t = start
+            while t < end:
+                res = rotation.resolve(sched, t)
+                who = self._members(res.paging_targets)
+                if not targets or targets[-1] != who:
+                    starts.append(t)
+                    targets.append(who)
+                if res.next_handoff is None or res.next_handoff <= t:
+                    break
+                t = res.next_handoff
+            self._starts[sid] = starts
+            self._targets[sid] = targets
+
+    def _members(self, ids: Iterable[str]) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for uid in ids:
+            if uid in self.active:
+                seen[uid] = None
+        return tuple(seen)
+
+    def __call__(self, target: Target, at: datetime) -> tuple[str, ...]:
+        if target.type == "schedule":
+            sid = target.schedule_id or ""
+            starts = self._starts.get(sid)
+            if starts is None:
+                return ()
+            if starts and self.start <= at < self.end:
+                i = bisect_right(starts, at) - 1
+                return self._targets[sid][i] if i >= 0 else ()
+            return self._members(rotation.resolve(self.schedules[sid], at).paging_targets)
+        users = self._users.get(target.user_ids)
+        if users is None:
+            users = self._users[target.user_ids] = self._members(target.user_ids)
+        return users
+
+    def change_points(self, schedule_id: str) -> list[datetime]:
+        return list(self._starts.get(schedule_id, ()))
+
+
+# --------------------------------------------------------------------------------------------- arrivals
+
+
+def arrivals(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, str]]:
+    """Incident start instants and severities: a Poisson process whose rate follows ``by_hour`` ×
+    ``by_weekday`` on the scenario's wall clock, averaging ``per_week`` incidents a week."""
+    tz = rotation.validate_timezone(scenario.timezone)
+    weights = [[d * h for h in scenario.by_hour] for d in scenario.by_weekday]
+    week_total = sum(sum(row) for row in weights)
+    out: list[tuple[datetime, str]] = []
+    if week_total <= 0 or scenario.per_week <= 0:
+        return out
+    sevs = [s for s, _ in scenario.severity_mix]
+    sev_w = [w for _, w in scenario.severity_mix]
+    cum: list[float] = []
+    acc = 0.0
+    for w in sev_w:
+        acc += w
+        cum.append(acc)
+    hour = timedelta(hours=1)
+    t = scenario.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    end = scenario.end.astimezone(UTC)
+    while t < end:
+        mid = (t + hour / 2).astimezone(tz)
+        rate = scenario.per_week * weights[mid.weekday()][mid.hour] / week_total  # per hour
+        if rate > 0:
+            x = rng.expovariate(rate)
+            while x < 1.0:
+                at = t + timedelta(hours=x)
+                if scenario.start <= at < end:
+                    sev = sevs[bisect_right(cum, rng.random() * acc)] if len(sevs) > 1 else sevs[0]
+                    out.append((at, sev))
+                x += rng.expovariate(rate)
+        t += hour
+    return out
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+@dataclass
+class SimulationReport:
+    seed: int
+    start: datetime
+    end: datetime
+    incidents: int = 0
+    by_severity: dict[str, int] = field(default_factory=dict)
+    not_paged: int = 0  # severities with no policy
+    acknowledged: int = 0
+    exhausted: int = 0
+    acked_after_exhaustion: int = 0  # someone paged earlier acknowledged after the policy ran out
+    acked_at_layer: dict[int, int] = field(default_factory=dict)
+    pages: dict[str, int] = field(default_factory=dict)  # user id -> pages
+    night_pages: dict[str, int] = field(default_factory=dict)
+    tta_seconds: list[float] = field(default_factory=list)  # sorted after the run
+    nobody_incidents: dict[tuple[str, int], int] = field(default_factory=dict)  # (policy id, position)
+    nobody_minutes: dict[tuple[str, int], float] = field(default_factory=dict)
+    nobody_available_minutes: dict[tuple[str, int], float] = field(default_factory=dict)
+    engine_steps: int = 0
+    exhausted_examples: list[tuple[datetime, str]] = field(default_factory=list)  # (start, policy id)
+
+    def merge(self, other: SimulationReport) -> None:
+        """Add another part of the same run (a worker's share of the incidents)."""
+        self.incidents += other.incidents
+        self.not_paged += other.not_paged
+        self.acknowledged += other.acknowledged
+        self.acked_after_exhaustion += other.acked_after_exhaustion
+        self.exhausted += other.exhausted
+        self.engine_steps += other.engine_steps
+        _add_counts(self.by_severity, other.by_severity)
+        _add_counts(self.acked_at_layer, other.acked_at_layer)
+        _add_counts(self.pages, other.pages)
+        _add_counts(self.night_pages, other.night_pages)
+        _add_counts(self.nobody_incidents, other.nobody_incidents)
+        self.tta_seconds.extend(other.tta_seconds)
+        self.exhausted_examples = sorted(self.exhausted_examples + other.exhausted_examples)[:10]
+
+    def tta(self, q: float) -> float | None:
+        return percentile(self.tta_seconds, q)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures that must agree between two models of the same run (the benchmark checks this)."""
+        return {
+            "incidents": self.incidents,
+            "acknowledged": self.acknowledged,
+            "exhausted": self.exhausted,
+            "pages": sum(self.pages.values()),
+            "ttaP50": self.tta(50),
+            "ttaP95": self.tta(95),
+            "ttaMax": self.tta(100),
+        }
+
+
+def _add_counts(mine: dict[Any, int], theirs: dict[Any, int]) -> None:
+    for k, v in theirs.items():
+        mine[k] = mine.get(k, 0) + v
+
+
+# --------------------------------------------------------------------------------------------- the loop
+
+_ARRIVE, _DUE, _ACK = 0, 1, 2
+
+
+class _Responders:
+    """Behaviour, availability and night windows, precomputed per person for O(log n) lookups."""
+
+    def __init__(self, scenario: Scenario, start: datetime, end: datetime) -> None:
+        self.scenario = scenario
+        # Stable numbers (sorted ids), so a person's draws never depend on who happened to be paged first.
+        self.index: dict[str, int] = {uid: i for i, uid in enumerate(sorted(scenario.active_user_ids))}
+        self.behaviour: dict[tuple[str, int, str], Behaviour] = {}
+        self.away: dict[str, Intervals] = {}
+        self.night: dict[str, Intervals] = {}
+        self.layers = {(pid, pos): patch for pid, pos, patch in scenario.layer_behaviour}
+        self._start, self._end = start, end
+        night = Window(frozenset(range(7)), scenario.night_start, scenario.night_end)
+        self._night_default = Intervals(weekly_spans([night], scenario.timezone, start, end))
+        self._night_window = night
+
+    def number(self, user_id: str) -> int:
+        n = self.index.get(user_id)
+        if n is None:
+            n = self.index[user_id] = len(self.index)
+        return n
+
+    def of(self, policy_id: str, position: int, user_id: str) -> Behaviour:
+        key = (policy_id, position, user_id)
+        b = self.behaviour.get(key)
+        if b is None:
+            b = self.scenario.default
+            for k in ((None, position), (policy_id, position)):
+                patch = self.layers.get(k)
+                if patch is not None:
+                    b = patch.over(b)
+            person = self.scenario.people.get(user_id)
+            if person is not None:
+                b = person.behaviour.over(b)
+            self.behaviour[key] = b
+        return b
+
+    def profile(
+        self, policy_id: str, position: int, user_id: str
+    ) -> tuple[float, float, float, int, list[datetime], list[datetime]]:
+        """What the event loop needs about one person paged by one layer, in one tuple: ack probability,
+        delay median and log-normal sigma, draw number, night edges, unavailable edges."""
+        b = self.of(policy_id, position, user_id)
+        median = max(0.0, b.ack_median_minutes)
+        sigma = 0.0
+        if b.ack_p90_minutes > b.ack_median_minutes > 0:
+            sigma = math.log(b.ack_p90_minutes / b.ack_median_minutes) / _Z90
+        return (
+            b.ack_probability,
+            median,
+            sigma,
+            self.number(user_id),
+            self.nights(user_id).edges,
+            self.unavailable(user_id).edges,
+        )
+
+    def unavailable(self, user_id: str) -> Intervals:
+        iv = self.away.get(user_id)
+        if iv is None:
+            person = self.scenario.people.get(user_id)
+            spans: list[tuple[datetime, datetime]] = []
+            if person is not None and person.unavailable:
+                tz = person.timezone or self.scenario.timezone
+                spans = weekly_spans(person.unavailable, tz, self._start, self._end)
+            iv = self.away[user_id] = Intervals(spans)
+        return iv
+
+    def nights(self, user_id: str) -> Intervals:
+        iv = self.night.get(user_id)
+        if iv is None:
+            person = self.scenario.people.get(user_id)
+            if person is None or person.timezone is None:
+                iv = self._night_default
+            else:
+                iv = Intervals(weekly_spans([self._night_window], person.timezone, self._start, self._end))
+            self.night[user_id] = iv
+        return iv
+
+
+def simulate(
+    scenario: Scenario,
+    seed: int = 0,
+    *,
+    progress: Callable[[float], None] | None = None,
+    workers: int = 1,
+) -> SimulationReport:
+    """Run the scenario; deterministic for ``seed`` whatever ``workers`` is.
+
+    Incidents never interact in this model (responders have no capacity limit), so ``workers > 1``
+    splits them between forked processes, each running the same event loop on its share with the same
+    incident numbers and therefore the same draws; the merged report equals the single-process one.
+    ``progress`` gets the fraction of the period done (a few hundred calls at most; only from this process).
+    """
+    rng = random.Random(seed)
+    incidents = arrivals(scenario, rng)
+    horizon = scenario.end + timedelta(days=2)  # escalations that start near the end run past it
+    resolve = CachedResolver(
+        scenario.schedules, scenario.active_user_ids, scenario.start - timedelta(days=1), horizon
+    )
+    people = _Responders(scenario, scenario.start - timedelta(days=1), horizon)
+    report = SimulationReport(seed=seed, start=scenario.start, end=scenario.end)
+    parts = _split(len(incidents), workers)
+    with _no_gc():
+        if len(parts) <= 1:
+            run_events(incidents, scenario, seed, resolve, people, report, progress)
+        else:
+            _run_parallel(incidents, parts, scenario, seed, resolve, people, report, progress)
+    report.tta_seconds.sort()
+    _coverage(scenario, resolve, people, report)
+    return report
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The loop allocates millions of short-lived tuples and no cycles: the cyclic collector only costs
+    time here (about a fifth of the run). Restored on exit."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _split(count: int, workers: int) -> list[list[int]]:
+    """Incident numbers per worker, interleaved so every part spans the whole period (and the progress
+    of part 0 stands for all of them)."""
+    if workers <= 1 or count < 2_000 or "fork" not in mp.get_all_start_methods():
+        return [list(range(count))]
+    return [list(range(k, count, workers)) for k in range(workers)]
+
+
+_FORKED: dict[str, Any] = {}  # what a forked worker inherits instead of having it pickled
+
+
+def _part(k: int) -> SimulationReport:
+    f = _FORKED
+    numbers = f["parts"][k]
+    incidents = [f["incidents"][i] for i in numbers]
+    report = SimulationReport(seed=f["seed"], start=f["scenario"].start, end=f["scenario"].end)
+    with _no_gc():
+        run_events(incidents, f["scenario"], f["seed"], f["resolve"], f["people"], report, None, numbers)
+    return report
+
+
+def _run_parallel(
+    incidents: list[tuple[datetime, str]],
+    parts: list[list[int]],
+    scenario: Scenario,
+    seed: int,
+    resolve: CachedResolver,
+    people: _Responders,
+    report: SimulationReport,
+    progress: Callable[[float], None] | None,
+) -> None:
+    _FORKED.update(
+        incidents=incidents, parts=parts, scenario=scenario, seed=seed, resolve=resolve, people=people
+    )
+    try:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(len(parts) - 1) as pool:
+            pending = pool.map_async(_part, range(1, len(parts)))
+            mine = [incidents[i] for i in parts[0]]
+            run_events(mine, scenario, seed, resolve, people, report, progress, parts[0])
+            others = pending.get()
+    finally:
+        _FORKED.clear()
+    for other in others:
+        report.merge(other)
+
+
+def run_events(
+    incidents: list[tuple[datetime, str]],
+    scenario: Scenario,
+    seed: int,
+    resolve: esc.Resolver,
+    people: _Responders,
+    report: SimulationReport,
+    progress: Callable[[float], None] | None,
+    numbers: Iterable[int] | None = None,
+) -> None:
+    """The discrete-event loop proper (separate so the benchmark can time it, and so a run can be split
+    into independent parts). ``incidents`` must be in time order; ``numbers`` are their incident numbers
+    in the whole run (default 0, 1, 2, …), which key the responder draws."""
+    nums = list(range(len(incidents))) if numbers is None else list(numbers)
+    # Arrivals are already sorted: they are merged in from a cursor, so the heap only holds the few
+    # hundred pending timeouts and acknowledgements, not every future incident.
+    heap: list[tuple[datetime, int, int, int, Any]] = []
+    seq = 0
+    plans: list[Policy | None] = [scenario.policy_by_severity.get(sev) for _, sev in incidents]
+    states: list[esc.EscalationState | None] = [None] * len(incidents)
+    roots: list[int] = [0] * len(incidents)
+    first_ack: list[datetime | None] = [None] * len(incidents)  # earliest acknowledgement already queued
+    pages = report.pages
+    night_pages = report.night_pages
+    nobody = report.nobody_incidents
+    tta = report.tta_seconds
+    acked_at = report.acked_at_layer
+    span = (scenario.end - scenario.start).total_seconds() or 1.0
+    every = max(1, len(incidents) // 200)
+    pop, push = heapq.heappop, heapq.heappush
+    begin, fire, acknowledge = esc.begin, esc.fire, esc.acknowledge
+    profile: dict[tuple[str, int, str], tuple[float, float, float, int, list[datetime], list[datetime]]] = {}
+    bisect, mix, sqrt, log, cos, exp = bisect_right, _mix, math.sqrt, math.log, math.cos, math.exp
+    minute = timedelta(minutes=1)
+    seed_root = _mix(seed & _M64)
+    total = len(incidents)
+    cursor = 0
+    steps = acked = acked_late = exhausted = 0
+    for _, sev in incidents:
+        report.by_severity[sev] = report.by_severity.get(sev, 0) + 1
+    report.incidents += total
+    while True:
+        if cursor < total and (not heap or incidents[cursor][0] <= heap[0][0]):
+            n = cursor
+            cursor += 1
+            now = incidents[n][0]
+            plan = plans[n]
+            if progress is not None and cursor % every == 0:
+                progress(min(1.0, (now - scenario.start).total_seconds() / span))
+            if plan is None:
+                report.not_paged += 1
+                continue
+            roots[n] = mix(seed_root ^ nums[n])  # incident_key(seed, nums[n])
+            outcome = begin(plan, now, resolve)
+        elif heap:
+            now, _, kind, n, detail = pop(heap)
+            plan = plans[n]
+            state = states[n]
+            if plan is None or state is None:
+                continue
+            if kind == _DUE:
+                if state.generation != detail or state.state != "paging":
+                    continue
+                outcome = fire(state, plan, now, resolve)
+            else:
+                st = state.state
+                if st != "paging" and st != "exhausted":
+                    continue
+                outcome = acknowledge(state, plan, now, detail)
+                acked += 1
+                if st == "exhausted":
+                    acked_late += 1
+                layer = state.step + 1
+                acked_at[layer] = acked_at.get(layer, 0) + 1
+                tta.append((now - incidents[n][0]).total_seconds())
+        else:
+            break
+        steps += 1
+        new = outcome.state
+        states[n] = new
+        for ev in outcome.events:
+            page = ev.page
+            if page is not None:
+                position = page.position or 0
+                for uid in page.user_ids:
+                    who = profile.get((plan.id, position, uid))
+                    if who is None:
+                        who = profile[(plan.id, position, uid)] = people.profile(plan.id, position, uid)
+                    prob, median, sigma, person, night_edges, away_edges = who
+                    pages[uid] = pages.get(uid, 0) + 1
+                    if bisect(night_edges, now) & 1:
+                        night_pages[uid] = night_pages.get(uid, 0) + 1
+                    if away_edges and bisect(away_edges, now) & 1:
+                        continue
+                    # decision_draws, inlined: this is the hottest line of the whole simulation
+                    key = mix(roots[n] ^ (page.round << 40 | position << 24 | person))
+                    if ((key >> 11) + 0.5) * _INV53 >= prob:
+                        continue
+                    v = mix(key)
+                    z = sqrt(-2.0 * log(((v >> 32) + 0.5) * _INV32)) * cos(
+                        _TAU * ((v & 0xFFFFFFFF) + 0.5) * _INV32
+                    )
+                    when = now + minute * (median * exp(sigma * z))
+                    earliest = first_ack[n]
+                    if earliest is None or when < earliest:  # a later ack could only ever be discarded
+                        first_ack[n] = when
+                        push(heap, (when, seq, _ACK, n, uid))
+                        seq += 1
+            elif ev.kind == "nobody_on_call":
+                where = (plan.id, ev.data["position"])
+                nobody[where] = nobody.get(where, 0) + 1
+            elif ev.kind == "escalation_exhausted":
+                exhausted += 1
+                if len(report.exhausted_examples) < 10:
+                    report.exhausted_examples.append((incidents[n][0], plan.id))
+        due = new.due_at
+        if due is not None and new.state == "paging":
+            earliest = first_ack[n]
+            if earliest is None or due < earliest:  # an earlier acknowledgement makes the timeout moot
+                push(heap, (due, seq, _DUE, n, new.generation))
+                seq += 1
+    report.engine_steps += steps
+    report.acknowledged += acked
+    report.acked_after_exhaustion += acked_late
+    report.exhausted += exhausted
+    if progress is not None:
+        progress(1.0)
+
+
+def _coverage(
+    scenario: Scenario, resolve: CachedResolver, people: _Responders, report: SimulationReport
+) -> None:
+    """Minutes of the period during which each used policy layer would page nobody (nobody on call), or
+    only people who are unavailable."""
+    start, end = scenario.start.astimezone(UTC), scenario.end.astimezone(UTC)
+    seen: set[str] = set()
+    for plan in scenario.policy_by_severity.values():
+        if plan is None or plan.id in seen:
+            continue
+        seen.add(plan.id)
+        for layer in plan.layers:
+            target = layer.target
+            points = {start, end}
+            if target.type == "schedule":
+                points.update(resolve.change_points(target.schedule_id or ""))
+                candidates: set[str] = set()
+                for who in resolve._targets.get(target.schedule_id or "", []):
+                    candidates.update(who)
+            else:
+                candidates = set(target.user_ids)
+            for uid in candidates:
+                points.update(people.unavailable(uid).boundaries())
+            edges = sorted(p for p in points if start <= p <= end)
+            empty = away = 0.0
+            for a, b in zip(edges, edges[1:], strict=False):
+                who = resolve(target, a)
+                mins = (b - a).total_seconds() / 60
+                if not who:
+                    empty += mins
+                elif all(people.unavailable(u).contains(a) for u in who):
+                    away += mins
+            key = (plan.id, layer.position)
+            report.nobody_minutes[key] = empty
+            report.nobody_available_minutes[key] = away
+
+
+def local_midnight(day: date, tz_name: str) -> datetime:
+    """Midnight at the start of ``day`` in ``tz_name``, as a UTC instant."""
+    return datetime.combine(day, time(0, 0), tzinfo=rotation.validate_timezone(tz_name)).astimezone(UTC)
