@@ -1,0 +1,215 @@
+"""Drills through the installed ``oncall`` entry point on a real demo database, plus the runner API a
+console drill mode reuses (start a drill, advance it a step at a time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.clock import VirtualClock
+from engine.drill import AckPlan, format_offset, next_dst_change, parse_ack, parse_at, parse_duration
+from engine.errors import ValidationError
+from storage import drills
+from storage.db import open_db
+from storage.demo import DemoOrg, seed_demo
+from storage.service import Ctx
+from storage.service.contacts import add_contact_method
+from tests.conftest import T0
+
+ONCALL = str(Path(sys.executable).with_name("oncall"))
+# The demo's rotations start 10 days before it is seeded (T0): an instant well inside them.
+AT = "2026-04-08T15:00Z"
+
+
+def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[Path, DemoOrg]:
+    path = tmp_path / "demo.db"
+    db = open_db(path)
+    org = seed_demo(db, VirtualClock(T0))
+    db.close()
+    return path, org
+
+
+def _counts(path: Path) -> dict[str, object]:
+    db = open_db(path)
+    try:
+        return {
+            table: db.scalar(f"SELECT count(*) FROM {table}")
+            for table in ("incidents", "timeline", "outbox", "escalations", "status_history")
+        } | {"due": [tuple(r) for r in db.all("SELECT incident_id, due_at_ms, state FROM escalations")]}
+    finally:
+        db.close()
+
+
+def test_drill_with_ack_prints_timeline_and_summary(demo: tuple[Path, DemoOrg]) -> None:
+    path, _ = demo
+    before = _counts(path)
+    out = run(path, "drill", "Platform Default", "--instant", "--ack", "2:3m", "--at", AT).stdout
+    assert out.startswith("DRILL  Platform Default")
+    assert "nothing is delivered" in out
+    assert "t+0s" in out and "layer 1/3" in out
+    assert "t+5m" in out and "timeout layer 1/3" in out
+    assert "t+8m" in out and "acknowledged" in out
+    assert "time to acknowledge  8m" in out
+    assert "layers used          1, 2 of 3" in out
+    assert _counts(path) == before  # the live database is untouched
+
+
+def test_drill_json_no_ack_runs_to_exhaustion(demo: tuple[Path, DemoOrg]) -> None:
+    path, _ = demo
+    data = json.loads(run(path, "drill", "Platform Default", "--no-ack", "--at", AT, "--json").stdout)
+    assert data["drill"] is True
+    assert data["startedAt"] == "2026-04-08T15:00:00.000Z"
+    kinds = [line["kind"] for line in data["timeline"]]
+    assert kinds[0] == "opened" and kinds[-1] == "exhausted"
+    assert kinds.count("timeout") == 3
+    s = data["summary"]
+    assert s["exhausted"] and not s["acknowledged"]
+    assert s["layersUsed"] == [1, 2, 3]
+    assert "Grace Ito" in s["peoplePaged"]
+    assert s["delivered"] == 0
+    last = data["timeline"][-1]
+    assert last["offset"] == "t+45m" and last["at"] == "2026-04-08T15:45:00.000Z"
+    pages = [line for line in data["timeline"] if line["kind"] == "page"]
+    assert all(p["name"] and p["channel"] == "log" for p in pages)
+
+
+def test_drill_at_a_time_the_clocks_skip(demo: tuple[Path, DemoOrg]) -> None:
+    """'What happens if this fires at 02:30 on the night the clocks change?' (New York, 2026-11-01)."""
+    path, _ = demo
+    data = json.loads(
+        run(path, "drill", "Platform Default", "--at", "2026-11-01 01:30", "--ack", "1:1m", "--json").stdout
+    )
+    assert data["timezone"] == "America/New_York"
+    assert "happens twice" in data["note"]
+    assert data["startedAt"] == "2026-11-01T05:30:00.000Z"  # the first 01:30 (EDT)
+    assert data["timeline"][1]["local"].startswith("Sun 01 Nov 01:30 EDT")
+    out = run(
+        path, "drill", "Platform Default", "--at", "spring-forward 02:30", "--tz", "America/New_York"
+    ).stdout
+    assert "does not exist in America/New_York" in out
+
+
+def test_drill_on_a_scaled_clock_prints_live(demo: tuple[Path, DemoOrg]) -> None:
+    path, _ = demo
+    out = run(path, "drill", "Legacy Nights (broken)", "--speed", "6000", "--at", AT).stdout
+    assert "6000x real time" in out
+    assert "EXHAUSTED" in out
+    assert "people paged         Bob Okafor" in out
+
+
+def test_drill_delivers_only_with_deliver(demo: tuple[Path, DemoOrg], tmp_path: Path) -> None:
+    path, org = demo
+    sink = tmp_path / "pages.jsonl"
+    db = open_db(path)
+    ctx = Ctx(db=db, org_id=org.org_id, clock=VirtualClock(T0))
+    add_contact_method(
+        ctx, org.users["bob"], {"channel": "command", "address": f"sh -c 'cat >> {sink}; echo >> {sink}'"}
+    )
+    db.close()
+    out = run(path, "drill", "Legacy Nights (broken)", "--at", AT).stdout
+    assert "via command (not delivered: drill)" in out
+    assert not sink.exists()
+    out = run(path, "drill", "Legacy Nights (broken)", "--at", AT, "--deliver").stdout
+    assert "pages ARE delivered" in out and "send   Bob Okafor via command: ok" in out
+    sent = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert len(sent) == 2 and all(p["incident"]["title"].startswith("DRILL:") for p in sent)
+    assert _counts(path)["incidents"] == 4  # still only the demo's incidents
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("drill", "Nope"), "not found"),
+        (("drill", "Platform Default", "--ack", "two"), "LAYER:DELAY"),
+        (("drill", "Platform Default", "--ack", "1:3m", "--no-ack"), "cannot be used together"),
+        (("drill", "Platform Default", "--speed", "2", "--instant"), "cannot be used together"),
+        (("drill", "Platform Default", "--at", "tomorrowish"), "--at must be"),
+    ],
+)
+def test_drill_bad_input_is_one_line(demo: tuple[Path, DemoOrg], args: tuple[str, ...], needle: str) -> None:
+    path, _ = demo
+    proc = run(path, *args, ok=False)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("error: ") and needle in proc.stderr
+
+
+def test_start_and_advance_a_step_at_a_time(demo: tuple[Path, DemoOrg]) -> None:
+    """The API a console drill mode drives: one call starts, each advance is one step of drill time."""
+    path, org = demo
+    live = open_db(path)
+    at = datetime(2026, 4, 8, 15, 0, tzinfo=UTC)
+    drill = drills.start_drill(
+        live, org.org_id, "Platform Default", at=at, ack=AckPlan(3, timedelta(minutes=2))
+    )
+    try:
+        assert [line.kind for line in drill.lines] == ["opened", "page"]
+        assert drill.next_instant() == at + timedelta(minutes=5)
+        step = drills.advance_drill(drill)
+        assert [line.kind for line in step][:2] == ["timeout", "page"] and step[0].layer == 1
+        assert drill.clock.now() == at + timedelta(minutes=5)
+        drills.advance_drill(drill)  # layer 2 times out, layer 3 is paged
+        assert drill.next_instant() == at + timedelta(minutes=17)  # the planned ack comes first
+        last = drills.advance_drill(drill)
+        assert [line.kind for line in last] == ["ack"] and last[0].name == "Grace Ito"
+        assert drill.finished and drill.summary()["timeToAcknowledgeSeconds"] == 17 * 60
+        assert drills.advance_drill(drill) == []
+    finally:
+        drill.close()
+    inc = live.scalar("SELECT count(*) FROM incidents WHERE is_drill = 1")
+    live.close()
+    assert inc == 0
+
+
+def test_an_ack_at_the_timeout_instant_is_too_late(demo: tuple[Path, DemoOrg]) -> None:
+    path, org = demo
+    live = open_db(path)
+    at = datetime(2026, 4, 8, 15, 0, tzinfo=UTC)
+    drill = drills.start_drill(
+        live, org.org_id, "Platform Default", at=at, ack=AckPlan(1, timedelta(minutes=5))
+    )
+    try:
+        lines = [line for step in drills.run_drill(drill) for line in step]
+    finally:
+        drill.close()
+        live.close()
+    kinds = [line.kind for line in lines]
+    assert kinds.index("timeout") < kinds.index("ack")
+    assert drill.summary()["layersUsed"] == [1, 2]
+
+
+def test_parsers() -> None:
+    assert parse_ack("2:3m") == AckPlan(2, timedelta(minutes=3))
+    assert parse_ack("1:90s").delay == timedelta(seconds=90)
+    assert parse_duration("1h30m") == timedelta(minutes=90) and parse_duration("4") == timedelta(minutes=4)
+    for bad in ("0:3m", "x:1m", "2", "2:soon"):
+        with pytest.raises(ValidationError):
+            parse_ack(bad)
+    now = datetime(2026, 1, 10, tzinfo=UTC)
+    at, note = parse_at("2026-03-08 02:30", "America/New_York", now)
+    assert at == datetime(2026, 3, 8, 7, 30, tzinfo=UTC) and note and "does not exist" in note
+    assert parse_at("2026-03-08T07:30Z", "Europe/London", now) == (at, None)
+    assert next_dst_change("Europe/London", now, "gap") == date(2026, 3, 29)
+    assert next_dst_change("Asia/Kolkata", now) is None
+    assert parse_at("fall-back 01:30", "Europe/London", now)[0] == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert [format_offset(timedelta(seconds=s)) for s in (0, 45, 300, 150, 3900, 93600)] == [
+        "t+0s",
+        "t+45s",
+        "t+5m",
+        "t+2m30s",
+        "t+1h05m",
+        "t+1d2h",
+    ]

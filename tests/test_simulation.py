@@ -1,0 +1,201 @@
+"""Simulation: the shipped example scenario through ``oncall simulate`` on a demo database, the model's
+rules on small hand-made scenarios, determinism, and the scenario file's validation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine import simulation as sim
+from engine.clock import VirtualClock
+from engine.model import EscalationLayer, Policy, RotationLayer, Schedule, Target
+from storage.db import open_db
+from storage.demo import seed_demo
+from tests.conftest import T0
+
+ONCALL = str(Path(sys.executable).with_name("oncall"))
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scenario.toml"
+START = datetime(2026, 4, 6, 4, 0, tzinfo=UTC)  # Monday 00:00 in New York
+
+
+def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+@pytest.fixture
+def demo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.db"
+    db = open_db(path)
+    seed_demo(db, VirtualClock(T0))
+    db.close()
+    return path
+
+
+def test_example_scenario_runs_on_the_demo(demo_path: Path) -> None:
+    out = run(demo_path, "simulate", str(EXAMPLE), "--seed", "1").stdout
+    assert out.startswith("SIMULATION")
+    for needle in (
+        "time to acknowledge  p50",
+        "exhausted",
+        "pages per person",
+        "Bob Okafor",
+        "nobody to page",
+    ):
+        assert needle in out
+    assert "#" in out  # the bar chart
+
+
+def test_simulate_json_is_deterministic_for_a_seed(demo_path: Path) -> None:
+    a = json.loads(run(demo_path, "simulate", str(EXAMPLE), "--seed", "3", "--json").stdout)
+    b = json.loads(run(demo_path, "simulate", str(EXAMPLE), "--seed", "3", "--json").stdout)
+    c = json.loads(run(demo_path, "simulate", str(EXAMPLE), "--seed", "4", "--json").stdout)
+    assert a == b
+    assert a != c
+    assert a["incidents"] == sum(a["bySeverity"].values()) > 0
+    assert {p["name"] for p in a["people"]} >= {"Alice Chen", "Bob Okafor", "Grace Ito"}
+    # The broken policy (1-minute final layer, Bob twice) is what exhausts.
+    assert a["exhausted"] > 0
+    assert {e["policy"] for e in a["exhaustedExamples"]} == {"Legacy Nights (broken)"}
+    assert set(a["timeToAcknowledgeSeconds"]) == {"p50", "p95", "max"}
+    assert {row["policy"] for row in a["layers"]} == {
+        "SRE Critical",
+        "Platform Default",
+        "Legacy Nights (broken)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[period]\nstart = 2026-04-06\n[arrivals]\nper_week = 1\n[policy]\nhigh = 'Nope'\n", "policy.high"),
+        ("[period]\nstart = 2026-04-06\n[arrivals]\nper_week = 1\nbogus = 2\n[policy]\n", "unknown key 'bogus'"),
+        ("[period]\nstart = 2026-04-06\n[arrivals]\nper_week = 1\n[policy]\n[responders]\nack_probability = 2\n",
+         "between 0 and 1"),
+        ("[period]\nstart = 2026-04-06\n[arrivals]\nper_week = 1\n[policy]\n[[responders.person]]\nuser = 'x@y.z'\n",
+         "no active user"),
+        ("[period\n", "not valid TOML"),
+    ],
+)  # fmt: skip
+def test_scenario_mistakes_are_one_line(demo_path: Path, tmp_path: Path, text: str, needle: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    proc = run(demo_path, "simulate", str(bad), ok=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and needle in proc.stderr and proc.stderr.count("\n") == 1
+
+
+# -- the model on hand-made scenarios -------------------------------------------------------------------
+
+
+def _users_policy(*timeouts: int, people: tuple[str, ...] = ("a", "b", "c")) -> Policy:
+    layers = tuple(
+        EscalationLayer(f"l{i}", i, t, Target("users", user_ids=(people[i - 1],)))
+        for i, t in enumerate(timeouts, start=1)
+    )
+    return Policy("p", "P", layers)
+
+
+def _scenario(**kw: object) -> sim.Scenario:
+    base: dict[str, object] = {
+        "start": START,
+        "end": START + timedelta(days=7),
+        "timezone": "America/New_York",
+        "per_week": 200,
+        "policy_by_severity": {"high": _users_policy(5, 10)},
+        "active_user_ids": frozenset({"a", "b", "c"}),
+        "names": {"a": "A", "b": "B", "c": "C"},
+    }
+    base.update(kw)
+    return sim.Scenario(**base)  # type: ignore[arg-type]
+
+
+def test_nobody_acknowledges_means_every_incident_exhausts() -> None:
+    r = sim.simulate(_scenario(default=sim.Behaviour(ack_probability=0.0)), seed=1)
+    assert r.incidents > 100 and r.exhausted == r.incidents and r.acknowledged == 0
+    assert r.pages == {"a": r.incidents, "b": r.incidents}
+    assert r.tta(50) is None
+
+
+def test_fixed_delay_gives_exact_time_to_acknowledge() -> None:
+    r = sim.simulate(_scenario(default=sim.Behaviour(1.0, 2.0, 2.0)), seed=1)
+    assert r.acknowledged == r.incidents and r.exhausted == 0
+    assert r.tta(50) == r.tta(100) == 120.0
+    assert r.acked_at_layer == {1: r.incidents}
+    assert "b" not in r.pages
+
+
+def test_a_late_first_responder_lets_the_second_layer_answer() -> None:
+    """A paged person keeps their pager: layer 1 answering at 7m beats layer 2 answering at 9m."""
+    people = {
+        "a": sim.Person("a", "A", behaviour=sim.BehaviourPatch(1.0, 7.0, 7.0)),
+        "b": sim.Person("b", "B", behaviour=sim.BehaviourPatch(1.0, 4.0, 4.0)),
+    }
+    r = sim.simulate(_scenario(people=people), seed=2)
+    assert r.tta(0.01) == r.tta(100) == 7 * 60.0
+    assert r.acked_at_layer == {2: r.incidents}  # acknowledged while layer 2 was paging
+
+
+def test_unavailable_people_do_not_answer_and_night_pages_are_counted() -> None:
+    asleep = sim.Window(frozenset(range(7)), time(0, 0), time(23, 59))
+    people = {"a": sim.Person("a", "A", unavailable=(asleep,))}
+    r = sim.simulate(_scenario(default=sim.Behaviour(1.0, 1.0, 1.0), people=people), seed=3)
+    # a sleeps 23h59m a day: nearly every incident is answered by b, one minute after layer 2's page.
+    assert r.acked_at_layer.get(2, 0) > 0.95 * r.incidents
+    assert 0 < r.night_pages["a"] < r.pages["a"]
+    wire_people = {k: v for k, v in r.night_pages.items()}
+    assert set(wire_people) <= {"a", "b"}
+
+
+def test_layer_rules_override_the_default_and_people_override_layers() -> None:
+    layer_rule = (None, 1, sim.BehaviourPatch(ack_probability=0.0))
+    r = sim.simulate(_scenario(layer_behaviour=(layer_rule,)), seed=4)
+    assert r.acked_at_layer.get(1, 0) == 0
+    people = {"a": sim.Person("a", "A", behaviour=sim.BehaviourPatch(ack_probability=1.0))}
+    r2 = sim.simulate(_scenario(layer_behaviour=(layer_rule,), people=people), seed=4)
+    assert r2.acked_at_layer.get(1, 0) > 0
+
+
+def test_minutes_with_nobody_on_call_come_from_the_schedule() -> None:
+    # A daily rotation that only runs for the first 2 of the 7 days: 5 days with nobody on call.
+    rot = RotationLayer("r", "R", 0, "daily", 1, time(9, 0), START, START + timedelta(days=2), ("a", "b"))
+    sched = Schedule("s", "S", "America/New_York", (rot,))
+    plan = Policy("p", "P", (EscalationLayer("l1", 1, 5, Target("schedule", schedule_id="s")),))
+    everyone_answers = sim.Behaviour(1.0, 1.0, 1.0)
+    r = sim.simulate(
+        _scenario(policy_by_severity={"high": plan}, schedules={"s": sched}, default=everyone_answers), seed=5
+    )
+    assert r.nobody_minutes[("p", 1)] == 5 * 24 * 60
+    assert r.nobody_incidents[("p", 1)] > 0
+    assert r.nobody_incidents[("p", 1)] == r.exhausted == r.incidents - r.acknowledged
+
+
+def test_workers_do_not_change_the_report() -> None:
+    scenario = _scenario(per_week=6000, default=sim.Behaviour(0.8, 4.0, 12.0))
+    one = sim.simulate(scenario, seed=9, workers=1)
+    two = sim.simulate(scenario, seed=9, workers=2)
+    assert one.summary() == two.summary()
+    assert one.pages == two.pages and one.acked_at_layer == two.acked_at_layer
+    assert one.tta_seconds == two.tta_seconds
+
+
+def test_arrivals_follow_the_hour_weights() -> None:
+    only_nine = tuple(1.0 if h == 9 else 0.0 for h in range(24))
+    r = sim.arrivals(_scenario(per_week=500, by_hour=only_nine), __import__("random").Random(1))
+    tz = __import__("zoneinfo").ZoneInfo("America/New_York")
+    assert r and {at.astimezone(tz).hour for at, _ in r} == {9}
+    assert 400 < len(r) < 600
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert sim.percentile(values, 50) == 50.0 and sim.percentile(values, 95) == 95.0
+    assert sim.percentile(values, 100) == 100.0 and sim.percentile([], 50) is None
