@@ -1,0 +1,218 @@
+"""Benchmark of the simulator: ``python bench/simulate.py [--incidents N] [--seed S]``.
+
+100,000 incidents over a simulated week through 3-layer policies (two schedules and a fixed user list per
+policy, three policies), decided by the real escalation engine (:mod:`engine.escalation`) in
+:func:`engine.simulation.simulate`, against an equivalent SimPy model run in the same process: the same
+arrivals, the same resolver, the same responder draws and the same engine calls, with SimPy's event queue
+and processes doing the scheduling instead of our heap. Both must report the same figures.
+
+Targets: the whole ``simulate`` call (arrivals, event loop, coverage) in at most 2 s, and faster than the
+SimPy model. Prints figures; exits 1 if the two models disagree (timing is printed, not asserted,
+because machines differ). SimPy is a benchmark-only dependency: ``pip install -e '.[bench]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine import escalation as esc  # noqa: E402
+from engine import simulation as sim  # noqa: E402
+from engine.model import EscalationLayer, Policy, RotationLayer, Schedule, Target  # noqa: E402
+
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a week that contains the US spring-forward change
+
+
+def build_scenario(incidents_per_week: int) -> sim.Scenario:
+    zones = ("America/New_York", "Europe/London", "Asia/Kolkata")
+    people = [f"user_{i:02d}" for i in range(24)]
+    schedules: dict[str, Schedule] = {}
+    for n, zone in enumerate(zones):
+        for tier in range(2):
+            sid = f"sched_{n}_{tier}"
+            crew = tuple(people[(n * 8 + tier * 4 + k) % 24] for k in range(4))
+            layers = (
+                RotationLayer(f"{sid}_a", "Primary", 0, "daily", 1, dtime(9, 0), T0 - timedelta(days=30),
+                              None, crew),
+                RotationLayer(f"{sid}_b", "Shadow", 1, "weekly", 7, dtime(2, 30), T0 - timedelta(days=30),
+                              None, crew[::-1]),
+            )  # fmt: skip
+            schedules[sid] = Schedule(sid, f"Schedule {n}.{tier}", zone, layers)
+    policies = []
+    for n in range(3):
+        layers = (
+            EscalationLayer(f"pol_{n}_1", 1, 5, Target("schedule", schedule_id=f"sched_{n}_0")),
+            EscalationLayer(f"pol_{n}_2", 2, 10, Target("schedule", schedule_id=f"sched_{n}_1")),
+            EscalationLayer(f"pol_{n}_3", 3, 15, Target("users", user_ids=(people[n], people[n + 12]))),
+        )
+        policies.append(Policy(f"pol_{n}", f"Policy {n}", layers))
+    sleepy = sim.Person(
+        people[1],
+        "Sleepy",
+        behaviour=sim.BehaviourPatch(ack_probability=0.5),
+        unavailable=(sim.Window(frozenset(range(7)), dtime(23, 0), dtime(7, 0)),),
+    )
+    return sim.Scenario(
+        start=T0,
+        end=T0 + timedelta(days=7),
+        timezone="America/New_York",
+        per_week=incidents_per_week,
+        severity_mix=(("critical", 1), ("high", 2), ("medium", 3)),
+        policy_by_severity={"critical": policies[0], "high": policies[1], "medium": policies[2]},
+        schedules=schedules,
+        active_user_ids=frozenset(people),
+        names={p: p for p in people},
+        default=sim.Behaviour(ack_probability=0.9, ack_median_minutes=6, ack_p90_minutes=20),
+        people={sleepy.user_id: sleepy},
+    )
+
+
+def simpy_model(
+    incidents: list[tuple[datetime, str]],
+    scenario: sim.Scenario,
+    seed: int,
+    resolve: sim.CachedResolver,
+    people: Any,
+) -> sim.SimulationReport:
+    """The same model as :func:`engine.simulation.run_events`, written the SimPy way: one process per
+    incident that waits for "the timeout or the first acknowledgement", one process per responder."""
+    import simpy
+
+    env = simpy.Environment()
+    report = sim.SimulationReport(seed=seed, start=scenario.start, end=scenario.end)
+    t0 = scenario.start
+
+    def at(minutes: float) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    def responder(delay: float, uid: str, acked: simpy.Event) -> Any:
+        yield env.timeout(delay)
+        if not acked.triggered:
+            acked.succeed(uid)
+
+    def incident(n: int, start: datetime, plan: Policy | None) -> Any:
+        yield env.timeout((start - t0).total_seconds() / 60)
+        report.incidents += 1
+        if plan is None:
+            report.not_paged += 1
+            return
+        acked = env.event()
+        root = sim.incident_key(seed, n)
+        outcome = esc.begin(plan, start, resolve)
+        while True:
+            report.engine_steps += 1
+            state = outcome.state
+            now = at(env.now)
+            for ev in outcome.events:
+                page = ev.page
+                if page is not None:
+                    position = page.position or 0
+                    for uid in page.user_ids:
+                        report.pages[uid] = report.pages.get(uid, 0) + 1
+                        if people.nights(uid).contains(now):
+                            report.night_pages[uid] = report.night_pages.get(uid, 0) + 1
+                        if people.unavailable(uid).contains(now):
+                            continue
+                        b = people.of(plan.id, position, uid)
+                        u, z = sim.decision_draws(root, page.round, position, people.number(uid))
+                        if u < b.ack_probability:
+                            env.process(responder(sim.ack_delay_minutes(b, z), uid, acked))
+                elif ev.kind == "escalation_exhausted":
+                    report.exhausted += 1
+            if state.state == "paging" and state.due_at is not None:
+                wait = max(0.0, (state.due_at - t0).total_seconds() / 60 - env.now)
+                result = yield env.timeout(wait) | acked
+                if acked in result:
+                    uid = result[acked]
+                    report.acknowledged += 1
+                    report.tta_seconds.append((at(env.now) - start).total_seconds())
+                    outcome = esc.acknowledge(state, plan, at(env.now), uid)
+                    report.engine_steps += 1
+                    return
+                outcome = esc.fire(state, plan, state.due_at, resolve)
+                continue
+            if state.state == "exhausted":
+                uid = yield acked  # a late acknowledgement still counts (or never comes)
+                report.acknowledged += 1
+                report.acked_after_exhaustion += 1
+                report.tta_seconds.append((at(env.now) - start).total_seconds())
+                esc.acknowledge(state, plan, at(env.now), uid)
+                report.engine_steps += 1
+            return
+
+    for n, (start, sev) in enumerate(incidents):
+        env.process(incident(n, start, scenario.policy_by_severity.get(sev)))
+    env.run()
+    report.tta_seconds.sort()
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=100_000, help="incidents per simulated week")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    scenario = build_scenario(args.incidents)
+
+    t = time.perf_counter()
+    report = sim.simulate(scenario, args.seed)
+    ours_total = time.perf_counter() - t
+
+    # The event loops alone, on the same precomputed arrivals and resolver.
+    import random
+
+    incidents = sim.arrivals(scenario, random.Random(args.seed))
+    horizon = scenario.end + timedelta(days=2)
+    resolver = sim.CachedResolver(
+        scenario.schedules, scenario.active_user_ids, scenario.start - timedelta(days=1), horizon
+    )
+    people = sim._Responders(scenario, scenario.start - timedelta(days=1), horizon)
+    loop_report = sim.SimulationReport(seed=args.seed, start=scenario.start, end=scenario.end)
+    t = time.perf_counter()
+    sim.run_events(incidents, scenario, args.seed, resolver, people, loop_report, None)
+    ours_loop = time.perf_counter() - t
+    loop_report.tta_seconds.sort()
+
+    try:
+        import simpy  # noqa: F401
+    except ImportError:
+        print("simpy is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    t = time.perf_counter()
+    simpy_report = simpy_model(incidents, scenario, args.seed, resolver, people)
+    simpy_loop = time.perf_counter() - t
+
+    ours, theirs = loop_report.summary(), simpy_report.summary()
+    for key in ("ttaP50", "ttaP95", "ttaMax"):  # SimPy keeps float minutes; we keep microseconds
+        for d in (ours, theirs):
+            d[key] = None if d[key] is None else round(d[key])
+    steps = report.engine_steps
+    print(f"incidents: {report.incidents:,} over 7 simulated days, 3 policies of 3 layers")
+    print(
+        f"engine steps (begin/fire/acknowledge): {steps:,}; pages: {sum(report.pages.values()):,}; "
+        f"acknowledged: {report.acknowledged:,}; exhausted: {report.exhausted:,}"
+    )
+    print(
+        f"time to acknowledge: p50 {report.tta(50) or 0:.0f} s, p95 {report.tta(95) or 0:.0f} s, "
+        f"max {report.tta(100) or 0:.0f} s"
+    )
+    print(f"ours, whole simulate() (arrivals, loop, coverage): {ours_total:.2f} s  (target <= 2 s)")
+    print(f"ours, event loop only:                             {ours_loop:.2f} s")
+    print(f"SimPy {simpy.__version__} model, event loop only:             {simpy_loop:.2f} s")
+    print(f"speed-up over SimPy (loops): {simpy_loop / ours_loop:.2f}x")
+    if ours != theirs:
+        print(f"MODELS DISAGREE:\n  ours  {ours}\n  simpy {theirs}")
+        return 1
+    print("both models report the same figures:", ours)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
