@@ -55,6 +55,7 @@ HANDOFF = {
 }
 # JSON Schema's "date-time" is RFC 3339, which always carries a zone: what the server needs.
 INSTANT = {"type": "string", "format": "date-time"}
+DAY_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 EMAIL = {"type": "string", "format": "email", "maxLength": 320}
 
 
@@ -928,13 +929,13 @@ def _paths() -> dict[str, dict[str, Any]]:
                     {
                         "name": "from",
                         "in": "query",
-                        "schema": STR,
+                        "schema": DAY_OR_INSTANT,
                         "description": "created on/after: a date (YYYY-MM-DD, from 00:00Z) or an ISO 8601 instant",
                     },
                     {
                         "name": "to",
                         "in": "query",
-                        "schema": STR,
+                        "schema": DAY_OR_INSTANT,
                         "description": "created on/before: a date (whole day, UTC, inclusive) or an ISO 8601 instant (inclusive)",
                     },
                     {
@@ -945,7 +946,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                     {
                         "name": "cursor",
                         "in": "query",
-                        "schema": STR,
+                        "schema": {"type": "string", "minLength": 1},
                         "description": "nextCursor of the previous page",
                     },
                 ],
