@@ -29,17 +29,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from engine.errors import DomainError, ValidationError
 from engine.model import EscalationLayer, Policy, Target
-from engine.timefmt import to_iso
+from engine.timefmt import to_iso as _to_iso
 
 STATES: tuple[str, ...] = ("paging", "acknowledged", "exhausted", "stopped", "snoozed")
 DUE_TIMEOUT = "timeout"
 DUE_REPAGE = "repage"
 DUE_SNOOZE_END = "snooze_end"
 MAX_SNOOZE_MINUTES = 10_080
+
+to_iso = lru_cache(maxsize=1024)(_to_iso)  # pure; steps due together format the same instants
 
 Resolver = Callable[[Target, datetime], tuple[str, ...]]
 """Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""

@@ -31,14 +31,15 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock
 from engine.timefmt import to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
+
+if TYPE_CHECKING:
+    import httpx
 
 SEND_TIMEOUT_S = 5.0
 MAX_ATTEMPTS = 4
@@ -61,6 +62,8 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def send_webhook(client: httpx.Client, url: str, secret: str | None, key: str, body: bytes) -> Result:
+    import httpx
+
     headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
@@ -216,7 +219,11 @@ def deliver_due(
     if not rows:
         return 0
     own = client is None
-    http = client or httpx.Client()
+    if client is None:
+        import httpx  # imported on first use: the engine starts faster (recovery is timed from spawn)
+
+        client = httpx.Client()
+    http = client
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
             results = list(pool.map(lambda r: _send(r, http), rows))

@@ -120,6 +120,7 @@ class EngineRunner:
 
     def start(self) -> EngineRunner:
         self._db = open_db(self.db_path, synchronous=self.synchronous)
+        self._db.execute("PRAGMA cache_size=-32768")  # 32 MB: a catch-up transaction touches many pages
         if self.deliver:
             self._delivery_db = open_db(self.db_path, synchronous=self.synchronous, migrate=False)
         sched = BackgroundScheduler(

@@ -19,19 +19,21 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from engine import escalation as esc
-from engine import rotation
+from engine import ids, rotation
 from engine.clock import VirtualClock
 from engine.errors import DomainError, NotFound
 from engine.model import Policy, Schedule, Target
-from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso, to_iso_opt
+from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import outbox, timeline
 from storage.db import Database
+from storage.outbox import to_iso
 
 __all__ = [
     "acknowledge",
@@ -61,6 +63,40 @@ class _Tx:
     active: dict[str, bool] = field(default_factory=dict)
     contacts: dict[str, list[outbox.Contact]] = field(default_factory=dict)
     live: dict[str, str | None] = field(default_factory=dict)
+    batched: bool = False
+    _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
+    outbox_rows: list[outbox.OutboxRow] = field(default_factory=list)
+    _stamp: tuple[datetime, str, str] | None = None
+
+    def record(
+        self, incident_id: str, at: datetime, kind: str, actor: str | None, data: dict[str, Any]
+    ) -> None:
+        """Append a timeline event (the same row :func:`storage.timeline.record` writes). In a batched
+        transaction (``tick``) rows are buffered and written by :meth:`flush`, in order, before commit."""
+        if not self.batched:
+            timeline.record(self.db, incident_id, at, kind, actor, **data)
+            return
+        if self._stamp is None or self._stamp[0] != at:
+            ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+            self._stamp = (at, to_iso(at), "evt_" + ids._encode(ms, 10))
+        _, at_iso, prefix = self._stamp
+        event_id = prefix + ids._encode(secrets.randbits(80), 16)
+        body = json.dumps(data, separators=(",", ":"))
+        self._rows.append((event_id, incident_id, at_iso, kind, actor, body))
+
+    def flush(self) -> None:
+        """Write the buffered outbox rows, then the buffered timeline events, in order."""
+        for dup in outbox.insert_batch(self.db, self.outbox_rows):
+            self.record(
+                dup[2], from_epoch_ms(dup[11]), "page_duplicate_ignored", None, {"idempotencyKey": dup[0]}
+            )
+        self.outbox_rows.clear()
+        if self._rows:
+            self.db.conn.executemany(
+                "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)",
+                self._rows,
+            )
+            self._rows.clear()
 
     def plan(self, snapshot: str) -> Policy:
         plan = self.plans.get(snapshot)
@@ -167,9 +203,15 @@ def _apply(
         data = dict(event.data)
         if event.page is not None:
             data["deliveries"] = outbox.enqueue(
-                tx.db, now, incident, event.page, layer_count=layer_count, cache=tx.contacts
+                tx.db,
+                now,
+                incident,
+                event.page,
+                layer_count=layer_count,
+                cache=tx.contacts,
+                sink=tx.outbox_rows if tx.batched else None,
             )
-        timeline.record(tx.db, incident["id"], now, event.kind, actor, **data)
+        tx.record(incident["id"], now, event.kind, actor, data)
 
 
 # -- lifecycle ------------------------------------------------------------------------------------
@@ -350,7 +392,7 @@ def tick(
             return 0
         # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
         horizon = rows[-1]["due_at_ms"] if len(rows) == limit else now_ms
-        tx = _Tx(db)
+        tx = _Tx(db, batched=True)
         heap: list[tuple[int, str]] = []
         current: dict[str, tuple[sqlite3.Row, esc.EscalationState, dict[str, Any]]] = {}
         for r in rows:
@@ -381,6 +423,7 @@ def tick(
             current[incident_id] = (r, outcome.state, inc)
             if nxt is not None and to_epoch_ms(nxt) <= min(now_ms, horizon):
                 heapq.heappush(heap, (to_epoch_ms(nxt), incident_id))
+        tx.flush()
     return count
 
 
@@ -393,15 +436,16 @@ def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: date
         "UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?",
         (live or "deleted", row["incident_id"]),
     )
-    timeline.record(
-        tx.db,
+    tx.record(
         row["incident_id"],
         now,
         "escalation_policy_changed",
         None,
-        policyId=row["policy_id"],
-        policyDeleted=live is None,
-        note="the policy changed after this escalation started; it carries on with the layers it started with",
+        {
+            "policyId": row["policy_id"],
+            "policyDeleted": live is None,
+            "note": "the policy changed after this escalation started; it carries on with the layers it started with",
+        },
     )
 
 

@@ -16,13 +16,16 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from engine.escalation import Page
-from engine.timefmt import to_epoch_ms, to_iso
+from engine.timefmt import to_epoch_ms
+from engine.timefmt import to_iso as _to_iso
 from storage.db import Database
 
 DEFAULT_CHANNEL = "log"
+to_iso = lru_cache(maxsize=1024)(_to_iso)  # one engine step formats the same instants many times
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,15 @@ def idempotency_key(incident_id: str, page: Page, user_id: str, contact: Contact
     return key if page.discriminator is None else f"{key}:{page.discriminator}"
 
 
+_INSERT = (
+    "INSERT OR IGNORE INTO outbox (idem_key, org_id, incident_id, layer_position, loop, user_id, "
+    "channel, contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+OutboxRow = tuple[Any, ...]
+
+
 def enqueue(
     db: Database,
     now: datetime,
@@ -69,8 +81,13 @@ def enqueue(
     *,
     layer_count: int | None = None,
     cache: dict[str, list[Contact]] | None = None,
+    sink: list[OutboxRow] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write the outbox rows for ``page``; returns what was queued, for the timeline event."""
+    """Write the outbox rows for ``page``; returns what was queued, for the timeline event.
+
+    With ``sink`` the rows are appended there instead, for one :func:`insert_batch` before commit (the
+    engine's catch-up path); a duplicate is then reported by :func:`insert_batch`.
+    """
     queued: list[dict[str, Any]] = []
     now_iso = to_iso(now)
     now_ms = to_epoch_ms(now)
@@ -95,34 +112,53 @@ def enqueue(
                 "pagedAt": now_iso,
             }
             is_log = contact.id is None
-            cur = db.execute(
-                "INSERT OR IGNORE INTO outbox (idem_key, org_id, incident_id, layer_position, loop, user_id, "
-                "channel, contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    incident["org_id"],
-                    incident["id"],
-                    page.position,
-                    page.round,
-                    user_id,
-                    contact.channel,
-                    contact.id,
-                    json.dumps(payload, separators=(",", ":")),
-                    "sent" if is_log else "pending",
-                    1 if is_log else 0,
-                    now_ms,
-                    now_iso,
-                    now_iso if is_log else None,
-                ),
+            row = (
+                key,
+                incident["org_id"],
+                incident["id"],
+                page.position,
+                page.round,
+                user_id,
+                contact.channel,
+                contact.id,
+                json.dumps(payload, separators=(",", ":")),
+                "sent" if is_log else "pending",
+                1 if is_log else 0,
+                now_ms,
+                now_iso,
+                now_iso if is_log else None,
             )
             entry: dict[str, Any] = {"userId": user_id, "channel": contact.channel}
             if contact.id is not None:
                 entry["contactId"] = contact.id
-            if cur.rowcount == 0:
+            if sink is not None:
+                sink.append(row)
+            elif db.execute(_INSERT, row).rowcount == 0:
                 entry["duplicate"] = True  # already queued by an earlier write of the same page
             queued.append(entry)
     return queued
+
+
+def insert_batch(db: Database, rows: list[OutboxRow]) -> list[OutboxRow]:
+    """Insert buffered rows (``INSERT OR IGNORE``); returns the rows whose key already existed."""
+    if not rows:
+        return []
+    keys = [r[0] for r in rows]
+    existing: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        existing.update(
+            r[0] for r in db.all(f"SELECT idem_key FROM outbox WHERE idem_key IN ({marks})", chunk)
+        )
+    db.conn.executemany(_INSERT, rows)
+    seen: set[str] = set()
+    dupes = []
+    for r in rows:
+        if r[0] in existing or r[0] in seen:
+            dupes.append(r)
+        seen.add(r[0])
+    return dupes
 
 
 def pending_count(db: Database) -> int:

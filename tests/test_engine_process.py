@@ -82,6 +82,7 @@ def check_exactly_once(db: Database, layer_count: int, *, require_complete: bool
         assert not any(
             d.get("duplicate") for _, k, e in events if k == "layer_paged" for d in e["deliveries"]
         )
+        assert "page_duplicate_ignored" not in {k for _, k, _ in events}
         stats["steps"] += m
         if acks:
             stats["acked"] += 1

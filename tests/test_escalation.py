@@ -500,3 +500,21 @@ def test_sub_millisecond_now_never_fires_early_or_loops(
     fired: list[tuple[str, int]] = []
     assert escalator.tick(db, clock.now(), fired=fired) == 1
     assert fired == [(iid, int(due.timestamp() * 1000))]
+
+
+def test_duplicate_outbox_key_is_ignored_and_recorded(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))])
+    iid = _incident(ctx, pid)
+    key = f"{iid}:2:0:{people['bob']}:log"
+    with db.write():
+        db.execute(
+            "INSERT INTO outbox (idem_key, org_id, incident_id, user_id, channel, payload, created_at) "
+            "VALUES (?, ?, ?, ?, 'log', '{}', 'x')",
+            (key, ctx.org_id, iid, people["bob"]),
+        )
+    _drive(db, clock, 5)
+    assert db.scalar("SELECT count(*) FROM outbox WHERE idem_key = ?", (key,)) == 1
+    (dup,) = _events(db, iid, "page_duplicate_ignored")
+    assert dup["idempotencyKey"] == key
