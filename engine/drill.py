@@ -146,12 +146,13 @@ def format_offset(delta: timedelta) -> str:
     return f"t{sign}{body}"
 
 
-def format_instant(at: datetime, zone: str) -> str:
+def format_instant(at: datetime, zone: str, *, year: bool = False) -> str:
     """``Sun 08 Mar 03:30 EDT (07:30Z)``: the wall clock people read, and UTC beside it."""
     tz = rotation.validate_timezone(zone)
     local = at.astimezone(tz)
     seconds = f":{local:%S}" if local.second else ""
+    day = f"{local:%a %d %b %Y}" if year else f"{local:%a %d %b}"
     utc = at.astimezone(UTC)
     if zone == "UTC":
-        return f"{local:%a %d %b %H:%M}{seconds}Z"
-    return f"{local:%a %d %b %H:%M}{seconds} {local:%Z} ({utc:%H:%M}{seconds}Z)"
+        return f"{day} {local:%H:%M}{seconds}Z"
+    return f"{day} {local:%H:%M}{seconds} {local:%Z} ({utc:%H:%M}{seconds}Z)"

@@ -61,8 +61,8 @@ __all__ = [
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _M64 = (1 << 64) - 1
 _Z90 = 1.2815515655446004  # the standard normal's 90th percentile
-_INV53 = 1.0 / (1 << 53)
-_INV32 = 1.0 / (1 << 32)
+_MASK21 = (1 << 21) - 1
+_INV21 = 1.0 / (1 << 21)
 _TAU = 2.0 * math.pi
 
 
@@ -163,13 +163,13 @@ def incident_key(seed: int, incident: int) -> int:
 
 def decision_draws(root: int, rnd: int, position: int, person: int) -> tuple[float, float]:
     """One responder decision's randomness, ``(u, z)``: acknowledge when ``u < probability``; the delay
-    is ``median * exp(sigma * z)`` (``z`` standard normal, by Box-Muller from a second 64-bit draw).
-    ``root`` is :func:`incident_key`; the result depends only on its arguments, never on event order."""
+    is ``median * exp(sigma * z)`` (``z`` standard normal, by Box-Muller). One 64-bit draw is split into
+    three 21-bit uniforms, plenty for a behavioural model. ``root`` is :func:`incident_key`; the result
+    depends only on the arguments, never on the order events are processed in."""
     key = _mix(root ^ (rnd << 40 | position << 24 | person))
-    v = _mix(key)
-    u = ((key >> 11) + 0.5) * _INV53
-    u1 = ((v >> 32) + 0.5) * _INV32
-    u2 = ((v & 0xFFFFFFFF) + 0.5) * _INV32
+    u = ((key >> 43) + 0.5) * _INV21
+    u1 = (((key >> 22) & _MASK21) + 0.5) * _INV21
+    u2 = ((key & _MASK21) + 0.5) * _INV21
     return u, math.sqrt(-2.0 * math.log(u1)) * math.cos(_TAU * u2)
 
 
@@ -184,7 +184,7 @@ def ack_delay_minutes(b: Behaviour, z: float) -> float:
 class Intervals:
     """A set of disjoint UTC intervals with an O(log n) "is ``t`` inside?" test."""
 
-    __slots__ = ("edges",)
+    __slots__ = ("edges", "stamps")
 
     def __init__(self, spans: Iterable[tuple[datetime, datetime]]) -> None:
         merged: list[list[datetime]] = []
@@ -194,6 +194,7 @@ class Intervals:
             else:
                 merged.append([a, b])
         self.edges = [x for ab in merged for x in ab]
+        self.stamps = [x.timestamp() for x in self.edges]  # the same edges as epoch seconds, for speed
 
     def contains(self, t: datetime) -> bool:
         return bisect_right(self.edges, t) % 2 == 1
@@ -240,6 +241,7 @@ class CachedResolver:
         self.active = active
         self.start, self.end = start, end
         self._starts: dict[str, list[datetime]] = {}
+        self._stamps: dict[str, list[float]] = {}
         self._targets: dict[str, list[tuple[str, ...]]] = {}
         self._users: dict[tuple[str, ...], tuple[str, ...]] = {}
         for sid, sched in schedules.items():
@@ -256,6 +258,7 @@ class CachedResolver:
                     break
                 t = res.next_handoff
             self._starts[sid] = starts
+            self._stamps[sid] = [x.timestamp() for x in starts]
             self._targets[sid] = targets
 
     def _members(self, ids: Iterable[str]) -> tuple[str, ...]:
@@ -272,7 +275,7 @@ class CachedResolver:
             if starts is None:
                 return ()
             if starts and self.start <= at < self.end:
-                i = bisect_right(starts, at) - 1
+                i = bisect_right(self._stamps[sid], at.timestamp()) - 1
                 return self._targets[sid][i] if i >= 0 else ()
             return self._members(rotation.resolve(self.schedules[sid], at).paging_targets)
         users = self._users.get(target.user_ids)
@@ -335,6 +338,7 @@ class SimulationReport:
     acknowledged: int = 0
     exhausted: int = 0
     acked_after_exhaustion: int = 0  # someone paged earlier acknowledged after the policy ran out
+    exhausted_by_policy: dict[str, int] = field(default_factory=dict)
     acked_at_layer: dict[int, int] = field(default_factory=dict)
     pages: dict[str, int] = field(default_factory=dict)  # user id -> pages
     night_pages: dict[str, int] = field(default_factory=dict)
@@ -358,6 +362,7 @@ class SimulationReport:
         _add_counts(self.pages, other.pages)
         _add_counts(self.night_pages, other.night_pages)
         _add_counts(self.nobody_incidents, other.nobody_incidents)
+        _add_counts(self.exhausted_by_policy, other.exhausted_by_policy)
         self.tta_seconds.extend(other.tta_seconds)
         self.exhausted_examples = sorted(self.exhausted_examples + other.exhausted_examples)[:10]
 
@@ -426,7 +431,7 @@ class _Responders:
 
     def profile(
         self, policy_id: str, position: int, user_id: str
-    ) -> tuple[float, float, float, int, list[datetime], list[datetime]]:
+    ) -> tuple[float, float, float, int, list[float], list[float]]:
         """What the event loop needs about one person paged by one layer, in one tuple: ack probability,
         delay median and log-normal sigma, draw number, night edges, unavailable edges."""
         b = self.of(policy_id, position, user_id)
@@ -439,8 +444,8 @@ class _Responders:
             median,
             sigma,
             self.number(user_id),
-            self.nights(user_id).edges,
-            self.unavailable(user_id).edges,
+            self.nights(user_id).stamps,
+            self.unavailable(user_id).stamps,
         )
 
     def unavailable(self, user_id: str) -> Intervals:
@@ -585,12 +590,13 @@ def run_events(
     night_pages = report.night_pages
     nobody = report.nobody_incidents
     tta = report.tta_seconds
+    by_policy = report.exhausted_by_policy
     acked_at = report.acked_at_layer
     span = (scenario.end - scenario.start).total_seconds() or 1.0
     every = max(1, len(incidents) // 200)
     pop, push = heapq.heappop, heapq.heappush
     begin, fire, acknowledge = esc.begin, esc.fire, esc.acknowledge
-    profile: dict[tuple[str, int, str], tuple[float, float, float, int, list[datetime], list[datetime]]] = {}
+    profile: dict[tuple[str, int, str], tuple[float, float, float, int, list[float], list[float]]] = {}
     bisect, mix, sqrt, log, cos, exp = bisect_right, _mix, math.sqrt, math.log, math.cos, math.exp
     minute = timedelta(minutes=1)
     seed_root = _mix(seed & _M64)
@@ -639,6 +645,7 @@ def run_events(
         steps += 1
         new = outcome.state
         states[n] = new
+        ts: float | None = None
         for ev in outcome.events:
             page = ev.page
             if page is not None:
@@ -649,18 +656,21 @@ def run_events(
                         who = profile[(plan.id, position, uid)] = people.profile(plan.id, position, uid)
                     prob, median, sigma, person, night_edges, away_edges = who
                     pages[uid] = pages.get(uid, 0) + 1
-                    if bisect(night_edges, now) & 1:
+                    if ts is None:
+                        ts = now.timestamp()
+                    if bisect(night_edges, ts) & 1:
                         night_pages[uid] = night_pages.get(uid, 0) + 1
-                    if away_edges and bisect(away_edges, now) & 1:
+                    if away_edges and bisect(away_edges, ts) & 1:
                         continue
-                    # decision_draws, inlined: this is the hottest line of the whole simulation
-                    key = mix(roots[n] ^ (page.round << 40 | position << 24 | person))
-                    if ((key >> 11) + 0.5) * _INV53 >= prob:
+                    # decision_draws, inlined (with _mix): this is the hottest spot of the whole simulation
+                    x = (roots[n] ^ (page.round << 40 | position << 24 | person)) + 0x9E3779B97F4A7C15 & _M64
+                    x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
+                    x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
+                    key = x ^ x >> 31
+                    if ((key >> 43) + 0.5) * _INV21 >= prob:
                         continue
-                    v = mix(key)
-                    z = sqrt(-2.0 * log(((v >> 32) + 0.5) * _INV32)) * cos(
-                        _TAU * ((v & 0xFFFFFFFF) + 0.5) * _INV32
-                    )
+                    u1 = (((key >> 22) & _MASK21) + 0.5) * _INV21
+                    z = sqrt(-2.0 * log(u1)) * cos(_TAU * ((key & _MASK21) + 0.5) * _INV21)
                     when = now + minute * (median * exp(sigma * z))
                     earliest = first_ack[n]
                     if earliest is None or when < earliest:  # a later ack could only ever be discarded
@@ -672,6 +682,7 @@ def run_events(
                 nobody[where] = nobody.get(where, 0) + 1
             elif ev.kind == "escalation_exhausted":
                 exhausted += 1
+                by_policy[plan.id] = by_policy.get(plan.id, 0) + 1
                 if len(report.exhausted_examples) < 10:
                     report.exhausted_examples.append((incidents[n][0], plan.id))
         due = new.due_at

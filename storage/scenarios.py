@@ -349,12 +349,13 @@ def report_wire(scenario: sim.Scenario, report: sim.SimulationReport) -> dict[st
         "end": to_iso(scenario.end),
         "timezone": scenario.timezone,
         "incidents": report.incidents,
-        "bySeverity": report.by_severity,
+        "bySeverity": {sev: report.by_severity.get(sev, 0) for sev, _ in scenario.severity_mix},
         "notPaged": report.not_paged,
         "acknowledged": report.acknowledged,
         "ackedAtLayer": {str(k): v for k, v in sorted(report.acked_at_layer.items())},
         "exhausted": report.exhausted,
         "ackedAfterExhaustion": report.acked_after_exhaustion,
+        "exhaustedByPolicy": {plans[pid].name: n for pid, n in sorted(report.exhausted_by_policy.items())},
         "exhaustedExamples": [
             {"startedAt": to_iso(at), "policy": plans[pid].name} for at, pid in report.exhausted_examples
         ],

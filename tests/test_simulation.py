@@ -199,3 +199,16 @@ def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert sim.percentile(values, 50) == 50.0 and sim.percentile(values, 95) == 95.0
     assert sim.percentile(values, 100) == 100.0 and sim.percentile([], 50) is None
+
+
+def test_progress_bar_draws_on_stderr_only_when_enabled(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.commands.drills import _Progress
+
+    bar = _Progress(True)
+    for f in (0.0, 0.5, 0.5, 1.0):
+        bar(f)
+    err = capsys.readouterr().err
+    assert "[###############...............]  50%" in err and err.count("50%") == 1
+    quiet = _Progress(False)
+    quiet(0.5)
+    assert capsys.readouterr() == ("", "")

@@ -109,6 +109,8 @@ def drill_command(
         fail("--speed and --instant cannot be used together", EXIT_USAGE)
     if speed is not None and speed <= 0:
         fail("--speed must be positive", EXIT_USAGE)
+    if speed is None and not instant and state.speed is not None and state.speed != 1:
+        speed = state.speed  # `oncall --speed 60 drill …` means the same as `oncall drill … --speed 60`
     ack: AckPlan | None = parse_ack(ack_text) if ack_text else None
     ctx = state.ctx()
     from storage.service.policies import find_policy, load_policy_model
@@ -134,7 +136,9 @@ def drill_command(
             click.echo(
                 f"DRILL  {plan.name}  ({layers} layer{'s' if layers != 1 else ''}); {how}; live incidents untouched"
             )
-            click.echo(f"start  {format_instant(drill.t0, shown_zone)}   times shown in {shown_zone}")
+            click.echo(
+                f"start  {format_instant(drill.t0, shown_zone, year=True)}   times shown in {shown_zone}"
+            )
             if note:
                 click.echo(f"note   {note}")
             if ack is None:
@@ -256,8 +260,8 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
         echo_json(data)
         return
     zone = scenario.timezone
-    start = format_instant(scenario.start, zone)
-    end = format_instant(scenario.end, zone)
+    start = format_instant(scenario.start, zone, year=True)
+    end = format_instant(scenario.end, zone, year=True)
     sev = ", ".join(f"{k} {v}" for k, v in data["bySeverity"].items())
     acked_layers = ", ".join(f"layer {k}: {v}" for k, v in data["ackedAtLayer"].items()) or "none"
     tta = data["timeToAcknowledgeSeconds"]
@@ -273,11 +277,8 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
     ex = data["exhausted"]
     line = f"exhausted            {ex} incident{'s' if ex != 1 else ''} ran out of layers"
     if ex:
-        by: dict[str, int] = {}
-        for item in data["exhaustedExamples"]:
-            by[item["policy"]] = by.get(item["policy"], 0) + 1
-        line += f" ({data['ackedAfterExhaustion']} acknowledged later); e.g. " + ", ".join(
-            f"{name} x{count}" for name, count in by.items()
+        line += f" ({data['ackedAfterExhaustion']} acknowledged later): " + ", ".join(
+            f"{name} {count}" for name, count in data["exhaustedByPolicy"].items()
         )
     click.echo(line)
     click.echo("")
