@@ -335,7 +335,7 @@ def _after_step(drill: Drill) -> None:
                         drill,
                         at,
                         "page",
-                        f"page   layer {pos}/{n_layers}  {drill.names.get(uid, uid)} via {how}{note}{due}{why}",
+                        f"page    layer {pos}/{n_layers}  {drill.names.get(uid, uid)} via {how}{note}{due}{why}",
                         layer=pos,
                         user_id=uid,
                         name=drill.names.get(uid, uid),
@@ -357,7 +357,7 @@ def _after_step(drill: Drill) -> None:
                     drill,
                     at,
                     "nobody",
-                    f"nobody layer {pos}/{n_layers}  nobody on call ({_target_text(drill, data.get('target', {}))})"
+                    f"nobody  layer {pos}/{n_layers}  nobody on call ({_target_text(drill, data.get('target', {}))})"
                     " -> next layer now",
                     layer=pos,
                 )
@@ -404,7 +404,7 @@ def _after_step(drill: Drill) -> None:
                     drill,
                     at,
                     "ack",
-                    f"ack    layer {pos}/{n_layers}  {drill.names.get(uid or '', uid or '?')} acknowledged{late}",
+                    f"ack     layer {pos}/{n_layers}  {drill.names.get(uid or '', uid or '?')} acknowledged{late}",
                     layer=pos,
                     user_id=uid,
                     name=drill.names.get(uid or "", uid),
@@ -421,7 +421,7 @@ def _after_step(drill: Drill) -> None:
                     drill,
                     at,
                     "delivery",
-                    f"send   {drill.names.get(uid or '', uid or '?')} via {data.get('channel')}: "
+                    f"send    {drill.names.get(uid or '', uid or '?')} via {data.get('channel')}: "
                     f"{'ok' if ok else 'FAILED'} ({result})",
                     layer=data.get("layer"),
                     user_id=uid,

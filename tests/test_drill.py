@@ -124,7 +124,7 @@ def test_drill_delivers_only_with_deliver(demo: tuple[Path, DemoOrg], tmp_path: 
     assert "via command (not delivered: drill)" in out
     assert not sink.exists()
     out = run(path, "drill", "Legacy Nights (broken)", "--at", AT, "--deliver").stdout
-    assert "pages ARE delivered" in out and "send   Bob Okafor via command: ok" in out
+    assert "pages ARE delivered" in out and "send    Bob Okafor via command: ok" in out
     sent = [json.loads(line) for line in sink.read_text().splitlines()]
     assert len(sent) == 2 and all(p["incident"]["title"].startswith("DRILL:") for p in sent)
     assert _counts(path)["incidents"] == 4  # still only the demo's incidents
