@@ -15,7 +15,8 @@ in order:
   ``pending`` and sending stops (later changes never overtake it) until the next push;
 * 401/403: sending stops; the key is the problem, not the change;
 * any other 4xx: the change is ``failed`` with the remote's error and kept until the user retries or
-  discards it; later changes to the same object wait behind it, others go on.
+  discards it; later changes to the same object (to anything inside it, after a failed create) wait
+  behind it, others go on.
 
 Never applied twice: each change carries an ``Idempotency-Key``; a change whose previous attempt may have
 reached the remote (a dropped connection, a crash while ``sending``) is reconciled first: the remote is
@@ -407,13 +408,18 @@ def _next_sendable(db: Database, org_id: str, skip: set[int]) -> sqlite3.Row | N
         "SELECT * FROM sync_outbox WHERE org_id = ? AND status IN ('pending', 'sending', 'failed') ORDER BY seq",
         (org_id,),
     )
-    blocked: set[str] = set()
+    # A failed create holds back every later change to that object and to what belongs to it (a policy's
+    # layers); any other failure holds back later changes to the same object only (a rejected update
+    # never delays an acknowledgement).
+    blocked_roots: set[str] = set()
+    blocked_objects: set[str] = set()
     for r in rows:
         if r["status"] == "failed":
-            blocked.add(r["root_id"])
-            blocked.add(r["object_id"])
+            blocked_objects.add(r["object_id"])
+            if r["kind"].endswith(".create"):
+                blocked_roots.add(r["object_id"])
             continue
-        if r["root_id"] in blocked or r["object_id"] in blocked or r["seq"] in skip:
+        if r["root_id"] in blocked_roots or r["object_id"] in blocked_objects or r["seq"] in skip:
             continue
         return r
     return None
