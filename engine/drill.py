@@ -95,13 +95,13 @@ def parse_at(text: str, zone: str, now: datetime) -> tuple[datetime, str | None]
     back = instant.astimezone(tz)
     if back.replace(tzinfo=None) != dt:
         return instant, (
-            f"{shown} does not exist in {zone} (the clocks skip it); the drill starts at "
+            f"{shown} does not exist in {zone} (the clocks skip it); using "
             f"{back:%H:%M %Z} = {instant:%H:%MZ}, as a handoff at that time would"
         )
     if local.utcoffset() != local.replace(fold=1).utcoffset():
         second = local.replace(fold=1).astimezone(UTC)
         return instant, (
-            f"{shown} happens twice in {zone}; the drill starts at the first ({local:%Z}, {instant:%H:%MZ}), "
+            f"{shown} happens twice in {zone}; using the first ({local:%Z}, {instant:%H:%MZ}), "
             f"not the second ({second.astimezone(tz):%Z}, {second:%H:%MZ})"
         )
     return instant, None

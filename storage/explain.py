@@ -116,8 +116,11 @@ def _resolution(
     }
 
 
-def explain(ctx: Ctx, ident: str, *, at: datetime | None = None) -> dict[str, Any]:
-    """The explanation in wire form; ``at`` adds who would have been paged had it fired then."""
+def explain(
+    ctx: Ctx, ident: str, *, at: datetime | None = None, at_note: str | None = None
+) -> dict[str, Any]:
+    """The explanation in wire form; ``at`` adds who would have been paged had it fired then (``at_note``
+    says how a local time given for it was read, e.g. in a DST change)."""
     with ctx.db.read():
         inc = incidents_svc.find_incident(ctx, ident)
         iid = inc["id"]
@@ -345,7 +348,12 @@ def explain(ctx: Ctx, ident: str, *, at: datetime | None = None) -> dict[str, An
                 )
                 if who:
                     t = t + timedelta(minutes=layer.ack_timeout_minutes)
-            what_if = {"at": to_iso(at), "local": format_instant(at, zone), "layers": steps}
+            what_if = {
+                "at": to_iso(at),
+                "local": format_instant(at, zone, year=True),
+                "note": at_note,
+                "layers": steps,
+            }
 
     return {
         "incident": {
@@ -459,6 +467,8 @@ def explain_lines(data: dict[str, Any]) -> list[str]:
         w = data["whatIf"]
         out.append("")
         out.append(f"had it fired at {w['local']} (nobody acknowledging):")
+        if w.get("note"):
+            out.append(f"  note: {w['note']}")
         for step in w["layers"]:
             out.append(
                 f"  layer {step['position']} at {step['offset']:<8} {', '.join(step['users']) or 'nobody (skipped)'}"

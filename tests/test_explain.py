@@ -110,7 +110,7 @@ def test_explain_at_answers_who_would_have_been_paged(demo: tuple[Path, DemoOrg,
     assert steps[0]["at"] == "2026-11-01T05:30:00.000Z"
     assert steps[0]["users"] and steps[2]["users"] == ["Grace Ito"]
     out = run(path, "explain", "1", "--at", "2026-11-01T05:30Z").stdout
-    assert "had it fired at Sun 01 Nov 01:30 EDT" in out
+    assert "had it fired at Sun 01 Nov 2026 01:30 EDT" in out
 
 
 def test_explain_unknown_incident_is_one_line(demo: tuple[Path, DemoOrg, VirtualClock]) -> None:

@@ -268,7 +268,7 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
     click.echo(
         f"SIMULATION  {scenario_path}  seed {seed}  (the real engine on a virtual clock; nothing is written)"
     )
-    click.echo(f"period               {start} -> {end}  ({weeks:g} weeks)")
+    click.echo(f"period               {start} -> {end}  ({weeks:g} week{'s' if weeks != 1 else ''})")
     click.echo(f"incidents            {data['incidents']}  ({sev}); not paged: {data['notPaged']}")
     click.echo(f"acknowledged         {data['acknowledged']}  ({acked_layers})")
     click.echo(
@@ -371,10 +371,11 @@ def explain_command(state: State, incident: str, at_text: str | None, as_json: b
 
     ctx = state.ctx()
     at: datetime | None = None
+    note: str | None = None
     if at_text:
         zone = explain_store.incident_zone(ctx, incident)
-        at, _ = parse_at(at_text, zone, ctx.now())
-    data = explain_store.explain(ctx, incident, at=at)
+        at, note = parse_at(at_text, zone, ctx.now())
+    data = explain_store.explain(ctx, incident, at=at, at_note=note)
     if as_json:
         echo_json(data)
         return
