@@ -41,7 +41,7 @@ def request_id(conn: HTTPConnection) -> str:
 def error_body(exc: DomainError, rid: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "statusCode": exc.status_code,
-        "type": exc.type,
+        "type": "internal_error" if exc.status_code >= 500 else exc.type,
         "code": exc.code,
         "requestId": rid,
         "message": exc.message,
