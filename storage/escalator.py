@@ -16,12 +16,14 @@ records ``escalation_policy_changed`` so people can see that the running escalat
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
+import logging
 import math
-import secrets
+import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +51,10 @@ __all__ = [
 ]
 
 DEFAULT_BATCH = 500
+log = logging.getLogger("oncall.engine")
+# RFC 4648 base32 of 80 random bits, mapped onto engine.ids' Crockford alphabet: the same 16 characters
+# engine.ids.new_id would produce for those bits, at C speed (the catch-up path writes many events).
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ids._ALPHABET)
 
 _ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
 
@@ -63,6 +69,8 @@ class _Tx:
     active: dict[str, bool] = field(default_factory=dict)
     contacts: dict[str, list[outbox.Contact]] = field(default_factory=dict)
     live: dict[str, str | None] = field(default_factory=dict)
+    noted: dict[str, str] = field(default_factory=dict)
+    resolve_errors: dict[str, str] = field(default_factory=dict)
     batched: bool = False
     _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
     outbox_rows: list[outbox.OutboxRow] = field(default_factory=list)
@@ -80,9 +88,17 @@ class _Tx:
             ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
             self._stamp = (at, to_iso(at), "evt_" + ids._encode(ms, 10))
         _, at_iso, prefix = self._stamp
-        event_id = prefix + ids._encode(secrets.randbits(80), 16)
+        event_id = prefix + base64.b32encode(os.urandom(10)).decode().translate(_CROCKFORD)
         body = json.dumps(data, separators=(",", ":"))
         self._rows.append((event_id, incident_id, at_iso, kind, actor, body))
+
+    def mark(self) -> tuple[int, int]:
+        return len(self._rows), len(self.outbox_rows)
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Drop what was buffered since ``mark`` (a step that failed half-way)."""
+        del self._rows[mark[0] :]
+        del self.outbox_rows[mark[1] :]
 
     def flush(self) -> None:
         """Write the buffered outbox rows, then the buffered timeline events, in order."""
@@ -123,10 +139,24 @@ class _Tx:
         return ok
 
     def resolve(self, target: Target, at: datetime) -> tuple[str, ...]:
-        """Who the target pages at ``at``: resolved at the moment of paging, members only, no repeats."""
+        """Who the target pages at ``at``: resolved at the moment of paging, members only, no repeats.
+
+        A schedule that cannot be resolved (deleted, or data this version cannot read) pages nobody; the
+        reason is kept in ``resolve_errors`` and lands on the ``nobody_on_call`` event, so one bad
+        schedule never stalls the engine for every other incident.
+        """
         if target.type == "schedule":
-            sched = self._schedule(target.schedule_id or "")
-            ids: tuple[str, ...] = () if sched is None else rotation.resolve(sched, at).paging_targets
+            sid = target.schedule_id or ""
+            sched: Schedule | None = None
+            try:
+                sched = self._schedule(sid)
+                ids: tuple[str, ...] = () if sched is None else rotation.resolve(sched, at).paging_targets
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
+                log.warning("schedule %s could not be resolved: %r", sid, exc)
+                self.resolve_errors[sid] = f"{type(exc).__name__}: {exc}"[:300]
+                ids = ()
+            if sched is None and sid not in self.resolve_errors:
+                self.resolve_errors[sid] = "schedule not found"
         else:
             ids = target.user_ids
         seen: dict[str, None] = {}
@@ -201,6 +231,10 @@ def _apply(
 ) -> None:
     for event in outcome.events:
         data = dict(event.data)
+        if event.kind == "nobody_on_call":
+            error = tx.resolve_errors.get(data.get("target", {}).get("scheduleId") or "")
+            if error:
+                data["error"] = error
         if event.page is not None:
             data["deliveries"] = outbox.enqueue(
                 tx.db,
@@ -408,14 +442,22 @@ def tick(
         while heap and count < limit:
             due_ms, incident_id = heapq.heappop(heap)
             r, state, inc = current[incident_id]
-            plan = tx.plan(r["policy_snapshot"])
-            outcome = esc.fire(state, plan, now, tx.resolve)
-            if outcome.state.generation == state.generation:
-                continue  # not due after all (cannot happen with now_ms truncated; never loop on it)
+            mark = tx.mark()
+            try:
+                plan = tx.plan(r["policy_snapshot"])
+                outcome = esc.fire(state, plan, now, tx.resolve)
+                if outcome.state.generation == state.generation:
+                    continue  # not due after all (cannot happen with now_ms truncated; never loop on it)
+                _apply(tx, inc, now, outcome, None, len(plan.layers))
+                if state.due_kind == esc.DUE_TIMEOUT:
+                    _note_policy_drift(tx, r, inc, now)
+            except sqlite3.Error:
+                raise  # the database itself: roll the whole tick back; the next wake retries it
+            except Exception as exc:  # noqa: BLE001 - a poison row must not stall every other incident
+                _step_failed(tx, mark, state, inc, now, now_ms, exc)
+                count += 1
+                continue
             _save(db, incident_id, state.generation, outcome.state, now)
-            if state.due_kind == esc.DUE_TIMEOUT:
-                _note_policy_drift(tx, r, inc, now)
-            _apply(tx, inc, now, outcome, None, len(plan.layers))
             count += 1
             if fired is not None:
                 fired.append((incident_id, due_ms))
@@ -427,11 +469,49 @@ def tick(
     return count
 
 
+STEP_RETRY_MS = 60_000
+
+
+def _step_failed(
+    tx: _Tx,
+    mark: tuple[int, int],
+    state: esc.EscalationState,
+    inc: dict[str, Any],
+    now: datetime,
+    now_ms: int,
+    exc: Exception,
+) -> None:
+    """A step raised (a bug, or data this version cannot read): undo its buffered writes, record it in
+    the timeline and retry it a minute later. Visible, never silent, and never blocking other rows."""
+    log.exception("escalation step of %s failed", inc["id"])
+    tx.rewind(mark)
+    retry_ms = now_ms + STEP_RETRY_MS
+    _save(
+        tx.db,
+        inc["id"],
+        state.generation,
+        replace(state, generation=state.generation + 1, due_at=from_epoch_ms(retry_ms)),
+        now,
+    )
+    tx.record(
+        inc["id"],
+        now,
+        "escalation_step_failed",
+        None,
+        {
+            "error": f"{type(exc).__name__}: {exc}"[:300],
+            "dueKind": state.due_kind,
+            "retryAt": to_iso(from_epoch_ms(retry_ms)),
+        },
+    )
+
+
 def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: datetime) -> None:
     live = tx.live_hash(row["policy_id"])
-    noted = row["noted_policy_hash"]
+    noted = tx.noted.get(row["incident_id"], row["noted_policy_hash"])
     if live == row["policy_hash"] or (live or "deleted") == noted:
         return
+    tx.noted[row["incident_id"]] = live or "deleted"
     tx.db.execute(
         "UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?",
         (live or "deleted", row["incident_id"]),

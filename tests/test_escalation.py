@@ -518,3 +518,55 @@ def test_duplicate_outbox_key_is_ignored_and_recorded(
     assert db.scalar("SELECT count(*) FROM outbox WHERE idem_key = ?", (key,)) == 1
     (dup,) = _events(db, iid, "page_duplicate_ignored")
     assert dup["idempotencyKey"] == key
+
+
+def test_unreadable_schedule_pages_nobody_with_reason_and_moves_on(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    sid = _schedule(ctx, "Broken", [people["alice"]])
+    pid = _policy(ctx, [(5, _sched(sid)), (5, _users(people["bob"]))])
+    with db.write():
+        db.execute("UPDATE rotation_layers SET handoff_time = 'not a time' WHERE schedule_id = ?", (sid,))
+    iid = _incident(ctx, pid)
+    (nobody,) = _events(db, iid, "nobody_on_call")
+    assert nobody["position"] == 1 and "ValueError" in nobody["error"]
+    assert [p[2] for p in _pages(db, iid)] == [people["bob"]]
+
+
+def test_poison_row_is_recorded_and_retried_without_blocking_others(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))])
+    bad, good = _incident(ctx, pid), _incident(ctx, pid)
+    with db.write():
+        db.execute("UPDATE escalations SET policy_snapshot = '{not json' WHERE incident_id = ?", (bad,))
+    clock.advance(5 * MIN)
+    assert escalator.tick(db, clock.now()) == 2
+    assert [p[1] for p in _pages(db, good)] == [1, 2]
+    (failed,) = _events(db, bad, "escalation_step_failed")
+    assert failed["retryAt"] == to_iso(T0 + 6 * MIN) and "JSONDecodeError" in failed["error"]
+    assert escalator.next_due(db) == T0 + 6 * MIN
+
+
+def test_ack_while_snoozed_cancels_the_snooze(
+    ctx: Ctx, db: Database, clock: VirtualClock, guide: str
+) -> None:
+    iid = _incident(ctx, guide)
+    inc_svc.snooze(ctx, iid, 10)
+    out = inc_svc.acknowledge(ctx, iid)
+    assert out["escalation"]["state"] == "acknowledged" and out["escalation"]["snoozedUntil"] is None
+    _drive(db, clock, 60)
+    assert len(_pages(db, iid)) == 1
+
+
+def test_handoff_while_acknowledged_pages_target_but_arms_nothing(
+    ctx: Ctx, db: Database, clock: VirtualClock, guide: str, people: dict[str, str]
+) -> None:
+    iid = _incident(ctx, guide)
+    inc_svc.acknowledge(ctx, iid)
+    out = inc_svc.handoff(ctx, iid, {"targetUserId": people["carol"]})
+    assert out["escalation"]["state"] == "acknowledged"
+    assert out["escalation"]["nextEscalationAt"] is None
+    assert [p[2] for p in _pages(db, iid)] == [people["alice"], people["carol"]]
+    _drive(db, clock, 60)
+    assert len(_pages(db, iid)) == 2
