@@ -579,7 +579,9 @@ def run_events(
     in the whole run (default 0, 1, 2, …), which key the responder draws."""
     nums = list(range(len(incidents))) if numbers is None else list(numbers)
     # Arrivals are already sorted: they are merged in from a cursor, so the heap only holds the few
-    # hundred pending timeouts and acknowledgements, not every future incident.
+    # hundred pending timeouts and acknowledgements, not every future incident. Heap entries are
+    # (instant, kind, seq, incident, detail): at the same instant a timeout (_DUE) comes before an
+    # acknowledgement (_ACK), as in a drill, and otherwise first in, first out.
     heap: list[tuple[datetime, int, int, int, Any]] = []
     seq = 0
     plans: list[Policy | None] = [scenario.policy_by_severity.get(sev) for _, sev in incidents]
@@ -620,7 +622,7 @@ def run_events(
             roots[n] = mix(seed_root ^ nums[n])  # incident_key(seed, nums[n])
             outcome = begin(plan, now, resolve)
         elif heap:
-            now, _, kind, n, detail = pop(heap)
+            now, kind, _, n, detail = pop(heap)
             plan = plans[n]
             state = states[n]
             if plan is None or state is None:
@@ -675,7 +677,7 @@ def run_events(
                     earliest = first_ack[n]
                     if earliest is None or when < earliest:  # a later ack could only ever be discarded
                         first_ack[n] = when
-                        push(heap, (when, seq, _ACK, n, uid))
+                        push(heap, (when, _ACK, seq, n, uid))
                         seq += 1
             elif ev.kind == "nobody_on_call":
                 where = (plan.id, ev.data["position"])
@@ -688,8 +690,8 @@ def run_events(
         due = new.due_at
         if due is not None and new.state == "paging":
             earliest = first_ack[n]
-            if earliest is None or due < earliest:  # an earlier acknowledgement makes the timeout moot
-                push(heap, (due, seq, _DUE, n, new.generation))
+            if earliest is None or due <= earliest:  # an earlier acknowledgement makes the timeout moot
+                push(heap, (due, _DUE, seq, n, new.generation))
                 seq += 1
     report.engine_steps += steps
     report.acknowledged += acked

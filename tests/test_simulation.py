@@ -212,3 +212,11 @@ def test_progress_bar_draws_on_stderr_only_when_enabled(capsys: pytest.CaptureFi
     quiet = _Progress(False)
     quiet(0.5)
     assert capsys.readouterr() == ("", "")
+
+
+def test_an_ack_at_the_timeout_instant_is_too_late() -> None:
+    """Same rule as a drill: at the same instant the timeout fires first, so layer 2 is paged too."""
+    r = sim.simulate(_scenario(default=sim.Behaviour(1.0, 5.0, 5.0)), seed=6)
+    assert r.acked_at_layer == {2: r.incidents}
+    assert r.pages["b"] == r.incidents
+    assert r.tta(100) == 300.0
