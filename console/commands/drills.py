@@ -63,8 +63,9 @@ def _print_summary(drill: drills_store.Drill) -> None:
     "at_text",
     default="now",
     show_default=True,
-    help="When the drill incident fires: a local time such as '2026-03-08 02:30' (read in --tz), "
-    "an ISO instant such as 2026-03-08T07:30Z, or 'now'.",
+    help="When the drill incident fires: 'now', a local time such as '2026-03-08 02:30' (read in --tz), "
+    "an ISO instant such as 2026-03-08T07:30Z, or 'spring-forward 02:30' / 'fall-back 01:30' / "
+    "'next-dst 02:30' (that time on the night of the next clock change).",
 )
 @click.option(
     "--tz", "zone", help="Zone for a local --at and for the output (default: the policy's first schedule's)."
@@ -98,9 +99,9 @@ def drill_command(
     deliver: bool,
     as_json: bool,
 ) -> None:
-    """Rehearse POLICY: a DRILL incident runs through the real engine on a copy of the database.
+    """Rehearse a page with a DRILL incident on POLICY.
 
-    Prints each page (who, layer, channel, time), acknowledgements and exhaustion, then a summary.
+    The drill runs on an in-memory copy of the database. Prints each page (who, layer, channel, time), acknowledgements and exhaustion, then a summary.
     Live incidents are never touched and nothing is delivered unless --deliver is given.
     """
     if ack_text and no_ack:
@@ -240,9 +241,10 @@ def _bar_chart(people: list[dict[str, Any]], width: int = 40) -> list[str]:
 @pass_state
 @handle_errors
 def simulate_command(state: State, scenario_path: str, seed: int, workers: int | None, as_json: bool) -> None:
-    """Run weeks of simulated incidents through the real escalation engine (see docs/SIMULATION.md).
+    """Simulate weeks of incidents on the real engine.
 
-    Reports pages and night pages per person, time to acknowledge, incidents that exhausted their policy
+    SCENARIO.toml describes arrivals, severities, policies and how people respond (see
+    examples/scenario.toml and docs/SIMULATION.md). Reports pages and night pages per person, time to acknowledge, incidents that exhausted their policy
     and the minutes each layer had nobody to page. The database is only read.
     """
     ctx = state.ctx()
@@ -318,9 +320,9 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
 @pass_state
 @handle_errors
 def lint_command(state: State, policy: str | None, lint_all: bool, weeks: int, as_json: bool) -> None:
-    """Check escalation policies and their schedules for problems; exit 1 when there are errors.
+    """Check policies and schedules; exit 1 on errors.
 
-    Levels: error (paging is broken: fix before relying on it), warning (likely a mistake), info (worth
+    Lints POLICY and the schedules it pages, or everything (--all, the default). Levels: error (paging is broken: fix before relying on it), warning (likely a mistake), info (worth
     knowing). See docs/SIMULATION.md for every check.
     """
     if policy and lint_all:
@@ -359,14 +361,18 @@ def lint_command(state: State, policy: str | None, lint_all: bool, weeks: int, a
 @click.command("explain")
 @click.argument("incident")
 @click.option(
-    "--at", "at_text", help="Also explain who would have been paged at this instant (ISO, or local time)."
+    "--at",
+    "at_text",
+    help="Also show who would have been paged had it fired then (same forms as drill --at).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 @handle_errors
 def explain_command(state: State, incident: str, at_text: str | None, as_json: bool) -> None:
-    """Why each person was or was not paged for INCIDENT (#42 or an id): the policy as used, each
-    schedule layer's resolution, overrides, DST and the timers."""
+    """Why each person was or was not paged.
+
+    For INCIDENT (#42, 42 or an id): the policy as the escalation used it, each schedule layer's
+    resolution when it was reached, overrides, DST and the timers."""
     from storage import explain as explain_store
 
     ctx = state.ctx()
