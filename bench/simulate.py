@@ -106,6 +106,7 @@ def simpy_model(
             report.not_paged += 1
             return
         acked = env.event()
+        earliest = [float("inf")]
         root = sim.incident_key(seed, n)
         outcome = esc.begin(plan, start, resolve)
         while True:
@@ -125,7 +126,12 @@ def simpy_model(
                         b = people.of(plan.id, position, uid)
                         u, z = sim.decision_draws(root, page.round, position, people.number(uid))
                         if u < b.ack_probability:
-                            env.process(responder(sim.ack_delay_minutes(b, z), uid, acked))
+                            delay = sim.ack_delay_minutes(b, z)
+                            if (
+                                env.now + delay < earliest[0]
+                            ):  # same shortcut as ours: a later ack never counts
+                                earliest[0] = env.now + delay
+                                env.process(responder(delay, uid, acked))
                 elif ev.kind == "escalation_exhausted":
                     report.exhausted += 1
             if state.state == "paging" and state.due_at is not None:
