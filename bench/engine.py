@@ -215,6 +215,9 @@ def bench_recovery(tmp: Path, n: int) -> dict[str, float]:
     proc.wait()
     now_ms = to_epoch_ms(clock.now())
     set_due(db, now_ms - 60_000, 60_000)  # everything fell due during the last minute while it was down
+    # In reality those rows were written long before the crash and checkpointed; rewriting them just now
+    # left a WAL of ~10,000 fresh row versions, which is an artefact of this set-up, so checkpoint it.
+    db.scalar("PRAGMA wal_checkpoint(TRUNCATE)")
     at_restart = clock.now()
     assert escalator.overdue_count(db, at_restart) == n
     start = monotonic()
@@ -238,7 +241,7 @@ def main() -> int:
     ap.add_argument("--incidents", type=int, default=10_000)
     ap.add_argument("--spread", type=float, default=120.0, help="seconds over which (a)'s steps fall due")
     ap.add_argument("--burst", type=int, default=1_000)
-    ap.add_argument("--skip-lateness", action="store_true")
+    ap.add_argument("--parts", default="abcd", help="which measurements to run, e.g. 'cd'")
     args = ap.parse_args()
     ok = True
     with tempfile.TemporaryDirectory(prefix="oncall-bench-") as d:
@@ -246,7 +249,7 @@ def main() -> int:
         print(
             f"oncall engine benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version})"
         )
-        if not args.skip_lateness:
+        if "a" in args.parts:
             a = bench_lateness(tmp, args.incidents, args.spread)
             good = a["p99"] <= 100 and a["max"] <= 1000 and a["fired"] == args.incidents
             ok &= good
@@ -255,28 +258,30 @@ def main() -> int:
                 f"p50 {a['p50']:.1f} ms, p99 {a['p99']:.1f} ms, max {a['max']:.1f} ms, mean {a['mean']:.1f} ms "
                 f"[target p99 <= 100 ms, max <= 1000 ms: {'OK' if good else 'MISSED'}]"
             )
-        b = bench_burst(tmp, args.burst)
-        good = b["ratio"] >= 0.5
-        ok &= good
-        print(
-            f"(b) burst of {args.burst} due at once, synchronous=FULL: engine {b['engine_rate']:,.0f}/s, "
-            f"bare-SQLite floor {b['floor_rate']:,.0f}/s, ratio {b['ratio']:.2f} "
-            f"[target >= 0.50: {'OK' if good else 'MISSED'}]"
-        )
-        c = bench_recovery(tmp, args.incidents)
-        good = c["seconds"] <= 2.0 and c["fired"] == args.incidents
-        ok &= good
-        print(
-            f"(c) recovery after kill -9 with {args.incidents} overdue: {int(c['fired'])} fired in "
-            f"{c['seconds']:.2f} s from process spawn (engine CPU {c['cpu']:.2f} s, start-up included; "
-            f"load average {os.getloadavg()[0]:.1f}) [target <= 2 s: {'OK' if good else 'MISSED'}]"
-        )
-        good = max(c["idle_mb"], c["peak_mb"]) <= 200
-        ok &= good
-        print(
-            f"(d) engine process peak memory with {args.incidents} open incidents: idle {c['idle_mb']:.0f} MB, "
-            f"after recovering all of them {c['peak_mb']:.0f} MB [target <= 200 MB: {'OK' if good else 'MISSED'}]"
-        )
+        if "b" in args.parts:
+            b = bench_burst(tmp, args.burst)
+            good = b["ratio"] >= 0.5
+            ok &= good
+            print(
+                f"(b) burst of {args.burst} due at once, synchronous=FULL: engine {b['engine_rate']:,.0f}/s, "
+                f"bare-SQLite floor {b['floor_rate']:,.0f}/s, ratio {b['ratio']:.2f} "
+                f"[target >= 0.50: {'OK' if good else 'MISSED'}]"
+            )
+        if "c" in args.parts or "d" in args.parts:
+            c = bench_recovery(tmp, args.incidents)
+            good = c["seconds"] <= 2.0 and c["fired"] == args.incidents
+            ok &= good
+            print(
+                f"(c) recovery after kill -9 with {args.incidents} overdue: {int(c['fired'])} fired in "
+                f"{c['seconds']:.2f} s from process spawn (engine CPU {c['cpu']:.2f} s, start-up included; "
+                f"load average {os.getloadavg()[0]:.1f}) [target <= 2 s: {'OK' if good else 'MISSED'}]"
+            )
+            good = max(c["idle_mb"], c["peak_mb"]) <= 200
+            ok &= good
+            print(
+                f"(d) engine process peak memory with {args.incidents} open incidents: idle {c['idle_mb']:.0f} MB, "
+                f"after recovering all of them {c['peak_mb']:.0f} MB [target <= 200 MB: {'OK' if good else 'MISSED'}]"
+            )
     return 0 if ok else 1
 
 

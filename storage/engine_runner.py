@@ -87,6 +87,7 @@ class EngineRunner:
         deliver: bool = True,
         synchronous: str = "FULL",
         batch: int = escalator.DEFAULT_BATCH,
+        catchup_batch: int = 2000,
         on_fired: FiredHook | None = None,
         on_mode: Callable[[str], None] | None = None,
     ) -> None:
@@ -103,6 +104,7 @@ class EngineRunner:
         self.deliver = deliver
         self.synchronous = synchronous
         self.batch = batch
+        self.catchup_batch = max(batch, catchup_batch)
         self.on_fired = on_fired
         self.on_mode = on_mode
         self.mode = "stopped"
@@ -120,7 +122,11 @@ class EngineRunner:
 
     def start(self) -> EngineRunner:
         self._db = open_db(self.db_path, synchronous=self.synchronous)
-        self._db.execute("PRAGMA cache_size=-32768")  # 32 MB: a catch-up transaction touches many pages
+        # A catch-up touches many pages: a 32 MB cache, and checkpoints every 16 MB of WAL instead of 4 MB
+        # (fewer copies of pages that every step touches), with the WAL file trimmed back to 64 MB.
+        self._db.execute("PRAGMA cache_size=-32768")
+        self._db.execute("PRAGMA wal_autocheckpoint=4000")
+        self._db.execute("PRAGMA journal_size_limit=67108864")
         if self.deliver:
             self._delivery_db = open_db(self.db_path, synchronous=self.synchronous, migrate=False)
         sched = BackgroundScheduler(
@@ -240,15 +246,19 @@ class EngineRunner:
                 return
             self._armed_ms = None
             fired_any = False
+            batch = self.batch
             while True:
                 fired: list[tuple[str, int]] | None = [] if self.on_fired is not None else None
-                n = escalator.tick(db, self.clock.now(), self.batch, fence=fence, fired=fired)
+                n = escalator.tick(db, self.clock.now(), batch, fence=fence, fired=fired)
                 if n and self.on_fired is not None and fired:
                     self.on_fired(fired, self.clock.now())
                 self.fired_total += n
                 fired_any = fired_any or n > 0
-                if n < self.batch:
+                if n < batch:
                     break
+                # Behind (a restart, a burst): the first batch is committed quickly, then larger
+                # transactions catch up with less per-commit work (each still well under a second).
+                batch = self.catchup_batch
             if not lease.holds(db, fence):
                 self._fence = None
                 self._set_mode("standby")

@@ -94,7 +94,7 @@ def enqueue(
     for user_id in page.user_ids:
         for contact in contacts_for(db, user_id, cache):
             key = idempotency_key(incident["id"], page, user_id, contact)
-            payload = {
+            payload: dict[str, Any] = {
                 "type": "page",
                 "idempotencyKey": key,
                 "incident": {
@@ -112,6 +112,8 @@ def enqueue(
                 "pagedAt": now_iso,
             }
             is_log = contact.id is None
+            # A log row is never sent anywhere: the timeline event is the page, so no payload is kept.
+            body = "{}" if is_log else json.dumps(payload, separators=(",", ":"))
             row = (
                 key,
                 incident["org_id"],
@@ -121,7 +123,7 @@ def enqueue(
                 user_id,
                 contact.channel,
                 contact.id,
-                json.dumps(payload, separators=(",", ":")),
+                body,
                 "sent" if is_log else "pending",
                 1 if is_log else 0,
                 now_ms,
