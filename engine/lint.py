@@ -17,6 +17,7 @@ DST handoff checks look a year ahead, since a clock change is rarely within the 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,17 +119,21 @@ def target_segments(
     return out
 
 
-def _at(segments: list[Segment], t: datetime) -> frozenset[str]:
-    for a, b, who in segments:
-        if a <= t < b:
-            return who
+def _at(segments: list[Segment], starts: list[datetime], t: datetime) -> frozenset[str]:
+    i = bisect_right(starts, t) - 1
+    if i >= 0 and segments[i][0] <= t < segments[i][1]:
+        return segments[i][2]
     return frozenset()
 
 
 def _pieces(*layers: list[Segment]) -> list[tuple[datetime, datetime, list[frozenset[str]]]]:
     """The common refinement of several segment lists: elementary intervals with each list's people."""
     edges = sorted({x for segs in layers for a, b, _ in segs for x in (a, b)})
-    return [(a, b, [_at(segs, a) for segs in layers]) for a, b in zip(edges, edges[1:], strict=False)]
+    starts = [[a for a, _, _ in segs] for segs in layers]
+    return [
+        (a, b, [_at(segs, st, a) for segs, st in zip(layers, starts, strict=True)])
+        for a, b in zip(edges, edges[1:], strict=False)
+    ]
 
 
 def _total(intervals: list[tuple[datetime, datetime]]) -> timedelta:
