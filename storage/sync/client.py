@@ -306,7 +306,13 @@ class ScalingClient:
         except RemoteError as exc:
             if exc.http_status not in (404, 405):
                 raise
-        data = self.request("GET", "/v1/team/members")
+            missing = exc
+        try:
+            data = self.request("GET", "/v1/team/members")
+        except RemoteError as exc:
+            if exc.http_status in (401, 403):  # team endpoints are admin-only: the key itself is fine
+                raise missing from None
+            raise
         return [u for u in list_items(data, "members", "users") if isinstance(u, dict)]
 
     def list_schedules(self) -> list[dict[str, Any]]:

@@ -110,7 +110,14 @@ class Puller:
             return None
         local = self.local_id("users", remote_id)
         if local is not None:
-            self.db.execute("UPDATE users SET removed_at = NULL WHERE id = ? AND origin = 'remote'", (local,))
+            # Referenced again (a participant, an owner): back among the members, unless the address
+            # now belongs to someone else.
+            self.db.execute(
+                "UPDATE users SET removed_at = NULL WHERE id = ? AND origin = 'remote' AND removed_at IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM users o WHERE o.org_id = users.org_id AND o.email = users.email "
+                "AND o.removed_at IS NULL)",
+                (local,),
+            )
             return local
         safe = re.sub(r"[^a-z0-9._-]", "-", str(remote_id).lower())[:64] or "user"
         user = orgs.add_user(
@@ -135,7 +142,14 @@ class Puller:
     # -- users ----------------------------------------------------------------------------------
 
     def pull_users(self) -> None:
-        remote = self.client.list_users()
+        try:
+            remote = self.client.list_users()
+        except RemoteError as exc:
+            if exc.http_status not in (403, 404, 405):
+                raise
+            # No list of people for this key: they come as placeholders where they are referenced.
+            self.result.error("user", "*", exc)
+            return
         seen: set[str] = set()
         for u in remote:
             rid = str(u.get("id") or "")
@@ -145,7 +159,7 @@ class Puller:
             try:
                 with self.db.write():
                     self._upsert_user(rid, u)
-            except DomainError as exc:
+            except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("user", rid, exc)
         if not seen:
             return  # an empty answer (no permission?) never removes everyone
@@ -219,7 +233,7 @@ class Puller:
             try:
                 with self.db.write():
                     self._upsert_schedule(rid, {**s, **full})
-            except DomainError as exc:
+            except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("schedule", rid, exc)
         for r in self.db.all(
             "SELECT id, remote_id FROM schedules WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL",
@@ -229,7 +243,7 @@ class Puller:
                 try:
                     schedules.delete_schedule(self.ctx, r["id"])
                     self.result.bump("deleted", "schedule")
-                except DomainError as exc:
+                except (DomainError, sqlite3.IntegrityError) as exc:
                     self.result.error("schedule", r["remote_id"], exc)
 
     def _named(self, fn: Any, body: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -296,7 +310,7 @@ class Puller:
                         if _differs(cur, body):
                             schedules.update_rotation_layer(self.ctx, schedule_id, local, body)
                             self.result.bump("updated", "rotation_layer")
-            except DomainError as exc:
+            except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("rotation_layer", rid, exc)
                 continue
             order.append(local)
@@ -336,7 +350,7 @@ class Puller:
             try:
                 with self.db.write():
                     self._upsert_policy(rid, merged, shape, layers)
-            except DomainError as exc:
+            except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("policy", rid, exc)
         for r in self.db.all(
             "SELECT id, remote_id FROM policies WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL",
@@ -346,7 +360,7 @@ class Puller:
                 try:
                     policies.delete_policy(self.ctx, r["id"])
                     self.result.bump("deleted", "policy")
-                except DomainError as exc:
+                except (DomainError, sqlite3.IntegrityError) as exc:
                     self.result.error("policy", r["remote_id"], exc)
 
     def _policy_layers(self, rid: str, p: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
@@ -420,7 +434,7 @@ class Puller:
                         if _differs(cur, body):
                             policies.update_layer(self.ctx, policy_id, local, body)
                             self.result.bump("updated", "escalation_layer")
-            except DomainError as exc:
+            except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("escalation_layer", rid, exc)
                 continue
             order.append(local)
@@ -505,7 +519,7 @@ class Puller:
                     self.result.bump("created", "incident")
                 elif self._apply_incident(local, inc, new=False):
                     self.result.bump("updated", "incident")
-        except DomainError as exc:
+        except (DomainError, sqlite3.IntegrityError) as exc:
             self.result.error("incident", rid, exc)
 
     def _apply_incident(self, local: str, inc: dict[str, Any], *, new: bool) -> bool:

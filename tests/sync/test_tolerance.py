@@ -222,3 +222,22 @@ def test_an_error_without_message_is_shown_with_its_code_and_request_id(
         "message": "Not Found",
         "requestId": "550e8400-e29b-41d4-a716-446655440000",
     }
+
+
+def test_without_a_list_of_people_the_pull_goes_on_with_placeholders(
+    linked: Ctx, fake: FakeScaling, clock: VirtualClock
+) -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/v1/users":
+            return httpx.Response(404, json={"statusCode": 404, "code": "not_found"})
+        if req.url.path == "/v1/team/members":  # admin-only: a member's key is refused here
+            return httpx.Response(401, json={"statusCode": 401, "code": "not_authorized"})
+        return fake(req)
+
+    c = ScalingClient("https://api.scaling.cloud", Secret("scl_live_" + "k" * 32),
+                      transport=httpx.MockTransport(handler), sleep=lambda s: None)  # fmt: skip
+    result = pull(linked.db, linked.org_id, c, clock=clock)
+    assert [e["kind"] for e in result.errors] == ["user"]
+    row = linked.db.one("SELECT * FROM users WHERE remote_id = 'user_1'")
+    assert row is not None and row["email"] == "user_1@unknown.scaling.invalid"
+    assert linked.db.scalar("SELECT count(*) FROM incidents WHERE remote_id = ?", (INC,)) == 1
