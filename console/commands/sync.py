@@ -252,19 +252,30 @@ def sync_push(state: State, as_json: bool) -> None:
 
 @sync_group.command("retry")
 @click.argument("change_id")
+@click.option("--json", "as_json", is_flag=True)
 @pass_state
 @handle_errors
-def sync_retry(state: State, change_id: str) -> None:
+def sync_retry(state: State, change_id: str, as_json: bool) -> None:
     """Put a failed change back in the queue (in its original place); it goes with the next push."""
     change = retry_change(state.db(), _org_id(state), change_id)
-    click.echo(f"{change['id']} ({change['kind']}) queued again.")
+    if as_json:
+        echo_json(change)
+    else:
+        click.echo(f"{change['id']} ({change['kind']}) queued again.")
 
 
 @sync_group.command("discard")
 @click.argument("change_id")
+@click.option("--json", "as_json", is_flag=True)
 @pass_state
 @handle_errors
-def sync_discard(state: State, change_id: str) -> None:
-    """Give up a failed change; the next pull restores the remote's version."""
-    change = discard_change(state.db(), _org_id(state), change_id)
-    click.echo(f"{change['id']} ({change['kind']}) discarded.")
+def sync_discard(state: State, change_id: str, as_json: bool) -> None:
+    """Give up a failed change; the next pull restores the remote's version.
+
+    A discarded create stays local only (a local incident is then paged by the local engine).
+    """
+    change = discard_change(state.db(), _org_id(state), change_id, clock=state.clock)
+    if as_json:
+        echo_json(change)
+    else:
+        click.echo(f"{change['id']} ({change['kind']}) discarded.")

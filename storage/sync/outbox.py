@@ -244,10 +244,13 @@ def retry_change(db: Database, org_id: str, change_id: str) -> dict[str, Any]:
         return change_wire(_change_row(db, org_id, change_id))
 
 
-def discard_change(db: Database, org_id: str, change_id: str) -> dict[str, Any]:
+def discard_change(
+    db: Database, org_id: str, change_id: str, *, clock: Clock | None = None
+) -> dict[str, Any]:
     """Give up a failed change; the next pull puts the remote's version back.
 
-    Discarding a create also discards the later changes to that object, and the object stays local-only.
+    Discarding a create also discards the later changes to that object, and the object stays local-only;
+    an incident that will never reach the remote is then paged by the local engine, from now.
     """
     with db.write():
         row = _change_row(db, org_id, change_id)
@@ -271,6 +274,12 @@ def discard_change(db: Database, org_id: str, change_id: str) -> dict[str, Any]:
                     "UPDATE escalation_layers SET origin = 'local' WHERE policy_id = ? AND remote_id IS NULL",
                     (row["object_id"],),
                 )
+            if table == "incidents" and not db.scalar(
+                "SELECT acknowledged_at FROM incidents WHERE id = ?", (row["object_id"],)
+            ):
+                from storage import escalator
+
+                escalator.start(db, (clock or WallClock()).now(), row["object_id"])
         return change_wire(_change_row(db, org_id, change_id))
 
 

@@ -140,3 +140,20 @@ def test_key_file_is_owner_only_and_the_environment_wins(
     assert credentials.load_key("org_1") is None
     with pytest.raises(credentials.CredentialError):
         credentials.store_key("org_1", "has space")
+
+
+def test_a_discarded_incident_create_is_paged_by_the_local_engine(ctx: Ctx, clock: VirtualClock) -> None:
+    link.link(ctx.db, ctx.org_id, "https://api.scaling.cloud", clock)
+    pol = policies.create_policy(ctx, {"name": "P"})
+    policies.add_layer(ctx, pol["id"], {"position": 1, "ackTimeoutMinutes": 5,
+                                        "target": {"type": "users", "userIds": [ctx.actor_user_id]}})  # fmt: skip
+    inc = incidents.create_incident(ctx, {"title": "t", "severity": "high", "escalationPolicyId": pol["id"]})
+    incidents.post_update(ctx, inc["id"], {"body": "looking", "visibility": "internal"})
+    assert ctx.db.scalar("SELECT count(*) FROM escalations WHERE incident_id = ?", (inc["id"],)) == 0
+    create = next(c for c in list_changes(ctx.db, ctx.org_id) if c["kind"] == "incident.create")
+    ctx.db.execute("UPDATE sync_outbox SET status = 'failed' WHERE id = ?", (create["id"],))
+    discard_change(ctx.db, ctx.org_id, create["id"], clock=clock)
+    assert ctx.db.scalar("SELECT origin FROM incidents WHERE id = ?", (inc["id"],)) == "local"
+    assert ctx.db.scalar("SELECT count(*) FROM escalations WHERE incident_id = ?", (inc["id"],)) == 1
+    # The update queued behind the create went with it.
+    assert [c["kind"] for c in list_changes(ctx.db, ctx.org_id)] == ["policy.create", "layer.create"]
