@@ -134,8 +134,10 @@ class Puller:
     def run(self) -> PullResult:
         with applying_remote():
             self.pull_users()
-            self.pull_schedules()
+            seen_schedules = self.pull_schedules()
             self.pull_policies()
+            # After the policies: a schedule gone from the remote may still be a target until then.
+            self.remove_schedules(seen_schedules)
             self.pull_incidents()
         return self.result
 
@@ -217,7 +219,7 @@ class Puller:
 
     # -- schedules ------------------------------------------------------------------------------
 
-    def pull_schedules(self) -> None:
+    def pull_schedules(self) -> set[str]:
         seen: set[str] = set()
         for s in self.client.list_schedules():
             rid = str(s.get("id") or "")
@@ -235,6 +237,9 @@ class Puller:
                     self._upsert_schedule(rid, {**s, **full})
             except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("schedule", rid, exc)
+        return seen
+
+    def remove_schedules(self, seen: set[str]) -> None:
         for r in self.db.all(
             "SELECT id, remote_id FROM schedules WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL",
             (self.org_id,),

@@ -133,6 +133,7 @@ class SyncRunner:
         failures = 0
         next_full = 0.0  # monotonic time of the next push + pull
         client: ScalingClient | None = None
+        last_waiting = 0  # the outbox size after the last cycle
         while not self._stop.is_set():
             try:
                 org_id = find_org(db, self.org)
@@ -150,8 +151,10 @@ class SyncRunner:
             woke = self._wake.is_set()
             self._wake.clear()
             due = woke or monotonic() >= next_full
-            has_waiting = self._status["waiting"] > len(self._status["failed"])
-            if not due and not (has_waiting and failures == 0):
+            # New local changes go at once; changes held behind a failure do not trigger a push each second.
+            sendable = self._status["waiting"] - len(self._status["failed"])
+            fresh = sendable > 0 and self._status["waiting"] != last_waiting and failures == 0
+            if not due and not fresh:
                 self._wake.wait(TICK_S)
                 continue
             try:
@@ -178,6 +181,7 @@ class SyncRunner:
                 self._set(state="error", lastError=f"{type(exc).__name__}: {exc}")
                 next_full = monotonic() + min(MAX_BACKOFF_S, backoff_delay(failures - 1, random.random))
             self._refresh_counts(db, org_id)
+            last_waiting = self._status["waiting"]
             self.cycles += 1
             self._wake.wait(TICK_S)
         if client is not None:

@@ -220,6 +220,7 @@ def test_incremental_pull_stops_at_what_is_known(remote: Remote, local: LocalSid
     second_layer = policies.get_policy(ctx, seed["platform"])["layers"][1]["id"]
     policies.delete_layer(ctx, seed["platform"], second_layer)
     policies.delete_policy(ctx, seed["empty"])
+    schedules.delete_schedule(ctx, seed["secondary"])
     erin = orgs.add_user(ctx, email="erin@scaling.test", first_name="Erin")
 
     proxy.seen.clear()
@@ -245,6 +246,7 @@ def test_incremental_pull_stops_at_what_is_known(remote: Remote, local: LocalSid
     pol = policies.get_policy(local.ctx(), pol_id)
     assert pol["name"] == "Platform v2" and len(pol["layers"]) == 1
     assert db.scalar("SELECT count(*) FROM policies WHERE remote_id = ?", (seed["empty"],)) == 0
+    assert db.scalar("SELECT count(*) FROM schedules WHERE remote_id = ?", (seed["secondary"],)) == 0
     assert local_of(local, "users", erin["id"])
     # A second pull with nothing new changes nothing.
     again = do_pull(local)
@@ -434,13 +436,18 @@ def test_a_change_the_remote_rejects_is_kept_until_retried_or_discarded(
     again = do_push(local)
     assert (again.sent, again.failed, again.waiting) == (0, 0, 3)
 
-    # Discard the update: gone from the queue, never sent, and the remote never saw it.
-    from storage.sync.outbox import discard_change, retry_change
+    # The command line shows every failure with the remote's error.
+    shown = oncall(local.db_path, "sync", "status")
+    assert "3 change(s) waiting, 2 failed" in shown.stdout
+    assert "409 name_conflict" in shown.stdout and "400 no_public_surface" in shown.stdout
 
-    discard_change(local.db, local.org_id, failed["incident.update"]["id"])
+    # Discard the update: gone from the queue, never sent, and the remote never saw it.
+    out = oncall(local.db_path, "sync", "discard", failed["incident.update"]["id"])
+    assert out.returncode == 0 and "discarded" in out.stdout
     # Fix the clash on the remote, retry the create: it goes, and the waiting layer after it.
     policies.update_policy(remote.ctx(), clash["id"], {"name": "Billing (old)"})
-    retry_change(local.db, local.org_id, failed["policy.create"]["id"])
+    out = oncall(local.db_path, "sync", "retry", failed["policy.create"]["id"])
+    assert out.returncode == 0 and "queued again" in out.stdout
     final = do_push(local)
     assert (final.sent, final.failed, final.waiting) == (2, 0, 0)
     assert len(remote_policy(remote, "Billing")["layers"]) == 1
@@ -564,3 +571,19 @@ def test_new_user_logs_in_pulls_edits_offline_and_sees_the_change_arrive(
     finally:
         runner.stop()
         ldb.close()
+
+
+def test_a_crash_while_sending_never_creates_twice(remote: Remote, local: LocalSide) -> None:
+    """The process died after the remote created the policy and before the answer was recorded."""
+    populate(remote, n_incidents=1)
+    login(local, remote.url, remote.key)
+    do_pull(local)
+    pol = policies.create_policy(local.ctx(), {"name": "Crashy"})
+    change = list_changes(local.db, local.org_id)[0]
+    with client(local) as c:  # the request that reached the remote
+        c.request("POST", "/v1/escalation/policies", body={"name": "Crashy"}, idempotency_key="x")
+    local.db.execute("UPDATE sync_outbox SET status = 'sending', attempts = 1 WHERE id = ?", (change["id"],))
+
+    result = do_push(local)
+    assert (result.sent, result.failed) == (1, 0)
+    assert remote_policy(remote, "Crashy")["id"] == remote_of(local, "policies", pol["id"])
