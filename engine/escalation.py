@@ -362,9 +362,7 @@ def escalate_now(
     else:
         target_step = to_position - 1
     events: list[Event] = [
-        Event(
-            "escalated_manually", {"fromPosition": state.step + 1, "toPosition": min(target_step, n - 1) + 1}
-        )
+        Event("escalated_manually", {"fromPosition": state.step + 1, "toPosition": target_step % n + 1})
     ]
     if state.state in ("acknowledged", "snoozed"):
         step = target_step if target_step < n else 0

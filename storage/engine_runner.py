@@ -112,6 +112,7 @@ class EngineRunner:
         self.errors = 0
         self._fence: lease.Fence | None = None
         self._cycle_lock = threading.Lock()
+        self._delivery_lock = threading.Lock()
         self._armed_ms: int | None = None
         self._version: int | None = None
         self._sched: BackgroundScheduler | None = None
@@ -149,11 +150,14 @@ class EngineRunner:
         return self
 
     def stop(self) -> None:
-        """Stop cleanly and release the lease so a standby engine takes over at once."""
-        sched, self._sched = self._sched, None
-        if sched is not None:
-            sched.shutdown(wait=True)
-        with self._cycle_lock:
+        """Stop cleanly and release the lease so a standby engine takes over at once.
+
+        The scheduler is shut down without waiting (APScheduler holds its job-store lock while waiting
+        for running jobs, and a running cycle re-arms its wake through that lock: waiting would
+        deadlock); then the running cycle and delivery pass, if any, are waited for through our own locks.
+        """
+        self._shutdown_scheduler()
+        with self._delivery_lock, self._cycle_lock:
             if self._fence is not None and self._db is not None:
                 try:
                     lease.release(self._db, self._fence)
@@ -165,13 +169,16 @@ class EngineRunner:
 
     def abandon(self) -> None:
         """Stop without releasing the lease: what a crash looks like to the other engines (tests)."""
-        sched, self._sched = self._sched, None
-        if sched is not None:
-            sched.shutdown(wait=False)
-        with self._cycle_lock:
+        self._shutdown_scheduler()
+        with self._delivery_lock, self._cycle_lock:
             self._fence = None
             self._close()
         self._set_mode("stopped")
+
+    def _shutdown_scheduler(self) -> None:
+        sched, self._sched = self._sched, None
+        if sched is not None:
+            sched.shutdown(wait=False)
 
     def _close(self) -> None:
         for db in (self._db, self._delivery_db):
@@ -181,8 +188,9 @@ class EngineRunner:
 
     def poke(self) -> None:
         """Something changed (or a virtual clock moved): run a cycle now."""
-        if self._sched is not None:
-            self._sched.add_job(self._safe(self._cycle), id="wake", replace_existing=True)
+        sched = self._sched
+        if sched is not None:
+            sched.add_job(self._safe(self._cycle), id="wake", replace_existing=True)
 
     @property
     def fence(self) -> lease.Fence | None:
@@ -204,6 +212,9 @@ class EngineRunner:
                 # because the rows, not this process, hold the schedule.
                 self.errors += 1
                 log.warning("engine step failed; will retry", exc_info=True)
+            except Exception:
+                self.errors += 1
+                log.exception("engine job %s failed; will retry", fn.__name__)
 
         run.__name__ = fn.__name__
         return run
@@ -264,8 +275,9 @@ class EngineRunner:
                 self._set_mode("standby")
                 return
             self._arm(db)
-        if fired_any and self.deliver and self._sched is not None:
-            self._sched.add_job(
+        sched = self._sched
+        if fired_any and self.deliver and sched is not None:
+            sched.add_job(
                 self._safe(self._deliver), id="deliver-now", executor="delivery", replace_existing=True
             )
 
@@ -293,9 +305,10 @@ class EngineRunner:
         sched.add_job(self._safe(self._cycle), "date", run_date=run_date, id="wake", replace_existing=True)
 
     def _deliver(self) -> None:
-        db, fence = self._delivery_db, self._fence
-        if db is None or fence is None:
-            return
-        while delivery.deliver_due(db, self.clock, limit=20, fence=fence) == 20:
-            if self._fence is None:
+        with self._delivery_lock:
+            db, fence = self._delivery_db, self._fence
+            if db is None or fence is None:
                 return
+            while delivery.deliver_due(db, self.clock, limit=20, fence=fence) == 20:
+                if self._fence is None or self._sched is None:
+                    return

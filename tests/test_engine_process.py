@@ -289,3 +289,31 @@ def test_crash_sigkill_many_times_every_step_once(db_path: Path, db: Database) -
         f"max lateness {max(lates) / speed / 1000:.2f} real s"
     )
     assert to_epoch_ms(clock.now()) > 0
+
+
+def test_stop_while_a_cycle_is_running_does_not_deadlock(
+    db_path: Path, db: Database, clock: VirtualClock
+) -> None:
+    import threading
+
+    ctx, pid, _ = _setup(db, clock)
+    for _ in range(3):
+        _create(ctx, pid)
+    in_cycle = threading.Event()
+
+    def slow_hook(fired: list[tuple[str, int]], at: Any) -> None:
+        in_cycle.set()
+        time.sleep(0.5)  # the cycle is still running (and will re-arm its wake) when stop() is called
+
+    r = EngineRunner(db_path, clock, "slow", deliver=True, on_fired=slow_hook, lease_ttl=1.0)
+    r.start()
+    wait_for(lambda: r.mode == "embedded")
+    clock.advance(timedelta(minutes=5))
+    r.poke()
+    assert in_cycle.wait(5)
+    stopper = threading.Thread(target=r.stop, daemon=True)
+    stopper.start()
+    stopper.join(5)
+    assert not stopper.is_alive(), "stop() deadlocked"
+    assert r.mode == "stopped"
+    assert lease.current(db)["alive"] is False  # type: ignore[index]

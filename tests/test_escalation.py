@@ -570,3 +570,18 @@ def test_handoff_while_acknowledged_pages_target_but_arms_nothing(
     assert [p[2] for p in _pages(db, iid)] == [people["alice"], people["carol"]]
     _drive(db, clock, 60)
     assert len(_pages(db, iid)) == 2
+
+
+def test_escalate_now_from_last_layer_wraps_into_repeat_loop(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))], repeat=1)
+    iid = _incident(ctx, pid)
+    inc_svc.escalate_now(ctx, iid)
+    out = inc_svc.escalate_now(ctx, iid)
+    assert (out["escalation"]["currentLayer"], out["escalation"]["loop"]) == (1, 1)
+    assert [e["toPosition"] for e in _events(db, iid, "escalated_manually")] == [2, 1]
+    assert [p[2] for p in _pages(db, iid)] == [people["alice"], people["bob"], people["alice"]]
+    _drive(db, clock, 60)
+    assert [p[2] for p in _pages(db, iid)][3:] == [people["bob"]]
+    assert len(_events(db, iid, "escalation_exhausted")) == 1
