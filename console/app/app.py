@@ -14,15 +14,13 @@ from typing import Any, TypeVar
 
 from textual.app import App
 from textual.binding import Binding
+from textual.command import Provider
+from textual.screen import Screen
 
-from console.app.commands import OncallCommands
 from console.app.engine_link import EngineLink
 from console.app.readmodel import Directory
 from console.app.screens.base import OncallScreen
-from console.app.screens.help import HelpScreen
 from console.app.screens.incidents import IncidentsScreen
-from console.app.screens.policies import PoliciesScreen
-from console.app.screens.schedules import SchedulesScreen
 from engine.clock import Clock
 from engine.errors import DomainError
 from storage.service import Ctx
@@ -30,21 +28,41 @@ from storage.service import Ctx
 T = TypeVar("T")
 
 
+# The first screen is imported eagerly; the others, the palette and help load when first used, which keeps
+# process start to first frame short.
+def _policies_screen() -> Screen[None]:
+    from console.app.screens.policies import PoliciesScreen
+
+    return PoliciesScreen()
+
+
+def _schedules_screen() -> Screen[None]:
+    from console.app.screens.schedules import SchedulesScreen
+
+    return SchedulesScreen()
+
+
+def _oncall_commands() -> type[Provider]:
+    from console.app.commands import OncallCommands
+
+    return OncallCommands
+
+
 class OncallApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "oncall"
-    MODES = {"incidents": IncidentsScreen, "policies": PoliciesScreen, "schedules": SchedulesScreen}
+    MODES = {"incidents": IncidentsScreen, "policies": _policies_screen, "schedules": _schedules_screen}
     DEFAULT_MODE = "incidents"
-    COMMANDS = App.COMMANDS | {OncallCommands}
+    COMMANDS = App.COMMANDS | {_oncall_commands}
     ENABLE_COMMAND_PALETTE = True
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS = [
-        Binding("1", "switch_mode('incidents')", "Incidents", id="app.incidents", show=False),
-        Binding("2", "switch_mode('policies')", "Policies", id="app.policies", show=False),
-        Binding("3", "switch_mode('schedules')", "Schedules", id="app.schedules", show=False),
+        Binding("1", "switch_mode('incidents')", "Go to incidents", id="app.incidents", show=False),
+        Binding("2", "switch_mode('policies')", "Go to policies", id="app.policies", show=False),
+        Binding("3", "switch_mode('schedules')", "Go to schedules", id="app.schedules", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
-        Binding("colon", "command_palette", "Palette", show=False, id="app.palette"),
+        Binding("colon", "open_palette", "Command palette", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -81,7 +99,9 @@ class OncallApp(App[None]):
     def on_mount(self) -> None:
         self.theme = "textual-dark"
         if self.run_engine:
-            self.engine.start()
+            # After the first frame: the engine opens its own connections and schedulers, which the
+            # person waiting for the incident list should not have to wait for.
+            self.call_after_refresh(self.engine.start)
         self._data_version = self.db.data_version()
         self.set_interval(self.poll_seconds, self.poll_changes)
         self.set_interval(self.tick_seconds, self.tick)
@@ -105,7 +125,7 @@ class OncallApp(App[None]):
         self.generation += 1
         for screen in self.screen_stack:
             if isinstance(screen, OncallScreen) and screen.is_mounted:
-                screen.refresh_data()
+                screen.sync()
 
     def tick(self) -> None:
         now = self.clock.now()
@@ -135,7 +155,13 @@ class OncallApp(App[None]):
 
     # -- actions -------------------------------------------------------------------------------------
 
+    def action_open_palette(self) -> None:
+        """``:`` as in k9s. (Named apart from ``command_palette`` so Textual still binds ctrl+p.)"""
+        self.action_command_palette()
+
     def action_help(self) -> None:
+        from console.app.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))

@@ -16,7 +16,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 MODE_TITLES = {"incidents": "Incidents", "policies": "Policies", "schedules": "Schedules"}
-SKIP_ACTIONS = {"command_palette", "help_quit"}
+SKIP_ACTIONS = {"command_palette", "open_palette", "help_quit"}
 
 Command = tuple[str, str, Callable[[], Any]]
 
@@ -44,10 +44,19 @@ class OncallCommands(Provider):
         for node, b, keys in grouped.values():
             prefix = "App" if node is app else label
             add(f"{prefix}: {b.description}", f"key {', '.join(keys)}", partial(self._run, node, b.action))
+        from console.app.screens.incidents import IncidentsScreen
+        from console.app.screens.policies import PoliciesScreen
+        from console.app.screens.schedules import SchedulesScreen
+
+        mode_screens = {
+            "incidents": IncidentsScreen,
+            "policies": PoliciesScreen,
+            "schedules": SchedulesScreen,
+        }
         for number, (mode, title) in enumerate(MODE_TITLES.items(), start=1):
             add(f"Go to {title}", f"key {number}", partial(app.switch_mode, mode))
-            screen_cls = app.MODES.get(mode)
-            if mode == app.current_mode or not isinstance(screen_cls, type):
+            screen_cls = mode_screens[mode]
+            if mode == app.current_mode:
                 continue
             for b in getattr(screen_cls, "BINDINGS", []):
                 if not isinstance(b, Binding) or not b.description or b.action in SKIP_ACTIONS:

@@ -49,6 +49,12 @@ SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
 WHERE i.org_id = ? AND i.status != 'resolved'
 """
+_SOME_INCIDENTS_SQL = """
+SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at,
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
+FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))
+"""
 
 
 def _layer_count(snapshot: str | None, cache: dict[str, int | None]) -> int | None:
@@ -66,11 +72,10 @@ def _layer_count(snapshot: str | None, cache: dict[str, int | None]) -> int | No
     return count
 
 
-def open_incidents(db: Database, org_id: str) -> dict[str, IncidentRow]:
-    """Every open incident of the organisation with its escalation position, keyed by id."""
+def _rows(rows: list[Any]) -> dict[str, IncidentRow]:
     out: dict[str, IncidentRow] = {}
     counts: dict[str, int | None] = {}
-    for r in db.all(_INCIDENTS_SQL, (org_id,)):
+    for r in rows:
         state = r["esc_state"]
         # Only a timeout (the next layer) or a snooze's end is "the next escalation"; a re-page is not.
         due = r["due_at_ms"] if r["due_kind"] in ("timeout", "snooze_end") else None
@@ -90,6 +95,39 @@ def open_incidents(db: Database, org_id: str) -> dict[str, IncidentRow]:
             due_ms=due,
         )
     return out
+
+
+def timeline_position(db: Database) -> int:
+    """The newest timeline sequence number: every change to an incident appends there."""
+    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM timeline") or 0)
+
+
+def open_incidents(db: Database, org_id: str) -> tuple[dict[str, IncidentRow], int]:
+    """Every open incident of the organisation with its escalation position, keyed by id, and the
+    timeline position the read is consistent with (one read transaction)."""
+    with db.read():
+        position = timeline_position(db)
+        return _rows(db.all(_INCIDENTS_SQL, (org_id,))), position
+
+
+def changed_incidents(db: Database, org_id: str, since: int) -> tuple[dict[str, IncidentRow | None], int]:
+    """Incidents with timeline events after ``since``: their new rows, or None once resolved.
+
+    The live table's hot path: a change touches a handful of incidents, so this reads a handful of rows
+    however many incidents are open. Returns the new timeline position too.
+    """
+    with db.read():
+        rows = db.all("SELECT DISTINCT incident_id FROM timeline WHERE seq > ?", (since,))
+        position = timeline_position(db)
+        if not rows:
+            return {}, position
+        ids = [r["incident_id"] for r in rows]
+        found = _rows(db.all(_SOME_INCIDENTS_SQL, (org_id, json.dumps(ids))))
+    changes: dict[str, IncidentRow | None] = {}
+    for iid in ids:
+        row = found.get(iid)
+        changes[iid] = row if row is not None and row.status != "resolved" else None
+    return changes, position
 
 
 class Directory:

@@ -154,8 +154,8 @@ async def test_acknowledge(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
         assert inc["acknowledgedBy"] == demo.users["alice"]
         assert inc["escalation"]["state"] == "acknowledged"
         table = app.screen.query_one(IncidentTable)
-        assert str(table.get_cell(demo.incidents[0], "ack")) == "Alice Chen"
-        assert str(table.get_cell(demo.incidents[0], "next")) == "acked"
+        assert table.cell_text(demo.incidents[0], "ack") == "Alice Chen"
+        assert table.cell_text(demo.incidents[0], "next") == "acked"
 
 
 async def test_advance_status_and_resolve_with_note(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
@@ -213,7 +213,7 @@ async def test_escalate_now(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["escalation"]["currentLayer"] == 2
         table = app.screen.query_one(IncidentTable)
-        assert str(table.get_cell(iid, "layer")) == "2/3"
+        assert table.cell_text(iid, "layer") == "2/3"
 
 
 async def test_new_incident_invalid_then_valid(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
@@ -249,7 +249,7 @@ async def test_new_incident_invalid_then_valid(make_app: MakeApp, ctx: Ctx, demo
         assert row["severity"] == "high"
         assert row["escalation_policy_id"] == demo.policies["sre"]
         table = app.screen.query_one(IncidentTable)
-        assert str(table.get_cell(row["id"], "title")) == "Queue [backlog] growing"
+        assert table.cell_text(row["id"], "title") == "Queue [backlog] growing"
 
 
 async def test_details_post_and_redact_update(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
@@ -287,7 +287,7 @@ async def test_live_update_from_another_process(
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(IncidentTable)
-        assert str(table.get_cell(iid, "layer")) == "1/3"
+        assert table.cell_text(iid, "layer") == "1/3"
         other = open_db(db_path)
         try:
             clock.advance(timedelta(minutes=6))
@@ -295,7 +295,7 @@ async def test_live_update_from_another_process(
         finally:
             other.close()
         await pilot.pause(0.3)
-        assert str(table.get_cell(iid, "layer")) == "2/3"
+        assert table.cell_text(iid, "layer") == "2/3"
 
 
 async def test_filter_and_sort(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
@@ -314,7 +314,7 @@ async def test_filter_and_sort(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> No
         await pilot.press("o")
         assert table.sort_by == "age"
         assert selected_seq(app) == before  # the cursor stays on its incident
-        assert str(table.get_cell_at((0, 1))) == "#4"  # newest first (same instant: highest number)
+        assert table.cell_text(table.order[0], "num") == "#4"  # newest first (same instant: highest number)
 
 
 async def test_help_lists_every_binding(make_app: MakeApp) -> None:
@@ -342,3 +342,28 @@ async def test_markup_in_titles_is_escaped(make_app: MakeApp, ctx: Ctx) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, IncidentDetailScreen)
+
+
+async def test_command_palette_runs_actions(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    from textual.command import CommandPalette
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"incidents ack")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert incidents.get_incident(ctx, demo.incidents[0])["acknowledgedAt"] is not None
+        # Another mode's action: switches there and runs it.
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"policies new policy")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.4)
+        assert app.current_mode == "policies"
+        assert isinstance(app.screen, FormScreen)

@@ -44,11 +44,20 @@ class OncallScreen(Screen[None]):
         line.update(Content(("✗ " if error else "✓ ") + message))
         line.set_class(error, "-error")
 
+    _seen_generation = -1
+
+    def sync(self, *, force: bool = False) -> None:
+        """Re-read unless this screen already shows the app's current data generation."""
+        generation = self.oncall.generation
+        if force or generation != self._seen_generation:
+            self._seen_generation = generation
+            self.refresh_data()
+
     def refresh_data(self) -> None:
-        """Re-read what this screen shows; called when the database changed."""
+        """Re-read what this screen shows; called (through :meth:`sync`) when the database changed."""
 
     def tick(self, now: datetime) -> None:
         """Once a second: repaint what depends on the clock (countdowns)."""
 
     def on_screen_resume(self) -> None:
-        self.refresh_data()
+        self.sync()

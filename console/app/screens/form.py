@@ -49,7 +49,8 @@ class FormScreen(ModalScreen[Any]):
         border: thick $accent; background: $surface; padding: 0 1; }
     FormScreen #form-title { text-style: bold; width: 1fr; margin-bottom: 1; }
     FormScreen #form-fields { height: auto; max-height: 1fr; }
-    FormScreen .form-label { margin-top: 0; color: $text-muted; }
+    FormScreen .form-field { height: auto; margin-bottom: 1; }
+    FormScreen .form-label { color: $text-muted; }
     FormScreen .form-error { color: $error; height: auto; }
     FormScreen .form-error.-empty { display: none; }
     FormScreen .form-help { color: $text-muted; text-style: italic; }
@@ -104,15 +105,17 @@ class FormScreen(ModalScreen[Any]):
                 allow_blank=True,
                 id=wid,
                 prompt=f.placeholder or "Select…",
+                compact=True,
             )
         if f.kind == "multi":
             chosen = set(f.value or ())
-            return SelectionList(*[(label, v, v in chosen) for label, v in f.options], id=wid)
+            return SelectionList(*[(label, v, v in chosen) for label, v in f.options], id=wid, compact=True)
         return Input(
             value="" if f.value is None else str(f.value),
             placeholder=f.placeholder,
             id=wid,
             type="integer" if f.kind == "int" else "text",
+            compact=True,
         )
 
     def on_mount(self) -> None:

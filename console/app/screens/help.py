@@ -18,6 +18,7 @@ KEY_NAMES = {
     "slash": "/",
     "enter": "enter",
     "ctrl+p": "ctrl+p",
+    "colon": ":",
 }
 
 GLOBAL_NOTES = [
@@ -42,11 +43,31 @@ def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
         if not b.description or b.system:
             continue
         node = active.node
-        where = "app" if node is screen.app else type(node).__name__.removesuffix("Screen")
+        if node is screen.app:
+            where = "everywhere"
+        elif isinstance(node, Screen):
+            where = screen.title or type(node).__name__.removesuffix("Screen")
+        else:
+            where = type(node).__name__
         ident = (id(node), b.action)
         by_action.setdefault(ident, []).append(key)
         info[ident] = (b.description, where)
-    for ident, keys in by_action.items():
+    nodes: dict[int, int] = {}
+    for active in screen.active_bindings.values():
+        node = active.node
+        nodes[id(node)] = 0 if isinstance(node, Screen) else (1 if node is screen.app else 2)
+    from textual.app import App
+    from textual.scroll_view import ScrollView
+    from textual.widget import Widget
+
+    generic = {
+        (b.action if isinstance(b, Binding) else b[1])
+        for cls in (Screen, App, ScrollView, Widget)
+        for b in cls.BINDINGS
+    }
+    for ident, keys in sorted(
+        by_action.items(), key=lambda item: (item[0][1] in generic, nodes.get(item[0][0], 3))
+    ):
         desc, where = info[ident]
         if (desc, where) in seen:
             continue
@@ -79,7 +100,7 @@ class HelpScreen(ModalScreen[None]):
         for keys, desc, where in self.rows:
             table.add_row(Text(keys), Text(desc), Text(where))
         for keys, desc in GLOBAL_NOTES:
-            table.add_row(Text(keys), Text(desc), Text("anywhere"))
+            table.add_row(Text(keys), Text(desc), Text("everywhere"))
         with Vertical():
             yield Static(f"Keys — {self.for_screen.title or type(self.for_screen).__name__}", id="help-title")
             with VerticalScroll():

@@ -97,7 +97,7 @@ class IncidentDetailScreen(IncidentActions):
         table = self.query_one("#timeline-table", DataTable)
         table.add_column("When", key="when", width=20)
         table.add_column("Event", key="event")
-        self.refresh_data()
+        self.sync()
         table.focus()
 
     # -- data ----------------------------------------------------------------------------------------

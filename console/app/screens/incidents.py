@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
-from console.app.readmodel import open_incidents
+from console.app.readmodel import IncidentRow, changed_incidents, open_incidents
 from console.app.screens.incident_actions import IncidentActions
 from console.app.widgets.incident_table import IncidentTable
+from engine.clock import monotonic
+
+FULL_RESYNC_S = 20.0
 
 
 class IncidentsScreen(IncidentActions):
@@ -37,6 +40,11 @@ class IncidentsScreen(IncidentActions):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="incidents.clear_filter"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._position: int | None = None
+        self._full_at = 0.0
+
     def compose_body(self) -> ComposeResult:
         yield Input(
             placeholder="filter: words in title, owner, severity, status, #number", id="incident-filter"
@@ -53,17 +61,46 @@ class IncidentsScreen(IncidentActions):
 
     def on_mount(self) -> None:
         self.table.build_columns(self.app.size.width)
-        self.refresh_data()
+        self.query_one("#incident-summary", Static).update("loading…")
         self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        if self._seen_generation == -1:
+            self.call_after_refresh(self.sync)  # the first frame first, then (maybe 10,000) rows
+        else:
+            self.sync()
 
     def on_resize(self) -> None:
         self.table.build_columns(self.app.size.width)
 
     def refresh_data(self) -> None:
-        rows = open_incidents(self.oncall.db, self.oncall.ctx.org_id)
-        self.table.apply(rows, self.oncall.clock.now())
+        """First a full read; then only incidents with new timeline events (a handful of rows, however
+        many are open). A full re-read runs in a thread now and then as a safety net for writers that
+        change an incident without a timeline event."""
+        db, org_id = self.oncall.db, self.oncall.ctx.org_id
+        if self._position is None:
+            rows, self._position = open_incidents(db, org_id)
+            self._full_at = monotonic()
+            self.table.apply(rows, self.oncall.clock.now())
+        else:
+            changes, self._position = changed_incidents(db, org_id, self._position)
+            self.table.apply_changes(changes, self.oncall.clock.now())
+            if monotonic() - self._full_at > FULL_RESYNC_S:
+                self._full_at = monotonic()
+                self._resync()
         self._summary()
         self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, group="incident-resync")
+    def _resync(self) -> None:
+        rows, position = open_incidents(self.oncall.db, self.oncall.ctx.org_id)
+        self.app.call_from_thread(self._apply_resync, rows, position)
+
+    def _apply_resync(self, rows: dict[str, IncidentRow], position: int) -> None:
+        self.table.apply(rows, self.oncall.clock.now())
+        # Anything logged after the snapshot is fetched again by the next incremental read.
+        self._position = min(self._position or position, position)
+        self._summary()
 
     def tick(self, now: datetime) -> None:
         self.table.tick(now)
@@ -91,12 +128,12 @@ class IncidentsScreen(IncidentActions):
             "owner_id": row.owner_id,
         }
 
-    @on(DataTable.RowHighlighted)
+    @on(IncidentTable.RowHighlighted)
     def _highlighted(self) -> None:
         self.refresh_bindings()
 
-    @on(DataTable.RowSelected)
-    def _selected(self, event: DataTable.RowSelected) -> None:
+    @on(IncidentTable.RowSelected)
+    def _selected(self, event: IncidentTable.RowSelected) -> None:
         self.action_open()
 
     # -- actions -------------------------------------------------------------------------------------

@@ -32,11 +32,11 @@ class PoliciesScreen(OncallScreen):
         Binding("shift+down,J", "move_layer(1)", "Move ↓", id="policies.move_down", key_display="⇧↓/J"),
         Binding("u", "undo", "Undo move", id="policies.undo"),
         Binding("a", "add_layer", "Add layer", id="policies.add_layer"),
-        Binding("e", "edit_layer", "Edit layer", id="policies.edit_layer"),
-        Binding("d", "delete_layer", "Delete layer", id="policies.delete_layer"),
-        Binding("N", "new_policy", "New policy", id="policies.new"),
-        Binding("r", "rename_policy", "Rename policy", id="policies.rename"),
-        Binding("D", "delete_policy", "Delete policy", id="policies.delete"),
+        Binding("e", "edit_layer", "Edit layer", id="policies.edit_layer", show=False),
+        Binding("d", "delete_layer", "Delete layer", id="policies.delete_layer", show=False),
+        Binding("N", "new_policy", "New policy", id="policies.new", show=False),
+        Binding("r", "rename_policy", "Rename policy", id="policies.rename", show=False),
+        Binding("D", "delete_policy", "Delete policy", id="policies.delete", show=False),
     ]
 
     def __init__(self) -> None:
@@ -53,7 +53,7 @@ class PoliciesScreen(OncallScreen):
             with Vertical(classes="pane-right"):
                 yield Static("", id="policy-head", markup=False)
                 yield Static(
-                    Text("  #  reached    timeout target", style="bold"), id="layer-header", markup=False
+                    Text("   #  after  timeout  target", style="bold"), id="layer-header", markup=False
                 )
                 yield LayerList(id="layer-list")
                 yield Static(
@@ -69,7 +69,7 @@ class PoliciesScreen(OncallScreen):
         return self.query_one("#layer-list", LayerList)
 
     def on_mount(self) -> None:
-        self.refresh_data()
+        self.sync()
         self.policy_list.focus()
 
     # -- data ----------------------------------------------------------------------------------------
@@ -99,8 +99,8 @@ class PoliciesScreen(OncallScreen):
                 ).owner_id
             except (DomainError, ValueError):
                 owner = None
-            who = self.oncall.directory.name(owner) if owner else "nobody"
-            return Text.assemble(("▣ ", "bold"), plain(name), (f" (now {who})", "dim"))
+            who = self.oncall.directory.name(owner, short=True) if owner else "nobody"
+            return Text.assemble(("▣ ", "bold"), plain(name), (f" · now {who}", "dim"))
         names = ", ".join(self.oncall.directory.name(u) for u in target.get("userIds", []))
         return Text.assemble(("☺ ", "bold"), plain(names))
 
@@ -132,8 +132,8 @@ class PoliciesScreen(OncallScreen):
             self._layers[layer["id"]] = layer
             text = Text.assemble(
                 (f"{layer['position']:>2}  ", "bold"),
-                (f"after {minutes_label(reached):<4}", ""),
-                (f" ⏱{minutes_label(layer['ackTimeoutMinutes']):<6} ", ""),
+                (f"{minutes_label(reached):>5}", ""),
+                (f"  ⏱{minutes_label(layer['ackTimeoutMinutes']):<6} ", ""),
                 self._target_text(layer["target"]),
             )
             text.no_wrap = True

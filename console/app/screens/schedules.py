@@ -84,7 +84,7 @@ class SchedulesScreen(OncallScreen):
         return self.query_one("#rotation-list", LayerList)
 
     def on_mount(self) -> None:
-        self.refresh_data()
+        self.sync()
         self.schedule_list.focus()
 
     # -- data ----------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class ScheduleTimeline(Widget):
             lines.append(Text(" " * (LABEL + now_slot) + "▲ now", style="bold"))
         lines.append(
             Text(
-                "letter = shift starts · ─ continues · ░ nobody on call · reversed = DST-shifted handoff",
+                "A = shift starts · ─ continues · ░ nobody on call · reversed = DST handoff",
                 style="dim",
                 no_wrap=True,
                 overflow="ellipsis",
