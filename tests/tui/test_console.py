@@ -367,3 +367,125 @@ async def test_command_palette_runs_actions(make_app: MakeApp, ctx: Ctx, demo: D
         await pilot.pause(0.4)
         assert app.current_mode == "policies"
         assert isinstance(app.screen, FormScreen)
+
+
+async def test_live_refresh_during_a_drag_does_not_undo_it(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg
+) -> None:
+    """The engine commits every second (its lease); a refresh mid-drag must not reset the moved layer."""
+    pid = demo.policies["default"]
+    l1, l2, l3 = layer_order(ctx, pid)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        layers = await open_policy(pilot, "Platform Default")
+        await pilot.mouse_down(layers, offset=(4, 2))
+        await pilot.hover(layers, offset=(4, 1))
+        app.data_changed()  # as if another connection had committed
+        await pilot.pause()
+        screen = app.screen
+        screen._shown_signature = None  # force a full re-render, as a real change would
+        screen.refresh_data()
+        await pilot.hover(layers, offset=(4, 0))
+        await pilot.mouse_up(layers, offset=(4, 0))
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [l3, l1, l2]
+
+
+async def test_reorder_rotation_layers_and_undo(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    from storage.service import schedules
+
+    sid = demo.schedules["secondary"]
+    original = [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        slist = app.screen.query_one("#schedule-list", OptionList)
+        slist.highlighted = 1  # Platform Secondary (by name)
+        await pilot.pause()
+        slist.focus()
+        await pilot.press("enter")
+        await pilot.press("J")
+        await pilot.pause()
+        assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original[::-1]
+        await pilot.press("u")
+        await pilot.pause()
+        assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original
+
+
+async def test_add_and_remove_override(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    from storage.service import schedules
+
+    sid = demo.schedules["primary"]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        await pilot.press("o")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        form.query_one("#field-userId", Select).value = demo.users["dan"]
+        end = form.query_one("#field-end", Input)
+        end.value = "2026-03-01 10:00"  # before the start: refused inline
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "after" in str(form.query_one("#err-end").render())
+        end.value = "2026-03-04 10:00"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        overrides = schedules.list_overrides(ctx, sid)
+        assert [o["userId"] for o in overrides] == [demo.users["dan"]]
+        ol = app.screen.query_one("#override-list", OptionList)
+        ol.focus()
+        ol.highlighted = 0
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert schedules.list_overrides(ctx, sid) == []
+
+
+async def test_policy_create_add_layer_rename_delete(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.1)
+        await pilot.press("N")
+        await pilot.pause()
+        await pilot.press(*"Platform Default", "ctrl+s")  # taken: the name conflict shows inline
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert "already exists" in str(form.query_one("#err-name").render())
+        form.query_one("#field-name", Input).value = "Night shift"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        pol = policies.find_policy(ctx, "Night shift")
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        form.query_one("#field-targetType", Select).value = "users"
+        await pilot.pause()
+        await pilot.press("ctrl+s")  # no users chosen
+        await pilot.pause()
+        assert "required" in str(form.query_one("#err-userIds").render())
+        form.query_one("#field-userIds").select(demo.users["bob"])
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        layers = policies.list_layers(ctx, pol["id"])
+        assert [(la["position"], la["target"]) for la in layers] == [
+            (1, {"type": "users", "userIds": [demo.users["bob"]]})
+        ]
+        await pilot.press("r")
+        await pilot.pause()
+        app.screen.query_one("#field-name", Input).value = "Night owls"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert policies.get_policy(ctx, pol["id"])["name"] == "Night owls"
+        await pilot.press("D")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert all(p["id"] != pol["id"] for p in policies.list_policies(ctx))

@@ -44,6 +44,7 @@ class PoliciesScreen(OncallScreen):
         self.policy_id: str | None = None
         self.undo_stack: list[tuple[str, list[str]]] = []
         self._layers: dict[str, dict[str, Any]] = {}
+        self._shown_signature: object = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="panes"):
@@ -125,6 +126,10 @@ class PoliciesScreen(OncallScreen):
                 plain(desc, style="italic"),
             )
         )
+        signature = (pol, self.oncall.clock.now().replace(second=0, microsecond=0))
+        if signature == self._shown_signature:
+            return  # nothing this screen shows changed (the engine's lease renewals also bump data_version)
+        self._shown_signature = signature
         items: list[tuple[str, Text]] = []
         reached = 0
         self._layers = {}
@@ -167,6 +172,7 @@ class PoliciesScreen(OncallScreen):
         if pid is None:
             return
         if self.oncall.act(policies.reorder_layers, pid, event.order, done=self._moved_text(event)) is None:
+            self._shown_signature = None
             self._show_policy()  # refused: show the stored order again
             return
         self.undo_stack.append((pid, event.previous))

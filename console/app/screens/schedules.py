@@ -60,6 +60,7 @@ class SchedulesScreen(OncallScreen):
         self.schedule_id: str | None = None
         self.undo_stack: list[tuple[str, list[str]]] = []
         self._tz = "UTC"
+        self._shown_signature: object = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="panes"):
@@ -132,6 +133,10 @@ class SchedulesScreen(OncallScreen):
         except DomainError as exc:
             self.flash(exc.message, error=True)
             return
+        signature = (sched, now.replace(second=0, microsecond=0))
+        if signature == self._shown_signature:
+            return  # unchanged (the engine's lease renewals bump data_version every second)
+        self._shown_signature = signature
         self._tz = sched["timezone"]
         tz = ZoneInfo(sched["timezone"])
         start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -220,7 +225,8 @@ class SchedulesScreen(OncallScreen):
             )
             is None
         ):
-            self._show_schedule()
+            self._shown_signature = None
+            self._show_schedule()  # refused: show the stored order again
             return
         self.undo_stack.append((sid, event.previous))
         self.refresh_bindings()

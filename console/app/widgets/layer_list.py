@@ -51,6 +51,7 @@ class LayerList(OptionList):
         self._drag_from: int | None = None
         self._drag_start_order: list[str] | None = None
         self._dragged = False
+        self._pending: tuple[list[tuple[str, Text]], str | None] | None = None
 
     # -- content -------------------------------------------------------------------------------------
 
@@ -65,7 +66,16 @@ class LayerList(OptionList):
         return self._items[self.highlighted][0]
 
     def set_items(self, items: Sequence[tuple[str, Text]], *, select: str | None = None) -> None:
-        """Replace the items, keeping the highlight on the same key (or on ``select``)."""
+        """Replace the items, keeping the highlight on the same key (or on ``select``).
+
+        During a drag the new items wait until the button is released: a live refresh must not undo
+        the move under the pointer.
+        """
+        if self._drag_from is not None:
+            self._pending = (list(items), select)
+            return
+        if list(items) == self._items and (select is None or select == self.selected_key):
+            return
         keep = select if select is not None else self.selected_key
         index = self.highlighted or 0
         self._items = list(items)
@@ -140,8 +150,14 @@ class LayerList(OptionList):
         self._drag_start_order = None
         self.remove_class("-dragging")
         self.release_mouse()
-        if start is not None and start != self.order:
+        moved = start is not None and start != self.order
+        if moved:
+            assert start is not None
             self.post_message(self.Reordered(self, self.order, start, "drag"))
+        elif self._pending is not None:
+            items, select = self._pending
+            self.set_items(items, select=select)
+        self._pending = None
 
     async def _on_click(self, event: events.Click) -> None:
         """A click highlights, a double click opens; the click that ends a drag does nothing more."""
