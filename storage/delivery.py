@@ -8,7 +8,9 @@ One pass (:func:`deliver_due`) runs in three short transactions and never holds 
    after :data:`MAX_ATTEMPTS` or a permanent error. Every attempt is a ``page_delivery_attempt`` timeline
    event on the incident; giving up adds ``page_delivery_failed``.
 
-Guarantees: a row the receiver answered 2xx for is never sent again. A row left ``sending`` by an engine
+Guarantees: a row the receiver answered 2xx for is never sent again. A page still waiting (first try or a
+retry) when its incident is resolved, or a layer's page still waiting when the incident is acknowledged,
+is cancelled (``page_delivery_cancelled``): no escalation page goes out after an ack. A row left ``sending`` by an engine
 that died mid-send is **not** retried (its receiver may have answered 2xx): the engine that takes over
 marks it ``unknown`` and records ``page_delivery_unknown``; the escalation's next layer is the safety net.
 So pages are at-most-once per attempt and bounded-retry at-least-once for answered failures.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import shlex
 import sqlite3
@@ -140,6 +143,23 @@ def mark_orphans_unknown(db: Database, now: datetime) -> int:
     return len(rows)
 
 
+_TIMER_REASONS = ("escalation", "snooze_end")
+
+
+def _stale_reason(row: sqlite3.Row) -> str | None:
+    """Why a page waiting to be (re)sent should not go out any more: its incident was resolved, or a
+    timer-driven page (a layer's escalation) was overtaken by an acknowledgement. Pages a person asked for
+    (handoff, re-page reminder, escalate-now) are only stopped by resolve."""
+    if row["incident_status"] == "resolved":
+        return "incident resolved"
+    acked = row["acknowledged_at"]
+    if acked is not None and row["created_at"] <= acked:
+        reason = json.loads(row["payload"] or "{}").get("reason")
+        if reason in _TIMER_REASONS:
+            return "incident acknowledged"
+    return None
+
+
 def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
     """Mark up to ``limit`` due rows ``sending`` and return them; nothing unless ``fence`` still holds."""
     now_ms = to_epoch_ms(now)
@@ -149,11 +169,23 @@ def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) ->
 
             if not lease.holds(db, fence):
                 return []
-        rows = db.all(
-            "SELECT o.*, c.address, c.secret FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
+        candidates = db.all(
+            "SELECT o.*, c.address, c.secret, i.status AS incident_status, i.acknowledged_at "
+            "FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
+            "JOIN incidents i ON i.id = o.incident_id "
             "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
             (now_ms, limit),
         )
+        rows = []
+        for row in candidates:
+            reason = _stale_reason(row)
+            if reason is None:
+                rows.append(row)
+                continue
+            db.execute(
+                "UPDATE outbox SET status = 'cancelled', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
+            )
+            _event(db, row, now, "page_delivery_cancelled", attempt=row["attempts"], reason=reason)
         for row in rows:
             db.execute(
                 "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ? WHERE seq = ?",

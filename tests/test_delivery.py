@@ -225,3 +225,46 @@ def test_contact_method_validation(ctx: Ctx, alice: str) -> None:
     contacts_svc.update_contact_method(ctx, alice, cm["id"], {"address": "tee /dev/null"})
     contacts_svc.delete_contact_method(ctx, alice, cm["id"])
     assert contacts_svc.list_contact_methods(ctx, alice) == []
+
+
+def test_pending_retries_are_cancelled_by_ack_but_later_pages_go_out(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    handler.codes.extend([503])
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    iid = _incident(ctx, alice)
+    delivery.deliver_due(db, clock)  # 503: a retry is scheduled
+    clock.advance(timedelta(seconds=1))
+    inc_svc.acknowledge(ctx, iid)
+    clock.advance(timedelta(minutes=1))
+    assert delivery.deliver_due(db, clock) == 0
+    assert len(handler.received) == 1
+    kinds = [e["kind"] for e in _kinds(db, iid)]
+    assert kinds == ["page_delivery_attempt", "page_delivery_cancelled"]
+    # A handoff after the ack is a new page and is delivered.
+    inc_svc.handoff(ctx, iid, {"targetUserId": alice})
+    assert delivery.deliver_due(db, clock) == 1
+    assert len(handler.received) == 2
+
+
+def test_pending_page_is_cancelled_when_incident_resolved(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str
+) -> None:
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "command", "address": "true"})
+    iid = _incident(ctx, alice)
+    for status in ("identified", "monitoring", "resolved"):
+        inc_svc.advance_status(ctx, iid, {"status": status})
+    assert delivery.deliver_due(db, clock) == 0
+    assert _outbox(db, iid)["status"] == "cancelled"
+    assert [e["reason"] for e in _kinds(db, iid)] == ["incident resolved"]
+
+
+def test_page_acked_in_the_same_millisecond_is_not_sent(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str
+) -> None:
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "command", "address": "true"})
+    iid = _incident(ctx, alice)
+    inc_svc.acknowledge(ctx, iid)  # same virtual instant as the page
+    assert delivery.deliver_due(db, clock) == 0
+    assert [e["reason"] for e in _kinds(db, iid)] == ["incident acknowledged"]
