@@ -44,7 +44,13 @@ class State:
     @property
     def clock(self) -> Clock:
         if self._clock is None:
-            self._clock = clock_from_speed(self.speed)
+            if self.speed is None or self.speed == 1:
+                self._clock = clock_from_speed(self.speed)
+            else:
+                # One scaled time for every process on this database (engine, console, API server).
+                from storage.engine_runner import shared_clock
+
+                self._clock = shared_clock(self.db(), self.speed)
         return self._clock
 
     def db(self) -> Database:
