@@ -21,6 +21,7 @@ from console.app.engine_link import EngineLink
 from console.app.readmodel import Directory
 from console.app.screens.base import OncallScreen
 from console.app.screens.incidents import IncidentsScreen
+from console.app.sync_link import SyncLink
 from engine.clock import Clock
 from engine.errors import DomainError
 from storage.service import Ctx
@@ -87,6 +88,7 @@ class OncallApp(App[None]):
         self.tick_seconds = tick_seconds
         self.run_engine = run_engine
         self.engine = EngineLink(db_path, self.clock)
+        self.sync = SyncLink(db_path, self.clock, ctx.org_id)
         self.directory = Directory(ctx)
         row = ctx.db.one("SELECT name FROM orgs WHERE id = ?", (ctx.org_id,))
         self.org_name: str = row["name"] if row else ctx.org_id
@@ -102,12 +104,15 @@ class OncallApp(App[None]):
             # After the first frame: the engine opens its own connections and schedulers, which the
             # person waiting for the incident list should not have to wait for.
             self.call_after_refresh(self.engine.start)
+        if self.sync_on:
+            self.call_after_refresh(self.sync.start)
         self._data_version = self.db.data_version()
         self.set_interval(self.poll_seconds, self.poll_changes)
         self.set_interval(self.tick_seconds, self.tick)
 
     def on_unmount(self) -> None:
         self.engine.stop()
+        self.sync.stop()
 
     # -- live data -----------------------------------------------------------------------------------
 
@@ -148,6 +153,7 @@ class OncallApp(App[None]):
             return None
         if poke:
             self.engine.poke()
+        self.sync.poke()
         self.data_changed()
         if done and screen is not None:
             screen.flash(done)
@@ -180,3 +186,4 @@ def run_app(state: Any, *, demo: bool = False) -> None:
         app.run()
     finally:
         app.engine.stop()
+        app.sync.stop()

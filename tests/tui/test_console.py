@@ -489,3 +489,12 @@ async def test_policy_create_add_layer_rename_delete(make_app: MakeApp, ctx: Ctx
         await pilot.press("y")
         await pilot.pause()
         assert all(p["id"] != pol["id"] for p in policies.list_policies(ctx))
+
+
+async def test_status_bar_shows_sync_state_when_on(make_app: MakeApp) -> None:
+    app = make_app(sync_on=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        state = str(app.screen.query_one("#status-state").render())
+        assert "sync" in state  # not linked in the test database: the runner reports its state
+        assert "14:00:00" in state  # the injected (frozen) clock

@@ -23,7 +23,6 @@ KEY_NAMES = {
 
 GLOBAL_NOTES = [
     ("mouse", "click rows and tabs; drag a layer to reorder; wheel scrolls"),
-    ("ctrl+p", "command palette: every action by name"),
     ("esc", "back / close / cancel"),
 ]
 

@@ -30,7 +30,7 @@ class PoliciesScreen(OncallScreen):
     BINDINGS = [
         Binding("shift+up,K", "move_layer(-1)", "Move ↑", id="policies.move_up", key_display="⇧↑/K"),
         Binding("shift+down,J", "move_layer(1)", "Move ↓", id="policies.move_down", key_display="⇧↓/J"),
-        Binding("u", "undo", "Undo move", id="policies.undo"),
+        Binding("u", "undo", "Undo", id="policies.undo"),
         Binding("a", "add_layer", "Add layer", id="policies.add_layer"),
         Binding("e", "edit_layer", "Edit layer", id="policies.edit_layer", show=False),
         Binding("d", "delete_layer", "Delete layer", id="policies.delete_layer", show=False),

@@ -50,9 +50,9 @@ class SchedulesScreen(OncallScreen):
         Binding("a", "add_rotation", "Add rotation", id="schedules.add_rotation"),
         Binding("shift+up,K", "move_rotation(-1)", "Move ↑", id="schedules.move_up", key_display="⇧↑/K"),
         Binding("shift+down,J", "move_rotation(1)", "Move ↓", id="schedules.move_down", key_display="⇧↓/J"),
-        Binding("u", "undo", "Undo move", id="schedules.undo"),
-        Binding("o", "add_override", "Override", id="schedules.add_override"),
-        Binding("x", "delete_override", "Remove override", id="schedules.delete_override"),
+        Binding("u", "undo", "Undo", id="schedules.undo"),
+        Binding("o", "add_override", "Add override", id="schedules.add_override"),
+        Binding("x", "delete_override", "Remove override", id="schedules.delete_override", show=False),
     ]
 
     def __init__(self) -> None:

@@ -64,7 +64,7 @@ class StatusBar(Horizontal):
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
         state = [f"{glyph} {word}"]
         if app.sync_on:
-            state.append("⇅ sync on")
+            state.append(app.sync.label())
         if app.demo:
             state.append("demo")
         now = app.clock.now()
