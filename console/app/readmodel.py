@@ -152,6 +152,13 @@ class Directory:
             self.full[r["id"]] = name
             self.short[r["id"]] = f"{first} {last[:1]}." if first and last else name
 
+    def people(self) -> list[tuple[str, str]]:
+        """(name, id) of the organisation's current members, by name: what pickers and forms offer."""
+        rows = self.ctx.db.all(
+            "SELECT id FROM users WHERE org_id = ? AND removed_at IS NULL", (self.ctx.org_id,)
+        )
+        return sorted(((self.name(r["id"]), r["id"]) for r in rows), key=lambda p: (p[0].lower(), p[1]))
+
     def name(self, user_id: str | None, *, short: bool = False) -> str:
         if user_id is None:
             return "—"

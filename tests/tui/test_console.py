@@ -498,3 +498,76 @@ async def test_status_bar_shows_sync_state_when_on(make_app: MakeApp) -> None:
         state = str(app.screen.query_one("#status-state").render())
         assert "sync" in state  # not linked in the test database: the runner reports its state
         assert "14:00:00" in state  # the injected (frozen) clock
+
+
+async def test_timeline_marks_dst_handoffs_and_gaps(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    """A 02:30 handoff in New York on 8 March 2026 never happens on the clock (DST gap): marked; a layer
+    that only starts in three days leaves the schedule uncovered until then: a gap."""
+    from console.app.widgets.schedule_timeline import ScheduleTimeline
+    from storage.service import schedules
+
+    sched = schedules.create_schedule(ctx, {"name": "Night desk", "timezone": "America/New_York"})
+    schedules.add_rotation_layer(
+        ctx,
+        sched["id"],
+        {
+            "name": "Nights",
+            "rotationType": "daily",
+            "handoffTime": "02:30",
+            "effectiveFrom": "2026-03-05T07:30:00Z",
+            "participantIds": [demo.users["alice"], demo.users["bob"]],
+        },
+    )
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        slist = app.screen.query_one("#schedule-list", OptionList)
+        slist.highlighted = 0  # "Night desk" sorts first
+        await pilot.pause()
+        lines = [line.plain for line in app.screen.query_one(ScheduleTimeline)._lines(100)]
+        assert any("DST gap" in line for line in lines), lines
+        assert any(line.startswith("░ gap") for line in lines), lines
+        assert any(line.startswith("On call") and "░" in line for line in lines)
+
+
+async def test_mode_tabs_are_clickable(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tabs = app.screen.query_one("#status-tabs")
+        text = str(tabs.render())
+        await pilot.click(tabs, offset=(text.index("Policies"), 0))
+        await pilot.pause(0.2)
+        assert app.current_mode == "policies"
+
+
+async def test_add_rotation_layer_in_tick_order(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    from storage.service import schedules
+
+    sid = demo.schedules["primary"]
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await pilot.press(*"Weekend")
+        await pilot.press("ctrl+s")  # no participants yet
+        await pilot.pause()
+        assert "required" in str(form.query_one("#err-participantIds").render())
+        participants = form.query_one("#field-participantIds")
+        participants.select(demo.users["grace"])
+        participants.select(demo.users["dan"])
+        form.query_one("#field-handoffTime", Input).value = "25:00"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert str(form.query_one("#err-handoffTime").render())  # the service's message, inline
+        form.query_one("#field-handoffTime", Input).value = "08:00"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        layers = schedules.list_rotation_layers(ctx, sid)
+        assert layers[-1]["name"] == "Weekend"
+        assert layers[-1]["participantIds"] == [demo.users["grace"], demo.users["dan"]]

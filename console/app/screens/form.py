@@ -48,7 +48,7 @@ class FormScreen(ModalScreen[Any]):
     FormScreen > #form { width: 72; max-width: 100%; height: auto; max-height: 100%;
         border: thick $accent; background: $surface; padding: 0 1; }
     FormScreen #form-title { text-style: bold; width: 1fr; margin-bottom: 1; }
-    FormScreen #form-fields { height: auto; max-height: 1fr; }
+    FormScreen #form-fields { height: auto; max-height: 70vh; }
     FormScreen .form-field { height: auto; margin-bottom: 1; }
     FormScreen .form-label { color: $text-muted; }
     FormScreen .form-error { color: $error; height: auto; }
@@ -93,8 +93,8 @@ class FormScreen(ModalScreen[Any]):
                         yield Static("", id=f"err-{f.name}", classes="form-error -empty", markup=False)
             yield Static("", id="err-form", classes="form-error -empty", markup=False)
             with Horizontal(id="form-buttons"):
-                yield Button("Cancel", id="form-cancel")
-                yield Button(f"{self.ok_label} (ctrl+s)", id="form-ok", variant="primary")
+                yield Button("Cancel (esc)", id="form-cancel", compact=True)
+                yield Button(f"{self.ok_label} (ctrl+s)", id="form-ok", variant="primary", compact=True)
 
     def _widget(self, f: Field) -> Input | Select[Any] | SelectionList[Any]:
         wid = f"field-{f.name}"

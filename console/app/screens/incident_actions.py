@@ -10,7 +10,7 @@ from console.app.screens.form import Field, FormScreen
 from console.app.screens.picker import PickerScreen
 from engine.model import SEVERITIES, next_status
 from storage.service import incidents as incidents_svc
-from storage.service import orgs, policies, schedules
+from storage.service import policies, schedules
 
 
 class IncidentActions(OncallScreen):
@@ -85,7 +85,7 @@ class IncidentActions(OncallScreen):
         inc = self.current_incident()
         if inc is None:
             return
-        users = [(u["id"], self.oncall.directory.name(u["id"])) for u in orgs.list_users(self.oncall.ctx)]
+        users = [(uid, name) for name, uid in self.oncall.directory.people()]
 
         def chosen(user_id: str | None) -> None:
             if user_id:
@@ -113,7 +113,7 @@ class IncidentActions(OncallScreen):
     def action_new(self) -> None:
         ctx = self.oncall.ctx
         pols = [(p["name"], p["id"]) for p in policies.list_policies(ctx)]
-        people = [(self.oncall.directory.name(u["id"]), u["id"]) for u in orgs.list_users(ctx)]
+        people = self.oncall.directory.people()
         scheds = [(s["name"], s["id"]) for s in schedules.list_schedules(ctx)]
         sev_options = [(f"{SEVERITY_LOOK[s][0]} {s}", s) for s in SEVERITIES]
         fields = [

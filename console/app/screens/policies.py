@@ -19,7 +19,7 @@ from console.app.screens.form import Field, FormScreen
 from console.app.widgets.layer_list import LayerList
 from engine import rotation
 from engine.errors import DomainError
-from storage.service import orgs, policies, schedules
+from storage.service import policies, schedules
 from storage.service.schedules import load_schedule_model
 
 
@@ -197,7 +197,7 @@ class PoliciesScreen(OncallScreen):
     def _layer_fields(self, layer: dict[str, Any] | None, count: int) -> list[Field]:
         ctx = self.oncall.ctx
         scheds = [(s["name"], s["id"]) for s in schedules.list_schedules(ctx)]
-        people = [(self.oncall.directory.name(u["id"]), u["id"]) for u in orgs.list_users(ctx)]
+        people = self.oncall.directory.people()
         target = (layer or {}).get("target") or {"type": "schedule"}
         return [
             Field(

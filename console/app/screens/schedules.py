@@ -24,7 +24,7 @@ from engine import rotation
 from engine.errors import DomainError, ValidationError
 from engine.model import ROTATION_TYPES
 from engine.timefmt import to_iso
-from storage.service import orgs, schedules
+from storage.service import schedules
 from storage.service.schedules import load_schedule_model
 
 
@@ -248,7 +248,7 @@ class SchedulesScreen(OncallScreen):
         if sid is None:
             return
         ctx, tz = self.oncall.ctx, self._tz
-        people = [(self.oncall.directory.name(u["id"]), u["id"]) for u in orgs.list_users(ctx)]
+        people = self.oncall.directory.people()
         today = self.oncall.clock.now().astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d 00:00")
         fields = [
             Field("name", "Name", required=True),
@@ -270,7 +270,7 @@ class SchedulesScreen(OncallScreen):
             Field("effectiveFrom", f"Starts YYYY-MM-DD HH:MM ({tz})", value=today, required=True),
             Field(
                 "participantIds",
-                "Participants (rotate in this order)",
+                "Participants (they rotate in the order you tick them)",
                 kind="multi",
                 options=people,
                 required=True,
@@ -299,7 +299,7 @@ class SchedulesScreen(OncallScreen):
         if sid is None:
             return
         ctx, tz = self.oncall.ctx, self._tz
-        people = [(self.oncall.directory.name(u["id"]), u["id"]) for u in orgs.list_users(ctx)]
+        people = self.oncall.directory.people()
         now = self.oncall.clock.now().astimezone(ZoneInfo(tz))
         start = (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:00")
         end = (now + timedelta(hours=25)).strftime("%Y-%m-%d %H:00")
