@@ -119,9 +119,12 @@ class FormScreen(ModalScreen[Any]):
         )
 
     def on_mount(self) -> None:
+        if not self.query("#form"):
+            return  # pushed while the app was closing: nothing was composed
         self._apply_visibility()
-        first = self.query(".form-field Input, .form-field Select, .form-field SelectionList").first()
-        first.focus()
+        fields = self.query(".form-field Input, .form-field Select, .form-field SelectionList")
+        if fields:
+            fields.first().focus()
 
     # -- values and checks ---------------------------------------------------------------------------
 
