@@ -6,15 +6,17 @@ policy, three policies), decided by the real escalation engine (:mod:`engine.esc
 arrivals, the same resolver, the same responder draws and the same engine calls, with SimPy's event queue
 and processes doing the scheduling instead of our heap. Both must report the same figures.
 
-Targets: the whole ``simulate`` call (arrivals, event loop, coverage) in at most 2 s, and faster than the
-SimPy model. Prints figures; exits 1 if the two models disagree (timing is printed, not asserted,
-because machines differ). SimPy is a benchmark-only dependency: ``pip install -e '.[bench]'``.
+Targets: the whole ``simulate`` call (arrivals, event loop, coverage) in at most 2 s in one process, and
+faster than the SimPy model. Prints figures; exits 1 if the two models disagree (timing is printed, not
+asserted, because machines differ). SimPy is a benchmark-only dependency: ``pip install -e '.[bench]'``.
 
-Where the time goes (measured by replaying recorded engine outcomes through the same loop): about 1.7 s
-CPU is the engine's own ``begin``/``fire``/``acknowledge`` (formatting each new instant with ``to_iso``
-and ``dataclasses.replace`` dominate), about 1.0 s the loop, resolver and responder draws. One process
-therefore cannot reach 2 s; ``simulate(..., workers=N)`` splits the independent incidents between
-forked processes with identical results, which reaches it when two CPUs are free.
+Where the time goes (measured by replaying recorded engine outcomes through the same loop, on a 2-CPU
+machine): about 0.7 s CPU is the engine's own ``begin``/``fire``/``acknowledge`` with the resolver, about
+0.8 s the loop and responder draws, about 0.15 s the arrivals; about 1.65 s in all, against 2.8 s before
+the engine deferred its event data (the instants formatted with ``to_iso`` are only built when storage
+reads them) and stopped using ``dataclasses.replace``, and the resolver reused the last shift it found.
+``simulate(..., workers=N)`` still splits the independent incidents between forked processes with
+identical results; with a second CPU free it takes about 1.05 s wall.
 """
 
 from __future__ import annotations
@@ -228,10 +230,11 @@ def main() -> int:
         f"time to acknowledge: p50 {report.tta(50) or 0:.0f} s, p95 {report.tta(95) or 0:.0f} s, "
         f"max {report.tta(100) or 0:.0f} s"
     )
-    best = min(one_wall, par_wall)
     print(f"simulate(), 1 process:           {one_wall:5.2f} s wall, {one_cpu:5.2f} s CPU")
+    print(
+        f"  target <= 2 s in one process: {'met' if one_wall <= 2.0 else 'NOT met'} ({one_wall:.2f} s wall)"
+    )
     print(f"simulate(), {args.workers} processes:         {par_wall:5.2f} s wall")
-    print(f"  target <= 2 s: {'met' if best <= 2.0 else 'NOT met'} ({best:.2f} s)")
     print(f"event loop only, ours:           {ours_wall:5.2f} s wall, {ours_cpu:5.2f} s CPU")
     print(f"event loop only, SimPy {simpy.__version__}:    {simpy_wall:5.2f} s wall, {simpy_cpu:5.2f} s CPU")
     print(

@@ -27,7 +27,7 @@ earlier layer); it is part of every page's idempotency key, so one layer is page
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -44,11 +44,27 @@ MAX_SNOOZE_MINUTES = 10_080
 
 to_iso = lru_cache(maxsize=1024)(_to_iso)  # pure; steps due together format the same instants
 
+
+@lru_cache(maxsize=256)
+def _minutes(minutes: int) -> timedelta:
+    """``timedelta(minutes=m)``, cached: a policy has a handful of timeouts and building one is slow."""
+    return timedelta(minutes=minutes)
+
+
 Resolver = Callable[[Target, datetime], tuple[str, ...]]
 """Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""
 
 
-@dataclass(frozen=True)
+_set = object.__setattr__
+
+# EscalationState, Page and Outcome are frozen dataclasses with a hand-written __init__ (the same
+# parameters, in field order, with the same defaults): it fills the instance dict in one step instead of
+# one frozen-bypassing setattr per field, which halves the cost of building one; the simulator builds
+# hundreds of thousands. Everything else (eq, hash, repr, replace, asdict, FrozenInstanceError) is the
+# dataclass's own. tests/test_simulation.py checks that the two stay in step.
+
+
+@dataclass(frozen=True, init=False)
 class EscalationState:
     step: int  # 0-based index into the snapshot's layers
     loop: int  # repeat loops completed (local extension; 0 in the reference model)
@@ -59,8 +75,34 @@ class EscalationState:
     round: int = 0  # pass over the layers; part of the idempotency key
     acked_by: str | None = None
 
+    def __init__(
+        self,
+        step: int,
+        loop: int,
+        generation: int,
+        state: str,
+        due_at: datetime | None = None,
+        due_kind: str | None = None,
+        round: int = 0,
+        acked_by: str | None = None,
+    ) -> None:
+        _set(
+            self,
+            "__dict__",
+            {
+                "step": step,
+                "loop": loop,
+                "generation": generation,
+                "state": state,
+                "due_at": due_at,
+                "due_kind": due_kind,
+                "round": round,
+                "acked_by": acked_by,
+            },
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Page:
     """Notify ``user_ids``. ``discriminator`` is None for a layer's own page in a round, which makes the
     idempotency key ``incident:position:round:user:channel``; re-pages (handoff, reminder, snooze end,
@@ -72,22 +114,110 @@ class Page:
     reason: str  # escalation | handoff | repage | snooze_end | escalate_now
     discriminator: str | None = None
 
+    def __init__(
+        self,
+        position: int | None,
+        round: int,
+        user_ids: tuple[str, ...],
+        reason: str,
+        discriminator: str | None = None,
+    ) -> None:
+        _set(
+            self,
+            "__dict__",
+            {
+                "position": position,
+                "round": round,
+                "user_ids": user_ids,
+                "reason": reason,
+                "discriminator": discriminator,
+            },
+        )
 
-@dataclass(frozen=True)
+
 class Event:
+    """Something to record on the incident's timeline (and, with ``page``, someone to notify).
+
+    ``data`` may be given as a ``(function, args)`` pair instead of a dict: it is then built on first
+    access, once. The decision functions defer the data that formats instants that way, so a caller that
+    never reads it (the simulator) does not pay for it; what it contains does not depend on when it is
+    built (the arguments are immutable values fixed by the decision). Immutable, like the other results.
+    """
+
     kind: str
-    data: dict[str, Any]
-    page: Page | None = None
+    page: Page | None
+    _data: dict[str, Any] | tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]
+
+    def __init__(
+        self,
+        kind: str,
+        data: dict[str, Any] | tuple[Callable[..., dict[str, Any]], tuple[Any, ...]],
+        page: Page | None = None,
+    ) -> None:
+        _set(self, "__dict__", {"kind": kind, "_data": data, "page": page})
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self._data
+        if type(data) is tuple:
+            fn, args = data
+            data = fn(*args)
+            _set(self, "_data", data)
+        return data  # type: ignore[return-value]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Event:
+            return NotImplemented
+        assert isinstance(other, Event)
+        return (self.kind, self.data, self.page) == (other.kind, other.data, other.page)
+
+    __hash__ = None  # type: ignore[assignment]  # data is a dict, as with the former frozen dataclass
+
+    def __repr__(self) -> str:
+        return f"Event(kind={self.kind!r}, data={self.data!r}, page={self.page!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Outcome:
     state: EscalationState
     events: tuple[Event, ...] = field(default=())
 
+    def __init__(self, state: EscalationState, events: tuple[Event, ...] = ()) -> None:
+        _set(self, "__dict__", {"state": state, "events": events})
+
     @property
     def pages(self) -> tuple[Page, ...]:
         return tuple(e.page for e in self.events if e.page is not None)
+
+
+_KEEP: Any = object()
+
+
+def _evolve(
+    s: EscalationState,
+    *,
+    generation: int,
+    state: str = _KEEP,
+    due_at: datetime | None = _KEEP,
+    due_kind: str | None = _KEEP,
+) -> EscalationState:
+    """``dataclasses.replace`` for the fields decisions change, without its generic (slow) machinery."""
+    return EscalationState(
+        s.step,
+        s.loop,
+        generation,
+        s.state if state is _KEEP else state,
+        s.due_at if due_at is _KEEP else due_at,
+        s.due_kind if due_kind is _KEEP else due_kind,
+        s.round,
+        s.acked_by,
+    )
 
 
 def _ms(delta: timedelta) -> int:
@@ -98,6 +228,44 @@ def _target_data(target: Target) -> dict[str, Any]:
     if target.type == "schedule":
         return {"type": "schedule", "scheduleId": target.schedule_id}
     return {"type": "users", "userIds": list(target.user_ids)}
+
+
+# Event data that formats instants, built on first access (see Event). Same keys, same order as ever.
+
+
+def _paged_data(
+    position: int, layer_count: int, loop: int, users: tuple[str, ...], reason: str, due: datetime | None
+) -> dict[str, Any]:
+    return {
+        "position": position,
+        "layerCount": layer_count,
+        "loop": loop,
+        "userIds": list(users),
+        "reason": reason,
+        "timeoutAt": to_iso(due) if due else None,
+    }
+
+
+def _late_data(head: dict[str, Any], due: datetime, now: datetime) -> dict[str, Any]:
+    return {**head, "dueAt": to_iso(due), "lateMs": max(0, _ms(now - due))}
+
+
+def _ack_data(
+    position: int,
+    loop: int,
+    by: str | None,
+    cancelled_due: datetime | None,
+    cancelled_kind: str | None,
+    repage: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "position": position,
+        "loop": loop,
+        "by": by,
+        "cancelledDueAt": to_iso(cancelled_due) if cancelled_due else None,
+        "cancelledKind": cancelled_kind,
+        "repageAt": to_iso(repage) if repage else None,
+    }
 
 
 def _enter(
@@ -142,22 +310,9 @@ def _enter(
             )
             step += 1
             continue
-        due = base + timedelta(minutes=layer.ack_timeout_minutes)
+        due = base + _minutes(layer.ack_timeout_minutes)
         page = Page(step + 1, rnd, users, reason)
-        events.append(
-            Event(
-                "layer_paged",
-                {
-                    "position": step + 1,
-                    "layerCount": n,
-                    "loop": loop,
-                    "userIds": list(users),
-                    "reason": reason,
-                    "timeoutAt": to_iso(due),
-                },
-                page,
-            )
-        )
+        events.append(Event("layer_paged", (_paged_data, (step + 1, n, loop, users, reason, due)), page))
         return EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by), events
 
 
@@ -178,10 +333,11 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     if due is None or due > now:
         return Outcome(state)
     gen = state.generation + 1
-    late = {"dueAt": to_iso(due), "lateMs": max(0, _ms(now - due))}
     pos = state.step + 1
     if state.due_kind == DUE_TIMEOUT and state.state == "paging":
-        events = [Event("escalation_timeout", {"position": pos, "loop": state.loop, **late})]
+        events = [
+            Event("escalation_timeout", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))
+        ]
         new, more = _enter(
             plan,
             state.step + 1,
@@ -201,29 +357,30 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
             users: tuple[str, ...] = (state.acked_by,)
         else:
             users = resolve(layer.target, now) if layer else ()
-        nxt = due + timedelta(minutes=plan.repage_after_minutes) if plan.repage_after_minutes else None
+        nxt = due + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
         page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None
-        events = [
-            Event(
-                "incident_repaged",
-                {
-                    "position": pos,
-                    "userIds": list(users),
-                    "nextRepageAt": to_iso(nxt) if nxt else None,
-                    **late,
-                },
-                page,
-            )
-        ]
-        new = replace(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
+        head = {"position": pos, "userIds": list(users), "nextRepageAt": to_iso(nxt) if nxt else None}
+        events = [Event("incident_repaged", (_late_data, (head, due, now)), page)]
+        new = EscalationState(
+            state.step,
+            state.loop,
+            gen,
+            state.state,
+            nxt,
+            DUE_REPAGE if nxt else None,
+            state.round,
+            state.acked_by,
+        )
         return Outcome(new, tuple(events))
     if state.due_kind == DUE_SNOOZE_END and state.state == "snoozed":
-        events = [Event("snooze_ended", {"position": pos, "loop": state.loop, **late})]
+        events = [Event("snooze_ended", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))]
         new, more = _repage_current(plan, state, gen, base=due, now=now, resolve=resolve, reason="snooze_end")
         return Outcome(new, tuple(events + more))
     # A due time that no longer matches the state (should not happen): clear it, loudly.
-    events = [Event("escalation_due_discarded", {"dueKind": state.due_kind, "state": state.state, **late})]
-    return Outcome(replace(state, generation=gen, due_at=None, due_kind=None), tuple(events))
+    head = {"dueKind": state.due_kind, "state": state.state}
+    events = [Event("escalation_due_discarded", (_late_data, (head, due, now)))]
+    new = EscalationState(state.step, state.loop, gen, state.state, None, None, state.round, state.acked_by)
+    return Outcome(new, tuple(events))
 
 
 def _repage_current(
@@ -261,23 +418,13 @@ def _repage_current(
             acked_by=state.acked_by,
         )
         return new, events + more
-    due = base + timedelta(minutes=layer.ack_timeout_minutes)
+    due = base + _minutes(layer.ack_timeout_minutes)
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
-    events = [
-        Event(
-            "layer_paged",
-            {
-                "position": state.step + 1,
-                "layerCount": len(plan.layers),
-                "loop": state.loop,
-                "userIds": list(users),
-                "reason": reason,
-                "timeoutAt": to_iso(due),
-            },
-            page,
-        )
-    ]
-    new = replace(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT)
+    data = (_paged_data, (state.step + 1, len(plan.layers), state.loop, users, reason, due))
+    events = [Event("layer_paged", data, page)]
+    new = EscalationState(
+        state.step, state.loop, gen, "paging", due, DUE_TIMEOUT, state.round, state.acked_by
+    )
     return new, events
 
 
@@ -290,17 +437,12 @@ def acknowledge(state: EscalationState, plan: Policy, now: datetime, user_id: st
     if state.state in ("acknowledged", "stopped"):
         return Outcome(state)
     gen = state.generation + 1
-    repage = now + timedelta(minutes=plan.repage_after_minutes) if plan.repage_after_minutes else None
-    new = replace(
-        state,
-        generation=gen,
-        state="acknowledged",
-        due_at=repage,
-        due_kind=DUE_REPAGE if repage else None,
-        acked_by=user_id or None,
+    repage = now + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
+    by = user_id or None
+    new = EscalationState(
+        state.step, state.loop, gen, "acknowledged", repage, DUE_REPAGE if repage else None, state.round, by
     )
-    data = {"position": state.step + 1, "loop": state.loop, "by": user_id or None, **_cancelled(state)}
-    data["repageAt"] = to_iso(repage) if repage else None
+    data = (_ack_data, (state.step + 1, state.loop, by, state.due_at, state.due_kind, repage))
     return Outcome(new, (Event("escalation_acknowledged", data),))
 
 
@@ -308,7 +450,7 @@ def stop(state: EscalationState, now: datetime) -> Outcome:
     """The incident is resolved: nothing more is ever paged. Idempotent."""
     if state.state == "stopped":
         return Outcome(state)
-    new = replace(state, generation=state.generation + 1, state="stopped", due_at=None, due_kind=None)
+    new = _evolve(state, generation=state.generation + 1, state="stopped", due_at=None, due_kind=None)
     return Outcome(new, (Event("escalation_stopped", {"position": state.step + 1, **_cancelled(state)}),))
 
 
@@ -322,12 +464,12 @@ def handoff(state: EscalationState, plan: Policy, now: datetime, target_user_id:
     events = [Event("handoff_paged", {"position": state.step + 1, "userIds": [target_user_id]}, page)]
     layer = _layer(plan, state.step)
     if state.state == "paging" and layer is not None:
-        due = now + timedelta(minutes=layer.ack_timeout_minutes)
+        due = now + _minutes(layer.ack_timeout_minutes)
         events.append(
             Event("escalation_timer_restarted", {"position": state.step + 1, "timeoutAt": to_iso(due)})
         )
-        return Outcome(replace(state, generation=gen, due_at=due, due_kind=DUE_TIMEOUT), tuple(events))
-    return Outcome(replace(state, generation=gen), tuple(events))
+        return Outcome(_evolve(state, generation=gen, due_at=due, due_kind=DUE_TIMEOUT), tuple(events))
+    return Outcome(_evolve(state, generation=gen), tuple(events))
 
 
 def escalate_now(
@@ -375,7 +517,7 @@ def escalate_now(
                     {"position": step + 1, "loop": state.loop, "target": _target_data(layer.target)},
                 )
             )
-            return Outcome(replace(state, generation=gen), tuple(events))
+            return Outcome(_evolve(state, generation=gen), tuple(events))
         page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
         events.append(
             Event(
@@ -391,7 +533,7 @@ def escalate_now(
                 page,
             )
         )
-        return Outcome(replace(state, generation=gen), tuple(events))
+        return Outcome(_evolve(state, generation=gen), tuple(events))
     rnd, loop = state.round, state.loop
     already_paged = state.state == "exhausted" or target_step <= state.step
     if target_step >= n:  # next layer wraps into the next repeat loop (handled by _enter)
@@ -428,7 +570,7 @@ def snooze(state: EscalationState, plan: Policy, now: datetime, minutes: int) ->
             "not_escalating", f"the escalation is {state.state}; only a paging escalation can be snoozed"
         )
     until = now + timedelta(minutes=minutes)
-    new = replace(
+    new = _evolve(
         state, generation=state.generation + 1, state="snoozed", due_at=until, due_kind=DUE_SNOOZE_END
     )
     data = {"position": state.step + 1, "minutes": minutes, "until": to_iso(until), **_cancelled(state)}

@@ -230,8 +230,9 @@ class CachedResolver:
     """The escalation engine's :data:`engine.escalation.Resolver`, answered from precomputed shifts.
 
     Each schedule is resolved once per change of its paging targets between ``start`` and ``end`` (by
-    following ``Resolution.next_handoff``); a lookup is then a bisect. Instants outside the window fall back
-    to :func:`engine.rotation.resolve`. Removed users are dropped, as the live engine does.
+    following ``Resolution.next_handoff``); a lookup is then a bisect, and the shift it finds answers every
+    later lookup until that shift ends. Instants outside the window fall back to
+    :func:`engine.rotation.resolve`. Removed users are dropped, as the live engine does.
     """
 
     def __init__(
@@ -244,6 +245,8 @@ class CachedResolver:
         self._stamps: dict[str, list[float]] = {}
         self._targets: dict[str, list[tuple[str, ...]]] = {}
         self._users: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # per schedule, the last shift a lookup found: (from, until, paging targets)
+        self._shift: dict[str, tuple[datetime, datetime, tuple[str, ...]]] = {}
         for sid, sched in schedules.items():
             starts: list[datetime] = []
             targets: list[tuple[str, ...]] = []
@@ -270,18 +273,30 @@ class CachedResolver:
 
     def __call__(self, target: Target, at: datetime) -> tuple[str, ...]:
         if target.type == "schedule":
-            sid = target.schedule_id or ""
-            starts = self._starts.get(sid)
-            if starts is None:
-                return ()
-            if starts and self.start <= at < self.end:
-                i = bisect_right(self._stamps[sid], at.timestamp()) - 1
-                return self._targets[sid][i] if i >= 0 else ()
-            return self._members(rotation.resolve(self.schedules[sid], at).paging_targets)
+            # The shift found last time is valid until the next change: the loop asks in time order, so
+            # nearly every lookup is two comparisons.
+            shift = self._shift.get(target.schedule_id or "")
+            if shift is not None and shift[0] <= at < shift[1]:
+                return shift[2]
+            return self._lookup(target.schedule_id or "", at)
         users = self._users.get(target.user_ids)
         if users is None:
             users = self._users[target.user_ids] = self._members(target.user_ids)
         return users
+
+    def _lookup(self, sid: str, at: datetime) -> tuple[str, ...]:
+        starts = self._starts.get(sid)
+        if starts is None:
+            return ()
+        if starts and self.start <= at < self.end:
+            i = bisect_right(self._stamps[sid], at.timestamp()) - 1
+            if i < 0:
+                return ()
+            who = self._targets[sid][i]
+            until = starts[i + 1] if i + 1 < len(starts) else self.end
+            self._shift[sid] = (starts[i], until, who)
+            return who
+        return self._members(rotation.resolve(self.schedules[sid], at).paging_targets)
 
     def change_points(self, schedule_id: str) -> list[datetime]:
         return list(self._starts.get(schedule_id, ()))
@@ -307,19 +322,20 @@ def arrivals(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, str
         acc += w
         cum.append(acc)
     hour = timedelta(hours=1)
+    draw, log = rng.random, math.log
     t = scenario.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     end = scenario.end.astimezone(UTC)
     while t < end:
         mid = (t + hour / 2).astimezone(tz)
         rate = scenario.per_week * weights[mid.weekday()][mid.hour] / week_total  # per hour
         if rate > 0:
-            x = rng.expovariate(rate)
+            x = -log(1.0 - draw()) / rate  # rng.expovariate(rate), inlined
             while x < 1.0:
                 at = t + timedelta(hours=x)
                 if scenario.start <= at < end:
-                    sev = sevs[bisect_right(cum, rng.random() * acc)] if len(sevs) > 1 else sevs[0]
+                    sev = sevs[bisect_right(cum, draw() * acc)] if len(sevs) > 1 else sevs[0]
                     out.append((at, sev))
-                x += rng.expovariate(rate)
+                x += -log(1.0 - draw()) / rate
         t += hour
     return out
 
@@ -598,9 +614,10 @@ def run_events(
     every = max(1, len(incidents) // 200)
     pop, push = heapq.heappop, heapq.heappush
     begin, fire, acknowledge = esc.begin, esc.fire, esc.acknowledge
-    profile: dict[tuple[str, int, str], tuple[float, float, float, int, list[float], list[float]]] = {}
-    bisect, mix, sqrt, log, cos, exp = bisect_right, _mix, math.sqrt, math.log, math.cos, math.exp
-    minute = timedelta(minutes=1)
+    # (policy, position, paged users) -> per user: id, then _Responders.profile
+    crews: dict[tuple[str, int, tuple[str, ...]], tuple[tuple[Any, ...], ...]] = {}
+    bisect, sqrt, log, cos, exp = bisect_right, math.sqrt, math.log, math.cos, math.exp
+    minute, micro = timedelta(minutes=1), timedelta(microseconds=1)
     seed_root = _mix(seed & _M64)
     total = len(incidents)
     cursor = 0
@@ -619,7 +636,10 @@ def run_events(
             if plan is None:
                 report.not_paged += 1
                 continue
-            roots[n] = mix(seed_root ^ nums[n])  # incident_key(seed, nums[n])
+            x = (seed_root ^ nums[n]) + 0x9E3779B97F4A7C15 & _M64  # incident_key(seed, nums[n]), inlined
+            x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
+            x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
+            roots[n] = x ^ x >> 31
             outcome = begin(plan, now, resolve)
         elif heap:
             now, kind, _, n, detail = pop(heap)
@@ -652,20 +672,24 @@ def run_events(
             page = ev.page
             if page is not None:
                 position = page.position or 0
-                for uid in page.user_ids:
-                    who = profile.get((plan.id, position, uid))
-                    if who is None:
-                        who = profile[(plan.id, position, uid)] = people.profile(plan.id, position, uid)
-                    prob, median, sigma, person, night_edges, away_edges = who
+                users = page.user_ids
+                crew = crews.get((plan.id, position, users))
+                if crew is None:
+                    crew = crews[(plan.id, position, users)] = tuple(
+                        (uid, *people.profile(plan.id, position, uid)) for uid in users
+                    )
+                if ts is None:
+                    ts = now.timestamp()
+                root = roots[n]
+                draw = page.round << 40 | position << 24
+                for uid, prob, median, sigma, person, night_edges, away_edges in crew:
                     pages[uid] = pages.get(uid, 0) + 1
-                    if ts is None:
-                        ts = now.timestamp()
                     if bisect(night_edges, ts) & 1:
                         night_pages[uid] = night_pages.get(uid, 0) + 1
                     if away_edges and bisect(away_edges, ts) & 1:
                         continue
                     # decision_draws, inlined (with _mix): this is the hottest spot of the whole simulation
-                    x = (roots[n] ^ (page.round << 40 | position << 24 | person)) + 0x9E3779B97F4A7C15 & _M64
+                    x = (root ^ (draw | person)) + 0x9E3779B97F4A7C15 & _M64
                     x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
                     x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
                     key = x ^ x >> 31
@@ -673,7 +697,15 @@ def run_events(
                         continue
                     u1 = (((key >> 22) & _MASK21) + 0.5) * _INV21
                     z = sqrt(-2.0 * log(u1)) * cos(_TAU * ((key & _MASK21) + 0.5) * _INV21)
-                    when = now + minute * (median * exp(sigma * z))
+                    delay = median * exp(sigma * z)  # minutes
+                    # when = now + minute * delay, which rounds delay * 60e6 µs half to even exactly. Below
+                    # 2**40 µs the float product is within 2**-13 of the exact one, so unless it is near a
+                    # half, its nearest integer is the same number of µs: cheaper than timedelta * float.
+                    us = 60_000_000.0 * delay
+                    if us < 1e12 and -0.499 < us - (whole := round(us)) < 0.499:
+                        when = now + micro * whole
+                    else:
+                        when = now + minute * delay
                     earliest = first_ack[n]
                     if earliest is None or when < earliest:  # a later ack could only ever be discarded
                         first_ack[n] = when

@@ -220,3 +220,137 @@ def test_an_ack_at_the_timeout_instant_is_too_late() -> None:
     assert r.acked_at_layer == {2: r.incidents}
     assert r.pages["b"] == r.incidents
     assert r.tta(100) == 300.0
+
+
+# -- the fast paths keep the figures ----------------------------------------------------------------------
+
+
+def _golden_scenario() -> sim.Scenario:
+    crew = ("a", "b", "c", "d")
+    rot = RotationLayer("r", "R", 0, "daily", 1, time(9, 0), START - timedelta(days=9), None, crew)
+    shadow = RotationLayer("s", "S", 1, "weekly", 7, time(2, 30), START - timedelta(days=9), None, crew[::-1])
+    sched = Schedule("sch", "Sch", "Europe/London", (rot, shadow))
+    layers = (
+        EscalationLayer("l1", 1, 5, Target("schedule", schedule_id="sch")),
+        EscalationLayer("l2", 2, 10, Target("users", user_ids=("c", "e"))),
+    )
+    sleepy = sim.Person(
+        "b",
+        "B",
+        "Asia/Kolkata",
+        sim.BehaviourPatch(ack_probability=0.4),
+        (sim.Window(frozenset(range(7)), time(23, 0), time(7, 0)),),
+    )
+    return _scenario(
+        per_week=4000,
+        severity_mix=(("high", 2.0), ("low", 1.0)),
+        policy_by_severity={"high": Policy("p", "P", layers, repeat=1), "low": None},
+        schedules={"sch": sched},
+        active_user_ids=frozenset("abcde"),
+        default=sim.Behaviour(0.7, 4.0, 15.0),
+        people={"b": sleepy},
+        layer_behaviour=((None, 2, sim.BehaviourPatch(ack_median_minutes=2.0)),),
+    )
+
+
+def test_figures_are_pinned_for_a_seed() -> None:
+    """Recorded before the event loop and the engine were optimised (the figures of the straightforward
+    version): any change here is a change of behaviour, not of speed."""
+    r = sim.simulate(_golden_scenario(), seed=21)
+    assert r.summary() == {
+        "incidents": 4008,
+        "acknowledged": 2671,
+        "exhausted": 8,
+        "pages": 7786,
+        "ttaP50": 289.021089,
+        "ttaP95": 770.027196,
+        "ttaMax": 5429.699753,
+    }
+    assert (r.engine_steps, r.not_paged, r.acked_after_exhaustion) == (6830, 1333, 4)
+    assert r.acked_at_layer == {1: 1411, 2: 1260}
+    assert list(r.pages.items()) == [("a", 501), ("c", 3733), ("e", 1370), ("b", 1493), ("d", 689)]
+    assert r.night_pages == {"a": 230, "c": 1338, "e": 497, "b": 588, "d": 218}
+    assert r.exhausted_by_policy == {"p": 8}
+    assert r.exhausted_examples[0] == (datetime(2026, 4, 7, 4, 9, 23, 197639, tzinfo=UTC), "p")
+    assert round(sum(r.tta_seconds), 6) == 793116.314315
+
+
+def test_cached_resolver_answers_like_rotation_resolve_in_any_order() -> None:
+    """The last shift found is reused until its end; lookups out of time order must still be right."""
+    import random
+
+    from engine import rotation
+
+    scenario = _golden_scenario()
+    sched = scenario.schedules["sch"]
+    lo, hi = START - timedelta(days=1), START + timedelta(days=9)
+    resolver = sim.CachedResolver(scenario.schedules, scenario.active_user_ids, lo, hi)
+    target = Target("schedule", schedule_id="sch")
+    rng = random.Random(5)
+    instants = [lo + timedelta(seconds=rng.uniform(-86_400, 11 * 86_400)) for _ in range(400)]
+    instants += [lo + timedelta(seconds=s) for s in range(0, 11 * 86_400, 1800)]  # in order, on edges
+    instants += resolver.change_points("sch") + [
+        p - timedelta(microseconds=1) for p in resolver.change_points("sch")
+    ]
+    for at in instants:
+        expected = tuple(dict.fromkeys(rotation.resolve(sched, at).paging_targets))
+        assert resolver(target, at) == expected, at
+    assert resolver(Target("schedule", schedule_id="missing"), START) == ()
+
+
+def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> None:
+    """EscalationState, Page and Outcome have a hand-written __init__ for speed: same parameters as the
+    fields, same defaults. Event data deferred by the engine equals the data it used to carry."""
+    import dataclasses
+    import inspect
+
+    from engine import escalation as esc
+
+    for cls in (esc.EscalationState, esc.Page, esc.Outcome):
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        fields = dataclasses.fields(cls)
+        assert [p.name for p in params] == [f.name for f in fields]
+        for p, f in zip(params, fields, strict=True):
+            default = f.default if f.default is not dataclasses.MISSING else inspect.Parameter.empty
+            assert p.default == default, (cls, f.name)
+    s = esc.EscalationState(1, 0, 3, "paging", START, esc.DUE_TIMEOUT)
+    assert s == esc.EscalationState(
+        step=1, loop=0, generation=3, state="paging", due_at=START, due_kind="timeout"
+    )
+    assert dataclasses.replace(s, generation=4).generation == 4 and hash(s) == hash(dataclasses.replace(s))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.step = 2  # type: ignore[misc]
+
+    plan = _users_policy(5, 10)
+    out = esc.begin(plan, START, lambda target, at: target.user_ids)
+    paged = out.events[1]
+    assert paged.kind == "layer_paged" and paged.page == esc.Page(1, 0, ("a",), "escalation")
+    expected = {
+        "position": 1,
+        "layerCount": 2,
+        "loop": 0,
+        "userIds": ["a"],
+        "reason": "escalation",
+        "timeoutAt": "2026-04-06T04:05:00.000Z",
+    }
+    assert paged.data == expected and paged.data is paged.data
+    assert paged == esc.Event("layer_paged", dict(expected), paged.page)
+    with pytest.raises(AttributeError):
+        paged.kind = "x"  # type: ignore[misc]
+    late = START + timedelta(minutes=5, milliseconds=1500)
+    fired = esc.fire(out.state, plan, late, lambda target, at: target.user_ids)
+    assert fired.events[0].data == {
+        "position": 1,
+        "loop": 0,
+        "dueAt": "2026-04-06T04:05:00.000Z",
+        "lateMs": 1500,
+    }
+    acked = esc.acknowledge(fired.state, plan, late, "b")
+    assert acked.events[0].data == {
+        "position": 2,
+        "loop": 0,
+        "by": "b",
+        "cancelledDueAt": "2026-04-06T04:15:00.000Z",
+        "cancelledKind": "timeout",
+        "repageAt": None,
+    }
