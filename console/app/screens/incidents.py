@@ -44,6 +44,7 @@ class IncidentsScreen(IncidentActions):
         super().__init__()
         self._position: int | None = None
         self._full_at = 0.0
+        self._availability: object = ()
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -89,7 +90,7 @@ class IncidentsScreen(IncidentActions):
                 self._full_at = monotonic()
                 self._resync()
         self._summary()
-        self.refresh_bindings()
+        self._highlighted()
 
     @work(thread=True, exclusive=True, group="incident-resync")
     def _resync(self) -> None:
@@ -130,7 +131,12 @@ class IncidentsScreen(IncidentActions):
 
     @on(IncidentTable.RowHighlighted)
     def _highlighted(self) -> None:
-        self.refresh_bindings()
+        # The footer only needs redrawing when what the keys can do changes, not on every cursor move.
+        inc = self.current_incident()
+        availability = None if inc is None else (inc["acknowledged"], inc["status"] == "resolved")
+        if availability != self._availability:
+            self._availability = availability
+            self.refresh_bindings()
 
     @on(IncidentTable.RowSelected)
     def _selected(self, event: IncidentTable.RowSelected) -> None:
