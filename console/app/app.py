@@ -146,10 +146,11 @@ class OncallApp(App[None]):
         try:
             result = fn(self.ctx, *args)
         except DomainError as exc:
-            if screen is not None:
-                screen.flash(exc.message, error=True)
-            else:
-                self.notify(exc.message, title=exc.code, severity="error")
+            self._show_error(screen, exc.message, exc.code)
+            return None
+        except Exception as exc:  # a bug below must not take the console down in the middle of an incident
+            self.log.error("service call failed", exc_info=exc)
+            self._show_error(screen, f"internal error: {type(exc).__name__}: {exc}", "internal_error")
             return None
         if poke:
             self.engine.poke()
@@ -158,6 +159,12 @@ class OncallApp(App[None]):
         if done and screen is not None:
             screen.flash(done)
         return result
+
+    def _show_error(self, screen: OncallScreen | None, message: str, code: str) -> None:
+        if screen is not None:
+            screen.flash(message, error=True)
+        else:
+            self.notify(message, title=code, severity="error")
 
     # -- actions -------------------------------------------------------------------------------------
 

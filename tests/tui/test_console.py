@@ -270,7 +270,10 @@ async def test_details_post_and_redact_update(make_app: MakeApp, ctx: Ctx, demo:
         await pilot.pause()
         updates = incidents.list_updates(ctx, iid)
         assert [u["body"] for u in updates] == ["rollback started"]
-        await pilot.press("x")
+        await pilot.press("x")  # asks first
+        await pilot.pause()
+        assert incidents.list_updates(ctx, iid)[0]["redactedAt"] is None
+        await pilot.press("y")
         await pilot.pause()
         assert incidents.list_updates(ctx, iid)[0]["redactedAt"] is not None
         await pilot.press("escape")
@@ -571,3 +574,19 @@ async def test_add_rotation_layer_in_tick_order(make_app: MakeApp, ctx: Ctx, dem
         layers = schedules.list_rotation_layers(ctx, sid)
         assert layers[-1]["name"] == "Weekend"
         assert layers[-1]["participantIds"] == [demo.users["grace"], demo.users["dan"]]
+
+
+async def test_domain_errors_show_inline(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    """Escalating an incident without a policy, or redoing a hand-off to a removed user: a message, no crash."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("G")  # the low-severity incident without a policy
+        await pilot.pause()
+        assert app.screen.check_action("escalate", ()) is None  # dimmed in the footer
+        app.screen.action_escalate()  # from the palette anyway: refused with the service's words
+        await pilot.pause()
+        flash = app.screen.query_one("#flash")
+        assert flash.has_class("-error")
+        assert "no escalation policy" in str(flash.render())
+        assert app.is_running

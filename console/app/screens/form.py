@@ -225,6 +225,10 @@ class FormScreen(ModalScreen[Any]):
             name = self._owner_of(_code_field(exc.code))
             self.set_error(name, exc.message)
             return
+        except Exception as exc:  # a bug below must not close the console; the form stays open
+            self.log.error("form submit failed", exc_info=exc)
+            self.set_error("form", f"internal error: {type(exc).__name__}: {exc}")
+            return
         self.dismiss(result if result is not None else True)
 
     def _owner_of(self, service_field: str | None) -> str:

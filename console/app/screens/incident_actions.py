@@ -27,6 +27,8 @@ class IncidentActions(OncallScreen):
                 return None
             if action == "acknowledge" and inc["acknowledged"]:
                 return None
+            if action == "escalate" and not inc.get("escalates", True):
+                return None
             if inc["status"] == "resolved" and action != "open":
                 return None
         return True

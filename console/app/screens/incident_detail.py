@@ -21,6 +21,7 @@ from console.app.presentation import (
     stamp,
     status_text,
 )
+from console.app.screens.confirm import ConfirmScreen
 from console.app.screens.form import Field, FormScreen
 from console.app.screens.incident_actions import IncidentActions
 from engine.errors import DomainError
@@ -251,6 +252,7 @@ class IncidentDetailScreen(IncidentActions):
             "status": inc["status"],
             "acknowledged": inc["acknowledgedAt"] is not None,
             "owner_id": inc["ownerId"],
+            "escalates": inc.get("escalation") is not None,
         }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -305,7 +307,17 @@ class IncidentDetailScreen(IncidentActions):
             self.flash("no update selected (open the Updates tab with t)", error=True)
             return
         update_id = ol.get_option_at_index(ol.highlighted).id
-        self.oncall.act(incidents_svc.redact_update, self.incident_id, update_id, done="update redacted")
+        self.query_one(TabbedContent).active = "tab-updates"
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.oncall.act(
+                    incidents_svc.redact_update, self.incident_id, update_id, done="update redacted"
+                )
+
+        self.app.push_screen(
+            ConfirmScreen("Redact the highlighted update? Its text is removed for good."), answer
+        )
 
     @on(OptionList.OptionSelected, "#updates-list")
     def _update_selected(self) -> None:

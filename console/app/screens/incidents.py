@@ -127,13 +127,16 @@ class IncidentsScreen(IncidentActions):
             "status": row.status,
             "acknowledged": row.acknowledged_by is not None,
             "owner_id": row.owner_id,
+            "escalates": row.esc_state is not None,
         }
 
     @on(IncidentTable.RowHighlighted)
     def _highlighted(self) -> None:
         # The footer only needs redrawing when what the keys can do changes, not on every cursor move.
         inc = self.current_incident()
-        availability = None if inc is None else (inc["acknowledged"], inc["status"] == "resolved")
+        availability = (
+            None if inc is None else (inc["acknowledged"], inc["status"] == "resolved", inc["escalates"])
+        )
         if availability != self._availability:
             self._availability = availability
             self.refresh_bindings()
