@@ -186,9 +186,7 @@ async def _inner(db_path: Path, presses: int, updates: int) -> dict[str, float]:
 
         other = open_db(db_path)
         other_ctx = Ctx(db=other, org_id=org_id, clock=clock)
-        targets = [
-            r.id for r in sorted(table._shown.values(), key=table._sort_key) if r.acknowledged_by is None
-        ][:updates]
+        targets = [r.id for r in table.rows_in_order() if r.acknowledged_by is None][:updates]
         live: list[float] = []
         commit_to_frame: list[float] = []
         for incident_id in targets:

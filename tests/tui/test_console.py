@@ -184,7 +184,7 @@ async def test_advance_status_and_resolve_with_note(make_app: MakeApp, ctx: Ctx,
         assert inc["status"] == "resolved"
         assert inc["statusHistory"][-1]["resolutionNote"] == "rolled back [deploy]"
         table = app.screen.query_one(IncidentTable)
-        assert iid not in table._shown  # resolved incidents leave the live table
+        assert table.row(iid) is None  # resolved incidents leave the live table
 
 
 async def test_handoff(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:

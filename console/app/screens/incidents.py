@@ -108,7 +108,7 @@ class IncidentsScreen(IncidentActions):
 
     def _summary(self) -> None:
         t = self.table
-        total = len(t._all)
+        total = t.open_count
         parts = [f"{total} open" if t.shown_count == total else f"{t.shown_count} of {total} open"]
         parts.append(f"sorted by {t.sort_by}")
         if t.filter_text:

@@ -264,9 +264,7 @@ class PoliciesScreen(OncallScreen):
                 self.oncall.data_changed()
                 self.refresh_data()
                 if isinstance(result, dict) and result.get("id") in self._layers:
-                    self.layer_list.set_items(
-                        [(k, t) for k, t in self.layer_list._items], select=result["id"]
-                    )
+                    self.layer_list.select_key(result["id"])
                 self.flash(message)
 
         return done

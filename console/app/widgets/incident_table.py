@@ -385,6 +385,18 @@ class IncidentTable(ScrollView, can_focus=True):
         return len(self._shown)
 
     @property
+    def open_count(self) -> int:
+        """Open incidents known to the table, filtered out or not."""
+        return len(self._all)
+
+    def row(self, key: str) -> IncidentRow | None:
+        """The incident shown under ``key`` (None if filtered out or no longer open)."""
+        return self._shown.get(key)
+
+    def rows_in_order(self) -> list[IncidentRow]:
+        return [self._shown[k] for k in self._order]
+
+    @property
     def order(self) -> list[str]:
         return list(self._order)
 

@@ -60,6 +60,16 @@ class LayerList(OptionList):
         return [key for key, _ in self._items]
 
     @property
+    def items(self) -> list[tuple[str, Text]]:
+        return list(self._items)
+
+    def select_key(self, key: str) -> None:
+        """Highlight the item ``key`` if it is listed."""
+        keys = self.order
+        if key in keys:
+            self.highlighted = keys.index(key)
+
+    @property
     def selected_key(self) -> str | None:
         if self.highlighted is None or not self._items:
             return None
