@@ -104,9 +104,7 @@ class SchedulesScreen(OncallScreen):
                 who, when = "?", str(exc)
             options.append(
                 Option(
-                    Text.assemble(
-                        plain(s["name"], style="bold"), "\n", ("  ● ", "bold"), who, (f" {when}", "dim")
-                    ),
+                    Text.assemble(plain(s["name"], style="bold"), "\n", "  ", who, (f" {when}", "dim")),
                     id=s["id"],
                 )
             )
