@@ -108,3 +108,42 @@ def test_demo_no_console_and_read_commands(tmp_path: Path) -> None:
     assert "Payment service degraded" in run(db, "incidents").stdout
     # running it again keeps the data
     assert "already exists" in run(db, "demo", "--no-console").stdout
+
+
+def test_contact_methods(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    run(db, "init", "--org", "Acme", "--admin-email", "a@example.com")
+    hook = json.loads(
+        run(
+            db,
+            "users",
+            "contacts",
+            "add",
+            "a@example.com",
+            "--channel",
+            "webhook",
+            "--address",
+            "http://127.0.0.1:9/page",
+            "--json",
+        ).stdout
+    )
+    assert hook["secret"] and hook["channel"] == "webhook"
+    listed = json.loads(run(db, "users", "contacts", "list", "a@example.com", "--json").stdout)
+    assert [c["id"] for c in listed] == [hook["id"]] and "secret" not in listed[0]
+    assert_clean_error(
+        run(
+            db,
+            "users",
+            "contacts",
+            "add",
+            "a@example.com",
+            "--channel",
+            "webhook",
+            "--address",
+            "ftp://x",
+            ok=False,
+        ),
+        "http(s) URL",
+    )
+    run(db, "users", "contacts", "remove", "a@example.com", hook["id"])
+    assert json.loads(run(db, "users", "contacts", "list", "a@example.com", "--json").stdout) == []

@@ -7,7 +7,7 @@ import click
 from console.cli import State, echo_json, handle_errors, pass_state
 from console.commands.table import print_table
 from engine.model import ROLES
-from storage.service import orgs
+from storage.service import contacts, orgs
 
 
 @click.command("init")
@@ -151,3 +151,69 @@ def users_remove(state: State, user: str) -> None:
     info = orgs.find_user(ctx, user)
     orgs.remove_user(ctx, info["id"])
     click.echo(f"Removed {info['email']} ({info['id']})")
+
+
+# -- contact methods -----------------------------------------------------------------------------
+
+
+@users_group.group("contacts")
+def contacts_group() -> None:
+    """How a person is paged: log (timeline only, the default), webhook or command."""
+
+
+@contacts_group.command("add")
+@click.argument("user")
+@click.option("--channel", type=click.Choice(contacts.CHANNELS), required=True)
+@click.option("--address", default=None, help="Webhook URL, or the command line to run (page JSON on stdin).")
+@click.option("--secret", default=None, help="Webhook HMAC secret (generated and shown once if omitted).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def contacts_add(
+    state: State, user: str, channel: str, address: str | None, secret: str | None, as_json: bool
+) -> None:
+    """Add a contact method to USER (id or email)."""
+    ctx = state.ctx()
+    uid = orgs.find_user(ctx, user)["id"]
+    body: dict[str, str] = {"channel": channel}
+    if address is not None:
+        body["address"] = address
+    if secret is not None:
+        body["secret"] = secret
+    cm = contacts.add_contact_method(ctx, uid, body)
+    if as_json:
+        echo_json(cm)
+        return
+    click.echo(f"Added {cm['channel']} contact {cm['id']} for {user}")
+    if cm.get("secret"):
+        click.echo(f"Webhook signing secret (shown once): {cm['secret']}")
+
+
+@contacts_group.command("list")
+@click.argument("user")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def contacts_list(state: State, user: str, as_json: bool) -> None:
+    """List USER's contact methods."""
+    ctx = state.ctx()
+    items = contacts.list_contact_methods(ctx, orgs.find_user(ctx, user)["id"])
+    if as_json:
+        echo_json(items)
+        return
+    print_table(
+        ["ID", "CHANNEL", "ADDRESS", "CREATED"],
+        [[c["id"], c["channel"], c["address"] or "", c["createdAt"]] for c in items],
+    )
+
+
+@contacts_group.command("remove")
+@click.argument("user")
+@click.argument("contact_id")
+@pass_state
+@handle_errors
+def contacts_remove(state: State, user: str, contact_id: str) -> None:
+    """Remove one of USER's contact methods."""
+    ctx = state.ctx()
+    contacts.delete_contact_method(ctx, orgs.find_user(ctx, user)["id"], contact_id)
+    click.echo(f"Removed {contact_id}")
