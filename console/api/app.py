@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from console.api import openapi
-from console.api.auth import authenticate_header, require_admin
+from console.api.auth import authenticate_header, require_admin, require_self_or_admin
 from console.api.errors import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -111,6 +111,8 @@ class Api:
             ctx = authenticate_header(db, request.headers.get("authorization"), self.clock)
             if op.admin:
                 require_admin(ctx)
+            elif op.self_or_admin is not None:
+                require_self_or_admin(ctx, request.path_params[op.self_or_admin])
             body = parse_json(raw) if op.body != "none" else NO_BODY
             call = Call(ctx=ctx, path=request.path_params, query=request.query_params, body=body)
             if op.writes:

@@ -6,6 +6,9 @@
   :func:`storage.service.orgs.authenticate`; keys are never stored in clear.)
 * Team endpoints also need the key's user to be ``org:admin``, else 401 ``not_authorized``, as the
   reference says (not 403).
+* Per-user endpoints (contact methods, a local extension) are for an ``org:admin`` key on anyone, or a
+  member key on its own user only; any other user id is the same 401 ``not_authorized``, checked before
+  the user is looked up (so a member learns nothing about which ids exist).
 
 The scheme name is matched case-insensitively (RFC 9110 §11.1); the token itself is exact.
 """
@@ -45,4 +48,14 @@ def require_admin(ctx: Ctx) -> None:
     if not ctx.is_admin:
         raise ApiError(
             401, "not_authorized_error", "not_authorized", "this endpoint needs an org:admin API key"
+        )
+
+
+def require_self_or_admin(ctx: Ctx, user_id: str) -> None:
+    if not ctx.is_admin and ctx.actor_user_id != user_id:
+        raise ApiError(
+            401,
+            "not_authorized_error",
+            "not_authorized",
+            "a member API key may only act on its own user; this needs an org:admin API key",
         )

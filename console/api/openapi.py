@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 
 from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 from engine.rotation import validate_timezone
+from storage.service.contacts import CHANNELS
 
 Schema = dict[str, Any]
 
@@ -57,6 +58,7 @@ HANDOFF = {
 INSTANT = {"type": "string", "format": "date-time"}
 DAY_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 EMAIL = {"type": "string", "format": "email", "maxLength": 320}
+CM_SECRET = {"type": "string", "minLength": 16, "maxLength": 256}
 
 
 # -- resources (responses) ---------------------------------------------------------------------------
@@ -378,6 +380,39 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["id", "email", "firstName", "lastName", "imageUrl", "role", "joinedAt"],
     ),
+    "ContactMethod": {
+        **obj(
+            {
+                "id": ID,
+                "userId": ID,
+                "channel": {"type": "string", "enum": list(CHANNELS)},
+                "address": {
+                    **nullable(STR),
+                    "description": "the webhook URL or the command line; null for log",
+                },
+                "hasSecret": {"type": "boolean", "description": "a webhook has a signing secret"},
+                "createdAt": TS,
+            },
+            ["id", "userId", "channel", "address", "hasSecret", "createdAt"],
+        ),
+        "description": "How a user is paged: log (the timeline only), webhook (a signed JSON POST) or "
+        "command (a program run with the page as JSON on stdin). The secret is never shown again.",
+        **LOCAL,
+    },
+    "ContactMethodCreated": {
+        "allOf": [
+            ref("ContactMethod"),
+            obj(
+                {
+                    "secret": {
+                        "type": "string",
+                        "description": "webhooks only: the HMAC signing secret, shown in this answer only",
+                    }
+                }
+            ),
+        ],
+        **LOCAL,
+    },
     "Invitation": obj(
         {
             "id": ID,
@@ -552,6 +587,38 @@ REQUESTS: dict[str, Schema] = {
         ),
         **LOCAL,
     },
+    "ContactMethodCreate": {
+        **obj(
+            {
+                "channel": {"type": "string", "enum": list(CHANNELS)},
+                "address": {
+                    **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
+                    "description": "webhook: an http(s) URL; command: a shell-quoted command line; "
+                    "log: none (absent or null)",
+                },
+                "secret": {
+                    **nullable(CM_SECRET),
+                    "description": "webhook only: the HMAC signing secret (generated when absent or null)",
+                },
+            },
+            ["channel"],
+            strict=True,
+        ),
+        **LOCAL,
+    },
+    "ContactMethodUpdate": {
+        **obj(
+            {
+                "address": {
+                    **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
+                    "description": "as on create, for the method's channel (null only for log)",
+                },
+                "secret": {**CM_SECRET, "description": "webhook only: a new signing secret"},
+            },
+            strict=True,
+        ),
+        **LOCAL,
+    },
 }
 
 # -- responses ---------------------------------------------------------------------------------------
@@ -630,6 +697,13 @@ def _operation(
     return out
 
 
+CM = "/v1/users/{userId}/contact-methods"
+CM_WHO = (
+    "An org:admin key may manage anyone's contact methods; a member key only its own user's (any other "
+    "userId is 401 not_authorized, whether or not it exists). An unknown or removed user is 404."
+)
+
+
 def _paths() -> dict[str, dict[str, Any]]:
     P, S, INC, T = "/v1/escalation/policies", "/v1/oncall/schedules", "/v1/incidents", "/v1/team/members"
     pol, lay, sch, inc = (
@@ -649,6 +723,8 @@ def _paths() -> dict[str, dict[str, Any]]:
     update_400 = {400: ["incident_resolved", "invalid_status_transition", "no_public_surface"]}
     team = {401: ["not_authorized (the key's user is not org:admin)"]}
     ext_400 = {400: ["incident_resolved", "not_escalating", "invalid_layer (toLayer outside the policy)"]}
+    per_user = {401: ["not_authorized (a member key on another user than its own)"]}
+    cm_user, cm_one = _path("userId"), _path("userId", "contactMethodId")
 
     paths: dict[str, dict[str, Any]] = {
         P: {
@@ -1153,6 +1229,74 @@ def _paths() -> dict[str, dict[str, Any]]:
                 description="A local organisation has no sign-up flow, so an admin key can add people directly.",
             ),
         },
+        CM: {
+            "get": _operation(
+                "listContactMethods",
+                "List a user's contact methods (org:admin, or the user's own key)",
+                "Team",
+                {
+                    "200": _data(
+                        obj({"contactMethods": array("ContactMethod")}, ["contactMethods"]),
+                        "The user's contact methods, oldest first (no secrets)",
+                    ),
+                    **_errors(404, codes=per_user),
+                },
+                params=cm_user,
+                local=True,
+                description=CM_WHO,
+            ),
+            "post": _operation(
+                "createContactMethod",
+                "Add a contact method (org:admin, or the user's own key)",
+                "Team",
+                {
+                    "201": _data(
+                        ref("ContactMethodCreated"), "The new contact method; a webhook's secret, once"
+                    ),
+                    **_errors(404, 422, codes=per_user),
+                },
+                params=cm_user,
+                body=_body("ContactMethodCreate"),
+                local=True,
+                description=CM_WHO + " A webhook's signing secret is generated when not given and is "
+                "returned in this answer only. Rules across fields are 422: log takes no address, a webhook "
+                "needs an http(s) URL, a command must parse as a command line, only a webhook takes a secret.",
+            ),
+        },
+        CM + "/{contactMethodId}": {
+            "get": _operation(
+                "getContactMethod",
+                "Get a contact method (org:admin, or the user's own key)",
+                "Team",
+                {"200": _data(ref("ContactMethod"), "The contact method"), **_errors(404, codes=per_user)},
+                params=cm_one,
+                local=True,
+                description=CM_WHO,
+            ),
+            "patch": _operation(
+                "updateContactMethod",
+                "Change a contact method's address or secret (org:admin, or the user's own key)",
+                "Team",
+                {
+                    "200": _data(ref("ContactMethod"), "The updated contact method"),
+                    **_errors(404, 422, codes=per_user),
+                },
+                params=cm_one,
+                body=_body("ContactMethodUpdate"),
+                local=True,
+                description=CM_WHO + " The channel is fixed (add a new method instead); a new secret is "
+                "not echoed back.",
+            ),
+            "delete": _operation(
+                "deleteContactMethod",
+                "Delete a contact method (org:admin, or the user's own key)",
+                "Team",
+                {"204": _no_content("Deleted"), **_errors(404, codes=per_user)},
+                params=cm_one,
+                local=True,
+                description=CM_WHO,
+            ),
+        },
     }
     _add_links(paths)
     return paths
@@ -1213,7 +1357,14 @@ LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = {
     ("/v1/incidents/{incidentId}/updates", "post", "201"): [
         ("redactUpdate", {"incidentId": "$request.path.incidentId", "updateId": _NEW_ID})
     ],
-    ("/v1/users", "post", "201"): [(op_id, {"userId": _NEW_ID}) for op_id in ("changeRole", "removeMember")],
+    ("/v1/users", "post", "201"): [
+        (op_id, {"userId": _NEW_ID})
+        for op_id in ("changeRole", "removeMember", "listContactMethods", "createContactMethod")
+    ],
+    (CM, "post", "201"): [
+        (op_id, {"userId": "$request.path.userId", "contactMethodId": _NEW_ID})
+        for op_id in ("getContactMethod", "updateContactMethod", "deleteContactMethod")
+    ],
     ("/v1/team/members/invite", "post", "201"): [("revokeInvitation", {"invitationId": _NEW_ID})],
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import ValidationError
 from engine.timefmt import parse_iso
-from storage.service import Ctx, incidents, orgs, policies, schedules
+from storage.service import Ctx, contacts, incidents, orgs, policies, schedules
 from storage.service.validate import only_fields
 
 NO_BODY: Any = object()  # the request had no body at all
@@ -54,6 +54,9 @@ class Operation:
     status: int = 200  # 201 for creates, 204 (no body) for deletes
     body: str = "none"  # "none" | "required" | "optional"
     admin: bool = False  # team endpoints: org:admin only (else 401 not_authorized)
+    # Per-user endpoints: the path parameter naming the user. An org:admin key may act on anyone, a
+    # member key on its own user only (else 401 not_authorized, before the user is looked up).
+    self_or_admin: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -63,9 +66,19 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
-def op(method: str, path: str, *, status: int = 200, body: str = "none", admin: bool = False):  # type: ignore[no-untyped-def]
+def op(  # type: ignore[no-untyped-def]
+    method: str,
+    path: str,
+    *,
+    status: int = 200,
+    body: str = "none",
+    admin: bool = False,
+    self_or_admin: str | None = None,
+):
     def register(fn: Handler) -> Handler:
-        OPERATIONS.append(Operation(method, path, fn, status=status, body=body, admin=admin))
+        OPERATIONS.append(
+            Operation(method, path, fn, status=status, body=body, admin=admin, self_or_admin=self_or_admin)
+        )
         return fn
 
     return register
@@ -365,3 +378,40 @@ def create_user(call: Call) -> Any:
         role=body.get("role", "org:member"),
         image_url=body.get("imageUrl"),
     )
+
+
+# -- contact methods (local extension): how a user is paged ------------------------------------------
+
+CM = "/v1/users/{userId}/contact-methods"
+
+
+def _user_id(call: Call) -> str:
+    """The path's user, 404 when it is not an active user of this organisation."""
+    user_id = call.path["userId"]
+    orgs.get_user_row(call.ctx, user_id)
+    return user_id
+
+
+@op("GET", CM, self_or_admin="userId")
+def list_contact_methods(call: Call) -> Any:
+    return {"contactMethods": contacts.list_contact_methods(call.ctx, _user_id(call))}
+
+
+@op("POST", CM, status=201, body="required", self_or_admin="userId")
+def create_contact_method(call: Call) -> Any:
+    return contacts.add_contact_method(call.ctx, _user_id(call), call.json())
+
+
+@op("GET", CM + "/{contactMethodId}", self_or_admin="userId")
+def get_contact_method(call: Call) -> Any:
+    return contacts.get_contact_method(call.ctx, _user_id(call), call.path["contactMethodId"])
+
+
+@op("PATCH", CM + "/{contactMethodId}", body="required", self_or_admin="userId")
+def update_contact_method(call: Call) -> Any:
+    return contacts.update_contact_method(call.ctx, _user_id(call), call.path["contactMethodId"], call.json())
+
+
+@op("DELETE", CM + "/{contactMethodId}", status=204, self_or_admin="userId")
+def delete_contact_method(call: Call) -> Any:
+    contacts.delete_contact_method(call.ctx, _user_id(call), call.path["contactMethodId"])

@@ -15,6 +15,11 @@ LOCAL_OPERATIONS = {
     ("get", "/v1/oncall/schedules/{scheduleId}/overrides"),
     ("post", "/v1/oncall/schedules/{scheduleId}/overrides"),
     ("delete", "/v1/oncall/schedules/{scheduleId}/overrides/{overrideId}"),
+    ("get", "/v1/users/{userId}/contact-methods"),
+    ("post", "/v1/users/{userId}/contact-methods"),
+    ("get", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
+    ("patch", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
+    ("delete", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
 }
 
 
