@@ -37,7 +37,17 @@ from storage.service import incidents as incidents_svc
 from storage.service.orgs import display_name
 from storage.service.policies import find_policy, load_policy_model
 
-__all__ = ["Drill", "DrillLine", "advance_drill", "drill_zone", "run_drill", "start_drill"]
+__all__ = [
+    "Drill",
+    "DrillLine",
+    "LayerScore",
+    "acknowledge_drill",
+    "advance_drill",
+    "drill_zone",
+    "layer_scores",
+    "run_drill",
+    "start_drill",
+]
 
 MAX_DRILL = timedelta(days=7)  # a drill that is still paging after a week of simulated time stops
 
@@ -453,6 +463,18 @@ def _maybe_finish(drill: Drill) -> None:
         drill.stopped_reason = str(state.get("state") or "stopped")
 
 
+def acknowledge_drill(drill: Drill, user_id: str | None, *, is_admin: bool = False) -> list[DrillLine]:
+    """Acknowledge the drill incident as ``user_id`` at the drill clock's ``now`` (a person at a console,
+    rather than an :class:`AckPlan`), after running whatever is already due: a timeout due at the same
+    instant fires first, as with a live engine. Returns the new lines; nothing once the drill finished."""
+    start = len(drill.lines)
+    advance_drill(drill, until=drill.clock.now())
+    if not drill.finished:
+        incidents_svc.acknowledge(drill.ctx.as_user(user_id, is_admin=is_admin), drill.incident_id)
+        _after_step(drill)
+    return drill.lines[start:]
+
+
 def _acknowledge(drill: Drill) -> None:
     uid = drill.ack_user
     incidents_svc.acknowledge(drill.ctx.as_user(uid, is_admin=False), drill.incident_id)
@@ -474,3 +496,57 @@ def drill_wire(drill: Drill, at_note: str | None = None) -> dict[str, Any]:
         "timeline": [line.wire(drill.zone) for line in drill.lines],
         "summary": drill.summary(),
     }
+
+
+# -- the score card ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerScore:
+    """One stretch of a drill during which one layer was being paged, and how it ended."""
+
+    layer: int
+    started: timedelta  # since the drill started
+    paged_for: timedelta  # until the acknowledgement, the timeout or the next layer
+    people: tuple[str, ...]  # names, in paging order
+    ended: str  # acknowledged | timed out | nobody on call | escalated | still paging
+    responder: str | None = None  # the name of who acknowledged, when this layer was acknowledged
+
+
+def layer_scores(drill: Drill) -> list[LayerScore]:
+    """The drill layer by layer, read from its lines: who each layer paged, for how long, how it ended.
+
+    A layer paged again in a repeat pass gets a second entry; a re-page of the layer being paged (a
+    reminder) adds to the current entry. Pure: reads only ``drill.lines`` (and the clock for a drill still
+    paging)."""
+    out: list[LayerScore] = []
+    layer: int | None = None
+    started = timedelta(0)
+    people: list[str] = []
+
+    def close(at: timedelta, ended: str, responder: str | None = None) -> None:
+        nonlocal layer
+        if layer is not None:
+            out.append(LayerScore(layer, started, at - started, tuple(people), ended, responder))
+        layer = None
+
+    for line in drill.lines:
+        if line.kind == "page" and line.layer is not None:
+            if line.layer != layer:
+                close(line.offset, "escalated")
+                layer, started, people = line.layer, line.offset, []
+            name = line.name or line.user_id or "?"
+            if name not in people:
+                people.append(name)
+        elif line.kind == "repeat":
+            close(line.offset, "timed out")
+        elif line.kind == "nobody" and line.layer is not None:
+            close(line.offset, "escalated")
+            out.append(LayerScore(line.layer, line.offset, timedelta(0), (), "nobody on call"))
+        elif line.kind == "timeout":
+            close(line.offset, "timed out")
+        elif line.kind == "ack":
+            close(line.offset, "acknowledged", line.name)
+    if layer is not None:
+        close(drill.clock.now() - drill.t0, "still paging")
+    return out

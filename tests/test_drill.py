@@ -191,6 +191,34 @@ def test_an_ack_at_the_timeout_instant_is_too_late(demo: tuple[Path, DemoOrg]) -
     assert drill.summary()["layersUsed"] == [1, 2]
 
 
+def test_a_person_acknowledges_and_the_score_card_reads_per_layer(demo: tuple[Path, DemoOrg]) -> None:
+    """What the console drill does: a person acknowledges on the drill's clock (no AckPlan); a
+    timeout due at that very instant fires first; the score card is read layer by layer."""
+    path, org = demo
+    live = open_db(path)
+    at = datetime(2026, 4, 8, 15, 0, tzinfo=UTC)
+    clock = VirtualClock(at)
+    drill = drills.start_drill(live, org.org_id, "Platform Default", at=at, clock=clock)
+    try:
+        clock.advance(timedelta(minutes=5))  # layer 1's timeout is due, not yet run
+        step = drills.acknowledge_drill(drill, org.users["alice"])
+        assert [line.kind for line in step][0] == "timeout"
+        assert step[-1].kind == "ack" and step[-1].layer == 2 and step[-1].name == "Alice Chen"
+        assert drill.finished and drill.summary()["timeToAcknowledgeSeconds"] == 5 * 60
+        scores = drills.layer_scores(drill)
+        assert [(s.layer, s.started, s.paged_for, s.ended, s.responder) for s in scores] == [
+            (1, timedelta(0), timedelta(minutes=5), "timed out", None),
+            (2, timedelta(minutes=5), timedelta(0), "acknowledged", "Alice Chen"),
+        ]
+        assert all(s.people for s in scores)
+        assert drills.acknowledge_drill(drill, org.users["alice"]) == []  # finished: nothing more
+    finally:
+        drill.close()
+    inc = live.scalar("SELECT count(*) FROM incidents WHERE is_drill = 1")
+    live.close()
+    assert inc == 0
+
+
 def test_parsers() -> None:
     assert parse_ack("2:3m") == AckPlan(2, timedelta(minutes=3))
     assert parse_ack("1:90s").delay == timedelta(seconds=90)

@@ -16,7 +16,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
 from textual.screen import Screen
+from textual.timer import Timer
 
+from console.app.drill_link import SPEEDS, ClockFactory, DrillLink, scaled_drill_clock
 from console.app.engine_link import EngineLink
 from console.app.readmodel import Directory
 from console.app.screens.base import OncallScreen
@@ -24,6 +26,7 @@ from console.app.screens.incidents import IncidentsScreen
 from console.app.sync_link import SyncLink
 from engine.clock import Clock
 from engine.errors import DomainError
+from storage import drills as drills_store
 from storage.service import Ctx
 
 T = TypeVar("T")
@@ -77,6 +80,8 @@ class OncallApp(App[None]):
         demo: bool = False,
         poll_seconds: float = 0.25,
         tick_seconds: float = 1.0,
+        drill_clock: ClockFactory = scaled_drill_clock,
+        drill_step_seconds: float = 0.2,
     ) -> None:
         super().__init__()
         self.ctx = ctx
@@ -90,6 +95,10 @@ class OncallApp(App[None]):
         self.engine = EngineLink(db_path, self.clock)
         self.sync = SyncLink(db_path, self.clock, ctx.org_id)
         self.directory = Directory(ctx)
+        self.drills = DrillLink(ctx.db, ctx.org_id, drill_clock)
+        self.drill_speeds = SPEEDS
+        self.drill_step_seconds = drill_step_seconds
+        self._drill_timer: Timer | None = None
         row = ctx.db.one("SELECT name FROM orgs WHERE id = ?", (ctx.org_id,))
         self.org_name: str = row["name"] if row else ctx.org_id
         self._data_version = -1
@@ -113,6 +122,7 @@ class OncallApp(App[None]):
     def on_unmount(self) -> None:
         self.engine.stop()
         self.sync.stop()
+        self.drills.close()
 
     # -- live data -----------------------------------------------------------------------------------
 
@@ -165,6 +175,73 @@ class OncallApp(App[None]):
             screen.flash(message, error=True)
         else:
             self.notify(message, title=code, severity="error")
+
+    # -- drills --------------------------------------------------------------------------------------
+
+    async def start_drill(self, policy_id: str, speed: float) -> None:
+        """Start a drill of ``policy_id`` at ``speed`` and show it on the incidents screen."""
+        screen = self.screen if isinstance(self.screen, OncallScreen) else None
+        try:
+            self.drills.start(policy_id, speed, self.clock.now())
+        except DomainError as exc:
+            self._show_error(screen, exc.message, exc.code)
+            return
+        self._drill_timer = self.set_interval(self.drill_step_seconds, self.drive_drill)
+        await self.switch_mode("incidents")
+        self._drill_changed()
+        if isinstance(self.screen, OncallScreen):
+            self.screen.flash(f"drill at {speed:g}×: a acknowledges · nothing delivered, live data untouched")
+
+    def drive_drill(self) -> None:
+        """The drill timer: run what is due on the drill's clock, repaint its row, end it when done."""
+        if self.drills.drill is None:
+            return
+        try:
+            self.drills.step()
+        except Exception as exc:  # a broken drill must not take the console down
+            self.log.error("drill step failed", exc_info=exc)
+            self.notify(f"drill stopped: {type(exc).__name__}: {exc}", severity="error")
+            self._stop_drill_timer()
+            self._drill_closed()
+            return
+        self._drill_changed()
+        # The interval bounds how late a step can run; when the next step is due sooner, wake for it.
+        drill = self.drills.drill
+        wait = None if drill is None else drills_store.seconds_until_next(drill)
+        if wait is not None and 0 < wait < self.drill_step_seconds:  # (always 0 on a virtual clock)
+            self.set_timer(wait, self.drive_drill)
+
+    def acknowledge_drill(self) -> None:
+        """``a`` on the drill's row: acknowledge it as the console's user, on the drill's clock."""
+        lines = self.drills.acknowledge(self.ctx)
+        self._drill_changed()
+        screen = self.screen if isinstance(self.screen, OncallScreen) else None
+        if screen is not None and any(line.kind == "ack" for line in lines):
+            screen.flash("DRILL acknowledged")
+
+    def _drill_changed(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, OncallScreen) and screen.is_mounted:
+                screen.drill_changed()
+        drill = self.drills.drill
+        if drill is not None and drill.finished and self._drill_timer is not None:
+            self._stop_drill_timer()
+            from console.app.screens.drill import DrillScoreScreen
+
+            self.push_screen(DrillScoreScreen(drill, self.drills.speed), lambda _: self._drill_closed())
+
+    def _stop_drill_timer(self) -> None:
+        if self._drill_timer is not None:
+            self._drill_timer.stop()
+            self._drill_timer = None
+
+    def _drill_closed(self) -> None:
+        self.drills.close()
+        for screen in self.screen_stack:
+            if isinstance(screen, OncallScreen) and screen.is_mounted:
+                screen.drill_changed()
+        if isinstance(self.screen, OncallScreen):
+            self.screen.flash("drill over: its incident is gone; the live database was never written")
 
     # -- actions -------------------------------------------------------------------------------------
 

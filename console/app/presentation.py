@@ -54,6 +54,15 @@ def plain(text: str | None, *, style: str = "", ellipsis: bool = True) -> Text:
     return Text(text or "", style=style, no_wrap=True, overflow="ellipsis" if ellipsis else "fold")
 
 
+DRILL_MARK = ("⚑ DRILL", "bold reverse")
+
+
+def drill_title(title: str) -> Text:
+    """A drill incident's title behind the DRILL mark (the stored ``DRILL:`` prefix is not repeated)."""
+    rest = title[len("DRILL:") :].lstrip() if title.upper().startswith("DRILL:") else title
+    return Text.assemble(DRILL_MARK, " ", rest, no_wrap=True, overflow="ellipsis")
+
+
 def countdown(seconds: float) -> str:
     """``4:59`` under an hour, ``1h05m`` under a day, ``2d03h`` beyond; ``0:00`` when overdue."""
     s = max(0, int(seconds))

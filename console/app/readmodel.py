@@ -33,6 +33,7 @@ class IncidentRow:
     layer: int | None  # 1-based layer currently paged
     layer_count: int | None
     due_ms: int | None
+    is_drill: bool = False  # a rehearsal (console drills come from a scratch copy, never the live table)
 
     @property
     def due(self) -> datetime | None:
@@ -44,13 +45,13 @@ class IncidentRow:
 
 
 _INCIDENTS_SQL = """
-SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at,
+SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
        e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
 WHERE i.org_id = ? AND i.status != 'resolved'
 """
 _SOME_INCIDENTS_SQL = """
-SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at,
+SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
        e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
 WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))
@@ -93,6 +94,7 @@ def _rows(rows: list[Any]) -> dict[str, IncidentRow]:
             layer=None if step is None else int(step) + 1,
             layer_count=_layer_count(r["policy_snapshot"], counts),
             due_ms=due,
+            is_drill=bool(r["is_drill"]),
         )
     return out
 
@@ -108,6 +110,12 @@ def open_incidents(db: Database, org_id: str) -> tuple[dict[str, IncidentRow], i
     with db.read():
         position = timeline_position(db)
         return _rows(db.all(_INCIDENTS_SQL, (org_id,))), position
+
+
+def some_incidents(db: Database, org_id: str, ids: list[str]) -> dict[str, IncidentRow]:
+    """The rows of ``ids`` (resolved ones included), keyed by id: how a drill's scratch copy is read."""
+    with db.read():
+        return _rows(db.all(_SOME_INCIDENTS_SQL, (org_id, json.dumps(ids))))
 
 
 def changed_incidents(db: Database, org_id: str, since: int) -> tuple[dict[str, IncidentRow | None], int]:

@@ -59,5 +59,8 @@ class OncallScreen(Screen[None]):
     def tick(self, now: datetime) -> None:
         """Once a second: repaint what depends on the clock (countdowns)."""
 
+    def drill_changed(self) -> None:
+        """The console's drill moved on, started or went away (see :class:`console.app.drill_link.DrillLink`)."""
+
     def on_screen_resume(self) -> None:
         self.sync()

@@ -25,6 +25,8 @@ class IncidentActions(OncallScreen):
             inc = self.current_incident()
             if inc is None:
                 return None
+            if inc.get("drill") and action != "acknowledge":
+                return None  # a drill is only acknowledged; it lives on a scratch copy, not in the database
             if action == "acknowledge" and inc["acknowledged"]:
                 return None
             if action == "escalate" and not inc.get("escalates", True):
@@ -39,6 +41,9 @@ class IncidentActions(OncallScreen):
     def action_acknowledge(self) -> None:
         inc = self.current_incident()
         if inc is None:
+            return
+        if inc.get("drill"):
+            self.oncall.acknowledge_drill()
             return
         self.oncall.act(incidents_svc.acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged")
 

@@ -45,6 +45,7 @@ class IncidentsScreen(IncidentActions):
         self._position: int | None = None
         self._full_at = 0.0
         self._availability: object = ()
+        self._drill_key: str | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -70,6 +71,7 @@ class IncidentsScreen(IncidentActions):
             self.call_after_refresh(self.sync)  # the first frame first, then (maybe 10,000) rows
         else:
             self.sync()
+            self.drill_changed()
 
     def on_resize(self) -> None:
         self.table.build_columns(self.app.size.width)
@@ -82,7 +84,7 @@ class IncidentsScreen(IncidentActions):
         if self._position is None:
             rows, self._position = open_incidents(db, org_id)
             self._full_at = monotonic()
-            self.table.apply(rows, self.oncall.clock.now())
+            self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
         else:
             changes, self._position = changed_incidents(db, org_id, self._position)
             self.table.apply_changes(changes, self.oncall.clock.now())
@@ -98,7 +100,7 @@ class IncidentsScreen(IncidentActions):
         self.app.call_from_thread(self._apply_resync, rows, position)
 
     def _apply_resync(self, rows: dict[str, IncidentRow], position: int) -> None:
-        self.table.apply(rows, self.oncall.clock.now())
+        self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
         # Anything logged after the snapshot is fetched again by the next incremental read.
         self._position = min(self._position or position, position)
         self._summary()
@@ -106,11 +108,39 @@ class IncidentsScreen(IncidentActions):
     def tick(self, now: datetime) -> None:
         self.table.tick(now)
 
+    # -- the console's drill (a row from its scratch copy, counting down on the drill's clock) -------
+
+    def _drill_rows(self) -> dict[str, IncidentRow]:
+        rows = self.oncall.drills.rows()
+        drill_now = self.oncall.drills.now()
+        for key in rows:
+            self.table.set_row_clock(key, drill_now)
+        return rows
+
+    def drill_changed(self) -> None:
+        rows = self._drill_rows()
+        changes: dict[str, IncidentRow | None] = dict(rows)
+        gone = self._drill_key
+        if gone is not None and gone not in rows:
+            self.table.set_row_clock(gone, None)
+            changes[gone] = None
+        self._drill_key = next(iter(rows), None)
+        if not changes:
+            return
+        self.table.apply_changes(changes, self.oncall.clock.now())
+        if self._drill_key is not None and gone is None:
+            self.table.select_key(self._drill_key)  # a new drill: the cursor goes to it, ready for `a`
+        self._summary()
+        self._highlighted()
+
     def _summary(self) -> None:
         t = self.table
         total = t.open_count
         parts = [f"{total} open" if t.shown_count == total else f"{t.shown_count} of {total} open"]
         parts.append(f"sorted by {t.sort_by}")
+        drills = self.oncall.drills
+        if drills.drill is not None:
+            parts.append(f"DRILL at {drills.speed:g}× ({'ended' if drills.drill.finished else 'running'})")
         if t.filter_text:
             parts.append(f"filter: {t.filter_text}")
         self.query_one("#incident-summary", Static).update(Content(" · ".join(parts)))
@@ -128,6 +158,7 @@ class IncidentsScreen(IncidentActions):
             "acknowledged": row.acknowledged_by is not None,
             "owner_id": row.owner_id,
             "escalates": row.esc_state is not None,
+            "drill": self.oncall.drills.owns(row.id),
         }
 
     @on(IncidentTable.RowHighlighted)
@@ -135,7 +166,9 @@ class IncidentsScreen(IncidentActions):
         # The footer only needs redrawing when what the keys can do changes, not on every cursor move.
         inc = self.current_incident()
         availability = (
-            None if inc is None else (inc["acknowledged"], inc["status"] == "resolved", inc["escalates"])
+            None
+            if inc is None
+            else (inc["acknowledged"], inc["status"] == "resolved", inc["escalates"], inc["drill"])
         )
         if availability != self._availability:
             self._availability = availability
@@ -150,6 +183,9 @@ class IncidentsScreen(IncidentActions):
     def action_open(self) -> None:
         inc = self.current_incident()
         if inc is None:
+            return
+        if inc["drill"]:
+            self.flash("a drill has no detail screen: a acknowledges it; its score card shows at the end")
             return
         from console.app.screens.incident_detail import IncidentDetailScreen
 

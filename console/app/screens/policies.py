@@ -32,6 +32,7 @@ class PoliciesScreen(OncallScreen):
         Binding("shift+down,J", "move_layer(1)", "Move ↓", id="policies.move_down", key_display="⇧↓/J"),
         Binding("u", "undo", "Undo", id="policies.undo"),
         Binding("a", "add_layer", "Add layer", id="policies.add_layer"),
+        Binding("R", "drill", "Drill", id="policies.drill", tooltip="Rehearse a page of this policy"),
         Binding("e", "edit_layer", "Edit layer", id="policies.edit_layer", show=False),
         Binding("d", "delete_layer", "Delete layer", id="policies.delete_layer", show=False),
         Binding("N", "new_policy", "New policy", id="policies.new", show=False),
@@ -366,7 +367,33 @@ class PoliciesScreen(OncallScreen):
 
         self.app.push_screen(ConfirmScreen(f"Delete the policy {name!r} and all its layers?"), answer)
 
+    # -- drill -------------------------------------------------------------------------------------------
+
+    def action_drill(self) -> None:
+        """Rehearse the highlighted policy: choose a speed, then watch and acknowledge on the incidents
+        screen (see :class:`console.app.drill_link.DrillLink`)."""
+        pid = self.policy_id
+        if pid is None:
+            return
+        if self.oncall.drills.drill is not None:
+            self.flash("a drill is already running: acknowledge it on the incidents screen (1)", error=True)
+            return
+        if not self._layers:
+            self.flash("this policy has no layers: a drill would page nobody", error=True)
+            return
+        from console.app.screens.drill import DrillSpeedScreen
+
+        name = policies.get_policy(self.oncall.ctx, pid)["name"]
+
+        async def chosen(speed: float | None) -> None:
+            if speed:
+                await self.oncall.start_drill(pid, speed)
+
+        self.app.push_screen(DrillSpeedScreen(name, self.oncall.drill_speeds), chosen)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "drill" and self.policy_id is None:
+            return None
         if action in ("move_layer", "edit_layer", "delete_layer") and self.layer_list.selected_key is None:
             return None
         if action == "undo" and not self.undo_stack:

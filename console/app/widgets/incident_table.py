@@ -27,6 +27,7 @@ from textual.strip import Strip
 from console.app.presentation import (
     SEVERITY_ORDER,
     countdown_text,
+    drill_title,
     plain,
     severity_text,
     status_text,
@@ -104,6 +105,7 @@ class IncidentTable(ScrollView, can_focus=True):
         self._lines: dict[str, tuple[object, Strip]] = {}
         self._header: Strip | None = None
         self._now: datetime | None = None
+        self._row_now: dict[str, datetime] = {}  # rows on another clock (a drill's), keyed by incident id
         self._columns_for: int | None = None
 
     # -- layout --------------------------------------------------------------------------------------
@@ -145,15 +147,17 @@ class IncidentTable(ScrollView, can_focus=True):
         return all(word in hay for word in self.filter_text.lower().split())
 
     def cells(self, row: IncidentRow, now: datetime) -> dict[str, Text]:
+        now = self._row_now.get(row.id, now)
         layer = f"{row.layer}/{row.layer_count}" if row.layer and row.layer_count else "—"
         state = row.esc_state
         if row.acknowledged_by and state is None:
             state = "acknowledged"
         return {
             "sev": severity_text(row.severity, no_color=self.no_color),
-            "num": Text(f"#{row.seq}", no_wrap=True),
+            # A console drill's number belongs to its scratch copy, not to the live sequence.
+            "num": Text("—" if row.id in self._row_now else f"#{row.seq}", no_wrap=True),
             "status": status_text(row.status, short=self.compact),
-            "title": plain(row.title),
+            "title": drill_title(row.title) if row.is_drill else plain(row.title),
             "owner": plain(self.name_of(row.owner_id, self.compact)),
             "layer": Text(layer, no_wrap=True),
             "next": countdown_text(row.due, now, state),
@@ -230,6 +234,15 @@ class IncidentTable(ScrollView, can_focus=True):
             self.apply(self._all, self._now)
 
     # -- clock ---------------------------------------------------------------------------------------
+
+    def set_row_clock(self, key: str, now: datetime | None) -> None:
+        """Count the row ``key`` down on another clock (a drill's); None puts it back on the table's."""
+        if now is None:
+            self._row_now.pop(key, None)
+        else:
+            self._row_now[key] = now
+        if key in self._index:
+            self._refresh_row(self._index[key])
 
     def tick(self, now: datetime) -> None:
         """Countdowns move: repaint the rows on screen (unchanged lines come from the cache)."""
@@ -388,6 +401,11 @@ class IncidentTable(ScrollView, can_focus=True):
     def open_count(self) -> int:
         """Open incidents known to the table, filtered out or not."""
         return len(self._all)
+
+    def select_key(self, key: str) -> None:
+        """Put the cursor on the incident ``key`` (if shown)."""
+        if key in self._index:
+            self.cursor = self._index[key]
 
     def row(self, key: str) -> IncidentRow | None:
         """The incident shown under ``key`` (None if filtered out or no longer open)."""
