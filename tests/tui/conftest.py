@@ -6,7 +6,7 @@ instant, ids are never rendered, and the engine is not started (tests drive the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 
 from console.app import OncallApp
 from engine.clock import VirtualClock
-from storage.db import Database, open_db
+from storage.db import Database
 from storage.demo import DemoOrg, seed_demo
 from storage.service import Ctx
 
@@ -31,18 +31,6 @@ def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(FROZEN)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "oncall.db"
-
-
-@pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
-    database = open_db(db_path)
-    yield database
-    database.close()
 
 
 @pytest.fixture
