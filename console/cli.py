@@ -60,16 +60,11 @@ class State:
 
     def ctx(self) -> Ctx:
         """The acting context: the chosen (or only) organisation, acting as its first admin."""
-        from storage.service.orgs import find_org
+        from storage.service.orgs import find_org, first_admin_id
 
         db = self.db()
         org_id = find_org(db, self.org)
-        admin = db.one(
-            "SELECT id FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL "
-            "ORDER BY created_at, id LIMIT 1",
-            (org_id,),
-        )
-        uid = admin["id"] if admin else None
+        uid = first_admin_id(db, org_id)
         return Ctx(db=db, org_id=org_id, actor_id=uid, actor_user_id=uid, is_admin=True, clock=self.clock)
 
 

@@ -9,13 +9,13 @@ import click
 from console.cli import State, echo_json, handle_errors, pass_state
 from console.commands.table import print_table
 from engine.model import SEVERITIES, STATUSES
+from storage import escalator
 from storage.service import Ctx, orgs, policies, schedules
 from storage.service import incidents as incidents_svc
 
 
-def _names(ctx: Ctx) -> dict[str, str]:
-    rows = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
-    return {r["id"]: orgs.display_name(r) for r in rows}
+def _people(user_ids: list[str], names: dict[str, str]) -> str:
+    return ", ".join(names.get(u, u) for u in user_ids)
 
 
 @click.command("incidents")
@@ -38,10 +38,10 @@ def incidents_command(
     if as_json:
         echo_json(items)
         return
-    names = _names(ctx)
+    names = orgs.user_names(ctx)
     rows = []
     for inc in items:
-        esc = incidents_svc.escalator.escalation_state(ctx.db, inc["id"])
+        esc = escalator.escalation_state(ctx.db, inc["id"])
         layer = f"{esc['currentLayer']}/{esc['layerCount']}" if esc and esc.get("layerCount") else "-"
         rows.append(
             [
@@ -62,9 +62,9 @@ def _target_text(ctx: Ctx, target: dict[str, Any], names: dict[str, str], sched_
     if target["type"] == "schedule":
         sid = target["scheduleId"]
         now = schedules.resolve_schedule(ctx, sid)
-        who = ", ".join(names.get(u, u) for u in now["pagingTargets"]) or "nobody"
+        who = _people(now["pagingTargets"], names) or "nobody"
         return f"schedule {sched_names.get(sid, sid)} (now: {who})"
-    return "users " + ", ".join(names.get(u, u) for u in target["userIds"])
+    return "users " + _people(target["userIds"], names)
 
 
 @click.command("policies")
@@ -78,7 +78,7 @@ def policies_command(state: State, as_json: bool) -> None:
     if as_json:
         echo_json(items)
         return
-    names = _names(ctx)
+    names = orgs.user_names(ctx)
     sched_names = {s["id"]: s["name"] for s in schedules.list_schedules(ctx)}
     if not items:
         click.echo("(no policies)")
@@ -113,7 +113,7 @@ def schedules_command(state: State, as_json: bool) -> None:
     if as_json:
         echo_json(items)
         return
-    names = _names(ctx)
+    names = orgs.user_names(ctx)
     print_table(
         ["NAME", "TIMEZONE", "LAYERS", "OWNER NOW", "PAGING NOW", "UNTIL"],
         [
@@ -122,7 +122,7 @@ def schedules_command(state: State, as_json: bool) -> None:
                 s["timezone"],
                 len(s["layers"]),
                 names.get(s["onCallNow"]["scheduleOwner"] or "", "nobody"),
-                ", ".join(names.get(u, u) for u in s["onCallNow"]["pagingTargets"]) or "nobody",
+                _people(s["onCallNow"]["pagingTargets"], names) or "nobody",
                 s["onCallNow"]["nextHandoff"] or "-",
             ]
             for s in items

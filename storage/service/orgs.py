@@ -217,6 +217,22 @@ def list_users(ctx: Ctx) -> list[dict[str, Any]]:
     return [user_wire(r) for r in rows]
 
 
+def user_names(ctx: Ctx) -> dict[str, str]:
+    """Display names of everyone who was ever in the organisation, removed people included (history
+    still shows them)."""
+    rows = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
+    return {r["id"]: display_name(r) for r in rows}
+
+
+def first_admin_id(db: Database, org_id: str) -> str | None:
+    """The oldest current admin: who the command line acts as when nobody else is named."""
+    return db.scalar(
+        "SELECT id FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL "
+        "ORDER BY created_at, id LIMIT 1",
+        (org_id,),
+    )
+
+
 def active_user_ids(ctx: Ctx) -> set[str]:
     rows = ctx.db.all("SELECT id FROM users WHERE org_id = ? AND removed_at IS NULL", (ctx.org_id,))
     return {r["id"] for r in rows}
