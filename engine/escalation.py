@@ -230,6 +230,11 @@ def _target_data(target: Target) -> dict[str, Any]:
     return {"type": "users", "userIds": list(target.user_ids)}
 
 
+def _nobody(step: int, loop: int, layer: EscalationLayer) -> Event:
+    """Layer ``step`` (0-based) resolved to nobody: recorded, and nobody is paged."""
+    return Event("nobody_on_call", {"position": step + 1, "loop": loop, "target": _target_data(layer.target)})
+
+
 # Event data that formats instants, built on first access (see Event). Same keys, same order as ever.
 
 
@@ -302,18 +307,31 @@ def _enter(
         layer = plan.layers[step]
         users = resolve(layer.target, now)
         if not users:
-            events.append(
-                Event(
-                    "nobody_on_call",
-                    {"position": step + 1, "loop": loop, "target": _target_data(layer.target)},
-                )
-            )
+            events.append(_nobody(step, loop, layer))
             step += 1
             continue
         due = base + _minutes(layer.ack_timeout_minutes)
         page = Page(step + 1, rnd, users, reason)
         events.append(Event("layer_paged", (_paged_data, (step + 1, n, loop, users, reason, due)), page))
         return EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by), events
+
+
+def _enter_next(
+    plan: Policy, state: EscalationState, gen: int, *, base: datetime, now: datetime, resolve: Resolver
+) -> tuple[EscalationState, list[Event]]:
+    """Move on to the layer after the current one (the timer-driven escalation)."""
+    return _enter(
+        plan,
+        state.step + 1,
+        state.loop,
+        state.round,
+        base=base,
+        now=now,
+        reason="escalation",
+        resolve=resolve,
+        generation=gen,
+        acked_by=state.acked_by,
+    )
 
 
 def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
@@ -338,18 +356,7 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         events = [
             Event("escalation_timeout", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))
         ]
-        new, more = _enter(
-            plan,
-            state.step + 1,
-            state.loop,
-            state.round,
-            base=due,
-            now=now,
-            reason="escalation",
-            resolve=resolve,
-            generation=gen,
-            acked_by=state.acked_by,
-        )
+        new, more = _enter_next(plan, state, gen, base=due, now=now, resolve=resolve)
         return Outcome(new, tuple(events + more))
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
@@ -361,16 +368,7 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None
         head = {"position": pos, "userIds": list(users), "nextRepageAt": to_iso(nxt) if nxt else None}
         events = [Event("incident_repaged", (_late_data, (head, due, now)), page)]
-        new = EscalationState(
-            state.step,
-            state.loop,
-            gen,
-            state.state,
-            nxt,
-            DUE_REPAGE if nxt else None,
-            state.round,
-            state.acked_by,
-        )
+        new = _evolve(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
         return Outcome(new, tuple(events))
     if state.due_kind == DUE_SNOOZE_END and state.state == "snoozed":
         events = [Event("snooze_ended", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))]
@@ -379,8 +377,7 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     # A due time that no longer matches the state (should not happen): clear it, loudly.
     head = {"dueKind": state.due_kind, "state": state.state}
     events = [Event("escalation_due_discarded", (_late_data, (head, due, now)))]
-    new = EscalationState(state.step, state.loop, gen, state.state, None, None, state.round, state.acked_by)
-    return Outcome(new, tuple(events))
+    return Outcome(_evolve(state, generation=gen, due_at=None, due_kind=None), tuple(events))
 
 
 def _repage_current(
@@ -397,35 +394,14 @@ def _repage_current(
     layer = _layer(plan, state.step)
     users = resolve(layer.target, now) if layer else ()
     if layer is None or not users:
-        events = []
-        if layer is not None:
-            events.append(
-                Event(
-                    "nobody_on_call",
-                    {"position": state.step + 1, "loop": state.loop, "target": _target_data(layer.target)},
-                )
-            )
-        new, more = _enter(
-            plan,
-            state.step + 1,
-            state.loop,
-            state.round,
-            base=base,
-            now=now,
-            reason="escalation",
-            resolve=resolve,
-            generation=gen,
-            acked_by=state.acked_by,
-        )
+        events = [] if layer is None else [_nobody(state.step, state.loop, layer)]
+        new, more = _enter_next(plan, state, gen, base=base, now=now, resolve=resolve)
         return new, events + more
     due = base + _minutes(layer.ack_timeout_minutes)
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
     data = (_paged_data, (state.step + 1, len(plan.layers), state.loop, users, reason, due))
     events = [Event("layer_paged", data, page)]
-    new = EscalationState(
-        state.step, state.loop, gen, "paging", due, DUE_TIMEOUT, state.round, state.acked_by
-    )
-    return new, events
+    return _evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT), events
 
 
 def _cancelled(state: EscalationState) -> dict[str, Any]:
@@ -511,28 +487,11 @@ def escalate_now(
         layer = plan.layers[step]
         users = resolve(layer.target, now)
         if not users:
-            events.append(
-                Event(
-                    "nobody_on_call",
-                    {"position": step + 1, "loop": state.loop, "target": _target_data(layer.target)},
-                )
-            )
+            events.append(_nobody(step, state.loop, layer))
             return Outcome(_evolve(state, generation=gen), tuple(events))
         page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
-        events.append(
-            Event(
-                "layer_paged",
-                {
-                    "position": step + 1,
-                    "layerCount": n,
-                    "loop": state.loop,
-                    "userIds": list(users),
-                    "reason": "escalate_now",
-                    "timeoutAt": None,
-                },
-                page,
-            )
-        )
+        data = (_paged_data, (step + 1, n, state.loop, users, "escalate_now", None))
+        events.append(Event("layer_paged", data, page))
         return Outcome(_evolve(state, generation=gen), tuple(events))
     rnd, loop = state.round, state.loop
     already_paged = state.state == "exhausted" or target_step <= state.step
