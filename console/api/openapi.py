@@ -39,6 +39,11 @@ def obj(props: dict[str, Schema], required: list[str] | None = None, *, strict: 
     return out
 
 
+def record(props: dict[str, Schema], *, strict: bool = False) -> Schema:
+    """An object whose every property is required: most responses, and a few request bodies."""
+    return obj(props, list(props), strict=strict)
+
+
 STR = {"type": "string"}
 ID = {"type": "string", "minLength": 1, "description": "an opaque id"}
 TS = {
@@ -108,18 +113,15 @@ SCHEMAS: dict[str, Schema] = {
     "PolicyWithLayers": {
         "allOf": [
             ref("Policy"),
-            obj({"layers": {"type": "array", "items": ref("EscalationLayer")}}, ["layers"]),
+            record({"layers": {"type": "array", "items": ref("EscalationLayer")}}),
         ]
     },
-    "ScheduleTarget": obj(
-        {"type": {"const": "schedule"}, "scheduleId": ID}, ["type", "scheduleId"], strict=True
-    ),
-    "UsersTarget": obj(
+    "ScheduleTarget": record({"type": {"const": "schedule"}, "scheduleId": ID}, strict=True),
+    "UsersTarget": record(
         {
             "type": {"const": "users"},
             "userIds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": ID},
         },
-        ["type", "userIds"],
         strict=True,
     ),
     "Target": {
@@ -132,7 +134,7 @@ SCHEMAS: dict[str, Schema] = {
             },
         },
     },
-    "EscalationLayer": obj(
+    "EscalationLayer": record(
         {
             "id": ID,
             "policyId": ID,
@@ -142,10 +144,9 @@ SCHEMAS: dict[str, Schema] = {
             "target": ref("Target"),
             "createdAt": TS,
             "updatedAt": TS,
-        },
-        ["id", "policyId", "orgId", "position", "ackTimeoutMinutes", "target", "createdAt", "updatedAt"],
+        }
     ),
-    "Schedule": obj(
+    "Schedule": record(
         {
             "id": ID,
             "orgId": ID,
@@ -155,22 +156,20 @@ SCHEMAS: dict[str, Schema] = {
             "createdBy": nullable(STR),
             "createdAt": TS,
             "updatedAt": TS,
-        },
-        ["id", "orgId", "name", "description", "timezone", "createdBy", "createdAt", "updatedAt"],
+        }
     ),
     "ScheduleWithLayers": {
         "allOf": [
             ref("Schedule"),
-            obj(
+            record(
                 {
                     "layers": {"type": "array", "items": ref("RotationLayer")},
                     "overrides": {"type": "array", "items": ref("Override"), **LOCAL},
-                },
-                ["layers", "overrides"],
+                }
             ),
         ]
     },
-    "RotationLayer": obj(
+    "RotationLayer": record(
         {
             "id": ID,
             "scheduleId": ID,
@@ -188,24 +187,10 @@ SCHEMAS: dict[str, Schema] = {
             "participantIds": {"type": "array", "items": STR},
             "createdAt": TS,
             "updatedAt": TS,
-        },
-        [
-            "id",
-            "scheduleId",
-            "name",
-            "position",
-            "rotationType",
-            "rotationLengthDays",
-            "handoffTime",
-            "effectiveFrom",
-            "effectiveUntil",
-            "participantIds",
-            "createdAt",
-            "updatedAt",
-        ],
+        }
     ),
     "Override": {
-        **obj(
+        **record(
             {
                 "id": ID,
                 "scheduleId": ID,
@@ -215,13 +200,12 @@ SCHEMAS: dict[str, Schema] = {
                 "note": nullable(STR),
                 "createdBy": nullable(STR),
                 "createdAt": TS,
-            },
-            ["id", "scheduleId", "userId", "start", "end", "note", "createdBy", "createdAt"],
+            }
         ),
         "description": "A user covering [start, end) of a schedule; it displaces the owner-bearing layer.",
         **LOCAL,
     },
-    "Resolution": obj(
+    "Resolution": record(
         {
             "scheduleId": ID,
             "at": TS,
@@ -229,7 +213,7 @@ SCHEMAS: dict[str, Schema] = {
             "pagingTargets": {"type": "array", "items": STR},
             "currentOncall": {
                 "type": "array",
-                "items": obj(
+                "items": record(
                     {
                         "layerId": ID,
                         "name": STR,
@@ -239,25 +223,12 @@ SCHEMAS: dict[str, Schema] = {
                         "shiftStart": nullable(TS),
                         "shiftEnd": nullable(TS),
                         "displacedByOverride": {"type": "boolean"},
-                    },
-                    [
-                        "layerId",
-                        "name",
-                        "position",
-                        "active",
-                        "userId",
-                        "shiftStart",
-                        "shiftEnd",
-                        "displacedByOverride",
-                    ],
+                    }
                 ),
             },
-            "override": nullable(
-                obj({"id": ID, "userId": ID, "start": TS, "end": TS}, ["id", "userId", "start", "end"])
-            ),
+            "override": nullable(record({"id": ID, "userId": ID, "start": TS, "end": TS})),
             "nextHandoff": nullable(TS),
-        },
-        ["scheduleId", "at", "scheduleOwner", "pagingTargets", "currentOncall", "override", "nextHandoff"],
+        }
     ),
     "Incident": obj(
         {
@@ -271,7 +242,7 @@ SCHEMAS: dict[str, Schema] = {
             "escalationPolicyId": nullable(STR),
             "affectedComponents": {
                 "type": "array",
-                "items": obj({"id": ID, "name": STR}, ["id", "name"]),
+                "items": record({"id": ID, "name": STR}),
                 "description": "always [] locally: there is no component catalog",
             },
             "createdBy": nullable(STR),
@@ -303,48 +274,43 @@ SCHEMAS: dict[str, Schema] = {
         "description": "the escalation state (current layer, next due time, round; null without a policy)",
         **LOCAL,
     },
-    "IncidentWithEscalation": {
-        "allOf": [ref("Incident"), obj({"escalation": ref("Escalation")}, ["escalation"])]
-    },
+    "IncidentWithEscalation": {"allOf": [ref("Incident"), record({"escalation": ref("Escalation")})]},
     "IncidentDetail": {
         "allOf": [
             ref("Incident"),
-            obj(
+            record(
                 {
                     "statusHistory": {
                         "type": "array",
-                        "items": obj(
+                        "items": record(
                             {
                                 "id": ID,
                                 "status": {"type": "string", "enum": list(STATUSES)},
                                 "changedAt": TS,
                                 "resolutionNote": nullable(STR),
-                            },
-                            ["id", "status", "changedAt", "resolutionNote"],
+                            }
                         ),
                     },
                     "escalation": ref("Escalation"),
                     "timeline": {
                         "type": "array",
                         "description": "the paging audit trail, oldest first (incident_created, layer_paged, ...)",
-                        "items": obj(
+                        "items": record(
                             {
                                 "id": ID,
                                 "at": TS,
                                 "kind": STR,
                                 "actor": nullable(STR),
                                 "data": {"type": "object"},
-                            },
-                            ["id", "at", "kind", "actor", "data"],
+                            }
                         ),
                     },
-                },
-                ["statusHistory", "escalation", "timeline"],
+                }
             ),
         ]
     },
-    "Person": nullable(obj({"id": ID, "name": STR}, ["id", "name"])),
-    "IncidentUpdate": obj(
+    "Person": nullable(record({"id": ID, "name": STR})),
+    "IncidentUpdate": record(
         {
             "id": ID,
             "incidentId": ID,
@@ -355,20 +321,9 @@ SCHEMAS: dict[str, Schema] = {
             "postedAt": TS,
             "redactedAt": nullable(TS),
             "redactedBy": ref("Person"),
-        },
-        [
-            "id",
-            "incidentId",
-            "body",
-            "statusChange",
-            "visibility",
-            "postedBy",
-            "postedAt",
-            "redactedAt",
-            "redactedBy",
-        ],
+        }
     ),
-    "Member": obj(
+    "Member": record(
         {
             "id": ID,
             "email": STR,
@@ -377,11 +332,10 @@ SCHEMAS: dict[str, Schema] = {
             "imageUrl": nullable(STR),
             "role": {"type": "string", "enum": list(ROLES)},
             "joinedAt": TS,
-        },
-        ["id", "email", "firstName", "lastName", "imageUrl", "role", "joinedAt"],
+        }
     ),
     "ContactMethod": {
-        **obj(
+        **record(
             {
                 "id": ID,
                 "userId": ID,
@@ -392,8 +346,7 @@ SCHEMAS: dict[str, Schema] = {
                 },
                 "hasSecret": {"type": "boolean", "description": "a webhook has a signing secret"},
                 "createdAt": TS,
-            },
-            ["id", "userId", "channel", "address", "hasSecret", "createdAt"],
+            }
         ),
         "description": "How a user is paged: log (the timeline only), webhook (a signed JSON POST) or "
         "command (a program run with the page as JSON on stdin). The secret is never shown again.",
@@ -413,21 +366,20 @@ SCHEMAS: dict[str, Schema] = {
         ],
         **LOCAL,
     },
-    "Invitation": obj(
+    "Invitation": record(
         {
             "id": ID,
             "emailAddress": STR,
             "role": {"type": "string", "enum": list(ROLES)},
             "status": {"type": "string", "enum": ["pending", "accepted", "revoked"]},
             "createdAt": TS,
-        },
-        ["id", "emailAddress", "role", "status", "createdAt"],
+        }
     ),
 }
 
 # -- request bodies (strict: unknown fields are 422) ---------------------------------------------------
 
-_LAYER_IDS = obj(
+_LAYER_IDS = record(
     {
         "layerIds": {
             "type": "array",
@@ -435,7 +387,6 @@ _LAYER_IDS = obj(
             "description": "every layer id of the parent, once, in the new order",
         }
     },
-    ["layerIds"],
     strict=True,
 )
 _POLICY_PROPS = {
@@ -485,13 +436,12 @@ REQUESTS: dict[str, Schema] = {
     },
     "PolicyCreate": obj(_POLICY_PROPS, ["name"], strict=True),
     "PolicyUpdate": obj(_POLICY_PROPS, strict=True),
-    "EscalationLayerCreate": obj(
+    "EscalationLayerCreate": record(
         {
             "position": {"type": "integer", "minimum": 1},
             "ackTimeoutMinutes": ACK_TIMEOUT,
             "target": ref("Target"),
         },
-        ["position", "ackTimeoutMinutes", "target"],
         strict=True,
     ),
     "EscalationLayerUpdate": obj(
@@ -561,10 +511,10 @@ REQUESTS: dict[str, Schema] = {
         ["visibility"],
         strict=True,
     ),
-    "Handoff": obj({"targetUserId": ID}, ["targetUserId"], strict=True),
+    "Handoff": record({"targetUserId": ID}, strict=True),
     "Escalate": {**obj({"toLayer": {"type": "integer", "minimum": 1}}, strict=True), **LOCAL},
     "Snooze": {
-        **obj({"minutes": {"type": "integer", "minimum": 1, "maximum": 10_080}}, ["minutes"], strict=True),
+        **record({"minutes": {"type": "integer", "minimum": 1, "maximum": 10_080}}, strict=True),
         **LOCAL,
     },
     "Invite": obj(
@@ -572,7 +522,7 @@ REQUESTS: dict[str, Schema] = {
         ["emailAddress"],
         strict=True,
     ),
-    "RoleChange": obj({"role": {"type": "string", "enum": list(ROLES)}}, ["role"], strict=True),
+    "RoleChange": record({"role": {"type": "string", "enum": list(ROLES)}}, strict=True),
     "UserCreate": {
         **obj(
             {
@@ -654,7 +604,7 @@ def _data(schema: Schema, description: str) -> dict[str, Any]:
     return {
         "description": description,
         "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
-        "content": {"application/json": {"schema": obj({"data": schema}, ["data"], strict=True)}},
+        "content": {"application/json": {"schema": record({"data": schema}, strict=True)}},
     }
 
 
@@ -987,10 +937,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Incidents",
                 {
                     "200": _data(
-                        obj(
-                            {"incidents": array("Incident"), "nextCursor": nullable(STR)},
-                            ["incidents", "nextCursor"],
-                        ),
+                        record({"incidents": array("Incident"), "nextCursor": nullable(STR)}),
                         "One page; nextCursor is null on the last page",
                     ),
                     **_errors(422),
@@ -1068,7 +1015,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "List updates, oldest first (redacted ones included)",
                 "Incidents",
                 {
-                    "200": _data(obj({"updates": array("IncidentUpdate")}, ["updates"]), "All updates"),
+                    "200": _data(record({"updates": array("IncidentUpdate")}), "All updates"),
                     **_errors(404),
                 },
                 params=inc,
@@ -1159,10 +1106,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Team",
                 {
                     "200": _data(
-                        obj(
-                            {"members": array("Member"), "invitations": array("Invitation")},
-                            ["members", "invitations"],
-                        ),
+                        record({"members": array("Member"), "invitations": array("Invitation")}),
                         "Members and invitations",
                     ),
                     **_errors(codes=team),
@@ -1217,7 +1161,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "listUsers",
                 "List the organisation's users (unpaginated)",
                 "Team",
-                {"200": _data(obj({"users": array("Member")}, ["users"]), "Every active user"), **_errors()},
+                {"200": _data(record({"users": array("Member")}), "Every active user"), **_errors()},
             ),
             "post": _operation(
                 "createUser",
@@ -1236,7 +1180,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Team",
                 {
                     "200": _data(
-                        obj({"contactMethods": array("ContactMethod")}, ["contactMethods"]),
+                        record({"contactMethods": array("ContactMethod")}),
                         "The user's contact methods, oldest first (no secrets)",
                     ),
                     **_errors(404, codes=per_user),
