@@ -17,7 +17,7 @@ from engine.model import ROLES
 from engine.timefmt import to_iso
 from storage.db import Database
 from storage.service import Ctx
-from storage.service.validate import enum, name_string, only_fields, string
+from storage.service.validate import enum, name_string, only_fields, require, string
 
 KEY_PREFIX = "scl_live_"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -270,9 +270,7 @@ def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
 
 def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
     body = only_fields(body, {"emailAddress", "role"})
-    if "emailAddress" not in body:
-        raise ValidationError("emailAddress is required", field="emailAddress")
-    email = _email(body["emailAddress"], "emailAddress")
+    email = _email(require(body, "emailAddress"), "emailAddress")
     role = enum(body.get("role", "org:member"), "role", ROLES)
     now = ctx.now()
     with ctx.db.write():

@@ -14,7 +14,7 @@ from storage.db import Database
 from storage.service import Ctx
 from storage.service.orgs import active_user_ids
 from storage.service.schedules import _renumber, check_full_order
-from storage.service.validate import integer, name_string, only_fields, string
+from storage.service.validate import integer, name_string, only_fields, require, string
 from storage.sync import outbox as sync_outbox
 
 MAX_ACK_TIMEOUT = 10_080
@@ -237,18 +237,15 @@ def add_layer(
     A position beyond the end appends. (The reference leaves insert semantics open; see docs/API.md.)
     """
     body = only_fields(body, {"position", "ackTimeoutMinutes", "target"})
-    if "position" not in body:
-        raise ValidationError("position is required", field="position")
-    position = integer(body["position"], "position", minimum=1)
-    if "ackTimeoutMinutes" not in body:
-        raise ValidationError("ackTimeoutMinutes is required", field="ackTimeoutMinutes")
-    timeout = integer(body["ackTimeoutMinutes"], "ackTimeoutMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT)
-    if "target" not in body:
-        raise ValidationError("target is required", field="target")
+    position = integer(require(body, "position"), "position", minimum=1)
+    timeout = integer(
+        require(body, "ackTimeoutMinutes"), "ackTimeoutMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT
+    )
+    target = require(body, "target")
     now = ctx.now()
     with ctx.db.write():
         _policy_row(ctx, policy_id)
-        ttype, sid, uids = _target(ctx, body["target"])
+        ttype, sid, uids = _target(ctx, target)
         ids = _layer_ids(ctx.db, policy_id)
         lid = new_id("layer", now)
         ctx.db.insert(

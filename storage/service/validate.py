@@ -6,8 +6,6 @@ from typing import Any
 
 from engine.errors import ValidationError
 
-_MISSING = object()
-
 
 def require(body: dict[str, Any], name: str) -> Any:
     if name not in body or body[name] is None:
