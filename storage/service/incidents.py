@@ -102,6 +102,14 @@ def _row(ctx: Ctx, incident_id: str) -> sqlite3.Row:
     return row
 
 
+def _open_row(ctx: Ctx, incident_id: str, refusal: str) -> sqlite3.Row:
+    """The incident's row; 400 ``incident_resolved`` (ending with ``refusal``) if it is resolved."""
+    row = _row(ctx, incident_id)
+    if row["status"] == "resolved":
+        raise DomainError("incident_resolved", f"the incident is resolved; {refusal}")
+    return row
+
+
 def _matching_policy(ctx: Ctx, schedule_id: str) -> str | None:
     """The policy attached for ``ownerScheduleId``: the one whose first layer targets that schedule.
 
@@ -415,9 +423,7 @@ def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
         raise ValidationError("a public update needs a body", field="body")
     now = ctx.now()
     with ctx.db.write():
-        row = _row(ctx, incident_id)
-        if row["status"] == "resolved":
-            raise DomainError("incident_resolved", "the incident is resolved; no more updates can be posted")
+        row = _open_row(ctx, incident_id, "no more updates can be posted")
         if visibility == "public" and row["origin"] == "local":
             raise DomainError(
                 "no_public_surface",
@@ -543,9 +549,7 @@ def escalate_now(ctx: Ctx, incident_id: str, to_position: Any = None) -> dict[st
     pos = None if to_position is None else integer(to_position, "toLayer", minimum=1)
     now = ctx.now()
     with ctx.db.write():
-        row = _row(ctx, incident_id)
-        if row["status"] == "resolved":
-            raise DomainError("incident_resolved", "the incident is resolved; nothing to escalate")
+        _open_row(ctx, incident_id, "nothing to escalate")
         escalator.escalate_now(ctx.db, now, incident_id, pos, ctx.actor_id)
         return _with_escalation(ctx, incident_id)
 
@@ -555,8 +559,6 @@ def snooze(ctx: Ctx, incident_id: str, minutes: Any) -> dict[str, Any]:
     mins = integer(minutes, "minutes", minimum=1, maximum=10_080)
     now = ctx.now()
     with ctx.db.write():
-        row = _row(ctx, incident_id)
-        if row["status"] == "resolved":
-            raise DomainError("incident_resolved", "the incident is resolved; nothing to snooze")
+        _open_row(ctx, incident_id, "nothing to snooze")
         escalator.snooze(ctx.db, now, incident_id, mins, ctx.actor_id)
         return _with_escalation(ctx, incident_id)
