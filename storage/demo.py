@@ -98,59 +98,34 @@ def seed_demo(
     )
     schedules.add_rotation_layer(ctx, sre["id"], layer("Sun", "custom", 3, "08:30", ["farid", "erin", "bob"]))
 
+    def add_layer(policy: dict[str, Any], position: int, ack_minutes: int, target: dict[str, Any]) -> None:
+        policies.add_layer(
+            ctx, policy["id"], {"position": position, "ackTimeoutMinutes": ack_minutes, "target": target}
+        )
+
+    def on_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "schedule", "scheduleId": schedule["id"]}
+
+    def to_users(*people: str) -> dict[str, Any]:
+        return {"type": "users", "userIds": [u[p] for p in people]}
+
     default = policies.create_policy(
         ctx, {"name": "Platform Default", "description": "Default escalation for platform incidents"}
     )
-    policies.add_layer(
-        ctx,
-        default["id"],
-        {"position": 1, "ackTimeoutMinutes": 5, "target": {"type": "schedule", "scheduleId": primary["id"]}},
-    )
-    policies.add_layer(
-        ctx,
-        default["id"],
-        {
-            "position": 2,
-            "ackTimeoutMinutes": 10,
-            "target": {"type": "schedule", "scheduleId": secondary["id"]},
-        },
-    )
-    policies.add_layer(
-        ctx,
-        default["id"],
-        {"position": 3, "ackTimeoutMinutes": 30, "target": {"type": "users", "userIds": [u["grace"]]}},
-    )
+    add_layer(default, 1, 5, on_schedule(primary))
+    add_layer(default, 2, 10, on_schedule(secondary))
+    add_layer(default, 3, 30, to_users("grace"))
     sre_pol = policies.create_policy(
         ctx, {"name": "SRE Critical", "description": "Follow-the-sun, then managers"}
     )
-    policies.add_layer(
-        ctx,
-        sre_pol["id"],
-        {"position": 1, "ackTimeoutMinutes": 3, "target": {"type": "schedule", "scheduleId": sre["id"]}},
-    )
-    policies.add_layer(
-        ctx,
-        sre_pol["id"],
-        {
-            "position": 2,
-            "ackTimeoutMinutes": 15,
-            "target": {"type": "users", "userIds": [u["alice"], u["grace"]]},
-        },
-    )
+    add_layer(sre_pol, 1, 3, on_schedule(sre))
+    add_layer(sre_pol, 2, 15, to_users("alice", "grace"))
     # Deliberately broken, for `oncall lint`: the same person in consecutive layers and a 1-minute last layer.
     legacy = policies.create_policy(
         ctx, {"name": "Legacy Nights (broken)", "description": "Kept to show what `oncall lint` catches"}
     )
-    policies.add_layer(
-        ctx,
-        legacy["id"],
-        {"position": 1, "ackTimeoutMinutes": 5, "target": {"type": "users", "userIds": [u["bob"]]}},
-    )
-    policies.add_layer(
-        ctx,
-        legacy["id"],
-        {"position": 2, "ackTimeoutMinutes": 1, "target": {"type": "users", "userIds": [u["bob"]]}},
-    )
+    add_layer(legacy, 1, 5, to_users("bob"))
+    add_layer(legacy, 2, 1, to_users("bob"))
 
     created: list[str] = []
     if incidents:
