@@ -27,6 +27,7 @@ from console.app.screens.incident_actions import IncidentActions
 from engine.errors import DomainError
 from engine.timefmt import parse_iso
 from storage.service import incidents as incidents_svc
+from storage.service import policies
 
 EVENT_WORDS = {
     "incident_created": ("●", "opened"),
@@ -82,6 +83,7 @@ class IncidentDetailScreen(IncidentActions):
         self.incident: dict[str, Any] | None = None
         self._event_ids: set[str] = set()
         self._updates_sig: list[tuple[Any, ...]] = []
+        self._policy_name: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical():
@@ -112,6 +114,7 @@ class IncidentDetailScreen(IncidentActions):
             self.flash(exc.message, error=True)
             return
         inc = self.incident
+        self._policy_name = self._name_of_policy(inc["escalationPolicyId"])
         self.title = f"Incident #{inc['sequentialId']}"
         self._render_head(self.oncall.clock.now())
         self._render_timeline(inc["timeline"])
@@ -122,6 +125,15 @@ class IncidentDetailScreen(IncidentActions):
     def tick(self, now: datetime) -> None:
         if self.incident is not None:
             self._render_head(now)
+
+    def _name_of_policy(self, policy_id: str | None) -> str | None:
+        """Read once per data change, not on every one-second repaint of the head."""
+        if policy_id is None:
+            return None
+        try:
+            return str(policies.find_policy(self.oncall.ctx, policy_id)["name"])
+        except DomainError:
+            return "?"
 
     def _person(self, user_id: str | None) -> str:
         return self.oncall.directory.name(user_id)
@@ -141,9 +153,8 @@ class IncidentDetailScreen(IncidentActions):
         line1.no_wrap = True
         line1.overflow = "ellipsis"
         bits: list[Text | str] = [f"owner {self._person(inc['ownerId'])}"]
-        if inc.get("escalationPolicyId"):
-            pol = self.oncall.db.one("SELECT name FROM policies WHERE id = ?", (inc["escalationPolicyId"],))
-            bits.append(f" · policy {pol['name'] if pol else '?'}")
+        if self._policy_name is not None:
+            bits.append(f" · policy {self._policy_name}")
         if esc:
             bits.append(f" · layer {esc.get('currentLayer')}/{esc.get('layerCount')}")
             due_iso = esc.get("nextEscalationAt") or esc.get("snoozedUntil")

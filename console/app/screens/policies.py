@@ -92,15 +92,13 @@ class PoliciesScreen(OncallScreen):
 
     def _target_text(self, target: dict[str, Any]) -> Text:
         if target["type"] == "schedule":
-            sid = target["scheduleId"]
-            row = self.oncall.db.one("SELECT name FROM schedules WHERE id = ?", (sid,))
-            name = row["name"] if row else "?"
+            name, owner = "?", None
             try:
-                owner = rotation.resolve(
-                    load_schedule_model(self.oncall.db, sid), self.oncall.clock.now()
-                ).owner_id
+                model = load_schedule_model(self.oncall.db, target["scheduleId"])
+                name = model.name
+                owner = rotation.resolve(model, self.oncall.clock.now()).owner_id
             except (DomainError, ValueError):
-                owner = None
+                pass
             who = self.oncall.directory.name(owner, short=True) if owner else "nobody"
             return Text.assemble(("▣ ", "bold"), plain(name), (f" · now {who}", "dim"))
         names = ", ".join(self.oncall.directory.name(u) for u in target.get("userIds", []))
