@@ -15,6 +15,7 @@ from typing import Any
 from engine.timefmt import parse_iso
 from storage.db import Database
 from storage.service import Ctx
+from storage.service.orgs import active_user_ids, display_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,16 +157,14 @@ class Directory:
         self.short = {}
         for r in rows:
             first, last = r["first_name"] or "", r["last_name"] or ""
-            name = " ".join(p for p in (first, last) if p) or r["email"]
+            name = display_name(r)
             self.full[r["id"]] = name
             self.short[r["id"]] = f"{first} {last[:1]}." if first and last else name
 
     def people(self) -> list[tuple[str, str]]:
         """(name, id) of the organisation's current members, by name: what pickers and forms offer."""
-        rows = self.ctx.db.all(
-            "SELECT id FROM users WHERE org_id = ? AND removed_at IS NULL", (self.ctx.org_id,)
-        )
-        return sorted(((self.name(r["id"]), r["id"]) for r in rows), key=lambda p: (p[0].lower(), p[1]))
+        ids = active_user_ids(self.ctx)
+        return sorted(((self.name(uid), uid) for uid in ids), key=lambda p: (p[0].lower(), p[1]))
 
     def name(self, user_id: str | None, *, short: bool = False) -> str:
         if user_id is None:

@@ -44,24 +44,19 @@ class LayerList(OptionList):
         def control(self) -> LayerList:
             return self.layer_list
 
-    def __init__(self, *, id: str | None = None, reorderable: bool = True) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, markup=False)
-        self.reorderable = reorderable
         self._items: list[tuple[str, Text]] = []
         self._drag_from: int | None = None
         self._drag_start_order: list[str] | None = None
         self._dragged = False
-        self._pending: tuple[list[tuple[str, Text]], str | None] | None = None
+        self._pending: list[tuple[str, Text]] | None = None
 
     # -- content -------------------------------------------------------------------------------------
 
     @property
     def order(self) -> list[str]:
         return [key for key, _ in self._items]
-
-    @property
-    def items(self) -> list[tuple[str, Text]]:
-        return list(self._items)
 
     def select_key(self, key: str) -> None:
         """Highlight the item ``key`` if it is listed."""
@@ -75,18 +70,18 @@ class LayerList(OptionList):
             return None
         return self._items[self.highlighted][0]
 
-    def set_items(self, items: Sequence[tuple[str, Text]], *, select: str | None = None) -> None:
-        """Replace the items, keeping the highlight on the same key (or on ``select``).
+    def set_items(self, items: Sequence[tuple[str, Text]]) -> None:
+        """Replace the items, keeping the highlight on the same key.
 
         During a drag the new items wait until the button is released: a live refresh must not undo
         the move under the pointer.
         """
         if self._drag_from is not None:
-            self._pending = (list(items), select)
+            self._pending = list(items)
             return
-        if list(items) == self._items and (select is None or select == self.selected_key):
+        if list(items) == self._items:
             return
-        keep = select if select is not None else self.selected_key
+        keep = self.selected_key
         index = self.highlighted or 0
         self._items = list(items)
         self._render_items()
@@ -113,7 +108,7 @@ class LayerList(OptionList):
     # -- keyboard ------------------------------------------------------------------------------------
 
     def action_move(self, delta: int) -> None:
-        if not self.reorderable or self.highlighted is None:
+        if self.highlighted is None:
             return
         before = self.order
         if self._move(self.highlighted, self.highlighted + delta):
@@ -128,7 +123,7 @@ class LayerList(OptionList):
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         self._dragged = False
-        if not self.reorderable or event.button != 1:
+        if event.button != 1:
             return
         row = self._row_at(event)
         if row is None:
@@ -165,8 +160,7 @@ class LayerList(OptionList):
             assert start is not None
             self.post_message(self.Reordered(self, self.order, start, "drag"))
         elif self._pending is not None:
-            items, select = self._pending
-            self.set_items(items, select=select)
+            self.set_items(self._pending)
         self._pending = None
 
     async def _on_click(self, event: events.Click) -> None:
