@@ -462,7 +462,10 @@ def push(
             row = _next_sendable(db, org_id, skip)
             if row is None:
                 break
-            acquire_lease(db, org_id, holder)
+            if not acquire_lease(db, org_id, holder):
+                # Held past its expiry (a long retry) and taken over: the other sender goes on.
+                result.state = "busy"
+                break
             try:
                 _send_one(db, client, row, clock)
                 result.sent += 1
@@ -513,31 +516,32 @@ def _send_one(db: Database, client: ScalingClient, row: sqlite3.Row, clock: Cloc
         )
         raise _Hold("offline", exc.message) from None
     except RemoteError as exc:
-        if exc.retryable or exc.auth_problem:
-            _mark(
-                db,
-                seq,
-                status="pending",
-                error_status=exc.http_status,
-                error_code=exc.code,
-                error_message=exc.message,
-                request_id=exc.request_id,
-            )
-            raise _Hold("error", exc.describe()) from None
+        held = exc.retryable or exc.auth_problem
         _mark(
             db,
             seq,
-            status="failed",
+            status="pending" if held else "failed",
             error_status=exc.http_status,
             error_code=exc.code,
             error_message=exc.message,
             request_id=exc.request_id,
         )
+        if held:
+            raise _Hold("error", exc.describe()) from None
         log.warning("change %s (%s) rejected: %s", row["id"], row["kind"], exc.describe())
-        raise _Failed(change_wire(db.one("SELECT * FROM sync_outbox WHERE seq = ?", (seq,)))) from None
+        raise _Failed(change_wire(_change_row(db, row["org_id"], row["id"]))) from None
     except LocalSyncError as exc:
-        _mark(db, seq, status="failed", error_status=None, error_code=exc.code, error_message=exc.message)
-        raise _Failed(change_wire(db.one("SELECT * FROM sync_outbox WHERE seq = ?", (seq,)))) from None
+        # request_id cleared too: an earlier attempt's request id would describe a different answer.
+        _mark(
+            db,
+            seq,
+            status="failed",
+            error_status=None,
+            error_code=exc.code,
+            error_message=exc.message,
+            request_id=None,
+        )
+        raise _Failed(change_wire(_change_row(db, row["org_id"], row["id"]))) from None
     with db.write(), applying_remote():
         _apply_result(db, row, remote_id, data)
         db.update(

@@ -203,8 +203,34 @@ def test_layer_changes_to_a_steps_policy_are_sent_as_a_full_replacement(
     policies.add_layer(
         linked, pid, {"position": 3, "ackTimeoutMinutes": 5, "target": {"type": "users", "userIds": [jane]}}
     )
+    # (an earlier attempt's request id, as a 503 would have left it, is not shown with the local reason)
+    db.execute("UPDATE sync_outbox SET request_id = 'req_earlier' WHERE status = 'pending'")
     result = push(db, linked.org_id, client(fake), clock=clock)
     assert result.failed == 1 and "steps" in result.failures[0]["error"]["message"]
+    assert result.failures[0]["error"]["requestId"] is None
+
+
+def test_a_push_that_lost_its_lease_stops_sending(
+    linked: Ctx, fake: FakeScaling, clock: VirtualClock
+) -> None:
+    db = linked.db
+    pull(db, linked.org_id, client(fake), clock=clock)
+    pid = local(db, "policies", POL_STEPS)
+    target = {"type": "schedule", "scheduleId": local(db, "schedules", SCHED)}
+    for position in (2, 3):
+        policies.add_layer(linked, pid, {"position": position, "ackTimeoutMinutes": 10, "target": target})
+    calls = 0
+
+    def lease_taken_after_one_change() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # another process took the lease over while the first change was being sent
+            db.execute("UPDATE sync_lease SET holder = 'other', expires_at_ms = 9999999999999")
+        return False
+
+    result = push(db, linked.org_id, client(fake), clock=clock, should_stop=lease_taken_after_one_change)
+    assert (result.sent, result.state, result.waiting) == (1, "busy", 1)
+    assert db.scalar("SELECT holder FROM sync_lease") == "other"
 
 
 def test_an_error_without_message_is_shown_with_its_code_and_request_id(
