@@ -6,6 +6,7 @@ from __future__ import annotations
 from engine import lint as lint_engine
 from engine.errors import NotFound
 from engine.model import Policy, Schedule
+from storage.drills import drill_zone
 from storage.service import Ctx
 from storage.service.orgs import display_name
 from storage.service.policies import find_policy, load_policy_model
@@ -38,18 +39,11 @@ def lint(ctx: Ctx, policy: str | None = None, *, weeks: int = 4) -> list[lint_en
                     schedules[sid] = load_schedule_model(ctx.db, sid)
                 except NotFound:
                     pass
+        zones = {plan.id: drill_zone(ctx.db, plan) for plan in plans}
     start, end = lint_engine.window(ctx.now(), weeks)
     findings: list[lint_engine.Finding] = []
     for plan in plans:
-        zone = next(
-            (
-                schedules[la.target.schedule_id].timezone
-                for la in plan.layers
-                if la.target.type == "schedule" and la.target.schedule_id in schedules
-            ),
-            "UTC",
-        )
-        findings += lint_engine.lint_policy(plan, schedules, active, names, start, end, zone)
+        findings += lint_engine.lint_policy(plan, schedules, active, names, start, end, zones[plan.id])
     for sched in schedules.values():
         findings += lint_engine.lint_schedule(sched, active, names, start, end)
     return lint_engine.sort_findings(findings)
