@@ -4,8 +4,6 @@ console drill mode reuses (start a drill, advance it a step at a time)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,31 +14,21 @@ from engine.drill import AckPlan, format_offset, next_dst_change, parse_ack, par
 from engine.errors import ValidationError
 from storage import drills
 from storage.db import open_db
-from storage.demo import DemoOrg, seed_demo
+from storage.demo import DemoOrg
 from storage.service import Ctx
 from storage.service.contacts import add_contact_method
 from tests.conftest import T0
+from tests.helpers import run_oncall as run
+from tests.helpers import seed_demo_file
 
-ONCALL = str(Path(sys.executable).with_name("oncall"))
 # The demo's rotations start 10 days before it is seeded (T0): an instant well inside them.
 AT = "2026-04-08T15:00Z"
-
-
-def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> tuple[Path, DemoOrg]:
     path = tmp_path / "demo.db"
-    db = open_db(path)
-    org = seed_demo(db, VirtualClock(T0))
-    db.close()
-    return path, org
+    return path, seed_demo_file(path)
 
 
 def _counts(path: Path) -> dict[str, object]:

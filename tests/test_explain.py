@@ -4,8 +4,6 @@ snapshot and the timeline, with the schedules re-resolved at the instants each l
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,32 +13,21 @@ from engine.clock import VirtualClock
 from engine.timefmt import to_iso
 from storage import escalator
 from storage.db import open_db
-from storage.demo import DemoOrg, seed_demo
+from storage.demo import DemoOrg
 from storage.explain import explain
 from storage.service import Ctx
 from storage.service import incidents as inc_svc
 from storage.service import schedules as sch_svc
 from tests.conftest import T0
-
-ONCALL = str(Path(sys.executable).with_name("oncall"))
-
-
-def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
+from tests.helpers import run_oncall as run
+from tests.helpers import seed_demo_file
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> tuple[Path, DemoOrg, VirtualClock]:
     path = tmp_path / "demo.db"
     clock = VirtualClock(T0)
-    db = open_db(path)
-    org = seed_demo(db, clock)
-    db.close()
-    return path, org, clock
+    return path, seed_demo_file(path, clock), clock
 
 
 def test_explain_an_escalating_incident(demo: tuple[Path, DemoOrg, VirtualClock]) -> None:

@@ -5,38 +5,27 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from engine import simulation as sim
-from engine.clock import VirtualClock
 from engine.model import EscalationLayer, Policy, RotationLayer, Schedule, Target
-from storage.db import open_db
-from storage.demo import seed_demo
-from tests.conftest import T0
+from tests.helpers import run_oncall, seed_demo_file
 
-ONCALL = str(Path(sys.executable).with_name("oncall"))
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scenario.toml"
 START = datetime(2026, 4, 6, 4, 0, tzinfo=UTC)  # Monday 00:00 in New York
 
 
 def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
+    return run_oncall(db, *args, ok=ok, timeout=120)
 
 
 @pytest.fixture
 def demo_path(tmp_path: Path) -> Path:
     path = tmp_path / "demo.db"
-    db = open_db(path)
-    seed_demo(db, VirtualClock(T0))
-    db.close()
+    seed_demo_file(path)
     return path
 
 
