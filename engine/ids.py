@@ -10,24 +10,6 @@ from datetime import datetime
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
-PREFIXES = {
-    "org": "org",
-    "user": "user",
-    "key": "key",
-    "schedule": "sched",
-    "rotation_layer": "rot",
-    "override": "ovr",
-    "policy": "pol",
-    "layer": "layer",
-    "incident": "inc",
-    "status_history": "sh",
-    "update": "upd",
-    "event": "evt",
-    "invitation": "orginv",
-    "contact": "cm",
-    "page": "page",
-}
-
 
 def _encode(value: int, length: int) -> str:
     out = []

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock
-from engine.timefmt import to_epoch_ms, to_iso
+from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
 
@@ -231,7 +231,7 @@ def record(db: Database, row: sqlite3.Row, now: datetime, result: Result) -> Non
             attempt=attempt,
             ok=False,
             result=result.detail,
-            retryAt=None if retry_at is None else to_iso(datetime.fromtimestamp(retry_at / 1000, now.tzinfo)),
+            retryAt=None if retry_at is None else to_iso(from_epoch_ms(retry_at)),
         )
         if give_up:
             _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
@@ -265,26 +265,3 @@ def deliver_due(
     for row, result in zip(rows, results, strict=True):
         record(db, row, clock.now(), result)
     return len(rows)
-
-
-def outbox_summary(db: Database, incident_id: str) -> list[dict[str, Any]]:
-    """The incident's notifications and their delivery state (for the console's detail view)."""
-    rows = db.all(
-        "SELECT idem_key, user_id, channel, status, attempts, last_error, created_at, sent_at, layer_position "
-        "FROM outbox WHERE incident_id = ? ORDER BY seq",
-        (incident_id,),
-    )
-    return [
-        {
-            "idempotencyKey": r["idem_key"],
-            "userId": r["user_id"],
-            "channel": r["channel"],
-            "layer": r["layer_position"],
-            "status": r["status"],
-            "attempts": r["attempts"],
-            "lastError": r["last_error"],
-            "createdAt": r["created_at"],
-            "sentAt": r["sent_at"],
-        }
-        for r in rows
-    ]

@@ -33,7 +33,6 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.clock import Clock, ScaledClock, WallClock
-from engine.timefmt import to_epoch_ms
 from storage import delivery, escalator, lease
 from storage.db import Database, open_db
 
@@ -113,7 +112,6 @@ class EngineRunner:
         self._fence: lease.Fence | None = None
         self._cycle_lock = threading.Lock()
         self._delivery_lock = threading.Lock()
-        self._armed_ms: int | None = None
         self._version: int | None = None
         self._sched: BackgroundScheduler | None = None
         self._db: Database | None = None
@@ -255,7 +253,6 @@ class EngineRunner:
             db, fence = self._db, self._fence
             if db is None or fence is None:
                 return
-            self._armed_ms = None
             fired_any = False
             batch = self.batch
             while True:
@@ -300,7 +297,6 @@ class EngineRunner:
             real = self.clock.sleep_seconds(delay)
             if real <= 0:  # a virtual clock: it only moves when told to, and then poke() is called
                 return
-        self._armed_ms = to_epoch_ms(due)
         run_date = _wall.now() + timedelta(seconds=real)
         sched.add_job(self._safe(self._cycle), "date", run_date=run_date, id="wake", replace_existing=True)
 

@@ -161,7 +161,3 @@ def insert_batch(db: Database, rows: list[OutboxRow]) -> list[OutboxRow]:
             dupes.append(r)
         seen.add(r[0])
     return dupes
-
-
-def pending_count(db: Database) -> int:
-    return int(db.scalar("SELECT count(*) FROM outbox WHERE status = 'pending'") or 0)
