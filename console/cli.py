@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -30,10 +30,13 @@ EXIT_ERROR = 1
 class State:
     """What the global options chose; commands open the database lazily through it."""
 
-    def __init__(self, db_path: Path | None, org: str | None, speed: float | None) -> None:
+    def __init__(
+        self, db_path: Path | None, org: str | None, speed: float | None, *, sync_on: bool = False
+    ) -> None:
         self.db_path = db_path
         self.org = org
         self.speed = speed
+        self.sync_on = sync_on  # the console keeps a Scaling organisation in sync (--sync)
         self._db: Database | None = None
         self._clock: Clock | None = None
 
@@ -68,7 +71,7 @@ class State:
         return Ctx(db=db, org_id=org_id, actor_id=uid, actor_user_id=uid, is_admin=True, clock=self.clock)
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> None:
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -117,18 +120,14 @@ def cli(
     """
     if speed is not None and speed <= 0:
         fail("--speed must be positive", EXIT_USAGE)
-    ctx.obj = State(db_path, org, speed)
-    ctx.obj.sync_on = sync_on
+    ctx.obj = State(db_path, org, speed, sync_on=sync_on)
     if ctx.invoked_subcommand is None:
         run_console(ctx.obj)
 
 
 def run_console(state: State, *, demo: bool = False) -> None:
-    try:
-        from console.app import run_app
-    except ImportError as exc:  # the console arrives with its own issue
-        fail(f"the console is not available in this build ({exc})")
-        return
+    from console.app import run_app  # Textual loads only when the console opens
+
     handle_errors(run_app)(state, demo=demo)
 
 

@@ -6,8 +6,7 @@ import importlib
 
 import click
 
-# Each entry: (module, attribute holding a click command or group). A module that is not there yet
-# (an area still being built) is skipped rather than breaking the whole command line.
+# Each entry: (module, attribute holding a click command or group).
 COMMANDS: list[tuple[str, str]] = [
     ("console.commands.admin", "init_command"),
     ("console.commands.admin", "keys_group"),
@@ -28,10 +27,4 @@ COMMANDS: list[tuple[str, str]] = [
 
 def register(cli: click.Group) -> None:
     for module_name, attr in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        cli.add_command(getattr(module, attr))
+        cli.add_command(getattr(importlib.import_module(module_name), attr))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from console.cli import State, echo_json, handle_errors, pass_state, run_console
-from storage.db import demo_db_path, open_db
+from storage.db import demo_db_path
 from storage.demo import seed_demo
 
 
@@ -22,13 +22,12 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> 
 
     Uses --db if given, else a demo database beside the default one, so real data is never touched.
     """
-    path = Path(state.db_path) if state.db_path else demo_db_path()
+    path = state.db_path or demo_db_path()
     if reset:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-    db = open_db(path)
     state.db_path = path
-    state._db = db
+    db = state.db()
     exists = db.one("SELECT id FROM orgs WHERE name = 'Acme Platform'")
     if exists is None:
         demo = seed_demo(db, state.clock)
