@@ -39,6 +39,7 @@ from console.api.routes import NO_BODY, OPERATIONS, Call, Operation
 from engine.clock import Clock
 from engine.errors import DomainError, ValidationError
 from storage.db import Database, open_db
+from storage.engine_runner import EngineRunner
 
 log = logging.getLogger("oncall.api")
 
@@ -100,7 +101,7 @@ def parse_json(raw: bytes) -> Any:
 class Api:
     """What every request needs: the connection pool, the clock and the engine to poke after writes."""
 
-    def __init__(self, db_path: Path, clock: Clock, engine: Any | None) -> None:
+    def __init__(self, db_path: Path, clock: Clock, engine: EngineRunner | None) -> None:
         self.pool = DatabasePool(db_path)
         self.clock = clock
         self.engine = engine
@@ -188,18 +189,6 @@ def _openapi_endpoint(document: dict[str, Any]) -> Callable[[Request], Any]:
     return serve_document
 
 
-def _make_engine(db_path: Path, clock: Clock) -> Any | None:
-    """The in-process engine, or None in a build that does not have it yet."""
-    try:
-        from storage.engine_runner import EngineRunner
-    except ModuleNotFoundError as exc:
-        if exc.name != "storage.engine_runner":
-            raise
-        log.warning("no escalation engine in this build; serving the API only")
-        return None
-    return EngineRunner(db_path, clock, f"serve-{os.getpid()}")
-
-
 def create_app(db_path: str | Path, clock: Clock, *, engine: bool = True) -> Starlette:
     """The API app on the database at ``db_path``.
 
@@ -208,7 +197,7 @@ def create_app(db_path: str | Path, clock: Clock, *, engine: bool = True) -> Sta
     a new due time is seen at once.
     """
     path = Path(db_path)
-    runner = _make_engine(path, clock) if engine else None
+    runner = EngineRunner(path, clock, f"serve-{os.getpid()}") if engine else None
     api = Api(path, clock, runner)
 
     by_path: dict[str, dict[str, Operation]] = {}

@@ -6,13 +6,16 @@ import asyncio
 import ipaddress
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from console.cli import State, fail, handle_errors, pass_state
 from engine.clock import Clock
 from storage.db import open_db
+
+if TYPE_CHECKING:
+    from storage.engine_runner import EngineRunner
 
 
 def is_loopback(host: str) -> bool:
@@ -29,10 +32,8 @@ def _clock(state: State, path: Path) -> Clock:
     """With ``--speed``, the scaled clock anchored in the database, shared with the engine and console."""
     if state.speed is None or state.speed == 1:
         return state.clock
-    try:
-        from storage.engine_runner import shared_clock
-    except ModuleNotFoundError:
-        return state.clock
+    from storage.engine_runner import shared_clock
+
     db = open_db(path)
     try:
         return shared_clock(db, state.speed)
@@ -116,16 +117,14 @@ def serve_command(
                 for sock in server.sockets:
                     bound = sock.getsockname()[1]
                     break
-            engine: Any = app.state.engine
+            engine: EngineRunner | None = app.state.engine
             if engine is not None:
                 # The first lease attempt runs just after start: give it a moment so the line is right.
                 for _ in range(40):
                     if engine.mode != "standby":
                         break
                     await asyncio.sleep(0.05)
-            mode = (
-                "off (--no-engine)" if no_engine else (engine.mode if engine is not None else "unavailable")
-            )
+            mode = "off (--no-engine)" if engine is None else engine.mode
             click.echo(
                 f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)"
             )
