@@ -414,7 +414,7 @@ _SCHEDULE_PROPS = {
     "description": DESCRIPTION,
     "timezone": ref("Timezone"),
 }
-_ROTATION_PROPS = {
+_ROTATION_PROPS: dict[str, Schema] = {
     "name": NAME,
     "rotationType": {"type": "string", "enum": list(ROTATION_TYPES)},
     "rotationLengthDays": {
