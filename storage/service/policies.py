@@ -13,7 +13,7 @@ from engine.timefmt import to_iso
 from storage.db import Database
 from storage.service import Ctx
 from storage.service.orgs import active_user_ids
-from storage.service.schedules import _renumber, check_full_order
+from storage.service.schedules import check_full_order, renumber_positions
 from storage.service.validate import integer, name_string, only_fields, require, string
 from storage.sync import outbox as sync_outbox
 
@@ -346,7 +346,7 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
     with ctx.db.write():
         _policy_row(ctx, policy_id)
         ids = check_full_order(layer_ids, _layer_ids(ctx.db, policy_id), "layer")
-        _renumber(ctx.db, "escalation_layers", ids, start=1, now=to_iso(ctx.now()))
+        renumber_positions(ctx.db, "escalation_layers", ids, start=1, now=to_iso(ctx.now()))
         _touch_policy(ctx, policy_id)
         sync_outbox.record_change(ctx, "layer.reorder", policy_id, {"layerIds": ids})
         return list_layers(ctx, policy_id)

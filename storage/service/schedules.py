@@ -332,7 +332,7 @@ def delete_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str) -> None:
                 "SELECT id FROM rotation_layers WHERE schedule_id = ? ORDER BY position, id", (schedule_id,)
             )
         ]
-        _renumber(ctx.db, "rotation_layers", ids, start=0, now=to_iso(ctx.now()))
+        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(ctx.now()))
         _touch_schedule(ctx, schedule_id)
 
 
@@ -355,7 +355,7 @@ def reorder_rotation_layers(ctx: Ctx, schedule_id: str, layer_ids: Any) -> list[
             )
         ]
         ids = check_full_order(layer_ids, current, "rotation layer")
-        _renumber(ctx.db, "rotation_layers", ids, start=0, now=to_iso(ctx.now()))
+        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(ctx.now()))
         _touch_schedule(ctx, schedule_id)
         return list_rotation_layers(ctx, schedule_id)
 
@@ -383,7 +383,9 @@ def check_full_order(layer_ids: Any, current: list[str], what: str) -> list[str]
     return list(layer_ids)
 
 
-def _renumber(db: Database, table: str, ids: list[str], *, start: int, now: str) -> None:
+def renumber_positions(db: Database, table: str, ids: list[str], *, start: int, now: str) -> None:
+    """Give ``ids`` positions ``start, start+1, …`` in list order and bump their ``updated_at`` (shared
+    by rotation layers, 0-based, and escalation layers, 1-based)."""
     # Two passes keep any future UNIQUE(position) constraint satisfied mid-update.
     for i, lid in enumerate(ids):
         db.execute(f"UPDATE {table} SET position = ? WHERE id = ?", (-1 - i, lid))
