@@ -16,6 +16,8 @@ from storage.db import Database
 from storage.service import Ctx, orgs, policies, schedules
 from storage.service import incidents as incidents_svc
 
+DEMO_ORG = "Acme Platform"
+
 PEOPLE = [
     ("alice@example.com", "Alice", "Chen", "org:admin"),
     ("bob@example.com", "Bob", "Okafor", "org:member"),
@@ -37,9 +39,7 @@ class DemoOrg:
     incidents: list[str]
 
 
-def seed_demo(
-    db: Database, clock: Clock, *, org_name: str = "Acme Platform", incidents: bool = True
-) -> DemoOrg:
+def seed_demo(db: Database, clock: Clock, *, org_name: str = DEMO_ORG, incidents: bool = True) -> DemoOrg:
     """Create the demo organisation in ``db`` and return the ids a caller needs."""
     first = PEOPLE[0]
     init = orgs.create_org(db, org_name, first[0], first_name=first[1], last_name=first[2], clock=clock)

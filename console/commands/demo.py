@@ -8,7 +8,8 @@ import click
 
 from console.cli import State, echo_json, handle_errors, pass_state, run_console
 from storage.db import demo_db_path
-from storage.demo import seed_demo
+from storage.demo import DEMO_ORG, seed_demo
+from storage.service.orgs import list_orgs
 
 
 @click.command("demo")
@@ -28,13 +29,12 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> 
             Path(str(path) + suffix).unlink(missing_ok=True)
     state.db_path = path
     db = state.db()
-    exists = db.one("SELECT id FROM orgs WHERE name = 'Acme Platform'")
-    if exists is None:
+    if not any(o["name"] == DEMO_ORG for o in list_orgs(db)):
         demo = seed_demo(db, state.clock)
         if as_json:
             echo_json({"db": str(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__})
         else:
-            click.echo(f"Demo organisation 'Acme Platform' created in {path}")
+            click.echo(f"Demo organisation {DEMO_ORG!r} created in {path}")
             click.echo(
                 f"  people: {len(demo.users)}, schedules: {len(demo.schedules)}, "
                 f"policies: {len(demo.policies)}, open incidents: {len(demo.incidents)}"
@@ -44,6 +44,6 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> 
         click.echo(f"Using the existing demo database {path} (--reset to start over)")
     else:
         click.echo(f"The demo database already exists: {path} (--reset to start over)")
-    state.org = "Acme Platform"
+    state.org = DEMO_ORG
     if not no_console:
         run_console(state, demo=True)
