@@ -150,17 +150,19 @@ class _Tx:
             sched: Schedule | None = None
             try:
                 sched = self._schedule(sid)
-                ids: tuple[str, ...] = () if sched is None else rotation.resolve(sched, at).paging_targets
+                candidates: tuple[str, ...] = (
+                    () if sched is None else rotation.resolve(sched, at).paging_targets
+                )
             except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
                 log.warning("schedule %s could not be resolved: %r", sid, exc)
                 self.resolve_errors[sid] = f"{type(exc).__name__}: {exc}"[:300]
-                ids = ()
+                candidates = ()
             if sched is None and sid not in self.resolve_errors:
                 self.resolve_errors[sid] = "schedule not found"
         else:
-            ids = target.user_ids
+            candidates = target.user_ids
         seen: dict[str, None] = {}
-        for uid in ids:
+        for uid in candidates:
             if uid not in seen and self._is_active(uid):
                 seen[uid] = None
         return tuple(seen)
