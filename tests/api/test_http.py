@@ -468,6 +468,8 @@ def test_team_members_invitations_roles(live: Live) -> None:
     assert bob["email"] == "bob@example.com" and bob["role"] == "org:member"
     error(live.client.post("/v1/users", json={"email": "bob@example.com"}), 409, "name_conflict")
     error(live.client.post("/v1/users", json={"email": "not-an-email"}), 422, "validation_error")
+    missing = error(live.client.post("/v1/users", json={"firstName": "Al"}), 422, "validation_error")
+    assert missing["field"] == "email" and missing["message"] == "email is required"
     inv = data(
         live.client.post(
             "/v1/team/members/invite", json={"emailAddress": "c@example.com", "role": "org:admin"}
