@@ -59,12 +59,16 @@ def start_server(db_path: Path) -> tuple[subprocess.Popen[str], str]:
         cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
     assert proc.stdout is not None
+    url = None
     for _ in range(3):
         line = proc.stdout.readline()
         m = re.search(r"(http://127\.0\.0\.1:\d+)/v1 ", line)
         if m:
             url = m.group(1)
         print("  server:", line.rstrip())
+    if url is None:
+        proc.kill()
+        raise SystemExit("oncall serve did not print its address; see its output above")
     return proc, url
 
 
