@@ -33,20 +33,23 @@ class DatabaseError(DomainError):
         super().__init__("database_error", message)
 
 
+def _data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("oncall", appauthor=False))
+
+
 def default_db_path() -> Path:
     """``--db`` wins, then ``ONCALL_DB``, then the user data directory (platformdirs)."""
     env = os.environ.get("ONCALL_DB")
     if env:
         return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("oncall", appauthor=False)) / "oncall.db"
+    return _data_dir() / "oncall.db"
 
 
 def demo_db_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("oncall", appauthor=False)) / "demo.db"
+    """``demo.db`` in the user data directory (``oncall demo`` without ``--db``)."""
+    return _data_dir() / "demo.db"
 
 
 class Database:
