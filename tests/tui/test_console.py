@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from textual.widgets import DataTable, Input, OptionList, Select
+from textual.widgets._footer import FooterKey
 
 from console.app import OncallApp
 from console.app.screens.form import FormScreen
@@ -25,6 +26,13 @@ MakeApp = Callable[..., OncallApp]
 
 def layer_order(ctx: Ctx, policy_id: str) -> list[str]:
     return [layer["id"] for layer in policies.list_layers(ctx, policy_id)]
+
+
+def undo_shown(app: OncallApp) -> bool:
+    """Whether the footer shows the undo key as available (not dimmed)."""
+    keys = [k for k in app.screen.query(FooterKey) if k.action == "undo"]
+    assert keys, "the footer has no undo key"
+    return not keys[0].has_class("-disabled")
 
 
 async def open_policy(pilot, name: str) -> LayerList:  # type: ignore[no-untyped-def]
@@ -103,9 +111,11 @@ async def test_undo_reorder(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         layers = await open_policy(pilot, "Platform Default")
+        assert not undo_shown(app)
         await pilot.press("J", "J")
         await pilot.pause()
         assert layer_order(ctx, pid) == [original[1], original[2], original[0]]
+        assert undo_shown(app)  # the footer offers the undo at once
         await pilot.press("u")
         await pilot.pause()
         assert layer_order(ctx, pid) == [original[1], original[0], original[2]]
@@ -113,6 +123,7 @@ async def test_undo_reorder(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
         await pilot.pause()
         assert layer_order(ctx, pid) == original
         assert layers.order == original
+        assert not undo_shown(app)
         await pilot.press("u")  # nothing left: says so, changes nothing
         await pilot.pause()
         assert layer_order(ctx, pid) == original

@@ -175,6 +175,7 @@ class PoliciesScreen(OncallScreen):
             self._show_policy()  # refused: show the stored order again
             return
         self.undo_stack.append((pid, event.previous))
+        self.refresh_bindings()  # the footer's undo key comes alive
 
     def _moved_text(self, event: LayerList.Reordered) -> str:
         key = self.layer_list.selected_key
@@ -187,6 +188,7 @@ class PoliciesScreen(OncallScreen):
             self.flash("nothing to undo", error=True)
             return
         pid, previous = self.undo_stack.pop()
+        self.refresh_bindings()
         self.policy_id = pid
         if self.oncall.act(policies.reorder_layers, pid, previous, done="reorder undone") is not None:
             self.refresh_data()
