@@ -86,7 +86,11 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    """The request body as JSON; anything that is not one JSON value is 422 ``validation_error``."""
+    """The request body as JSON; anything that is not one JSON value, or is larger than
+    :data:`MAX_BODY_BYTES`, is 422 ``validation_error``. Called after authentication, so a request
+    without a valid key is 401 whatever its body."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return NO_BODY
     try:
@@ -134,11 +138,7 @@ class Api:
             if op is None:  # Route already filters methods; kept for safety
                 return _method_not_allowed(rid, ops)
             try:
-                raw = b""
-                if op.body != "none":
-                    raw = await request.body()
-                    if len(raw) > MAX_BODY_BYTES:
-                        raise ValidationError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+                raw = await request.body() if op.body != "none" else b""
                 result = await run_in_threadpool(self.execute, op, request, raw)
             except DomainError as exc:
                 return error_response(exc, rid)

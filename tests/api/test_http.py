@@ -88,6 +88,10 @@ def test_unknown_and_revoked_keys_are_invalid_api_key(live: Live) -> None:
 def test_auth_is_checked_before_the_body(live: Live) -> None:
     resp = httpx.post(live.url + "/v1/incidents", content=b"{not json")
     error(resp, 401, "missing_authorization_header")
+    too_big = b'{"title": "' + b"x" * 1_000_000 + b'"}'
+    error(httpx.post(live.url + "/v1/incidents", content=too_big), 401, "missing_authorization_header")
+    body = error(live.client.post("/v1/incidents", content=too_big), 422, "validation_error")
+    assert "larger than 1000000 bytes" in body["message"]
 
 
 def test_another_orgs_objects_are_not_found(live: Live) -> None:
