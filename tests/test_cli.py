@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,26 @@ def test_demo_no_console_and_read_commands(tmp_path: Path) -> None:
     assert "Payment service degraded" in run(db, "incidents").stdout
     # running it again keeps the data
     assert "already exists" in run(db, "demo", "--no-console").stdout
+
+
+def test_demo_never_touches_the_oncall_db_database(tmp_path: Path) -> None:
+    """``ONCALL_DB`` names the real database; ``oncall demo --reset`` without --db must leave it alone."""
+    real = tmp_path / "real.db"
+    run(real, "init", "--org", "Real", "--admin-email", "r@example.com")
+    env = {
+        **os.environ,
+        "ONCALL_DB": str(real),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+    }
+    proc = subprocess.run(
+        [ONCALL, "demo", "--no-console", "--reset"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Acme Platform" in proc.stdout and str(real) not in proc.stdout
+    # still one organisation (no --org needed), still its one user
+    users = json.loads(run(real, "users", "list", "--json").stdout)
+    assert [u["email"] for u in users] == ["r@example.com"]
 
 
 def test_contact_methods(tmp_path: Path) -> None:

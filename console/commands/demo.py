@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from console.cli import State, echo_json, handle_errors, pass_state, run_console
 from storage.db import demo_db_path
@@ -21,9 +22,11 @@ from storage.service.orgs import list_orgs
 def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> None:
     """Create the demo organisation (Acme Platform) and open the console on it.
 
-    Uses --db if given, else a demo database beside the default one, so real data is never touched.
+    Uses --db if given on the command line, else demo.db in the user data directory, so real data is
+    never touched (ONCALL_DB names the real database: it is not used here).
     """
-    path = state.db_path or demo_db_path()
+    db_given = click.get_current_context().find_root().get_parameter_source("db_path")
+    path = state.db_path if state.db_path and db_given is ParameterSource.COMMANDLINE else demo_db_path()
     if reset:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
