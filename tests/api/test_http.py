@@ -221,6 +221,11 @@ def test_unknown_route_is_404_and_wrong_method_405_in_the_error_shape(live: Live
     resp = live.client.put("/v1/incidents")
     error(resp, 405, "method_not_allowed", "invalid_request_error")
     assert set(resp.headers["allow"].split(", ")) == {"GET", "POST"}
+    # HEAD works wherever GET does, and only there; it is never advertised in Allow.
+    head = live.client.head("/v1/incidents")
+    assert head.status_code == 200 and head.content == b""
+    resp = live.client.head("/v1/team/members/invite")
+    assert resp.status_code == 405 and resp.headers["allow"] == "POST"
 
 
 # -- escalation policies -------------------------------------------------------------------------------
