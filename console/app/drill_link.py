@@ -38,10 +38,6 @@ class DrillLink:
         self.drill: drills_store.Drill | None = None
         self.speed = 1.0
 
-    @property
-    def running(self) -> bool:
-        return self.drill is not None and not self.drill.finished
-
     def start(self, policy_id: str, speed: float, now: datetime) -> drills_store.Drill:
         """Copy the live database and page layer 1 of ``policy_id`` at ``now`` on a clock ``speed`` times
         real time. Refused while another drill is on screen."""
@@ -77,10 +73,8 @@ class DrillLink:
     def owns(self, incident_id: str) -> bool:
         return self.drill is not None and self.drill.incident_id == incident_id
 
-    def close(self) -> str | None:
-        """Forget the drill (its copy disappears); returns the id its row had."""
+    def close(self) -> None:
+        """Forget the drill (its copy disappears)."""
         drill, self.drill = self.drill, None
-        if drill is None:
-            return None
-        drill.close()
-        return drill.incident_id
+        if drill is not None:
+            drill.close()

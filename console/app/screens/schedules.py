@@ -23,7 +23,7 @@ from console.app.widgets.schedule_timeline import DAYS, ScheduleTimeline, Timeli
 from engine import rotation
 from engine.errors import DomainError, ValidationError
 from engine.model import ROTATION_TYPES
-from engine.timefmt import to_iso
+from engine.timefmt import parse_iso, to_iso
 from storage.service import schedules
 from storage.service.schedules import load_schedule_model
 
@@ -352,6 +352,4 @@ class SchedulesScreen(OncallScreen):
 
 
 def _fmt(iso: str, tz: str) -> str:
-    from engine.timefmt import parse_iso
-
     return parse_iso(iso).astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M")
