@@ -237,7 +237,6 @@ def delete_rotation_layer(call: Call) -> Any:
 
 @op("GET", S + "/{scheduleId}/overrides")
 def list_overrides(call: Call) -> Any:
-    schedules.get_schedule(call.ctx, call.path["scheduleId"])  # 404 for an unknown schedule
     return schedules.list_overrides(call.ctx, call.path["scheduleId"])
 
 
@@ -384,7 +383,7 @@ CM = "/v1/users/{userId}/contact-methods"
 
 
 def _user_id(call: Call) -> str:
-    """The path's user, 404 when it is not an active user of this organisation."""
+    """The path's user, 404 before any body error when it is not an active user of this organisation."""
     user_id = call.path["userId"]
     orgs.get_user_row(call.ctx, user_id)
     return user_id
@@ -392,7 +391,7 @@ def _user_id(call: Call) -> str:
 
 @op("GET", CM, self_or_admin="userId")
 def list_contact_methods(call: Call) -> Any:
-    return {"contactMethods": contacts.list_contact_methods(call.ctx, _user_id(call))}
+    return {"contactMethods": contacts.list_contact_methods(call.ctx, call.path["userId"])}
 
 
 @op("POST", CM, status=201, body="required", self_or_admin="userId")
@@ -402,14 +401,16 @@ def create_contact_method(call: Call) -> Any:
 
 @op("GET", CM + "/{contactMethodId}", self_or_admin="userId")
 def get_contact_method(call: Call) -> Any:
-    return contacts.get_contact_method(call.ctx, _user_id(call), call.path["contactMethodId"])
+    return contacts.get_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
 
 
 @op("PATCH", CM + "/{contactMethodId}", body="required", self_or_admin="userId")
 def update_contact_method(call: Call) -> Any:
-    return contacts.update_contact_method(call.ctx, _user_id(call), call.path["contactMethodId"], call.json())
+    return contacts.update_contact_method(
+        call.ctx, call.path["userId"], call.path["contactMethodId"], call.json()
+    )
 
 
 @op("DELETE", CM + "/{contactMethodId}", status=204, self_or_admin="userId")
 def delete_contact_method(call: Call) -> Any:
-    contacts.delete_contact_method(call.ctx, _user_id(call), call.path["contactMethodId"])
+    contacts.delete_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])

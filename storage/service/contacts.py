@@ -89,6 +89,8 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
 
 
 def _row(ctx: Ctx, user_id: str, contact_id: str) -> sqlite3.Row:
+    """A contact method of an active user of this org (a removed user's methods are not found)."""
+    get_user_row(ctx, user_id)
     row = ctx.db.one(
         "SELECT * FROM contact_methods WHERE id = ? AND user_id = ? AND org_id = ?",
         (contact_id, user_id, ctx.org_id),

@@ -436,6 +436,7 @@ def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
 
 
 def list_overrides(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
+    _schedule_row(ctx, schedule_id)
     rows = ctx.db.all(
         "SELECT * FROM overrides WHERE schedule_id = ? AND org_id = ? ORDER BY start_at, id",
         (schedule_id, ctx.org_id),

@@ -119,3 +119,19 @@ def test_invitations(ctx: Ctx) -> None:
     assert orgs.list_invitations(ctx) == []
     with pytest.raises(NotFound):
         orgs.revoke_invitation(ctx, inv["id"])
+
+
+def test_a_removed_users_contact_methods_are_not_found(ctx: Ctx) -> None:
+    from storage.service import contacts
+
+    bob = orgs.add_user(ctx, email="bob@example.com")
+    cm = contacts.add_contact_method(ctx, bob["id"], {"channel": "log"})
+    assert contacts.get_contact_method(ctx, bob["id"], cm["id"])["id"] == cm["id"]
+    orgs.remove_user(ctx, bob["id"])
+    for call in (
+        lambda: contacts.get_contact_method(ctx, bob["id"], cm["id"]),
+        lambda: contacts.delete_contact_method(ctx, bob["id"], cm["id"]),
+        lambda: contacts.list_contact_methods(ctx, bob["id"]),
+    ):
+        with pytest.raises(NotFound):
+            call()

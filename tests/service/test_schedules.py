@@ -196,3 +196,8 @@ def test_delete_schedule_refused_while_targeted(ctx: Ctx, sched) -> None:
     schedules.delete_schedule(ctx, sched["id"])
     with pytest.raises(NotFound):
         schedules.get_schedule(ctx, sched["id"])
+
+
+def test_overrides_of_an_unknown_schedule_are_not_found(ctx: Ctx) -> None:
+    with pytest.raises(NotFound):
+        schedules.list_overrides(ctx, "sched_ghost")
