@@ -263,7 +263,7 @@ def run_app(state: Any, *, demo: bool = False) -> None:
     app = OncallApp(
         ctx,
         db_path=str(state.path),
-        sync_on=bool(getattr(state, "sync_on", False)),
+        sync_on=state.sync_on,
         demo=demo,
     )
     try:

@@ -52,7 +52,13 @@ EVENT_WORDS = {
     "escalation_snoozed": ("z", "snoozed"),
     "snooze_ended": ("⏰", "snooze ended"),
     "nobody_on_call": ("!", "nobody on call"),
-    "repage": ("☎", "re-paged"),
+    "incident_repaged": ("☎", "re-paged"),
+    "escalated_manually": ("»", "escalated now"),
+    "page_delivery_cancelled": ("∅", "delivery cancelled"),
+    "page_duplicate_ignored": ("=", "duplicate page ignored"),
+    "escalation_policy_changed": ("≠", "policy changed (escalation keeps its snapshot)"),
+    "escalation_step_failed": ("!", "escalation step failed"),
+    "escalation_due_discarded": ("∅", "stale timer discarded"),
 }
 
 

@@ -61,6 +61,12 @@ class IncidentsScreen(IncidentActions):
     def table(self) -> IncidentTable:
         return self.query_one(IncidentTable)
 
+    def _mounted_table(self) -> IncidentTable | None:
+        """The table, or None while the screen is being built or torn down: a resize, a clock tick or a
+        resync finishing in its thread can arrive then, and must not raise inside the app."""
+        found = self.query(IncidentTable)
+        return found.first() if found else None
+
     def on_mount(self) -> None:
         self.table.build_columns(self.app.size.width)
         self.query_one("#incident-summary", Static).update("loading…")
@@ -74,7 +80,8 @@ class IncidentsScreen(IncidentActions):
             self.drill_changed()
 
     def on_resize(self) -> None:
-        self.table.build_columns(self.app.size.width)
+        if (table := self._mounted_table()) is not None:
+            table.build_columns(self.app.size.width)
 
     def refresh_data(self) -> None:
         """First a full read; then only incidents with new timeline events (a handful of rows, however
@@ -100,13 +107,16 @@ class IncidentsScreen(IncidentActions):
         self.app.call_from_thread(self._apply_resync, rows, position)
 
     def _apply_resync(self, rows: dict[str, IncidentRow], position: int) -> None:
+        if self._mounted_table() is None:
+            return
         self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
         # Anything logged after the snapshot is fetched again by the next incremental read.
         self._position = min(self._position or position, position)
         self._summary()
 
     def tick(self, now: datetime) -> None:
-        self.table.tick(now)
+        if (table := self._mounted_table()) is not None:
+            table.tick(now)
 
     # -- the console's drill (a row from its scratch copy, counting down on the drill's clock) -------
 
