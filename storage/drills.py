@@ -34,7 +34,7 @@ from storage import escalator, timeline
 from storage.db import Database
 from storage.service import Ctx
 from storage.service import incidents as incidents_svc
-from storage.service.orgs import display_name
+from storage.service.orgs import first_admin_id, user_names
 from storage.service.policies import find_policy, load_policy_model
 
 __all__ = [
@@ -190,12 +190,7 @@ def start_drill(
     clock = clock or VirtualClock(at)
     db = _scratch_copy(source)
     try:
-        admin = db.one(
-            "SELECT id FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL "
-            "ORDER BY created_at, id LIMIT 1",
-            (org_id,),
-        )
-        actor = admin["id"] if admin else None
+        actor = first_admin_id(db, org_id)
         ctx = Ctx(db=db, org_id=org_id, actor_id=actor, actor_user_id=actor, clock=clock)
         pol = find_policy(ctx, policy)
         plan = load_policy_model(db, pol["id"])
@@ -207,8 +202,7 @@ def start_drill(
             # Only the drill may page on the copy; and nothing queued before it may be delivered from it.
             db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
             db.execute("DELETE FROM outbox WHERE status IN ('pending', 'sending')")
-        users = db.all("SELECT * FROM users WHERE org_id = ?", (org_id,))
-        names = {r["id"]: display_name(r) for r in users}
+        names = user_names(ctx)
         schedule_names = {
             r["id"]: r["name"] for r in db.all("SELECT id, name FROM schedules WHERE org_id = ?", (org_id,))
         }

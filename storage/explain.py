@@ -22,7 +22,7 @@ from storage import escalator, timeline
 from storage.drills import drill_zone
 from storage.service import Ctx
 from storage.service import incidents as incidents_svc
-from storage.service.orgs import display_name
+from storage.service.orgs import active_user_ids, user_names
 from storage.service.policies import load_policy_model
 from storage.service.schedules import load_schedule_model
 
@@ -124,9 +124,8 @@ def explain(
     with ctx.db.read():
         inc = incidents_svc.find_incident(ctx, ident)
         iid = inc["id"]
-        users = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
-        names = {r["id"]: display_name(r) for r in users}
-        active = {r["id"] for r in users if r["removed_at"] is None}
+        names = user_names(ctx)
+        active = active_user_ids(ctx)
         plan, is_snapshot = _plan_for(ctx, iid, inc["escalationPolicyId"])
         state = escalator.escalation_state(ctx.db, iid)
         events = timeline.events(ctx.db, iid)

@@ -8,7 +8,7 @@ from engine.errors import NotFound
 from engine.model import Policy, Schedule
 from storage.drills import drill_zone
 from storage.service import Ctx
-from storage.service.orgs import display_name
+from storage.service.orgs import active_user_ids, user_names
 from storage.service.policies import find_policy, load_policy_model
 from storage.service.schedules import load_schedule_model
 
@@ -17,9 +17,8 @@ def lint(ctx: Ctx, policy: str | None = None, *, weeks: int = 4) -> list[lint_en
     """Findings for one policy (by name or id) and the schedules it pages, or, with ``policy=None``,
     every policy and every schedule of the organisation. Ordered errors first."""
     with ctx.db.read():
-        users = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
-        names = {r["id"]: display_name(r) for r in users}
-        active = frozenset(r["id"] for r in users if r["removed_at"] is None)
+        names = user_names(ctx)
+        active = frozenset(active_user_ids(ctx))
         if policy is not None:
             ids = [find_policy(ctx, policy)["id"]]
         else:
