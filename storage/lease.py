@@ -35,10 +35,12 @@ def holder_name(name: str) -> str:
     return f"{name}@{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _holder_is_dead(holder: str) -> bool:
+def holder_is_gone(holder: str) -> bool:
     """True only when the holder is a process on this host that no longer exists (or is a zombie).
 
-    This lets an engine restarted after ``kill -9`` take over at once instead of waiting out the TTL.
+    ``holder`` is a :func:`holder_name`. This lets a process restarted after ``kill -9`` take over at
+    once instead of waiting out the TTL; the engine lease and the sync push lease
+    (:mod:`storage.sync.outbox`) both use it.
     Holders on other hosts, or unparsable ones, are never presumed dead: only expiry frees their lease.
     """
     try:
@@ -92,7 +94,7 @@ def acquire(
                 (expires, beat, name),
             )
             return Fence(holder, row["token"])
-        if row["expires_at_ms"] <= now or _holder_is_dead(row["holder"]):
+        if row["expires_at_ms"] <= now or holder_is_gone(row["holder"]):
             token = row["token"] + 1
             db.execute(
                 "UPDATE engine_lease SET holder = ?, token = ?, expires_at_ms = ?, heartbeat_at = ? WHERE name = ?",

@@ -339,6 +339,58 @@ def m0003_sync(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0004_sync_uncertain")
+def m0004_sync_uncertain(db: sqlite_utils.Database) -> None:
+    """Sync never takes someone else's object as its own (docs/SYNC.md): a create whose outcome is unknown
+    and that cannot be proven ours waits as ``uncertain`` for the user, with its send window (the earliest
+    and latest moment the request may have been applied, wall-clock ISO text) and the remote objects that
+    might be it (JSON list). ``sync_config.remote_actor`` remembers which remote user or key id the stored
+    key creates objects as (``{"key": <sha-256 prefix of the key>, "ids": [...]}``), learned from the
+    answers to our own creates; the key itself is never stored. SQLite cannot widen a CHECK, so the outbox
+    table is rebuilt."""
+    _run(
+        db,
+        [
+            """CREATE TABLE sync_outbox_new (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                org_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                root_id TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                payload TEXT NOT NULL DEFAULT '{}',
+                idem_key TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sending', 'done', 'failed', 'uncertain', 'discarded')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                uncertain INTEGER NOT NULL DEFAULT 0,
+                error_status INTEGER,
+                error_code TEXT,
+                error_message TEXT,
+                request_id TEXT,
+                remote_id TEXT,
+                created_at TEXT NOT NULL,
+                sent_at TEXT,
+                attempt_at TEXT,
+                window_start TEXT,
+                window_end TEXT,
+                candidates TEXT
+            )""",
+            """INSERT INTO sync_outbox_new (seq, id, org_id, kind, root_id, object_id, payload, idem_key, status,
+                attempts, uncertain, error_status, error_code, error_message, request_id, remote_id, created_at,
+                sent_at)
+               SELECT seq, id, org_id, kind, root_id, object_id, payload, idem_key, status, attempts, uncertain,
+                error_status, error_code, error_message, request_id, remote_id, created_at, sent_at
+               FROM sync_outbox""",
+            "DROP TABLE sync_outbox",
+            "ALTER TABLE sync_outbox_new RENAME TO sync_outbox",
+            "CREATE INDEX sync_outbox_open ON sync_outbox(org_id, status, seq)",
+            "CREATE INDEX sync_outbox_root ON sync_outbox(root_id, status)",
+            "ALTER TABLE sync_config ADD COLUMN remote_actor TEXT",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     from storage.db import DatabaseError

@@ -59,4 +59,6 @@ class SyncLink:
             parts.append(f"{status['waiting']} waiting")
         if status.get("failed"):
             parts.append(f"{len(status['failed'])} failed")
+        if status.get("uncertain"):
+            parts.append(f"{len(status['uncertain'])} uncertain")
         return " · ".join(parts)

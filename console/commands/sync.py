@@ -1,4 +1,4 @@
-"""``oncall sync …``: link an organisation to Scaling, pull, push the outbox, retry or discard a change.
+"""``oncall sync …``: link an organisation to Scaling, pull, push the outbox, retry, discard or adopt a change.
 
 The API key is asked for without echo (or read from stdin with ``--key-stdin``, or taken from
 ``SCALING_API_KEY``, which always wins). It is stored in a file only its owner can read, or the OS keyring,
@@ -19,7 +19,7 @@ from storage.service import orgs
 from storage.sync import credentials, link
 from storage.sync.client import RemoteError, ScalingClient, Unreachable, normalise_base_url
 from storage.sync.credentials import Secret
-from storage.sync.outbox import discard_change, push, retry_change
+from storage.sync.outbox import adopt_change, discard_change, push, retry_change
 from storage.sync.pull import pull
 
 
@@ -168,7 +168,18 @@ def _describe_change(c: dict[str, Any]) -> str:
         detail = f"  {status}{err.get('code') or ''}{': ' + msg if msg else ''}"
         if err.get("requestId"):
             detail += f" (request {err['requestId']})"
-    return f"{c['id']}  {c['status']:<8} {c['kind']:<20} {c['objectId']}{detail}"
+    line = f"{c['id']}  {c['status']:<9} {c['kind']:<20} {c['objectId']}{detail}"
+    if c.get("status") == "uncertain":
+        found = c.get("candidates") or []
+        line += "\n      " + (
+            "candidates on the remote: "
+            + ", ".join(
+                f"{k['id']} (by {k.get('createdBy') or '?'} at {k.get('createdAt') or '?'})" for k in found
+            )
+            if found
+            else "no candidate on the remote"
+        )
+    return line
 
 
 @sync_group.command("status")
@@ -194,7 +205,9 @@ def sync_status(state: State, as_json: bool) -> None:
             click.echo(f"Last pull error: {info['lastPullError']}")
         if info["lastPushError"]:
             click.echo(f"Last push error: {info['lastPushError']}")
-    click.echo(f"{info['waiting']} change(s) waiting, {len(info['failed'])} failed")
+    click.echo(
+        f"{info['waiting']} change(s) waiting, {len(info['failed'])} failed, {len(info['uncertain'])} uncertain"
+    )
     for c in info["changes"]:
         click.echo("  " + _describe_change(c))
 
@@ -240,8 +253,14 @@ def sync_push(state: State, as_json: bool) -> None:
         echo_json(result.as_dict())
     else:
         click.echo(f"Sent {result.sent}, failed {result.failed}, {result.waiting} waiting.")
-        for c in result.failures:
+        for c in result.failures + result.uncertain:
             click.echo("  " + _describe_change(c), err=True)
+        if result.uncertain:
+            click.echo(
+                f"{len(result.uncertain)} change(s) uncertain: see `oncall sync status`, then adopt, retry "
+                "or discard each.",
+                err=True,
+            )
         if result.state == "busy":
             click.echo("Another process is pushing right now; the changes go with it.")
         elif result.error:
@@ -256,7 +275,10 @@ def sync_push(state: State, as_json: bool) -> None:
 @pass_state
 @handle_errors
 def sync_retry(state: State, change_id: str, as_json: bool) -> None:
-    """Put a failed change back in the queue (in its original place); it goes with the next push."""
+    """Put a failed or uncertain change back in the queue (in its original place); it goes with the next push.
+
+    An uncertain create is sent again as it is, accepting a possible duplicate on the remote.
+    """
     change = retry_change(state.db(), _org_id(state), change_id)
     if as_json:
         echo_json(change)
@@ -270,7 +292,7 @@ def sync_retry(state: State, change_id: str, as_json: bool) -> None:
 @pass_state
 @handle_errors
 def sync_discard(state: State, change_id: str, as_json: bool) -> None:
-    """Give up a failed change; the next pull restores the remote's version.
+    """Give up a failed or uncertain change; the next pull restores the remote's version.
 
     A discarded create stays local only (a local incident is then paged by the local engine).
     """
@@ -279,3 +301,24 @@ def sync_discard(state: State, change_id: str, as_json: bool) -> None:
         echo_json(change)
     else:
         click.echo(f"{change['id']} ({change['kind']}) discarded.")
+
+
+@sync_group.command("adopt")
+@click.argument("change_id")
+@click.argument("remote_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def sync_adopt(state: State, change_id: str, remote_id: str, as_json: bool) -> None:
+    """Settle an uncertain (or failed) create: link it to REMOTE_ID, the remote object it made.
+
+    `oncall sync status` lists the candidates. The remote object must exist and not be linked already;
+    later changes to the object then go out with the next push.
+    """
+    org_id = _org_id(state)
+    with _client(state, org_id) as client:
+        change = adopt_change(state.db(), org_id, change_id, remote_id, client, clock=state.clock)
+    if as_json:
+        echo_json(change)
+    else:
+        click.echo(f"{change['id']} ({change['kind']}) linked to remote {change['remoteId']}.")

@@ -18,6 +18,7 @@ from engine.timefmt import to_iso
 from storage.db import Database
 from storage.service import Ctx
 from storage.service.validate import enum, name_string, only_fields, require, string
+from storage.sync import outbox as sync_outbox
 
 KEY_PREFIX = "scl_live_"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -242,6 +243,7 @@ def remove_user(ctx: Ctx, user_id: str) -> None:
     """Remove a member. The row stays (marked removed) so history keeps its names."""
     with ctx.db.write():
         row = get_user_row(ctx, user_id)
+        sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
         if ctx.actor_user_id == user_id:
             raise DomainError("cannot_remove_self", "you cannot remove yourself from the organisation")
         if row["role"] == "org:admin":
@@ -262,6 +264,7 @@ def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
     role = enum(role, "role", ROLES)
     with ctx.db.write():
         get_user_row(ctx, user_id)
+        sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
         if ctx.actor_user_id == user_id:
             raise DomainError("cannot_change_own_role", "you cannot change your own role")
         ctx.db.update("users", "id", user_id, {"role": role, "updated_at": to_iso(ctx.now())})

@@ -16,6 +16,7 @@ from storage.db import Database
 from storage.service import Ctx
 from storage.service.orgs import active_user_ids
 from storage.service.validate import enum, integer, name_string, only_fields, string, string_list
+from storage.sync import outbox as sync_outbox
 
 ROTATION_LENGTHS = {"daily": 1, "weekly": 7}
 
@@ -158,6 +159,7 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
         changes["timezone"] = _timezone(body["timezone"])
     with ctx.db.write():
         _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         if "name" in changes:
             _check_name_free(ctx, changes["name"], exclude_id=schedule_id)
         if changes:
@@ -170,6 +172,7 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
     """Delete a schedule. Refused while an escalation layer targets it, so no policy silently pages nobody."""
     with ctx.db.write():
         _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         used = ctx.db.all(
             "SELECT p.name FROM escalation_layers l JOIN policies p ON p.id = l.policy_id "
             "WHERE l.schedule_id = ? ORDER BY p.name",
@@ -279,6 +282,7 @@ def add_rotation_layer(
     now = ctx.now()
     with ctx.db.write():
         _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         values = _validated_layer(ctx, body)
         _check_layer_name_free(ctx, schedule_id, values["name"])
         position = ctx.db.scalar(
@@ -308,6 +312,7 @@ def update_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str, body: Any) 
     body = only_fields(body, _LAYER_FIELDS)
     with ctx.db.write():
         current = rotation_layer_wire(_layer_row(ctx, schedule_id, layer_id))
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         merged = {**current, **body}
         if "rotationType" in body and "rotationLengthDays" not in body:
             merged["rotationLengthDays"] = ROTATION_LENGTHS.get(
@@ -325,6 +330,7 @@ def delete_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str) -> None:
     """Delete a layer and close the gap in positions (0..n-1 stays dense)."""
     with ctx.db.write():
         _layer_row(ctx, schedule_id, layer_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         ctx.db.execute("DELETE FROM rotation_layers WHERE id = ?", (layer_id,))
         ids = [
             r["id"]
@@ -348,6 +354,7 @@ def reorder_rotation_layers(ctx: Ctx, schedule_id: str, layer_ids: Any) -> list[
     """Set the complete order; positions become 0..n-1. Any other set is rejected and changes nothing."""
     with ctx.db.write():
         _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         current = [
             r["id"]
             for r in ctx.db.all(
@@ -412,6 +419,7 @@ def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
     now = ctx.now()
     with ctx.db.write():
         _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         if user_id not in active_user_ids(ctx):
             raise DomainError("invalid_participant", f"{user_id} is not a member of this organisation")
         oid = new_id("ovr", now)
@@ -446,6 +454,8 @@ def list_overrides(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
 
 def delete_override(ctx: Ctx, schedule_id: str, override_id: str) -> None:
     with ctx.db.write():
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         n = ctx.db.execute(
             "DELETE FROM overrides WHERE id = ? AND schedule_id = ? AND org_id = ?",
             (override_id, schedule_id, ctx.org_id),

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -217,6 +218,11 @@ class ScalingClient:
 
     def __repr__(self) -> str:
         return f"ScalingClient({self.base_url}, key={self._key.masked})"
+
+    @property
+    def key_fingerprint(self) -> str:
+        """A SHA-256 prefix of the key (16 hex digits): tells keys apart without storing one."""
+        return hashlib.sha256(self._key.reveal().encode()).hexdigest()[:16]
 
     def close(self) -> None:
         self._http.close()

@@ -10,7 +10,7 @@ from engine.timefmt import to_iso
 from storage.db import Database
 from storage.sync import credentials
 from storage.sync.client import ScalingClient, normalise_base_url
-from storage.sync.outbox import failed_changes, list_changes, waiting_count
+from storage.sync.outbox import failed_changes, list_changes, uncertain_changes, waiting_count
 
 
 class NotLinked(DomainError):
@@ -86,5 +86,6 @@ def status(db: Database, org_id: str) -> dict[str, Any]:
         "lastPushError": cfg["lastPushError"] if cfg else None,
         "waiting": waiting_count(db, org_id),
         "failed": failed_changes(db, org_id),
+        "uncertain": uncertain_changes(db, org_id),
         "changes": list_changes(db, org_id),
     }

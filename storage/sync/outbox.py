@@ -18,10 +18,18 @@ in order:
   discards it; later changes to the same object (to anything inside it, after a failed create) wait
   behind it, others go on.
 
-Never applied twice: each change carries an ``Idempotency-Key``; a change whose previous attempt may have
-reached the remote (a dropped connection, a crash while ``sending``) is reconciled first: the remote is
-asked whether the object or effect already exists (a policy by name, a layer, an incident, an update by
-content, a status or owner already reached) and that is adopted instead of sending again.
+Never applied twice, never someone else's object: each change carries an ``Idempotency-Key``; a change
+whose previous attempt may have reached the remote (a dropped connection, a crash while ``sending``) is
+reconciled first. A status or owner already reached counts as done. A create adopts a remote object only on
+proof that this change made it: same content, created by the key's own remote user (learned from the
+answers to our earlier creates), inside the send window (give or take :data:`CLOCK_SKEW_MS`), the only
+one, and not linked to any other local object. When no matching object can be ours, it is sent again;
+when the proof is missing or ambiguous the change becomes ``uncertain`` and waits for the user
+(:func:`retry_change`, :func:`discard_change`, :func:`adopt_change`), holding back later changes to the same
+object like a failure does.
+
+Local edits to objects the remote manages and this queue cannot send (schedules, their rotation layers and
+overrides, people) are refused by :func:`refuse_local_edit` rather than overwritten by the next pull.
 """
 
 from __future__ import annotations
@@ -40,8 +48,9 @@ from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NotFound
 from engine.ids import new_id
 from engine.model import STATUSES
-from engine.timefmt import to_epoch_ms, to_iso
+from engine.timefmt import parse_iso, to_epoch_ms, to_iso
 from storage.db import Database
+from storage.lease import holder_is_gone, holder_name
 from storage.service import Ctx
 
 if TYPE_CHECKING:
@@ -64,6 +73,11 @@ KINDS = (
     "incident.update",
 )
 LEASE_TTL_MS = 30_000
+CLOCK_SKEW_MS = 60_000
+"""How far the remote's clock may be from ours when a send window is compared with a ``createdAt``."""
+OPEN_STATUSES = ("pending", "sending", "failed", "uncertain")
+"""Changes not yet on the remote (``uncertain``: may be, and the user decides)."""
+_OPEN_SQL = "('pending', 'sending', 'failed', 'uncertain')"
 
 _applying_remote: ContextVar[bool] = ContextVar("oncall_sync_applying_remote", default=False)
 
@@ -80,6 +94,31 @@ def applying_remote() -> Iterator[None]:
 
 def linked(db: Database, org_id: str) -> bool:
     return db.one("SELECT 1 FROM sync_config WHERE org_id = ?", (org_id,)) is not None
+
+
+class SyncedObjectReadOnly(DomainError):
+    """A local edit to an object the remote manages and the outbox cannot send (409)."""
+
+    status_code = 409
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            "synced_object_read_only",
+            f"this {what} is managed by Scaling; change it there (the next pull would undo a local edit)",
+        )
+
+
+def refuse_local_edit(ctx: Ctx, table: str, object_id: str, what: str) -> None:
+    """Inside a service mutation: refuse to change ``object_id`` when it came from the linked remote.
+
+    Schedules (with their rotation layers and overrides) and people are pulled but not pushed; an edit
+    here would silently be overwritten by the next pull, so it is refused with 409
+    ``synced_object_read_only``. Pulls (:func:`applying_remote`) and unlinked organisations pass.
+    """
+    if _applying_remote.get() or not linked(ctx.db, ctx.org_id):
+        return
+    if _origin(ctx.db, table, object_id) == "remote":
+        raise SyncedObjectReadOnly(what)
 
 
 class LocalSyncError(DomainError):
@@ -193,20 +232,24 @@ def change_wire(row: sqlite3.Row) -> dict[str, Any]:
         "remoteId": row["remote_id"],
         "createdAt": row["created_at"],
         "sentAt": row["sent_at"],
+        "candidates": json.loads(row["candidates"]) if row["candidates"] else [],
+        "sendWindow": (
+            {"start": row["window_start"], "end": row["window_end"]} if row["window_start"] else None
+        ),
     }
 
 
 def list_changes(db: Database, org_id: str, *, include_done: bool = False) -> list[dict[str, Any]]:
     sql = "SELECT * FROM sync_outbox WHERE org_id = ?"
     if not include_done:
-        sql += " AND status IN ('pending', 'sending', 'failed')"
+        sql += f" AND status IN {_OPEN_SQL}"
     return [change_wire(r) for r in db.all(sql + " ORDER BY seq", (org_id,))]
 
 
 def waiting_count(db: Database, org_id: str) -> int:
     return int(
         db.scalar(
-            "SELECT count(*) FROM sync_outbox WHERE org_id = ? AND status IN ('pending', 'sending', 'failed')",
+            f"SELECT count(*) FROM sync_outbox WHERE org_id = ? AND status IN {_OPEN_SQL}",
             (org_id,),
         )
     )
@@ -217,11 +260,23 @@ def failed_changes(db: Database, org_id: str) -> list[dict[str, Any]]:
     return [change_wire(r) for r in rows]
 
 
+def uncertain_changes(db: Database, org_id: str) -> list[dict[str, Any]]:
+    """Creates that may or may not be on the remote, waiting for the user (with their ``candidates``)."""
+    rows = db.all(
+        "SELECT * FROM sync_outbox WHERE org_id = ? AND status = 'uncertain' ORDER BY seq", (org_id,)
+    )
+    return [change_wire(r) for r in rows]
+
+
+def uncertain_candidate_ids(db: Database, org_id: str) -> set[str]:
+    """Remote ids that an uncertain change may have created: a pull does not import them meanwhile."""
+    return {str(c["id"]) for change in uncertain_changes(db, org_id) for c in change["candidates"]}
+
+
 def pending_roots(db: Database, org_id: str) -> set[str]:
     """Objects with changes not yet on the remote: a pull leaves them alone until they are."""
     rows = db.all(
-        "SELECT DISTINCT root_id, object_id FROM sync_outbox "
-        "WHERE org_id = ? AND status IN ('pending', 'sending', 'failed')",
+        f"SELECT DISTINCT root_id, object_id FROM sync_outbox WHERE org_id = ? AND status IN {_OPEN_SQL}",
         (org_id,),
     )
     return {r["root_id"] for r in rows} | {r["object_id"] for r in rows}
@@ -234,33 +289,44 @@ def _change_row(db: Database, org_id: str, change_id: str) -> sqlite3.Row:
     return row
 
 
+def _held_row(db: Database, org_id: str, change_id: str) -> sqlite3.Row:
+    row = _change_row(db, org_id, change_id)
+    if row["status"] not in ("failed", "uncertain"):
+        raise DomainError("not_failed", f"change {change_id} is {row['status']}, not failed or uncertain")
+    return row
+
+
 def retry_change(db: Database, org_id: str, change_id: str) -> dict[str, Any]:
-    """Put a failed change back in the queue, in its original place."""
+    """Put a failed or uncertain change back in the queue, in its original place.
+
+    An uncertain create is then sent again as it is, without looking for it on the remote: the user
+    accepts a possible duplicate rather than taking someone else's object.
+    """
     with db.write():
-        row = _change_row(db, org_id, change_id)
-        if row["status"] != "failed":
-            raise DomainError("not_failed", f"change {change_id} is {row['status']}, not failed")
-        db.update("sync_outbox", "id", change_id, {"status": "pending"})
+        row = _held_row(db, org_id, change_id)
+        values: dict[str, Any] = {"status": "pending"}
+        if row["status"] == "uncertain":
+            values.update(uncertain=0, candidates=None, window_start=None, window_end=None)
+        db.update("sync_outbox", "id", change_id, values)
         return change_wire(_change_row(db, org_id, change_id))
 
 
 def discard_change(
     db: Database, org_id: str, change_id: str, *, clock: Clock | None = None
 ) -> dict[str, Any]:
-    """Give up a failed change; the next pull puts the remote's version back.
+    """Give up a failed or uncertain change; the next pull puts the remote's version back.
 
     Discarding a create also discards the later changes to that object, and the object stays local-only;
-    an incident that will never reach the remote is then paged by the local engine, from now.
+    an incident that will never reach the remote is then paged by the local engine, from now. (An
+    uncertain create the remote did apply then comes back with the next pull as the remote's object.)
     """
     with db.write():
-        row = _change_row(db, org_id, change_id)
-        if row["status"] != "failed":
-            raise DomainError("not_failed", f"change {change_id} is {row['status']}, not failed")
+        row = _held_row(db, org_id, change_id)
         db.update("sync_outbox", "id", change_id, {"status": "discarded"})
         if row["kind"].endswith(".create"):
             db.execute(
                 "UPDATE sync_outbox SET status = 'discarded' WHERE org_id = ? AND seq > ? "
-                "AND (object_id = ? OR root_id = ?) AND status IN ('pending', 'failed')",
+                "AND (object_id = ? OR root_id = ?) AND status IN ('pending', 'failed', 'uncertain')",
                 (org_id, row["seq"], row["object_id"], row["object_id"]),
             )
             table = {"policy": "policies", "layer": "escalation_layers", "incident": "incidents"}[
@@ -283,16 +349,82 @@ def discard_change(
         return change_wire(_change_row(db, org_id, change_id))
 
 
+def adopt_change(
+    db: Database, org_id: str, change_id: str, remote_id: str, client: ScalingClient, *, clock: Clock
+) -> dict[str, Any]:
+    """Settle an uncertain (or failed) create by linking its local object to ``remote_id``.
+
+    The remote object must exist (it is fetched) and must not be linked to another local object already;
+    it becomes the local object's remote twin and the change is ``done``, so later changes to the object
+    go out. Raises NotFound (404) for an unknown change or remote object, 409 ``remote_already_linked``.
+    """
+    from storage.sync.client import RemoteError
+
+    row = _held_row(db, org_id, change_id)
+    kind = row["kind"]
+    if not kind.endswith(".create") and kind != "incident.update":
+        raise DomainError("not_a_create", f"change {change_id} ({kind}) creates nothing to adopt")
+    table = {
+        "policy.create": "policies",
+        "layer.create": "escalation_layers",
+        "incident.create": "incidents",
+        "incident.update": "incident_updates",
+    }[kind]
+    linked_to = db.scalar(f"SELECT id FROM {table} WHERE remote_id = ?", (remote_id,))
+    if linked_to is not None:
+        raise DomainError(
+            "remote_already_linked", f"remote object {remote_id} is already linked to {linked_to}"
+        )
+    try:
+        if kind == "policy.create":
+            data: Any = client.get_policy(remote_id)
+        elif kind == "incident.create":
+            data = client.get_incident(remote_id)
+        else:
+            if kind == "layer.create":
+                policy_rid = remote_id_of(db, "policy", row["root_id"])
+                items = client.get_policy(policy_rid).get("layers")
+                if not isinstance(items, list):
+                    items = client.list_policy_layers(policy_rid) or []
+            else:
+                items = client.list_updates(remote_id_of(db, "incident", row["root_id"]))
+            data = next((i for i in items if isinstance(i, dict) and str(i.get("id")) == remote_id), None)
+            if data is None:
+                raise NotFound("remote object", remote_id)
+    except RemoteError as exc:
+        if exc.http_status == 404:
+            raise NotFound("remote object", remote_id) from None
+        raise
+    with db.write(), applying_remote():
+        current = _change_row(db, org_id, change_id)
+        if current["status"] not in ("failed", "uncertain"):
+            raise DomainError("not_failed", f"change {change_id} is {current['status']} now")
+        _apply_result(db, current, remote_id, data)
+        _mark_done(db, current["seq"], remote_id, clock)
+        db.update("sync_outbox", "seq", current["seq"], {"candidates": None})
+        return change_wire(_change_row(db, org_id, change_id))
+
+
 # -- the lease -----------------------------------------------------------------------------------
 
 _wall = WallClock()
 
 
 def acquire_lease(db: Database, org_id: str, holder: str, ttl_ms: int = LEASE_TTL_MS) -> bool:
+    """Take or renew the push lease for ``holder`` (a :func:`storage.lease.holder_name`).
+
+    Another holder's lease is taken over once it expired, or at once when that holder was a process on
+    this machine that no longer exists (``kill -9`` mid-send), as the engine lease does. Wall-clock ms.
+    """
     now = to_epoch_ms(_wall.now())
     with db.write():
         row = db.one("SELECT holder, expires_at_ms FROM sync_lease WHERE org_id = ?", (org_id,))
-        if row is not None and row["holder"] != holder and row["expires_at_ms"] > now:
+        if (
+            row is not None
+            and row["holder"] != holder
+            and row["expires_at_ms"] > now
+            and not holder_is_gone(row["holder"])
+        ):
             return False
         db.execute(
             "INSERT INTO sync_lease (org_id, holder, expires_at_ms) VALUES (?, ?, ?) "
@@ -391,6 +523,7 @@ class PushResult:
     state: str = "ok"  # ok | offline | error | busy
     error: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
+    uncertain: list[dict[str, Any]] = field(default_factory=list)  # changes this push left uncertain
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -400,6 +533,7 @@ class PushResult:
             "state": self.state,
             "error": self.error,
             "failures": self.failures,
+            "uncertain": self.uncertain,
         }
 
 
@@ -414,16 +548,15 @@ class _Hold(Exception):
 
 def _next_sendable(db: Database, org_id: str, skip: set[int]) -> sqlite3.Row | None:
     rows = db.all(
-        "SELECT * FROM sync_outbox WHERE org_id = ? AND status IN ('pending', 'sending', 'failed') ORDER BY seq",
-        (org_id,),
+        f"SELECT * FROM sync_outbox WHERE org_id = ? AND status IN {_OPEN_SQL} ORDER BY seq", (org_id,)
     )
-    # A failed create holds back every later change to that object and to what belongs to it (a policy's
-    # layers); any other failure holds back later changes to the same object only (a rejected update
-    # never delays an acknowledgement).
+    # A failed or uncertain create holds back every later change to that object and to what belongs to it
+    # (a policy's layers, an incident's updates); any other failure holds back later changes to the same
+    # object only (a rejected update never delays an acknowledgement of another incident).
     blocked_roots: set[str] = set()
     blocked_objects: set[str] = set()
     for r in rows:
-        if r["status"] == "failed":
+        if r["status"] in ("failed", "uncertain"):
             blocked_objects.add(r["object_id"])
             if r["kind"].endswith(".create"):
                 blocked_roots.add(r["object_id"])
@@ -444,18 +577,21 @@ def push(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> PushResult:
     """Send the queue in order until it is empty, the remote is unreachable, or ``should_stop()``."""
-    holder = holder or f"push-{secrets.token_hex(4)}"
+    holder = holder or holder_name("push")
     result = PushResult()
     if not acquire_lease(db, org_id, holder):
         result.state = "busy"
         result.waiting = waiting_count(db, org_id)
         return result
     try:
-        # A change left "sending" was interrupted (a crash): it may or may not have reached the remote.
+        # A change left "sending" was interrupted (a crash): it may or may not have reached the remote, at
+        # any moment from its attempt (or, not recorded, its creation) until now.
         with db.write():
             db.execute(
-                "UPDATE sync_outbox SET status = 'pending', uncertain = 1 WHERE org_id = ? AND status = 'sending'",
-                (org_id,),
+                "UPDATE sync_outbox SET status = 'pending', uncertain = 1, "
+                "window_start = coalesce(attempt_at, created_at), window_end = ? "
+                "WHERE org_id = ? AND status = 'sending'",
+                (to_iso(_wall.now()), org_id),
             )
         skip: set[int] = set()
         while not should_stop():
@@ -473,6 +609,8 @@ def push(
                 result.state = hold.state
                 result.error = hold.message
                 break
+            except _HeldUncertain as held:
+                result.uncertain.append(held.change)
             except _Failed as failed:
                 result.failed += 1
                 result.failures.append(failed.change)
@@ -490,6 +628,18 @@ class _Failed(Exception):
         self.change = change
 
 
+class _HeldUncertain(_Failed):
+    """The change is now ``uncertain``: the user decides (later changes to its object wait)."""
+
+
+class _Uncertain(Exception):
+    """Reconcile could not prove which remote object, if any, an uncertain create made."""
+
+    def __init__(self, candidates: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(candidates)} candidate(s)")
+        self.candidates = candidates
+
+
 def _mark(db: Database, seq: int, **values: Any) -> None:
     with db.write():
         db.update("sync_outbox", "seq", seq, values)
@@ -500,10 +650,13 @@ def _send_one(db: Database, client: ScalingClient, row: sqlite3.Row, clock: Cloc
 
     seq = row["seq"]
     uncertain = bool(row["uncertain"])
-    _mark(db, seq, status="sending", attempts=row["attempts"] + 1)
+    attempt_at = to_iso(_wall.now())  # wall clock: compared with the remote's createdAt
+    _mark(db, seq, status="sending", attempts=row["attempts"] + 1, attempt_at=attempt_at)
     try:
         remote_id, data = _execute(db, client, row, uncertain)
     except Unreachable as exc:
+        # A write that may have left opens a new send window; a failed lookup keeps the old one.
+        window = {"window_start": attempt_at, "window_end": to_iso(_wall.now())} if exc.maybe_sent else {}
         _mark(
             db,
             seq,
@@ -513,8 +666,26 @@ def _send_one(db: Database, client: ScalingClient, row: sqlite3.Row, clock: Cloc
             error_code=exc.code,
             error_message=exc.message,
             request_id=None,
+            **window,
         )
         raise _Hold("offline", exc.message) from None
+    except _Uncertain as unsure:
+        ids = ", ".join(str(c["id"]) for c in unsure.candidates)
+        _mark(
+            db,
+            seq,
+            status="uncertain",
+            candidates=json.dumps(unsure.candidates, separators=(",", ":")),
+            error_status=None,
+            error_code="outcome_unknown",
+            error_message=(
+                "the remote may have applied this change but nothing proves which object it made "
+                f"(candidates: {ids}); run `oncall sync adopt ID REMOTE_ID`, `retry ID` or `discard ID`"
+            ),
+            request_id=None,
+        )
+        log.warning("change %s (%s) is uncertain; candidates %s", row["id"], row["kind"], ids)
+        raise _HeldUncertain(change_wire(_change_row(db, row["org_id"], row["id"]))) from None
     except RemoteError as exc:
         held = exc.retryable or exc.auth_problem
         _mark(
@@ -543,22 +714,132 @@ def _send_one(db: Database, client: ScalingClient, row: sqlite3.Row, clock: Cloc
         )
         raise _Failed(change_wire(_change_row(db, row["org_id"], row["id"]))) from None
     with db.write(), applying_remote():
+        _learn_actor(db, row["org_id"], client, row["kind"], data)
         _apply_result(db, row, remote_id, data)
-        db.update(
-            "sync_outbox",
-            "seq",
-            seq,
+        _mark_done(db, seq, remote_id, clock)
+
+
+def _mark_done(db: Database, seq: int, remote_id: str | None, clock: Clock) -> None:
+    db.update(
+        "sync_outbox",
+        "seq",
+        seq,
+        {
+            "status": "done",
+            "uncertain": 0,
+            "remote_id": remote_id,
+            "sent_at": to_iso(clock.now()),
+            "error_status": None,
+            "error_code": None,
+            "error_message": None,
+            "request_id": None,
+        },
+    )
+
+
+# -- who we are on the remote, and proof of authorship -------------------------------------------
+
+
+def _creator(obj: dict[str, Any]) -> str | None:
+    """Who made a remote object: ``createdBy`` (policies, schedules, incidents) or ``postedBy.id``."""
+    by = obj.get("createdBy")
+    if by is None:
+        posted = obj.get("postedBy")
+        by = posted.get("id") if isinstance(posted, dict) else posted
+    return None if by is None else str(by)
+
+
+def _created_ms(obj: dict[str, Any]) -> int | None:
+    value = obj.get("createdAt") or obj.get("postedAt")
+    if not isinstance(value, str):
+        return None
+    try:
+        return to_epoch_ms(parse_iso(value))
+    except ValueError:
+        return None
+
+
+def _learn_actor(db: Database, org_id: str, client: ScalingClient, kind: str, data: Any) -> None:
+    """Remember the creator the remote recorded for one of our own creates, for the current key.
+
+    (An adopted object's creator is already known: adoption needs it.)
+    """
+    if not (kind.endswith(".create") or kind == "incident.update") or not isinstance(data, dict):
+        return
+    actor = _creator(data)
+    if actor is None:
+        return
+    known = _actor_record(db, org_id)
+    ids = set(known["ids"]) if known.get("key") == client.key_fingerprint else set()
+    if actor in ids:
+        return
+    record = {"key": client.key_fingerprint, "ids": sorted(ids | {actor})}
+    db.execute(
+        "UPDATE sync_config SET remote_actor = ? WHERE org_id = ?",
+        (json.dumps(record, separators=(",", ":")), org_id),
+    )
+
+
+def _actor_record(db: Database, org_id: str) -> dict[str, Any]:
+    raw = db.scalar("SELECT remote_actor FROM sync_config WHERE org_id = ?", (org_id,))
+    value = json.loads(raw) if raw else {}
+    return value if isinstance(value, dict) else {}
+
+
+def own_actor_ids(db: Database, org_id: str, client: ScalingClient) -> set[str] | None:
+    """The remote user (or key) ids our key creates objects as; None until a create has told us."""
+    record = _actor_record(db, org_id)
+    if record.get("key") != client.key_fingerprint or not record.get("ids"):
+        return None
+    return {str(i) for i in record["ids"]}
+
+
+def _window_ms(row: sqlite3.Row) -> tuple[int, int]:
+    """When an uncertain attempt may have been applied: wall-clock ms, widened by the clock skew."""
+    start = row["window_start"] or row["attempt_at"] or row["created_at"]
+    end = row["window_end"] or to_iso(_wall.now())
+    return (
+        to_epoch_ms(parse_iso(start)) - CLOCK_SKEW_MS,
+        to_epoch_ms(parse_iso(end)) + CLOCK_SKEW_MS,
+    )
+
+
+def _judge(
+    db: Database, client: ScalingClient, row: sqlite3.Row, matches: list[dict[str, Any]]
+) -> tuple[str | None, Any] | None:
+    """Of the unlinked remote objects with this create's content: the one proven ours, or None when
+    none can be ours (send again); raises :class:`_Uncertain` when it cannot tell."""
+    if not matches:
+        return None
+    own = own_actor_ids(db, row["org_id"], client)
+    lo, hi = _window_ms(row)
+
+    def ours(m: dict[str, Any]) -> bool:
+        at = _created_ms(m)
+        return own is not None and _creator(m) in own and at is not None and lo <= at <= hi
+
+    def not_ours(m: dict[str, Any]) -> bool:
+        by, at = _creator(m), _created_ms(m)
+        if own is None or by is None:
+            return False
+        return by not in own or (at is not None and not lo <= at <= hi)
+
+    proven = [m for m in matches if ours(m)]
+    if len(proven) == 1:
+        return str(proven[0]["id"]), proven[0]
+    if not proven and all(not_ours(m) for m in matches):
+        return None
+    shown = proven or matches
+    raise _Uncertain(
+        [
             {
-                "status": "done",
-                "uncertain": 0,
-                "remote_id": remote_id,
-                "sent_at": to_iso(clock.now()),
-                "error_status": None,
-                "error_code": None,
-                "error_message": None,
-                "request_id": None,
-            },
-        )
+                "id": str(m["id"]),
+                "createdBy": _creator(m),
+                "createdAt": m.get("createdAt") or m.get("postedAt"),
+            }
+            for m in shown
+        ]
+    )
 
 
 def _status_index(status: Any) -> int:
@@ -703,14 +984,21 @@ def _shape(db: Database, policy_id: str) -> str:
 def _reconcile(
     db: Database, client: ScalingClient, row: sqlite3.Row, body: dict[str, Any]
 ) -> tuple[str | None, Any] | None:
-    """After an attempt whose outcome is unknown: the effect, if the remote already has it."""
+    """After an attempt whose outcome is unknown: the effect, if the remote already has it and it is
+    provably ours; None to send again; :class:`_Uncertain` when only the user can tell."""
     kind = row["kind"]
     if kind == "policy.create":
         known = _mapped_remote_ids(db, "policies")
-        for pol in client.list_policies():
-            if pol.get("name") == body.get("name") and str(pol.get("id")) not in known:
-                return str(pol["id"]), pol
-        return None
+        return _judge(
+            db,
+            client,
+            row,
+            [
+                pol
+                for pol in client.list_policies()
+                if pol.get("name") == body.get("name") and str(pol.get("id")) not in known
+            ],
+        )
     if kind == "layer.create":
         policy_rid = remote_id_of(db, "policy", row["root_id"])
         if _shape(db, row["root_id"]) == "steps":
@@ -721,39 +1009,50 @@ def _reconcile(
         if not isinstance(layers, list):
             layers = client.list_policy_layers(policy_rid) or []
         want = _layer_to_remote(db, body)
-        for layer in layers:
-            if (
-                isinstance(layer, dict)
+        return _judge(
+            db,
+            client,
+            row,
+            [
+                layer
+                for layer in layers
+                if isinstance(layer, dict)
                 and str(layer.get("id")) not in known
                 and layer.get("ackTimeoutMinutes") == want.get("ackTimeoutMinutes")
                 and layer.get("target") == want.get("target")
-            ):
-                return str(layer["id"]), layer
-        return None
+            ],
+        )
     if kind == "incident.create":
         known = _mapped_remote_ids(db, "incidents")
-        for page in client.incidents_pages(limit=50):
-            for inc in page:
-                if (
-                    str(inc.get("id")) not in known
-                    and inc.get("title") == body.get("title")
-                    and inc.get("severity") == body.get("severity")
-                ):
-                    return str(inc["id"]), inc
-            break
-        return None
+        page = next(iter(client.incidents_pages(limit=50)), [])
+        return _judge(
+            db,
+            client,
+            row,
+            [
+                inc
+                for inc in page
+                if str(inc.get("id")) not in known
+                and inc.get("title") == body.get("title")
+                and inc.get("severity") == body.get("severity")
+            ],
+        )
     if kind == "incident.update":
         inc_rid = remote_id_of(db, "incident", row["root_id"])
         known = _mapped_remote_ids(db, "incident_updates")
-        for upd in client.list_updates(inc_rid):
-            if (
-                str(upd.get("id")) not in known
+        return _judge(
+            db,
+            client,
+            row,
+            [
+                upd
+                for upd in client.list_updates(inc_rid)
+                if str(upd.get("id")) not in known
                 and upd.get("body") == body.get("body")
                 and upd.get("visibility") == body.get("visibility")
                 and upd.get("statusChange") == body.get("statusChange")
-            ):
-                return str(upd["id"]), upd
-        return None
+            ],
+        )
     if kind == "incident.status":
         inc_rid = remote_id_of(db, "incident", row["root_id"])
         current = client.get_incident(inc_rid)
@@ -851,6 +1150,7 @@ __all__ = [
     "KINDS",
     "LocalSyncError",
     "PushResult",
+    "adopt_change",
     "applying_remote",
     "discard_change",
     "failed_changes",
@@ -859,8 +1159,11 @@ __all__ = [
     "pending_roots",
     "push",
     "record_change",
+    "refuse_local_edit",
     "remote_escalation",
     "remote_id_of",
     "retry_change",
+    "uncertain_candidate_ids",
+    "uncertain_changes",
     "waiting_count",
 ]

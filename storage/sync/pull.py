@@ -9,7 +9,8 @@ queued to be pushed back. A remote object that no longer exists is removed local
 removed, as everywhere).
 
 Objects with local changes still waiting in the outbox are left alone until those changes are on the
-remote: a pull never reverts an offline edit.
+remote: a pull never reverts an offline edit. Remote objects that an ``uncertain`` create may have made
+(its candidates) are not imported until the user settles that change: adopting one links it instead.
 
 Incidents come newest first with cursor pagination; paging stops at the first page holding an incident
 already known. Open remote incidents are then fetched one by one for their status history and the
@@ -40,7 +41,7 @@ from storage.db import Database
 from storage.service import Ctx, incidents, orgs, policies, schedules
 from storage.service.validate import enum, string
 from storage.sync.client import RemoteError, ScalingClient, list_items
-from storage.sync.outbox import applying_remote, local_escalation, pending_roots
+from storage.sync.outbox import applying_remote, local_escalation, pending_roots, uncertain_candidate_ids
 
 log = logging.getLogger("oncall.sync.pull")
 
@@ -87,6 +88,7 @@ class Puller:
         self.ctx = Ctx(db=db, org_id=org_id, actor_id=None, actor_user_id=None, is_admin=True, clock=clock)
         self.result = PullResult()
         self.pending = pending_roots(db, org_id)
+        self.held = uncertain_candidate_ids(db, org_id)
 
     # -- id map ---------------------------------------------------------------------------------
 
@@ -341,7 +343,7 @@ class Puller:
                 continue
             seen.add(rid)
             local = self.local_id("policies", rid)
-            if local is not None and local in self.pending:
+            if (local is not None and local in self.pending) or (local is None and rid in self.held):
                 self.result.bump("skipped", "policy")
                 continue
             try:
@@ -503,7 +505,7 @@ class Puller:
 
     def _store_incident(self, rid: str, inc: dict[str, Any]) -> None:
         local = self.local_id("incidents", rid)
-        if local is not None and local in self.pending:
+        if (local is not None and local in self.pending) or (local is None and rid in self.held):
             self.result.bump("skipped", "incident")
             return
         try:

@@ -7,15 +7,14 @@ exponentially with jitter, up to a minute, and says ``offline``; local work goes
 :meth:`SyncRunner.status` is what the console's status bar shows::
 
     {"state": "ok" | "pulling" | "pushing" | "offline" | "error" | "off",
-     "waiting": 3, "failed": [{"id", "kind", "error"}], "lastPullAt": "…", "lastError": "…" | None}
+     "waiting": 3, "failed": [{"id", "kind", "error"}], "uncertain": [{"id", "kind", "candidates"}],
+     "lastPullAt": "…", "lastError": "…" | None}
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +23,10 @@ from typing import Any
 from engine.clock import Clock, monotonic
 from engine.errors import DomainError
 from storage.db import Database, open_db
+from storage.lease import holder_name
 from storage.sync import link
 from storage.sync.client import RemoteError, ScalingClient, Unreachable, backoff_delay
-from storage.sync.outbox import failed_changes, push, waiting_count
+from storage.sync.outbox import failed_changes, push, uncertain_changes, waiting_count
 from storage.sync.pull import pull
 
 log = logging.getLogger("oncall.sync.runner")
@@ -52,7 +52,7 @@ class SyncRunner:
         self.org = org
         self.interval = interval
         self.name = name
-        self.holder = f"{name}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.holder = holder_name(f"sync-{name}")
         self._client_factory = client_factory
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -62,6 +62,7 @@ class SyncRunner:
             "state": "off",
             "waiting": 0,
             "failed": [],
+            "uncertain": [],
             "lastPullAt": None,
             "lastError": None,
         }
@@ -90,7 +91,11 @@ class SyncRunner:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {**self._status, "failed": list(self._status["failed"])}
+            return {
+                **self._status,
+                "failed": list(self._status["failed"]),
+                "uncertain": list(self._status["uncertain"]),
+            }
 
     def _set(self, **values: Any) -> None:
         with self._lock:
@@ -113,6 +118,10 @@ class SyncRunner:
                     "error": (c["error"] or {}).get("message") or (c["error"] or {}).get("code"),
                 }
                 for c in failed_changes(db, org_id)
+            ],
+            uncertain=[
+                {"id": c["id"], "kind": c["kind"], "candidates": [k["id"] for k in c["candidates"]]}
+                for c in uncertain_changes(db, org_id)
             ],
         )
 
@@ -152,7 +161,7 @@ class SyncRunner:
             self._wake.clear()
             due = woke or monotonic() >= next_full
             # New local changes go at once; changes held behind a failure do not trigger a push each second.
-            sendable = self._status["waiting"] - len(self._status["failed"])
+            sendable = self._status["waiting"] - len(self._status["failed"]) - len(self._status["uncertain"])
             fresh = sendable > 0 and self._status["waiting"] != last_waiting and failures == 0
             if not due and not fresh:
                 self._wake.wait(TICK_S)
