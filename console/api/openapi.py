@@ -578,10 +578,14 @@ ERROR_TEXT = {
     401: "missing_authorization_header, invalid_api_key{codes}",
     403: "Not permitted: {codes}",
     404: "not_found: it does not exist or belongs to another organisation",
-    409: "name_conflict: the name is taken in this organisation",
+    409: "name_conflict: the name is taken in this organisation{codes}",
     422: "validation_error: wrong type, missing or unknown field, out of range, malformed JSON",
     500: "internal_error (server_error): a bug; quote the requestId",
 }
+
+
+SYNCED = {409: ["synced_object_read_only (the object is managed by the linked Scaling organisation)"]}
+"""The 409 of a local edit to a schedule, its layers or overrides, or a person pulled from Scaling."""
 
 
 def _errors(*statuses: int, codes: dict[int, list[str]] | None = None) -> dict[str, Any]:
@@ -589,8 +593,8 @@ def _errors(*statuses: int, codes: dict[int, list[str]] | None = None) -> dict[s
     out: dict[str, Any] = {}
     for status in (401, *statuses, 500):
         listed = codes.get(status, [])
-        if status == 401:
-            text = ERROR_TEXT[401].format(codes="".join(f", {c}" for c in listed))
+        if status in (401, 409):
+            text = ERROR_TEXT[status].format(codes="".join(f", {c}" for c in listed))
         else:
             text = ERROR_TEXT[status].format(codes=", ".join(listed) or "see the description")
         out[str(status)] = {
@@ -794,7 +798,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "updateSchedule",
                 "Update a schedule (partial)",
                 "On-call schedules",
-                {"200": _data(ref("Schedule"), "The updated schedule"), **_errors(404, 409, 422)},
+                {
+                    "200": _data(ref("Schedule"), "The updated schedule"),
+                    **_errors(404, 409, 422, codes=SYNCED),
+                },
                 params=sch,
                 body=_body("ScheduleUpdate"),
             ),
@@ -802,7 +809,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "replaceSchedule",
                 "Update a schedule (PUT, as the Terraform provider sends it)",
                 "On-call schedules",
-                {"200": _data(ref("Schedule"), "The updated schedule"), **_errors(404, 409, 422)},
+                {
+                    "200": _data(ref("Schedule"), "The updated schedule"),
+                    **_errors(404, 409, 422, codes=SYNCED),
+                },
                 params=sch,
                 body=_body("ScheduleUpdate"),
                 description="Same as PATCH: fields left out keep their value.",
@@ -811,7 +821,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "deleteSchedule",
                 "Delete a schedule",
                 "On-call schedules",
-                {"204": _no_content("Deleted"), **_errors(400, 404, codes={400: ["schedule_in_use"]})},
+                {
+                    "204": _no_content("Deleted"),
+                    **_errors(400, 404, 409, codes={400: ["schedule_in_use"], **SYNCED}),
+                },
                 params=sch,
                 description="Refused (400 schedule_in_use) while an escalation layer targets it.",
             ),
@@ -846,7 +859,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "On-call schedules",
                 {
                     "201": _data(ref("RotationLayer"), "The created layer"),
-                    **_errors(400, 404, 409, 422, codes=rotation_400),
+                    **_errors(400, 404, 409, 422, codes={**rotation_400, **SYNCED}),
                 },
                 params=sch,
                 body=_body("RotationLayerCreate"),
@@ -859,7 +872,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "On-call schedules",
                 {
                     "200": _data(array("RotationLayer"), "Every layer, renumbered 0..n-1"),
-                    **_errors(400, 404, 422, codes=order_400),
+                    **_errors(400, 404, 409, 422, codes={**order_400, **SYNCED}),
                 },
                 params=sch,
                 body=_body("LayerOrder"),
@@ -872,7 +885,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "On-call schedules",
                 {
                     "200": _data(ref("RotationLayer"), "The updated layer"),
-                    **_errors(400, 404, 409, 422, codes=rotation_400),
+                    **_errors(400, 404, 409, 422, codes={**rotation_400, **SYNCED}),
                 },
                 params=rlay,
                 body=_body("RotationLayerUpdate"),
@@ -883,7 +896,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "On-call schedules",
                 {
                     "200": _data(ref("RotationLayer"), "The updated layer"),
-                    **_errors(400, 404, 409, 422, codes=rotation_400),
+                    **_errors(400, 404, 409, 422, codes={**rotation_400, **SYNCED}),
                 },
                 params=rlay,
                 body=_body("RotationLayerUpdate"),
@@ -893,7 +906,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "deleteRotationLayer",
                 "Delete a rotation layer (positions stay dense)",
                 "On-call schedules",
-                {"204": _no_content("Deleted"), **_errors(404)},
+                {"204": _no_content("Deleted"), **_errors(404, 409, codes=SYNCED)},
                 params=rlay,
             ),
         },
@@ -912,7 +925,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "On-call schedules",
                 {
                     "201": _data(ref("Override"), "The created override"),
-                    **_errors(400, 404, 422, codes=rotation_400),
+                    **_errors(400, 404, 409, 422, codes={**rotation_400, **SYNCED}),
                 },
                 params=sch,
                 body=_body("OverrideCreate"),
@@ -925,7 +938,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "deleteOverride",
                 "Delete an override",
                 "On-call schedules",
-                {"204": _no_content("Deleted"), **_errors(404)},
+                {"204": _no_content("Deleted"), **_errors(404, 409, codes=SYNCED)},
                 params=_path("scheduleId", "overrideId"),
                 local=True,
             ),
@@ -1129,7 +1142,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Team",
                 {
                     "200": _data(ref("Member"), "The member"),
-                    **_errors(400, 404, 422, codes={**team, 400: ["cannot_change_own_role"]}),
+                    **_errors(400, 404, 409, 422, codes={**team, 400: ["cannot_change_own_role"], **SYNCED}),
                 },
                 params=_path("userId"),
                 body=_body("RoleChange"),
@@ -1151,7 +1164,9 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Team",
                 {
                     "204": _no_content("Removed; their API keys are revoked"),
-                    **_errors(400, 404, codes={**team, 400: ["cannot_remove_self", "last_admin"]}),
+                    **_errors(
+                        400, 404, 409, codes={**team, 400: ["cannot_remove_self", "last_admin"], **SYNCED}
+                    ),
                 },
                 params=_path("userId"),
             ),
