@@ -3,8 +3,8 @@
 * :class:`Remote` runs ``oncall --db REMOTE.db serve`` on a loopback port (the organisation comes from
   ``oncall init --json``); ``stop()``/``start()`` take it down and bring it back on the same port.
 * :class:`FaultProxy` sits between the client and the remote when a test needs the network to misbehave:
-  answer 429 with ``Retry-After``, or forward a request and then drop the connection (and stop the remote)
-  before the answer gets back.
+  answer 429 with ``Retry-After``, forward a request and then drop the connection (and stop the remote)
+  before the answer gets back, drop a request without forwarding it, or hold one until released.
 * Every test gets its own credentials file and no keyring, and ``SCALING_API_KEY`` unset.
 
 Only the network edge is faked, and only in the proxy: the client, the outbox and the pull are real.
@@ -201,6 +201,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     drop_after_forward: bool = False  # forward, then close the connection without answering
+    drop_before_forward: bool = False  # read the request, run ``then``, close without forwarding it
+    stall: threading.Event | None = None  # hold the request (``stalled`` is set) until this is set, then drop
     then: Callable[[], None] | None = None
     times: int = 1
 
@@ -214,6 +216,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.seen: list[tuple[str, str, int]] = []  # (method, path, status or -1 for dropped)
         self.headers_seen: list[dict[str, str]] = []
+        self.stalled = threading.Event()  # a request is being held by a ``stall`` fault
         self.lock = threading.Lock()
         proxy = self
 
@@ -233,6 +236,16 @@ class FaultProxy:
                         fault.times -= 1
                         if fault.times <= 0:
                             proxy.faults.remove(fault)
+                if fault is not None and (fault.drop_before_forward or fault.stall is not None):
+                    if fault.stall is not None:
+                        proxy.stalled.set()
+                        fault.stall.wait(60)
+                    proxy.seen.append((self.command, self.path, -1))
+                    if fault.then is not None:
+                        fault.then()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if fault is not None and fault.status is not None:
                     payload = json.dumps(fault.body or {}).encode()
                     self.send_response(fault.status)
