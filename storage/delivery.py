@@ -107,12 +107,15 @@ def send_webhook(
     headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
-    target = httpx.URL(url)
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return Result(False, False, f"invalid webhook address: {exc}")
     attempts: list[tuple[httpx.URL, dict[str, Any]]] = [(target, {})]
     if connect_to:
         host_header = target.netloc.decode("ascii")
         headers["Host"] = host_header
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
         attempts = [(target.copy_with(host=str(ip)), extensions) for ip in connect_to]
     resp = None
     for index, (request_url, extensions) in enumerate(attempts):
