@@ -19,6 +19,7 @@ import click
 from engine.clock import Clock, clock_from_speed
 from engine.errors import DomainError
 from storage.db import Database, default_db_path, open_db
+from storage.operator_config import OperatorConfig, load_operator_config
 from storage.service import Ctx
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +40,7 @@ class State:
         self.sync_on = sync_on  # the console keeps a Scaling organisation in sync (--sync)
         self._db: Database | None = None
         self._clock: Clock | None = None
+        self._config: OperatorConfig | None = None
 
     @property
     def path(self) -> Path:
@@ -56,19 +58,34 @@ class State:
                 self._clock = shared_clock(self.db(), self.speed)
         return self._clock
 
+    def operator_config(self) -> OperatorConfig:
+        """The operator's configuration file (storage/operator_config.py), read on first use."""
+        if self._config is None:
+            self._config = load_operator_config()
+        return self._config
+
     def db(self) -> Database:
         if self._db is None:
             self._db = open_db(self.path)
         return self._db
 
     def ctx(self) -> Ctx:
-        """The acting context: the chosen (or only) organisation, acting as its first admin."""
+        """The acting context: the chosen (or only) organisation, acting as its first admin, as the
+        machine's operator (whoever runs the CLI or the console holds the database file itself)."""
         from storage.service.orgs import find_org, first_admin_id
 
         db = self.db()
         org_id = find_org(db, self.org)
         uid = first_admin_id(db, org_id)
-        return Ctx(db=db, org_id=org_id, actor_id=uid, actor_user_id=uid, is_admin=True, clock=self.clock)
+        return Ctx(
+            db=db,
+            org_id=org_id,
+            actor_id=uid,
+            actor_user_id=uid,
+            is_admin=True,
+            clock=self.clock,
+            via="operator",
+        )
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -17,9 +17,20 @@ So pages are at-most-once per attempt and bounded-retry at-least-once for answer
 
 Webhook: ``POST`` of the JSON page, ``Content-Type: application/json``, ``X-Oncall-Signature:
 sha256=<hex HMAC-SHA256 of the raw body with the contact method's secret>``, ``X-Oncall-Idempotency-Key``,
-5 s timeout. 2xx is success; 408, 429, 5xx and transport errors are retried; other 4xx are permanent.
-Command: the address is split like a shell command line (no shell runs), the page JSON goes to stdin,
-``ONCALL_IDEMPOTENCY_KEY`` is set; exit 0 is success, anything else (or 5 s) is retried.
+5 s timeout, redirects not followed. 2xx is success; 408, 429, 5xx and transport errors are retried; other
+4xx (and 3xx) are permanent. A webhook whose address was set through an API key (or before that was
+recorded) is re-checked against the operator's allow-list before every send
+(:mod:`storage.webhook_targets`): if its host now resolves inside the operator's network (DNS rebinding)
+the page fails permanently with the reason in the timeline; otherwise the request is sent to the very
+addresses just checked (``Host`` and TLS name unchanged), so a second lookup cannot answer differently.
+
+Command: only one the machine's operator set is run (anything else fails permanently: an API key could
+have written it). The address is split like a shell command line and run without a shell, in a new
+process group, with the page JSON on stdin and an environment of exactly ``PATH`` (the operator's
+``[commands] path``, default ``/usr/local/bin:/usr/bin:/bin``), ``HOME``, ``LANG`` (the server's, else
+``/`` and ``C.UTF-8``) and the page's own :data:`COMMAND_PAGE_VARIABLES`, never the server's other
+variables (``SCALING_API_KEY``, …). Exit 0 is success; anything else, or :data:`SEND_TIMEOUT_S` (the
+whole process group is then killed), is retried.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import hmac
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +49,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock
+from engine.errors import ValidationError
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
+from storage.operator_config import OperatorConfig
+from storage.webhook_targets import (
+    IPAddress,
+    WebhookHostUnresolved,
+    check_webhook_target,
+    parse_webhook_url,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -49,6 +69,13 @@ MAX_ATTEMPTS = 4
 BACKOFF_BASE_S = 2.0  # 2 s, 4 s, 8 s (clock seconds) between attempts
 SIGNATURE_HEADER = "X-Oncall-Signature"
 IDEMPOTENCY_HEADER = "X-Oncall-Idempotency-Key"
+COMMAND_PAGE_VARIABLES = (
+    "ONCALL_IDEMPOTENCY_KEY",  # the page's idempotency key (also in the JSON)
+    "ONCALL_INCIDENT_ID",
+    "ONCALL_USER_ID",  # the person paged
+    "ONCALL_CONTACT_METHOD_ID",
+    "ONCALL_LAYER",  # the escalation layer's position, empty for a page outside a layer
+)
 
 
 @dataclass(frozen=True)
@@ -64,18 +91,48 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def send_webhook(client: httpx.Client, url: str, secret: str | None, key: str, body: bytes) -> Result:
+def send_webhook(
+    client: httpx.Client,
+    url: str,
+    secret: str | None,
+    key: str,
+    body: bytes,
+    *,
+    connect_to: list[IPAddress] | None = None,
+) -> Result:
+    """POST one page. With ``connect_to`` (addresses already checked), connect to those in turn rather
+    than resolving the host again; the ``Host`` header and the TLS server name stay the URL's."""
     import httpx
 
     headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
     try:
-        resp = client.post(url, content=body, headers=headers, timeout=SEND_TIMEOUT_S)
-    except httpx.TimeoutException:
-        return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
-    except httpx.HTTPError as exc:
-        return Result(False, True, f"{type(exc).__name__}: {exc}")
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return Result(False, False, f"invalid webhook address: {exc}")
+    attempts: list[tuple[httpx.URL, dict[str, Any]]] = [(target, {})]
+    if connect_to:
+        host_header = target.netloc.decode("ascii")
+        headers["Host"] = host_header
+        extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+        attempts = [(target.copy_with(host=str(ip)), extensions) for ip in connect_to]
+    resp = None
+    for index, (request_url, extensions) in enumerate(attempts):
+        try:
+            resp = client.post(
+                request_url, content=body, headers=headers, timeout=SEND_TIMEOUT_S, extensions=extensions
+            )
+            break
+        except httpx.ConnectError as exc:
+            if index + 1 < len(attempts):
+                continue  # the next address, as a resolver-ordered connect would
+            return Result(False, True, f"{type(exc).__name__}: {exc}")
+        except httpx.TimeoutException:
+            return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
+        except httpx.HTTPError as exc:
+            return Result(False, True, f"{type(exc).__name__}: {exc}")
+    assert resp is not None
     code = resp.status_code
     if 200 <= code < 300:
         return Result(True, False, f"HTTP {code}", code)
@@ -83,25 +140,60 @@ def send_webhook(client: httpx.Client, url: str, secret: str | None, key: str, b
     return Result(False, retryable, f"HTTP {code}", code)
 
 
-def run_command(command: str, key: str, body: bytes) -> Result:
+def command_environment(page_variables: dict[str, str], config: OperatorConfig) -> dict[str, str]:
+    """The whole environment of a command page: PATH, HOME, LANG and the page's ONCALL_* variables."""
+    env = {
+        "PATH": config.commands.path,
+        "HOME": os.environ.get("HOME") or "/",
+        "LANG": os.environ.get("LANG") or "C.UTF-8",
+    }
+    env.update({k: v for k, v in page_variables.items() if k in COMMAND_PAGE_VARIABLES})
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def run_command(
+    command: str,
+    key: str,
+    body: bytes,
+    *,
+    page_variables: dict[str, str] | None = None,
+    config: OperatorConfig | None = None,
+) -> Result:
+    """Run one command page (see the module docstring); never raises."""
+    variables = {"ONCALL_IDEMPOTENCY_KEY": key, **(page_variables or {})}
+    env = command_environment(variables, config or OperatorConfig())
     try:
         argv = shlex.split(command)
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            input=body,
-            capture_output=True,
-            timeout=SEND_TIMEOUT_S,
-            env={**os.environ, "ONCALL_IDEMPOTENCY_KEY": key},
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: a timeout kills everything it started
         )
-    except subprocess.TimeoutExpired:
-        return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
     except (OSError, ValueError) as exc:
         return Result(False, True, f"{type(exc).__name__}: {exc}")
+    try:
+        _, err = proc.communicate(body, timeout=SEND_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            proc.communicate(timeout=1.0)
+        except subprocess.TimeoutExpired:  # a descendant escaped the group and holds stderr open
+            proc.wait()
+        return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
     if proc.returncode == 0:
         return Result(True, False, "exit 0")
-    err = proc.stderr.decode(errors="replace").strip().splitlines()
-    tail = f": {err[-1][:200]}" if err else ""
+    lines = err.decode(errors="replace").strip().splitlines()
+    tail = f": {lines[-1][:200]}" if lines else ""
     return Result(False, True, f"exit {proc.returncode}{tail}")
 
 
@@ -170,7 +262,7 @@ def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) ->
             if not lease.holds(db, fence):
                 return []
         candidates = db.all(
-            "SELECT o.*, c.address, c.secret, i.status AS incident_status, i.acknowledged_at "
+            "SELECT o.*, c.address, c.secret, c.address_set_via, i.status AS incident_status, i.acknowledged_at "
             "FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
             "JOIN incidents i ON i.id = o.incident_id "
             "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
@@ -194,14 +286,39 @@ def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) ->
     return rows
 
 
-def _send(row: sqlite3.Row, client: httpx.Client) -> Result:
+def _send(row: sqlite3.Row, client: httpx.Client, config: OperatorConfig) -> Result:
     if row["contact_id"] is not None and row["address"] is None:
         return Result(False, False, "contact method was deleted")
     body = row["payload"].encode()
+    by_operator = row["address_set_via"] == "operator"
     if row["channel"] == "webhook":
-        return send_webhook(client, row["address"], row["secret"], row["idem_key"], body)
+        connect_to = None
+        if not by_operator:
+            try:
+                connect_to = check_webhook_target(parse_webhook_url(row["address"]), config.webhooks)
+            except WebhookHostUnresolved as exc:  # perhaps a passing DNS failure: try again later
+                return Result(False, True, f"refused: {exc.message}")
+            except ValidationError as exc:  # now resolves inside the operator's network, or malformed
+                return Result(False, False, f"refused: {exc.message}")
+        return send_webhook(
+            client, row["address"], row["secret"], row["idem_key"], body, connect_to=connect_to or None
+        )
     if row["channel"] == "command":
-        return run_command(row["address"], row["idem_key"], body)
+        if not by_operator:
+            return Result(
+                False,
+                False,
+                "refused: a command contact method runs only if the machine's operator set it "
+                "(oncall users contacts add … --channel command)",
+            )
+        layer = row["layer_position"]
+        variables = {
+            "ONCALL_INCIDENT_ID": row["incident_id"],
+            "ONCALL_USER_ID": row["user_id"],
+            "ONCALL_CONTACT_METHOD_ID": row["contact_id"] or "",
+            "ONCALL_LAYER": "" if layer is None else str(layer),
+        }
+        return run_command(row["address"], row["idem_key"], body, page_variables=variables, config=config)
     return Result(True, False, "logged")
 
 
@@ -245,8 +362,13 @@ def deliver_due(
     client: httpx.Client | None = None,
     workers: int = 4,
     fence: Any = None,
+    config: OperatorConfig | None = None,
 ) -> int:
-    """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made."""
+    """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made.
+
+    ``config`` is the operator's configuration (webhook allow-list, commands' PATH); default: none.
+    """
+    config = config or OperatorConfig()
     rows = claim(db, clock.now(), limit, fence=fence)
     if not rows:
         return 0
@@ -258,7 +380,7 @@ def deliver_due(
     http = client
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
-            results = list(pool.map(lambda r: _send(r, http), rows))
+            results = list(pool.map(lambda r: _send(r, http, config), rows))
     finally:
         if own:
             http.close()

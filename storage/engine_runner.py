@@ -35,6 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from engine.clock import Clock, ScaledClock, WallClock
 from storage import delivery, escalator, lease
 from storage.db import Database, open_db
+from storage.operator_config import OperatorConfig
 
 log = logging.getLogger("oncall.engine")
 logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -89,7 +90,10 @@ class EngineRunner:
         catchup_batch: int = 2000,
         on_fired: FiredHook | None = None,
         on_mode: Callable[[str], None] | None = None,
+        config: OperatorConfig | None = None,
     ) -> None:
+        """``config`` is the operator's configuration delivery obeys (the webhook allow-list re-checked
+        before sending to an API-set webhook, the commands' PATH); default: no file's."""
         if safety_tick > SAFETY_TICK_S:
             raise ValueError(f"the safety tick must be at most {SAFETY_TICK_S:g} s")
         self.db_path = str(db_path)
@@ -106,6 +110,7 @@ class EngineRunner:
         self.catchup_batch = max(batch, catchup_batch)
         self.on_fired = on_fired
         self.on_mode = on_mode
+        self.config = config or OperatorConfig()
         self.mode = "stopped"
         self.fired_total = 0
         self.errors = 0
@@ -305,6 +310,6 @@ class EngineRunner:
             db, fence = self._delivery_db, self._fence
             if db is None or fence is None:
                 return
-            while delivery.deliver_due(db, self.clock, limit=20, fence=fence) == 20:
+            while delivery.deliver_due(db, self.clock, limit=20, fence=fence, config=self.config) == 20:
                 if self._fence is None or self._sched is None:
                     return

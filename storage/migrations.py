@@ -391,6 +391,15 @@ def m0004_sync_uncertain(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0005_contact_methods_set_via")
+def m0005_contact_methods_set_via(db: sqlite_utils.Database) -> None:
+    """Who last set a contact method's address: ``operator`` (the CLI or the console) or ``api_key`` (the
+    HTTP API). Rows from before this migration keep NULL, "unknown": delivery treats them as set through
+    the API (a webhook is re-checked against the operator's allow-list, a command is not run), because an
+    API key could have written them (docs/OPERATOR.md, "Upgrading")."""
+    _run(db, ["ALTER TABLE contact_methods ADD COLUMN address_set_via TEXT"])
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     from storage.db import DatabaseError

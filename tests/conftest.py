@@ -43,4 +43,5 @@ def ctx(db: Database, clock: VirtualClock) -> Ctx:
         actor_user_id=init.admin["id"],
         is_admin=True,
         clock=clock,
+        via="operator",  # tests act as the machine's operator unless they say otherwise
     )

@@ -168,3 +168,20 @@ def test_contact_methods(tmp_path: Path) -> None:
     )
     run(db, "users", "contacts", "remove", "a@example.com", hook["id"])
     assert json.loads(run(db, "users", "contacts", "list", "a@example.com", "--json").stdout) == []
+
+
+def test_the_operator_adds_commands_and_any_webhook_but_not_malformed_ones(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    run(db, "init", "--org", "Acme", "--admin-email", "a@example.com")
+    add = ("users", "contacts", "add", "a@example.com")
+    cmd = json.loads(run(db, *add, "--channel", "command", "--address", "notify-me --loud", "--json").stdout)
+    assert cmd["channel"] == "command" and cmd["address"] == "notify-me --loud"
+    for private in ("http://169.254.169.254/latest", "http://[::1]:8080/", "http://localhost/x"):
+        assert json.loads(run(db, *add, "--channel", "webhook", "--address", private, "--json").stdout)
+    for malformed in ("http://[", "http://:99999", "https://exa mple.com", "http://user:pw@host/"):
+        proc = run(db, *add, "--channel", "webhook", "--address", malformed, ok=False)
+        assert_clean_error(proc, "webhook address")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    run(db, "users", "contacts", "remove", "a@example.com", cmd["id"])
+    listed = json.loads(run(db, "users", "contacts", "list", "a@example.com", "--json").stdout)
+    assert [c["channel"] for c in listed] == ["webhook"] * 3

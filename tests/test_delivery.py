@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -16,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.clock import VirtualClock
+from engine.clock import VirtualClock, monotonic
 from storage import delivery
 from storage.db import Database
+from storage.operator_config import CommandSettings, OperatorConfig
 from storage.service import Ctx
 from storage.service import contacts as contacts_svc
 from storage.service import incidents as inc_svc
@@ -268,3 +271,130 @@ def test_page_acked_in_the_same_millisecond_is_not_sent(
     inc_svc.acknowledge(ctx, iid)  # same virtual instant as the page
     assert delivery.deliver_due(db, clock) == 0
     assert [e["reason"] for e in _kinds(db, iid)] == ["incident acknowledged"]
+
+
+# -- what an API key set is re-checked; commands run with a minimal environment ------------------------
+
+
+def _api_ctx(ctx: Ctx, allow: list[str]) -> Ctx:
+    """The context of an admin API key on a server whose operator allows ``allow``."""
+    return replace(ctx, via="api_key", config=OperatorConfig().allowing_webhooks(allow))
+
+
+def test_an_api_set_webhook_is_rechecked_at_send_time(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    """Allowed when it was set, refused when sent: the name now resolves where the engine's operator does
+    not allow (the rebinding case), so the page fails for good and the timeline says why."""
+    url, handler = receiver
+    port = url.split(":")[2].split("/")[0]
+    by_name = f"http://localhost:{port}/page"
+    contacts_svc.add_contact_method(
+        _api_ctx(ctx, ["127.0.0.0/8", "::1"]), alice, {"channel": "webhook", "address": by_name}
+    )
+    iid = _incident(ctx, alice)
+    assert delivery.deliver_due(db, clock, config=OperatorConfig()) == 1
+    assert handler.received == []
+    (attempt, failed) = _kinds(db, iid)
+    assert attempt["ok"] is False and attempt["result"].startswith("refused: webhook address localhost (127.")
+    assert failed["kind"] == "page_delivery_failed" and failed["attempts"] == 1
+    assert _outbox(db, iid)["status"] == "failed"
+
+
+def test_an_allowed_api_set_webhook_is_sent_to_the_checked_address(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    port = url.split(":")[2].split("/")[0]
+    allow = ["127.0.0.0/8", "::1"]
+    contacts_svc.add_contact_method(
+        _api_ctx(ctx, allow), alice, {"channel": "webhook", "address": f"http://localhost:{port}/page"}
+    )
+    iid = _incident(ctx, alice)
+    assert delivery.deliver_due(db, clock, config=OperatorConfig().allowing_webhooks(allow)) == 1
+    ((headers, _),) = handler.received
+    assert headers["Host"] == f"localhost:{port}"  # the name the receiver expects, not the pinned address
+    assert _outbox(db, iid)["status"] == "sent"
+
+
+def test_an_operator_set_webhook_is_not_rechecked(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    _incident(ctx, alice)
+    assert delivery.deliver_due(db, clock, config=OperatorConfig()) == 1
+    assert len(handler.received) == 1
+
+
+def test_a_command_from_before_the_rule_is_not_run(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, tmp_path: Path
+) -> None:
+    """A command whose author is unknown (written before who-set-it was recorded, perhaps by an API key)
+    fails permanently instead of running; the timeline says to re-add it from the CLI."""
+    marker = tmp_path / "ran"
+    cm = contacts_svc.add_contact_method(ctx, alice, {"channel": "command", "address": f"touch {marker}"})
+    db.execute("UPDATE contact_methods SET address_set_via = NULL WHERE id = ?", (cm["id"],))  # as migrated
+    iid = _incident(ctx, alice)
+    assert delivery.deliver_due(db, clock) == 1
+    assert not marker.exists()
+    attempt, failed = _kinds(db, iid)
+    assert "oncall users contacts add" in attempt["result"] and failed["kind"] == "page_delivery_failed"
+
+
+def test_a_command_gets_only_path_home_lang_and_the_page(
+    ctx: Ctx,
+    db: Database,
+    clock: VirtualClock,
+    alice: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCALING_API_KEY", "scl_live_supersecret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    dump = tmp_path / "env.json"
+    script = tmp_path / "dump_env.py"
+    script.write_text(f"import json, os\njson.dump(dict(os.environ), open({str(dump)!r}, 'w'))\n")
+    cm = contacts_svc.add_contact_method(
+        ctx, alice, {"channel": "command", "address": f"{sys.executable} {script}"}
+    )
+    iid = _incident(ctx, alice)
+    config = OperatorConfig(commands=CommandSettings(path="/opt/pager/bin:/usr/bin:/bin"))
+    assert delivery.deliver_due(db, clock, config=config) == 1
+    env = json.loads(dump.read_text())
+    env.pop("LC_CTYPE", None)  # the interpreter may set it itself (PEP 538)
+    assert env == {
+        "PATH": "/opt/pager/bin:/usr/bin:/bin",
+        "HOME": os.environ["HOME"],
+        "LANG": "en_GB.UTF-8",
+        "ONCALL_IDEMPOTENCY_KEY": _outbox(db, iid)["idem_key"],
+        "ONCALL_INCIDENT_ID": iid,
+        "ONCALL_USER_ID": alice,
+        "ONCALL_CONTACT_METHOD_ID": cm["id"],
+        "ONCALL_LAYER": "1",
+    }
+    assert "supersecret" not in dump.read_text() and "hunter2" not in dump.read_text()
+
+
+def test_a_command_that_overruns_is_killed_with_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "SEND_TIMEOUT_S", 0.5)
+    pid_file = tmp_path / "child.pid"
+    result = delivery.run_command(f"sh -c 'sleep 60 & echo $! > {pid_file}; wait'", "key", b"{}")
+    assert not result.ok and result.retryable and result.detail == "timed out after 0.5 s"
+    child = int(pid_file.read_text())
+    deadline = monotonic() + 5
+    while _alive(child) and monotonic() < deadline:
+        threading.Event().wait(0.02)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))  # a zombie is dead

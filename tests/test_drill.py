@@ -103,7 +103,7 @@ def test_drill_delivers_only_with_deliver(demo: tuple[Path, DemoOrg], tmp_path: 
     path, org = demo
     sink = tmp_path / "pages.jsonl"
     db = open_db(path)
-    ctx = Ctx(db=db, org_id=org.org_id, clock=VirtualClock(T0))
+    ctx = Ctx(db=db, org_id=org.org_id, clock=VirtualClock(T0), via="operator")
     add_contact_method(
         ctx, org.users["bob"], {"channel": "command", "address": f"sh -c 'cat >> {sink}; echo >> {sink}'"}
     )

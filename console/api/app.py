@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from engine.clock import Clock
 from engine.errors import DomainError, ValidationError
 from storage.db import Database, open_db
 from storage.engine_runner import EngineRunner
+from storage.operator_config import OperatorConfig
 
 log = logging.getLogger("oncall.api")
 
@@ -103,17 +105,25 @@ def parse_json(raw: bytes) -> Any:
 
 
 class Api:
-    """What every request needs: the connection pool, the clock and the engine to poke after writes."""
+    """What every request needs: the connection pool, the clock, the operator's configuration (every
+    request's context carries it) and the engine to poke after writes."""
 
-    def __init__(self, db_path: Path, clock: Clock, engine: EngineRunner | None) -> None:
+    def __init__(
+        self, db_path: Path, clock: Clock, engine: EngineRunner | None, config: OperatorConfig
+    ) -> None:
         self.pool = DatabasePool(db_path)
         self.clock = clock
         self.engine = engine
+        self.config = config
         self.write_lock = threading.Lock()
 
     def execute(self, op: Operation, request: Request, raw: bytes) -> Any:
         with self.pool.connection() as db:
-            ctx = authenticate_header(db, request.headers.get("authorization"), self.clock)
+            ctx = replace(
+                authenticate_header(db, request.headers.get("authorization"), self.clock),
+                via="api_key",
+                config=self.config,
+            )
             if op.admin:
                 require_admin(ctx)
             elif op.self_or_admin is not None:
@@ -182,16 +192,22 @@ def _openapi_endpoint(document: dict[str, Any]) -> Callable[[Request], Any]:
     return serve_document
 
 
-def create_app(db_path: str | Path, clock: Clock, *, engine: bool = True) -> Starlette:
+def create_app(
+    db_path: str | Path, clock: Clock, *, engine: bool = True, config: OperatorConfig | None = None
+) -> Starlette:
     """The API app on the database at ``db_path``.
+
+    ``config`` is the operator's configuration (``oncall serve`` reads the file and adds its
+    ``--allow-webhook`` entries); without one, every default applies (no webhook allow-list).
 
     With ``engine=True`` an :class:`EngineRunner` starts with the app (lifespan) and stops with it; its
     mode ("embedded" or "standby") is then in ``app.state.engine.mode``. Every write request pokes it so
     a new due time is seen at once.
     """
     path = Path(db_path)
-    runner = EngineRunner(path, clock, f"serve-{os.getpid()}") if engine else None
-    api = Api(path, clock, runner)
+    config = config or OperatorConfig()
+    runner = EngineRunner(path, clock, f"serve-{os.getpid()}", config=config) if engine else None
+    api = Api(path, clock, runner, config)
 
     by_path: dict[str, dict[str, Operation]] = {}
     for operation in OPERATIONS:

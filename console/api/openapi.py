@@ -543,8 +543,9 @@ REQUESTS: dict[str, Schema] = {
                 "channel": {"type": "string", "enum": list(CHANNELS)},
                 "address": {
                     **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
-                    "description": "webhook: an http(s) URL; command: a shell-quoted command line; "
-                    "log: none (absent or null)",
+                    "description": "webhook: an http(s) URL (no user:password, a host that is public or "
+                    "on the operator's allow-list); command: a shell-quoted command line (operator only: "
+                    "403 through any API key); log: none (absent or null)",
                 },
                 "secret": {
                     **nullable(CM_SECRET),
@@ -654,7 +655,15 @@ def _operation(
 CM = "/v1/users/{userId}/contact-methods"
 CM_WHO = (
     "An org:admin key may manage anyone's contact methods; a member key only its own user's (any other "
-    "userId is 401 not_authorized, whether or not it exists). An unknown or removed user is 404."
+    "userId is 401 not_authorized, whether or not it exists). An unknown or removed user is 404. "
+    "Command methods are the machine operator's: readable here, but creating, changing or deleting one "
+    "through any API key, admin included, is 403 operator_only (use `oncall users contacts` on the server)."
+)
+CM_WEBHOOK = (
+    " A webhook address must be a well-formed http(s) URL without user:password (else 422 on address) and "
+    "every address its host resolves to must be public or on the operator's allow-list: loopback, "
+    "link-local, private, unspecified, CGNAT and other non-public addresses, and names that do not "
+    "resolve, are 422 validation_error on address."
 )
 
 
@@ -678,6 +687,10 @@ def _paths() -> dict[str, dict[str, Any]]:
     team = {401: ["not_authorized (the key's user is not org:admin)"]}
     ext_400 = {400: ["incident_resolved", "not_escalating", "invalid_layer (toLayer outside the policy)"]}
     per_user = {401: ["not_authorized (a member key on another user than its own)"]}
+    operator_only = {
+        **per_user,
+        403: ["operator_only (a command contact method: the operator's, via the CLI)"],
+    }
     cm_user, cm_one = _path("userId"), _path("userId", "contactMethodId")
 
     paths: dict[str, dict[str, Any]] = {
@@ -1212,14 +1225,14 @@ def _paths() -> dict[str, dict[str, Any]]:
                     "201": _data(
                         ref("ContactMethodCreated"), "The new contact method; a webhook's secret, once"
                     ),
-                    **_errors(404, 422, codes=per_user),
+                    **_errors(403, 404, 422, codes=operator_only),
                 },
                 params=cm_user,
                 body=_body("ContactMethodCreate"),
                 local=True,
-                description=CM_WHO + " A webhook's signing secret is generated when not given and is "
-                "returned in this answer only. Rules across fields are 422: log takes no address, a webhook "
-                "needs an http(s) URL, a command must parse as a command line, only a webhook takes a secret.",
+                description=CM_WHO + CM_WEBHOOK + " A webhook's signing secret is generated when not given "
+                "and is returned in this answer only. Rules across fields are 422: log takes no address, a "
+                "webhook needs an http(s) URL, only a webhook takes a secret.",
             ),
         },
         CM + "/{contactMethodId}": {
@@ -1238,19 +1251,21 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Team",
                 {
                     "200": _data(ref("ContactMethod"), "The updated contact method"),
-                    **_errors(404, 422, codes=per_user),
+                    **_errors(403, 404, 422, codes=operator_only),
                 },
                 params=cm_one,
                 body=_body("ContactMethodUpdate"),
                 local=True,
-                description=CM_WHO + " The channel is fixed (add a new method instead); a new secret is "
+                description=CM_WHO
+                + CM_WEBHOOK
+                + " The channel is fixed (add a new method instead); a new secret is "
                 "not echoed back.",
             ),
             "delete": _operation(
                 "deleteContactMethod",
                 "Delete a contact method (org:admin, or the user's own key)",
                 "Team",
-                {"204": _no_content("Deleted"), **_errors(404, codes=per_user)},
+                {"204": _no_content("Deleted"), **_errors(403, 404, codes=operator_only)},
                 params=cm_one,
                 local=True,
                 description=CM_WHO,

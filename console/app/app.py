@@ -10,6 +10,7 @@ holds its lease, in which case the console is "attached" and only watches.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from textual.app import App
@@ -92,7 +93,7 @@ class OncallApp(App[None]):
         self.poll_seconds = poll_seconds
         self.tick_seconds = tick_seconds
         self.run_engine = run_engine
-        self.engine = EngineLink(db_path, self.clock)
+        self.engine = EngineLink(db_path, self.clock, config=ctx.config)
         self.sync = SyncLink(db_path, self.clock, ctx.org_id)
         self.directory = Directory(ctx)
         self.drills = DrillLink(ctx.db, ctx.org_id, drill_clock)
@@ -258,8 +259,9 @@ class OncallApp(App[None]):
 
 
 def run_app(state: Any, *, demo: bool = False) -> None:
-    """Open the console for the CLI's state (database path, clock, organisation, sync flag)."""
-    ctx = state.ctx()
+    """Open the console for the CLI's state (database path, clock, organisation, sync flag, and the
+    operator's configuration, which the embedded engine's delivery obeys)."""
+    ctx = replace(state.ctx(), config=state.operator_config())
     app = OncallApp(
         ctx,
         db_path=str(state.path),

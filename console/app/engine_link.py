@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.clock import Clock, monotonic
+from storage.operator_config import OperatorConfig
 
 # The runner starts in standby and tries the lease within about a second; until then it is "starting".
 SETTLE_S = 2.5
@@ -19,10 +20,18 @@ class EngineLink:
     process holds it; we only watch and take over if it dies), ``starting``, ``stopped``, ``off`` (not
     started) or ``unavailable`` (the engine failed to load)."""
 
-    def __init__(self, db_path: str | None, clock: Clock, *, name: str = "console") -> None:
+    def __init__(
+        self,
+        db_path: str | None,
+        clock: Clock,
+        *,
+        name: str = "console",
+        config: OperatorConfig | None = None,
+    ) -> None:
         self.db_path = db_path
         self.clock = clock
         self.name = name
+        self.config = config
         self.runner: Any = None
         self.error: str | None = None
         self._started_at: float | None = None
@@ -34,7 +43,7 @@ class EngineLink:
         try:
             from storage.engine_runner import EngineRunner
 
-            self.runner = EngineRunner(self.db_path, self.clock, self.name)
+            self.runner = EngineRunner(self.db_path, self.clock, self.name, config=self.config)
             self.runner.start()
             self._started_at = monotonic()
         except Exception as exc:  # the console must open even when the engine cannot run

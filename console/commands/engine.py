@@ -35,6 +35,7 @@ def engine_command(
     """Run the escalation engine without the console."""
     from engine.errors import DomainError
     from storage.engine_runner import EngineRunner, shared_clock
+    from storage.operator_config import load_operator_config
 
     state: Any = ctx.obj
     db_path = db_path or getattr(state, "db_path", None) or default_db_path()
@@ -43,6 +44,7 @@ def engine_command(
         click.echo("error: --speed must be positive", err=True)
         sys.exit(2)
     try:
+        config = load_operator_config()
         db = open_db(db_path)
         clock = shared_clock(db, speed)
         db.close()
@@ -54,7 +56,7 @@ def engine_command(
         if not quiet:
             click.echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
 
-    runner = EngineRunner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say)
+    runner = EngineRunner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say, config=config)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

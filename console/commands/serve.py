@@ -71,6 +71,14 @@ def _url(host: str, port: int) -> str:
     is_flag=True,
     help="Allow binding to a non-loopback address (the API is then reachable from other machines).",
 )
+@click.option(
+    "--allow-webhook",
+    "allow_webhook",
+    multiple=True,
+    metavar="HOST_OR_CIDR",
+    help="Let API keys point webhooks at this host name or network too (repeatable; added to the "
+    "config file's [webhooks] allow). Loopback, link-local and private addresses are refused otherwise.",
+)
 @click.option("--no-engine", is_flag=True, help="Serve the API only; do not run the escalation engine here.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
 @pass_state
@@ -81,6 +89,7 @@ def serve_command(
     port: int,
     db_path: Path | None,
     allow_remote: bool,
+    allow_webhook: tuple[str, ...],
     no_engine: bool,
     access_log: bool,
 ) -> None:
@@ -104,8 +113,9 @@ def serve_command(
             "(keys are still required; traffic is plain HTTP)",
             err=True,
         )
+    config = state.operator_config().allowing_webhooks(allow_webhook)
     path = db_path or state.path
-    app = create_app(path, _clock(state, path), engine=not no_engine)
+    app = create_app(path, _clock(state, path), engine=not no_engine, config=config)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

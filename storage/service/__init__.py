@@ -8,16 +8,29 @@ object in wire form (camelCase dicts, exactly as the HTTP API answers), raising
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal
 
 from engine.clock import Clock, WallClock
 from storage.db import Database
+from storage.operator_config import OperatorConfig
+
+Via = Literal["operator", "api_key", "sync"]
+"""Through what the actor reaches the service: ``operator`` is the person who runs oncall on this machine
+(the CLI and the console, with the database file in hand); ``api_key`` is a caller of the HTTP API, member
+or admin; ``sync`` is a pull from a remote organisation. Only the operator may manage ``command`` contact
+methods or point a webhook outside the operator's allow-list (storage/service/contacts.py)."""
 
 
 @dataclass
 class Ctx:
-    """Who is acting, on which organisation, against which database, at what time."""
+    """Who is acting, on which organisation, against which database, at what time, and through what.
+
+    ``via`` defaults to the least trusted surface, ``api_key``: a context only acts as the machine's
+    operator when its builder says so (console/cli.py). ``config`` is the operator's configuration the
+    rules read (the webhook allow-list); the HTTP API passes the server's.
+    """
 
     db: Database
     org_id: str
@@ -25,16 +38,21 @@ class Ctx:
     actor_user_id: str | None = None  # the user behind the actor, when there is one
     is_admin: bool = True
     clock: Clock = field(default_factory=WallClock)
+    via: Via = "api_key"
+    config: OperatorConfig = field(default_factory=OperatorConfig)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.via == "operator"
 
     def now(self) -> datetime:
         return self.clock.now()
 
     def as_user(self, user_id: str | None, *, is_admin: bool | None = None) -> Ctx:
-        return Ctx(
-            db=self.db,
-            org_id=self.org_id,
+        """The same context acting as ``user_id`` (same ``via``, configuration and clock)."""
+        return replace(
+            self,
             actor_id=user_id,
             actor_user_id=user_id,
             is_admin=self.is_admin if is_admin is None else is_admin,
-            clock=self.clock,
         )

@@ -4,6 +4,17 @@ Channels: ``log`` (the timeline only; what a user with no contact method gets), 
 URL receiving a signed JSON page; see :mod:`storage.delivery`) and ``command`` (a program run with the
 page as JSON on stdin). A webhook's HMAC secret is generated when not given and shown only once, in the
 answer to its creation.
+
+Who may do what (``ctx.via``, see :class:`storage.service.Ctx`):
+
+* ``command`` methods run a program on this machine, so only the machine's operator (the CLI or the
+  console) creates, changes or removes them; through an API key, admin or member, that is 403
+  ``operator_only``. Reading them is open to whoever may read the user's methods.
+* A webhook address set through an API key must be public or on the operator's allow-list
+  (:mod:`storage.webhook_targets`), else 422 on ``address``; the operator may set any well-formed one.
+  Every address is stored with who set it (``address_set_via``) so delivery re-checks API-set ones.
+* An admin key manages anyone's other methods; a member key only its own user's (401 ``not_authorized``
+  otherwise, the API's answer for member-vs-admin).
 """
 
 from __future__ import annotations
@@ -12,16 +23,34 @@ import secrets
 import shlex
 import sqlite3
 from typing import Any
-from urllib.parse import urlparse
 
-from engine.errors import NotFound, ValidationError
+from engine.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.timefmt import to_iso
 from storage.service import Ctx
 from storage.service.orgs import get_user_row
 from storage.service.validate import enum, only_fields, string
+from storage.webhook_targets import check_webhook_target, parse_webhook_url
 
 CHANNELS: tuple[str, ...] = ("log", "webhook", "command")
+OPERATOR_ONLY = "operator_only"
+
+
+def _may_manage(ctx: Ctx, user_id: str) -> None:
+    """A member key acts on its own user only (the operator and admins on anyone)."""
+    if not ctx.is_operator and not ctx.is_admin and ctx.actor_user_id != user_id:
+        raise Unauthorized(
+            "not_authorized", "a member API key may only act on its own user; this needs an org:admin API key"
+        )
+
+
+def _operator_only(ctx: Ctx, channel: str, verb: str) -> None:
+    if channel == "command" and not ctx.is_operator:
+        raise Forbidden(
+            OPERATOR_ONLY,
+            f"command contact methods run a program on the server, so only the machine's operator may "
+            f"{verb} them: use `oncall users contacts …` on that machine (no API key may, admin included)",
+        )
 
 
 def contact_wire(row: sqlite3.Row, *, secret: str | None = None) -> dict[str, Any]:
@@ -38,7 +67,7 @@ def contact_wire(row: sqlite3.Row, *, secret: str | None = None) -> dict[str, An
     return out
 
 
-def _address(channel: str, value: Any) -> str | None:
+def _address(ctx: Ctx, channel: str, value: Any) -> str | None:
     if channel == "log":
         if value is not None:
             raise ValidationError("a log contact method takes no address", field="address")
@@ -46,9 +75,9 @@ def _address(channel: str, value: Any) -> str | None:
     text = string(value, "address", min_len=1, max_len=2048)
     assert text is not None
     if channel == "webhook":
-        url = urlparse(text)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise ValidationError("a webhook address must be an http(s) URL", field="address")
+        url = parse_webhook_url(text)
+        if not ctx.is_operator:
+            check_webhook_target(url, ctx.config.webhooks)
     else:
         try:
             argv = shlex.split(text)
@@ -60,9 +89,17 @@ def _address(channel: str, value: Any) -> str | None:
 
 
 def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
+    """Add a method to ``user_id``; answers its wire form (with ``secret`` for a webhook, this once).
+
+    Raises 401 ``not_authorized`` (a member key on another user), 403 ``operator_only`` (a command not
+    from the operator), 422 ``validation_error`` (body; a webhook address that is malformed or, through
+    an API key, not allowed), 404 (no such active user).
+    """
+    _may_manage(ctx, user_id)
     body = only_fields(body, {"channel", "address", "secret"})
     channel = enum(body.get("channel"), "channel", CHANNELS)
-    address = _address(channel, body.get("address"))
+    _operator_only(ctx, channel, "add")
+    address = _address(ctx, channel, body.get("address"))
     secret = string(body.get("secret"), "secret", min_len=16, max_len=256, nullable=True)
     if channel == "webhook" and secret is None:
         secret = secrets.token_urlsafe(32)
@@ -82,6 +119,7 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
                 "address": address,
                 "secret": secret,
                 "created_at": to_iso(now),
+                "address_set_via": ctx.via,
             },
         )
         row = _row(ctx, user_id, cid)
@@ -101,6 +139,7 @@ def _row(ctx: Ctx, user_id: str, contact_id: str) -> sqlite3.Row:
 
 
 def list_contact_methods(ctx: Ctx, user_id: str) -> list[dict[str, Any]]:
+    _may_manage(ctx, user_id)
     get_user_row(ctx, user_id)
     rows = ctx.db.all(
         "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, rowid",
@@ -110,26 +149,37 @@ def list_contact_methods(ctx: Ctx, user_id: str) -> list[dict[str, Any]]:
 
 
 def get_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> dict[str, Any]:
+    _may_manage(ctx, user_id)
     return contact_wire(_row(ctx, user_id, contact_id))
 
 
 def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) -> dict[str, Any]:
-    """Change the address (or a webhook's secret). The channel is fixed: make a new method instead."""
+    """Change the address (or a webhook's secret). The channel is fixed: make a new method instead.
+
+    Raises as :func:`add_contact_method`; a command method is 403 ``operator_only`` whatever the body.
+    """
+    _may_manage(ctx, user_id)
     body = only_fields(body, {"address", "secret"})
+    row = _row(ctx, user_id, contact_id)
+    _operator_only(ctx, row["channel"], "change")
+    changes: dict[str, Any] = {}
+    if "address" in body:  # checked before the write transaction: a webhook's host may be resolved
+        changes["address"] = _address(ctx, row["channel"], body["address"])
+        changes["address_set_via"] = ctx.via
+    if "secret" in body:
+        if row["channel"] != "webhook":
+            raise ValidationError("only a webhook takes a secret", field="secret")
+        changes["secret"] = string(body["secret"], "secret", min_len=16, max_len=256)
     with ctx.db.write():
-        row = _row(ctx, user_id, contact_id)
-        changes: dict[str, Any] = {}
-        if "address" in body:
-            changes["address"] = _address(row["channel"], body["address"])
-        if "secret" in body:
-            if row["channel"] != "webhook":
-                raise ValidationError("only a webhook takes a secret", field="secret")
-            changes["secret"] = string(body["secret"], "secret", min_len=16, max_len=256)
+        _row(ctx, user_id, contact_id)  # still there (the channel never changes)
         ctx.db.update("contact_methods", "id", contact_id, changes)
         return contact_wire(_row(ctx, user_id, contact_id))
 
 
 def delete_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> None:
+    """Remove a method; 403 ``operator_only`` for a command method unless the operator removes it."""
+    _may_manage(ctx, user_id)
     with ctx.db.write():
-        _row(ctx, user_id, contact_id)
+        row = _row(ctx, user_id, contact_id)
+        _operator_only(ctx, row["channel"], "remove")
         ctx.db.execute("DELETE FROM contact_methods WHERE id = ?", (contact_id,))

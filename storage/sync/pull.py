@@ -17,6 +17,11 @@ already known. Open remote incidents are then fetched one by one for their statu
 escalation state the remote reports (the local engine never pages them: they are created with
 ``page=False``).
 
+Contact methods are never pulled: the Scaling API has none (they are a local extension), and nothing here
+writes ``contact_methods``, so a remote can never give this machine a ``command`` to run or a webhook to
+call. The pull's context is ``via="sync"``, which the contact-method service refuses for commands anyway
+(tests/sync/test_remote.py::test_pull_never_creates_contact_methods).
+
 One object that cannot be stored (a rule the local side enforces, a reference to something missing) is
 reported in ``errors`` and skipped; the rest of the pull goes on.
 """
@@ -85,7 +90,9 @@ class Puller:
         self.org_id = org_id
         self.client = client
         self.clock = clock
-        self.ctx = Ctx(db=db, org_id=org_id, actor_id=None, actor_user_id=None, is_admin=True, clock=clock)
+        self.ctx = Ctx(
+            db=db, org_id=org_id, actor_id=None, actor_user_id=None, is_admin=True, clock=clock, via="sync"
+        )
         self.result = PullResult()
         self.pending = pending_roots(db, org_id)
         self.held = uncertain_candidate_ids(db, org_id)

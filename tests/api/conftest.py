@@ -23,6 +23,7 @@ import uvicorn
 from console.api import create_app
 from engine.clock import VirtualClock
 from storage.db import open_db
+from storage.operator_config import OperatorConfig
 from storage.service import Ctx
 from storage.service.orgs import create_org
 from tests.conftest import T0
@@ -43,13 +44,15 @@ class Live:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def ctx(self) -> Ctx:
-        """A service context on the same database (for setting up what the API cannot, e.g. a 2nd org)."""
+        """A service context on the same database, as the machine's operator (the CLI's context): for
+        setting up what the API cannot, e.g. a 2nd org or a command contact method."""
         return Ctx(
             db=open_db(self.db_path),
             org_id=self.org_id,
             actor_id=self.admin_id,
             actor_user_id=self.admin_id,
             clock=self.clock,
+            via="operator",
         )
 
 
@@ -59,13 +62,19 @@ class _ThreadServer(uvicorn.Server):
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+def operator_config(request: pytest.FixtureRequest) -> OperatorConfig:
+    """The server's operator configuration: none unless a test parametrizes it (``indirect=True``)."""
+    return getattr(request, "param", None) or OperatorConfig()
+
+
+@pytest.fixture
+def live(tmp_path: Path, operator_config: OperatorConfig) -> Iterator[Live]:
     db_path = tmp_path / "api.db"
     clock = VirtualClock(T0)
     db = open_db(db_path)
     init = create_org(db, "Acme", "admin@example.com", first_name="Ada", last_name="Admin", clock=clock)
     db.close()
-    app = create_app(db_path, clock, engine=False)
+    app = create_app(db_path, clock, engine=False, config=operator_config)
     server = _ThreadServer(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False)
     )

@@ -1,4 +1,8 @@
-"""Contact methods over real HTTP (local extension): who may touch them, the once-only secret, 422s, 404s."""
+"""Contact methods over real HTTP (local extension): who may touch them, the once-only secret, 422s, 404s,
+command methods being the operator's alone, and where an API key may point a webhook.
+
+Webhook addresses here are public IP literals (nothing is ever sent to them: the engine is off) or
+loopback/private literals and ``localhost``, so no test needs DNS."""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.errors import ValidationError
+from storage.operator_config import OperatorConfig
 from storage.service import contacts
 from storage.service.orgs import create_key, create_org
 from tests.api.conftest import Live
 from tests.api.test_http import data, error
+
+PUBLIC = "https://9.9.9.9/page"  # a public address literal: allowed for any key, no DNS needed
 
 
 def cm_path(user_id: str, contact_id: str | None = None) -> str:
@@ -26,7 +34,7 @@ def member(live: Live, email: str = "m@example.com") -> tuple[dict[str, Any], ht
 
 
 def test_webhook_secret_is_returned_once(live: Live) -> None:
-    url = "https://hooks.example.com/page"
+    url = PUBLIC
     created = data(live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": url}), 201)
     assert created["id"].startswith("cm_")
     assert created["userId"] == live.admin_id and created["channel"] == "webhook"
@@ -58,8 +66,9 @@ def test_the_api_and_the_service_agree(live: Live) -> None:
     ctx = live.ctx()
     via_service = contacts.add_contact_method(ctx, live.admin_id, {"channel": "command", "address": "true"})
     via_api = data(
-        live.client.post(cm_path(live.admin_id), json={"channel": "command", "address": "notify --x"}), 201
+        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": PUBLIC}), 201
     )
+    del via_api["secret"]
     listed = data(live.client.get(cm_path(live.admin_id)))["contactMethods"]
     assert [c["id"] for c in listed] == [via_service["id"], via_api["id"]]
     assert contacts.list_contact_methods(ctx, live.admin_id) == listed
@@ -67,31 +76,30 @@ def test_the_api_and_the_service_agree(live: Live) -> None:
 
 def test_update_and_delete(live: Live) -> None:
     cm = data(
-        live.client.post(
-            cm_path(live.admin_id), json={"channel": "webhook", "address": "http://a.example/x"}
-        ),
+        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": "http://8.8.4.4/x"}),
         201,
     )
     path = cm_path(live.admin_id, cm["id"])
-    updated = data(live.client.patch(path, json={"address": "https://b.example/y", "secret": "n" * 16}))
-    assert updated["address"] == "https://b.example/y" and "secret" not in updated
-    assert data(live.client.patch(path, json={}))["address"] == "https://b.example/y"
+    updated = data(live.client.patch(path, json={"address": "https://1.1.1.1/y", "secret": "n" * 16}))
+    assert updated["address"] == "https://1.1.1.1/y" and "secret" not in updated
+    assert data(live.client.patch(path, json={}))["address"] == "https://1.1.1.1/y"
 
     resp = live.client.delete(path)
     assert resp.status_code == 204 and resp.content == b"" and resp.headers["x-request-id"]
     error(live.client.get(path), 404, "not_found")
     error(live.client.delete(path), 404, "not_found")
-    error(live.client.patch(path, json={"address": "https://c.example"}), 404, "not_found")
+    error(live.client.patch(path, json={"address": PUBLIC}), 404, "not_found")
     assert data(live.client.get(cm_path(live.admin_id)))["contactMethods"] == []
 
 
 def test_a_member_manages_only_their_own(live: Live) -> None:
     user, as_member = member(live)
-    own = data(as_member.post(cm_path(user["id"]), json={"channel": "command", "address": "page-me"}), 201)
+    own = data(as_member.post(cm_path(user["id"]), json={"channel": "webhook", "address": PUBLIC}), 201)
+    del own["secret"]
     assert data(as_member.get(cm_path(user["id"])))["contactMethods"] == [own]
-    assert data(as_member.patch(cm_path(user["id"], own["id"]), json={"address": "page-me --loud"}))
+    assert data(as_member.patch(cm_path(user["id"], own["id"]), json={"address": PUBLIC + "?loud"}))
     # An admin may manage anyone's.
-    assert data(live.client.get(cm_path(user["id"], own["id"])))["address"] == "page-me --loud"
+    assert data(live.client.get(cm_path(user["id"], own["id"])))["address"] == PUBLIC + "?loud"
     admins = data(live.client.post(cm_path(live.admin_id), json={"channel": "log"}), 201)
 
     # Anyone else's (existing or not) is 401 not_authorized, as on the team endpoints; checked before the
@@ -126,10 +134,7 @@ def test_a_member_manages_only_their_own(live: Live) -> None:
         ({"channel": "log", "address": "x"}, "address"),
         ({"channel": "webhook"}, "address"),
         ({"channel": "webhook", "address": "ftp://x.example/"}, "address"),
-        ({"channel": "webhook", "address": "https://x.example/", "secret": "short"}, "secret"),
-        ({"channel": "command", "address": "'unterminated"}, "address"),
-        ({"channel": "command", "address": "   "}, "address"),
-        ({"channel": "command", "address": "run", "secret": "s" * 16}, "secret"),
+        ({"channel": "webhook", "address": PUBLIC, "secret": "short"}, "secret"),
         ({"channel": "log", "extra": 1}, "extra"),
         ([], None),
     ],
@@ -144,7 +149,7 @@ def test_create_validation_is_422(live: Live, body: Any, field: str | None) -> N
 def test_update_validation_is_422(live: Live) -> None:
     log = data(live.client.post(cm_path(live.admin_id), json={"channel": "log"}), 201)
     hook = data(
-        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": "https://h.example"}),
+        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": PUBLIC}),
         201,
     )
     for path, body, field in (
@@ -165,7 +170,7 @@ def test_another_orgs_user_is_not_found(live: Live) -> None:
     other = create_org(ctx.db, "Globex", "boss@globex.example", clock=live.clock)
     theirs = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {other.api_key}"})
     hook = data(
-        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": "https://h.example"}),
+        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": PUBLIC}),
         201,
     )
     # Their admin on our user, and our admin on theirs: 404, as for an id that never existed.
@@ -178,3 +183,193 @@ def test_another_orgs_user_is_not_found(live: Live) -> None:
     # Our method under their user id is not found either.
     error(theirs.get(cm_path(other.admin["id"], hook["id"])), 404, "not_found")
     assert data(live.client.get(cm_path(live.admin_id, hook["id"])))["id"] == hook["id"]
+
+
+# -- command methods are the machine operator's ------------------------------------------------------
+
+
+def _keys(live: Live) -> dict[str, tuple[str, httpx.Client]]:
+    """The admin key and a member key, each with the user it acts for."""
+    user, as_member = member(live, "cmd@example.com")
+    return {"admin": (live.admin_id, live.client), "member": (user["id"], as_member)}
+
+
+@pytest.mark.parametrize("who", ["admin", "member"])
+def test_no_api_key_can_create_change_or_delete_a_command(live: Live, who: str) -> None:
+    user_id, client = _keys(live)[who]
+    for body in (
+        {"channel": "command", "address": "touch /tmp/owned"},
+        {"channel": "command", "address": "'unterminated"},  # refused before the address is looked at
+        {"channel": "command"},
+    ):
+        err = error(client.post(cm_path(user_id), json=body), 403, "operator_only", "invalid_request_error")
+        assert "oncall users contacts" in err["message"] and "operator" in err["message"]
+    assert data(client.get(cm_path(user_id)))["contactMethods"] == []
+
+    # One the operator added (the CLI's context) can be read through the key, but not changed or removed.
+    made = contacts.add_contact_method(live.ctx(), user_id, {"channel": "command", "address": "notify --me"})
+    assert data(client.get(cm_path(user_id, made["id"]))) == made
+    assert data(client.get(cm_path(user_id)))["contactMethods"] == [made]
+    path = cm_path(user_id, made["id"])
+    for resp in (
+        client.patch(path, json={"address": "touch /tmp/owned"}),
+        client.patch(path, json={}),
+        client.delete(path),
+    ):
+        error(resp, 403, "operator_only", "invalid_request_error")
+    assert data(client.get(path)) == made
+
+
+def test_the_operator_still_manages_commands(live: Live) -> None:
+    """Through the service with the CLI's context: add, change, remove; the command's own 422s stay."""
+    ctx = live.ctx()
+    for body, field in (
+        ({"channel": "command", "address": "'unterminated"}, "address"),
+        ({"channel": "command", "address": "   "}, "address"),
+        ({"channel": "command", "address": "run", "secret": "s" * 16}, "secret"),
+    ):
+        with pytest.raises(ValidationError) as err:
+            contacts.add_contact_method(ctx, live.admin_id, body)
+        assert err.value.field == field
+    cm = contacts.add_contact_method(ctx, live.admin_id, {"channel": "command", "address": "true"})
+    assert (
+        contacts.update_contact_method(ctx, live.admin_id, cm["id"], {"address": "false"})["address"]
+        == "false"
+    )
+    contacts.delete_contact_method(ctx, live.admin_id, cm["id"])
+    assert data(live.client.get(cm_path(live.admin_id)))["contactMethods"] == []
+
+
+# -- where an API key may point a webhook -------------------------------------------------------------
+
+INSIDE = [
+    "http://127.0.0.1:9/x",
+    "http://127.9.8.7/",
+    "http://localhost:8080/hook",
+    "http://LOCALHOST./hook",
+    "http://[::1]:8080/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/",
+    "http://10.0.0.5/",
+    "http://172.16.3.4/",
+    "http://172.31.255.255/",
+    "http://192.168.1.1/",
+    "http://[fc00::1]/",
+    "http://[fd12:3456::1]/",
+    "http://0.0.0.0:8080/",
+    "http://[::]/",
+    "http://100.64.0.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:a00:1]/",
+    "http://127.1/",  # short forms and numbers the resolver reads as 127.0.0.1
+    "http://2130706433/",
+    "https://224.0.0.1/",
+]
+
+
+@pytest.mark.parametrize("who", ["admin", "member"])
+@pytest.mark.parametrize("address", INSIDE)
+def test_an_api_key_cannot_point_a_webhook_inside(live: Live, who: str, address: str) -> None:
+    user_id, client = _keys(live)[who]
+    err = error(
+        client.post(cm_path(user_id), json={"channel": "webhook", "address": address}),
+        422,
+        "validation_error",
+    )
+    assert err["field"] == "address" and "allow" in err["message"], err
+    # Nor move an existing one there.
+    hook = data(client.post(cm_path(user_id), json={"channel": "webhook", "address": PUBLIC}), 201)
+    err = error(
+        client.patch(cm_path(user_id, hook["id"]), json={"address": address}), 422, "validation_error"
+    )
+    assert err["field"] == "address"
+    assert data(client.get(cm_path(user_id, hook["id"])))["address"] == PUBLIC
+    # The operator may (the CLI's context).
+    made = contacts.add_contact_method(live.ctx(), user_id, {"channel": "webhook", "address": address})
+    assert made["address"] == address
+
+
+def test_a_name_that_does_not_resolve_is_refused(live: Live) -> None:
+    err = error(
+        live.client.post(
+            cm_path(live.admin_id), json={"channel": "webhook", "address": "https://hooks.invalid/p"}
+        ),
+        422,
+        "validation_error",
+    )
+    assert err["field"] == "address" and "cannot be resolved" in err["message"]
+
+
+MALFORMED = [
+    "http://[",
+    "http://[::1",
+    "http://[zzz::1]/",
+    "http://:99999",
+    "http://host:99999/",
+    "http://host:0/",
+    "http://",
+    "http:///path",
+    "https://exa mple.com",
+    "https://example.com/a b",
+    "https://exa\tmple.com/",
+    "https://exa\x00mple.com/",
+    "http://" + "a" * 64 + ".example/",
+    "http://" + ".".join(["abcdefghij"] * 25) + "/",
+    "http://xn--/",
+    "http://xn--zz-zzz.com/",
+    "http://a..b/",
+    "http://-a.example/",
+    "http://\u2603\u200b\ufffd.example/",
+    "http://user:pw@9.9.9.9/",
+    "http://user@9.9.9.9/",
+    "ftp://9.9.9.9/",
+    "file:///etc/passwd",
+    "javascript:alert(1)",
+    "gopher://9.9.9.9:70/",
+    "//9.9.9.9/",
+    "9.9.9.9",
+]
+
+
+@pytest.mark.parametrize("address", MALFORMED)
+def test_a_malformed_webhook_address_is_422(live: Live, address: str) -> None:
+    err = error(
+        live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": address}),
+        422,
+        "validation_error",
+        "validation_error",
+    )
+    assert err["field"] == "address" and err["message"].startswith("webhook address"), err
+    hook = data(live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": PUBLIC}), 201)
+    err = error(
+        live.client.patch(cm_path(live.admin_id, hook["id"]), json={"address": address}),
+        422,
+        "validation_error",
+    )
+    assert err["field"] == "address"
+    # Malformed is malformed for the operator too.
+    with pytest.raises(ValidationError):
+        contacts.add_contact_method(live.ctx(), live.admin_id, {"channel": "webhook", "address": address})
+
+
+ALLOWING = OperatorConfig().allowing_webhooks(["127.0.0.1", "10.1.0.0/16", "fd00::/8", "hooks.localhost"])
+
+
+@pytest.mark.parametrize("operator_config", [ALLOWING], indirect=True)
+def test_the_operators_allow_list_lets_some_through(live: Live) -> None:
+    user, as_member = member(live)
+    for address in (
+        "http://127.0.0.1:8080/x",
+        "http://10.1.2.3/",
+        "http://[fd00::5]/",
+        "http://hooks.localhost/",
+    ):
+        for user_id, client in ((live.admin_id, live.client), (user["id"], as_member)):
+            made = data(client.post(cm_path(user_id), json={"channel": "webhook", "address": address}), 201)
+            assert made["address"] == address
+    for address in ("http://127.0.0.2/", "http://10.2.0.1/", "http://[fe00::1]/", "http://[::1]/"):
+        error(
+            live.client.post(cm_path(live.admin_id), json={"channel": "webhook", "address": address}),
+            422,
+            "validation_error",
+        )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
@@ -12,6 +16,9 @@ from click.testing import CliRunner
 from console.cli import cli
 from console.commands import register
 from console.commands.serve import is_loopback
+from engine.clock import monotonic
+from storage.delivery import COMMAND_PAGE_VARIABLES
+from tests.api.conftest import oncall, start_serve, stop_serve
 
 register(cli)
 
@@ -69,3 +76,85 @@ def test_non_loopback_with_the_flag_warns(tmp_path: Path, monkeypatch: pytest.Mo
     assert "warning: binding to 0.0.0.0" in result.output
     assert seen == {"host": "0.0.0.0", "port": 9999}
     assert db.exists() and not (tmp_path / "global.db").exists()  # serve's own --db wins
+
+
+# -- the operator's configuration and what a served engine runs ---------------------------------------
+
+
+def test_a_bad_allow_entry_or_config_file_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONCALL_CONFIG", str(tmp_path / "absent.toml"))
+    done = oncall("--db", str(tmp_path / "x.db"), "serve", "--allow-webhook", "10.0.0.0/8 and more")
+    assert done.returncode == 1 and done.stderr.startswith("error: --allow-webhook: ")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    for text, needle in (
+        ("[webhooks\nallow = 1", "not valid TOML"),
+        ("[webhooks]\nallow = '10.0.0.0/8'", "webhooks.allow must be a list"),
+        ("[webhook]\nallow = []", "unknown section [webhook]"),
+        ("[webhooks]\nalow = []", "unknown key webhooks.alow"),
+        ("[commands]\npath = ''", "commands.path"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        monkeypatch.setenv("ONCALL_CONFIG", str(bad))
+        done = oncall("--db", str(tmp_path / "x.db"), "serve", "--port", "0")
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith(f"error: {bad}: ") and needle in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_served_engine_runs_only_the_operators_commands_with_a_clean_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``oncall serve`` with secrets in its environment: an API key cannot create a command (403), the
+    one the operator added with the CLI runs without the server's variables, and the config file's and
+    ``--allow-webhook``'s allow-lists both apply to API keys."""
+    monkeypatch.setenv("SCALING_API_KEY", "scl_live_server_secret")
+    monkeypatch.setenv("DATABASE_PASSWORD", "hunter2")
+    config = tmp_path / "config.toml"
+    config.write_text('[webhooks]\nallow = ["127.0.0.1"]\n')
+    monkeypatch.setenv("ONCALL_CONFIG", str(config))
+    db = tmp_path / "served.db"
+    dump = tmp_path / "env.json"
+    marker = tmp_path / "api-command-ran"
+    script = tmp_path / "dump_env.py"
+    script.write_text(f"import json, os\njson.dump(dict(os.environ), open({str(dump)!r}, 'w'))\n")
+    server = start_serve(db, "--allow-webhook", "10.9.0.0/16")
+    try:
+        api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}, timeout=10)
+        cm = f"/v1/users/{server.admin_id}/contact-methods"
+        refused = api.post(cm, json={"channel": "command", "address": f"touch {marker}"})
+        assert refused.status_code == 403 and refused.json()["code"] == "operator_only"
+        added = oncall("--db", str(db), "users", "contacts", "add", "admin@example.com", "--channel", "command",
+                       "--address", f"{sys.executable} {script}", "--json")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        # The config file's entry and the flag's both let an API key through; nothing else private does.
+        assert api.post(cm, json={"channel": "webhook", "address": "http://127.0.0.1:9/x"}).status_code == 201
+        other = api.post("/v1/users", json={"email": "b@example.com"}).json()["data"]["id"]
+        to_flag = {"channel": "webhook", "address": "http://10.9.1.1/x"}
+        assert api.post(f"/v1/users/{other}/contact-methods", json=to_flag).status_code == 201
+        assert api.post(cm, json={"channel": "webhook", "address": "http://10.8.1.1/x"}).status_code == 422
+
+        policy = api.post("/v1/escalation/policies", json={"name": "P"}).json()["data"]["id"]
+        target = {"type": "users", "userIds": [server.admin_id]}
+        layer = {"position": 1, "ackTimeoutMinutes": 5, "target": target}
+        assert api.post(f"/v1/escalation/policies/{policy}/layers", json=layer).status_code == 201
+        inc = api.post(
+            "/v1/incidents", json={"title": "Disk", "severity": "high", "escalationPolicyId": policy}
+        )
+        assert inc.status_code == 201
+        deadline = monotonic() + 30
+        while not dump.exists() and monotonic() < deadline:
+            threading.Event().wait(0.05)
+        env = json.loads(dump.read_text())
+        assert "SCALING_API_KEY" not in env and "DATABASE_PASSWORD" not in env
+        assert "scl_live_server_secret" not in dump.read_text() and "hunter2" not in dump.read_text()
+        assert (
+            env["ONCALL_INCIDENT_ID"] == inc.json()["data"]["id"]
+            and env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+        )
+        assert set(env) - {"LC_CTYPE"} == {"PATH", "HOME", "LANG", *COMMAND_PAGE_VARIABLES}
+        assert not marker.exists()
+    finally:
+        stop_serve(server)

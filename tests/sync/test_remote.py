@@ -6,13 +6,15 @@ import json
 import logging
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.clock import monotonic
-from storage.service import incidents, orgs, policies, schedules
+from engine.errors import DomainError
+from storage.service import contacts, incidents, orgs, policies, schedules
 from storage.sync import credentials, link
 from storage.sync.client import ScalingClient
 from storage.sync.outbox import list_changes, push, waiting_count
@@ -590,3 +592,25 @@ def test_a_crash_while_sending_never_creates_twice(remote: Remote, local: LocalS
     result = do_push(local)
     assert (result.sent, result.failed) == (1, 0)
     assert remote_policy(remote, "Crashy")["id"] == remote_of(local, "policies", pol["id"])
+
+
+def test_pull_never_creates_contact_methods(remote: Remote, local: LocalSide) -> None:
+    """Contact methods are local and never pulled: a remote whose people have command and webhook
+    methods (even ones its own operator added) gives this machine nothing to run or call. The pull's
+    context is ``via="sync"``, which the service refuses a command from in any case."""
+    ctx = replace(remote.ctx(), via="operator")
+    bob = orgs.add_user(ctx, email="bob@scaling.test", first_name="Bob")["id"]
+    for uid in (bob, remote.admin_id):
+        contacts.add_contact_method(ctx, uid, {"channel": "command", "address": "touch /tmp/pwned"})
+        contacts.add_contact_method(ctx, uid, {"channel": "webhook", "address": "http://127.0.0.1:9/x"})
+    login(local, remote.url, remote.key)
+    result = do_pull(local)
+    assert result.errors == []
+    assert local_of(local, "users", bob)  # the people came over ...
+    assert local.db.scalar("SELECT count(*) FROM contact_methods") == 0  # ... their contact methods did not
+    sync_ctx = replace(local.ctx(), via="sync")
+    with pytest.raises(DomainError) as refused:
+        contacts.add_contact_method(
+            sync_ctx, local_of(local, "users", bob), {"channel": "command", "address": "x"}
+        )
+    assert refused.value.code == "operator_only" and refused.value.status_code == 403

@@ -41,7 +41,15 @@ def demo(db: Database, clock: VirtualClock) -> DemoOrg:
 @pytest.fixture
 def ctx(db: Database, demo: DemoOrg, clock: VirtualClock) -> Ctx:
     alice = demo.users["alice"]
-    return Ctx(db=db, org_id=demo.org_id, actor_id=alice, actor_user_id=alice, is_admin=True, clock=clock)
+    return Ctx(
+        db=db,
+        org_id=demo.org_id,
+        actor_id=alice,
+        actor_user_id=alice,
+        is_admin=True,
+        clock=clock,
+        via="operator",
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,163 @@
+"""The operator's configuration: what the person who runs oncall on this machine allows.
+
+One TOML file, read once per process: ``$ONCALL_CONFIG`` if set, else ``config.toml`` in the user config
+directory (``~/.config/oncall/config.toml`` on Linux). A missing file is an empty configuration (every
+default applies); a file that cannot be read or parsed, or holds an unknown section or key, is refused
+with :class:`ConfigError` naming the file, so a typo never silently widens or narrows a rule.
+
+Sections (docs/OPERATOR.md has the reference)::
+
+    [webhooks]
+    allow = ["10.1.0.0/16", "hooks.internal.example"]   # hosts and networks API keys may point webhooks at
+
+    [commands]
+    path = "/usr/local/bin:/usr/bin:/bin"                 # PATH of the programs run for command pages
+
+Kept deliberately small and generic: each section is a frozen dataclass, and later sections are added
+beside these.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DomainError
+
+CONFIG_ENV = "ONCALL_CONFIG"
+DEFAULT_COMMAND_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(DomainError):
+    """The operator's configuration file (or a ``--allow-webhook`` value) is unusable. Not a request
+    error: the CLI prints it and exits 1."""
+
+    status_code = 500
+    type = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_config", message)
+
+
+@dataclass(frozen=True)
+class WebhookAllowList:
+    """Hosts and networks an API key may point a webhook at, beyond the public internet.
+
+    ``networks`` are IP networks (a bare address is a /32 or /128); ``hosts`` are lower-case DNS names
+    without a trailing dot, matched exactly (``localhost`` included): a name the operator lists is trusted
+    whatever it resolves to.
+    """
+
+    networks: tuple[IPNetwork, ...] = ()
+    hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, entries: Iterable[str], *, where: str) -> WebhookAllowList:
+        """Entries such as ``"10.1.0.0/16"``, ``"127.0.0.1"``, ``"::1"``, ``"hooks.internal.example"``.
+
+        Raises :class:`ConfigError` (naming ``where``) for an entry that is neither a network nor a name.
+        """
+        networks: list[IPNetwork] = []
+        hosts: set[str] = set()
+        for raw in entries:
+            if not isinstance(raw, str) or not raw.strip():
+                raise ConfigError(f"{where}: each webhook allow entry must be a non-empty string")
+            entry = raw.strip().lower()
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                continue
+            except ValueError:
+                pass
+            name = entry.rstrip(".")
+            if "/" in name or not name or any(c.isspace() or c in ":@[]" for c in name):
+                raise ConfigError(f"{where}: {raw!r} is neither an IP network (CIDR) nor a host name")
+            hosts.add(name)
+        return cls(tuple(networks), frozenset(hosts))
+
+    def merged(self, other: WebhookAllowList) -> WebhookAllowList:
+        return WebhookAllowList(self.networks + other.networks, self.hosts | other.hosts)
+
+    def allows_host(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+    def allows_address(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address.version == net.version and address in net for net in self.networks)
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    """How ``command`` pages run: the ``PATH`` they see (nothing else of the server's environment)."""
+
+    path: str = DEFAULT_COMMAND_PATH
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """The whole file; ``OperatorConfig()`` is the configuration of a machine with no file."""
+
+    webhooks: WebhookAllowList = field(default_factory=WebhookAllowList)
+    commands: CommandSettings = field(default_factory=CommandSettings)
+    source: Path | None = None  # the file read, if any
+
+    def allowing_webhooks(self, entries: Iterable[str]) -> OperatorConfig:
+        """This configuration plus ``oncall serve --allow-webhook`` entries (ConfigError if malformed)."""
+        extra = WebhookAllowList.parse(entries, where="--allow-webhook")
+        return OperatorConfig(self.webhooks.merged(extra), self.commands, self.source)
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$ONCALL_CONFIG``, else ``<user config dir>/oncall/config.toml``."""
+    env = (os.environ if environ is None else environ).get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("oncall", appauthor=False)) / "config.toml"
+
+
+_SECTIONS: dict[str, set[str]] = {"webhooks": {"allow"}, "commands": {"path"}}
+
+
+def load_operator_config(path: Path | None = None) -> OperatorConfig:
+    """Read the operator's file (``path``, else :func:`config_path`). No file → ``OperatorConfig()``.
+
+    Raises :class:`ConfigError` for an unreadable or malformed file, an unknown section or key, or a
+    value of the wrong type.
+    """
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return OperatorConfig()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for section, value in doc.items():
+        if section not in _SECTIONS or not isinstance(value, dict):
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_SECTIONS))})")
+        unknown = set(value) - _SECTIONS[section]
+        if unknown:
+            raise ConfigError(f"{path}: unknown key {section}.{sorted(unknown)[0]}")
+    webhooks: dict[str, Any] = doc.get("webhooks", {})
+    allow = webhooks.get("allow", [])
+    if not isinstance(allow, list):
+        raise ConfigError(f"{path}: webhooks.allow must be a list of strings")
+    commands: dict[str, Any] = doc.get("commands", {})
+    command_path = commands.get("path", DEFAULT_COMMAND_PATH)
+    if not isinstance(command_path, str) or not command_path.strip():
+        raise ConfigError(f"{path}: commands.path must be a non-empty string")
+    return OperatorConfig(
+        webhooks=WebhookAllowList.parse(allow, where=f"{path}: webhooks.allow"),
+        commands=CommandSettings(path=command_path),
+        source=path,
+    )
