@@ -40,6 +40,7 @@ from engine.clock import Clock
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
+from storage.db_clock import write_at
 
 if TYPE_CHECKING:
     import httpx
@@ -121,12 +122,12 @@ def _event(db: Database, row: sqlite3.Row, now: datetime, kind: str, **data: Any
     )
 
 
-def mark_orphans_unknown(db: Database, now: datetime) -> int:
+def mark_orphans_unknown(db: Database, clock: Clock) -> int:
     """Rows left ``sending`` by a dead engine: never resent (the receiver may have answered); recorded.
 
     Called by the engine that has just acquired the lease, before it delivers anything.
     """
-    with db.write():
+    with write_at(db, clock) as now:
         rows = db.all("SELECT * FROM outbox WHERE status = 'sending'")
         for row in rows:
             db.execute(
@@ -160,10 +161,11 @@ def _stale_reason(row: sqlite3.Row) -> str | None:
     return None
 
 
-def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
-    """Mark up to ``limit`` due rows ``sending`` and return them; nothing unless ``fence`` still holds."""
-    now_ms = to_epoch_ms(now)
-    with db.write():
+def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
+    """Mark up to ``limit`` rows due at ``clock``'s now (read inside the transaction) ``sending`` and
+    return them; nothing unless ``fence`` still holds."""
+    with write_at(db, clock) as now:
+        now_ms = to_epoch_ms(now)
         if fence is not None:
             from storage import lease
 
@@ -205,9 +207,10 @@ def _send(row: sqlite3.Row, client: httpx.Client) -> Result:
     return Result(True, False, "logged")
 
 
-def record(db: Database, row: sqlite3.Row, now: datetime, result: Result) -> None:
+def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None:
+    """Record one attempt's ``result`` at ``clock``'s now, read inside the transaction."""
     attempt = row["attempts"] + 1
-    with db.write():
+    with write_at(db, clock) as now:
         if result.ok:
             db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until_ms = NULL, last_error = NULL "
@@ -247,7 +250,7 @@ def deliver_due(
     fence: Any = None,
 ) -> int:
     """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made."""
-    rows = claim(db, clock.now(), limit, fence=fence)
+    rows = claim(db, clock, limit, fence=fence)
     if not rows:
         return 0
     own = client is None
@@ -263,5 +266,5 @@ def deliver_due(
         if own:
             http.close()
     for row, result in zip(rows, results, strict=True):
-        record(db, row, clock.now(), result)
+        record(db, row, clock, result)
     return len(rows)

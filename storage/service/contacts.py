@@ -68,8 +68,7 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
         secret = secrets.token_urlsafe(32)
     elif channel != "webhook" and secret is not None:
         raise ValidationError("only a webhook takes a secret", field="secret")
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         get_user_row(ctx, user_id)
         cid = new_id("cm", now)
         ctx.db.insert(
@@ -116,7 +115,7 @@ def get_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> dict[str, Any
 def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) -> dict[str, Any]:
     """Change the address (or a webhook's secret). The channel is fixed: make a new method instead."""
     body = only_fields(body, {"address", "secret"})
-    with ctx.db.write():
+    with ctx.write():
         row = _row(ctx, user_id, contact_id)
         changes: dict[str, Any] = {}
         if "address" in body:
@@ -130,6 +129,6 @@ def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) ->
 
 
 def delete_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> None:
-    with ctx.db.write():
+    with ctx.write():
         _row(ctx, user_id, contact_id)
         ctx.db.execute("DELETE FROM contact_methods WHERE id = ?", (contact_id,))
