@@ -46,18 +46,30 @@ class ScaledClock:
     process moved it. Thread-safe.
     """
 
-    def __init__(self, speed: float, origin: datetime | None = None, epoch: float | None = None) -> None:
+    def __init__(
+        self,
+        speed: float,
+        origin: datetime | None = None,
+        epoch: float | None = None,
+        *,
+        real: Clock | None = None,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = float(speed)
+        self.real = real  # the real time it scales: the machine's (None), or a clock a test moves
         self._lock = threading.Lock()
-        self.epoch = time.time() if epoch is None else epoch
+        self.epoch = self.real_seconds() if epoch is None else epoch
         self.origin = origin or datetime.fromtimestamp(self.epoch, UTC)
+
+    def real_seconds(self) -> float:
+        """Real time now, seconds since the Unix epoch (the machine's unless ``real`` was given)."""
+        return time.time() if self.real is None else self.real.now().timestamp()
 
     def now(self) -> datetime:
         with self._lock:
             origin, epoch = self.origin, self.epoch
-        return origin + timedelta(seconds=(time.time() - epoch) * self.speed)
+        return origin + timedelta(seconds=(self.real_seconds() - epoch) * self.speed)
 
     def re_anchor(self, origin: datetime, epoch: float) -> None:
         """From now on, clock time ``origin`` is real time ``epoch`` (seconds since the Unix epoch)."""

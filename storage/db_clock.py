@@ -48,30 +48,28 @@ class ClockModeError(DomainError):
         super().__init__("clock_mode", message)
 
 
-def _wall_ms() -> int:
-    return to_epoch_ms(_wall.now())
-
-
 def recorded_mode(db: Database) -> tuple[str, float] | None:
     """The recorded ``(mode, speed)``: ``("wall", 1.0)``, ``("scaled", N)``, or None if none yet."""
     row = db.one("SELECT mode, speed FROM clock WHERE id = 1")
     return None if row is None else (str(row["mode"]), float(row["speed"]))
 
 
-def bind_clock(db: Database, speed: float | None) -> Clock:
+def bind_clock(db: Database, speed: float | None, *, real: Clock | None = None) -> Clock:
     """The clock a process opening ``db`` with ``--speed speed`` (None or 1: wall time) runs on.
 
     Records the mode on first use. A scaled clock joins the anchor of the processes already running it,
-    or resumes from where it stopped (see the module docstring). Raises :class:`ClockModeError` when the
-    database runs on another clock (wall vs scaled, or another speed), :class:`ValueError` for a speed
-    that is not positive.
+    or resumes from where it stopped (see the module docstring). ``real`` is the real time (the machine's
+    by default; tests pass a clock they move). Raises :class:`ClockModeError` when the database runs on
+    another clock (wall vs scaled, or another speed), :class:`ValueError` for a speed that is not
+    positive.
     """
+    real = real or _wall
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive")
     scaled = speed is not None and speed != 1
     with db.write():
         row = db.one("SELECT * FROM clock WHERE id = 1")
-        wall_ms = _wall_ms()
+        wall_ms = to_epoch_ms(real.now())
         if row is not None:
             _refuse_other(row["mode"], float(row["speed"]), speed if scaled else None)
         if not scaled:
@@ -80,7 +78,7 @@ def bind_clock(db: Database, speed: float | None) -> Clock:
                     "INSERT INTO clock (id, mode, speed, recorded_at) VALUES (1, 'wall', 1, ?)",
                     (to_iso(from_epoch_ms(wall_ms)),),
                 )
-            return WallClock()
+            return real
         assert speed is not None
         if row is None:
             start_ms = max(wall_ms, _latest_timeline_ms(db) or 0)
@@ -89,13 +87,14 @@ def bind_clock(db: Database, speed: float | None) -> Clock:
                 "last_wall_ms, recorded_at) VALUES (1, 'scaled', ?, ?, ?, ?, ?, ?)",
                 (float(speed), start_ms, wall_ms, start_ms, wall_ms, to_iso(from_epoch_ms(wall_ms))),
             )
-            return ScaledClock(speed, origin=from_epoch_ms(start_ms), epoch=wall_ms / 1000)
+            return ScaledClock(speed, origin=from_epoch_ms(start_ms), epoch=wall_ms / 1000, real=real)
         last_wall = row["last_wall_ms"]
         if last_wall is not None and 0 <= wall_ms - int(last_wall) <= LIVE_MS:
             clock = ScaledClock(
                 speed,
                 origin=from_epoch_ms(int(row["anchor_clock_ms"])),
                 epoch=int(row["anchor_wall_ms"]) / 1000,
+                real=real,
             )
             _note(db, clock)
             return clock
@@ -105,7 +104,7 @@ def bind_clock(db: Database, speed: float | None) -> Clock:
             "WHERE id = 1",
             (resume_ms, wall_ms, resume_ms, wall_ms),
         )
-        return ScaledClock(speed, origin=from_epoch_ms(resume_ms), epoch=wall_ms / 1000)
+        return ScaledClock(speed, origin=from_epoch_ms(resume_ms), epoch=wall_ms / 1000, real=real)
 
 
 def _refuse_other(mode: str, recorded_speed: float, wanted: float | None) -> None:
@@ -141,7 +140,8 @@ def _note(db: Database, clock: ScaledClock) -> datetime:
     if last is not None and to_epoch_ms(now) < int(last):
         now = from_epoch_ms(int(last))
     db.execute(
-        "UPDATE clock SET last_clock_ms = ?, last_wall_ms = ? WHERE id = 1", (to_epoch_ms(now), _wall_ms())
+        "UPDATE clock SET last_clock_ms = ?, last_wall_ms = ? WHERE id = 1",
+        (to_epoch_ms(now), round(clock.real_seconds() * 1000)),
     )
     return now
 

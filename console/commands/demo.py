@@ -37,8 +37,9 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
             Path(str(path) + suffix).unlink(missing_ok=True)
     state.db_path = path
     db = state.db()
+    clock = state.clock  # recorded now on a new file; an existing one must be opened on its own clock
     if not any(o["name"] == DEMO_ORG for o in list_orgs(db)):
-        demo = seed_demo(db, state.clock)
+        demo = seed_demo(db, clock)
         if as_json:
             echo_json({"db": str(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__})
         else:
