@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from engine.clock import Clock, clock_from_speed
+from engine.clock import Clock
 from engine.errors import DomainError
 from storage.db import Database, default_db_path, open_db
 from storage.operator_config import OperatorConfig, load_operator_config
@@ -48,14 +48,12 @@ class State:
 
     @property
     def clock(self) -> Clock:
+        """The database's clock for ``--speed`` (:func:`storage.db_clock.bind_clock`): recorded on first
+        use; raises :class:`storage.db_clock.ClockModeError` when the database runs on another clock."""
         if self._clock is None:
-            if self.speed is None or self.speed == 1:
-                self._clock = clock_from_speed(self.speed)
-            else:
-                # One scaled time for every process on this database (engine, console, API server).
-                from storage.engine_runner import shared_clock
+            from storage.db_clock import bind_clock
 
-                self._clock = shared_clock(self.db(), self.speed)
+            self._clock = bind_clock(self.db(), self.speed)
         return self._clock
 
     def operator_config(self) -> OperatorConfig:
@@ -63,6 +61,18 @@ class State:
         if self._config is None:
             self._config = load_operator_config()
         return self._config
+
+    def use_speed(self, speed: float | None) -> None:
+        """A subcommand's own ``--speed`` (``oncall engine --speed 60``) means the global one."""
+        if speed is not None:
+            self.speed = check_speed(speed)
+            self._clock = None
+
+    def close(self) -> None:
+        """Close the database connection, if one was opened (the clock stays bound)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def db(self) -> Database:
         if self._db is None:
@@ -114,6 +124,24 @@ def echo_json(data: Any) -> None:
 
 pass_state = click.make_pass_decorator(State)
 
+SPEED_HELP = (
+    "Run the clock N times faster: demo and drill copies only. A database records its clock on first "
+    "use; every later process must open it the same way."
+)
+
+
+def check_speed(speed: float) -> float:
+    """``--speed`` must be positive: ``error: …`` and exit 2 otherwise."""
+    if speed <= 0:
+        fail("--speed must be positive", EXIT_USAGE)
+    return speed
+
+
+def speed_option(fn: F) -> F:
+    """``--speed N`` on a subcommand (``engine``, ``serve``, ``demo``): the same option and rule as the
+    global ``oncall --speed N``; the command passes it to :meth:`State.use_speed`."""
+    return click.option("--speed", type=float, default=None, help=SPEED_HELP)(fn)
+
 
 @click.group(invoke_without_command=True)
 @click.option(
@@ -124,7 +152,7 @@ pass_state = click.make_pass_decorator(State)
     help="SQLite database file (default: $ONCALL_DB, else the user data directory).",
 )
 @click.option("--org", help="Organisation id or name, when the database holds several.")
-@click.option("--speed", type=float, default=None, help="Run the clock N times faster (drills, demos).")
+@click.option("--speed", type=float, default=None, help=SPEED_HELP)
 @click.option("--sync", "sync_on", is_flag=True, help="Console: keep a Scaling organisation in sync.")
 @click.version_option(package_name="oncall")
 @click.pass_context
@@ -135,8 +163,8 @@ def cli(
 
     Run without a command to open the console on the configured database.
     """
-    if speed is not None and speed <= 0:
-        fail("--speed must be positive", EXIT_USAGE)
+    if speed is not None:
+        check_speed(speed)
     ctx.obj = State(db_path, org, speed, sync_on=sync_on)
     if ctx.invoked_subcommand is None:
         run_console(ctx.obj)

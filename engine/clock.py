@@ -39,17 +39,42 @@ class WallClock:
 
 
 class ScaledClock:
-    """Real time sped up ``speed`` times, anchored at ``origin`` (clock time) = ``epoch`` (real time)."""
+    """Real time sped up ``speed`` times, anchored at ``origin`` (clock time) = ``epoch`` (real time).
 
-    def __init__(self, speed: float, origin: datetime | None = None, epoch: float | None = None) -> None:
+    Deterministic across processes given the same anchor. A scaled database stores its anchor
+    (:mod:`storage.db_clock`); :meth:`re_anchor` lets a process follow the stored anchor when another
+    process moved it. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        speed: float,
+        origin: datetime | None = None,
+        epoch: float | None = None,
+        *,
+        real: Clock | None = None,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = float(speed)
-        self.epoch = time.time() if epoch is None else epoch
+        self.real = real  # the real time it scales: the machine's (None), or a clock a test moves
+        self._lock = threading.Lock()
+        self.epoch = self.real_seconds() if epoch is None else epoch
         self.origin = origin or datetime.fromtimestamp(self.epoch, UTC)
 
+    def real_seconds(self) -> float:
+        """Real time now, seconds since the Unix epoch (the machine's unless ``real`` was given)."""
+        return time.time() if self.real is None else self.real.now().timestamp()
+
     def now(self) -> datetime:
-        return self.origin + timedelta(seconds=(time.time() - self.epoch) * self.speed)
+        with self._lock:
+            origin, epoch = self.origin, self.epoch
+        return origin + timedelta(seconds=(self.real_seconds() - epoch) * self.speed)
+
+    def re_anchor(self, origin: datetime, epoch: float) -> None:
+        """From now on, clock time ``origin`` is real time ``epoch`` (seconds since the Unix epoch)."""
+        with self._lock:
+            self.origin, self.epoch = origin.astimezone(UTC), epoch
 
     def sleep_seconds(self, clock_seconds: float) -> float:
         return max(0.0, clock_seconds / self.speed)
@@ -93,10 +118,3 @@ class VirtualClock:
 def monotonic() -> float:
     """Real monotonic seconds, for measuring durations (benchmarks, timeouts), never for domain time."""
     return time.monotonic()
-
-
-def clock_from_speed(speed: float | None) -> Clock:
-    """The clock the ``--speed`` flag asks for: wall clock for None or 1, scaled otherwise."""
-    if speed is None or speed == 1:
-        return WallClock()
-    return ScaledClock(speed)

@@ -53,6 +53,7 @@ from engine.errors import ValidationError
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
+from storage.db_clock import write_at
 from storage.operator_config import OperatorConfig
 from storage.webhook_targets import (
     IPAddress,
@@ -213,12 +214,12 @@ def _event(db: Database, row: sqlite3.Row, now: datetime, kind: str, **data: Any
     )
 
 
-def mark_orphans_unknown(db: Database, now: datetime) -> int:
+def mark_orphans_unknown(db: Database, clock: Clock) -> int:
     """Rows left ``sending`` by a dead engine: never resent (the receiver may have answered); recorded.
 
     Called by the engine that has just acquired the lease, before it delivers anything.
     """
-    with db.write():
+    with write_at(db, clock) as now:
         rows = db.all("SELECT * FROM outbox WHERE status = 'sending'")
         for row in rows:
             db.execute(
@@ -252,10 +253,11 @@ def _stale_reason(row: sqlite3.Row) -> str | None:
     return None
 
 
-def claim(db: Database, now: datetime, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
-    """Mark up to ``limit`` due rows ``sending`` and return them; nothing unless ``fence`` still holds."""
-    now_ms = to_epoch_ms(now)
-    with db.write():
+def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
+    """Mark up to ``limit`` rows due at ``clock``'s now (read inside the transaction) ``sending`` and
+    return them; nothing unless ``fence`` still holds."""
+    with write_at(db, clock) as now:
+        now_ms = to_epoch_ms(now)
         if fence is not None:
             from storage import lease
 
@@ -322,9 +324,10 @@ def _send(row: sqlite3.Row, client: httpx.Client, config: OperatorConfig) -> Res
     return Result(True, False, "logged")
 
 
-def record(db: Database, row: sqlite3.Row, now: datetime, result: Result) -> None:
+def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None:
+    """Record one attempt's ``result`` at ``clock``'s now, read inside the transaction."""
     attempt = row["attempts"] + 1
-    with db.write():
+    with write_at(db, clock) as now:
         if result.ok:
             db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until_ms = NULL, last_error = NULL "
@@ -369,7 +372,7 @@ def deliver_due(
     ``config`` is the operator's configuration (webhook allow-list, commands' PATH); default: none.
     """
     config = config or OperatorConfig()
-    rows = claim(db, clock.now(), limit, fence=fence)
+    rows = claim(db, clock, limit, fence=fence)
     if not rows:
         return 0
     own = client is None
@@ -385,5 +388,5 @@ def deliver_due(
         if own:
             http.close()
     for row, result in zip(rows, results, strict=True):
-        record(db, row, clock.now(), result)
+        record(db, row, clock, result)
     return len(rows)

@@ -202,6 +202,8 @@ def start_drill(
             # Only the drill may page on the copy; and nothing queued before it may be delivered from it.
             db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
             db.execute("DELETE FROM outbox WHERE status IN ('pending', 'sending')")
+            # The copy runs on the drill's own clock, whatever the live database records (storage.db_clock).
+            db.execute("DELETE FROM clock")
         names = user_names(ctx)
         schedule_names = {
             r["id"]: r["name"] for r in db.all("SELECT id, name FROM schedules WHERE org_id = ?", (org_id,))

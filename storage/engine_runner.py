@@ -13,8 +13,10 @@ a standby takes over within about 6 s of the holder dying (SIGKILL included). On
 dead holder left in flight are marked unknown (never resent), then every overdue step fires at once, in
 due order, with its lateness recorded.
 
-Clocks: the escalations run on the injected clock (wall, scaled, virtual); the lease and APScheduler's
-waits are real time. With a virtual clock nothing is armed (a virtual clock never moves by itself):
+Clocks: the escalations run on the injected clock (wall, scaled, virtual), read inside each step's
+transaction; a scaled clock's latest instant is recorded every second (:func:`storage.db_clock.heartbeat`)
+so a process opening the file later joins it or resumes from it. The lease and APScheduler's waits are
+real time. With a virtual clock nothing is armed (a virtual clock never moves by itself):
 whoever moves it calls :meth:`poke`.
 """
 
@@ -32,8 +34,8 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine.clock import Clock, ScaledClock, WallClock
-from storage import delivery, escalator, lease
+from engine.clock import Clock, WallClock
+from storage import db_clock, delivery, escalator, lease
 from storage.db import Database, open_db
 from storage.operator_config import OperatorConfig
 
@@ -47,28 +49,6 @@ RENEW_S = 1.0
 FiredHook = Callable[[list[tuple[str, int]], datetime], None]
 
 _wall = WallClock()
-
-
-def shared_clock(db: Database, speed: float | None) -> Clock:
-    """The clock for ``--speed``: wall clock for None/1; otherwise a scaled clock whose anchor is stored in
-    the database, so the engine, the console and the API server (and an engine restarted after a crash)
-    all read the same scaled time. A different speed re-anchors at the current real time."""
-    if speed is None or speed == 1:
-        return WallClock()
-    if speed <= 0:
-        raise ValueError("speed must be positive")
-    with db.write():
-        row = db.one("SELECT speed, epoch FROM engine_clock WHERE id = 1")
-        if row is not None and float(row["speed"]) == float(speed):
-            epoch = float(row["epoch"])
-        else:
-            epoch = _wall.now().timestamp()
-            db.execute(
-                "INSERT INTO engine_clock (id, speed, epoch) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET speed = excluded.speed, epoch = excluded.epoch",
-                (float(speed), epoch),
-            )
-    return ScaledClock(speed, epoch=epoch)
 
 
 class EngineRunner:
@@ -140,6 +120,7 @@ class EngineRunner:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         sched.add_job(self._safe(self._lease_step), "interval", seconds=self.renew_every, id="lease")
+        sched.add_job(self._safe(self._heartbeat), "interval", seconds=self.renew_every, id="clock")
         sched.add_job(self._safe(self._cycle), "interval", seconds=self.safety_tick, id="safety")
         sched.add_job(self._safe(self._poll), "interval", seconds=self.poll_every, id="poll")
         if self.deliver:
@@ -239,10 +220,16 @@ class EngineRunner:
         if fence is None:
             self._set_mode("standby")
             return
-        delivery.mark_orphans_unknown(db, self.clock.now())
+        delivery.mark_orphans_unknown(db, self.clock)
         self._fence = fence
         self._set_mode("embedded")
         self._cycle()
+
+    def _heartbeat(self) -> None:
+        """A scaled clock is still running here: record its latest instant (see storage.db_clock)."""
+        db = self._db
+        if db is not None:
+            db_clock.heartbeat(db, self.clock)
 
     def _poll(self) -> None:
         db = self._db
@@ -262,7 +249,7 @@ class EngineRunner:
             batch = self.batch
             while True:
                 fired: list[tuple[str, int]] | None = [] if self.on_fired is not None else None
-                n = escalator.tick(db, self.clock.now(), batch, fence=fence, fired=fired)
+                n = escalator.tick(db, self.clock, batch, fence=fence, fired=fired)
                 if n and self.on_fired is not None and fired:
                     self.on_fired(fired, self.clock.now())
                 self.fired_total += n

@@ -29,11 +29,11 @@ from typing import Any
 
 from engine import escalation as esc
 from engine import ids, rotation
-from engine.clock import VirtualClock
+from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NotFound
 from engine.model import Policy, Schedule, Target
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
-from storage import outbox, timeline
+from storage import db_clock, outbox, timeline
 from storage.db import Database
 from storage.outbox import to_iso
 
@@ -108,6 +108,11 @@ class _Tx:
             )
         self.outbox_rows.clear()
         if self._rows:
+            latest = timeline.latest_at(self.db, (r[1] for r in self._rows))
+            self._rows = [
+                r if r[2] >= latest.get(r[1], "") else (r[0], r[1], latest[r[1]], r[3], r[4], r[5])
+                for r in self._rows
+            ]
             self.db.conn.executemany(
                 "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)",
                 self._rows,
@@ -397,7 +402,7 @@ def snooze(db: Database, now: datetime, incident_id: str, minutes: int, actor_id
 
 def tick(
     db: Database,
-    now: datetime,
+    at: datetime | Clock,
     limit: int = DEFAULT_BATCH,
     *,
     fence: Any = None,
@@ -405,12 +410,15 @@ def tick(
 ) -> int:
     """Fire every step due at ``now`` (at most ``limit``), in due order, in one transaction.
 
+    ``at`` is a :class:`Clock` (the live engine: ``now`` is read once ``BEGIN IMMEDIATE`` holds the write
+    lock, so a step committed after another process's write is never stamped before it), or an instant
+    chosen by a driver that owns the time (a virtual clock in drills and tests).
+
     Returns how many steps fired; call again while it returns ``limit``. A step that becomes due again
     within the same catch-up (an engine that was down across several timeouts) fires in the same call,
     still in due order. ``fence`` (a :class:`storage.lease.Fence`) makes the transaction a no-op unless
     that lease is still held. ``fired`` collects ``(incident_id, due_at_ms)`` for measurements.
     """
-    now_ms = math.floor(now.timestamp() * 1000)  # truncated: a row due at now_ms is due at ``now``
     count = 0
     with db.write():
         if fence is not None:
@@ -418,6 +426,8 @@ def tick(
 
             if not lease.holds(db, fence):
                 return 0
+        now = at if isinstance(at, datetime) else db_clock.instant(db, at)
+        now_ms = math.floor(now.timestamp() * 1000)  # truncated: a row due at now_ms is due at ``now``
         rows = db.all(
             "SELECT e.*, i.title, i.severity, i.status, i.org_id AS inc_org FROM escalations e "
             "JOIN incidents i ON i.id = e.incident_id "
@@ -557,10 +567,10 @@ def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
         due = next_due(db)
         if due is None or due > until:
             clock.advance_to(until)
-            return total + tick(db, clock.now())
+            return total + tick(db, clock)
         clock.advance_to(due)
         while True:
-            n = tick(db, clock.now())
+            n = tick(db, clock)
             total += n
             if n < DEFAULT_BATCH:
                 break

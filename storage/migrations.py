@@ -400,6 +400,32 @@ def m0005_contact_methods_set_via(db: sqlite_utils.Database) -> None:
     _run(db, ["ALTER TABLE contact_methods ADD COLUMN address_set_via TEXT"])
 
 
+@MIGRATIONS(name="0006_clock")
+def m0006_clock(db: sqlite_utils.Database) -> None:
+    """The database's clock (storage/db_clock.py): ``wall``, or ``scaled`` with its speed, its anchor
+    (clock instant = wall instant, epoch ms) and the latest clock instant handed out with the wall time
+    it was handed out at, so a scaled database reopened later resumes where it stopped. One row, written
+    by the first process that binds a clock. Replaces ``engine_clock``, whose anchor was re-made at every
+    change of speed and said nothing about whether the file had also been run on wall time: an existing
+    file starts with no recorded clock and takes the mode of the next process that opens it."""
+    _run(
+        db,
+        [
+            """CREATE TABLE clock (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                mode TEXT NOT NULL CHECK (mode IN ('wall', 'scaled')),
+                speed REAL NOT NULL DEFAULT 1 CHECK (speed > 0),
+                anchor_clock_ms INTEGER,
+                anchor_wall_ms INTEGER,
+                last_clock_ms INTEGER,
+                last_wall_ms INTEGER,
+                recorded_at TEXT NOT NULL
+            )""",
+            "DROP TABLE engine_clock",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     from storage.db import DatabaseError

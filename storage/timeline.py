@@ -3,11 +3,16 @@
 Rows are only ever inserted (triggers refuse updates and deletes). ``kind`` is a stable snake_case event
 name (``incident_created``, ``layer_paged``, ``page_delivery_attempt``, ``incident_acknowledged``, ...);
 ``data`` is a JSON object whose keys are camelCase, as on the wire.
+
+Timestamps never run backwards within an incident: the instant is taken inside the write transaction
+(:func:`storage.db_clock.write_at`), and an event is never stamped earlier than the latest event already
+in that incident's timeline (``max(at, latest)``), should the machine's clock step back (NTP).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,20 +29,38 @@ def record(
     actor: str | None = None,
     **data: Any,
 ) -> str:
-    """Append one event; call it inside the transaction that made the change it describes."""
+    """Append one event; call it inside the transaction that made the change it describes. Stamped
+    ``max(at, the latest event already in the incident's timeline)``. Returns the event id."""
     event_id = new_id("evt", at)
+    at_iso = to_iso(at)
+    latest = db.scalar("SELECT max(at) FROM timeline WHERE incident_id = ?", (incident_id,))
     db.insert(
         "timeline",
         {
             "id": event_id,
             "incident_id": incident_id,
-            "at": to_iso(at),
+            "at": at_iso if latest is None or latest <= at_iso else latest,
             "kind": kind,
             "actor": actor,
             "data": json.dumps(data, separators=(",", ":"), sort_keys=True),
         },
     )
     return event_id
+
+
+def latest_at(db: Database, incident_ids: Iterable[str]) -> dict[str, str]:
+    """The latest event timestamp (ISO text) of each incident that has one, for clamping a batch."""
+    ids = list(dict.fromkeys(incident_ids))
+    out: dict[str, str] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in db.all(
+            f"SELECT incident_id, max(at) AS at FROM timeline WHERE incident_id IN ({marks}) GROUP BY incident_id",
+            chunk,
+        ):
+            out[row["incident_id"]] = row["at"]
+    return out
 
 
 def events(db: Database, incident_id: str) -> list[dict[str, Any]]:

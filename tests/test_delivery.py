@@ -202,11 +202,11 @@ def test_orphaned_sending_row_is_marked_unknown_not_resent(
 ) -> None:
     contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": "http://x.test/p"})
     iid = _incident(ctx, alice)
-    assert len(delivery.claim(db, clock.now())) == 1  # ... and the engine dies here
-    assert delivery.mark_orphans_unknown(db, clock.now()) == 1
+    assert len(delivery.claim(db, clock)) == 1  # ... and the engine dies here
+    assert delivery.mark_orphans_unknown(db, clock) == 1
     assert _outbox(db, iid)["status"] == "unknown"
     assert [e["kind"] for e in _kinds(db, iid)] == ["page_delivery_unknown"]
-    assert delivery.claim(db, clock.now() + timedelta(hours=1)) == []
+    assert delivery.claim(db, VirtualClock(clock.now() + timedelta(hours=1))) == []
 
 
 def test_contact_method_validation(ctx: Ctx, alice: str) -> None:

@@ -21,7 +21,8 @@ from engine.clock import Clock, VirtualClock, monotonic
 from engine.timefmt import from_epoch_ms, to_epoch_ms
 from storage import escalator, lease
 from storage.db import Database
-from storage.engine_runner import EngineRunner, shared_clock
+from storage.db_clock import bind_clock
+from storage.engine_runner import EngineRunner
 from storage.service import Ctx
 from storage.service import incidents as inc_svc
 from storage.service import policies as pol_svc
@@ -174,7 +175,7 @@ def test_two_engines_one_database_each_step_fires_once(
 def test_runner_wakes_at_due_time_on_a_scaled_clock(
     db_path: Path, db: Database, runners: list[EngineRunner]
 ) -> None:
-    clock = shared_clock(db, 600)  # 1 min of clock time = 0.1 s
+    clock = bind_clock(db, 600)  # 1 min of clock time = 0.1 s
     ctx, pid, users = _setup(db, clock, timeouts=(1, 1))
     r = EngineRunner(db_path, clock, "solo", deliver=False).start()
     runners.append(r)
@@ -230,7 +231,7 @@ def test_standby_process_takes_over_within_10s_of_sigkill(db_path: Path, db: Dat
 def test_crash_sigkill_many_times_every_step_once(db_path: Path, db: Database) -> None:
     """An engine on a x60 clock is SIGKILLed at random moments while incidents are opened and acked."""
     speed = 60.0  # one clock minute per real second
-    clock = shared_clock(db, speed)
+    clock = bind_clock(db, speed)
     layer_count = 3
     ctx, pid, _ = _setup(db, clock, timeouts=(1,) * layer_count)
     rng = random.Random(int(os.environ.get("ONCALL_CRASH_SEED", "20261127")))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from console.cli import State, echo_json, handle_errors, pass_state, run_console
+from console.cli import State, echo_json, handle_errors, pass_state, run_console, speed_option
 from storage.db import demo_db_path
 from storage.demo import DEMO_ORG, seed_demo
 from storage.service.orgs import list_orgs
@@ -17,14 +17,19 @@ from storage.service.orgs import list_orgs
 @click.option("--no-console", is_flag=True, help="Only create the demo database (for scripts).")
 @click.option("--reset", is_flag=True, help="Delete an existing demo database first.")
 @click.option("--json", "as_json", is_flag=True, help="With --no-console: print what was created as JSON.")
+@speed_option
 @pass_state
 @handle_errors
-def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> None:
+def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, speed: float | None) -> None:
     """Create the demo organisation (Acme Platform) and open the console on it.
 
     Uses --db if given on the command line, else demo.db in the user data directory, so real data is
     never touched (ONCALL_DB names the real database: it is not used here).
+
+    With --speed N the demo database runs on a clock N times faster, from its creation on: it must then
+    always be opened with --speed N. --reset --speed N (or --reset alone) starts it over on that clock.
     """
+    state.use_speed(speed)
     db_given = click.get_current_context().find_root().get_parameter_source("db_path")
     path = state.db_path if state.db_path and db_given is ParameterSource.COMMANDLINE else demo_db_path()
     if reset:
@@ -32,8 +37,9 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> 
             Path(str(path) + suffix).unlink(missing_ok=True)
     state.db_path = path
     db = state.db()
+    clock = state.clock  # recorded now on a new file; an existing one must be opened on its own clock
     if not any(o["name"] == DEMO_ORG for o in list_orgs(db)):
-        demo = seed_demo(db, state.clock)
+        demo = seed_demo(db, clock)
         if as_json:
             echo_json({"db": str(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__})
         else:

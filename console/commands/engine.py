@@ -3,28 +3,28 @@
 Runs until SIGTERM or Ctrl-C. Several may run against one database: one fires timers (``embedded``), the
 others stand by and take over within about 6 s of it dying. ``--speed N`` runs the escalations on a
 scaled clock whose anchor is stored in the database (so the console and ``oncall serve`` with the same
-``--speed`` agree on the time, and a restarted engine carries on where the last one was).
+``--speed`` agree on the time, and a restarted engine carries on where the last one was). The database
+records its clock: ``--speed`` on a database that runs on wall time, or no ``--speed`` on a scaled one,
+is refused with one line and exit 2 (``storage.db_clock``).
 """
 
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
-from storage.db import default_db_path, open_db
+from console.cli import State, handle_errors, speed_option
 
 
 @click.command("engine")
 @click.option(
     "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Database file."
 )
-@click.option("--speed", type=float, default=None, help="Run the clock N times faster (drills, demos).")
+@speed_option
 @click.option("--name", default="engine", show_default=True, help="Name shown in the lease holder.")
 @click.option("--lease-ttl", type=float, default=5.0, hidden=True)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
@@ -33,24 +33,17 @@ def engine_command(
     ctx: click.Context, db_path: Path | None, speed: float | None, name: str, lease_ttl: float, quiet: bool
 ) -> None:
     """Run the escalation engine without the console."""
-    from engine.errors import DomainError
-    from storage.engine_runner import EngineRunner, shared_clock
+    from storage.engine_runner import EngineRunner
     from storage.operator_config import load_operator_config
 
-    state: Any = ctx.obj
-    db_path = db_path or getattr(state, "db_path", None) or default_db_path()
-    speed = speed if speed is not None else getattr(state, "speed", None)
-    if speed is not None and speed <= 0:
-        click.echo("error: --speed must be positive", err=True)
-        sys.exit(2)
-    try:
-        config = load_operator_config()
-        db = open_db(db_path)
-        clock = shared_clock(db, speed)
-        db.close()
-    except DomainError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    state = ctx.obj if isinstance(ctx.obj, State) else State(None, None, None)
+    if db_path is not None:
+        state.db_path = db_path
+    state.use_speed(speed)
+    db_path = state.path
+    clock = handle_errors(lambda: state.clock)()
+    state.close()
+    config = handle_errors(load_operator_config)()
 
     def say(mode: str) -> None:
         if not quiet:

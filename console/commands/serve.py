@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli import State, fail, handle_errors, pass_state
-from engine.clock import Clock
+from console.cli import State, fail, handle_errors, pass_state, speed_option
 from storage.db import open_db
 
 if TYPE_CHECKING:
@@ -26,19 +25,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _clock(state: State, path: Path) -> Clock:
-    """With ``--speed``, the scaled clock anchored in the database, shared with the engine and console."""
-    if state.speed is None or state.speed == 1:
-        return state.clock
-    from storage.engine_runner import shared_clock
-
-    db = open_db(path)
-    try:
-        return shared_clock(db, state.speed)
-    finally:
-        db.close()
 
 
 def _has_org(path: Path) -> bool:
@@ -81,6 +67,7 @@ def _url(host: str, port: int) -> str:
 )
 @click.option("--no-engine", is_flag=True, help="Serve the API only; do not run the escalation engine here.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+@speed_option
 @pass_state
 @handle_errors
 def serve_command(
@@ -92,11 +79,13 @@ def serve_command(
     allow_webhook: tuple[str, ...],
     no_engine: bool,
     access_log: bool,
+    speed: float | None,
 ) -> None:
     """Serve the Scaling-compatible API (/v1/…) on the local database.
 
     The escalation engine runs in this process; when another process already holds the engine lease it
-    stands by and takes over if that process stops. Keys come from `oncall init` / `oncall keys create`.
+    stands by and takes over if that process stops. --speed N (here or before the command) is for demo
+    copies only, as for the console and `oncall engine`. Keys come from `oncall init` / `oncall keys create`.
     """
     import uvicorn
 
@@ -113,9 +102,14 @@ def serve_command(
             "(keys are still required; traffic is plain HTTP)",
             err=True,
         )
-    config = state.operator_config().allowing_webhooks(allow_webhook)
-    path = db_path or state.path
-    app = create_app(path, _clock(state, path), engine=not no_engine, config=config)
+    if db_path is not None:
+        state.db_path = db_path
+    state.use_speed(speed)
+    path = state.path
+    clock = state.clock  # the database's clock; refused here if it runs on another (storage.db_clock)
+    state.close()
+    operator_config = state.operator_config().allowing_webhooks(allow_webhook)
+    app = create_app(path, clock, engine=not no_engine, config=operator_config)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

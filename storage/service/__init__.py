@@ -8,6 +8,8 @@ object in wire form (camelCase dicts, exactly as the HTTP API answers), raising
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -46,7 +48,18 @@ class Ctx:
         return self.via == "operator"
 
     def now(self) -> datetime:
+        """The instant for reading (who is on call now, countdowns). Writes take theirs from :meth:`write`."""
         return self.clock.now()
+
+    @contextmanager
+    def write(self) -> Iterator[datetime]:
+        """``with ctx.write() as now:`` one write transaction and its instant, taken once ``BEGIN
+        IMMEDIATE`` holds the write lock, so commit order is timestamp order across processes
+        (:func:`storage.db_clock.write_at`). Nested inside another write it is a savepoint."""
+        from storage.db_clock import write_at
+
+        with write_at(self.db, self.clock) as now:
+            yield now
 
     def as_user(self, user_id: str | None, *, is_admin: bool | None = None) -> Ctx:
         """The same context acting as ``user_id`` (same ``via``, configuration and clock)."""

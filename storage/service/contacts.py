@@ -105,8 +105,7 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
         secret = secrets.token_urlsafe(32)
     elif channel != "webhook" and secret is not None:
         raise ValidationError("only a webhook takes a secret", field="secret")
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         get_user_row(ctx, user_id)
         cid = new_id("cm", now)
         ctx.db.insert(
@@ -170,7 +169,7 @@ def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) ->
         if row["channel"] != "webhook":
             raise ValidationError("only a webhook takes a secret", field="secret")
         changes["secret"] = string(body["secret"], "secret", min_len=16, max_len=256)
-    with ctx.db.write():
+    with ctx.write():
         _row(ctx, user_id, contact_id)  # still there (the channel never changes)
         ctx.db.update("contact_methods", "id", contact_id, changes)
         return contact_wire(_row(ctx, user_id, contact_id))
@@ -179,7 +178,7 @@ def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) ->
 def delete_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> None:
     """Remove a method; 403 ``operator_only`` for a command method unless the operator removes it."""
     _may_manage(ctx, user_id)
-    with ctx.db.write():
+    with ctx.write():
         row = _row(ctx, user_id, contact_id)
         _operator_only(ctx, row["channel"], "remove")
         ctx.db.execute("DELETE FROM contact_methods WHERE id = ?", (contact_id,))

@@ -156,8 +156,7 @@ def create_incident(
             raise DomainError(
                 "invalid_component_id", f"component {components[0]!r} does not exist in this organisation"
             )
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         if owner_id is not None and owner_id not in active_user_ids(ctx):
             raise DomainError("invalid_owner", f"ownerId {owner_id!r} is not a member of this organisation")
         if owner_schedule_id is not None:
@@ -377,8 +376,7 @@ def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     note = string(body.get("resolutionNote"), "resolutionNote", max_len=10_000, nullable=True)
     if note is not None and new_status != "resolved":
         raise ValidationError("resolutionNote is only accepted when resolving", field="resolutionNote")
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         row = _row(ctx, incident_id)
         _apply_status(ctx, row, new_status, note, now)
         _insert_update(ctx, incident_id, None, new_status, "internal", now)
@@ -421,8 +419,7 @@ def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
         raise ValidationError("an update needs a body or a statusChange", field="body")
     if visibility == "public" and text is None:
         raise ValidationError("a public update needs a body", field="body")
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         row = _open_row(ctx, incident_id, "no more updates can be posted")
         if visibility == "public" and row["origin"] == "local":
             raise DomainError(
@@ -455,8 +452,7 @@ def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
 
     Allowed on resolved incidents (the only change a resolved incident accepts).
     """
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _row(ctx, incident_id)
         urow = ctx.db.one(
             "SELECT * FROM incident_updates WHERE id = ? AND incident_id = ?", (update_id, incident_id)
@@ -488,8 +484,7 @@ def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
 
 def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
     """Stop the escalation. Idempotent; a no-op on a resolved incident; never changes the status."""
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         row = _row(ctx, incident_id)
         if row["status"] != "resolved" and row["acknowledged_at"] is None:
             ts = to_iso(now)
@@ -521,8 +516,7 @@ def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """Change the owner to ``targetUserId``: the target is paged and the current layer's timer restarts."""
     body = only_fields(body, {"targetUserId"})
     target = string(body.get("targetUserId"), "targetUserId", min_len=1)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         row = _row(ctx, incident_id)
         if target not in active_user_ids(ctx):
             raise DomainError("invalid_target_user", f"{target!r} is not a member of this organisation")
@@ -547,8 +541,7 @@ def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
 def escalate_now(ctx: Ctx, incident_id: str, to_position: Any = None) -> dict[str, Any]:
     """Local extension: page the next layer (or layer N) now instead of waiting for the timeout."""
     pos = None if to_position is None else integer(to_position, "toLayer", minimum=1)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _open_row(ctx, incident_id, "nothing to escalate")
         escalator.escalate_now(ctx.db, now, incident_id, pos, ctx.actor_id)
         return _with_escalation(ctx, incident_id)
@@ -557,8 +550,7 @@ def escalate_now(ctx: Ctx, incident_id: str, to_position: Any = None) -> dict[st
 def snooze(ctx: Ctx, incident_id: str, minutes: Any) -> dict[str, Any]:
     """Local extension: hold the escalation for ``minutes``, then carry on where it was."""
     mins = integer(minutes, "minutes", minimum=1, maximum=10_080)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _open_row(ctx, incident_id, "nothing to snooze")
         escalator.snooze(ctx.db, now, incident_id, mins, ctx.actor_id)
         return _with_escalation(ctx, incident_id)

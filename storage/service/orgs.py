@@ -96,8 +96,9 @@ def create_org(
     clock = clock or WallClock()
     name = name_string(name, "org")
     email = _email(admin_email, "admin email")
-    now = clock.now()
-    with db.write():
+    from storage.db_clock import write_at
+
+    with write_at(db, clock) as now:
         if db.one("SELECT 1 FROM orgs WHERE name = ?", (name,)):
             raise NameConflict(f"an organisation named {name!r} already exists")
         org_id = new_id("org", now)
@@ -160,8 +161,7 @@ def add_user(
     last_name = string(last_name, "lastName", max_len=255, nullable=True)
     role = enum(role, "role", ROLES)
     image_url = string(image_url, "imageUrl", max_len=2048, nullable=True)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         if ctx.db.one(
             "SELECT 1 FROM users WHERE org_id = ? AND email = ? AND removed_at IS NULL", (ctx.org_id, email)
         ):
@@ -241,7 +241,7 @@ def active_user_ids(ctx: Ctx) -> set[str]:
 
 def remove_user(ctx: Ctx, user_id: str) -> None:
     """Remove a member. The row stays (marked removed) so history keeps its names."""
-    with ctx.db.write():
+    with ctx.write() as at:
         row = get_user_row(ctx, user_id)
         sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
         if ctx.actor_user_id == user_id:
@@ -253,7 +253,7 @@ def remove_user(ctx: Ctx, user_id: str) -> None:
             )
             if admins <= 1:
                 raise DomainError("last_admin", "an organisation must keep at least one admin")
-        now = to_iso(ctx.now())
+        now = to_iso(at)
         ctx.db.update("users", "id", user_id, {"removed_at": now, "updated_at": now})
         ctx.db.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now, user_id)
@@ -262,12 +262,12 @@ def remove_user(ctx: Ctx, user_id: str) -> None:
 
 def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
     role = enum(role, "role", ROLES)
-    with ctx.db.write():
+    with ctx.write() as now:
         get_user_row(ctx, user_id)
         sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
         if ctx.actor_user_id == user_id:
             raise DomainError("cannot_change_own_role", "you cannot change your own role")
-        ctx.db.update("users", "id", user_id, {"role": role, "updated_at": to_iso(ctx.now())})
+        ctx.db.update("users", "id", user_id, {"role": role, "updated_at": to_iso(now)})
         return get_user(ctx, user_id)
 
 
@@ -275,8 +275,7 @@ def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
     body = only_fields(body, {"emailAddress", "role"})
     email = _email(require(body, "emailAddress"), "emailAddress")
     role = enum(body.get("role", "org:member"), "role", ROLES)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         inv_id = new_id("orginv", now)
         ctx.db.insert(
             "invitations",
@@ -312,7 +311,7 @@ def list_invitations(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def revoke_invitation(ctx: Ctx, invitation_id: str) -> None:
-    with ctx.db.write():
+    with ctx.write():
         n = ctx.db.execute(
             "UPDATE invitations SET status = 'revoked' WHERE id = ? AND org_id = ? AND status = 'pending'",
             (invitation_id, ctx.org_id),
@@ -332,9 +331,8 @@ def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
     """A new key for the acting user. The plain key is returned once; only its hash is stored."""
     if name is not None:
         name = string(name, "name", max_len=255)
-    now = ctx.now()
     key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
-    with ctx.db.write():
+    with ctx.write() as now:
         key_id = new_id("key", now)
         ctx.db.insert(
             "api_keys",
@@ -360,12 +358,12 @@ def list_keys(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def revoke_key(ctx: Ctx, key_id: str) -> dict[str, Any]:
-    with ctx.db.write():
+    with ctx.write() as now:
         row = ctx.db.one("SELECT * FROM api_keys WHERE id = ? AND org_id = ?", (key_id, ctx.org_id))
         if row is None:
             raise NotFound("API key", key_id)
         if row["revoked_at"] is None:
-            ctx.db.update("api_keys", "id", key_id, {"revoked_at": to_iso(ctx.now())})
+            ctx.db.update("api_keys", "id", key_id, {"revoked_at": to_iso(now)})
         row = ctx.db.one("SELECT * FROM api_keys WHERE id = ?", (key_id,))
         assert row is not None
         return key_wire(row)

@@ -95,8 +95,7 @@ def create_policy(
     name = name_string(body.get("name"))
     description = string(body.get("description"), "description", max_len=10_000, nullable=True)
     ext = _extensions(body)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _check_name_free(ctx, name)
         pid = new_id("pol", now)
         ctx.db.insert(
@@ -148,12 +147,12 @@ def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
         changes["name"] = name_string(body["name"])
     if "description" in body:
         changes["description"] = string(body["description"], "description", max_len=10_000, nullable=True)
-    with ctx.db.write():
+    with ctx.write() as now:
         _policy_row(ctx, policy_id)
         if "name" in changes:
             _check_name_free(ctx, changes["name"], exclude_id=policy_id)
         if changes:
-            changes["updated_at"] = to_iso(ctx.now())
+            changes["updated_at"] = to_iso(now)
             ctx.db.update("policies", "id", policy_id, changes)
             sync_outbox.record_change(ctx, "policy.update", policy_id, body)
         return policy_wire(_policy_row(ctx, policy_id))
@@ -161,7 +160,7 @@ def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
 
 def delete_policy(ctx: Ctx, policy_id: str) -> None:
     """Delete a policy. Refused while an open incident is escalating on it."""
-    with ctx.db.write():
+    with ctx.write():
         _policy_row(ctx, policy_id)
         open_count = ctx.db.scalar(
             "SELECT count(*) FROM incidents WHERE escalation_policy_id = ? AND status != 'resolved'",
@@ -242,8 +241,7 @@ def add_layer(
         require(body, "ackTimeoutMinutes"), "ackTimeoutMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT
     )
     target = require(body, "target")
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _policy_row(ctx, policy_id)
         ttype, sid, uids = _target(ctx, target)
         ids = _layer_ids(ctx.db, policy_id)
@@ -297,8 +295,8 @@ def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str
             body["ackTimeoutMinutes"], "ackTimeoutMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT
         )
     position = integer(body["position"], "position", minimum=1) if "position" in body else None
-    now = to_iso(ctx.now())
-    with ctx.db.write():
+    with ctx.write() as now_dt:
+        now = to_iso(now_dt)
         _layer_row(ctx, policy_id, layer_id)
         if "target" in body:
             ttype, sid, uids = _target(ctx, body["target"])
@@ -318,13 +316,13 @@ def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str
 
 
 def delete_layer(ctx: Ctx, policy_id: str, layer_id: str) -> None:
-    with ctx.db.write():
+    with ctx.write() as now:
         _layer_row(ctx, policy_id, layer_id)
         sync_outbox.record_change(ctx, "layer.delete", layer_id, root_id=policy_id)
         ctx.db.execute("DELETE FROM escalation_layers WHERE id = ?", (layer_id,))
         ids = _layer_ids(ctx.db, policy_id)
         if ids:
-            _renumber_quietly(ctx.db, ids, now=to_iso(ctx.now()), changed=set())
+            _renumber_quietly(ctx.db, ids, now=to_iso(now), changed=set())
         _touch_policy(ctx, policy_id)
 
 
@@ -343,17 +341,18 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
     shows). A missing, extra, repeated or foreign id is rejected (400 ``invalid_layer_order``) and nothing
     changes.
     """
-    with ctx.db.write():
+    with ctx.write() as now:
         _policy_row(ctx, policy_id)
         ids = check_full_order(layer_ids, _layer_ids(ctx.db, policy_id), "layer")
-        renumber_positions(ctx.db, "escalation_layers", ids, start=1, now=to_iso(ctx.now()))
+        renumber_positions(ctx.db, "escalation_layers", ids, start=1, now=to_iso(now))
         _touch_policy(ctx, policy_id)
         sync_outbox.record_change(ctx, "layer.reorder", policy_id, {"layerIds": ids})
         return list_layers(ctx, policy_id)
 
 
 def _touch_policy(ctx: Ctx, policy_id: str) -> None:
-    ctx.db.update("policies", "id", policy_id, {"updated_at": to_iso(ctx.now())})
+    with ctx.write() as now:
+        ctx.db.update("policies", "id", policy_id, {"updated_at": to_iso(now)})
 
 
 def load_policy_model(db: Database, policy_id: str) -> Policy:

@@ -103,8 +103,7 @@ def create_schedule(
     name = name_string(body.get("name"))
     description = string(body.get("description"), "description", max_len=10_000, nullable=True)
     tz = _timezone(body.get("timezone"))
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _check_name_free(ctx, name)
         sid = new_id("sched", now)
         ctx.db.insert(
@@ -157,20 +156,20 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
         changes["description"] = string(body["description"], "description", max_len=10_000, nullable=True)
     if "timezone" in body:
         changes["timezone"] = _timezone(body["timezone"])
-    with ctx.db.write():
+    with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         if "name" in changes:
             _check_name_free(ctx, changes["name"], exclude_id=schedule_id)
         if changes:
-            changes["updated_at"] = to_iso(ctx.now())
+            changes["updated_at"] = to_iso(now)
             ctx.db.update("schedules", "id", schedule_id, changes)
         return schedule_wire(_schedule_row(ctx, schedule_id))
 
 
 def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
     """Delete a schedule. Refused while an escalation layer targets it, so no policy silently pages nobody."""
-    with ctx.db.write():
+    with ctx.write():
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         used = ctx.db.all(
@@ -279,8 +278,7 @@ def add_rotation_layer(
         raise ValidationError(
             "position is assigned by the server; reorder layers to change it", field="position"
         )
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         values = _validated_layer(ctx, body)
@@ -310,7 +308,7 @@ def add_rotation_layer(
 def update_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str, body: Any) -> dict[str, Any]:
     """Partial update (PATCH); a full body (PUT) works the same. ``effectiveUntil: null`` clears it."""
     body = only_fields(body, _LAYER_FIELDS)
-    with ctx.db.write():
+    with ctx.write() as now:
         current = rotation_layer_wire(_layer_row(ctx, schedule_id, layer_id))
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         merged = {**current, **body}
@@ -320,7 +318,7 @@ def update_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str, body: Any) 
             )
         values = _validated_layer(ctx, merged)
         _check_layer_name_free(ctx, schedule_id, values["name"], exclude_id=layer_id)
-        values["updated_at"] = to_iso(ctx.now())
+        values["updated_at"] = to_iso(now)
         ctx.db.update("rotation_layers", "id", layer_id, values)
         _touch_schedule(ctx, schedule_id)
         return rotation_layer_wire(_layer_row(ctx, schedule_id, layer_id))
@@ -328,7 +326,7 @@ def update_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str, body: Any) 
 
 def delete_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str) -> None:
     """Delete a layer and close the gap in positions (0..n-1 stays dense)."""
-    with ctx.db.write():
+    with ctx.write() as now:
         _layer_row(ctx, schedule_id, layer_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         ctx.db.execute("DELETE FROM rotation_layers WHERE id = ?", (layer_id,))
@@ -338,7 +336,7 @@ def delete_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str) -> None:
                 "SELECT id FROM rotation_layers WHERE schedule_id = ? ORDER BY position, id", (schedule_id,)
             )
         ]
-        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(ctx.now()))
+        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(now))
         _touch_schedule(ctx, schedule_id)
 
 
@@ -352,7 +350,7 @@ def list_rotation_layers(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
 
 def reorder_rotation_layers(ctx: Ctx, schedule_id: str, layer_ids: Any) -> list[dict[str, Any]]:
     """Set the complete order; positions become 0..n-1. Any other set is rejected and changes nothing."""
-    with ctx.db.write():
+    with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         current = [
@@ -362,7 +360,7 @@ def reorder_rotation_layers(ctx: Ctx, schedule_id: str, layer_ids: Any) -> list[
             )
         ]
         ids = check_full_order(layer_ids, current, "rotation layer")
-        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(ctx.now()))
+        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(now))
         _touch_schedule(ctx, schedule_id)
         return list_rotation_layers(ctx, schedule_id)
 
@@ -401,7 +399,8 @@ def renumber_positions(db: Database, table: str, ids: list[str], *, start: int, 
 
 
 def _touch_schedule(ctx: Ctx, schedule_id: str) -> None:
-    ctx.db.update("schedules", "id", schedule_id, {"updated_at": to_iso(ctx.now())})
+    with ctx.write() as now:
+        ctx.db.update("schedules", "id", schedule_id, {"updated_at": to_iso(now)})
 
 
 # -- overrides -----------------------------------------------------------------------------------
@@ -416,8 +415,7 @@ def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
     if end <= start:
         raise ValidationError("end must be after start", field="end")
     note = string(body.get("note"), "note", max_len=1000, nullable=True)
-    now = ctx.now()
-    with ctx.db.write():
+    with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         if user_id not in active_user_ids(ctx):
@@ -453,7 +451,7 @@ def list_overrides(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
 
 
 def delete_override(ctx: Ctx, schedule_id: str, override_id: str) -> None:
-    with ctx.db.write():
+    with ctx.write():
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         n = ctx.db.execute(
