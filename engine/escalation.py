@@ -360,9 +360,12 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         return Outcome(new, tuple(events + more))
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
+        # The acknowledger, while still a member; otherwise (no acknowledger recorded, or they were
+        # removed since) whoever the current layer pages now, so a removed person is never paged.
+        users: tuple[str, ...] = ()
         if state.acked_by:
-            users: tuple[str, ...] = (state.acked_by,)
-        else:
+            users = resolve(Target(type="users", user_ids=(state.acked_by,)), now)
+        if not users:
             users = resolve(layer.target, now) if layer else ()
         nxt = due + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
         page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None

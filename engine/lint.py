@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine import rotation
-from engine.model import Policy, Schedule, Target
+from engine.model import Membership, Policy, Schedule, Target
 from engine.timefmt import to_iso
 
 __all__ = ["LEVELS", "Finding", "lint_policy", "lint_schedule", "target_segments"]
@@ -98,17 +98,19 @@ def target_segments(
     target: Target, schedules: Mapping[str, Schedule], active: frozenset[str], start: datetime, end: datetime
 ) -> list[Segment]:
     """Who ``target`` pages over ``[start, end)``, as consecutive ``(from, to, people)`` pieces; only
-    active users count (as when paging). A missing schedule pages nobody."""
+    active users count, exactly as when paging (:func:`engine.rotation.resolve_target`: a removed user's
+    turn is a gap and their override does not apply). A missing schedule pages nobody."""
+    members = Membership(active)
     if target.type == "users":
-        return [(start, end, frozenset(u for u in target.user_ids if u in active))]
+        return [(start, end, frozenset(rotation.resolve_target(target, None, start, members).user_ids))]
     sched = schedules.get(target.schedule_id or "")
     if sched is None:
         return [(start, end, frozenset())]
     out: list[Segment] = []
     t = start
     while t < end:
-        res = rotation.resolve(sched, t)
-        who = frozenset(u for u in res.paging_targets if u in active)
+        res = rotation.resolve(sched, t, members)
+        who = frozenset(res.paging_targets)
         nxt = res.next_handoff if res.next_handoff is not None and res.next_handoff > t else end
         nxt = min(nxt, end)
         if out and out[-1][2] == who and out[-1][1] == t:

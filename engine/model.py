@@ -6,6 +6,7 @@ returns decisions. Field names follow the Scaling reference (snake_case here, ca
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Literal
@@ -62,6 +63,35 @@ class Schedule:
     timezone: str  # IANA
     layers: tuple[RotationLayer, ...] = ()
     overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Who belongs to the organisation at any instant: the data every "who is on call / who is paged"
+    answer is filtered by (docs/TIME_RULES.md rule 8).
+
+    ``members`` are the current members. ``removed_at`` maps each removed user to the instant (aware, UTC)
+    they were removed: they count as members strictly before it and never from it on. An id in neither is
+    not a member at any instant (it cannot be paged). A removed user who is in ``members`` again (re-added)
+    is a member.
+    """
+
+    members: frozenset[str]
+    removed_at: Mapping[str, datetime] = field(default_factory=dict)
+
+    def is_member(self, user_id: str, at: datetime) -> bool:
+        """Whether ``user_id`` belongs to the organisation at instant ``at`` (aware)."""
+        if user_id in self.members:
+            return True
+        removed = self.removed_at.get(user_id)
+        return removed is not None and at < removed
+
+    def removal_after(self, user_id: str, at: datetime) -> datetime | None:
+        """The instant after ``at`` at which ``user_id`` stops being a member, if there is one."""
+        if user_id in self.members:
+            return None
+        removed = self.removed_at.get(user_id)
+        return removed if removed is not None and removed > at else None
 
 
 @dataclass(frozen=True)

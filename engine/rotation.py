@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.model import Override, RotationLayer, Schedule
+from engine.model import Membership, Override, RotationLayer, Schedule, Target
 
 __all__ = [
     "DstKind",
@@ -27,9 +27,11 @@ __all__ = [
     "ScheduleShifts",
     "Shift",
     "ShiftSource",
+    "TargetResolution",
     "handoff_dst_issues",
     "parse_handoff_time",
     "resolve",
+    "resolve_target",
     "shifts",
     "validate_timezone",
 ]
@@ -44,7 +46,12 @@ ShiftSource = Literal["rotation", "override"]
 @dataclass(frozen=True)
 class LayerResolution:
     """One layer at one instant. ``participant_id`` stays the rotation's user even when displaced, so a
-    UI can show "alice (covered by bob)"."""
+    UI can show "alice (covered by bob)".
+
+    When the rotation's turn belongs to a user removed from the organisation (rule 8), the layer is
+    ``active`` but vacant: ``participant_id``, ``shift_start`` and ``shift_end`` are None and
+    ``vacated_by`` names the removed user (for explanations only; nothing pages or shows them as on call).
+    """
 
     layer_id: str
     name: str
@@ -54,10 +61,14 @@ class LayerResolution:
     shift_start: datetime | None  # start of this participant's uninterrupted stint on the layer
     shift_end: datetime | None  # next change of participant or end of the layer; None = never
     displaced_by_override: bool
+    vacated_by: str | None = None
 
 
 @dataclass(frozen=True)
 class Resolution:
+    """Who is on call at ``at``. ``removed`` lists the removed users (rule 8) whose rotation turn or
+    override it would otherwise be, in layer order then override order: they appear in no other field."""
+
     schedule_id: str
     at: datetime
     owner_id: str | None
@@ -65,6 +76,17 @@ class Resolution:
     layers: tuple[LayerResolution, ...]  # ordered by position
     override: Override | None
     next_handoff: datetime | None
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TargetResolution:
+    """Who an escalation layer's target pages at one instant: ``user_ids`` (members only, in order, each
+    once), and ``removed``, the removed users it would otherwise have paged (so a timeline can say why
+    a layer paged fewer people, or nobody)."""
+
+    user_ids: tuple[str, ...]
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,19 +340,64 @@ def _winning_override(overrides: tuple[Override, ...] | list[Override], t: datet
 # --------------------------------------------------------------------------------------------- resolve
 
 
-def resolve(schedule: Schedule, at: datetime) -> Resolution:
-    """Owner, paging targets and per-layer detail at instant ``at`` (rules 1-7 of docs/TIME_RULES.md)."""
+def resolve(schedule: Schedule, at: datetime, members: Membership | None = None) -> Resolution:
+    """Owner, paging targets and per-layer detail at instant ``at`` (rules 1-8 of docs/TIME_RULES.md).
+
+    ``members`` says who belongs to the organisation when (rule 8): a removed user's rotation turn is a
+    gap and their overrides do not apply. ``None`` counts every user named in the schedule as a member
+    (the pure rules on their own); every view and the escalation engine pass the organisation's
+    membership, so they all give the same answer. Raises ``ValueError`` for a naive ``at`` or a
+    schedule the rules cannot read (unknown zone, rotation length below 1).
+    """
     t = _utc(at, "at")
-    override = _winning_override(schedule.overrides, t)
+    removed: list[str] = []
+    candidates = schedule.overrides
+    if members is not None:
+        candidates = tuple(o for o in schedule.overrides if members.is_member(o.user_id, t))
+        removed_cover = [
+            o.user_id
+            for o in sorted(schedule.overrides, key=lambda o: (o.start, o.id), reverse=True)
+            if o.start <= t < o.end and not members.is_member(o.user_id, t)
+        ]
+    else:
+        removed_cover = []
+    override = _winning_override(candidates, t)
     owner_layer: int | None = None  # index of the owner-bearing layer among the position-ordered layers
     upcoming: list[datetime] = []  # instants at which the answer could change
     layers: list[LayerResolution] = []
+    if members is not None and override is not None:
+        leaves = members.removal_after(override.user_id, t)
+        if leaves is not None:
+            upcoming.append(leaves)
     for rot in _compile(schedule):
         if rot.active_at(t):
             i = rot.index_at(t)
             begin, end = rot.stint(i)
             if end is not None:
                 upcoming.append(end)
+            if members is not None:
+                who = rot.who(i)
+                if not members.is_member(who, t):  # rule 8: a removed user's turn is a gap
+                    removed.append(who)
+                    layers.append(
+                        LayerResolution(
+                            rot.layer.id,
+                            rot.layer.name,
+                            rot.layer.position,
+                            True,
+                            None,
+                            None,
+                            None,
+                            False,
+                            who,
+                        )
+                    )
+                    continue
+                leaves = members.removal_after(who, t)
+                if leaves is not None:
+                    upcoming.append(leaves)
+                    if end is None or leaves < end:
+                        end = leaves
             if owner_layer is None:
                 owner_layer = len(layers)
             res = LayerResolution(
@@ -368,6 +435,9 @@ def resolve(schedule: Schedule, at: datetime) -> Resolution:
             targets.append(pick)
 
     nxt = min(upcoming) if upcoming else None
+    for uid in removed_cover:
+        if uid not in removed:
+            removed.append(uid)
     return Resolution(
         schedule_id=schedule.id,
         at=t,
@@ -376,7 +446,31 @@ def resolve(schedule: Schedule, at: datetime) -> Resolution:
         layers=tuple(layers),
         override=override,
         next_handoff=None if nxt is None else _utc(nxt, "next_handoff"),
+        removed=tuple(dict.fromkeys(removed)),
     )
+
+
+def resolve_target(
+    target: Target, schedule: Schedule | None, at: datetime, members: Membership
+) -> TargetResolution:
+    """Who an escalation layer's ``target`` pages at ``at``: the one answer the escalation engine pages
+    with and every "who would be paged" view shows.
+
+    A ``schedule`` target pages the schedule's paging targets (:func:`resolve` with ``members``); a
+    missing schedule (``None``) pages nobody. A ``users`` target pages the listed users who are members
+    at ``at``, in order, each once. Raises ``ValueError`` as :func:`resolve` does.
+    """
+    if target.type == "schedule":
+        if schedule is None:
+            return TargetResolution(())
+        res = resolve(schedule, at, members)
+        return TargetResolution(res.paging_targets, res.removed)
+    t = _utc(at, "at")
+    kept: dict[str, None] = {}
+    gone: dict[str, None] = {}
+    for uid in target.user_ids:
+        (kept if members.is_member(uid, t) else gone)[uid] = None
+    return TargetResolution(tuple(kept), tuple(gone))
 
 
 # --------------------------------------------------------------------------------------------- shifts
@@ -411,10 +505,16 @@ class _Runs:
         return tuple(self.out)
 
 
-def shifts(schedule: Schedule, start: datetime, end: datetime) -> ScheduleShifts:
+def shifts(
+    schedule: Schedule, start: datetime, end: datetime, members: Membership | None = None
+) -> ScheduleShifts:
     """Every layer's coverage, the schedule's owners and its gaps over ``[start, end)``.
 
-    Walks handoff boundaries and override edges only, so a year of a daily rotation is a few hundred steps.
+    Walks handoff boundaries, override edges and removals only, so a year of a daily rotation is a few
+    hundred steps. With ``members`` (rule 8), a removed user's turns are missing from their layer's
+    coverage (a gap in the layer; the rotation's handoffs are still listed, since the rotation does not
+    shift) and their overrides do not apply, from the instant of removal; before it they count as ever.
+    Raises ``ValueError`` when ``end <= start`` or an instant is naive.
     """
     lo, hi = _utc(start, "start"), _utc(end, "end")
     if hi <= lo:
@@ -439,6 +539,10 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> ScheduleShifts
     for o in overrides:
         points.add(max(lo, _utc(o.start, "override start")))
         points.add(min(hi, _utc(o.end, "override end")))
+    if members is not None:
+        for removed in members.removed_at.values():
+            if lo < removed < hi:
+                points.add(_utc(removed, "removal"))
     edges = sorted(points)
     starts = [[s[0] for s in segs] for segs in layer_segs]
 
@@ -446,12 +550,17 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> ScheduleShifts
     owners = _Runs()
     gaps: list[Gap] = []
     for a, b in zip(edges, edges[1:], strict=False):
-        ov = _winning_override(overrides, a)
+        if members is None:
+            ov = _winning_override(overrides, a)
+        else:
+            ov = _winning_override([o for o in overrides if members.is_member(o.user_id, a)], a)
         owner_done = False
         for n, segs in enumerate(layer_segs):
             k = bisect_right(starts[n], a) - 1
             if k < 0 or a >= segs[k][1]:
                 continue
+            if members is not None and not members.is_member(segs[k][2], a):
+                continue  # rule 8: a removed user's turn is a gap in the layer
             lid = rots[n].layer.id
             key: _RunKey
             if not owner_done and ov is not None:

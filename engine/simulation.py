@@ -42,7 +42,7 @@ from typing import Any
 
 from engine import escalation as esc
 from engine import rotation
-from engine.model import Policy, Schedule, Target
+from engine.model import Membership, Policy, Schedule, Target
 
 __all__ = [
     "Behaviour",
@@ -232,7 +232,8 @@ class CachedResolver:
     Each schedule is resolved once per change of its paging targets between ``start`` and ``end`` (by
     following ``Resolution.next_handoff``); a lookup is then a bisect, and the shift it finds answers every
     later lookup until that shift ends. Instants outside the window fall back to
-    :func:`engine.rotation.resolve`. Removed users are dropped, as the live engine does.
+    :func:`engine.rotation.resolve`, with the same membership rule as the live engine (rule 8 of
+    docs/TIME_RULES.md: a removed user's turn is a gap, their overrides do not apply).
     """
 
     def __init__(
@@ -240,6 +241,7 @@ class CachedResolver:
     ) -> None:
         self.schedules = schedules
         self.active = active
+        self.members = Membership(active)
         self.start, self.end = start, end
         self._starts: dict[str, list[datetime]] = {}
         self._stamps: dict[str, list[float]] = {}
@@ -252,8 +254,8 @@ class CachedResolver:
             targets: list[tuple[str, ...]] = []
             t = start
             while t < end:
-                res = rotation.resolve(sched, t)
-                who = self._members(res.paging_targets)
+                res = rotation.resolve(sched, t, self.members)
+                who = res.paging_targets
                 if not targets or targets[-1] != who:
                     starts.append(t)
                     targets.append(who)
@@ -263,13 +265,6 @@ class CachedResolver:
             self._starts[sid] = starts
             self._stamps[sid] = [x.timestamp() for x in starts]
             self._targets[sid] = targets
-
-    def _members(self, ids: Iterable[str]) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for uid in ids:
-            if uid in self.active:
-                seen[uid] = None
-        return tuple(seen)
 
     def __call__(self, target: Target, at: datetime) -> tuple[str, ...]:
         if target.type == "schedule":
@@ -281,7 +276,10 @@ class CachedResolver:
             return self._lookup(target.schedule_id or "", at)
         users = self._users.get(target.user_ids)
         if users is None:
-            users = self._users[target.user_ids] = self._members(target.user_ids)
+            # Membership here has no removal instants, so the answer is the same at every instant.
+            users = self._users[target.user_ids] = rotation.resolve_target(
+                target, None, at, self.members
+            ).user_ids
         return users
 
     def _lookup(self, sid: str, at: datetime) -> tuple[str, ...]:
@@ -296,7 +294,7 @@ class CachedResolver:
             until = starts[i + 1] if i + 1 < len(starts) else self.end
             self._shift[sid] = (starts[i], until, who)
             return who
-        return self._members(rotation.resolve(self.schedules[sid], at).paging_targets)
+        return rotation.resolve(self.schedules[sid], at, self.members).paging_targets
 
     def change_points(self, schedule_id: str) -> list[datetime]:
         return list(self._starts.get(schedule_id, ()))

@@ -363,8 +363,12 @@ def _after_step(drill: Drill) -> None:
                     drill,
                     at,
                     "nobody",
-                    f"nobody  layer {pos}/{n_layers}  nobody on call ({_target_text(drill, data.get('target', {}))})"
-                    " -> next layer now",
+                    f"nobody  layer {pos}/{n_layers}  nobody on call ({_target_text(drill, data.get('target', {}))}"
+                    + "".join(
+                        f"; {drill.names.get(u, u)} removed from the organisation"
+                        for u in data.get("removedUserIds", [])
+                    )
+                    + ") -> next layer now",
                     layer=pos,
                 )
             )

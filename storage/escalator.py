@@ -31,7 +31,7 @@ from engine import escalation as esc
 from engine import ids, rotation
 from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NotFound
-from engine.model import Policy, Schedule, Target
+from engine.model import Membership, Policy, Schedule, Target
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, outbox, timeline
 from storage.db import Database
@@ -66,11 +66,12 @@ class _Tx:
     db: Database
     plans: dict[str, Policy] = field(default_factory=dict)
     schedules: dict[str, Schedule | None] = field(default_factory=dict)
-    active: dict[str, bool] = field(default_factory=dict)
+    _members: Membership | None = None
     contacts: dict[str, list[outbox.Contact]] = field(default_factory=dict)
     live: dict[str, str | None] = field(default_factory=dict)
     noted: dict[str, str] = field(default_factory=dict)
     resolve_errors: dict[str, str] = field(default_factory=dict)
+    removed_notes: dict[Target, tuple[str, ...]] = field(default_factory=dict)
     batched: bool = False
     _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
     outbox_rows: list[outbox.OutboxRow] = field(default_factory=list)
@@ -135,42 +136,45 @@ class _Tx:
                 self.schedules[schedule_id] = None
         return self.schedules[schedule_id]
 
-    def _is_active(self, user_id: str) -> bool:
-        ok = self.active.get(user_id)
-        if ok is None:
-            ok = self.active[user_id] = bool(
-                self.db.one("SELECT 1 FROM users WHERE id = ? AND removed_at IS NULL", (user_id,))
-            )
-        return ok
+    @property
+    def members(self) -> Membership:
+        """Everyone who may be paged: the current members of every organisation in the file, read once
+        per transaction. A removed user is never a member here, whatever instant is asked about: the
+        engine only pages at its ``now``, and a removal already recorded is behind it (rule 8 of
+        docs/TIME_RULES.md)."""
+        if self._members is None:
+            rows = self.db.all("SELECT id FROM users WHERE removed_at IS NULL")
+            self._members = Membership(frozenset(r["id"] for r in rows))
+        return self._members
 
     def resolve(self, target: Target, at: datetime) -> tuple[str, ...]:
-        """Who the target pages at ``at``: resolved at the moment of paging, members only, no repeats.
+        """Who the target pages at ``at`` (:func:`engine.rotation.resolve_target`): resolved at the
+        moment of paging, members only, no repeats.
 
         A schedule that cannot be resolved (deleted, or data this version cannot read) pages nobody; the
         reason is kept in ``resolve_errors`` and lands on the ``nobody_on_call`` event, so one bad
-        schedule never stalls the engine for every other incident.
+        schedule never stalls the engine for every other incident. The removed users the target would
+        otherwise have paged are kept in ``removed_notes`` for the same event.
         """
+        sched: Schedule | None = None
         if target.type == "schedule":
             sid = target.schedule_id or ""
-            sched: Schedule | None = None
             try:
                 sched = self._schedule(sid)
-                candidates: tuple[str, ...] = (
-                    () if sched is None else rotation.resolve(sched, at).paging_targets
-                )
+                found = rotation.resolve_target(target, sched, at, self.members)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
                 log.warning("schedule %s could not be resolved: %r", sid, exc)
                 self.resolve_errors[sid] = f"{type(exc).__name__}: {exc}"[:300]
-                candidates = ()
+                found = rotation.TargetResolution(())
             if sched is None and sid not in self.resolve_errors:
                 self.resolve_errors[sid] = "schedule not found"
         else:
-            candidates = target.user_ids
-        seen: dict[str, None] = {}
-        for uid in candidates:
-            if uid not in seen and self._is_active(uid):
-                seen[uid] = None
-        return tuple(seen)
+            found = rotation.resolve_target(target, None, at, self.members)
+        if found.removed:
+            self.removed_notes[target] = found.removed
+        else:
+            self.removed_notes.pop(target, None)
+        return found.user_ids
 
     def live_hash(self, policy_id: str) -> str | None:
         if policy_id not in self.live:
@@ -228,6 +232,13 @@ def _incident(db: Database, incident_id: str) -> sqlite3.Row | None:
     )
 
 
+def _target_of(data: dict[str, Any]) -> Target:
+    """The :class:`Target` a ``nobody_on_call`` event's ``target`` data describes."""
+    if data.get("type") == "schedule":
+        return Target(type="schedule", schedule_id=data.get("scheduleId"))
+    return Target(type="users", user_ids=tuple(data.get("userIds") or ()))
+
+
 def _apply(
     tx: _Tx,
     incident: sqlite3.Row | dict[str, Any],
@@ -242,6 +253,9 @@ def _apply(
             error = tx.resolve_errors.get(data.get("target", {}).get("scheduleId") or "")
             if error:
                 data["error"] = error
+            removed = tx.removed_notes.get(_target_of(data.get("target", {})), ())
+            if removed:
+                data["removedUserIds"] = list(removed)
         if event.page is not None:
             data["deliveries"] = outbox.enqueue(
                 tx.db,

@@ -16,13 +16,13 @@ from engine import escalation as esc
 from engine import rotation
 from engine.drill import format_instant, format_offset
 from engine.errors import NotFound
-from engine.model import Policy, Schedule
+from engine.model import Membership, Policy, Schedule
 from engine.timefmt import parse_iso, to_iso
 from storage import escalator, timeline
 from storage.drills import drill_zone
 from storage.service import Ctx
 from storage.service import incidents as incidents_svc
-from storage.service.orgs import active_user_ids, user_names
+from storage.service.orgs import active_user_ids, membership, user_names
 from storage.service.policies import load_policy_model
 from storage.service.schedules import load_schedule_model
 
@@ -60,20 +60,24 @@ def _schedule(ctx: Ctx, cache: dict[str, Schedule | None], sid: str | None) -> S
 
 
 def _resolution(
-    sched: Schedule, at: datetime, names: dict[str, str], active: set[str], zone: str
+    sched: Schedule, at: datetime, names: dict[str, str], members: Membership, zone: str
 ) -> dict[str, Any]:
-    """One schedule at one instant, every rotation layer shown, with overrides and nearby DST changes."""
-    res = rotation.resolve(sched, at)
+    """One schedule at one instant, every rotation layer shown, with overrides and nearby DST changes.
+
+    Resolved as the engine resolves it (with the organisation's membership at ``at``): a layer whose turn
+    belongs to a removed user names them with ``userRemoved: true`` and pages nobody."""
+    res = rotation.resolve(sched, at, members)
     layers = []
     for lr in res.layers:
+        uid = lr.participant_id or lr.vacated_by
         layers.append(
             {
                 "name": lr.name,
                 "position": lr.position,
                 "active": lr.active,
-                "userId": lr.participant_id,
-                "user": names.get(lr.participant_id or "", lr.participant_id),
-                "userRemoved": lr.participant_id is not None and lr.participant_id not in active,
+                "userId": uid,
+                "user": names.get(uid or "", uid),
+                "userRemoved": lr.vacated_by is not None,
                 "shiftStart": None if lr.shift_start is None else to_iso(lr.shift_start),
                 "shiftEnd": None if lr.shift_end is None else to_iso(lr.shift_end),
                 "shift": None
@@ -111,7 +115,7 @@ def _resolution(
         },
         "pagingTargets": [names.get(u, u) for u in res.paging_targets],
         "pagingTargetIds": list(res.paging_targets),
-        "skippedRemoved": [names.get(u, u) for u in res.paging_targets if u not in active],
+        "skippedRemoved": [names.get(u, u) for u in res.removed],
         "dst": dst,
     }
 
@@ -126,6 +130,7 @@ def explain(
         iid = inc["id"]
         names = user_names(ctx)
         active = active_user_ids(ctx)
+        members = membership(ctx)
         plan, is_snapshot = _plan_for(ctx, iid, inc["escalationPolicyId"])
         state = escalator.escalation_state(ctx.db, iid)
         events = timeline.events(ctx.db, iid)
@@ -215,8 +220,11 @@ def explain(
                             }
                         )
                 elif ev["kind"] == "nobody_on_call":
+                    gone = [names.get(u, u) for u in d.get("removedUserIds", [])]
                     item["notes"].append(
-                        f"at {off(when)} the target resolved to nobody; the next layer was paged at once"
+                        f"at {off(when)} the target resolved to nobody"
+                        + (f" ({', '.join(gone)} removed from the organisation)" if gone else "")
+                        + "; the next layer was paged at once"
                     )
                 elif ev["kind"] == "escalation_timeout":
                     late = int(d.get("lateMs") or 0)
@@ -239,7 +247,7 @@ def explain(
                     )
             reached_at = reached.get(pos)
             if reached_at is not None and sched is not None:
-                item["resolution"] = _resolution(sched, reached_at, names, active, sched.timezone)
+                item["resolution"] = _resolution(sched, reached_at, names, members, sched.timezone)
             if reached_at is None:
                 if acked is not None:
                     item["notes"].append(
@@ -327,12 +335,13 @@ def explain(
             steps = []
             t = at
             for layer in plan.layers:
-                if layer.target.type == "schedule":
-                    sched = _schedule(ctx, cache, layer.target.schedule_id)
-                    ids = () if sched is None else rotation.resolve(sched, t).paging_targets
-                else:
-                    ids = layer.target.user_ids
-                who = [names.get(u, u) for u in ids if u in active]
+                sched = (
+                    _schedule(ctx, cache, layer.target.schedule_id)
+                    if layer.target.type == "schedule"
+                    else None
+                )
+                ids = rotation.resolve_target(layer.target, sched, t, members).user_ids
+                who = [names.get(u, u) for u in ids]
                 steps.append(
                     {
                         "position": layer.position,
@@ -340,7 +349,7 @@ def explain(
                         "local": format_instant(t, zone),
                         "offset": format_offset(t - at),
                         "users": who,
-                        "resolution": _resolution(sched, t, names, active, sched.timezone)
+                        "resolution": _resolution(sched, t, names, members, sched.timezone)
                         if layer.target.type == "schedule" and sched is not None
                         else None,
                     }
@@ -401,7 +410,8 @@ def _resolution_lines(res: dict[str, Any], indent: str) -> list[str]:
         if lr["displacedByOverride"] and res["override"]:
             extra = f", covered by {res['override']['user']} (override)"
         if lr["userRemoved"]:
-            extra += " (removed: skipped)"
+            out.append(f'{indent}rotation "{lr["name"]}": {lr["user"]}\'s turn, removed: nobody (a gap)')
+            continue
         out.append(f'{indent}rotation "{lr["name"]}": {lr["user"]}{extra}; shift {lr["shift"]}')
     if res["override"] and not any(lr["displacedByOverride"] for lr in res["layers"]):
         out.append(f"{indent}override: {res['override']['user']} covers the schedule (no rotation active)")
@@ -409,6 +419,8 @@ def _resolution_lines(res: dict[str, Any], indent: str) -> list[str]:
         out.append(f"{indent}DST: {d['layer']}: {d['text']}")
     if not res["dst"]:
         out.append(f"{indent}DST: no handoff near this instant fell in a clock change")
+    if res["skippedRemoved"]:
+        out.append(f"{indent}removed from the organisation, not paged: {', '.join(res['skippedRemoved'])}")
     out.append(f"{indent}=> pages {', '.join(res['pagingTargets']) or 'nobody'}")
     return out
 

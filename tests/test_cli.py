@@ -185,3 +185,38 @@ def test_the_operator_adds_commands_and_any_webhook_but_not_malformed_ones(tmp_p
     run(db, "users", "contacts", "remove", "a@example.com", cmd["id"])
     listed = json.loads(run(db, "users", "contacts", "list", "a@example.com", "--json").stdout)
     assert [c["channel"] for c in listed] == ["webhook"] * 3
+
+
+def test_schedules_and_policies_never_name_a_removed_member(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    run(db, "demo", "--no-console")
+    users = {u["email"]: u["id"] for u in json.loads(run(db, "users", "list", "--json").stdout)}
+    names = {"dan@example.com": "Dan Kowalski", "erin@example.com": "Erin Schmidt"}
+
+    def secondary() -> dict:  # type: ignore[type-arg]
+        scheds = json.loads(run(db, "schedules", "--json").stdout)
+        return next(s for s in scheds if s["name"] == "Platform Secondary")
+
+    before = secondary()["onCallNow"]
+    backup = before["currentOncall"][0]["userId"]  # Dan or Erin, weekly
+    email = next(e for e, uid in users.items() if uid == backup)
+    assert backup in before["pagingTargets"]
+    run(db, "users", "remove", email)
+
+    now = secondary()["onCallNow"]
+    assert backup not in json.dumps(now)
+    assert now["currentOncall"][0]["userId"] is None and now["pagingTargets"]
+    table = run(db, "schedules").stdout
+    assert names[email] not in table
+
+    pols = json.loads(run(db, "policies", "--json").stdout)
+    default = next(p for p in pols if p["name"] == "Platform Default")
+    layer2 = default["layers"][1]
+    assert layer2["target"] == {"type": "schedule", "scheduleId": secondary()["id"]}  # old keys kept
+    assert layer2["pagingNow"] == now["pagingTargets"]  # every person the layer pages, as the engine would
+    assert layer2["removedNow"] == [backup]
+    assert all(backup not in layer["pagingNow"] for p in pols for layer in p["layers"])
+    text = run(db, "policies").stdout
+    line = next(x for x in text.splitlines() if "Platform Secondary" in x)
+    assert line.endswith(f"; removed: {names[email]})")
+    assert names[email] not in line.split("; removed:")[0]

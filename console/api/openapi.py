@@ -839,7 +839,9 @@ def _paths() -> dict[str, dict[str, Any]]:
                     **_errors(400, 404, 409, codes={400: ["schedule_in_use"], **SYNCED}),
                 },
                 params=sch,
-                description="Refused (400 schedule_in_use) while an escalation layer targets it.",
+                description="Refused (400 schedule_in_use) while an escalation layer targets it or an open "
+                "incident's escalation still pages it through its policy snapshot; the message names them and "
+                "details is {policies: [{id, name}], incidents: [{id, sequentialId}]}.",
             ),
         },
         S + "/{scheduleId}/resolve": {

@@ -9,9 +9,10 @@ import click
 from console.cli import State, echo_json, handle_errors, pass_state
 from console.commands.table import print_table
 from engine.model import SEVERITIES, STATUSES
+from engine.rotation import TargetResolution
 from storage import escalator
-from storage.service import Ctx, orgs, policies, schedules
 from storage.service import incidents as incidents_svc
+from storage.service import orgs, policies, schedules
 
 
 def _people(user_ids: list[str], names: dict[str, str]) -> str:
@@ -58,13 +59,15 @@ def incidents_command(
     print_table(["#", "SEV", "STATUS", "TITLE", "OWNER", "LAYER", "ACKED BY", "CREATED"], rows)
 
 
-def _target_text(ctx: Ctx, target: dict[str, Any], names: dict[str, str], sched_names: dict[str, str]) -> str:
+def _target_text(
+    target: dict[str, Any], paged: TargetResolution, names: dict[str, str], sched_names: dict[str, str]
+) -> str:
+    who = _people(list(paged.user_ids), names) or "nobody"
+    gone = f"; removed: {_people(list(paged.removed), names)}" if paged.removed else ""
     if target["type"] == "schedule":
         sid = target["scheduleId"]
-        now = schedules.resolve_schedule(ctx, sid)
-        who = _people(now["pagingTargets"], names) or "nobody"
-        return f"schedule {sched_names.get(sid, sid)} (now: {who})"
-    return "users " + _people(target["userIds"], names)
+        return f"schedule {sched_names.get(sid, sid)} (now: {who}{gone})"
+    return f"users {who}{gone}"
 
 
 @click.command("policies")
@@ -72,9 +75,20 @@ def _target_text(ctx: Ctx, target: dict[str, Any], names: dict[str, str], sched_
 @pass_state
 @handle_errors
 def policies_command(state: State, as_json: bool) -> None:
-    """List escalation policies with their layers."""
+    """List escalation policies with their layers and everyone each layer would page now.
+
+    ``--json`` prints each policy as ``GET /v1/escalation-policies/{id}`` answers it, plus, on every
+    layer, ``pagingNow`` (the ids of everyone the layer would page now, as the engine would page them)
+    and ``removedNow`` (removed users the layer's target still names, who are not paged).
+    """
     ctx = state.ctx()
     items = [policies.get_policy(ctx, p["id"]) for p in policies.list_policies(ctx)]
+    for pol in items:
+        paged = policies.paged_now(ctx, pol["id"])
+        for layer in pol["layers"]:
+            now = paged.get(layer["id"], TargetResolution(()))
+            layer["pagingNow"] = list(now.user_ids)
+            layer["removedNow"] = list(now.removed)
     if as_json:
         echo_json(items)
         return
@@ -88,9 +102,10 @@ def policies_command(state: State, as_json: bool) -> None:
             click.echo(f"  {pol['description']}")
         reached = 0
         for layer in pol["layers"]:
+            now = TargetResolution(tuple(layer["pagingNow"]), tuple(layer["removedNow"]))
             click.echo(
                 f"  {layer['position']}. after {reached}m, ack within {layer['ackTimeoutMinutes']}m: "
-                f"{_target_text(ctx, layer['target'], names, sched_names)}"
+                f"{_target_text(layer['target'], now, names, sched_names)}"
             )
             reached += layer["ackTimeoutMinutes"]
         if not pol["layers"]:

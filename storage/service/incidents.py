@@ -12,15 +12,13 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from engine import rotation
 from engine.errors import DomainError, Forbidden, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import SEVERITIES, STATUSES, next_status
 from engine.timefmt import parse_iso, to_iso
 from storage import escalator, timeline
-from storage.service import Ctx
+from storage.service import Ctx, schedules
 from storage.service.orgs import active_user_ids, display_name
-from storage.service.schedules import load_schedule_model
 from storage.service.validate import enum, integer, only_fields, string
 from storage.sync import outbox as sync_outbox
 
@@ -165,7 +163,9 @@ def create_incident(
             ):
                 raise NotFound("schedule", owner_schedule_id)
             if owner_id is None:
-                owner_id = rotation.resolve(load_schedule_model(ctx.db, owner_schedule_id), now).owner_id
+                # The schedule's owner now, as the engine sees it: never a removed user (their turn is
+                # a gap and the next layer's person owns it; nobody if nobody is on call).
+                owner_id = schedules.on_call(ctx, owner_schedule_id, now).owner_id
             if policy_id is None:
                 policy_id = _matching_policy(ctx, owner_schedule_id)
         if policy_id is not None and not ctx.db.one(

@@ -13,8 +13,8 @@ from typing import Any
 from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
-from engine.model import ROLES
-from engine.timefmt import to_iso
+from engine.model import ROLES, Membership
+from engine.timefmt import parse_iso, to_iso
 from storage.db import Database
 from storage.service import Ctx
 from storage.service.validate import enum, name_string, only_fields, require, string
@@ -239,8 +239,24 @@ def active_user_ids(ctx: Ctx) -> set[str]:
     return {r["id"] for r in rows}
 
 
+def membership(ctx: Ctx) -> Membership:
+    """Who belongs to the organisation when: its current members, and each removed user with the
+    instant of removal. What every "who is on call / who is paged" answer is filtered by (rule 8 of
+    docs/TIME_RULES.md), so a view at an instant before a removal still shows that person."""
+    rows = ctx.db.all("SELECT id, removed_at FROM users WHERE org_id = ?", (ctx.org_id,))
+    return Membership(
+        members=frozenset(r["id"] for r in rows if r["removed_at"] is None),
+        removed_at={r["id"]: parse_iso(r["removed_at"]) for r in rows if r["removed_at"] is not None},
+    )
+
+
 def remove_user(ctx: Ctx, user_id: str) -> None:
-    """Remove a member. The row stays (marked removed) so history keeps its names."""
+    """Remove a member. The row stays (marked removed) so history keeps its names.
+
+    From this instant nothing names them as on call, owner or paging target: their rotation turns become
+    gaps and their overrides stop applying (rule 8 of docs/TIME_RULES.md); a running escalation pages the
+    rest of a layer, or records ``nobody_on_call`` with ``removedUserIds``.
+    """
     with ctx.write() as at:
         row = get_user_row(ctx, user_id)
         sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")

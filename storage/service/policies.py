@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import EscalationLayer, Policy, Target
+from engine.rotation import TargetResolution
 from engine.timefmt import to_iso
 from storage.db import Database
 from storage.service import Ctx
 from storage.service.orgs import active_user_ids
 from storage.service.schedules import check_full_order, renumber_positions
+from storage.service.schedules import paged_now as paged_target_now
 from storage.service.validate import integer, name_string, only_fields, require, string
 from storage.sync import outbox as sync_outbox
 
@@ -353,6 +356,17 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
 def _touch_policy(ctx: Ctx, policy_id: str) -> None:
     with ctx.write() as now:
         ctx.db.update("policies", "id", policy_id, {"updated_at": to_iso(now)})
+
+
+def paged_now(ctx: Ctx, policy_id: str, at: datetime | None = None) -> dict[str, TargetResolution]:
+    """Who each layer of the policy would page at ``at`` (default: now), by layer id: every person, as
+    the escalation engine itself would page them (:func:`storage.service.schedules.paged_now`), so a
+    removed user is never shown as paged. 404 ``not_found`` outside the organisation."""
+    with ctx.db.read():
+        _policy_row(ctx, policy_id)
+        plan = load_policy_model(ctx.db, policy_id)
+        when = at or ctx.now()
+        return {layer.id: paged_target_now(ctx, layer.target, when) for layer in plan.layers}
 
 
 def load_policy_model(db: Database, policy_id: str) -> Policy:

@@ -10,11 +10,11 @@ from typing import Any
 from engine import rotation
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
-from engine.model import ROTATION_TYPES, Override, RotationLayer, Schedule
+from engine.model import ROTATION_TYPES, Override, RotationLayer, Schedule, Target
 from engine.timefmt import parse_iso, to_iso, to_iso_opt
 from storage.db import Database
 from storage.service import Ctx
-from storage.service.orgs import active_user_ids
+from storage.service.orgs import active_user_ids, membership
 from storage.service.validate import enum, integer, name_string, only_fields, string, string_list
 from storage.sync import outbox as sync_outbox
 
@@ -167,19 +167,49 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
         return schedule_wire(_schedule_row(ctx, schedule_id))
 
 
+_ESCALATIONS_NEEDING_SQL = """
+SELECT i.id, i.seq FROM escalations e JOIN incidents i ON i.id = e.incident_id
+WHERE i.status != 'resolved' AND e.state != 'stopped'
+  AND EXISTS (SELECT 1 FROM json_each(e.policy_snapshot, '$.layers') l
+              WHERE json_extract(l.value, '$.target.scheduleId') = ?)
+ORDER BY i.seq
+"""
+
+
 def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
-    """Delete a schedule. Refused while an escalation layer targets it, so no policy silently pages nobody."""
+    """Delete a schedule. Refused (400 ``schedule_in_use``) while anything would then silently page nobody:
+    a layer of a live policy targets it, or an open incident's escalation still does through the policy
+    snapshot it runs on (even after the policy itself was edited). The message names the policies and
+    the incidents (``#seq``); ``details`` lists them as ``{"policies": [{id, name}], "incidents": [{id,
+    sequentialId}]}``. Nothing changes when refused.
+    """
     with ctx.write():
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         used = ctx.db.all(
-            "SELECT p.name FROM escalation_layers l JOIN policies p ON p.id = l.policy_id "
-            "WHERE l.schedule_id = ? ORDER BY p.name",
+            "SELECT DISTINCT p.id, p.name FROM escalation_layers l JOIN policies p ON p.id = l.policy_id "
+            "WHERE l.schedule_id = ? ORDER BY p.name, p.id",
             (schedule_id,),
         )
-        if used:
-            names = ", ".join(sorted({r["name"] for r in used}))
-            raise DomainError("schedule_in_use", f"the schedule is targeted by escalation policies: {names}")
+        running = ctx.db.all(_ESCALATIONS_NEEDING_SQL, (schedule_id,))
+        if used or running:
+            parts = []
+            if used:
+                parts.append("targeted by escalation policies: " + ", ".join(r["name"] for r in used))
+            if running:
+                parts.append(
+                    "still paged by the escalation of open incidents "
+                    + ", ".join(f"#{r['seq']}" for r in running)
+                    + " (resolve them first)"
+                )
+            raise DomainError(
+                "schedule_in_use",
+                "the schedule is " + "; ".join(parts),
+                details={
+                    "policies": [{"id": r["id"], "name": r["name"]} for r in used],
+                    "incidents": [{"id": r["id"], "sequentialId": r["seq"]} for r in running],
+                },
+            )
         ctx.db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
 
 
@@ -530,14 +560,54 @@ def resolution_wire(res: rotation.Resolution) -> dict[str, Any]:
 RESOLVE_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
 
 
+def on_call(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> rotation.Resolution:
+    """Who is on call at ``at`` (default: now), as :func:`engine.rotation.resolve` answers with the
+    organisation's membership: the same answer the escalation engine pages with (a removed user's turn is
+    a gap, their overrides do not apply, from the instant of removal). 404 ``not_found`` outside the
+    organisation; ``ValueError`` if the stored schedule cannot be resolved (an unknown zone)."""
+    with ctx.db.read():
+        _schedule_row(ctx, schedule_id)
+        model = load_schedule_model(ctx.db, schedule_id)
+        members = membership(ctx)
+    return rotation.resolve(model, at or ctx.now(), members)
+
+
+def coverage(ctx: Ctx, schedule_id: str, start: datetime, end: datetime) -> rotation.ScheduleShifts:
+    """Every layer's shifts, the owners and the gaps over ``[start, end)`` (:func:`engine.rotation.shifts`
+    with the organisation's membership, so it agrees with :func:`on_call`). Errors as :func:`on_call`;
+    ``end <= start`` is 422 ``validation_error``."""
+    if end <= start:
+        raise ValidationError("end must be after start", field="end")
+    with ctx.db.read():
+        _schedule_row(ctx, schedule_id)
+        model = load_schedule_model(ctx.db, schedule_id)
+        members = membership(ctx)
+    return rotation.shifts(model, start, end, members)
+
+
+def paged_now(ctx: Ctx, target: Target, at: datetime | None = None) -> rotation.TargetResolution:
+    """Who an escalation layer's ``target`` would page at ``at`` (default: now): the escalation engine's
+    own answer (:func:`engine.rotation.resolve_target`) with the organisation's membership, so a view can
+    never disagree with what is paged. A schedule target whose schedule is gone (or not in this
+    organisation) pages nobody; a schedule that cannot be resolved raises ``ValueError``."""
+    when = at or ctx.now()
+    with ctx.db.read():
+        members = membership(ctx)
+        sched: Schedule | None = None
+        if target.type == "schedule" and target.schedule_id:
+            if ctx.db.one(
+                "SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (target.schedule_id, ctx.org_id)
+            ):
+                sched = load_schedule_model(ctx.db, target.schedule_id)
+    return rotation.resolve_target(target, sched, when, members)
+
+
 def resolve_schedule(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> dict[str, Any]:
-    """Who is on call at ``at`` (default: now): owner, paging targets, each layer, the next handoff.
+    """Who is on call at ``at`` (default: now): owner, paging targets, each layer, the next handoff, in
+    wire form (:func:`on_call`). A layer whose turn belongs to a removed user shows ``userId: null``.
 
     ``at`` must lie in [1900, 9000): beyond that, shift arithmetic would leave the calendar's range.
     """
     if at is not None and not RESOLVE_RANGE[0] <= at < RESOLVE_RANGE[1]:
         raise ValidationError("at must be between 1900-01-01 and 9000-01-01", field="at")
-    with ctx.db.read():
-        _schedule_row(ctx, schedule_id)
-        model = load_schedule_model(ctx.db, schedule_id)
-    return resolution_wire(rotation.resolve(model, at or ctx.now()))
+    return resolution_wire(on_call(ctx, schedule_id, at))

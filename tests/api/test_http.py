@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -519,3 +520,56 @@ def test_extreme_instants_are_handled_not_500(live: Live) -> None:
     assert old["effectiveFrom"] == "0145-03-10T01:33:49.000Z"
     assert data(live.client.get("/v1/incidents", params={"to": "9999-12-31"}))["incidents"] == []
     assert data(live.client.get("/v1/incidents", params={"from": "0001-01-01"}))["incidents"] == []
+
+
+# -- people and schedules that go away ---------------------------------------------------------------
+
+
+def test_resolve_and_owner_schedule_never_name_a_removed_member(live: Live) -> None:
+    bob = data(live.client.post("/v1/users", json={"email": "bob@example.com", "firstName": "Bob"}), 201)
+    carol = data(live.client.post("/v1/users", json={"email": "carol@example.com"}), 201)
+    s = schedule(live, participants=[bob["id"], live.admin_id])  # Bob's week (from 6 Apr 09:00) now
+    base = f"/v1/oncall/schedules/{s['id']}"
+    data(live.client.post(base + "/layers", json={
+        "name": "Backup", "rotationType": "daily", "handoffTime": "09:00",
+        "effectiveFrom": "2026-04-01T00:00:00Z", "participantIds": [carol["id"]]}), 201)  # fmt: skip
+    pol = policy(live)
+    target = {"type": "schedule", "scheduleId": s["id"]}
+    data(live.client.post(f"/v1/escalation/policies/{pol['id']}/layers", json={
+        "position": 1, "ackTimeoutMinutes": 5, "target": target}), 201)  # fmt: skip
+    assert data(live.client.get(base + "/resolve"))["scheduleOwner"] == bob["id"]
+    live.clock.advance(timedelta(minutes=1))
+    assert live.client.delete(f"/v1/team/members/{bob['id']}").status_code == 204
+
+    now = data(live.client.get(base + "/resolve"))
+    assert (now["scheduleOwner"], now["pagingTargets"]) == (carol["id"], [carol["id"]])
+    assert [x["userId"] for x in now["currentOncall"]] == [None, carol["id"]]
+    assert bob["id"] not in json.dumps(now)
+    past = data(live.client.get(base + "/resolve", params={"at": "2026-04-07T10:00:00Z"}))
+    assert past["scheduleOwner"] == bob["id"]  # before the instant of removal
+
+    body = {"title": "Checkout down", "severity": "high", "ownerScheduleId": s["id"]}
+    inc = data(live.client.post("/v1/incidents", json=body), 201)
+    assert (inc["ownerId"], inc["escalationPolicyId"]) == (carol["id"], pol["id"])
+    got = data(live.client.get(f"/v1/incidents/{inc['id']}"))
+    assert [e["data"]["userIds"] for e in got["timeline"] if e["kind"] == "layer_paged"] == [[carol["id"]]]
+
+
+def test_deleting_a_schedule_a_running_escalation_needs_is_refused(live: Live) -> None:
+    s = schedule(live)
+    pol = policy(live)
+    layers = f"/v1/escalation/policies/{pol['id']}/layers"
+    users = {"type": "users", "userIds": [live.admin_id]}
+    data(live.client.post(layers, json={"position": 1, "ackTimeoutMinutes": 5, "target": users}), 201)
+    second = data(live.client.post(layers, json={
+        "position": 2, "ackTimeoutMinutes": 5, "target": {"type": "schedule", "scheduleId": s["id"]}}), 201)  # fmt: skip
+    body = {"title": "Checkout down", "severity": "high", "escalationPolicyId": pol["id"]}
+    inc = data(live.client.post("/v1/incidents", json=body), 201)
+    data(live.client.patch(f"{layers}/{second['id']}", json={"target": users}))  # the live policy moves on
+    refused = error(live.client.delete(f"/v1/oncall/schedules/{s['id']}"), 400, "schedule_in_use")
+    assert f"#{inc['sequentialId']}" in refused["message"]
+    assert refused["details"]["incidents"] == [{"id": inc["id"], "sequentialId": inc["sequentialId"]}]
+    assert data(live.client.get(f"/v1/oncall/schedules/{s['id']}"))["id"] == s["id"]
+    for status in ("identified", "monitoring", "resolved"):
+        data(live.client.patch(f"/v1/incidents/{inc['id']}/status", json={"status": status}))
+    assert live.client.delete(f"/v1/oncall/schedules/{s['id']}").status_code == 204

@@ -601,3 +601,55 @@ async def test_domain_errors_show_inline(make_app: MakeApp, ctx: Ctx, demo: Demo
         assert flash.has_class("-error")
         assert "no escalation policy" in str(flash.render())
         assert app.is_running
+
+
+# -- people who leave ----------------------------------------------------------------------------------
+
+
+async def test_schedules_and_policies_screens_do_not_name_a_removed_member(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg
+) -> None:
+    from rich.text import Text
+    from textual.widgets import Static
+
+    from storage.service import orgs, schedules
+
+    sid = demo.schedules["secondary"]
+    backup = schedules.on_call(ctx, sid).layers[0].participant_id
+    assert backup is not None
+    full = orgs.user_names(ctx)[backup]
+    first, last = full.split()
+    short = f"{first} {last[0]}."
+    orgs.remove_user(ctx, backup)
+    paged = schedules.on_call(ctx, sid).paging_targets
+    assert paged and backup not in paged
+
+    def shown(widget: Static | OptionList) -> str:
+        if isinstance(widget, OptionList):
+            return "\n".join(str(widget.get_option_at_index(i).prompt) for i in range(widget.option_count))
+        content = widget.render()
+        return content.plain if isinstance(content, Text) else str(content)
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        slist = app.screen.query_one("#schedule-list", OptionList)
+        slist.highlighted = 1  # Platform Secondary (by name)
+        await pilot.pause()
+        assert "Platform Secondary" in shown(app.screen.query_one("#schedule-head", Static))
+        assert first not in shown(slist)
+        head = shown(app.screen.query_one("#schedule-head", Static))
+        assert "on call now: " in head and full not in head and first not in head
+        rotations = shown(app.screen.query_one("#rotation-list", LayerList))
+        assert f"{short} (removed)" in rotations  # the roster says so; no "on call" line names them
+
+        layers = await open_policy(pilot, "Platform Default")
+        texts = [str(layers.get_option_at_index(i).prompt) for i in range(layers.option_count)]
+        secondary = next(t for t in texts if "Platform Secondary" in t)
+        on_call, _, removed = secondary.partition(" · removed ")
+        assert short not in on_call and first not in on_call
+        assert removed == short
+        assert all(
+            orgs.user_names(ctx)[u].split()[0] in on_call for u in paged
+        )  # everyone the layer pages, not only the first

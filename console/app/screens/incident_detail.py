@@ -190,6 +190,8 @@ class IncidentDetailScreen(IncidentActions):
             details.append(layer)
         if data.get("userIds"):
             details.append(", ".join(self._person(u) for u in data["userIds"]))
+        if data.get("removedUserIds"):  # nobody_on_call: whose turn it was, and why they were not paged
+            details.append("removed: " + ", ".join(self._person(u) for u in data["removedUserIds"]))
         if data.get("userId") and ev["kind"] != "incident_acknowledged":
             details.append(self._person(data["userId"]))
         if ev["kind"] == "incident_acknowledged":

@@ -17,10 +17,9 @@ from console.app.screens.base import OncallScreen
 from console.app.screens.confirm import ConfirmScreen
 from console.app.screens.form import Field, FormScreen
 from console.app.widgets.layer_list import LayerList
-from engine import rotation
 from engine.errors import DomainError
+from engine.rotation import TargetResolution
 from storage.service import policies, schedules
-from storage.service.schedules import load_schedule_model
 
 
 class PoliciesScreen(OncallScreen):
@@ -46,6 +45,7 @@ class PoliciesScreen(OncallScreen):
         self.undo_stack: list[tuple[str, list[str]]] = []
         self._layers: dict[str, dict[str, Any]] = {}
         self._shown_signature: object = None
+        self._schedule_names: dict[str, str] = {}
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="panes"):
@@ -90,19 +90,25 @@ class PoliciesScreen(OncallScreen):
         self.policy_id = current
         self._show_policy()
 
-    def _target_text(self, target: dict[str, Any]) -> Text:
+    def _target_text(self, target: dict[str, Any], paged: TargetResolution | None) -> Text:
+        """The layer's target and everyone it would page now (the engine's own answer, ``paged``; None
+        when it could not be worked out), with removed people named only as removed."""
+        directory = self.oncall.directory
+        gone = (
+            Text(" · removed " + ", ".join(directory.name(u, short=True) for u in paged.removed), "dim")
+            if paged is not None and paged.removed
+            else Text("")
+        )
         if target["type"] == "schedule":
-            name, owner = "?", None
-            try:
-                model = load_schedule_model(self.oncall.db, target["scheduleId"])
-                name = model.name
-                owner = rotation.resolve(model, self.oncall.clock.now()).owner_id
-            except (DomainError, ValueError):
-                pass
-            who = self.oncall.directory.name(owner, short=True) if owner else "nobody"
-            return Text.assemble(("▣ ", "bold"), plain(name), (f" · now {who}", "dim"))
-        names = ", ".join(self.oncall.directory.name(u) for u in target.get("userIds", []))
-        return Text.assemble(("☺ ", "bold"), plain(names))
+            name = self._schedule_names.get(target["scheduleId"], "?")
+            if paged is None:
+                who = "?"
+            else:
+                who = ", ".join(directory.name(u, short=True) for u in paged.user_ids) or "nobody"
+            return Text.assemble(("▣ ", "bold"), plain(name), (f" · now {who}", "dim"), gone)
+        users = target.get("userIds", []) if paged is None else paged.user_ids
+        names = ", ".join(directory.name(u) for u in users) or "nobody"
+        return Text.assemble(("☺ ", "bold"), plain(names), gone)
 
     def _show_policy(self) -> None:
         head = self.query_one("#policy-head", Static)
@@ -125,10 +131,15 @@ class PoliciesScreen(OncallScreen):
                 plain(desc, style="italic"),
             )
         )
-        signature = (pol, self.oncall.clock.now().replace(second=0, microsecond=0))
+        try:
+            paged: dict[str, TargetResolution] = policies.paged_now(self.oncall.ctx, self.policy_id)
+        except (DomainError, ValueError):
+            paged = {}
+        signature = (pol, paged, self.oncall.clock.now().replace(second=0, microsecond=0))
         if signature == self._shown_signature:
             return  # nothing this screen shows changed (the engine's lease renewals also bump data_version)
         self._shown_signature = signature
+        self._schedule_names = {s["id"]: s["name"] for s in schedules.list_schedules(self.oncall.ctx)}
         items: list[tuple[str, Text]] = []
         reached = 0
         self._layers = {}
@@ -138,7 +149,7 @@ class PoliciesScreen(OncallScreen):
                 (f"{layer['position']:>2}  ", "bold"),
                 (f"{minutes_label(reached):>5}", ""),
                 (f"  ⏱{minutes_label(layer['ackTimeoutMinutes']):<6} ", ""),
-                self._target_text(layer["target"]),
+                self._target_text(layer["target"], paged.get(layer["id"])),
             )
             text.no_wrap = True
             text.overflow = "ellipsis"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,11 +21,10 @@ from console.app.screens.confirm import ConfirmScreen
 from console.app.screens.form import Field, FormScreen
 from console.app.widgets.layer_list import LayerList
 from console.app.widgets.schedule_timeline import DAYS, ScheduleTimeline, TimelineData
-from engine import rotation
 from engine.errors import DomainError, ValidationError
 from engine.model import ROTATION_TYPES
 from engine.timefmt import parse_iso, to_iso
-from storage.service import schedules
+from storage.service import orgs, schedules
 from storage.service.schedules import load_schedule_model
 
 
@@ -96,7 +96,7 @@ class SchedulesScreen(OncallScreen):
         options = []
         for s in scheds:
             try:
-                res = rotation.resolve(load_schedule_model(ctx.db, s["id"]), now)
+                res = schedules.on_call(ctx, s["id"], now)
                 who = self.oncall.directory.name(res.owner_id, short=True) if res.owner_id else "nobody"
                 when = until(res.next_handoff, now, s["timezone"]) if res.owner_id else ""
                 when = when.replace("until ", "→ ")
@@ -128,10 +128,11 @@ class SchedulesScreen(OncallScreen):
         try:
             sched = schedules.get_schedule(ctx, self.schedule_id)
             model = load_schedule_model(ctx.db, self.schedule_id)
+            active = orgs.active_user_ids(ctx)
         except DomainError as exc:
             self.flash(exc.message, error=True)
             return
-        signature = (sched, now.replace(second=0, microsecond=0))
+        signature = (sched, frozenset(active), now.replace(second=0, microsecond=0))
         if signature == self._shown_signature:
             return  # unchanged (the engine's lease renewals bump data_version every second)
         self._shown_signature = signature
@@ -139,11 +140,14 @@ class SchedulesScreen(OncallScreen):
         tz = ZoneInfo(sched["timezone"])
         start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
         try:
-            shifts = rotation.shifts(model, start, start + timedelta(days=DAYS))
-        except ValueError as exc:
+            shifts = schedules.coverage(ctx, self.schedule_id, start, start + timedelta(days=DAYS))
+            res = schedules.on_call(ctx, self.schedule_id, now)
+        except (DomainError, ValueError) as exc:
             self.flash(str(exc), error=True)
             return
-        res = rotation.resolve(model, now)
+        # A removed user's overrides no longer apply (docs/TIME_RULES.md rule 8): the timeline draws
+        # only the overrides that can still put someone on call.
+        model = replace(model, overrides=tuple(o for o in model.overrides if o.user_id in active))
         who = self.oncall.directory.name(res.owner_id) if res.owner_id else "nobody"
         head.update(
             Text.assemble(
@@ -158,7 +162,10 @@ class SchedulesScreen(OncallScreen):
         names = dict(self.oncall.directory.full)
         items = []
         for layer in sched["layers"]:
-            people = ", ".join(self.oncall.directory.name(p, short=True) for p in layer["participantIds"])
+            people = ", ".join(
+                self.oncall.directory.name(p, short=True) + ("" if p in active else " (removed)")
+                for p in layer["participantIds"]
+            )
             length = {"daily": "daily", "weekly": "weekly"}.get(
                 layer["rotationType"], f"every {layer['rotationLengthDays']}d"
             )
@@ -176,8 +183,10 @@ class SchedulesScreen(OncallScreen):
         ovl = self.query_one("#override-list", OptionList)
         overrides = []
         for o in sched["overrides"]:
+            gone = o["userId"] not in active
             text = Text.assemble(
-                (self.oncall.directory.name(o["userId"]), "bold"),
+                (self.oncall.directory.name(o["userId"]), "strike dim" if gone else "bold"),
+                (" (removed · not applied)" if gone else "", "dim"),
                 f"  {_fmt(o['start'], self._tz)} → {_fmt(o['end'], self._tz)}",
                 ("  " if o.get("note") else "", ""),
                 plain(o.get("note") or "", style="italic dim"),
