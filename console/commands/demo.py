@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from console.cli import State, echo_json, handle_errors, pass_state, run_console
-from storage.db import demo_db_path
+from storage.db import demo_db_path, exclusive_use
 from storage.demo import DEMO_ORG, seed_demo
 from storage.service.orgs import list_orgs
 
@@ -23,14 +23,17 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool) -> 
     """Create the demo organisation (Acme Platform) and open the console on it.
 
     Uses --db if given on the command line, else demo.db in the user data directory, so real data is
-    never touched (ONCALL_DB names the real database: it is not used here).
+    never touched (ONCALL_DB names the real database: it is not used here). --reset refuses while
+    another process (a console, `oncall serve`, `oncall engine`) has the demo database open.
     """
     db_given = click.get_current_context().find_root().get_parameter_source("db_path")
     path = state.db_path if state.db_path and db_given is ParameterSource.COMMANDLINE else demo_db_path()
     if reset:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+        with exclusive_use(path):
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
     state.db_path = path
+    state.create = True
     db = state.db()
     if not any(o["name"] == DEMO_ORG for o in list_orgs(db)):
         demo = seed_demo(db, state.clock)

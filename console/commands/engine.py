@@ -4,6 +4,9 @@ Runs until SIGTERM or Ctrl-C. Several may run against one database: one fires ti
 others stand by and take over within about 6 s of it dying. ``--speed N`` runs the escalations on a
 scaled clock whose anchor is stored in the database (so the console and ``oncall serve`` with the same
 ``--speed`` agree on the time, and a restarted engine carries on where the last one was).
+
+It needs an existing database (``oncall init`` or ``oncall demo`` creates one). If the file is deleted or
+replaced while it runs (``oncall demo --reset``), it says so in one line and exits 1 within a second.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def engine_command(
         click.echo("error: --speed must be positive", err=True)
         sys.exit(2)
     try:
-        db = open_db(db_path)
+        db = open_db(db_path, create=False)
         clock = shared_clock(db, speed)
         db.close()
     except DomainError as exc:
@@ -62,12 +65,20 @@ def engine_command(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    runner.start()
     try:
-        while not done.wait(0.5):
-            pass
+        runner.start()
+    except DomainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    try:
+        while not done.wait(0.2):
+            if runner.lost is not None:
+                break
     finally:
         runner.stop()
+    if runner.lost is not None:
+        click.echo(f"error: {runner.lost}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # python -m console.commands.engine (light: no console import)

@@ -1,21 +1,31 @@
-"""``oncall serve``: the local Scaling-compatible HTTP API, with the escalation engine in the process."""
+"""``oncall serve``: the local Scaling-compatible HTTP API, with the escalation engine in the process.
+
+It needs an existing database (``oncall init`` or ``oncall demo`` creates one). Every 0.1 s it checks that
+the database file is still the one it opened; once it was deleted or replaced (``oncall demo --reset``) it
+prints one ``error:`` line, answers every request 503 ``database_gone`` for :data:`GONE_GRACE_S` (so
+clients see why), then shuts down and exits 1.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from console.cli import State, fail, handle_errors, pass_state
-from engine.clock import Clock
-from storage.db import open_db
+from engine.clock import Clock, monotonic
+from storage.db import DatabaseGone, open_db
 
 if TYPE_CHECKING:
     from storage.engine_runner import EngineRunner
+
+# How long a server whose database file is gone keeps answering 503 before it exits (seconds).
+GONE_GRACE_S = 1.0
 
 
 def is_loopback(host: str) -> bool:
@@ -34,7 +44,7 @@ def _clock(state: State, path: Path) -> Clock:
         return state.clock
     from storage.engine_runner import shared_clock
 
-    db = open_db(path)
+    db = open_db(path, create=False)
     try:
         return shared_clock(db, state.speed)
     finally:
@@ -42,7 +52,7 @@ def _clock(state: State, path: Path) -> Clock:
 
 
 def _has_org(path: Path) -> bool:
-    db = open_db(path)
+    db = open_db(path, create=False)
     try:
         return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
     finally:
@@ -108,6 +118,20 @@ def serve_command(
     app = create_app(path, _clock(state, path), engine=not no_engine)
 
     class Server(uvicorn.Server):
+        gone: DatabaseGone | None = None
+        gone_at = 0.0
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.gone is None:
+                try:
+                    app.state.api.pool.check()
+                except DatabaseGone as exc:
+                    self.gone, self.gone_at = exc, monotonic()
+                    click.echo(f"error: {exc}; answering 503 and shutting down", err=True)
+            elif monotonic() - self.gone_at >= GONE_GRACE_S:
+                self.should_exit = True
+            return await super().on_tick(counter)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if not self.started:
@@ -144,4 +168,7 @@ def serve_command(
         lifespan="on",
         server_header=False,
     )
-    Server(config).run()
+    server = Server(config)
+    server.run()
+    if server.gone is not None:
+        sys.exit(1)
