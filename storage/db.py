@@ -18,7 +18,7 @@
     connection that SQLite opened read-only (the file was read-only at that moment) is reopened before the
     next write, so writes recover by themselves once the file is writable again. "readonly database" is
     :class:`DatabaseReadOnly` (503), "database or disk is full" is :class:`DiskFull` (507); each logs one
-    line per burst (until a write succeeds again), never a traceback.
+    line per burst (at most one a minute per file and kind), never a traceback.
   - Every open holds a shared ``flock`` on ``<file>-lock``; :func:`exclusive_use` (``oncall demo --reset``)
     takes it exclusively, so it fails while any process has the file open. ``flock`` locks are separate
     from SQLite's POSIX locks, and the side file is never the database's own descriptor (closing a second
@@ -40,6 +40,7 @@ from typing import Any
 
 import sqlite_utils
 
+from engine.clock import monotonic
 from engine.errors import DomainError
 
 log = logging.getLogger("oncall.db")
@@ -117,26 +118,22 @@ class DiskFull(DatabaseUnavailable):
         super().__init__("disk_full", f"the disk holding {path} is full; nothing was written")
 
 
-# (path, code) of the failures already logged in the current burst; a successful commit ends the burst.
-_bursts: set[tuple[str, str]] = set()
-_bursts_lock = threading.Lock()
+# When each (path, code) was last logged: a burst of failures (every request while a disk is full) is one
+# line, repeated at most once a minute while it lasts.
+LOG_REPEAT_S = 60.0
+_logged_at: dict[tuple[str, str], float] = {}
+_logged_lock = threading.Lock()
 
 
 def _log_once(path: str, exc: DomainError) -> None:
     key = (path, exc.code)
-    with _bursts_lock:
-        if key in _bursts:
+    now = monotonic()
+    with _logged_lock:
+        last = _logged_at.get(key)
+        if last is not None and now - last < LOG_REPEAT_S:
             return
-        _bursts.add(key)
+        _logged_at[key] = now
     log.error("%s: %s", exc.code, exc.message)
-
-
-def _end_bursts(path: str) -> None:
-    if _bursts:
-        with _bursts_lock:
-            for key in [k for k in _bursts if k[0] == path and k[1] != "database_gone"]:
-                _bursts.discard(key)
-
 
 def _data_dir() -> Path:
     import platformdirs
@@ -362,7 +359,7 @@ class Database:
         self.check_file()
         old = self.conn
         self.conn = self._connect()
-        self.utils = sqlite_utils.Database(self.conn)
+        self.utils.conn = self.conn  # the same wrapper: callers may hold it across a write()
         try:
             old.close()
         except sqlite3.Error:
@@ -423,7 +420,6 @@ class Database:
                     if mapped is not None:
                         raise mapped from exc
                 raise
-            _end_bursts(self.path)
 
     def _rollback(self) -> None:
         """Leave no transaction open: roll back, or start over on a new connection if that fails."""

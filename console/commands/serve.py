@@ -19,9 +19,12 @@ import click
 
 from console.cli import State, fail, handle_errors, pass_state
 from engine.clock import Clock, monotonic
+from engine.errors import DomainError
 from storage.db import DatabaseGone, open_db
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from storage.engine_runner import EngineRunner
 
 # How long a server whose database file is gone keeps answering 503 before it exits (seconds).
@@ -51,12 +54,13 @@ def _clock(state: State, path: Path) -> Clock:
         db.close()
 
 
-def _has_org(path: Path) -> bool:
-    db = open_db(path, create=False)
+def _has_org(app: Starlette) -> bool:
+    """Whether the database holds an organisation yet (True when it cannot tell: no hint then)."""
     try:
-        return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
-    finally:
-        db.close()
+        with app.state.api.pool.connection() as db:
+            return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
+    except DomainError:  # the file went away already: on_tick says so
+        return True
 
 
 def _url(host: str, port: int) -> str:
@@ -149,12 +153,13 @@ def serve_command(
                         break
                     await asyncio.sleep(0.05)
             mode = "off (--no-engine)" if engine is None else engine.mode
+            has_org = _has_org(app)  # before the banner: once it is out, startup is over
             click.echo(
                 f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)"
             )
             click.echo(f"database: {Path(path).resolve()}")
             click.echo(f"engine: {mode}")
-            if not _has_org(path):
+            if not has_org:
                 click.echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
             if engine is not None:
                 engine.on_mode = lambda m: click.echo(f"engine: {m}")
