@@ -135,6 +135,7 @@ def _log_once(path: str, exc: DomainError) -> None:
         _logged_at[key] = now
     log.error("%s: %s", exc.code, exc.message)
 
+
 def _data_dir() -> Path:
     import platformdirs
 
