@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from engine.clock import VirtualClock
+from engine.errors import DomainError
 from storage import lease
-from storage.db import Database, DiskFull, open_db
+from storage.db import Database, open_db
 from storage.service import Ctx, incidents
 from tests.helpers import ONCALL, run_oncall, seed_demo_file
 
@@ -166,7 +167,7 @@ def test_a_full_disk_is_disk_full_writes_nothing_and_leaves_the_connection_usabl
     _fill_up(db)
     big = "x" * 9_000  # more than two pages: it cannot fit
     for _ in range(3):
-        with pytest.raises(DiskFull) as info:
+        with pytest.raises(DomainError) as info:
             incidents.create_incident(ctx, {"title": "Disk full", "severity": "high", "description": big})
         assert info.value.status_code == 507 and info.value.code == "disk_full"
         assert not db.conn.in_transaction
