@@ -70,4 +70,4 @@ def test_non_loopback_with_the_flag_warns(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert "warning: binding to 0.0.0.0" in result.output
     assert seen == {"host": "0.0.0.0", "port": 9999}
-    assert not (tmp_path / "global.db").exists()  # serve's own --db wins
+    assert not (tmp_path / "global.db").exists()  # serve's own --db wins (the global one would fail: missing)
