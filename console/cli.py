@@ -2,7 +2,9 @@
 
 Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the user data directory), acts
 through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
-non-zero exit code: no tracebacks for bad input.
+non-zero exit code: no tracebacks for bad input. Only ``init``, ``demo`` and ``sync login`` create a
+database; every other command (the console, ``serve`` and ``engine`` included) refuses a path where there
+is none, creating nothing, not even a folder.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class State:
         self.org = org
         self.speed = speed
         self.sync_on = sync_on  # the console keeps a Scaling organisation in sync (--sync)
+        self.create = False  # init, demo and sync login set it: only they may create the database file
         self._db: Database | None = None
         self._clock: Clock | None = None
         self._config: OperatorConfig | None = None
@@ -76,7 +79,7 @@ class State:
 
     def db(self) -> Database:
         if self._db is None:
-            self._db = open_db(self.path)
+            self._db = open_db(self.path, create=self.create)
         return self._db
 
     def ctx(self) -> Ctx:

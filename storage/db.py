@@ -5,10 +5,31 @@
   ``BEGIN`` lets two writers deadlock into "database is locked", because SQLite refuses a lock upgrade
   without waiting for the busy timeout. Nested ``write()`` blocks become savepoints.
 * Migrations are applied on open; a database written by a newer version of oncall is refused, untouched.
+* The file under a running process (see docs/ENGINE.md, "The database file"):
+
+  - A database we create is 0600 (SQLite gives its ``-wal`` and ``-shm`` the same mode) in directories we
+    create 0700: it holds webhook secrets. Only ``create=True`` opens create anything; the others refuse a
+    missing file with :class:`DatabaseMissing` and leave no folder or file behind.
+  - The file's identity (device, inode) is remembered at open. :meth:`Database.check_file` (one ``stat``,
+    a few µs) runs before every write transaction begins and before it commits, and on every process's
+    timer; once the path is gone or names another file the :class:`FileIdentity` is *lost* for good and
+    every write raises :class:`DatabaseGone` (503 ``database_gone``).
+  - A failed write never leaves the connection in a transaction: the transaction is rolled back, and a
+    connection that SQLite opened read-only (the file was read-only at that moment) is reopened before the
+    next write, so writes recover by themselves once the file is writable again. "readonly database" is
+    :class:`DatabaseReadOnly` (503), "database or disk is full" is :class:`DiskFull` (507); each logs one
+    line per burst (at most one a minute per file and kind), never a traceback.
+  - Every open holds a shared ``flock`` on ``<file>-lock``; :func:`exclusive_use` (``oncall demo --reset``)
+    takes it exclusively, so it fails while any process has the file open. ``flock`` locks are separate
+    from SQLite's POSIX locks, and the side file is never the database's own descriptor (closing a second
+    descriptor of the database file would drop SQLite's locks).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -19,9 +40,20 @@ from typing import Any
 
 import sqlite_utils
 
+from engine.clock import monotonic
 from engine.errors import DomainError
 
+log = logging.getLogger("oncall.db")
+
 BUSY_TIMEOUT_MS = 15_000
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+LOCK_SUFFIX = "-lock"
+
+# SQLite result codes (primary code = the low byte of the extended code).
+_SQLITE_READONLY = 8
+_SQLITE_FULL = 13
+_SQLITE_READONLY_DBMOVED = 8 | (4 << 8)
 
 
 class DatabaseError(DomainError):
@@ -29,8 +61,79 @@ class DatabaseError(DomainError):
 
     status_code = 500
 
-    def __init__(self, message: str) -> None:
-        super().__init__("database_error", message)
+    def __init__(self, message: str, code: str = "database_error") -> None:
+        super().__init__(code, message)
+
+
+class DatabaseMissing(DatabaseError):
+    """A command that only uses a database was pointed at a path where there is none (CLI exit 1)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"no database at {path} (create one with `oncall init` or `oncall demo`)", "database_missing"
+        )
+
+
+class DatabaseInUse(DatabaseError):
+    """:func:`exclusive_use` found another process with the database open."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} is in use by another process (a console, `oncall serve` or `oncall engine`): "
+            "close it first",
+            "database_in_use",
+        )
+
+
+class DatabaseUnavailable(DomainError):
+    """The file cannot take writes right now; nothing of the failed transaction was written (HTTP 503)."""
+
+    status_code = 503
+
+
+class DatabaseGone(DatabaseUnavailable):
+    """The database file was deleted or replaced under this process; it will never write again."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            "database_gone",
+            f"the database file {path} was deleted or replaced; this process has stopped writing "
+            "(restart it to use the new file)",
+        )
+
+
+class DatabaseReadOnly(DatabaseUnavailable):
+    """SQLite may not write the file (permissions, a read-only mount); writes resume once it may."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("database_read_only", f"the database file {path} is read-only; nothing was written")
+
+
+class DiskFull(DatabaseUnavailable):
+    """SQLITE_FULL: no space left for the file or its WAL (HTTP 507); nothing was written."""
+
+    status_code = 507
+
+    def __init__(self, path: str) -> None:
+        super().__init__("disk_full", f"the disk holding {path} is full; nothing was written")
+
+
+# When each (path, code) was last logged: a burst of failures (every request while a disk is full) is one
+# line, repeated at most once a minute while it lasts.
+LOG_REPEAT_S = 60.0
+_logged_at: dict[tuple[str, str], float] = {}
+_logged_lock = threading.Lock()
+
+
+def _log_once(path: str, exc: DomainError) -> None:
+    key = (path, exc.code)
+    now = monotonic()
+    with _logged_lock:
+        last = _logged_at.get(key)
+        if last is not None and now - last < LOG_REPEAT_S:
+            return
+        _logged_at[key] = now
+    log.error("%s: %s", exc.code, exc.message)
 
 
 def _data_dir() -> Path:
@@ -52,68 +155,303 @@ def demo_db_path() -> Path:
     return _data_dir() / "demo.db"
 
 
+def _create_file(path: Path) -> None:
+    """Create the missing directories (0700) and an empty database file (0600) for SQLite to fill.
+
+    Modes are passed to ``mkdir``/``open`` so the file is never readable by others, not even for a moment;
+    the umask can only narrow them. SQLite creates ``-wal`` and ``-shm`` with the database file's mode.
+    """
+    missing: list[Path] = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            pass
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    except FileExistsError:  # another process created it first
+        return
+    os.close(fd)
+
+
+def _writable(path: str) -> bool:
+    """Whether this process may write ``path`` now (effective ids, as ``open`` would decide)."""
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.W_OK, effective_ids=True)
+    return os.access(path, os.W_OK)
+
+
+def _shared_lock(path: str) -> int | None:
+    """A descriptor holding a shared ``flock`` on ``path-lock`` for as long as the database is open.
+
+    Blocks only while :func:`exclusive_use` holds the lock (a reset deleting the files, milliseconds).
+    None when the side file can be neither created nor opened (a read-only directory): the database is
+    then usable, only not protected against a reset.
+    """
+    lock_path = path + LOCK_SUFFIX
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    except OSError:
+        try:
+            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextmanager
+def exclusive_use(path: str | Path) -> Iterator[None]:
+    """Hold the database at ``path`` exclusively for the block: delete or replace its files safely.
+
+    Raises :class:`DatabaseInUse` (at once, without waiting) while any process, this one included, has
+    the database open through :class:`Database`; while the block runs, other opens wait for it to end.
+    """
+    lock_path = str(path) + LOCK_SUFFIX
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    except FileNotFoundError:  # no directory: nobody can have it open
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DatabaseInUse(str(path)) from None
+            raise
+        yield
+    finally:
+        os.close(fd)
+
+
+class FileIdentity:
+    """Which file the path named when the database was opened: ``(st_dev, st_ino)``.
+
+    Shared by the connections of one process (the API's pool, the engine's two connections) so that
+    once one of them sees the file gone, all of them stop. ``gone`` is sticky: a file that comes back
+    at the same path is another file.
+    """
+
+    def __init__(self, path: str) -> None:
+        st = os.stat(path)
+        self.path = path
+        self.dev = st.st_dev
+        self.ino = st.st_ino
+        self.gone = False
+
+    def same_as(self, other: FileIdentity) -> bool:
+        return (self.dev, self.ino) == (other.dev, other.ino)
+
+    def check(self) -> None:
+        """One ``stat`` of the path (a few µs); raises :class:`DatabaseGone` once it is gone or replaced."""
+        if not self.gone:
+            try:
+                st = os.stat(self.path)
+            except (FileNotFoundError, NotADirectoryError):
+                self.lose()
+            else:
+                if (st.st_dev, st.st_ino) != (self.dev, self.ino):
+                    self.lose()
+        if self.gone:
+            raise DatabaseGone(self.path)
+
+    def lose(self) -> None:
+        """Mark the file gone (logged once per process and path)."""
+        if not self.gone:
+            self.gone = True
+            _log_once(self.path, DatabaseGone(self.path))
+
+
 class Database:
     """One connection to the database file, with the transaction helpers every service uses.
 
     A ``Database`` may be used from several threads (the console runs the engine in a worker thread);
     an internal re-entrant lock serialises them, so one transaction never interleaves with another on the
     same connection.
+
+    ``create=False`` refuses a path where no file exists (:class:`DatabaseMissing`) instead of creating
+    one; ``identity`` makes this connection part of another one's :class:`FileIdentity` (a pool).
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", migrate: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "NORMAL",
+        migrate: bool = True,
+        create: bool = True,
+        identity: FileIdentity | None = None,
+    ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            p = Path(self.path)
-            if p.exists() and p.is_dir():
-                raise DatabaseError(f"{self.path} is a directory, not a database file")
-            p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys=ON")
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal" and self.path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={synchronous}")
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"{self.path} is not an oncall database ({exc})") from None
-        self.conn = conn
-        self.utils = sqlite_utils.Database(conn)
+        self.synchronous = synchronous
+        self.file: FileIdentity | None = None
+        self._pragmas: dict[str, str] = {}
+        self._lock_fd: int | None = None
+        self._reopen = False  # reconnect before the next write (SQLite opened the file read-only)
         self.lock = threading.RLock()
+        on_disk = self.path not in (":memory:", "")
+        if on_disk:
+            p = Path(self.path)
+            if p.is_dir():
+                raise DatabaseError(f"{self.path} is a directory, not a database file")
+            if not p.exists():
+                if not create:
+                    raise DatabaseMissing(self.path)
+                _create_file(p)
+            self._lock_fd = _shared_lock(self.path)
+        try:
+            self.conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            self._release_lock()
+            raise DatabaseError(f"{self.path} is not an oncall database ({exc})") from None
+        if on_disk:
+            try:
+                here = FileIdentity(self.path)
+            except OSError:
+                self.close()
+                raise DatabaseMissing(self.path) from None
+            if identity is not None and not here.same_as(identity):
+                identity.lose()
+            self.file = identity or here
+            self._reopen = not _writable(self.path)
+        self.utils = sqlite_utils.Database(self.conn)
         if migrate:
             from storage.migrations import migrate as apply_migrations
 
             try:
                 apply_migrations(self)
             except sqlite3.DatabaseError as exc:
-                conn.close()
+                self.close()
                 raise DatabaseError(f"{self.path} is not an oncall database ({exc})") from None
-            except DatabaseError:
-                conn.close()
+            except DomainError:
+                self.close()
                 raise
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal" and self.path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            for name, value in self._pragmas.items():
+                conn.execute(f"PRAGMA {name}={value}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reconnect(self) -> None:
+        """A fresh connection to the same file, with the same pragmas (under ``self.lock``)."""
+        self.check_file()
+        old = self.conn
+        self.conn = self._connect()
+        self.utils.conn = self.conn  # the same wrapper: callers may hold it across a write()
+        try:
+            old.close()
+        except sqlite3.Error:
+            pass
+        self._reopen = not _writable(self.path)
+
+    def set_pragma(self, name: str, value: int | str) -> None:
+        """Set a connection pragma that survives a reconnect (e.g. ``cache_size``)."""
+        with self.lock:
+            self.conn.execute(f"PRAGMA {name}={value}")
+            self._pragmas[name] = str(value)
+
+    def check_file(self) -> None:
+        """Raise :class:`DatabaseGone` if the file was deleted or replaced since it was opened (one
+        ``stat``). A no-op for ``:memory:``."""
+        if self.file is not None:
+            self.file.check()
+
+    @property
+    def gone(self) -> bool:
+        """True once the file is known to be deleted or replaced (without a new ``stat``)."""
+        return self.file is not None and self.file.gone
 
     # -- transactions -------------------------------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[Database]:
-        """A write transaction: ``BEGIN IMMEDIATE`` at the outermost level, a savepoint inside one."""
+        """A write transaction: ``BEGIN IMMEDIATE`` at the outermost level, a savepoint inside one.
+
+        Raises :class:`DatabaseGone` (before it begins or instead of committing), :class:`DatabaseReadOnly`
+        or :class:`DiskFull`; whatever fails, the transaction is rolled back and the connection is left
+        ready for the next write. Other ``sqlite3`` errors (busy after the timeout) pass through.
+        """
         with self.lock:
             if self.conn.in_transaction:
                 with self.utils.atomic():
                     yield self
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.check_file()
+            try:
+                if self._reopen:
+                    self._reconnect()
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._rollback()
+                unavailable = self._unavailable(exc)
+                if unavailable is not None:
+                    raise unavailable from exc
+                raise
             try:
                 yield self
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
-            else:
+                self.check_file()
                 self.conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    mapped = self._unavailable(exc)
+                    if mapped is not None:
+                        raise mapped from exc
+                raise
+
+    def _rollback(self) -> None:
+        """Leave no transaction open: roll back, or start over on a new connection if that fails."""
+        if not self.conn.in_transaction:
+            return
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            try:
+                self._reconnect()
+            except (sqlite3.Error, DomainError):
+                self._reopen = True
+
+    def _unavailable(self, exc: sqlite3.Error) -> DatabaseUnavailable | None:
+        """The domain error for a failed write whose cause is the file, not the request; None otherwise."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is None:
+            return None
+        err: DatabaseUnavailable
+        if code == _SQLITE_READONLY_DBMOVED and self.file is not None:
+            self.file.lose()
+            return DatabaseGone(self.path)
+        if code & 0xFF == _SQLITE_READONLY:
+            self._reopen = True  # a connection opened while the file was read-only stays read-only
+            err = DatabaseReadOnly(self.path)
+        elif code & 0xFF == _SQLITE_FULL:
+            err = DiskFull(self.path)
+        else:
+            return None
+        _log_once(self.path, err)
+        return err
 
     @contextmanager
     def read(self) -> Iterator[Database]:
@@ -166,7 +504,14 @@ class Database:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def open_db(path: str | Path | None = None, **kwargs: Any) -> Database:
+    """A :class:`Database` on ``path`` (default: :func:`default_db_path`); keyword arguments as there."""
     return Database(path if path is not None else default_db_path(), **kwargs)

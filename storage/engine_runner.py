@@ -13,6 +13,12 @@ a standby takes over within about 6 s of the holder dying (SIGKILL included). On
 dead holder left in flight are marked unknown (never resent), then every overdue step fires at once, in
 due order, with its lateness recorded.
 
+The database file: every ``poll`` (0.2 s, standby included) checks that the file is still the one that was
+opened (:meth:`storage.db.Database.check_file`). Once it was deleted or replaced the runner stops for good:
+mode ``lost``, ``lost`` holds the :class:`storage.db.DatabaseGone`, ``on_lost`` is called once, and nothing
+more is written. A read-only file or a full disk is reported once per burst by the database layer; the
+runner counts the failure and retries at its next wake, without a traceback.
+
 Clocks: the escalations run on the injected clock (wall, scaled, virtual), read inside each step's
 transaction; a scaled clock's latest instant is recorded every second (:func:`storage.db_clock.heartbeat`)
 so a process opening the file later joins it or resumes from it. The lease and APScheduler's waits are
@@ -36,7 +42,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.clock import Clock, WallClock
 from storage import db_clock, delivery, escalator, lease
-from storage.db import Database, open_db
+from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
 from storage.operator_config import OperatorConfig
 
 log = logging.getLogger("oncall.engine")
@@ -71,6 +77,7 @@ class EngineRunner:
         on_fired: FiredHook | None = None,
         on_mode: Callable[[str], None] | None = None,
         config: OperatorConfig | None = None,
+        on_lost: Callable[[DatabaseGone], None] | None = None,
     ) -> None:
         """``config`` is the operator's configuration delivery obeys (the webhook allow-list re-checked
         before sending to an API-set webhook, the commands' PATH); default: no file's."""
@@ -91,6 +98,8 @@ class EngineRunner:
         self.on_fired = on_fired
         self.on_mode = on_mode
         self.config = config or OperatorConfig()
+        self.on_lost = on_lost
+        self.lost: DatabaseGone | None = None
         self.mode = "stopped"
         self.fired_total = 0
         self.errors = 0
@@ -105,14 +114,16 @@ class EngineRunner:
     # -- life cycle ---------------------------------------------------------------------------------
 
     def start(self) -> EngineRunner:
-        self._db = open_db(self.db_path, synchronous=self.synchronous)
+        self._db = db = open_db(self.db_path, synchronous=self.synchronous, create=False)
         # A catch-up touches many pages: a 32 MB cache, and checkpoints every 16 MB of WAL instead of 4 MB
         # (fewer copies of pages that every step touches), with the WAL file trimmed back to 64 MB.
-        self._db.execute("PRAGMA cache_size=-32768")
-        self._db.execute("PRAGMA wal_autocheckpoint=4000")
-        self._db.execute("PRAGMA journal_size_limit=67108864")
+        db.set_pragma("cache_size", -32768)
+        db.set_pragma("wal_autocheckpoint", 4000)
+        db.set_pragma("journal_size_limit", 67108864)
         if self.deliver:
-            self._delivery_db = open_db(self.db_path, synchronous=self.synchronous, migrate=False)
+            self._delivery_db = open_db(
+                self.db_path, synchronous=self.synchronous, migrate=False, create=False, identity=db.file
+            )
         sched = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -145,6 +156,8 @@ class EngineRunner:
             if self._fence is not None and self._db is not None:
                 try:
                     lease.release(self._db, self._fence)
+                except DatabaseUnavailable:
+                    pass  # already reported by the database layer; the lease expires by itself
                 except sqlite3.Error:
                     log.exception("could not release the engine lease")
             self._fence = None
@@ -191,6 +204,11 @@ class EngineRunner:
         def run() -> None:
             try:
                 fn()
+            except DatabaseGone as exc:
+                self._lose(exc)
+            except DatabaseUnavailable:
+                # Read-only or full: logged once per burst below us; the next wake retries.
+                self.errors += 1
             except sqlite3.Error:
                 # A busy database or a closing connection: the next wake (≤ 2 s) retries. Nothing is lost
                 # because the rows, not this process, hold the schedule.
@@ -202,6 +220,17 @@ class EngineRunner:
 
         run.__name__ = fn.__name__
         return run
+
+    def _lose(self, exc: DatabaseGone) -> None:
+        """The file is gone: stop every job for good; nothing more is written (the lease expires)."""
+        if self.lost is not None:
+            return
+        self.lost = exc
+        self._shutdown_scheduler()
+        self._fence = None
+        self._set_mode("lost")
+        if self.on_lost is not None:
+            self.on_lost(exc)
 
     # -- jobs ---------------------------------------------------------------------------------------
 
@@ -233,7 +262,10 @@ class EngineRunner:
 
     def _poll(self) -> None:
         db = self._db
-        if db is None or self._fence is None:
+        if db is None:
+            return
+        db.check_file()
+        if self._fence is None:
             return
         version = db.data_version()
         if version != self._version:

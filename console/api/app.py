@@ -4,6 +4,10 @@ One process serves ``/v1/…`` over the service layer and, unless told otherwise
 engine beside it (:class:`storage.engine_runner.EngineRunner`: it fires timers when it holds the engine
 lease and stands by when another process does). Requests run in Starlette's thread pool, each on its own
 pooled SQLite connection (WAL: readers never wait for the writer).
+
+Once the database file is deleted or replaced (:class:`storage.db.DatabaseGone`), every request is answered
+503 ``database_gone`` (reads too: they would show a file nobody else sees); ``oncall serve`` watches
+:meth:`DatabasePool.check` and shuts the process down with exit code 1.
 """
 
 from __future__ import annotations
@@ -49,7 +53,11 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class DatabasePool:
-    """SQLite connections handed to one request at a time (a connection is never shared mid-request)."""
+    """SQLite connections handed to one request at a time (a connection is never shared mid-request).
+
+    The file must exist (:class:`storage.db.DatabaseMissing` otherwise). Every connection shares the
+    first one's :class:`storage.db.FileIdentity`, so the file going away is seen by all of them at once.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -57,16 +65,24 @@ class DatabasePool:
         self._all: list[Database] = []
         self._lock = threading.Lock()
         # The first open applies migrations and fails early on a file that is not an oncall database.
-        first = open_db(path)
+        first = open_db(path, create=False)
+        self.file = first.file
         self._idle.append(first)
         self._all.append(first)
 
+    def check(self) -> None:
+        """Raise :class:`storage.db.DatabaseGone` once the file was deleted or replaced (one ``stat``)."""
+        if self.file is not None:
+            self.file.check()
+
     @contextmanager
     def connection(self) -> Iterator[Database]:
+        """An idle connection (opened on demand), after checking that the file is still there."""
+        self.check()
         with self._lock:
             db = self._idle.pop() if self._idle else None
         if db is None:
-            db = open_db(self.path, migrate=False)
+            db = open_db(self.path, migrate=False, create=False, identity=self.file)
             with self._lock:
                 self._all.append(db)
         try:

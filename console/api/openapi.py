@@ -582,6 +582,11 @@ ERROR_TEXT = {
     409: "name_conflict: the name is taken in this organisation{codes}",
     422: "validation_error: wrong type, missing or unknown field, out of range, malformed JSON",
     500: "internal_error (server_error): a bug; quote the requestId",
+    503: (
+        "Local: the database file cannot be used (database_gone: deleted or replaced, the server exits; "
+        "database_read_only: nothing written, retry once it is writable)"
+    ),
+    507: "Local: disk_full: no space for the database; nothing was written",
 }
 
 
@@ -592,7 +597,7 @@ SYNCED = {409: ["synced_object_read_only (the object is managed by the linked Sc
 def _errors(*statuses: int, codes: dict[int, list[str]] | None = None) -> dict[str, Any]:
     codes = codes or {}
     out: dict[str, Any] = {}
-    for status in (401, *statuses, 500):
+    for status in (401, *statuses, 500, 503):
         listed = codes.get(status, [])
         if status in (401, 409):
             text = ERROR_TEXT[status].format(codes="".join(f", {c}" for c in listed))
@@ -622,6 +627,18 @@ def _no_content(description: str) -> dict[str, Any]:
 
 def _body(name: str, *, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": ref(name)}}}
+
+
+def _with_disk_full(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every operation that writes may also answer 507 ``disk_full``."""
+    for item in paths.values():
+        for method, operation in item.items():
+            if method != "get":
+                operation["responses"]["507"] = {
+                    "description": ERROR_TEXT[507],
+                    "content": {"application/json": {"schema": ref("Error")}},
+                }
+    return paths
 
 
 def _path(*names: str) -> list[dict[str, Any]]:
@@ -1381,7 +1398,7 @@ def document() -> dict[str, Any]:
             "servers": [{"url": "/"}],
             "security": [{"bearerAuth": []}],
             "tags": [{"name": t} for t in ("Escalation policies", "On-call schedules", "Incidents", "Team")],
-            "paths": _paths(),
+            "paths": _with_disk_full(_paths()),
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "scl_live_… API key"}

@@ -5,6 +5,10 @@ engine's, another process's) and the console's own service calls mark the data d
 screens on the current stack re-read and apply a keyed diff. A second timer repaints countdowns and the
 clock once a second. The engine runs embedded (started on mount, stopped on exit) unless another process
 holds its lease, in which case the console is "attached" and only watches.
+
+The same poll checks that the database file is still the one that was opened. Once it was deleted or
+replaced (``oncall demo --reset`` in another terminal), the console stops its engine and sync, writes
+nothing more, and covers everything with a blocking message whose only key, ``q``, quits (exit code 1).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from console.app.sync_link import SyncLink
 from engine.clock import Clock
 from engine.errors import DomainError
 from storage import drills as drills_store
+from storage.db import DatabaseGone
 from storage.service import Ctx
 
 T = TypeVar("T")
@@ -104,6 +109,7 @@ class OncallApp(App[None]):
         self.org_name: str = row["name"] if row else ctx.org_id
         self._data_version = -1
         self._dirty = False
+        self.gone: DatabaseGone | None = None  # set once the database file was deleted or replaced
         self.generation = 0  # bumped on every observed change; screens compare to skip work
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -133,6 +139,13 @@ class OncallApp(App[None]):
         self.call_later(self.poll_changes)
 
     def poll_changes(self) -> None:
+        if self.gone is not None:
+            return
+        try:
+            self.db.check_file()
+        except DatabaseGone as exc:
+            self.database_gone(exc)
+            return
         version = self.db.data_version()
         if version == self._data_version and not self._dirty:
             return
@@ -143,7 +156,27 @@ class OncallApp(App[None]):
             if isinstance(screen, OncallScreen) and screen.is_mounted:
                 screen.sync()
 
+    def database_gone(self, exc: DatabaseGone) -> None:
+        """The file is gone: stop everything that writes and block the console behind one message."""
+        if self.gone is not None:
+            return
+        self.gone = exc
+        self._stop_drill_timer()
+        self.engine.stop()
+        self.sync.stop()
+        from console.app.screens.database_gone import DatabaseGoneScreen
+
+        self.push_screen(DatabaseGoneScreen(self.db.path))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Once the database is gone only quitting is allowed (the blocking screen's ``q``)."""
+        if self.gone is not None and action != "quit":
+            return False
+        return super().check_action(action, parameters)
+
     def tick(self) -> None:
+        if self.gone is not None:
+            return
         now = self.clock.now()
         for screen in self.screen_stack:
             if isinstance(screen, OncallScreen) and screen.is_mounted:
@@ -156,6 +189,9 @@ class OncallApp(App[None]):
         screen = self.screen if isinstance(self.screen, OncallScreen) else None
         try:
             result = fn(self.ctx, *args)
+        except DatabaseGone as exc:
+            self.database_gone(exc)
+            return None
         except DomainError as exc:
             self._show_error(screen, exc.message, exc.code)
             return None
@@ -273,3 +309,5 @@ def run_app(state: Any, *, demo: bool = False) -> None:
     finally:
         app.engine.stop()
         app.sync.stop()
+    if app.gone is not None:
+        raise app.gone  # the CLI prints it as one ``error:`` line and exits 1

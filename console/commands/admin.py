@@ -27,6 +27,7 @@ def init_command(
     as_json: bool,
 ) -> None:
     """Create an organisation and its first admin, and print an API key (shown once)."""
+    state.create = True
     result = orgs.create_org(
         state.db(), org_name, admin_email, first_name=first_name, last_name=last_name, clock=state.clock
     )

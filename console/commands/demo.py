@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from console.cli import State, echo_json, handle_errors, pass_state, run_console, speed_option
-from storage.db import demo_db_path
+from storage.db import demo_db_path, exclusive_use
 from storage.demo import DEMO_ORG, seed_demo
 from storage.service.orgs import list_orgs
 
@@ -24,7 +24,8 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
     """Create the demo organisation (Acme Platform) and open the console on it.
 
     Uses --db if given on the command line, else demo.db in the user data directory, so real data is
-    never touched (ONCALL_DB names the real database: it is not used here).
+    never touched (ONCALL_DB names the real database: it is not used here). --reset refuses while
+    another process (a console, `oncall serve`, `oncall engine`) has the demo database open.
 
     With --speed N the demo database runs on a clock N times faster, from its creation on: it must then
     always be opened with --speed N. --reset --speed N (or --reset alone) starts it over on that clock.
@@ -33,9 +34,11 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
     db_given = click.get_current_context().find_root().get_parameter_source("db_path")
     path = state.db_path if state.db_path and db_given is ParameterSource.COMMANDLINE else demo_db_path()
     if reset:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+        with exclusive_use(path):
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
     state.db_path = path
+    state.create = True
     db = state.db()
     clock = state.clock  # recorded now on a new file; an existing one must be opened on its own clock
     if not any(o["name"] == DEMO_ORG for o in list_orgs(db)):

@@ -6,11 +6,15 @@ scaled clock whose anchor is stored in the database (so the console and ``oncall
 ``--speed`` agree on the time, and a restarted engine carries on where the last one was). The database
 records its clock: ``--speed`` on a database that runs on wall time, or no ``--speed`` on a scaled one,
 is refused with one line and exit 2 (``storage.db_clock``).
+
+It needs an existing database (``oncall init`` or ``oncall demo`` creates one). If the file is deleted or
+replaced while it runs (``oncall demo --reset``), it says so in one line and exits 1 within a second.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -33,6 +37,7 @@ def engine_command(
     ctx: click.Context, db_path: Path | None, speed: float | None, name: str, lease_ttl: float, quiet: bool
 ) -> None:
     """Run the escalation engine without the console."""
+    from engine.errors import DomainError
     from storage.engine_runner import EngineRunner
     from storage.operator_config import load_operator_config
 
@@ -57,12 +62,20 @@ def engine_command(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    runner.start()
     try:
-        while not done.wait(0.5):
-            pass
+        runner.start()
+    except DomainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    try:
+        while not done.wait(0.2):
+            if runner.lost is not None:
+                break
     finally:
         runner.stop()
+    if runner.lost is not None:
+        click.echo(f"error: {runner.lost}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # python -m console.commands.engine (light: no console import)

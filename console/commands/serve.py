@@ -1,20 +1,34 @@
-"""``oncall serve``: the local Scaling-compatible HTTP API, with the escalation engine in the process."""
+"""``oncall serve``: the local Scaling-compatible HTTP API, with the escalation engine in the process.
+
+It needs an existing database (``oncall init`` or ``oncall demo`` creates one). Every 0.1 s it checks that
+the database file is still the one it opened; once it was deleted or replaced (``oncall demo --reset``) it
+prints one ``error:`` line, answers every request 503 ``database_gone`` for :data:`GONE_GRACE_S` (so
+clients see why), then shuts down and exits 1.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from console.cli import State, fail, handle_errors, pass_state, speed_option
-from storage.db import open_db
+from engine.clock import monotonic
+from engine.errors import DomainError
+from storage.db import DatabaseGone
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from storage.engine_runner import EngineRunner
+
+# How long a server whose database file is gone keeps answering 503 before it exits (seconds).
+GONE_GRACE_S = 1.0
 
 
 def is_loopback(host: str) -> bool:
@@ -27,12 +41,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _has_org(path: Path) -> bool:
-    db = open_db(path)
+def _has_org(app: Starlette) -> bool:
+    """Whether the database holds an organisation yet (True when it cannot tell: no hint then)."""
     try:
-        return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
-    finally:
-        db.close()
+        with app.state.api.pool.connection() as db:
+            return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
+    except DomainError:  # the file went away already: on_tick says so
+        return True
 
 
 def _url(host: str, port: int) -> str:
@@ -102,16 +117,30 @@ def serve_command(
             "(keys are still required; traffic is plain HTTP)",
             err=True,
         )
+    operator_config = state.operator_config().allowing_webhooks(allow_webhook)
     if db_path is not None:
         state.db_path = db_path
     state.use_speed(speed)
     path = state.path
     clock = state.clock  # the database's clock; refused here if it runs on another (storage.db_clock)
     state.close()
-    operator_config = state.operator_config().allowing_webhooks(allow_webhook)
     app = create_app(path, clock, engine=not no_engine, config=operator_config)
 
     class Server(uvicorn.Server):
+        gone: DatabaseGone | None = None
+        gone_at = 0.0
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.gone is None:
+                try:
+                    app.state.api.pool.check()
+                except DatabaseGone as exc:
+                    self.gone, self.gone_at = exc, monotonic()
+                    click.echo(f"error: {exc}; answering 503 and shutting down", err=True)
+            elif monotonic() - self.gone_at >= GONE_GRACE_S:
+                self.should_exit = True
+            return await super().on_tick(counter)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if not self.started:
@@ -129,12 +158,13 @@ def serve_command(
                         break
                     await asyncio.sleep(0.05)
             mode = "off (--no-engine)" if engine is None else engine.mode
+            has_org = _has_org(app)  # before the banner: once it is out, startup is over
             click.echo(
                 f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)"
             )
             click.echo(f"database: {Path(path).resolve()}")
             click.echo(f"engine: {mode}")
-            if not _has_org(path):
+            if not has_org:
                 click.echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
             if engine is not None:
                 engine.on_mode = lambda m: click.echo(f"engine: {m}")
@@ -148,4 +178,7 @@ def serve_command(
         lifespan="on",
         server_header=False,
     )
-    Server(config).run()
+    server = Server(config)
+    server.run()
+    if server.gone is not None:
+        sys.exit(1)

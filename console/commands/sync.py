@@ -85,8 +85,9 @@ def sync_login(
     """Link this organisation to Scaling and store the API key (masked everywhere as scl_live_…abcd).
 
     SCALING_API_KEY in the environment takes precedence over a stored key. In an empty database a local
-    organisation is created for the remote one.
+    organisation is created for the remote one (and the database file, if there is none yet).
     """
+    state.create = True
     db = state.db()
     org_id: str | None
     try:

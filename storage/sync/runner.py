@@ -127,7 +127,7 @@ class SyncRunner:
 
     def _run(self) -> None:
         try:
-            db = open_db(self.db_path)
+            db = open_db(self.db_path, create=False)
         except Exception as exc:
             self._set(state="error", lastError=f"cannot open the database: {exc}")
             return
@@ -214,7 +214,7 @@ class SyncRunner:
         """One push + pull on the caller's thread (tests, ``oncall sync pull``)."""
         from storage.service.orgs import find_org
 
-        db = open_db(self.db_path)
+        db = open_db(self.db_path, create=False)
         try:
             org_id = find_org(db, self.org)
             client = self._client(db, org_id)

@@ -17,6 +17,7 @@ from console.cli import cli
 from console.commands import register
 from console.commands.serve import is_loopback
 from engine.clock import monotonic
+from storage.db import open_db
 from storage.delivery import COMMAND_PAGE_VARIABLES
 from tests.api.conftest import oncall, start_serve, stop_serve
 
@@ -56,6 +57,7 @@ def test_non_loopback_with_the_flag_warns(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     db = tmp_path / "own.db"
+    open_db(db).close()  # serve uses a database, it does not create one
     result = CliRunner().invoke(
         cli,
         [
@@ -75,7 +77,7 @@ def test_non_loopback_with_the_flag_warns(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert "warning: binding to 0.0.0.0" in result.output
     assert seen == {"host": "0.0.0.0", "port": 9999}
-    assert db.exists() and not (tmp_path / "global.db").exists()  # serve's own --db wins
+    assert not (tmp_path / "global.db").exists()  # serve's own --db wins (the global one would fail: missing)
 
 
 # -- the operator's configuration and what a served engine runs ---------------------------------------

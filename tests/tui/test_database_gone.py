@@ -1,0 +1,54 @@
+"""The console when its database file is deleted or replaced under it (``oncall demo --reset``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Static
+
+from console.app import OncallApp
+from console.app.screens.database_gone import DatabaseGoneScreen
+from console.app.screens.incidents import IncidentsScreen
+from storage.db import open_db
+from storage.service import Ctx, incidents
+
+
+async def test_console_blocks_and_writes_nothing_once_its_file_is_replaced(
+    make_app: Callable[..., OncallApp], ctx: Ctx, db_path: Path, tmp_path: Path
+) -> None:
+    before = ctx.db.scalar("SELECT count(*) FROM incidents")
+    app = make_app(poll_seconds=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, IncidentsScreen)
+        other = tmp_path / "other.db"
+        open_db(other).close()
+        for suffix in ("", "-wal", "-shm"):  # what `oncall demo --reset` does
+            Path(f"{db_path}{suffix}").unlink()
+        os.replace(other, db_path)
+        for _ in range(100):  # noticed within a second (polls every 50 ms here)
+            if isinstance(app.screen, DatabaseGoneScreen):
+                break
+            await pilot.pause(0.02)
+        assert isinstance(app.screen, DatabaseGoneScreen)
+        text = str(app.screen.query_one("#gone-message", Static).render())
+        assert f"{db_path} was deleted or replaced" in text and "Press q to quit" in text
+        # Every key but q is dead: no mode switch, no help, no palette.
+        await pilot.press("2", "question_mark", "colon", "n")
+        await pilot.pause()
+        assert isinstance(app.screen, DatabaseGoneScreen)
+        assert app.current_mode == "incidents"
+        # A write that was already on its way is refused, not half-done.
+        assert app.act(incidents.create_incident, {"title": "Late", "severity": "high"}) is None
+        assert isinstance(app.screen, DatabaseGoneScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.gone is not None and app.gone.code == "database_gone"
+    assert ctx.db.scalar("SELECT count(*) FROM incidents") == before  # the old file: nothing written
+    fresh = open_db(db_path)
+    try:
+        assert fresh.scalar("SELECT count(*) FROM incidents") == 0  # the new file: untouched
+    finally:
+        fresh.close()
