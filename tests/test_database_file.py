@@ -155,7 +155,10 @@ def test_engine_exits_with_one_line_when_the_file_goes(tmp_path: Path, how: str)
 
 
 def _fill_up(db: Database) -> None:
-    """Let the file grow by no more than one page: the next real write fails with SQLITE_FULL."""
+    """Let the file grow by no more than one page: the next real write fails with SQLITE_FULL. VACUUM first:
+    a migration that rebuilds a table leaves free pages a write could reuse without growing the file."""
+    db.execute("VACUUM")
+    assert int(db.scalar("PRAGMA freelist_count")) == 0
     pages = int(db.scalar("PRAGMA page_count"))
     db.execute(f"PRAGMA max_page_count={pages}")
 

@@ -51,9 +51,10 @@ def test_simulate_json_is_deterministic_for_a_seed(demo_path: Path) -> None:
     assert a != c
     assert a["incidents"] == sum(a["bySeverity"].values()) > 0
     assert {p["name"] for p in a["people"]} >= {"Alice Chen", "Bob Okafor", "Grace Ito"}
-    # The broken policy (1-minute final layer, Bob twice) is what exhausts.
+    # The broken policy (1-minute final layer, Bob twice) exhausts. The scenario starts "today", so on some
+    # days a critical incident also runs out of SRE Critical's layers by chance: that policy may appear too.
     assert a["exhausted"] > 0
-    assert {e["policy"] for e in a["exhaustedExamples"]} == {"Legacy Nights (broken)"}
+    assert "Legacy Nights (broken)" in {e["policy"] for e in a["exhaustedExamples"]}
     assert set(a["timeToAcknowledgeSeconds"]) == {"p50", "p95", "max"}
     assert {row["policy"] for row in a["layers"]} == {
         "SRE Critical",
