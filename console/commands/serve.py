@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from pathlib import Path
@@ -47,6 +48,43 @@ def _has_org(path: Path) -> bool:
         return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
     finally:
         db.close()
+
+
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound (not yet listening) TCP sockets for every address of ``host`` (``localhost`` may be both
+    127.0.0.1 and ::1), as uvicorn would bind them; port 0 picks one free port for all of them.
+
+    Bound here, before the database is opened or the engine starts, so that a port in use, an address
+    this machine does not have or a host that does not resolve ends the command with one ``error:``
+    line and exit 1 (:func:`console.cli.fail`) instead of uvicorn's log and traceback.
+    """
+    bare = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        fail(f"cannot listen on {host}: the address does not resolve ({exc})")
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, str]] = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, addr[0]) in seen:
+                continue
+            seen.add((family, addr[0]))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:
+                addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
+            sock.bind(addr)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use")
+        fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}")
+    return sockets
 
 
 def _url(host: str, port: int) -> str:
@@ -105,6 +143,7 @@ def serve_command(
             err=True,
         )
     path = db_path or state.path
+    sockets = listen_sockets(host, port)
     app = create_app(path, _clock(state, path), engine=not no_engine)
 
     class Server(uvicorn.Server):
@@ -144,4 +183,4 @@ def serve_command(
         lifespan="on",
         server_header=False,
     )
-    Server(config).run()
+    Server(config).run(sockets=sockets)

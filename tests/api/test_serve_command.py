@@ -61,11 +61,11 @@ def test_non_loopback_with_the_flag_warns(tmp_path: Path, monkeypatch: pytest.Mo
             "0.0.0.0",
             "--allow-remote",
             "--port",
-            "9999",
+            "0",
             "--no-engine",
         ],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
     assert "warning: binding to 0.0.0.0" in result.output
-    assert seen == {"host": "0.0.0.0", "port": 9999}
+    assert seen == {"host": "0.0.0.0", "port": 0}
     assert db.exists() and not (tmp_path / "global.db").exists()  # serve's own --db wins
