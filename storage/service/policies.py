@@ -93,7 +93,9 @@ def create_policy(
 ) -> dict[str, Any]:
     body = only_fields(body, _POLICY_FIELDS)
     name = name_string(body.get("name"))
-    description = string(body.get("description"), "description", max_len=10_000, nullable=True)
+    description = string(
+        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
+    )
     ext = _extensions(body)
     now = ctx.now()
     with ctx.db.write():
@@ -147,7 +149,9 @@ def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
     if "name" in body:
         changes["name"] = name_string(body["name"])
     if "description" in body:
-        changes["description"] = string(body["description"], "description", max_len=10_000, nullable=True)
+        changes["description"] = string(
+            body["description"], "description", max_len=10_000, nullable=True, multiline=True
+        )
     with ctx.db.write():
         _policy_row(ctx, policy_id)
         if "name" in changes:

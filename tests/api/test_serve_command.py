@@ -108,7 +108,9 @@ def _chunks(total: int, size: int = 1 << 20) -> Iterator[bytes]:
 def test_oversized_bodies_are_refused_without_being_read(tmp_path: Path) -> None:
     server = start_serve(tmp_path / "big.db")
     try:
-        keyed = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}, timeout=60)
+        keyed = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}, timeout=60
+        )
         assert keyed.post("/v1/incidents", json={"title": "warm up", "severity": "low"}).status_code == 201
         before = _rss_mb(server.proc.pid)
 
