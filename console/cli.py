@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from console.terminal import JSON_UNSAFE, terminal_text
 from engine.clock import Clock, clock_from_speed
 from engine.errors import DomainError
 from storage.db import Database, default_db_path, open_db
@@ -71,8 +72,15 @@ class State:
         return Ctx(db=db, org_id=org_id, actor_id=uid, actor_user_id=uid, is_admin=True, clock=self.clock)
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print one line of the text output (stdout, or stderr with ``err``), escaped by
+    :func:`terminal_text`. Every line the commands print goes through here (or :func:`echo_json`)."""
+    click.echo(terminal_text(text), err=err)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    """Print ``error: MESSAGE`` as one escaped line on stderr and exit with ``code``."""
+    echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
@@ -92,7 +100,10 @@ def handle_errors(fn: F) -> F:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """``data`` as indented JSON on stdout. JSON already escapes C0 controls; DEL, C1 and the bidi
+    controls are escaped too (``\\u202e``), so the output is safe on a terminal and still the same JSON."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    click.echo(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 pass_state = click.make_pass_decorator(State)

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from console.cli import echo
 from storage.db import default_db_path, open_db
 
 
@@ -40,19 +41,19 @@ def engine_command(
     db_path = db_path or getattr(state, "db_path", None) or default_db_path()
     speed = speed if speed is not None else getattr(state, "speed", None)
     if speed is not None and speed <= 0:
-        click.echo("error: --speed must be positive", err=True)
+        echo("error: --speed must be positive", err=True)
         sys.exit(2)
     try:
         db = open_db(db_path)
         clock = shared_clock(db, speed)
         db.close()
     except DomainError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
 
     def say(mode: str) -> None:
         if not quiet:
-            click.echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
+            echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
 
     runner = EngineRunner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say)
     done = threading.Event()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli import State, fail, handle_errors, pass_state
+from console.cli import State, echo, fail, handle_errors, pass_state
 from engine.clock import Clock
 from storage.db import open_db
 
@@ -137,7 +137,7 @@ def serve_command(
                 f"{host} is not a loopback address: pass --allow-remote to expose the API to other machines",
                 2,
             )
-        click.echo(
+        echo(
             f"warning: binding to {host}: anyone who can reach this machine can call the API "
             "(keys are still required; traffic is plain HTTP)",
             err=True,
@@ -164,15 +164,13 @@ def serve_command(
                         break
                     await asyncio.sleep(0.05)
             mode = "off (--no-engine)" if engine is None else engine.mode
-            click.echo(
-                f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)"
-            )
-            click.echo(f"database: {Path(path).resolve()}")
-            click.echo(f"engine: {mode}")
+            echo(f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)")
+            echo(f"database: {Path(path).resolve()}")
+            echo(f"engine: {mode}")
             if not _has_org(path):
-                click.echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
+                echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
             if engine is not None:
-                engine.on_mode = lambda m: click.echo(f"engine: {m}")
+                engine.on_mode = lambda m: echo(f"engine: {m}")
 
     config = uvicorn.Config(
         app,
