@@ -168,3 +168,27 @@ def test_contact_methods(tmp_path: Path) -> None:
     )
     run(db, "users", "contacts", "remove", "a@example.com", hook["id"])
     assert json.loads(run(db, "users", "contacts", "list", "a@example.com", "--json").stdout) == []
+
+
+def test_stored_control_characters_are_escaped_in_every_output(tmp_path: Path) -> None:
+    """Rows from an older version (the service refuses such text now) never drive the terminal."""
+    import sqlite3
+
+    db = tmp_path / "o.db"
+    run(db, "demo", "--no-console")
+    evil = "Pay\x1b]0;pwned\x07 \x1b[2J\u202egnp.exe \x9b31m"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE incidents SET title = ? WHERE seq = 1", (evil,))
+        conn.execute("UPDATE policies SET name = ?, description = ? WHERE name = 'SRE Critical'",
+                     (evil, "line one\nline two\x1b[1A"))  # fmt: skip
+        conn.execute("UPDATE schedules SET name = ? WHERE name = 'Platform Primary'", (evil,))
+        conn.execute("UPDATE users SET first_name = ? WHERE email LIKE 'carol%'", (evil,))
+    for args in (("incidents",), ("policies",), ("schedules",), ("users", "list"), ("explain", "1")):
+        for as_json in ((), ("--json",)):
+            out = run(db, *args, *as_json).stdout
+            assert not any(c in out for c in "\x1b\x07\x9b\u202e"), (args, as_json, out)
+            assert ("\\u001b" if as_json else "\\x1b") in out, (args, as_json)
+            if as_json:
+                json.loads(out)
+    policies = run(db, "policies").stdout
+    assert "line one\\x0aline two\\x1b[1A" in policies
