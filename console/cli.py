@@ -2,12 +2,16 @@
 
 Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the user data directory), acts
 through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
-non-zero exit code: no tracebacks for bad input.
+non-zero exit code: no tracebacks for bad input. Exit codes: 2 for a request that breaks a rule (a
+domain error with HTTP status 400/404/409/422, a usage error), 1 for anything else. An error nobody
+expected is one line too, naming ``ONCALL_DEBUG=1``, which lets its traceback through instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -95,6 +99,11 @@ def handle_errors(fn: F) -> F:
             fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
         except OSError as exc:
             fail(str(exc))
+        except sqlite3.Error as exc:
+            fail(f"database error: {exc}")
+        except (ValueError, OverflowError) as exc:
+            # A value no parser caught (each known one is a DomainError): still one line, not a traceback.
+            fail(str(exc) or type(exc).__name__)
 
     return wrapper  # type: ignore[return-value]
 
@@ -142,8 +151,18 @@ def run_console(state: State, *, demo: bool = False) -> None:
     handle_errors(run_app)(state, demo=demo)
 
 
+DEBUG_ENV = "ONCALL_DEBUG"
+
+
 def main() -> None:
+    """The ``oncall`` entry point. Whatever escapes a command is one ``error:`` line and exit 1, unless
+    ``ONCALL_DEBUG=1`` asks for the traceback."""
     from console.commands import register
 
     register(cli)
-    cli(prog_name="oncall")
+    try:
+        cli(prog_name="oncall")
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (run with {DEBUG_ENV}=1 for the traceback)")

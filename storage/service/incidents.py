@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,6 +26,8 @@ from storage.service.validate import enum, integer, name_string, only_fields, st
 from storage.sync import outbox as sync_outbox
 
 REDACT_WINDOW = timedelta(minutes=5)
+# ASCII digits that fit SQLite's INTEGER (str.isdigit() also admits "²", which int() refuses).
+_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,18}")
 _CREATE_FIELDS = {
     "title",
     "description",
@@ -246,9 +249,10 @@ def get_incident(ctx: Ctx, incident_id: str) -> dict[str, Any]:
 
 
 def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
-    """By id, or by sequential number (``42`` or ``#42``) as people say it."""
+    """By id, or by sequential number (``42`` or ``#42``) as people say it; 404 ``not_found`` otherwise
+    (a number too large to be one is looked up as an id, and so not found either)."""
     text = ident.lstrip("#")
-    if text.isdigit():
+    if _SEQUENCE_NUMBER.fullmatch(text):
         row = ctx.db.one("SELECT * FROM incidents WHERE org_id = ? AND seq = ?", (ctx.org_id, int(text)))
         if row is not None:
             return incident_wire(row)
