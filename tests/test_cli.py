@@ -241,4 +241,4 @@ def test_a_scenario_out_of_datetime_range_is_one_line(tmp_path: Path) -> None:
     scenario.write_text(example.replace('start = "today"', 'start = "9999-12-31T23:00:00"', 1))
     proc = run(db, "simulate", str(scenario), ok=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert len(proc.stderr.splitlines()) == 1 and "out of range" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "out of datetime range" in proc.stderr
