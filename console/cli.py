@@ -2,14 +2,19 @@
 
 Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the user data directory), acts
 through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
-non-zero exit code: no tracebacks for bad input. Only ``init``, ``demo`` and ``sync login`` create a
-database; every other command (the console, ``serve`` and ``engine`` included) refuses a path where there
-is none, creating nothing, not even a folder.
+non-zero exit code: no tracebacks for bad input. Exit codes: 2 for a request that breaks a rule (a
+domain error with HTTP status 400/404/409/422, a usage error), 1 for anything else. An error nobody
+expected is one line too, naming ``ONCALL_DEBUG=1``, which lets its traceback through instead.
+
+Only ``init``, ``demo`` and ``sync login`` create a database; every other command (the console, ``serve``
+and ``engine`` included) refuses a path where there is none, creating nothing, not even a folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -18,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from console.terminal import JSON_UNSAFE, terminal_text
 from engine.clock import Clock
 from engine.errors import DomainError
 from storage.db import Database, default_db_path, open_db
@@ -101,8 +107,15 @@ class State:
         )
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print one line of the text output (stdout, or stderr with ``err``), escaped by
+    :func:`terminal_text`. Every line the commands print goes through here (or :func:`echo_json`)."""
+    click.echo(terminal_text(text), err=err)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    """Print ``error: MESSAGE`` as one escaped line on stderr and exit with ``code``."""
+    echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
@@ -117,12 +130,20 @@ def handle_errors(fn: F) -> F:
             fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
         except OSError as exc:
             fail(str(exc))
+        except sqlite3.Error as exc:
+            fail(f"database error: {exc}")
+        except (ValueError, OverflowError) as exc:
+            # A value no parser caught (each known one is a DomainError): still one line, not a traceback.
+            fail(str(exc) or type(exc).__name__)
 
     return wrapper  # type: ignore[return-value]
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """``data`` as indented JSON on stdout. JSON already escapes C0 controls; DEL, C1 and the bidi
+    controls are escaped too (``\\u202e``), so the output is safe on a terminal and still the same JSON."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    click.echo(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 pass_state = click.make_pass_decorator(State)
@@ -179,8 +200,18 @@ def run_console(state: State, *, demo: bool = False) -> None:
     handle_errors(run_app)(state, demo=demo)
 
 
+DEBUG_ENV = "ONCALL_DEBUG"
+
+
 def main() -> None:
+    """The ``oncall`` entry point. Whatever escapes a command is one ``error:`` line and exit 1, unless
+    ``ONCALL_DEBUG=1`` asks for the traceback."""
     from console.commands import register
 
     register(cli)
-    cli(prog_name="oncall")
+    try:
+        cli(prog_name="oncall")
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (run with {DEBUG_ENV}=1 for the traceback)")

@@ -16,7 +16,15 @@ from engine.errors import ValidationError
 
 __all__ = ["AckPlan", "format_instant", "format_offset", "parse_ack", "parse_at", "parse_duration"]
 
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+_DURATION = re.compile(r"(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?", re.ASCII)
+_NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)  # str.isdigit() also admits "²", which int() refuses
+
+MAX_DELAY = timedelta(days=366)
+"""The longest ``--ack`` delay: far beyond any policy (a layer waits at most 7 days)."""
+EARLIEST_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_AT = datetime(9000, 1, 1, tzinfo=UTC)
+"""``--at`` lies in [EARLIEST_AT, LATEST_AT): room for a drill's timers, rotations and local-time display
+on either side without leaving the range of :class:`datetime`."""
 
 
 @dataclass(frozen=True)
@@ -30,19 +38,22 @@ class AckPlan:
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``3m``, ``1h30m``, ``2m30s``; a bare number is minutes."""
     raw = text.strip().lower()
-    if raw.isdigit():
-        return timedelta(minutes=int(raw))
+    if _NUMBER.fullmatch(raw):
+        raw += "m"
     m = _DURATION.fullmatch(raw)
     if not raw or m is None or not any(m.groups()):
         raise ValidationError(f"not a duration: {text!r} (use e.g. 90s, 3m, 1h30m)", field="delay")
     h, mi, s = (int(g) if g else 0 for g in m.groups())
+    if h * 3600 + mi * 60 + s > MAX_DELAY.total_seconds():
+        raise ValidationError(f"duration {text!r} is longer than {MAX_DELAY.days} days", field="delay")
     return timedelta(hours=h, minutes=mi, seconds=s)
 
 
 def parse_ack(text: str) -> AckPlan:
     """``LAYER:DELAY``, e.g. ``2:3m``: someone paged by layer 2 acknowledges 3 minutes after that page."""
     layer, sep, delay = text.partition(":")
-    if not sep or not layer.strip().isdigit() or int(layer) < 1:
+    layer = layer.strip()
+    if not sep or not _NUMBER.fullmatch(layer) or int(layer) < 1:
         raise ValidationError(f"--ack must be LAYER:DELAY such as 2:3m or 1:90s, got {text!r}", field="ack")
     return AckPlan(int(layer), parse_duration(delay))
 
@@ -86,11 +97,20 @@ def parse_at(text: str, zone: str, now: datetime) -> tuple[datetime, str | None]
             f"instant such as 2026-03-08T07:30Z; got {text!r}",
             field="at",
         ) from None
-    if dt.tzinfo is not None:
-        return dt.astimezone(UTC), None
-    tz = rotation.validate_timezone(zone)
-    local = dt.replace(tzinfo=tz, fold=0)
+    out_of_range = ValidationError(
+        f"--at must be between {EARLIEST_AT:%Y-%m-%d} and {LATEST_AT - timedelta(days=1):%Y-%m-%d}; "
+        f"got {text!r}",
+        field="at",
+    )
+    if not EARLIEST_AT - timedelta(days=2) < dt.replace(tzinfo=UTC) < LATEST_AT + timedelta(days=2):
+        raise out_of_range  # far outside: converting it could overflow datetime
+    tz = rotation.validate_timezone(zone) if dt.tzinfo is None else None
+    local = dt if tz is None else dt.replace(tzinfo=tz, fold=0)
     instant = local.astimezone(UTC)
+    if not EARLIEST_AT <= instant < LATEST_AT:
+        raise out_of_range
+    if tz is None:
+        return instant, None
     shown = f"{dt:%Y-%m-%d %H:%M}"
     back = instant.astimezone(tz)
     if back.replace(tzinfo=None) != dt:

@@ -27,7 +27,7 @@ from typing import Any
 
 from engine.clock import Clock, VirtualClock
 from engine.drill import AckPlan, format_instant, format_offset
-from engine.errors import DomainError
+from engine.errors import DomainError, ValidationError
 from engine.model import Policy
 from engine.timefmt import from_epoch_ms, parse_iso, to_iso
 from storage import escalator, timeline
@@ -41,6 +41,7 @@ __all__ = [
     "Drill",
     "DrillLine",
     "LayerScore",
+    "ack_beyond_policy",
     "acknowledge_drill",
     "advance_drill",
     "drill_zone",
@@ -174,6 +175,12 @@ def _scratch_copy(source: Database) -> Database:
     return scratch
 
 
+def ack_beyond_policy(layer_count: int, layer: int, ack_text: str | None = None) -> str:
+    """Why an ``--ack`` naming a layer the policy does not have is refused (before the drill runs)."""
+    named = f"--ack {ack_text}" if ack_text else "--ack"
+    return f"the policy has {layer_count} layer{'s' if layer_count != 1 else ''}; {named} names layer {layer}"
+
+
 def start_drill(
     source: Database,
     org_id: str,
@@ -198,6 +205,8 @@ def start_drill(
             raise DomainError(
                 "empty_policy", f"policy {plan.name!r} has no layers: a drill would page nobody"
             )
+        if ack is not None and ack.layer > len(plan.layers):
+            raise ValidationError(ack_beyond_policy(len(plan.layers), ack.layer), field="ack")
         with db.write():
             # Only the drill may page on the copy; and nothing queued before it may be delivered from it.
             db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
@@ -236,12 +245,6 @@ def start_drill(
         names=names,
         schedule_names=schedule_names,
     )
-    if ack is not None and ack.layer > len(plan.layers):
-        drill.lines.append(
-            _line(
-                drill, drill.t0, "note", f"--ack {ack.layer}: the policy has only {len(plan.layers)} layers"
-            )
-        )
     _after_step(drill)
     return drill
 

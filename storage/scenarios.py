@@ -61,6 +61,13 @@ def _clock_time(value: Any, key: str) -> time:
 def _instant(value: Any, key: str, tz_name: str, today: date | None = None) -> datetime:
     """A TOML datetime or date, or a string: a date means midnight in the scenario's zone; ``"today"``
     (allowed where ``today`` is given) is midnight at the start of today by the injected clock."""
+    try:
+        return _instant_unchecked(value, key, tz_name, today)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise _fail(key, f"is out of datetime range: {value}") from None
+
+
+def _instant_unchecked(value: Any, key: str, tz_name: str, today: date | None) -> datetime:
     tz = rotation.validate_timezone(tz_name)
     if today is not None and isinstance(value, str) and value.strip().lower() == "today":
         return datetime.combine(today, time(0, 0), tzinfo=tz).astimezone(UTC)

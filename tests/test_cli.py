@@ -220,3 +220,77 @@ def test_schedules_and_policies_never_name_a_removed_member(tmp_path: Path) -> N
     line = next(x for x in text.splitlines() if "Platform Secondary" in x)
     assert line.endswith(f"; removed: {names[email]})")
     assert names[email] not in line.split("; removed:")[0]
+
+
+def test_stored_control_characters_are_escaped_in_every_output(tmp_path: Path) -> None:
+    """Rows from an older version (the service refuses such text now) never drive the terminal."""
+    import sqlite3
+
+    db = tmp_path / "o.db"
+    run(db, "demo", "--no-console")
+    evil = "Pay\x1b]0;pwned\x07 \x1b[2J\u202egnp.exe \x9b31m"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE incidents SET title = ? WHERE seq = 1", (evil,))
+        conn.execute("UPDATE policies SET name = ?, description = ? WHERE name = 'SRE Critical'",
+                     (evil, "line one\nline two\x1b[1A"))  # fmt: skip
+        conn.execute("UPDATE schedules SET name = ? WHERE name = 'Platform Primary'", (evil,))
+        conn.execute("UPDATE users SET first_name = ? WHERE email LIKE 'carol%'", (evil,))
+    for args in (("incidents",), ("policies",), ("schedules",), ("users", "list"), ("explain", "1")):
+        for as_json in ((), ("--json",)):
+            out = run(db, *args, *as_json).stdout
+            assert not any(c in out for c in "\x1b\x07\x9b\u202e"), (args, as_json, out)
+            assert ("\\u001b" if as_json else "\\x1b") in out, (args, as_json)
+            if as_json:
+                json.loads(out)
+    policies = run(db, "policies").stdout
+    assert "line one\\x0aline two\\x1b[1A" in policies
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (("incidents", "--limit", "²"), 2, "Usage:"),
+        (("lint", "--weeks", "99999999999999999999"), 2, "Usage:"),
+        (("lint", "²"), 2, "error: escalation policy '²' not found"),
+        (("users", "remove", "\x1b[2J"), 2, "error: user '\\x1b[2J' not found"),
+        (("keys", "revoke", "99999999999999999999999"), 2, "not found"),
+        (
+            ("users", "add", "--email", "z@example.com", "--first-name", "\u200b"),
+            2,
+            "firstName must not be blank",
+        ),
+        (
+            ("users", "add", "--email", "z@example.com", "--last-name", "a\x1bb"),
+            2,
+            "control characters (U+001B",
+        ),
+        (
+            ("init", "--org", "\u202eEvil", "--admin-email", "q@example.com"),
+            2,
+            "org must not contain control",
+        ),
+        (("keys", "create", "--name", "bad\x07"), 2, "name must not contain control"),
+    ],
+)
+def test_odd_arguments_are_one_line_without_a_traceback(
+    tmp_path: Path, args: tuple[str, ...], code: int, needle: str
+) -> None:
+    db = tmp_path / "o.db"
+    run(db, "demo", "--no-console")
+    proc = run(db, *args, ok=False)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert needle in proc.stderr
+    if needle.startswith("error: ") or code == 2 and not needle.startswith("Usage"):
+        assert len(proc.stderr.splitlines()) == 1 and "\x1b" not in proc.stderr
+
+
+def test_a_scenario_out_of_datetime_range_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "o.db"
+    run(db, "demo", "--no-console")
+    example = (Path(__file__).parent.parent / "examples" / "scenario.toml").read_text()
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(example.replace('start = "today"', 'start = "9999-12-31T23:00:00"', 1))
+    proc = run(db, "simulate", str(scenario), ok=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "out of datetime range" in proc.stderr

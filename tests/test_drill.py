@@ -4,6 +4,7 @@ console drill mode reuses (start a drill, advance it a step at a time)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -229,3 +230,53 @@ def test_parsers() -> None:
         "t+1h05m",
         "t+1d2h",
     ]
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
+    """The single ``error: …`` line of a refused command (run_oncall already checked: no traceback)."""
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--ack", "9:1m"), "error: the policy has 3 layers; --ack 9:1m names layer 9"),
+        (("--ack", "4:1m"), "error: the policy has 3 layers; --ack 4:1m names layer 4"),
+        (("--at", "0001-01-01T00:00:00Z"), "--at must be between 1970-01-01 and 8999-12-31"),
+        (("--at", "0001-01-01 00:00", "--tz", "Asia/Tokyo"), "--at must be between"),
+        (("--at", "0001-01-01T00:00:00+14:00"), "--at must be between"),
+        (("--at", "9999-12-31T23:59:59Z"), "--at must be between"),
+        (("--at", "9999-12-31 23:59", "--tz", "America/New_York"), "--at must be between"),
+        (("--ack", "1:99999999999999999999m"), "not a duration"),
+        (("--ack", "1:9999h"), "longer than 366 days"),
+        (("--ack", "²:1m"), "LAYER:DELAY"),
+        (("--ack", "99999999999999999999:1m"), "LAYER:DELAY"),
+        (("--ack", "1:²"), "not a duration"),
+    ],
+)
+def test_drill_refuses_odd_arguments_before_running(
+    demo: tuple[Path, DemoOrg], args: tuple[str, ...], needle: str
+) -> None:
+    path, _ = demo
+    line = one_error_line(run(path, "drill", "Platform Default", "--instant", *args, ok=False), 2)
+    assert line.startswith(needle) if needle.startswith("error: ") else needle in line
+    assert "DRILL" not in run(path, "incidents", "--all").stdout
+
+
+def test_start_drill_refuses_an_ack_layer_the_policy_lacks(demo: tuple[Path, DemoOrg]) -> None:
+    path, org = demo
+    live = open_db(path)
+    try:
+        with pytest.raises(ValidationError, match="the policy has 3 layers; --ack names layer 9"):
+            drills.start_drill(
+                live,
+                org.org_id,
+                "Platform Default",
+                at=datetime(2026, 4, 8, tzinfo=UTC),
+                ack=AckPlan(9, timedelta(minutes=1)),
+            )
+    finally:
+        live.close()

@@ -118,3 +118,24 @@ def test_explain_marks_a_drill(demo: tuple[Path, DemoOrg, VirtualClock]) -> None
     db.close()
     out = run(path, "explain", inc["id"]).stdout
     assert out.splitlines()[0].startswith("#5 [DRILL] Rehearsal")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("²",), "incident '²' not found"),
+        (("#²",), "not found"),
+        (("99999999999999999999999",), "incident '99999999999999999999999' not found"),
+        (("1", "--at", "9999-12-31T23:59:59Z"), "--at must be between 1970-01-01 and 8999-12-31"),
+        (("1", "--at", "0001-01-01T00:00:00Z"), "--at must be between"),
+        (("1", "--at", "0001-01-01"), "--at must be between"),
+    ],
+)
+def test_explain_odd_arguments_are_one_line_exit_2(
+    demo: tuple[Path, DemoOrg, VirtualClock], args: tuple[str, ...], needle: str
+) -> None:
+    path, _, _ = demo
+    proc = run(path, "explain", *args, ok=False)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: ")
+    assert needle in proc.stderr

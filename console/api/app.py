@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from console.api import openapi
 from console.api.auth import authenticate_header, require_admin, require_self_or_admin
+from console.api.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware, BodyTooLarge
 from console.api.errors import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -48,8 +49,6 @@ from storage.engine_runner import EngineRunner
 from storage.operator_config import OperatorConfig
 
 log = logging.getLogger("oncall.api")
-
-MAX_BODY_BYTES = 1_000_000
 
 
 class DatabasePool:
@@ -103,11 +102,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json(raw: bytes) -> Any:
-    """The request body as JSON; anything that is not one JSON value, or is larger than
-    :data:`MAX_BODY_BYTES`, is 422 ``validation_error``. Called after authentication, so a request
-    without a valid key is 401 whatever its body."""
-    if len(raw) > MAX_BODY_BYTES:
+def parse_json(raw: bytes | None) -> Any:
+    """The request body as JSON; anything that is not one JSON value is 422 ``validation_error``, and
+    so is a body cut off by :class:`BodyLimitMiddleware` (``raw`` is None: it was larger than
+    :data:`MAX_BODY_BYTES` and never read whole). Called after authentication, so a request without a
+    valid key is 401 whatever its body."""
+    if raw is None or len(raw) > MAX_BODY_BYTES:
         raise ValidationError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return NO_BODY
@@ -133,7 +133,8 @@ class Api:
         self.config = config
         self.write_lock = threading.Lock()
 
-    def execute(self, op: Operation, request: Request, raw: bytes) -> Any:
+    def execute(self, op: Operation, request: Request, raw: bytes | None) -> Any:
+        """Authenticate, parse ``raw`` (None: the body was over the limit) and run ``op``."""
         with self.pool.connection() as db:
             ctx = replace(
                 authenticate_header(db, request.headers.get("authorization"), self.clock),
@@ -163,7 +164,12 @@ class Api:
             # The Route only admits the methods in ``ops`` (plus HEAD where GET is); others are 405 there.
             op = ops["GET" if request.method == "HEAD" else request.method]
             try:
-                raw = await request.body() if op.body != "none" else b""
+                raw: bytes | None = b""
+                if op.body != "none":
+                    try:
+                        raw = await request.body()
+                    except BodyTooLarge:
+                        raw = None  # refused after authentication, in execute()
                 result = await run_in_threadpool(self.execute, op, request, raw)
             except DomainError as exc:
                 return error_response(exc, rid)
@@ -244,7 +250,7 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
     )

@@ -51,8 +51,32 @@ TS = {
     "format": "date-time",
     "description": "ISO 8601 UTC with milliseconds, e.g. 2026-04-07T10:00:00.000Z",
 }
-NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}
-DESCRIPTION = nullable({"type": "string", "maxLength": 10_000})
+# Text rules (storage/service/validate.py, docs/API.md "Text fields"): no control characters anywhere;
+# free text may also hold tab, LF and CR LF; names and titles need a visible character.
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_LINE = rf"[^{_CONTROLS}]"
+_SHOWN = rf"[^{_CONTROLS}\s\u200b-\u200d\u2060\ufeff]"
+LINE_PATTERN = rf"^{_LINE}*$"
+NAME_PATTERN = rf"^{_LINE}*{_SHOWN}{_LINE}*$"
+TEXT_PATTERN = rf"^(?:[^{_CONTROLS}]|[\t\n]|\r\n)*$"
+
+
+def name_schema(max_length: int = 255) -> Schema:
+    """A one-line name or title: no control characters, at least one visible character."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NAME_PATTERN}
+
+
+def text_schema(max_length: int, min_length: int = 0) -> Schema:
+    """Free text (descriptions, notes, update bodies), nullable; line breaks and tabs allowed."""
+    schema: Schema = {"type": "string", "maxLength": max_length, "pattern": TEXT_PATTERN}
+    if min_length:
+        schema["minLength"] = min_length
+    return nullable(schema)
+
+
+NAME = name_schema()
+DESCRIPTION = text_schema(10_000)
+PERSON_NAME = nullable({"type": "string", "maxLength": 255, "pattern": LINE_PATTERN})
 ACK_TIMEOUT = {"type": "integer", "minimum": 1, "maximum": 10_080}
 HANDOFF = {
     "type": "string",
@@ -469,14 +493,14 @@ REQUESTS: dict[str, Schema] = {
             "userId": ID,
             "start": INSTANT,
             "end": INSTANT,
-            "note": nullable({"type": "string", "maxLength": 1000}),
+            "note": text_schema(1000),
         },
         ["userId", "start", "end"],
         strict=True,
     ),
     "IncidentCreate": obj(
         {
-            "title": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
+            "title": name_schema(100),
             "description": DESCRIPTION,
             "severity": {"type": "string", "enum": list(SEVERITIES)},
             "ownerId": nullable(ID),
@@ -497,14 +521,14 @@ REQUESTS: dict[str, Schema] = {
     "StatusChange": obj(
         {
             "status": {"type": "string", "enum": list(STATUSES)},
-            "resolutionNote": nullable({"type": "string", "maxLength": 10_000}),
+            "resolutionNote": text_schema(10_000),
         },
         ["status"],
         strict=True,
     ),
     "UpdateCreate": obj(
         {
-            "body": nullable({"type": "string", "minLength": 1, "maxLength": 10_000}),
+            "body": text_schema(10_000, min_length=1),
             "statusChange": nullable({"type": "string", "enum": list(STATUSES)}),
             "visibility": {"type": "string", "enum": ["internal", "public"]},
         },
@@ -527,8 +551,8 @@ REQUESTS: dict[str, Schema] = {
         **obj(
             {
                 "email": EMAIL,
-                "firstName": nullable({"type": "string", "maxLength": 255}),
-                "lastName": nullable({"type": "string", "maxLength": 255}),
+                "firstName": PERSON_NAME,
+                "lastName": PERSON_NAME,
                 "role": {"type": "string", "enum": list(ROLES)},
                 "imageUrl": nullable({"type": "string", "maxLength": 2048}),
             },

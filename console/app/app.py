@@ -29,6 +29,7 @@ from console.app.readmodel import Directory
 from console.app.screens.base import OncallScreen
 from console.app.screens.incidents import IncidentsScreen
 from console.app.sync_link import SyncLink
+from console.terminal import terminal_text
 from engine.clock import Clock
 from engine.errors import DomainError
 from storage import drills as drills_store
@@ -211,7 +212,7 @@ class OncallApp(App[None]):
         if screen is not None:
             screen.flash(message, error=True)
         else:
-            self.notify(message, title=code, severity="error")
+            self.notify(terminal_text(message), title=code, severity="error", markup=False)
 
     # -- drills --------------------------------------------------------------------------------------
 
@@ -237,7 +238,9 @@ class OncallApp(App[None]):
             self.drills.step()
         except Exception as exc:  # a broken drill must not take the console down
             self.log.error("drill step failed", exc_info=exc)
-            self.notify(f"drill stopped: {type(exc).__name__}: {exc}", severity="error")
+            self.notify(
+                terminal_text(f"drill stopped: {type(exc).__name__}: {exc}"), severity="error", markup=False
+            )
             self._stop_drill_timer()
             self._drill_closed()
             return

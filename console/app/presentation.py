@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
+from console.terminal import terminal_text
+
 # Okabe-Ito colour-blind-safe palette; no red-versus-green pair carries meaning.
 VERMILLION = "#D55E00"
 ORANGE = "#E69F00"
@@ -50,8 +52,11 @@ def status_text(status: str, *, short: bool = False) -> Text:
 
 
 def plain(text: str | None, *, style: str = "", ellipsis: bool = True) -> Text:
-    """Text from outside (titles, notes, names) as a Text object: never parsed as markup."""
-    return Text(text or "", style=style, no_wrap=True, overflow="ellipsis" if ellipsis else "fold")
+    """Text from outside (titles, notes, names) as a Text object: never parsed as markup, and control
+    characters shown as escapes (:func:`console.terminal.terminal_text`; free text shown folded, with
+    ``ellipsis=False``, keeps its line feeds and tabs)."""
+    shown = terminal_text(text or "", lines=not ellipsis)
+    return Text(shown, style=style, no_wrap=True, overflow="ellipsis" if ellipsis else "fold")
 
 
 DRILL_MARK = ("⚑ DRILL", "bold reverse")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from console.terminal import terminal_text
 from engine.timefmt import parse_iso
 from storage.db import Database
 from storage.service import Ctx
@@ -85,7 +86,7 @@ def _rows(rows: list[Any]) -> dict[str, IncidentRow]:
         out[r["id"]] = IncidentRow(
             id=r["id"],
             seq=r["seq"],
-            title=r["title"],
+            title=terminal_text(r["title"]),
             severity=r["severity"],
             status=r["status"],
             owner_id=r["owner_id"],
@@ -157,9 +158,10 @@ class Directory:
         self.short = {}
         for r in rows:
             first, last = r["first_name"] or "", r["last_name"] or ""
-            name = display_name(r)
+            name = terminal_text(display_name(r))
             self.full[r["id"]] = name
-            self.short[r["id"]] = f"{first} {last[:1]}." if first and last else name
+            short = f"{first} {last[:1]}." if first and last else name
+            self.short[r["id"]] = terminal_text(short)
 
     def people(self) -> list[tuple[str, str]]:
         """(name, id) of the organisation's current members, by name: what pickers and forms offer."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from console.cli import State, echo_json, handle_errors, pass_state
+from console.cli import State, echo, echo_json, handle_errors, pass_state
 from console.commands.table import print_table
 from engine.model import ROLES
 from storage.service import contacts, orgs
@@ -34,10 +34,10 @@ def init_command(
     if as_json:
         echo_json({"org": result.org, "admin": result.admin, "apiKey": result.api_key})
         return
-    click.echo(f"Created organisation {result.org['name']} ({result.org['id']}) in {state.path}")
-    click.echo(f"Admin: {result.admin['email']} ({result.admin['id']})")
-    click.echo("API key (shown once, store it now):")
-    click.echo(f"  {result.api_key}")
+    echo(f"Created organisation {result.org['name']} ({result.org['id']}) in {state.path}")
+    echo(f"Admin: {result.admin['email']} ({result.admin['id']})")
+    echo("API key (shown once, store it now):")
+    echo(f"  {result.api_key}")
 
 
 # -- keys ----------------------------------------------------------------------------------------
@@ -66,8 +66,8 @@ def keys_create(state: State, name: str | None, user_ident: str | None, as_json:
     if as_json:
         echo_json({**info, "apiKey": key})
         return
-    click.echo(f"Created key {info['id']}. Store it now, it will not be shown again:")
-    click.echo(f"  {key}")
+    echo(f"Created key {info['id']}. Store it now, it will not be shown again:")
+    echo(f"  {key}")
 
 
 @keys_group.command("list")
@@ -93,7 +93,7 @@ def keys_list(state: State, as_json: bool) -> None:
 def keys_revoke(state: State, key_id: str) -> None:
     """Revoke a key at once."""
     info = orgs.revoke_key(state.ctx(), key_id)
-    click.echo(f"Revoked {info['id']} ({info['masked']})")
+    echo(f"Revoked {info['id']} ({info['masked']})")
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def users_add(
     if as_json:
         echo_json(user)
     else:
-        click.echo(f"Added {user['email']} ({user['id']}) as {user['role']}")
+        echo(f"Added {user['email']} ({user['id']}) as {user['role']}")
 
 
 @users_group.command("list")
@@ -151,7 +151,7 @@ def users_remove(state: State, user: str) -> None:
     ctx = state.ctx()
     info = orgs.find_user(ctx, user)
     orgs.remove_user(ctx, info["id"])
-    click.echo(f"Removed {info['email']} ({info['id']})")
+    echo(f"Removed {info['email']} ({info['id']})")
 
 
 # -- contact methods -----------------------------------------------------------------------------
@@ -185,9 +185,9 @@ def contacts_add(
     if as_json:
         echo_json(cm)
         return
-    click.echo(f"Added {cm['channel']} contact {cm['id']} for {user}")
+    echo(f"Added {cm['channel']} contact {cm['id']} for {user}")
     if cm.get("secret"):
-        click.echo(f"Webhook signing secret (shown once): {cm['secret']}")
+        echo(f"Webhook signing secret (shown once): {cm['secret']}")
 
 
 @contacts_group.command("list")
@@ -217,4 +217,4 @@ def contacts_remove(state: State, user: str, contact_id: str) -> None:
     """Remove one of USER's contact methods."""
     ctx = state.ctx()
     contacts.delete_contact_method(ctx, orgs.find_user(ctx, user)["id"], contact_id)
-    click.echo(f"Removed {contact_id}")
+    echo(f"Removed {contact_id}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from console.cli import State, echo_json, handle_errors, pass_state, run_console, speed_option
+from console.cli import State, echo, echo_json, handle_errors, pass_state, run_console, speed_option
 from storage.db import demo_db_path, exclusive_use
 from storage.demo import DEMO_ORG, seed_demo
 from storage.service.orgs import list_orgs
@@ -46,16 +46,16 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
         if as_json:
             echo_json({"db": str(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__})
         else:
-            click.echo(f"Demo organisation {DEMO_ORG!r} created in {path}")
-            click.echo(
+            echo(f"Demo organisation {DEMO_ORG!r} created in {path}")
+            echo(
                 f"  people: {len(demo.users)}, schedules: {len(demo.schedules)}, "
                 f"policies: {len(demo.policies)}, open incidents: {len(demo.incidents)}"
             )
-            click.echo(f"  API key (shown once): {demo.api_key}")
+            echo(f"  API key (shown once): {demo.api_key}")
     elif not no_console:
-        click.echo(f"Using the existing demo database {path} (--reset to start over)")
+        echo(f"Using the existing demo database {path} (--reset to start over)")
     else:
-        click.echo(f"The demo database already exists: {path} (--reset to start over)")
+        echo(f"The demo database already exists: {path} (--reset to start over)")
     state.org = DEMO_ORG
     if not no_console:
         run_console(state, demo=True)

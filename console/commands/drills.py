@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from console.cli import EXIT_ERROR, EXIT_USAGE, State, echo_json, fail, handle_errors, pass_state
+from console.cli import EXIT_ERROR, EXIT_USAGE, State, echo, echo_json, fail, handle_errors, pass_state
 from console.commands.table import print_table
 from engine.clock import ScaledClock, VirtualClock
 from engine.drill import AckPlan, format_instant, format_offset, parse_ack, parse_at
@@ -26,13 +26,13 @@ from storage import scenarios
 
 
 def _print_line(line: drills_store.DrillLine, zone: str) -> None:
-    click.echo(f"{format_offset(line.offset):<9} {format_instant(line.at, zone):<29} {line.text}")
+    echo(f"{format_offset(line.offset):<9} {format_instant(line.at, zone):<29} {line.text}")
 
 
 def _print_summary(drill: drills_store.Drill) -> None:
     s = drill.summary()
-    click.echo("")
-    click.echo("summary")
+    echo("")
+    echo("summary")
     if s["acknowledged"]:
         outcome = f"acknowledged by {s['acknowledgedBy']} at t+{s['timeToAcknowledge']}"
         if s["exhausted"]:
@@ -53,7 +53,7 @@ def _print_summary(drill: drills_store.Drill) -> None:
         ("pages", f"{s['pages']}, {delivered}"),
     ]
     for label, value in rows:
-        click.echo(f"  {label:<20} {value}")
+        echo(f"  {label:<20} {value}")
 
 
 @click.command("drill")
@@ -117,6 +117,8 @@ def drill_command(
     from storage.service.policies import find_policy, load_policy_model
 
     plan = load_policy_model(ctx.db, find_policy(ctx, policy)["id"])
+    if ack is not None and ack_text and ack.layer > len(plan.layers):
+        fail(drills_store.ack_beyond_policy(len(plan.layers), ack.layer, ack_text.strip()), EXIT_USAGE)
     shown_zone = zone or drills_store.drill_zone(ctx.db, plan)
     if zone:
         from engine import rotation
@@ -134,24 +136,22 @@ def drill_command(
         if not as_json:
             layers = len(plan.layers)
             how = "pages ARE delivered (--deliver)" if deliver else "nothing is delivered"
-            click.echo(
+            echo(
                 f"DRILL  {plan.name}  ({layers} layer{'s' if layers != 1 else ''}); {how}; live incidents untouched"
             )
-            click.echo(
-                f"start  {format_instant(drill.t0, shown_zone, year=True)}   times shown in {shown_zone}"
-            )
+            echo(f"start  {format_instant(drill.t0, shown_zone, year=True)}   times shown in {shown_zone}")
             if note:
-                click.echo(f"note   {note}")
+                echo(f"note   {note}")
             if ack is None:
-                click.echo("ack    nobody acknowledges (run to exhaustion)")
+                echo("ack    nobody acknowledges (run to exhaustion)")
             else:
-                click.echo(
+                echo(
                     f"ack    the first person layer {ack.layer} pages acknowledges "
                     f"{format_offset(ack.delay)[2:]} after that page"
                 )
             if speed:
-                click.echo(f"clock  {speed:g}x real time (ctrl+c stops)")
-            click.echo("")
+                echo(f"clock  {speed:g}x real time (ctrl+c stops)")
+            echo("")
             for line in drill.lines:
                 _print_line(line, shown_zone)
         while not drill.finished:
@@ -169,7 +169,8 @@ def drill_command(
         else:
             _print_summary(drill)
     except KeyboardInterrupt:
-        click.echo("\ndrill stopped", err=True)
+        echo(err=True)
+        echo("drill stopped", err=True)
         sys.exit(EXIT_ERROR)
     finally:
         drill.close()
@@ -267,13 +268,13 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
     sev = ", ".join(f"{k} {v}" for k, v in data["bySeverity"].items())
     acked_layers = ", ".join(f"layer {k}: {v}" for k, v in data["ackedAtLayer"].items()) or "none"
     tta = data["timeToAcknowledgeSeconds"]
-    click.echo(
+    echo(
         f"SIMULATION  {scenario_path}  seed {seed}  (the real engine on a virtual clock; nothing is written)"
     )
-    click.echo(f"period               {start} -> {end}  ({weeks:g} week{'s' if weeks != 1 else ''})")
-    click.echo(f"incidents            {data['incidents']}  ({sev}); not paged: {data['notPaged']}")
-    click.echo(f"acknowledged         {data['acknowledged']}  ({acked_layers})")
-    click.echo(
+    echo(f"period               {start} -> {end}  ({weeks:g} week{'s' if weeks != 1 else ''})")
+    echo(f"incidents            {data['incidents']}  ({sev}); not paged: {data['notPaged']}")
+    echo(f"acknowledged         {data['acknowledged']}  ({acked_layers})")
+    echo(
         f"time to acknowledge  p50 {_duration(tta['p50'])}   p95 {_duration(tta['p95'])}   max {_duration(tta['max'])}"
     )
     ex = data["exhausted"]
@@ -282,14 +283,14 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
         line += f" ({data['ackedAfterExhaustion']} acknowledged later): " + ", ".join(
             f"{name} {count}" for name, count in data["exhaustedByPolicy"].items()
         )
-    click.echo(line)
-    click.echo("")
+    echo(line)
+    echo("")
     night = f"{scenario.night_start:%H:%M}-{scenario.night_end:%H:%M}"
-    click.echo(f"pages per person  (# day, = night {night} on their own clock)")
+    echo(f"pages per person  (# day, = night {night} on their own clock)")
     for row in _bar_chart(data["people"]):
-        click.echo(row)
-    click.echo("")
-    click.echo("minutes each layer had nobody to page, over the period")
+        echo(row)
+    echo("")
+    echo("minutes each layer had nobody to page, over the period")
     print_table(
         ["POLICY", "LAYER", "NOBODY ON CALL", "ALL ON CALL UNAVAILABLE", "INCIDENTS THAT FOUND NOBODY"],
         [
@@ -342,15 +343,15 @@ def lint_command(state: State, policy: str | None, lint_all: bool, weeks: int, a
         )
     else:
         if not findings:
-            click.echo("no findings")
+            echo("no findings")
         for f in findings:
-            click.echo(f"{f.level.upper():<8} {f.subject}: {f.message}  [{f.code}]")
+            echo(f"{f.level.upper():<8} {f.subject}: {f.message}  [{f.code}]")
             if f.hint:
-                click.echo(f"         hint: {f.hint}")
+                echo(f"         hint: {f.hint}")
         counts = {lvl: sum(1 for f in findings if f.level == lvl) for lvl in ("error", "warning", "info")}
         if findings:
-            click.echo("")
-            click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
+            echo("")
+            echo(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
     if errors:
         sys.exit(EXIT_ERROR)
 
@@ -386,4 +387,4 @@ def explain_command(state: State, incident: str, at_text: str | None, as_json: b
         echo_json(data)
         return
     for line in explain_store.explain_lines(data):
-        click.echo(line)
+        echo(line)

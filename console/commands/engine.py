@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from console.cli import State, handle_errors, speed_option
+from console.cli import State, echo, handle_errors, speed_option
 
 
 @click.command("engine")
@@ -52,7 +52,7 @@ def engine_command(
 
     def say(mode: str) -> None:
         if not quiet:
-            click.echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
+            echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
 
     runner = EngineRunner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say, config=config)
     done = threading.Event()
@@ -65,7 +65,7 @@ def engine_command(
     try:
         runner.start()
     except DomainError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
     try:
         while not done.wait(0.2):
@@ -74,7 +74,7 @@ def engine_command(
     finally:
         runner.stop()
     if runner.lost is not None:
-        click.echo(f"error: {runner.lost}", err=True)
+        echo(f"error: {runner.lost}", err=True)
         sys.exit(1)
 
 

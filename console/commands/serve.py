@@ -9,6 +9,7 @@ clients see why), then shuts down and exits 1.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 import sys
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli import State, fail, handle_errors, pass_state, speed_option
+from console.cli import State, echo, fail, handle_errors, pass_state, speed_option
 from engine.clock import monotonic
 from engine.errors import DomainError
 from storage.db import DatabaseGone
@@ -48,6 +49,43 @@ def _has_org(app: Starlette) -> bool:
             return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
     except DomainError:  # the file went away already: on_tick says so
         return True
+
+
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound (not yet listening) TCP sockets for every address of ``host`` (``localhost`` may be both
+    127.0.0.1 and ::1), as uvicorn would bind them; port 0 picks one free port for all of them.
+
+    Bound here, before the database is opened or the engine starts, so that a port in use, an address
+    this machine does not have or a host that does not resolve ends the command with one ``error:``
+    line and exit 1 (:func:`console.cli.fail`) instead of uvicorn's log and traceback.
+    """
+    bare = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        fail(f"cannot listen on {host}: the address does not resolve ({exc})")
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, str]] = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, addr[0]) in seen:
+                continue
+            seen.add((family, addr[0]))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:
+                addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
+            sock.bind(addr)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use")
+        fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}")
+    return sockets
 
 
 def _url(host: str, port: int) -> str:
@@ -112,12 +150,13 @@ def serve_command(
                 f"{host} is not a loopback address: pass --allow-remote to expose the API to other machines",
                 2,
             )
-        click.echo(
+        echo(
             f"warning: binding to {host}: anyone who can reach this machine can call the API "
             "(keys are still required; traffic is plain HTTP)",
             err=True,
         )
     operator_config = state.operator_config().allowing_webhooks(allow_webhook)
+    sockets = listen_sockets(host, port)  # before the database: a port in use is refused first
     if db_path is not None:
         state.db_path = db_path
     state.use_speed(speed)
@@ -136,7 +175,7 @@ def serve_command(
                     app.state.api.pool.check()
                 except DatabaseGone as exc:
                     self.gone, self.gone_at = exc, monotonic()
-                    click.echo(f"error: {exc}; answering 503 and shutting down", err=True)
+                    echo(f"error: {exc}; answering 503 and shutting down", err=True)
             elif monotonic() - self.gone_at >= GONE_GRACE_S:
                 self.should_exit = True
             return await super().on_tick(counter)
@@ -159,15 +198,13 @@ def serve_command(
                     await asyncio.sleep(0.05)
             mode = "off (--no-engine)" if engine is None else engine.mode
             has_org = _has_org(app)  # before the banner: once it is out, startup is over
-            click.echo(
-                f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)"
-            )
-            click.echo(f"database: {Path(path).resolve()}")
-            click.echo(f"engine: {mode}")
+            echo(f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)")
+            echo(f"database: {Path(path).resolve()}")
+            echo(f"engine: {mode}")
             if not has_org:
-                click.echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
+                echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
             if engine is not None:
-                engine.on_mode = lambda m: click.echo(f"engine: {m}")
+                engine.on_mode = lambda m: echo(f"engine: {m}")
 
     config = uvicorn.Config(
         app,
@@ -179,6 +216,6 @@ def serve_command(
         server_header=False,
     )
     server = Server(config)
-    server.run()
+    server.run(sockets=sockets)
     if server.gone is not None:
         sys.exit(1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from console.cli import State, echo_json, fail, handle_errors, pass_state
+from console.cli import State, echo, echo_json, fail, handle_errors, pass_state
 from engine.errors import DomainError
 from storage.service import orgs
 from storage.sync import credentials, link
@@ -139,12 +139,12 @@ def sync_login(
         "keyring": "in the OS keyring",
         "env": f"not stored: {credentials.ENV_KEY} is used",
     }[source]
-    click.echo(f"Linked to {cfg['baseUrl']} with key {key.masked} ({where}).")
+    echo(f"Linked to {cfg['baseUrl']} with key {key.masked} ({where}).")
     if verified:
-        click.echo(f"The key works: {len(users)} people in the remote organisation.")
+        echo(f"The key works: {len(users)} people in the remote organisation.")
     if warning:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo("Next: `oncall sync pull`, or `oncall --sync` to keep the console in sync.")
+        echo(f"warning: {warning}", err=True)
+    echo("Next: `oncall sync pull`, or `oncall --sync` to keep the console in sync.")
 
 
 @sync_group.command("logout")
@@ -155,9 +155,9 @@ def sync_logout(state: State) -> None:
     org_id = _org_id(state)
     removed = credentials.delete_key(org_id)
     link.unlink(state.db(), org_id)
-    click.echo("Logged out" + (" (stored key removed)." if removed else "."))
+    echo("Logged out" + (" (stored key removed)." if removed else "."))
     if os.environ.get(credentials.ENV_KEY):
-        click.echo(f"note: {credentials.ENV_KEY} is still set in your environment.", err=True)
+        echo(f"note: {credentials.ENV_KEY} is still set in your environment.", err=True)
 
 
 def _describe_change(c: dict[str, Any]) -> str:
@@ -194,23 +194,23 @@ def sync_status(state: State, as_json: bool) -> None:
         echo_json(info)
         return
     if not info["linked"]:
-        click.echo("Not linked. Run `oncall sync login`.")
+        echo("Not linked. Run `oncall sync login`.")
     else:
-        click.echo(f"Linked to {info['baseUrl']}")
-        click.echo(
+        echo(f"Linked to {info['baseUrl']}")
+        echo(
             f"Key: {info['key'] or 'none (run oncall sync login)'}"
             + (f" (from {info['keySource']})" if info["keySource"] else "")
         )
-        click.echo(f"Last pull: {info['lastPullAt'] or 'never'}")
+        echo(f"Last pull: {info['lastPullAt'] or 'never'}")
         if info["lastPullError"]:
-            click.echo(f"Last pull error: {info['lastPullError']}")
+            echo(f"Last pull error: {info['lastPullError']}")
         if info["lastPushError"]:
-            click.echo(f"Last push error: {info['lastPushError']}")
-    click.echo(
+            echo(f"Last push error: {info['lastPushError']}")
+    echo(
         f"{info['waiting']} change(s) waiting, {len(info['failed'])} failed, {len(info['uncertain'])} uncertain"
     )
     for c in info["changes"]:
-        click.echo("  " + _describe_change(c))
+        echo("  " + _describe_change(c))
 
 
 @sync_group.command("pull")
@@ -236,9 +236,9 @@ def _print_counts(result: dict[str, Any]) -> None:
             parts.append(
                 f"{label} " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
             )
-    click.echo("Pulled: " + ("; ".join(parts) if parts else "nothing new") + ".")
+    echo("Pulled: " + ("; ".join(parts) if parts else "nothing new") + ".")
     for e in result["errors"]:
-        click.echo(f"  skipped {e['kind']} {e['remoteId']}: {e['error']}", err=True)
+        echo(f"  skipped {e['kind']} {e['remoteId']}: {e['error']}", err=True)
 
 
 @sync_group.command("push")
@@ -253,19 +253,19 @@ def sync_push(state: State, as_json: bool) -> None:
     if as_json:
         echo_json(result.as_dict())
     else:
-        click.echo(f"Sent {result.sent}, failed {result.failed}, {result.waiting} waiting.")
+        echo(f"Sent {result.sent}, failed {result.failed}, {result.waiting} waiting.")
         for c in result.failures + result.uncertain:
-            click.echo("  " + _describe_change(c), err=True)
+            echo("  " + _describe_change(c), err=True)
         if result.uncertain:
-            click.echo(
+            echo(
                 f"{len(result.uncertain)} change(s) uncertain: see `oncall sync status`, then adopt, retry "
                 "or discard each.",
                 err=True,
             )
         if result.state == "busy":
-            click.echo("Another process is pushing right now; the changes go with it.")
+            echo("Another process is pushing right now; the changes go with it.")
         elif result.error:
-            click.echo(f"Holding: {result.error}", err=True)
+            echo(f"Holding: {result.error}", err=True)
     if result.state in ("offline", "error"):
         sys.exit(1)
 
@@ -284,7 +284,7 @@ def sync_retry(state: State, change_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(change)
     else:
-        click.echo(f"{change['id']} ({change['kind']}) queued again.")
+        echo(f"{change['id']} ({change['kind']}) queued again.")
 
 
 @sync_group.command("discard")
@@ -301,7 +301,7 @@ def sync_discard(state: State, change_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(change)
     else:
-        click.echo(f"{change['id']} ({change['kind']}) discarded.")
+        echo(f"{change['id']} ({change['kind']}) discarded.")
 
 
 @sync_group.command("adopt")
@@ -322,4 +322,4 @@ def sync_adopt(state: State, change_id: str, remote_id: str, as_json: bool) -> N
     if as_json:
         echo_json(change)
     else:
-        click.echo(f"{change['id']} ({change['kind']}) linked to remote {change['remoteId']}.")
+        echo(f"{change['id']} ({change['kind']}) linked to remote {change['remoteId']}.")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import click
+from console.cli import echo, terminal_text
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    """One line per row, columns aligned; every cell escaped by :func:`console.cli.terminal_text` first
+    (so a control character in stored data is shown, never acted on, and cannot break the line)."""
+    cells = [[terminal_text(c) for c in headers]] + [
+        ["" if c is None else terminal_text(c) for c in r] for r in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for r in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     if not rows:
-        click.echo("(none)")
+        echo("(none)")

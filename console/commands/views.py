@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from console.cli import State, echo_json, handle_errors, pass_state
+from console.cli import State, echo, echo_json, handle_errors, pass_state
 from console.commands.table import print_table
 from engine.model import SEVERITIES, STATUSES
 from engine.rotation import TargetResolution
@@ -95,22 +95,22 @@ def policies_command(state: State, as_json: bool) -> None:
     names = orgs.user_names(ctx)
     sched_names = {s["id"]: s["name"] for s in schedules.list_schedules(ctx)}
     if not items:
-        click.echo("(no policies)")
+        echo("(no policies)")
     for pol in items:
-        click.echo(f"{pol['name']}  ({pol['id']})")
+        echo(f"{pol['name']}  ({pol['id']})")
         if pol["description"]:
-            click.echo(f"  {pol['description']}")
+            echo(f"  {pol['description']}")
         reached = 0
         for layer in pol["layers"]:
             now = TargetResolution(tuple(layer["pagingNow"]), tuple(layer["removedNow"]))
-            click.echo(
+            echo(
                 f"  {layer['position']}. after {reached}m, ack within {layer['ackTimeoutMinutes']}m: "
                 f"{_target_text(layer['target'], now, names, sched_names)}"
             )
             reached += layer["ackTimeoutMinutes"]
         if not pol["layers"]:
-            click.echo("  (no layers: incidents on this policy page nobody)")
-        click.echo("")
+            echo("  (no layers: incidents on this policy page nobody)")
+        echo("")
 
 
 @click.command("schedules")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,10 +20,12 @@ from engine.timefmt import parse_iso, to_iso
 from storage import escalator, timeline
 from storage.service import Ctx, schedules
 from storage.service.orgs import active_user_ids, display_name
-from storage.service.validate import enum, integer, only_fields, string
+from storage.service.validate import enum, integer, name_string, only_fields, string
 from storage.sync import outbox as sync_outbox
 
 REDACT_WINDOW = timedelta(minutes=5)
+# ASCII digits that fit SQLite's INTEGER (str.isdigit() also admits "²", which int() refuses).
+_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,18}")
 _CREATE_FIELDS = {
     "title",
     "description",
@@ -136,10 +139,10 @@ def create_incident(
     ``page=False`` records an incident whose paging is done elsewhere (a remote incident under sync).
     """
     body = only_fields(body, _CREATE_FIELDS)
-    title = string(body.get("title"), "title", min_len=1, max_len=100)
-    if title is not None and not title.strip():
-        raise ValidationError("title must not be blank", field="title")
-    description = string(body.get("description"), "description", max_len=10_000, nullable=True)
+    title = name_string(body.get("title"), "title", max_len=100)
+    description = string(
+        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
+    )
     severity = enum(body.get("severity"), "severity", SEVERITIES)
     owner_id = string(body.get("ownerId"), "ownerId", min_len=1, nullable=True)
     owner_schedule_id = string(body.get("ownerScheduleId"), "ownerScheduleId", min_len=1, nullable=True)
@@ -245,9 +248,10 @@ def get_incident(ctx: Ctx, incident_id: str) -> dict[str, Any]:
 
 
 def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
-    """By id, or by sequential number (``42`` or ``#42``) as people say it."""
+    """By id, or by sequential number (``42`` or ``#42``) as people say it; 404 ``not_found`` otherwise
+    (a number too large to be one is looked up as an id, and so not found either)."""
     text = ident.lstrip("#")
-    if text.isdigit():
+    if _SEQUENCE_NUMBER.fullmatch(text):
         row = ctx.db.one("SELECT * FROM incidents WHERE org_id = ? AND seq = ?", (ctx.org_id, int(text)))
         if row is not None:
             return incident_wire(row)
@@ -373,7 +377,7 @@ def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """``PATCH …/status``: exactly one step forward; also recorded as an internal update."""
     body = only_fields(body, {"status", "resolutionNote"})
     new_status = enum(body.get("status"), "status", STATUSES)
-    note = string(body.get("resolutionNote"), "resolutionNote", max_len=10_000, nullable=True)
+    note = string(body.get("resolutionNote"), "resolutionNote", max_len=10_000, nullable=True, multiline=True)
     if note is not None and new_status != "resolved":
         raise ValidationError("resolutionNote is only accepted when resolving", field="resolutionNote")
     with ctx.write() as now:
@@ -411,7 +415,7 @@ def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     if "visibility" not in body:
         raise ValidationError("visibility is required (internal or public)", field="visibility")
     visibility = enum(body["visibility"], "visibility", ("internal", "public"))
-    text = string(body.get("body"), "body", min_len=1, max_len=10_000, nullable=True)
+    text = string(body.get("body"), "body", min_len=1, max_len=10_000, nullable=True, multiline=True)
     change = (
         None if body.get("statusChange") is None else enum(body["statusChange"], "statusChange", STATUSES)
     )

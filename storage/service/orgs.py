@@ -17,7 +17,7 @@ from engine.model import ROLES, Membership
 from engine.timefmt import parse_iso, to_iso
 from storage.db import Database
 from storage.service import Ctx
-from storage.service.validate import enum, name_string, only_fields, require, string
+from storage.service.validate import enum, name_string, only_fields, person_name, require, string
 from storage.sync import outbox as sync_outbox
 
 KEY_PREFIX = "scl_live_"
@@ -157,8 +157,8 @@ def add_user(
     user_id: str | None = None,
 ) -> dict[str, Any]:
     email = _email(email)
-    first_name = string(first_name, "firstName", max_len=255, nullable=True)
-    last_name = string(last_name, "lastName", max_len=255, nullable=True)
+    first_name = person_name(first_name, "firstName")
+    last_name = person_name(last_name, "lastName")
     role = enum(role, "role", ROLES)
     image_url = string(image_url, "imageUrl", max_len=2048, nullable=True)
     with ctx.write() as now:

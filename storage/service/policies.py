@@ -96,7 +96,9 @@ def create_policy(
 ) -> dict[str, Any]:
     body = only_fields(body, _POLICY_FIELDS)
     name = name_string(body.get("name"))
-    description = string(body.get("description"), "description", max_len=10_000, nullable=True)
+    description = string(
+        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
+    )
     ext = _extensions(body)
     with ctx.write() as now:
         _check_name_free(ctx, name)
@@ -149,7 +151,9 @@ def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
     if "name" in body:
         changes["name"] = name_string(body["name"])
     if "description" in body:
-        changes["description"] = string(body["description"], "description", max_len=10_000, nullable=True)
+        changes["description"] = string(
+            body["description"], "description", max_len=10_000, nullable=True, multiline=True
+        )
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
         if "name" in changes:

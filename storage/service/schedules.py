@@ -101,7 +101,9 @@ def create_schedule(
 ) -> dict[str, Any]:
     body = only_fields(body, {"name", "description", "timezone"})
     name = name_string(body.get("name"))
-    description = string(body.get("description"), "description", max_len=10_000, nullable=True)
+    description = string(
+        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
+    )
     tz = _timezone(body.get("timezone"))
     with ctx.write() as now:
         _check_name_free(ctx, name)
@@ -153,7 +155,9 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
     if "name" in body:
         changes["name"] = name_string(body["name"])
     if "description" in body:
-        changes["description"] = string(body["description"], "description", max_len=10_000, nullable=True)
+        changes["description"] = string(
+            body["description"], "description", max_len=10_000, nullable=True, multiline=True
+        )
     if "timezone" in body:
         changes["timezone"] = _timezone(body["timezone"])
     with ctx.write() as now:
@@ -444,7 +448,7 @@ def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
     end = _instant(body.get("end"), "end")
     if end <= start:
         raise ValidationError("end must be after start", field="end")
-    note = string(body.get("note"), "note", max_len=1000, nullable=True)
+    note = string(body.get("note"), "note", max_len=1000, nullable=True, multiline=True)
     with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")

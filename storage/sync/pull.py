@@ -44,7 +44,7 @@ from engine.timefmt import parse_iso, to_iso
 from storage import timeline
 from storage.db import Database
 from storage.service import Ctx, incidents, orgs, policies, schedules
-from storage.service.validate import enum, string
+from storage.service.validate import enum, name_string, person_name, string
 from storage.sync.client import RemoteError, ScalingClient, list_items
 from storage.sync.outbox import applying_remote, local_escalation, pending_roots, uncertain_candidate_ids
 
@@ -189,8 +189,8 @@ class Puller:
 
     def _upsert_user(self, rid: str, u: dict[str, Any]) -> None:
         email_raw = u.get("email") or u.get("emailAddress")
-        first = string(u.get("firstName"), "firstName", max_len=255, nullable=True)
-        last = string(u.get("lastName"), "lastName", max_len=255, nullable=True)
+        first = person_name(u.get("firstName"), "firstName")
+        last = person_name(u.get("lastName"), "lastName")
         image = string(u.get("imageUrl"), "imageUrl", max_len=2048, nullable=True)
         role = u.get("role") if u.get("role") in ROLES else None
         row = self.db.one("SELECT * FROM users WHERE org_id = ? AND remote_id = ?", (self.org_id, rid))
@@ -542,7 +542,7 @@ class Puller:
         assert row is not None
         now = self.clock.now()
         changes: dict[str, Any] = {}
-        title = string(inc.get("title"), "title", min_len=1, max_len=100)
+        title = name_string(inc.get("title"), "title", max_len=100)
         changes["title"] = title
         if "description" in inc:
             changes["description"] = string(

@@ -573,3 +573,78 @@ def test_deleting_a_schedule_a_running_escalation_needs_is_refused(live: Live) -
     for status in ("identified", "monitoring", "resolved"):
         data(live.client.patch(f"/v1/incidents/{inc['id']}/status", json={"status": status}))
     assert live.client.delete(f"/v1/oncall/schedules/{s['id']}").status_code == 204
+
+
+# -- text that reaches a terminal ------------------------------------------------------------------------
+
+CONTROL_TEXT = [
+    "Disk full\x1b[2J\x1b[H",  # ESC: clear the screen of whoever lists incidents
+    "bell\x07",
+    "csi\x9b31m",  # C1 CSI
+    "del\x7f",
+    "evil\u202etxt.exe",  # right-to-left override
+    "isolate\u2066x\u2069",
+    "two\nlines",
+    "tab\tbed",
+    "carriage\rreturn",
+]
+INVISIBLE_NAMES = ["\u200b\u200b", "\ufeff", "\u2060 \u200d", "\u3164", " \u00a0\u3000"]
+
+
+@pytest.mark.parametrize("text", CONTROL_TEXT + INVISIBLE_NAMES)
+def test_names_and_titles_refuse_control_and_invisible_characters(live: Live, text: str) -> None:
+    pol = policy(live)
+    sched = schedule(live)
+    layer = {
+        "name": text,
+        "rotationType": "daily",
+        "handoffTime": "09:00",
+        "effectiveFrom": "2026-04-06T08:00:00.000Z",
+        "participantIds": [live.admin_id],
+    }
+    attempts = [
+        (live.client.post("/v1/incidents", json={"title": text, "severity": "low"}), "title"),
+        (live.client.post("/v1/escalation/policies", json={"name": text}), "name"),
+        (live.client.patch(f"/v1/escalation/policies/{pol['id']}", json={"name": text}), "name"),
+        (live.client.post("/v1/oncall/schedules", json={"name": text, "timezone": "UTC"}), "name"),
+        (
+            live.client.put(f"/v1/oncall/schedules/{sched['id']}", json={"name": text, "timezone": "UTC"}),
+            "name",
+        ),
+        (live.client.post(f"/v1/oncall/schedules/{sched['id']}/layers", json=layer), "name"),
+        (live.client.post("/v1/users", json={"email": "eve@example.com", "firstName": text}), "firstName"),
+        (live.client.post("/v1/users", json={"email": "eve@example.com", "lastName": text}), "lastName"),
+    ]
+    for resp, field in attempts:
+        assert error(resp, 422, "validation_error")["field"] == field
+    # Nothing was saved half-way.
+    assert data(live.client.get("/v1/incidents"))["incidents"] == []
+    assert [p["name"] for p in data(live.client.get("/v1/escalation/policies"))] == ["Platform Default"]
+    got = data(live.client.get(f"/v1/oncall/schedules/{sched['id']}"))
+    assert got["name"] == "Primary" and [x["name"] for x in got["layers"]] == ["Week"]
+    assert len(data(live.client.get("/v1/users"))["users"]) == 1
+
+
+def test_free_text_keeps_line_breaks_and_tabs_but_refuses_escapes(live: Live) -> None:
+    text = "first line\n\tindented\r\nthird"
+    created = data(live.client.post("/v1/escalation/policies", json={"name": "P", "description": text}), 201)
+    assert created["description"] == text
+    inc = data(live.client.post("/v1/incidents", json={"title": "ok", "severity": "low"}), 201)
+    sched = schedule(live)
+    link = "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\"
+    override = {"userId": live.admin_id, "start": "2026-04-07T09:00:00Z", "end": "2026-04-07T10:00:00Z"}
+    attempts = [
+        (live.client.patch(f"/v1/escalation/policies/{created['id']}", json={"description": link}), "description"),
+        (live.client.post("/v1/incidents", json={"title": "t", "severity": "low", "description": "a\rb"}), "description"),
+        (live.client.post(f"/v1/incidents/{inc['id']}/updates", json={"body": link, "visibility": "internal"}), "body"),
+        (live.client.post(f"/v1/oncall/schedules/{sched['id']}/overrides", json={**override, "note": "\u202e"}), "note"),
+    ]  # fmt: skip
+    for status in ("identified", "monitoring"):
+        data(live.client.patch(f"/v1/incidents/{inc['id']}/status", json={"status": status}))
+    resolve = {"status": "resolved", "resolutionNote": "fixed\x1b[8m"}
+    attempts.append((live.client.patch(f"/v1/incidents/{inc['id']}/status", json=resolve), "resolutionNote"))
+    for resp, field in attempts:
+        assert error(resp, 422, "validation_error")["field"] == field
+    assert data(live.client.get(f"/v1/incidents/{inc['id']}"))["status"] == "monitoring"
+    assert data(live.client.get(f"/v1/escalation/policies/{created['id']}"))["description"] == text
+    assert data(live.client.get(f"/v1/oncall/schedules/{sched['id']}/overrides")) == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from textual.widgets import DataTable, Input, OptionList, Select
+from rich.text import Text
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 from textual.widgets._footer import FooterKey
 
 from console.app import OncallApp
@@ -347,7 +348,8 @@ async def test_help_lists_every_binding(make_app: MakeApp) -> None:
 
 
 async def test_markup_in_titles_is_escaped(make_app: MakeApp, ctx: Ctx) -> None:
-    incidents.create_incident(ctx, {"title": "[bold]not markup[/", "severity": "low"})
+    title = "[bold]not markup[/] [link=https://evil.example]click[/link]"
+    incidents.create_incident(ctx, {"title": title, "severity": "low"})
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -356,6 +358,26 @@ async def test_markup_in_titles_is_escaped(make_app: MakeApp, ctx: Ctx) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, IncidentDetailScreen)
+        head = app.screen.query_one("#detail-head", Static).content
+        assert isinstance(head, Text) and title in head.plain
+        assert not any(span.style and "link" in str(span.style) for span in head.spans)
+
+
+async def test_control_characters_in_stored_text_are_shown_not_sent(make_app: MakeApp, ctx: Ctx) -> None:
+    # Written by an older version (the service refuses it now): the console must not emit the escapes.
+    inc = incidents.create_incident(ctx, {"title": "legacy", "severity": "low"})
+    ctx.db.execute(
+        "UPDATE incidents SET title = ? WHERE id = ?", ("Disk\x1b]0;pwned\x07 \u202efull", inc["id"])
+    )
+    ctx.db.execute("UPDATE users SET first_name = ? WHERE id = ?", ("Al\x1b[2Jice", ctx.actor_user_id))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(IncidentTable)
+        row = table._all[inc["id"]]
+        shown = table.cells(row, ctx.clock.now())["title"].plain
+        assert shown == "Disk\\x1b]0;pwned\\x07 \\u202efull"
+        assert app.directory.name(ctx.actor_user_id).startswith("Al\\x1b[2Jice")
 
 
 async def test_command_palette_runs_actions(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.app.widgets.status_bar import StatusBar
+from console.terminal import terminal_text
 
 if TYPE_CHECKING:
     from console.app.app import OncallApp
@@ -41,7 +42,7 @@ class OncallScreen(Screen[None]):
     def flash(self, message: str, *, error: bool = False) -> None:
         """Show the outcome of the last action on the line above the footer (errors stay until replaced)."""
         line = self.query_one("#flash", Static)
-        line.update(Content(("✗ " if error else "✓ ") + message))
+        line.update(Content(("✗ " if error else "✓ ") + terminal_text(message)))
         line.set_class(error, "-error")
 
     _seen_generation = -1

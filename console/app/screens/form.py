@@ -8,6 +8,7 @@ service call succeeds, then dismisses with its result.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from engine.errors import DomainError, ValidationError
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass
@@ -138,7 +141,8 @@ class FormScreen(ModalScreen[Any]):
         assert isinstance(w, Input)
         text = w.value.strip()
         if f.kind == "int":
-            return int(text) if text.lstrip("-").isdigit() else (text or None)
+            # Only ASCII digits (str.isdigit() admits "²", which int() refuses); the service judges range.
+            return int(text) if _INTEGER.fullmatch(text) else (text or None)
         return text or None
 
     def values(self) -> dict[str, Any]:

@@ -39,7 +39,10 @@ def parse_local(text: str | None, tz: str, field: str) -> str | None:
         raise ValidationError(f"{field}: use YYYY-MM-DD HH:MM ({tz})", field=field) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(tz))
-    return to_iso(dt)
+    try:
+        return to_iso(dt)
+    except (OverflowError, ValueError):  # 0001-01-01 00:00 east of UTC is before datetime.min
+        raise ValidationError(f"{field}: out of range", field=field) from None
 
 
 class SchedulesScreen(OncallScreen):

@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from console.app.presentation import BLUE, GREEN, ORANGE, PURPLE, SKY, VERMILLION, YELLOW
+from console.terminal import terminal_text
 from engine.model import Schedule
 from engine.rotation import ScheduleShifts, Shift
 
@@ -85,7 +86,9 @@ class ScheduleTimeline(Widget):
                 self._slot_of(h.at, d.start, step) for h in layer.handoffs if h.dst is not None
             }
         for layer in d.shifts.layers:
-            label = Text(f"{layer.name[: LABEL - 2]:<{LABEL - 1}} ", style="bold", no_wrap=True)
+            label = Text(
+                f"{terminal_text(layer.name)[: LABEL - 2]:<{LABEL - 1}} ", style="bold", no_wrap=True
+            )
             row = self._shift_row(list(layer.shifts), edges, dst_slots.get(layer.layer_id, set()))
             lines.append(Text.assemble(label, row))
         overrides = [
