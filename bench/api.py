@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.clock import VirtualClock  # noqa: E402
+from engine.service import Ctx  # noqa: E402
+from engine.service.incidents import create_incident  # noqa: E402
+from engine.service.orgs import create_org  # noqa: E402
 from storage.db import open_db  # noqa: E402
-from storage.service import Ctx  # noqa: E402
-from storage.service.incidents import create_incident  # noqa: E402
-from storage.service.orgs import create_org  # noqa: E402
 
 SEVERITIES = ("critical", "high", "medium", "low")
 

@@ -36,14 +36,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.clock import Clock, VirtualClock, WallClock, monotonic  # noqa: E402
+from engine.runtime import escalator  # noqa: E402
+from engine.runtime.runner import EngineRunner  # noqa: E402
+from engine.service import Ctx  # noqa: E402
+from engine.service import incidents as inc_svc  # noqa: E402
+from engine.service import policies as pol_svc  # noqa: E402
+from engine.service.orgs import add_user, create_org  # noqa: E402
 from engine.timefmt import to_epoch_ms  # noqa: E402
-from storage import escalator  # noqa: E402
 from storage.db import Database, open_db  # noqa: E402
-from storage.engine_runner import EngineRunner  # noqa: E402
-from storage.service import Ctx  # noqa: E402
-from storage.service import incidents as inc_svc  # noqa: E402
-from storage.service import policies as pol_svc  # noqa: E402
-from storage.service.orgs import add_user, create_org  # noqa: E402
 
 
 def populate(path: Path, n: int, clock: Clock, *, synchronous: str = "NORMAL") -> Database:
@@ -186,7 +186,7 @@ def bench_burst(tmp: Path, n: int) -> dict[str, float]:
 
 
 def _spawn(path: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "console.commands.engine", "--db", str(path), "--name", "bench", "--quiet"]
+    cmd = [sys.executable, "-m", "console.cli.engine", "--db", str(path), "--name", "bench", "--quiet"]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

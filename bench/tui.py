@@ -44,10 +44,10 @@ def seed(db_path: Path, count: int) -> None:
     Seeded a few minutes before the real time, so the console's embedded engine finds nothing overdue and
     the start-up figure is the console's, not a catch-up of thousands of escalations.
     """
+    from engine.service import Ctx
+    from engine.service.demo import seed_demo
+    from engine.service.incidents import create_incident
     from storage.db import open_db
-    from storage.demo import seed_demo
-    from storage.service import Ctx
-    from storage.service.incidents import create_incident
 
     clock = VirtualClock(datetime.fromtimestamp(time.time() - 120, UTC))
     db = open_db(db_path)
@@ -126,11 +126,11 @@ def time_to_first_frame(db_path: Path, *, timeout: float = 30.0) -> float:
 
 
 async def _inner(db_path: Path, presses: int, updates: int) -> dict[str, float]:
-    from console.app import OncallApp
-    from console.app.widgets.incident_table import IncidentTable
+    from console.tui import OncallApp
+    from console.tui.widgets.incident_table import IncidentTable
+    from engine.service import Ctx
+    from engine.service.orgs import find_org
     from storage.db import open_db
-    from storage.service import Ctx
-    from storage.service.orgs import find_org
 
     clock = VirtualClock(datetime.fromtimestamp(time.time(), UTC))
     db = open_db(db_path)
@@ -182,7 +182,7 @@ async def _inner(db_path: Path, presses: int, updates: int) -> dict[str, float]:
         out["cursor_p95_ms"] = _p95(cursor) * 1000
 
         # Another connection acknowledges incidents shown at the top of the table, one at a time.
-        from storage.service.incidents import acknowledge
+        from engine.service.incidents import acknowledge
 
         other = open_db(db_path)
         other_ctx = Ctx(db=other, org_id=org_id, clock=clock)

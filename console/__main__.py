@@ -1,5 +1,5 @@
 """``python -m console`` runs the ``oncall`` command line."""
 
-from console.cli import main
+from console.cli.main import main
 
 main()

@@ -1,6 +1,6 @@
 """Text from storage as a terminal may safely show it: the one escaping rule for the CLI and the console.
 
-The service layer refuses control characters in every text field (storage/service/validate.py), but
+The service layer refuses control characters in every text field (engine/service/validate.py), but
 rows written by an older version, or by a bug, may still hold them; whatever reaches a terminal goes
 through :func:`terminal_text` (the CLI's ``echo`` and tables, the console's :func:`plain` text) so that it
 is shown, never acted on.

@@ -2,7 +2,7 @@
 instants are shown (``t+5m``, ``Sun 08 Mar 03:30 EDT (07:30Z)``).
 
 The drill runner itself (a scratch copy of the database, the real escalator on a virtual or scaled
-clock) is :mod:`storage.drills`.
+clock) is :mod:`engine.service.drills`.
 """
 
 from __future__ import annotations

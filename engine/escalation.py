@@ -1,6 +1,6 @@
 """Escalation decisions: pure functions from (state, policy snapshot, now) to the next state and effects.
 
-Nothing here reads a clock, a database or the network. Storage (:mod:`storage.escalator`) loads the row,
+Nothing here reads a clock, a database or the network. Storage (:mod:`engine.runtime.escalator`) loads the row,
 calls one of these functions with the injected clock's ``now`` and a ``resolve`` callback (who a target
 pages at an instant), then writes the returned state, pages and events in one transaction. The same code
 therefore runs on the wall clock, a scaled clock and a virtual clock, and a replayed decision gives the

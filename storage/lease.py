@@ -3,7 +3,7 @@
 One ``engine_lease`` row holds ``holder``, a fencing ``token`` and ``expires_at_ms``. The holder renews
 it every second or so; another engine takes it once it has expired (or at once when the holder is a
 process on this machine that no longer exists, e.g. after ``kill -9``), and taking it increments the
-token. Every engine transaction (:func:`storage.escalator.tick`) first checks :func:`holds` inside its own
+token. Every engine transaction (:func:`engine.runtime.escalator.tick`) first checks :func:`holds` inside its own
 ``BEGIN IMMEDIATE`` transaction, so a holder that was paused past its expiry and replaced cannot write a
 single step: SQLite admits one writer at a time, and the check and the step share the transaction.
 
@@ -40,7 +40,7 @@ def holder_is_gone(holder: str) -> bool:
 
     ``holder`` is a :func:`holder_name`. This lets a process restarted after ``kill -9`` take over at
     once instead of waiting out the TTL; the engine lease and the sync push lease
-    (:mod:`storage.sync.outbox`) both use it.
+    (:mod:`storage.sync.change_queue`) both use it.
     Holders on other hosts, or unparsable ones, are never presumed dead: only expiry frees their lease.
     """
     try:

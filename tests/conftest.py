@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine.clock import VirtualClock
+from engine.service import Ctx
+from engine.service.orgs import create_org
 from storage.db import Database, open_db
-from storage.service import Ctx
-from storage.service.orgs import create_org
 
 T0 = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from engine.clock import VirtualClock
+from engine.service.demo import DemoOrg, seed_demo
 from storage.db import open_db
-from storage.demo import DemoOrg, seed_demo
 from tests.conftest import T0
 
 ONCALL = str(Path(sys.executable).with_name("oncall"))

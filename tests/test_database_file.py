@@ -15,9 +15,9 @@ import pytest
 
 from engine.clock import VirtualClock
 from engine.errors import DomainError
+from engine.service import Ctx, incidents
 from storage import lease
 from storage.db import Database, open_db
-from storage.service import Ctx, incidents
 from tests.helpers import ONCALL, run_oncall, seed_demo_file
 
 READ_COMMANDS = [

@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 
 from engine.clock import Clock, VirtualClock
-from storage import escalator
+from engine.runtime import escalator
+from engine.service import Ctx
+from engine.service import incidents as inc_svc
+from engine.service import policies as pol_svc
+from engine.service.orgs import add_user, create_org
 from storage.db import Database, open_db
 from storage.db_clock import bind_clock
-from storage.service import Ctx
-from storage.service import incidents as inc_svc
-from storage.service import policies as pol_svc
-from storage.service.orgs import add_user, create_org
 from tests.conftest import T0
 from tests.helpers import ONCALL, run_oncall
 

@@ -19,14 +19,14 @@ import httpx
 import pytest
 
 from engine.clock import VirtualClock, monotonic
-from storage import delivery
+from engine.runtime import delivery
+from engine.service import Ctx
+from engine.service import contacts as contacts_svc
+from engine.service import incidents as inc_svc
+from engine.service import policies as pol_svc
+from engine.service.operator_config import CommandSettings, OperatorConfig
+from engine.service.orgs import add_user
 from storage.db import Database
-from storage.operator_config import CommandSettings, OperatorConfig
-from storage.service import Ctx
-from storage.service import contacts as contacts_svc
-from storage.service import incidents as inc_svc
-from storage.service import policies as pol_svc
-from storage.service.orgs import add_user
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ import pytest
 from engine.clock import VirtualClock
 from engine.drill import AckPlan, format_offset, next_dst_change, parse_ack, parse_at, parse_duration
 from engine.errors import ValidationError
-from storage import drills
+from engine.service import Ctx, drills
+from engine.service.contacts import add_contact_method
+from engine.service.demo import DemoOrg
 from storage.db import open_db
-from storage.demo import DemoOrg
-from storage.service import Ctx
-from storage.service.contacts import add_contact_method
 from tests.conftest import T0
 from tests.helpers import run_oncall as run
 from tests.helpers import seed_demo_file

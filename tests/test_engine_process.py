@@ -18,15 +18,16 @@ from typing import Any
 import pytest
 
 from engine.clock import Clock, VirtualClock, monotonic
+from engine.runtime import escalator
+from engine.runtime.runner import EngineRunner
+from engine.service import Ctx
+from engine.service import incidents as inc_svc
+from engine.service import policies as pol_svc
+from engine.service.orgs import add_user, create_org
 from engine.timefmt import from_epoch_ms, to_epoch_ms
-from storage import escalator, lease
+from storage import lease
 from storage.db import Database
 from storage.db_clock import bind_clock
-from storage.engine_runner import EngineRunner
-from storage.service import Ctx
-from storage.service import incidents as inc_svc
-from storage.service import policies as pol_svc
-from storage.service.orgs import add_user, create_org
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -195,7 +196,7 @@ def _events(db: Database, iid: str) -> list[dict[str, Any]]:
 
 
 def _spawn(db_path: Path, name: str, speed: float | None = None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "console.commands.engine", "--db", str(db_path), "--name", name, "--quiet"]
+    cmd = [sys.executable, "-m", "console.cli.engine", "--db", str(db_path), "--name", name, "--quiet"]
     if speed is not None:
         cmd += ["--speed", str(speed)]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -9,14 +9,14 @@ import pytest
 
 from engine.clock import VirtualClock
 from engine.errors import DomainError
+from engine.runtime import escalator
+from engine.service import Ctx
+from engine.service import incidents as inc_svc
+from engine.service import policies as pol_svc
+from engine.service import schedules as sch_svc
+from engine.service.orgs import add_user, remove_user
 from engine.timefmt import to_iso
-from storage import escalator
 from storage.db import Database
-from storage.service import Ctx
-from storage.service import incidents as inc_svc
-from storage.service import policies as pol_svc
-from storage.service import schedules as sch_svc
-from storage.service.orgs import add_user, remove_user
 from tests.conftest import T0
 
 MIN = timedelta(minutes=1)
@@ -451,7 +451,7 @@ def test_tick_batches_and_duplicate_wakes_are_harmless(
 def test_contact_methods_fan_out_with_unique_keys(
     ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
 ) -> None:
-    from storage.service import contacts
+    from engine.service import contacts
 
     contacts.add_contact_method(
         ctx, people["alice"], {"channel": "webhook", "address": "http://127.0.0.1:9/x"}

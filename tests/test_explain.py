@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from engine.clock import VirtualClock
+from engine.runtime import escalator
+from engine.service import Ctx
+from engine.service import incidents as inc_svc
+from engine.service import schedules as sch_svc
+from engine.service.demo import DemoOrg
+from engine.service.explain import explain
 from engine.timefmt import to_iso
-from storage import escalator
 from storage.db import open_db
-from storage.demo import DemoOrg
-from storage.explain import explain
-from storage.service import Ctx
-from storage.service import incidents as inc_svc
-from storage.service import schedules as sch_svc
 from tests.conftest import T0
 from tests.helpers import run_oncall as run
 from tests.helpers import seed_demo_file

@@ -13,10 +13,10 @@ import pytest
 from engine import lint
 from engine.clock import VirtualClock
 from engine.model import EscalationLayer, Override, Policy, RotationLayer, Schedule, Target
+from engine.service import Ctx
+from engine.service import policies as pol_svc
+from engine.service.orgs import remove_user
 from storage.db import open_db
-from storage.service import Ctx
-from storage.service import policies as pol_svc
-from storage.service.orgs import remove_user
 from tests.conftest import T0
 from tests.helpers import run_oncall, seed_demo_file
 

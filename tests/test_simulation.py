@@ -192,7 +192,7 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_progress_bar_draws_on_stderr_only_when_enabled(capsys: pytest.CaptureFixture[str]) -> None:
-    from console.commands.drills import _Progress
+    from console.cli.drills import _Progress
 
     bar = _Progress(True)
     for f in (0.0, 0.5, 0.5, 1.0):

@@ -1,4 +1,4 @@
-"""The local Scaling-compatible HTTP API (``oncall serve``): a thin layer over :mod:`storage.service`."""
+"""The local Scaling-compatible HTTP API (``oncall serve``): a thin layer over :mod:`engine.service`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Starlette application behind ``oncall serve``.
 
 One process serves ``/v1/…`` over the service layer and, unless told otherwise, runs the escalation
-engine beside it (:class:`storage.engine_runner.EngineRunner`: it fires timers when it holds the engine
+engine beside it (:class:`engine.runtime.runner.EngineRunner`: it fires timers when it holds the engine
 lease and stands by when another process does). Requests run in Starlette's thread pool, each on its own
 pooled SQLite connection (WAL: readers never wait for the writer).
 
@@ -44,9 +44,9 @@ from console.api.errors import (
 from console.api.routes import NO_BODY, OPERATIONS, Call, Operation
 from engine.clock import Clock
 from engine.errors import DomainError, ValidationError
+from engine.runtime.runner import EngineRunner
+from engine.service.operator_config import OperatorConfig
 from storage.db import Database, open_db
-from storage.engine_runner import EngineRunner
-from storage.operator_config import OperatorConfig
 
 log = logging.getLogger("oncall.api")
 

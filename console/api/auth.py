@@ -3,7 +3,7 @@
 * No header, or one that does not use the Bearer scheme → 401 ``missing_authorization_header``.
 * A Bearer token that is unknown, revoked, or whose user was removed → 401 ``invalid_api_key``.
   (The lookup hashes the token and compares digests in constant time: see
-  :func:`storage.service.orgs.authenticate`; keys are never stored in clear.)
+  :func:`engine.service.orgs.authenticate`; keys are never stored in clear.)
 * Team endpoints also need the key's user to be ``org:admin``, else 401 ``not_authorized``, as the
   reference says (not 403).
 * Per-user endpoints (contact methods, a local extension) are for an ``org:admin`` key on anyone, or a
@@ -18,9 +18,9 @@ from __future__ import annotations
 from console.api.errors import ApiError
 from engine.clock import Clock
 from engine.errors import Unauthorized
+from engine.service import Ctx
+from engine.service.orgs import authenticate
 from storage.db import Database
-from storage.service import Ctx
-from storage.service.orgs import authenticate
 
 _SCHEME = "bearer "
 

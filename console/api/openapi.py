@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 
 from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 from engine.rotation import validate_timezone
-from storage.service.contacts import CHANNELS
+from engine.service.contacts import CHANNELS
 
 Schema = dict[str, Any]
 
@@ -51,7 +51,7 @@ TS = {
     "format": "date-time",
     "description": "ISO 8601 UTC with milliseconds, e.g. 2026-04-07T10:00:00.000Z",
 }
-# Text rules (storage/service/validate.py, docs/API.md "Text fields"): no control characters anywhere;
+# Text rules (engine/service/validate.py, docs/API.md "Text fields"): no control characters anywhere;
 # free text may also hold tab, LF and CR LF; names and titles need a visible character.
 _CONTROLS = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _LINE = rf"[^{_CONTROLS}]"

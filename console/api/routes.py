@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ValidationError
+from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
+from engine.service.validate import only_fields
 from engine.timefmt import parse_iso
-from storage.service import Ctx, contacts, incidents, orgs, policies, schedules
-from storage.service.validate import only_fields
 
 NO_BODY: Any = object()  # the request had no body at all
 

@@ -9,8 +9,8 @@ from engine.errors import DomainError
 from engine.timefmt import to_iso
 from storage.db import Database
 from storage.sync import credentials
+from storage.sync.change_queue import failed_changes, list_changes, uncertain_changes, waiting_count
 from storage.sync.client import ScalingClient, normalise_base_url
-from storage.sync.outbox import failed_changes, list_changes, uncertain_changes, waiting_count
 
 
 class NotLinked(DomainError):

@@ -4,7 +4,7 @@ Order matters because objects refer to each other: users (and team members), the
 rotation layers, then escalation policies with their layers (or the provider's ``steps``), then incidents.
 Every row written is marked ``origin = 'remote'`` with its ``remote_id``; references (participants, layer
 targets, owners, policies) are translated to local ids. Writes go through the service layer (the same
-validation as any local change) inside :func:`storage.sync.outbox.applying_remote`, so nothing pulled is
+validation as any local change) inside :func:`storage.sync.change_queue.applying_remote`, so nothing pulled is
 queued to be pushed back. A remote object that no longer exists is removed locally (users are marked
 removed, as everywhere).
 
@@ -40,13 +40,18 @@ from engine.clock import Clock
 from engine.errors import DomainError, NameConflict
 from engine.ids import new_id
 from engine.model import ROLES, SEVERITIES, STATUSES
+from engine.service import Ctx, incidents, orgs, policies, schedules
+from engine.service.validate import enum, name_string, person_name, string
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
 from storage.db import Database
-from storage.service import Ctx, incidents, orgs, policies, schedules
-from storage.service.validate import enum, name_string, person_name, string
+from storage.sync.change_queue import (
+    applying_remote,
+    local_escalation,
+    pending_roots,
+    uncertain_candidate_ids,
+)
 from storage.sync.client import RemoteError, ScalingClient, list_items
-from storage.sync.outbox import applying_remote, local_escalation, pending_roots, uncertain_candidate_ids
 
 log = logging.getLogger("oncall.sync.pull")
 

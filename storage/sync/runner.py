@@ -25,8 +25,8 @@ from engine.errors import DomainError
 from storage.db import Database, open_db
 from storage.lease import holder_name
 from storage.sync import link
+from storage.sync.change_queue import failed_changes, push, uncertain_changes, waiting_count
 from storage.sync.client import RemoteError, ScalingClient, Unreachable, backoff_delay
-from storage.sync.outbox import failed_changes, push, uncertain_changes, waiting_count
 from storage.sync.pull import pull
 
 log = logging.getLogger("oncall.sync.runner")
@@ -137,7 +137,7 @@ class SyncRunner:
             db.close()
 
     def _loop(self, db: Database) -> None:
-        from storage.service.orgs import find_org
+        from engine.service.orgs import find_org
 
         failures = 0
         next_full = 0.0  # monotonic time of the next push + pull
@@ -212,7 +212,7 @@ class SyncRunner:
 
     def run_once(self) -> dict[str, Any]:
         """One push + pull on the caller's thread (tests, ``oncall sync pull``)."""
-        from storage.service.orgs import find_org
+        from engine.service.orgs import find_org
 
         db = open_db(self.db_path, create=False)
         try:

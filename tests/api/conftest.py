@@ -22,10 +22,10 @@ import uvicorn
 
 from console.api import create_app
 from engine.clock import VirtualClock
+from engine.service import Ctx
+from engine.service.operator_config import OperatorConfig
+from engine.service.orgs import create_org
 from storage.db import open_db
-from storage.operator_config import OperatorConfig
-from storage.service import Ctx
-from storage.service.orgs import create_org
 from tests.conftest import T0
 
 

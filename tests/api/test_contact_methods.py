@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from engine.errors import ValidationError
-from storage.operator_config import OperatorConfig
-from storage.service import contacts
-from storage.service.orgs import create_key, create_org
+from engine.service import contacts
+from engine.service.operator_config import OperatorConfig
+from engine.service.orgs import create_key, create_org
 from tests.api.conftest import Live
 from tests.api.test_http import data, error
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from storage.service import Ctx
-from storage.service.orgs import create_key, create_org, revoke_key
+from engine.service import Ctx
+from engine.service.orgs import create_key, create_org, revoke_key
 from tests.api.conftest import Live
 
 ERROR_KEYS = {"statusCode", "type", "code", "requestId", "message"}

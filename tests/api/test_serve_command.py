@@ -16,12 +16,12 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from console.cli import cli
-from console.commands import register
-from console.commands.serve import is_loopback
+from console.cli.main import cli
+from console.cli.registry import register
+from console.cli.serve import is_loopback
 from engine.clock import monotonic
+from engine.runtime.delivery import COMMAND_PAGE_VARIABLES
 from storage.db import open_db
-from storage.delivery import COMMAND_PAGE_VARIABLES
 from tests.api.conftest import oncall, start_serve, stop_serve
 
 register(cli)

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from engine.errors import DomainError, Forbidden, NotFound, ValidationError
-from storage.service import Ctx, incidents, orgs, policies, schedules
+from engine.service import Ctx, incidents, orgs, policies, schedules
 
 
 @pytest.fixture

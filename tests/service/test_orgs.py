@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
+from engine.service import Ctx, orgs
 from storage.db import Database
-from storage.service import Ctx, orgs
 
 
 def test_create_org_makes_admin_and_key_shown_once(db: Database, clock) -> None:
@@ -122,7 +122,7 @@ def test_invitations(ctx: Ctx) -> None:
 
 
 def test_a_removed_users_contact_methods_are_not_found(ctx: Ctx) -> None:
-    from storage.service import contacts
+    from engine.service import contacts
 
     bob = orgs.add_user(ctx, email="bob@example.com")
     cm = contacts.add_contact_method(ctx, bob["id"], {"channel": "log"})

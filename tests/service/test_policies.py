@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
-from storage.service import Ctx, orgs, policies, schedules
+from engine.service import Ctx, orgs, policies, schedules
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import pytest
 from engine.clock import VirtualClock
 from engine.errors import DomainError
 from engine.model import Target
+from engine.runtime import escalator
+from engine.service import Ctx, orgs, policies, schedules
+from engine.service import incidents as inc_svc
 from engine.timefmt import to_iso
-from storage import escalator
 from storage.db import Database
-from storage.service import Ctx, orgs, policies, schedules
-from storage.service import incidents as inc_svc
 from tests.conftest import T0
 
 MIN = timedelta(minutes=1)

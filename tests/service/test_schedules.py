@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
-from storage.service import Ctx, orgs, schedules
+from engine.service import Ctx, orgs, schedules
 
 
 def _layer(ctx: Ctx, **over: Any) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def test_overrides_and_resolution(ctx: Ctx, sched) -> None:
 
 
 def test_delete_schedule_refused_while_targeted(ctx: Ctx, sched) -> None:
-    from storage.service import policies
+    from engine.service import policies
 
     pol = policies.create_policy(ctx, {"name": "P"})
     layer = policies.add_layer(

@@ -29,9 +29,9 @@ import httpx
 import pytest
 
 from engine.clock import WallClock
+from engine.service import Ctx
+from engine.service.orgs import create_org
 from storage.db import Database, open_db
-from storage.service import Ctx
-from storage.service.orgs import create_org
 
 ONCALL = str(Path(sys.executable).with_name("oncall"))
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine.clock import VirtualClock
-from storage.service import Ctx, incidents, policies
+from engine.service import Ctx, incidents, policies
 from storage.sync import credentials, link
-from storage.sync.outbox import (
+from storage.sync.change_queue import (
     applying_remote,
     discard_change,
     list_changes,

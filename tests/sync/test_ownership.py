@@ -13,9 +13,9 @@ import pytest
 
 from engine.clock import monotonic
 from engine.errors import DomainError
-from storage.service import incidents, orgs, policies, schedules
+from engine.service import incidents, orgs, policies, schedules
 from storage.sync import link
-from storage.sync.outbox import list_changes
+from storage.sync.change_queue import list_changes
 from tests.helpers import run_oncall
 from tests.sync.conftest import ONCALL, Fault, FaultProxy, LocalSide, Remote, free_port
 from tests.sync.test_remote import do_pull, do_push, local_of, login, populate, remote_of

@@ -14,10 +14,10 @@ import pytest
 
 from engine.clock import monotonic
 from engine.errors import DomainError
-from storage.service import contacts, incidents, orgs, policies, schedules
+from engine.service import contacts, incidents, orgs, policies, schedules
 from storage.sync import credentials, link
+from storage.sync.change_queue import list_changes, push, waiting_count
 from storage.sync.client import ScalingClient
-from storage.sync.outbox import list_changes, push, waiting_count
 from storage.sync.pull import PullResult, pull
 from storage.sync.runner import SyncRunner
 from tests.sync.conftest import Fault, FaultProxy, LocalSide, Remote, oncall
@@ -541,9 +541,9 @@ def test_new_user_logs_in_pulls_edits_offline_and_sees_the_change_arrive(
     assert "Platform" in oncall(db, "policies").stdout
 
     remote.stop()
+    from engine.service import Ctx
+    from engine.service.orgs import find_org
     from storage.db import open_db
-    from storage.service import Ctx
-    from storage.service.orgs import find_org
 
     ldb = open_db(db)
     ctx = Ctx(db=ldb, org_id=find_org(ldb, None))

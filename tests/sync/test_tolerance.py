@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from engine.clock import VirtualClock
+from engine.service import Ctx, incidents, policies, schedules
 from storage.db import Database
-from storage.service import Ctx, incidents, policies, schedules
 from storage.sync import credentials, link
+from storage.sync.change_queue import list_changes, push, waiting_count
 from storage.sync.client import ScalingClient
 from storage.sync.credentials import Secret
-from storage.sync.outbox import list_changes, push, waiting_count
 from storage.sync.pull import pull
 
 SCHED = "f47ac10b-58cc-4372-a567-0e02b2c3d479"

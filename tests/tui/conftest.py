@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from console.app import OncallApp
+from console.tui import OncallApp
 from engine.clock import VirtualClock
+from engine.service import Ctx
+from engine.service.demo import DemoOrg, seed_demo
 from storage.db import Database
-from storage.demo import DemoOrg, seed_demo
-from storage.service import Ctx
 
 FROZEN = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday; US DST starts 6 days later
 

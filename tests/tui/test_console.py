@@ -9,18 +9,18 @@ from rich.text import Text
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 from textual.widgets._footer import FooterKey
 
-from console.app import OncallApp
-from console.app.screens.form import FormScreen
-from console.app.screens.help import HelpScreen
-from console.app.screens.incident_detail import IncidentDetailScreen
-from console.app.screens.picker import PickerScreen
-from console.app.widgets.incident_table import IncidentTable
-from console.app.widgets.layer_list import LayerList
+from console.tui import OncallApp
+from console.tui.screens.form import FormScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.incident_detail import IncidentDetailScreen
+from console.tui.screens.picker import PickerScreen
+from console.tui.widgets.incident_table import IncidentTable
+from console.tui.widgets.layer_list import LayerList
 from engine.clock import VirtualClock
-from storage import escalator
+from engine.runtime import escalator
+from engine.service import Ctx, incidents, policies
+from engine.service.demo import DemoOrg
 from storage.db import open_db
-from storage.demo import DemoOrg
-from storage.service import Ctx, incidents, policies
 
 MakeApp = Callable[..., OncallApp]
 
@@ -428,7 +428,7 @@ async def test_live_refresh_during_a_drag_does_not_undo_it(
 
 
 async def test_reorder_rotation_layers_and_undo(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
-    from storage.service import schedules
+    from engine.service import schedules
 
     sid = demo.schedules["secondary"]
     original = [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)]
@@ -450,7 +450,7 @@ async def test_reorder_rotation_layers_and_undo(make_app: MakeApp, ctx: Ctx, dem
 
 
 async def test_add_and_remove_override(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
-    from storage.service import schedules
+    from engine.service import schedules
 
     sid = demo.schedules["primary"]
     app = make_app()
@@ -539,8 +539,8 @@ async def test_status_bar_shows_sync_state_when_on(make_app: MakeApp) -> None:
 async def test_timeline_marks_dst_handoffs_and_gaps(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     """A 02:30 handoff in New York on 8 March 2026 never happens on the clock (DST gap): marked; a layer
     that only starts in three days leaves the schedule uncovered until then: a gap."""
-    from console.app.widgets.schedule_timeline import ScheduleTimeline
-    from storage.service import schedules
+    from console.tui.widgets.schedule_timeline import ScheduleTimeline
+    from engine.service import schedules
 
     sched = schedules.create_schedule(ctx, {"name": "Night desk", "timezone": "America/New_York"})
     schedules.add_rotation_layer(
@@ -579,7 +579,7 @@ async def test_mode_tabs_are_clickable(make_app: MakeApp) -> None:
 
 
 async def test_add_rotation_layer_in_tick_order(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
-    from storage.service import schedules
+    from engine.service import schedules
 
     sid = demo.schedules["primary"]
     app = make_app()
@@ -634,7 +634,7 @@ async def test_schedules_and_policies_screens_do_not_name_a_removed_member(
     from rich.text import Text
     from textual.widgets import Static
 
-    from storage.service import orgs, schedules
+    from engine.service import orgs, schedules
 
     sid = demo.schedules["secondary"]
     backup = schedules.on_call(ctx, sid).layers[0].participant_id

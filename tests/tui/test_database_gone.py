@@ -8,11 +8,11 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from console.app import OncallApp
-from console.app.screens.database_gone import DatabaseGoneScreen
-from console.app.screens.incidents import IncidentsScreen
+from console.tui import OncallApp
+from console.tui.screens.database_gone import DatabaseGoneScreen
+from console.tui.screens.incidents import IncidentsScreen
+from engine.service import Ctx, incidents
 from storage.db import open_db
-from storage.service import Ctx, incidents
 
 
 async def test_console_blocks_and_writes_nothing_once_its_file_is_replaced(

@@ -14,16 +14,16 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 
-from console.app import OncallApp
-from console.app.screens.drill import DrillScoreScreen, DrillSpeedScreen
-from console.app.screens.help import HelpScreen
-from console.app.widgets.incident_table import IncidentTable
+from console.tui import OncallApp
+from console.tui.screens.drill import DrillScoreScreen, DrillSpeedScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.widgets.incident_table import IncidentTable
 from engine.clock import Clock, VirtualClock
+from engine.service import Ctx
+from engine.service import contacts as contacts_svc
+from engine.service.demo import DemoOrg
 from storage import timeline
 from storage.db import Database
-from storage.demo import DemoOrg
-from storage.service import Ctx
-from storage.service import contacts as contacts_svc
 
 MakeApp = Callable[..., OncallApp]
 
@@ -173,7 +173,7 @@ async def test_drill_key_in_help_and_palette(make_app: MakeApp) -> None:
         await pilot.press("escape")
         await pilot.press("1")  # from another mode, the palette switches to policies first
         await pilot.pause(0.1)
-        from console.app.commands import OncallCommands
+        from console.tui.commands import OncallCommands
 
         titles = [title for title, _, _ in OncallCommands(app.screen)._commands()]
         assert "Policies: Drill" in titles

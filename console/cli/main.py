@@ -1,0 +1,217 @@
+"""The ``oncall`` command line.
+
+Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the user data directory), acts
+through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
+non-zero exit code: no tracebacks for bad input. Exit codes: 2 for a request that breaks a rule (a
+domain error with HTTP status 400/404/409/422, a usage error), 1 for anything else. An error nobody
+expected is one line too, naming ``ONCALL_DEBUG=1``, which lets its traceback through instead.
+
+Only ``init``, ``demo`` and ``sync login`` create a database; every other command (the console, ``serve``
+and ``engine`` included) refuses a path where there is none, creating nothing, not even a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from console.terminal import JSON_UNSAFE, terminal_text
+from engine.clock import Clock
+from engine.errors import DomainError
+from engine.service import Ctx
+from engine.service.operator_config import OperatorConfig, load_operator_config
+from storage.db import Database, default_db_path, open_db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+class State:
+    """What the global options chose; commands open the database lazily through it."""
+
+    def __init__(
+        self, db_path: Path | None, org: str | None, speed: float | None, *, sync_on: bool = False
+    ) -> None:
+        self.db_path = db_path
+        self.org = org
+        self.speed = speed
+        self.sync_on = sync_on  # the console keeps a Scaling organisation in sync (--sync)
+        self.create = False  # init, demo and sync login set it: only they may create the database file
+        self._db: Database | None = None
+        self._clock: Clock | None = None
+        self._config: OperatorConfig | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.db_path or default_db_path()
+
+    @property
+    def clock(self) -> Clock:
+        """The database's clock for ``--speed`` (:func:`storage.db_clock.bind_clock`): recorded on first
+        use; raises :class:`storage.db_clock.ClockModeError` when the database runs on another clock."""
+        if self._clock is None:
+            from storage.db_clock import bind_clock
+
+            self._clock = bind_clock(self.db(), self.speed)
+        return self._clock
+
+    def operator_config(self) -> OperatorConfig:
+        """The operator's configuration file (engine/service/operator_config.py), read on first use."""
+        if self._config is None:
+            self._config = load_operator_config()
+        return self._config
+
+    def use_speed(self, speed: float | None) -> None:
+        """A subcommand's own ``--speed`` (``oncall engine --speed 60``) means the global one."""
+        if speed is not None:
+            self.speed = check_speed(speed)
+            self._clock = None
+
+    def close(self) -> None:
+        """Close the database connection, if one was opened (the clock stays bound)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_db(self.path, create=self.create)
+        return self._db
+
+    def ctx(self) -> Ctx:
+        """The acting context: the chosen (or only) organisation, acting as its first admin, as the
+        machine's operator (whoever runs the CLI or the console holds the database file itself)."""
+        from engine.service.orgs import find_org, first_admin_id
+
+        db = self.db()
+        org_id = find_org(db, self.org)
+        uid = first_admin_id(db, org_id)
+        return Ctx(
+            db=db,
+            org_id=org_id,
+            actor_id=uid,
+            actor_user_id=uid,
+            is_admin=True,
+            clock=self.clock,
+            via="operator",
+        )
+
+
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print one line of the text output (stdout, or stderr with ``err``), escaped by
+    :func:`terminal_text`. Every line the commands print goes through here (or :func:`echo_json`)."""
+    click.echo(terminal_text(text), err=err)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``error: MESSAGE`` as one escaped line on stderr and exit with ``code``."""
+    echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Map domain and database errors to ``error: …`` on stderr and an exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
+        except OSError as exc:
+            fail(str(exc))
+        except sqlite3.Error as exc:
+            fail(f"database error: {exc}")
+        except (ValueError, OverflowError) as exc:
+            # A value no parser caught (each known one is a DomainError): still one line, not a traceback.
+            fail(str(exc) or type(exc).__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout. JSON already escapes C0 controls; DEL, C1 and the bidi
+    controls are escaped too (``\\u202e``), so the output is safe on a terminal and still the same JSON."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    click.echo(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+pass_state = click.make_pass_decorator(State)
+
+SPEED_HELP = (
+    "Run the clock N times faster: demo and drill copies only. A database records its clock on first "
+    "use; every later process must open it the same way."
+)
+
+
+def check_speed(speed: float) -> float:
+    """``--speed`` must be positive: ``error: …`` and exit 2 otherwise."""
+    if speed <= 0:
+        fail("--speed must be positive", EXIT_USAGE)
+    return speed
+
+
+def speed_option(fn: F) -> F:
+    """``--speed N`` on a subcommand (``engine``, ``serve``, ``demo``): the same option and rule as the
+    global ``oncall --speed N``; the command passes it to :meth:`State.use_speed`."""
+    return click.option("--speed", type=float, default=None, help=SPEED_HELP)(fn)
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ONCALL_DB",
+    help="SQLite database file (default: $ONCALL_DB, else the user data directory).",
+)
+@click.option("--org", help="Organisation id or name, when the database holds several.")
+@click.option("--speed", type=float, default=None, help=SPEED_HELP)
+@click.option("--sync", "sync_on", is_flag=True, help="Console: keep a Scaling organisation in sync.")
+@click.version_option(package_name="oncall")
+@click.pass_context
+def cli(
+    ctx: click.Context, db_path: Path | None, org: str | None, speed: float | None, sync_on: bool
+) -> None:
+    """oncall: a terminal console for on-call engineers, over a local escalation engine.
+
+    Run without a command to open the console on the configured database.
+    """
+    if speed is not None:
+        check_speed(speed)
+    ctx.obj = State(db_path, org, speed, sync_on=sync_on)
+    if ctx.invoked_subcommand is None:
+        run_console(ctx.obj)
+
+
+def run_console(state: State, *, demo: bool = False) -> None:
+    from console.tui import run_app  # Textual loads only when the console opens
+
+    handle_errors(run_app)(state, demo=demo)
+
+
+DEBUG_ENV = "ONCALL_DEBUG"
+
+
+def main() -> None:
+    """The ``oncall`` entry point. Whatever escapes a command is one ``error:`` line and exit 1, unless
+    ``ONCALL_DEBUG=1`` asks for the traceback."""
+    from console.cli.registry import register
+
+    register(cli)
+    try:
+        cli(prog_name="oncall")
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (run with {DEBUG_ENV}=1 for the traceback)")

@@ -1,0 +1,177 @@
+"""Read models for the console's hot paths: one query per refresh, no writes ever.
+
+The incident table may hold 10,000 open incidents and refreshes whenever the database changes, so it reads
+the few columns it shows in one query instead of calling ``get_incident`` per row. Everything that changes
+data goes through :mod:`engine.service`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from console.terminal import terminal_text
+from engine.service import Ctx
+from engine.service.orgs import active_user_ids, display_name
+from engine.timefmt import parse_iso
+from storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One line of the live incident table. Equal rows need no repaint."""
+
+    id: str
+    seq: int
+    title: str
+    severity: str
+    status: str
+    owner_id: str | None
+    acknowledged_by: str | None
+    created_at: str
+    esc_state: str | None
+    layer: int | None  # 1-based layer currently paged
+    layer_count: int | None
+    due_ms: int | None
+    is_drill: bool = False  # a rehearsal (console drills come from a scratch copy, never the live table)
+
+    @property
+    def due(self) -> datetime | None:
+        return None if self.due_ms is None else datetime.fromtimestamp(self.due_ms / 1000, UTC)
+
+    @property
+    def created(self) -> datetime:
+        return parse_iso(self.created_at)
+
+
+_INCIDENTS_SQL = """
+SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
+FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+WHERE i.org_id = ? AND i.status != 'resolved'
+"""
+_SOME_INCIDENTS_SQL = """
+SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
+FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))
+"""
+
+
+def _layer_count(snapshot: str | None, cache: dict[str, int | None]) -> int | None:
+    if snapshot is None:
+        return None
+    if snapshot in cache:
+        return cache[snapshot]
+    try:
+        data: Any = json.loads(snapshot)
+    except ValueError:
+        data = None
+    layers = data.get("layers") if isinstance(data, dict) else data
+    count = len(layers) if isinstance(layers, list) else None
+    cache[snapshot] = count
+    return count
+
+
+def _rows(rows: list[Any]) -> dict[str, IncidentRow]:
+    out: dict[str, IncidentRow] = {}
+    counts: dict[str, int | None] = {}
+    for r in rows:
+        state = r["esc_state"]
+        # Only a timeout (the next layer) or a snooze's end is "the next escalation"; a re-page is not.
+        due = r["due_at_ms"] if r["due_kind"] in ("timeout", "snooze_end") else None
+        step = r["esc_step"]
+        out[r["id"]] = IncidentRow(
+            id=r["id"],
+            seq=r["seq"],
+            title=terminal_text(r["title"]),
+            severity=r["severity"],
+            status=r["status"],
+            owner_id=r["owner_id"],
+            acknowledged_by=r["acknowledged_by"],
+            created_at=r["created_at"],
+            esc_state=state,
+            layer=None if step is None else int(step) + 1,
+            layer_count=_layer_count(r["policy_snapshot"], counts),
+            due_ms=due,
+            is_drill=bool(r["is_drill"]),
+        )
+    return out
+
+
+def timeline_position(db: Database) -> int:
+    """The newest timeline sequence number: every change to an incident appends there."""
+    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM timeline") or 0)
+
+
+def open_incidents(db: Database, org_id: str) -> tuple[dict[str, IncidentRow], int]:
+    """Every open incident of the organisation with its escalation position, keyed by id, and the
+    timeline position the read is consistent with (one read transaction)."""
+    with db.read():
+        position = timeline_position(db)
+        return _rows(db.all(_INCIDENTS_SQL, (org_id,))), position
+
+
+def some_incidents(db: Database, org_id: str, ids: list[str]) -> dict[str, IncidentRow]:
+    """The rows of ``ids`` (resolved ones included), keyed by id: how a drill's scratch copy is read."""
+    with db.read():
+        return _rows(db.all(_SOME_INCIDENTS_SQL, (org_id, json.dumps(ids))))
+
+
+def changed_incidents(db: Database, org_id: str, since: int) -> tuple[dict[str, IncidentRow | None], int]:
+    """Incidents with timeline events after ``since``: their new rows, or None once resolved.
+
+    The live table's hot path: a change touches a handful of incidents, so this reads a handful of rows
+    however many incidents are open. Returns the new timeline position too.
+    """
+    with db.read():
+        rows = db.all("SELECT DISTINCT incident_id FROM timeline WHERE seq > ?", (since,))
+        position = timeline_position(db)
+        if not rows:
+            return {}, position
+        ids = [r["incident_id"] for r in rows]
+        found = _rows(db.all(_SOME_INCIDENTS_SQL, (org_id, json.dumps(ids))))
+    changes: dict[str, IncidentRow | None] = {}
+    for iid in ids:
+        row = found.get(iid)
+        changes[iid] = row if row is not None and row.status != "resolved" else None
+    return changes, position
+
+
+class Directory:
+    """User names by id for one organisation, re-read only when asked (people rarely change mid-incident)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.full: dict[str, str] = {}
+        self.short: dict[str, str] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        rows = self.ctx.db.all(
+            "SELECT id, email, first_name, last_name FROM users WHERE org_id = ? ORDER BY created_at, email",
+            (self.ctx.org_id,),
+        )
+        self.full = {}
+        self.short = {}
+        for r in rows:
+            first, last = r["first_name"] or "", r["last_name"] or ""
+            name = terminal_text(display_name(r))
+            self.full[r["id"]] = name
+            short = f"{first} {last[:1]}." if first and last else name
+            self.short[r["id"]] = terminal_text(short)
+
+    def people(self) -> list[tuple[str, str]]:
+        """(name, id) of the organisation's current members, by name: what pickers and forms offer."""
+        ids = active_user_ids(self.ctx)
+        return sorted(((self.name(uid), uid) for uid in ids), key=lambda p: (p[0].lower(), p[1]))
+
+    def name(self, user_id: str | None, *, short: bool = False) -> str:
+        if user_id is None:
+            return "—"
+        table = self.short if short else self.full
+        if user_id not in table:
+            self.reload()
+        return table.get(user_id, user_id)

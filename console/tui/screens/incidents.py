@@ -1,0 +1,231 @@
+"""Mode 1: the live incident table (the first screen)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.widgets import Input, Static
+
+from console.tui.readmodel import IncidentRow, changed_incidents, open_incidents
+from console.tui.screens.incident_actions import IncidentActions
+from console.tui.widgets.incident_table import IncidentTable
+from engine.clock import monotonic
+
+FULL_RESYNC_S = 20.0
+
+
+class IncidentsScreen(IncidentActions):
+    MODE = "incidents"
+    TITLE = "Incidents"
+    DEFAULT_CSS = """
+    IncidentsScreen #incident-filter { display: none; height: 3; margin: 0 0; }
+    IncidentsScreen #incident-filter.-shown { display: block; }
+    IncidentsScreen #incident-summary { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("a", "acknowledge", "Ack", id="incidents.ack"),
+        Binding("s", "advance", "Status", id="incidents.advance", tooltip="Advance the status one step"),
+        Binding("h", "handoff", "Hand off", id="incidents.handoff"),
+        Binding("e", "escalate", "Escalate", id="incidents.escalate"),
+        Binding("n", "new", "New", id="incidents.new"),
+        Binding("enter", "open", "Details", id="incidents.open"),
+        Binding("slash", "filter", "Filter", id="incidents.filter"),
+        Binding("o", "sort", "Sort", id="incidents.sort", tooltip="Sort by severity or by age"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="incidents.clear_filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._position: int | None = None
+        self._full_at = 0.0
+        self._availability: object = ()
+        self._drill_key: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(
+            placeholder="filter: words in title, owner, severity, status, #number", id="incident-filter"
+        )
+        yield Static("", id="incident-summary", markup=False)
+        yield IncidentTable(name_of=self._name_of, no_color=self.app.no_color)
+
+    def _name_of(self, user_id: str | None, short: bool) -> str:
+        return self.oncall.directory.name(user_id, short=short)
+
+    @property
+    def table(self) -> IncidentTable:
+        return self.query_one(IncidentTable)
+
+    def _mounted_table(self) -> IncidentTable | None:
+        """The table, or None while the screen is being built or torn down: a resize, a clock tick or a
+        resync finishing in its thread can arrive then, and must not raise inside the app."""
+        found = self.query(IncidentTable)
+        return found.first() if found else None
+
+    def on_mount(self) -> None:
+        self.table.build_columns(self.app.size.width)
+        self.query_one("#incident-summary", Static).update("loading…")
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        if self._seen_generation == -1:
+            self.call_after_refresh(self.sync)  # the first frame first, then (maybe 10,000) rows
+        else:
+            self.sync()
+            self.drill_changed()
+
+    def on_resize(self) -> None:
+        if (table := self._mounted_table()) is not None:
+            table.build_columns(self.app.size.width)
+
+    def refresh_data(self) -> None:
+        """First a full read; then only incidents with new timeline events (a handful of rows, however
+        many are open). A full re-read runs in a thread now and then as a safety net for writers that
+        change an incident without a timeline event."""
+        db, org_id = self.oncall.db, self.oncall.ctx.org_id
+        if self._position is None:
+            rows, self._position = open_incidents(db, org_id)
+            self._full_at = monotonic()
+            self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
+        else:
+            changes, self._position = changed_incidents(db, org_id, self._position)
+            self.table.apply_changes(changes, self.oncall.clock.now())
+            if monotonic() - self._full_at > FULL_RESYNC_S:
+                self._full_at = monotonic()
+                self._resync()
+        self._summary()
+        self._highlighted()
+
+    @work(thread=True, exclusive=True, group="incident-resync")
+    def _resync(self) -> None:
+        rows, position = open_incidents(self.oncall.db, self.oncall.ctx.org_id)
+        self.app.call_from_thread(self._apply_resync, rows, position)
+
+    def _apply_resync(self, rows: dict[str, IncidentRow], position: int) -> None:
+        if self._mounted_table() is None:
+            return
+        self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
+        # Anything logged after the snapshot is fetched again by the next incremental read.
+        self._position = min(self._position or position, position)
+        self._summary()
+
+    def tick(self, now: datetime) -> None:
+        if (table := self._mounted_table()) is not None:
+            table.tick(now)
+
+    # -- the console's drill (a row from its scratch copy, counting down on the drill's clock) -------
+
+    def _drill_rows(self) -> dict[str, IncidentRow]:
+        rows = self.oncall.drills.rows()
+        drill_now = self.oncall.drills.now()
+        for key in rows:
+            self.table.set_row_clock(key, drill_now)
+        return rows
+
+    def drill_changed(self) -> None:
+        rows = self._drill_rows()
+        changes: dict[str, IncidentRow | None] = dict(rows)
+        gone = self._drill_key
+        if gone is not None and gone not in rows:
+            self.table.set_row_clock(gone, None)
+            changes[gone] = None
+        self._drill_key = next(iter(rows), None)
+        if not changes:
+            return
+        self.table.apply_changes(changes, self.oncall.clock.now())
+        if self._drill_key is not None and gone is None:
+            self.table.select_key(self._drill_key)  # a new drill: the cursor goes to it, ready for `a`
+        self._summary()
+        self._highlighted()
+
+    def _summary(self) -> None:
+        t = self.table
+        total = t.open_count
+        parts = [f"{total} open" if t.shown_count == total else f"{t.shown_count} of {total} open"]
+        parts.append(f"sorted by {t.sort_by}")
+        drills = self.oncall.drills
+        if drills.drill is not None:
+            parts.append(f"DRILL at {drills.speed:g}× ({'ended' if drills.drill.finished else 'running'})")
+        if t.filter_text:
+            parts.append(f"filter: {t.filter_text}")
+        self.query_one("#incident-summary", Static).update(Content(" · ".join(parts)))
+
+    # -- selection -----------------------------------------------------------------------------------
+
+    def current_incident(self) -> dict[str, Any] | None:
+        row = self.table.selected
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "seq": row.seq,
+            "status": row.status,
+            "acknowledged": row.acknowledged_by is not None,
+            "owner_id": row.owner_id,
+            "escalates": row.esc_state is not None,
+            "drill": self.oncall.drills.owns(row.id),
+        }
+
+    @on(IncidentTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        # The footer only needs redrawing when what the keys can do changes, not on every cursor move.
+        inc = self.current_incident()
+        availability = (
+            None
+            if inc is None
+            else (inc["acknowledged"], inc["status"] == "resolved", inc["escalates"], inc["drill"])
+        )
+        if availability != self._availability:
+            self._availability = availability
+            self.refresh_bindings()
+
+    @on(IncidentTable.RowSelected)
+    def _selected(self, event: IncidentTable.RowSelected) -> None:
+        self.action_open()
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        inc = self.current_incident()
+        if inc is None:
+            return
+        if inc["drill"]:
+            self.flash("a drill has no detail screen: a acknowledges it; its score card shows at the end")
+            return
+        from console.tui.screens.incident_detail import IncidentDetailScreen
+
+        self.app.push_screen(IncidentDetailScreen(inc["id"]))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#incident-filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#incident-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self._summary()
+
+    @on(Input.Submitted, "#incident-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#incident-filter", Input).remove_class("-shown")
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#incident-filter", Input)
+        box.value = ""
+        box.remove_class("-shown")
+        self.table.set_filter("")
+        self._summary()
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        self.table.set_sort("age" if self.table.sort_by == "severity" else "severity")
+        self._summary()
+        self.flash(f"sorted by {self.table.sort_by}")

@@ -1,0 +1,367 @@
+"""Mode 3: schedules, who is on call now, 14 days ahead, rotation layers (add, reorder) and overrides."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from console.tui.presentation import plain, until
+from console.tui.screens.base import OncallScreen
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.form import Field, FormScreen
+from console.tui.widgets.layer_list import LayerList
+from console.tui.widgets.schedule_timeline import DAYS, ScheduleTimeline, TimelineData
+from engine.errors import DomainError, ValidationError
+from engine.model import ROTATION_TYPES
+from engine.service import orgs, schedules
+from engine.service.schedules import load_schedule_model
+from engine.timefmt import parse_iso, to_iso
+
+
+def parse_local(text: str | None, tz: str, field: str) -> str | None:
+    """``YYYY-MM-DD HH:MM`` in the schedule's zone (or a full ISO instant) to an ISO instant."""
+    if text is None:
+        return None
+    raw = text.strip().replace("T", " ")
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError(f"{field}: use YYYY-MM-DD HH:MM ({tz})", field=field) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(tz))
+    try:
+        return to_iso(dt)
+    except (OverflowError, ValueError):  # 0001-01-01 00:00 east of UTC is before datetime.min
+        raise ValidationError(f"{field}: out of range", field=field) from None
+
+
+class SchedulesScreen(OncallScreen):
+    MODE = "schedules"
+    TITLE = "Schedules"
+
+    BINDINGS = [
+        Binding("a", "add_rotation", "Add rotation", id="schedules.add_rotation"),
+        Binding("shift+up,K", "move_rotation(-1)", "Move ↑", id="schedules.move_up", key_display="⇧↑/K"),
+        Binding("shift+down,J", "move_rotation(1)", "Move ↓", id="schedules.move_down", key_display="⇧↓/J"),
+        Binding("u", "undo", "Undo", id="schedules.undo"),
+        Binding("o", "add_override", "Add override", id="schedules.add_override"),
+        Binding("x", "delete_override", "Remove override", id="schedules.delete_override", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.schedule_id: str | None = None
+        self.undo_stack: list[tuple[str, list[str]]] = []
+        self._tz = "UTC"
+        self._shown_signature: object = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(classes="panes"):
+            with Vertical(classes="pane-left"):
+                yield Static("Schedules · on call now", classes="pane-title")
+                yield OptionList(id="schedule-list", markup=False)
+            with VerticalScroll(classes="pane-right", id="schedule-detail"):
+                yield Static("", id="schedule-head", markup=False)
+                yield Static("Rotation layers (first owns the schedule)", classes="section-title")
+                yield LayerList(id="rotation-list")
+                yield Static(f"Next {DAYS} days", classes="section-title")
+                yield ScheduleTimeline(id="timeline")
+                yield Static("Overrides", classes="section-title")
+                yield OptionList(id="override-list", markup=False)
+
+    @property
+    def schedule_list(self) -> OptionList:
+        return self.query_one("#schedule-list", OptionList)
+
+    @property
+    def rotation_list(self) -> LayerList:
+        return self.query_one("#rotation-list", LayerList)
+
+    def on_mount(self) -> None:
+        self.sync()
+        self.schedule_list.focus()
+
+    # -- data ----------------------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        ctx, now = self.oncall.ctx, self.oncall.clock.now()
+        scheds = schedules.list_schedules(ctx)
+        options = []
+        for s in scheds:
+            try:
+                res = schedules.on_call(ctx, s["id"], now)
+                who = self.oncall.directory.name(res.owner_id, short=True) if res.owner_id else "nobody"
+                when = until(res.next_handoff, now, s["timezone"]) if res.owner_id else ""
+                when = when.replace("until ", "→ ")
+            except (DomainError, ValueError) as exc:
+                who, when = "?", str(exc)
+            options.append(
+                Option(
+                    Text.assemble(plain(s["name"], style="bold"), "\n", "  ", who, (f" {when}", "dim")),
+                    id=s["id"],
+                )
+            )
+        ol = self.schedule_list
+        ol.set_options(options)
+        ids = [s["id"] for s in scheds]
+        current = self.schedule_id if self.schedule_id in ids else (ids[0] if ids else None)
+        if current is not None:
+            ol.highlighted = ids.index(current)
+        self.schedule_id = current
+        self._show_schedule()
+
+    def _show_schedule(self) -> None:
+        head = self.query_one("#schedule-head", Static)
+        timeline = self.query_one(ScheduleTimeline)
+        if self.schedule_id is None:
+            head.update(Text("No schedules yet.", style="italic"))
+            timeline.show(None)
+            return
+        ctx, now = self.oncall.ctx, self.oncall.clock.now()
+        try:
+            sched = schedules.get_schedule(ctx, self.schedule_id)
+            model = load_schedule_model(ctx.db, self.schedule_id)
+            active = orgs.active_user_ids(ctx)
+        except DomainError as exc:
+            self.flash(exc.message, error=True)
+            return
+        signature = (sched, frozenset(active), now.replace(second=0, microsecond=0))
+        if signature == self._shown_signature:
+            return  # unchanged (the engine's lease renewals bump data_version every second)
+        self._shown_signature = signature
+        self._tz = sched["timezone"]
+        tz = ZoneInfo(sched["timezone"])
+        start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            shifts = schedules.coverage(ctx, self.schedule_id, start, start + timedelta(days=DAYS))
+            res = schedules.on_call(ctx, self.schedule_id, now)
+        except (DomainError, ValueError) as exc:
+            self.flash(str(exc), error=True)
+            return
+        # A removed user's overrides no longer apply (docs/TIME_RULES.md rule 8): the timeline draws
+        # only the overrides that can still put someone on call.
+        model = replace(model, overrides=tuple(o for o in model.overrides if o.user_id in active))
+        who = self.oncall.directory.name(res.owner_id) if res.owner_id else "nobody"
+        head.update(
+            Text.assemble(
+                plain(sched["name"], style="bold"),
+                (f"  · {sched['timezone']}", "dim"),
+                "\n",
+                ("on call now: ", ""),
+                (who, "bold"),
+                (f" {until(res.next_handoff, now, sched['timezone'])}" if res.owner_id else "", "dim"),
+            )
+        )
+        names = dict(self.oncall.directory.full)
+        items = []
+        for layer in sched["layers"]:
+            people = ", ".join(
+                self.oncall.directory.name(p, short=True) + ("" if p in active else " (removed)")
+                for p in layer["participantIds"]
+            )
+            length = {"daily": "daily", "weekly": "weekly"}.get(
+                layer["rotationType"], f"every {layer['rotationLengthDays']}d"
+            )
+            t = Text.assemble(
+                (f"{layer['position'] + 1:>2} ", "bold"),
+                plain(layer["name"], style="bold"),
+                (f"  {length} at {layer['handoffTime']} · ", "dim"),
+                people,
+            )
+            t.no_wrap = True
+            t.overflow = "ellipsis"
+            items.append((layer["id"], t))
+        self.rotation_list.set_items(items)
+        timeline.show(TimelineData(model, shifts, start, now, names, sorted(names, key=names.__getitem__)))
+        ovl = self.query_one("#override-list", OptionList)
+        overrides = []
+        for o in sched["overrides"]:
+            gone = o["userId"] not in active
+            text = Text.assemble(
+                (self.oncall.directory.name(o["userId"]), "strike dim" if gone else "bold"),
+                (" (removed · not applied)" if gone else "", "dim"),
+                f"  {_fmt(o['start'], self._tz)} → {_fmt(o['end'], self._tz)}",
+                ("  " if o.get("note") else "", ""),
+                plain(o.get("note") or "", style="italic dim"),
+            )
+            text.no_wrap = True
+            text.overflow = "ellipsis"
+            overrides.append(Option(text, id=o["id"]))
+        if not overrides:
+            overrides.append(Option(Text("none · o adds one", style="dim"), id="-none-", disabled=True))
+        ovl.set_options(overrides)
+        self.refresh_bindings()
+
+    @on(OptionList.OptionHighlighted, "#schedule-list")
+    def _schedule_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id != self.schedule_id:
+            self.schedule_id = event.option.id
+            self._show_schedule()
+
+    @on(OptionList.OptionSelected, "#schedule-list")
+    def _schedule_selected(self) -> None:
+        self.rotation_list.focus()
+
+    @on(OptionList.OptionHighlighted, "#override-list")
+    def _override_highlighted(self) -> None:
+        self.refresh_bindings()
+
+    # -- rotation layers -----------------------------------------------------------------------------
+
+    def action_move_rotation(self, delta: int) -> None:
+        self.rotation_list.action_move(delta)
+
+    @on(LayerList.Reordered, "#rotation-list")
+    def _reordered(self, event: LayerList.Reordered) -> None:
+        sid = self.schedule_id
+        if sid is None:
+            return
+        if (
+            self.oncall.act(
+                schedules.reorder_rotation_layers,
+                sid,
+                event.order,
+                done="rotation layers reordered · u undoes",
+            )
+            is None
+        ):
+            self._shown_signature = None
+            self._show_schedule()  # refused: show the stored order again
+            return
+        self.undo_stack.append((sid, event.previous))
+        self.refresh_bindings()
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.flash("nothing to undo", error=True)
+            return
+        sid, previous = self.undo_stack.pop()
+        self.schedule_id = sid
+        if (
+            self.oncall.act(schedules.reorder_rotation_layers, sid, previous, done="reorder undone")
+            is not None
+        ):
+            self.refresh_data()
+
+    def action_add_rotation(self) -> None:
+        sid = self.schedule_id
+        if sid is None:
+            return
+        ctx, tz = self.oncall.ctx, self._tz
+        people = self.oncall.directory.people()
+        today = self.oncall.clock.now().astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d 00:00")
+        fields = [
+            Field("name", "Name", required=True),
+            Field(
+                "rotationType",
+                "Rotation",
+                kind="select",
+                options=[(t, t) for t in ROTATION_TYPES],
+                value="weekly",
+                required=True,
+            ),
+            Field(
+                "rotationLengthDays",
+                "Length in days (custom only)",
+                kind="int",
+                show_when=("rotationType", "custom"),
+            ),
+            Field("handoffTime", f"Handoff time HH:MM ({tz})", value="09:00", required=True),
+            Field("effectiveFrom", f"Starts YYYY-MM-DD HH:MM ({tz})", value=today, required=True),
+            Field(
+                "participantIds",
+                "Participants (they rotate in the order you tick them)",
+                kind="multi",
+                options=people,
+                required=True,
+            ),
+        ]
+
+        def submit(values: dict[str, Any]) -> Any:
+            body = dict(values)
+            body["effectiveFrom"] = parse_local(values.get("effectiveFrom"), tz, "effectiveFrom")
+            if body.get("rotationLengthDays") is None:
+                body.pop("rotationLengthDays", None)
+            return schedules.add_rotation_layer(ctx, sid, body)
+
+        def done(result: Any) -> None:
+            if result:
+                self.oncall.data_changed()
+                self.refresh_data()
+                self.flash(f"rotation layer {result['name']} added")
+
+        self.app.push_screen(FormScreen("Add a rotation layer", fields, submit, ok="Add"), done)
+
+    # -- overrides -----------------------------------------------------------------------------------
+
+    def action_add_override(self) -> None:
+        sid = self.schedule_id
+        if sid is None:
+            return
+        ctx, tz = self.oncall.ctx, self._tz
+        people = self.oncall.directory.people()
+        now = self.oncall.clock.now().astimezone(ZoneInfo(tz))
+        start = (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:00")
+        end = (now + timedelta(hours=25)).strftime("%Y-%m-%d %H:00")
+        fields = [
+            Field("userId", "Who covers", kind="select", options=people, required=True),
+            Field("start", f"From YYYY-MM-DD HH:MM ({tz})", value=start, required=True),
+            Field("end", f"Until YYYY-MM-DD HH:MM ({tz})", value=end, required=True),
+            Field("note", "Note"),
+        ]
+
+        def submit(values: dict[str, Any]) -> Any:
+            body = dict(values)
+            body["start"] = parse_local(values.get("start"), tz, "start")
+            body["end"] = parse_local(values.get("end"), tz, "end")
+            return schedules.add_override(ctx, sid, body)
+
+        def done(result: Any) -> None:
+            if result:
+                self.oncall.data_changed()
+                self.refresh_data()
+                self.flash("override added")
+
+        self.app.push_screen(FormScreen("Add an override", fields, submit, ok="Add"), done)
+
+    def _selected_override(self) -> str | None:
+        ol = self.query_one("#override-list", OptionList)
+        if ol.highlighted is None or ol.option_count == 0:
+            return None
+        oid = ol.get_option_at_index(ol.highlighted).id
+        return None if oid == "-none-" else oid
+
+    def action_delete_override(self) -> None:
+        sid, oid = self.schedule_id, self._selected_override()
+        if sid is None or oid is None:
+            self.flash("select an override first (tab to the Overrides list)", error=True)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.oncall.act(schedules.delete_override, sid, oid, done="override removed")
+
+        self.app.push_screen(ConfirmScreen("Remove this override?"), answer)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        if action == "undo" and not self.undo_stack:
+            return None
+        if action == "delete_override" and self._selected_override() is None:
+            return None
+        return True
+
+
+def _fmt(iso: str, tz: str) -> str:
+    return parse_iso(iso).astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M")

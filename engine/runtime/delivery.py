@@ -1,0 +1,392 @@
+"""Delivering the outbox: webhook and command channels (``log`` is delivered by the timeline itself).
+
+One pass (:func:`deliver_due`) runs in three short transactions and never holds one across network I/O:
+
+1. claim: pending rows whose ``next_attempt_ms`` has come are marked ``sending`` (attempts + 1);
+2. send, outside any transaction, a few at a time;
+3. record: ``sent`` on success; otherwise back to ``pending`` with an exponential back-off, or ``failed``
+   after :data:`MAX_ATTEMPTS` or a permanent error. Every attempt is a ``page_delivery_attempt`` timeline
+   event on the incident; giving up adds ``page_delivery_failed``.
+
+Guarantees: a row the receiver answered 2xx for is never sent again. A page still waiting (first try or a
+retry) when its incident is resolved, or a layer's page still waiting when the incident is acknowledged,
+is cancelled (``page_delivery_cancelled``): no escalation page goes out after an ack. A row left ``sending`` by an engine
+that died mid-send is **not** retried (its receiver may have answered 2xx): the engine that takes over
+marks it ``unknown`` and records ``page_delivery_unknown``; the escalation's next layer is the safety net.
+So pages are at-most-once per attempt and bounded-retry at-least-once for answered failures.
+
+Webhook: ``POST`` of the JSON page, ``Content-Type: application/json``, ``X-Oncall-Signature:
+sha256=<hex HMAC-SHA256 of the raw body with the contact method's secret>``, ``X-Oncall-Idempotency-Key``,
+5 s timeout, redirects not followed. 2xx is success; 408, 429, 5xx and transport errors are retried; other
+4xx (and 3xx) are permanent. A webhook whose address was set through an API key (or before that was
+recorded) is re-checked against the operator's allow-list before every send
+(:mod:`engine.runtime.webhook_targets`): if its host now resolves inside the operator's network (DNS rebinding)
+the page fails permanently with the reason in the timeline; otherwise the request is sent to the very
+addresses just checked (``Host`` and TLS name unchanged), so a second lookup cannot answer differently.
+
+Command: only one the machine's operator set is run (anything else fails permanently: an API key could
+have written it). The address is split like a shell command line and run without a shell, in a new
+process group, with the page JSON on stdin and an environment of exactly ``PATH`` (the operator's
+``[commands] path``, default ``/usr/local/bin:/usr/bin:/bin``), ``HOME``, ``LANG`` (the server's, else
+``/`` and ``C.UTF-8``) and the page's own :data:`COMMAND_PAGE_VARIABLES`, never the server's other
+variables (``SCALING_API_KEY``, …). Exit 0 is success; anything else, or :data:`SEND_TIMEOUT_S` (the
+whole process group is then killed), is retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.clock import Clock
+from engine.errors import ValidationError
+from engine.runtime.webhook_targets import (
+    IPAddress,
+    WebhookHostUnresolved,
+    check_webhook_target,
+    parse_webhook_url,
+)
+from engine.service.operator_config import OperatorConfig
+from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
+from storage import timeline
+from storage.db import Database
+from storage.db_clock import write_at
+
+if TYPE_CHECKING:
+    import httpx
+
+SEND_TIMEOUT_S = 5.0
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_S = 2.0  # 2 s, 4 s, 8 s (clock seconds) between attempts
+SIGNATURE_HEADER = "X-Oncall-Signature"
+IDEMPOTENCY_HEADER = "X-Oncall-Idempotency-Key"
+COMMAND_PAGE_VARIABLES = (
+    "ONCALL_IDEMPOTENCY_KEY",  # the page's idempotency key (also in the JSON)
+    "ONCALL_INCIDENT_ID",
+    "ONCALL_USER_ID",  # the person paged
+    "ONCALL_CONTACT_METHOD_ID",
+    "ONCALL_LAYER",  # the escalation layer's position, empty for a page outside a layer
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    retryable: bool
+    detail: str
+    status_code: int | None = None
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value a receiver recomputes to authenticate a page."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send_webhook(
+    client: httpx.Client,
+    url: str,
+    secret: str | None,
+    key: str,
+    body: bytes,
+    *,
+    connect_to: list[IPAddress] | None = None,
+) -> Result:
+    """POST one page. With ``connect_to`` (addresses already checked), connect to those in turn rather
+    than resolving the host again; the ``Host`` header and the TLS server name stay the URL's."""
+    import httpx
+
+    headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return Result(False, False, f"invalid webhook address: {exc}")
+    attempts: list[tuple[httpx.URL, dict[str, Any]]] = [(target, {})]
+    if connect_to:
+        host_header = target.netloc.decode("ascii")
+        headers["Host"] = host_header
+        extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+        attempts = [(target.copy_with(host=str(ip)), extensions) for ip in connect_to]
+    resp = None
+    for index, (request_url, extensions) in enumerate(attempts):
+        try:
+            resp = client.post(
+                request_url, content=body, headers=headers, timeout=SEND_TIMEOUT_S, extensions=extensions
+            )
+            break
+        except httpx.ConnectError as exc:
+            if index + 1 < len(attempts):
+                continue  # the next address, as a resolver-ordered connect would
+            return Result(False, True, f"{type(exc).__name__}: {exc}")
+        except httpx.TimeoutException:
+            return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
+        except httpx.HTTPError as exc:
+            return Result(False, True, f"{type(exc).__name__}: {exc}")
+    assert resp is not None
+    code = resp.status_code
+    if 200 <= code < 300:
+        return Result(True, False, f"HTTP {code}", code)
+    retryable = code in (408, 429) or code >= 500
+    return Result(False, retryable, f"HTTP {code}", code)
+
+
+def command_environment(page_variables: dict[str, str], config: OperatorConfig) -> dict[str, str]:
+    """The whole environment of a command page: PATH, HOME, LANG and the page's ONCALL_* variables."""
+    env = {
+        "PATH": config.commands.path,
+        "HOME": os.environ.get("HOME") or "/",
+        "LANG": os.environ.get("LANG") or "C.UTF-8",
+    }
+    env.update({k: v for k, v in page_variables.items() if k in COMMAND_PAGE_VARIABLES})
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def run_command(
+    command: str,
+    key: str,
+    body: bytes,
+    *,
+    page_variables: dict[str, str] | None = None,
+    config: OperatorConfig | None = None,
+) -> Result:
+    """Run one command page (see the module docstring); never raises."""
+    variables = {"ONCALL_IDEMPOTENCY_KEY": key, **(page_variables or {})}
+    env = command_environment(variables, config or OperatorConfig())
+    try:
+        argv = shlex.split(command)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: a timeout kills everything it started
+        )
+    except (OSError, ValueError) as exc:
+        return Result(False, True, f"{type(exc).__name__}: {exc}")
+    try:
+        _, err = proc.communicate(body, timeout=SEND_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            proc.communicate(timeout=1.0)
+        except subprocess.TimeoutExpired:  # a descendant escaped the group and holds stderr open
+            proc.wait()
+        return Result(False, True, f"timed out after {SEND_TIMEOUT_S:g} s")
+    if proc.returncode == 0:
+        return Result(True, False, "exit 0")
+    lines = err.decode(errors="replace").strip().splitlines()
+    tail = f": {lines[-1][:200]}" if lines else ""
+    return Result(False, True, f"exit {proc.returncode}{tail}")
+
+
+def _event(db: Database, row: sqlite3.Row, now: datetime, kind: str, **data: Any) -> None:
+    timeline.record(
+        db,
+        row["incident_id"],
+        now,
+        kind,
+        None,
+        userId=row["user_id"],
+        channel=row["channel"],
+        contactId=row["contact_id"],
+        layer=row["layer_position"],
+        idempotencyKey=row["idem_key"],
+        **data,
+    )
+
+
+def mark_orphans_unknown(db: Database, clock: Clock) -> int:
+    """Rows left ``sending`` by a dead engine: never resent (the receiver may have answered); recorded.
+
+    Called by the engine that has just acquired the lease, before it delivers anything.
+    """
+    with write_at(db, clock) as now:
+        rows = db.all("SELECT * FROM outbox WHERE status = 'sending'")
+        for row in rows:
+            db.execute(
+                "UPDATE outbox SET status = 'unknown', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
+            )
+            _event(
+                db,
+                row,
+                now,
+                "page_delivery_unknown",
+                attempt=row["attempts"],
+                note="the engine stopped while sending; not retried because the receiver may have answered",
+            )
+    return len(rows)
+
+
+_TIMER_REASONS = ("escalation", "snooze_end")
+
+
+def _stale_reason(row: sqlite3.Row) -> str | None:
+    """Why a page waiting to be (re)sent should not go out any more: its incident was resolved, or a
+    timer-driven page (a layer's escalation) was overtaken by an acknowledgement. Pages a person asked for
+    (handoff, re-page reminder, escalate-now) are only stopped by resolve."""
+    if row["incident_status"] == "resolved":
+        return "incident resolved"
+    acked = row["acknowledged_at"]
+    if acked is not None and row["created_at"] <= acked:
+        reason = json.loads(row["payload"] or "{}").get("reason")
+        if reason in _TIMER_REASONS:
+            return "incident acknowledged"
+    return None
+
+
+def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
+    """Mark up to ``limit`` rows due at ``clock``'s now (read inside the transaction) ``sending`` and
+    return them; nothing unless ``fence`` still holds."""
+    with write_at(db, clock) as now:
+        now_ms = to_epoch_ms(now)
+        if fence is not None:
+            from storage import lease
+
+            if not lease.holds(db, fence):
+                return []
+        candidates = db.all(
+            "SELECT o.*, c.address, c.secret, c.address_set_via, i.status AS incident_status, i.acknowledged_at "
+            "FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
+            "JOIN incidents i ON i.id = o.incident_id "
+            "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
+            (now_ms, limit),
+        )
+        rows = []
+        for row in candidates:
+            reason = _stale_reason(row)
+            if reason is None:
+                rows.append(row)
+                continue
+            db.execute(
+                "UPDATE outbox SET status = 'cancelled', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
+            )
+            _event(db, row, now, "page_delivery_cancelled", attempt=row["attempts"], reason=reason)
+        for row in rows:
+            db.execute(
+                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ? WHERE seq = ?",
+                (now_ms + int(SEND_TIMEOUT_S * 1000) * 2, row["seq"]),
+            )
+    return rows
+
+
+def _send(row: sqlite3.Row, client: httpx.Client, config: OperatorConfig) -> Result:
+    if row["contact_id"] is not None and row["address"] is None:
+        return Result(False, False, "contact method was deleted")
+    body = row["payload"].encode()
+    by_operator = row["address_set_via"] == "operator"
+    if row["channel"] == "webhook":
+        connect_to = None
+        if not by_operator:
+            try:
+                connect_to = check_webhook_target(parse_webhook_url(row["address"]), config.webhooks)
+            except WebhookHostUnresolved as exc:  # perhaps a passing DNS failure: try again later
+                return Result(False, True, f"refused: {exc.message}")
+            except ValidationError as exc:  # now resolves inside the operator's network, or malformed
+                return Result(False, False, f"refused: {exc.message}")
+        return send_webhook(
+            client, row["address"], row["secret"], row["idem_key"], body, connect_to=connect_to or None
+        )
+    if row["channel"] == "command":
+        if not by_operator:
+            return Result(
+                False,
+                False,
+                "refused: a command contact method runs only if the machine's operator set it "
+                "(oncall users contacts add … --channel command)",
+            )
+        layer = row["layer_position"]
+        variables = {
+            "ONCALL_INCIDENT_ID": row["incident_id"],
+            "ONCALL_USER_ID": row["user_id"],
+            "ONCALL_CONTACT_METHOD_ID": row["contact_id"] or "",
+            "ONCALL_LAYER": "" if layer is None else str(layer),
+        }
+        return run_command(row["address"], row["idem_key"], body, page_variables=variables, config=config)
+    return Result(True, False, "logged")
+
+
+def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None:
+    """Record one attempt's ``result`` at ``clock``'s now, read inside the transaction."""
+    attempt = row["attempts"] + 1
+    with write_at(db, clock) as now:
+        if result.ok:
+            db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until_ms = NULL, last_error = NULL "
+                "WHERE seq = ? AND status = 'sending'",
+                (to_iso(now), row["seq"]),
+            )
+            _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=True, result=result.detail)
+            return
+        give_up = not result.retryable or attempt >= MAX_ATTEMPTS
+        retry_at = None if give_up else to_epoch_ms(now) + int(BACKOFF_BASE_S * 1000 * 2 ** (attempt - 1))
+        db.execute(
+            "UPDATE outbox SET status = ?, next_attempt_ms = coalesce(?, next_attempt_ms), lease_until_ms = NULL, "
+            "last_error = ? WHERE seq = ? AND status = 'sending'",
+            ("failed" if give_up else "pending", retry_at, result.detail, row["seq"]),
+        )
+        _event(
+            db,
+            row,
+            now,
+            "page_delivery_attempt",
+            attempt=attempt,
+            ok=False,
+            result=result.detail,
+            retryAt=None if retry_at is None else to_iso(from_epoch_ms(retry_at)),
+        )
+        if give_up:
+            _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
+
+
+def deliver_due(
+    db: Database,
+    clock: Clock,
+    *,
+    limit: int = 20,
+    client: httpx.Client | None = None,
+    workers: int = 4,
+    fence: Any = None,
+    config: OperatorConfig | None = None,
+) -> int:
+    """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made.
+
+    ``config`` is the operator's configuration (webhook allow-list, commands' PATH); default: none.
+    """
+    config = config or OperatorConfig()
+    rows = claim(db, clock, limit, fence=fence)
+    if not rows:
+        return 0
+    own = client is None
+    if client is None:
+        import httpx  # imported on first use: the engine starts faster (recovery is timed from spawn)
+
+        client = httpx.Client()
+    http = client
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
+            results = list(pool.map(lambda r: _send(r, http, config), rows))
+    finally:
+        if own:
+            http.close()
+    for row, result in zip(rows, results, strict=True):
+        record(db, row, clock, result)
+    return len(rows)

@@ -1,0 +1,618 @@
+"""Escalations in SQLite: the rows are the truth, a timer only wakes :func:`tick`.
+
+Each incident under escalation has one ``escalations`` row: its current layer (``step``), repeat
+``loop``, pass ``round``, ``state``, ``generation`` and the next ``due_at_ms`` with its ``due_kind``.
+Every function here runs inside one write transaction (``BEGIN IMMEDIATE``, or a savepoint inside the
+caller's, e.g. the incident service's): it loads the row, asks the pure engine
+(:mod:`engine.escalation`) what to do at ``now``, and writes the new row (``WHERE generation = ?``), the
+outbox rows and the timeline events together. A crash therefore leaves either all of a step or none of
+it, and a stale or duplicate wake finds nothing due.
+
+Policy edits during an escalation: the layers are **snapshotted when the escalation starts** and the
+escalation runs on the snapshot to the end. Editing, reordering or deleting the live policy never
+re-pages a layer or skips one; the first time a step fires after the live policy diverged, the timeline
+records ``escalation_policy_changed`` so people can see that the running escalation uses the old layers.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+import logging
+import math
+import os
+import sqlite3
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from engine import escalation as esc
+from engine import ids, rotation
+from engine.clock import Clock, VirtualClock
+from engine.errors import DomainError, NotFound
+from engine.model import Membership, Policy, Schedule, Target
+from engine.runtime import page_queue
+from engine.runtime.page_queue import to_iso
+from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
+from storage import db_clock, timeline
+from storage.db import Database
+
+__all__ = [
+    "acknowledge",
+    "drive",
+    "escalate_now",
+    "escalation_state",
+    "handoff",
+    "next_due",
+    "snooze",
+    "start",
+    "stop",
+    "tick",
+]
+
+DEFAULT_BATCH = 500
+log = logging.getLogger("oncall.engine")
+# RFC 4648 base32 of 80 random bits, mapped onto engine.ids' Crockford alphabet: the same 16 characters
+# engine.ids.new_id would produce for those bits, at C speed (the catch-up path writes many events).
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ids._ALPHABET)
+
+_ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
+
+
+@dataclass
+class _Tx:
+    """Caches for one transaction: snapshots, schedules, users, contact methods, incidents."""
+
+    db: Database
+    plans: dict[str, Policy] = field(default_factory=dict)
+    schedules: dict[str, Schedule | None] = field(default_factory=dict)
+    _members: Membership | None = None
+    contacts: dict[str, list[page_queue.Contact]] = field(default_factory=dict)
+    live: dict[str, str | None] = field(default_factory=dict)
+    noted: dict[str, str] = field(default_factory=dict)
+    resolve_errors: dict[str, str] = field(default_factory=dict)
+    removed_notes: dict[Target, tuple[str, ...]] = field(default_factory=dict)
+    batched: bool = False
+    _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
+    outbox_rows: list[page_queue.OutboxRow] = field(default_factory=list)
+    _stamp: tuple[datetime, str, str] | None = None
+
+    def record(
+        self, incident_id: str, at: datetime, kind: str, actor: str | None, data: dict[str, Any]
+    ) -> None:
+        """Append a timeline event (the same row :func:`storage.timeline.record` writes). In a batched
+        transaction (``tick``) rows are buffered and written by :meth:`flush`, in order, before commit."""
+        if not self.batched:
+            timeline.record(self.db, incident_id, at, kind, actor, **data)
+            return
+        if self._stamp is None or self._stamp[0] != at:
+            ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+            self._stamp = (at, to_iso(at), "evt_" + ids._encode(ms, 10))
+        _, at_iso, prefix = self._stamp
+        event_id = prefix + base64.b32encode(os.urandom(10)).decode().translate(_CROCKFORD)
+        body = json.dumps(data, separators=(",", ":"))
+        self._rows.append((event_id, incident_id, at_iso, kind, actor, body))
+
+    def mark(self) -> tuple[int, int]:
+        return len(self._rows), len(self.outbox_rows)
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Drop what was buffered since ``mark`` (a step that failed half-way)."""
+        del self._rows[mark[0] :]
+        del self.outbox_rows[mark[1] :]
+
+    def flush(self) -> None:
+        """Write the buffered outbox rows, then the buffered timeline events, in order."""
+        for dup in page_queue.insert_batch(self.db, self.outbox_rows):
+            self.record(
+                dup[2], from_epoch_ms(dup[11]), "page_duplicate_ignored", None, {"idempotencyKey": dup[0]}
+            )
+        self.outbox_rows.clear()
+        if self._rows:
+            latest = timeline.latest_at(self.db, (r[1] for r in self._rows))
+            self._rows = [
+                r if r[2] >= latest.get(r[1], "") else (r[0], r[1], latest[r[1]], r[3], r[4], r[5])
+                for r in self._rows
+            ]
+            self.db.conn.executemany(
+                "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)",
+                self._rows,
+            )
+            self._rows.clear()
+
+    def plan(self, snapshot: str) -> Policy:
+        plan = self.plans.get(snapshot)
+        if plan is None:
+            plan = self.plans[snapshot] = esc.policy_from_json(json.loads(snapshot))
+        return plan
+
+    def _schedule(self, schedule_id: str) -> Schedule | None:
+        if schedule_id not in self.schedules:
+            from engine.service.schedules import load_schedule_model
+
+            try:
+                self.schedules[schedule_id] = load_schedule_model(self.db, schedule_id)
+            except NotFound:
+                self.schedules[schedule_id] = None
+        return self.schedules[schedule_id]
+
+    @property
+    def members(self) -> Membership:
+        """Everyone who may be paged: the current members of every organisation in the file, read once
+        per transaction. A removed user is never a member here, whatever instant is asked about: the
+        engine only pages at its ``now``, and a removal already recorded is behind it (rule 8 of
+        docs/TIME_RULES.md)."""
+        if self._members is None:
+            rows = self.db.all("SELECT id FROM users WHERE removed_at IS NULL")
+            self._members = Membership(frozenset(r["id"] for r in rows))
+        return self._members
+
+    def resolve(self, target: Target, at: datetime) -> tuple[str, ...]:
+        """Who the target pages at ``at`` (:func:`engine.rotation.resolve_target`): resolved at the
+        moment of paging, members only, no repeats.
+
+        A schedule that cannot be resolved (deleted, or data this version cannot read) pages nobody; the
+        reason is kept in ``resolve_errors`` and lands on the ``nobody_on_call`` event, so one bad
+        schedule never stalls the engine for every other incident. The removed users the target would
+        otherwise have paged are kept in ``removed_notes`` for the same event.
+        """
+        sched: Schedule | None = None
+        if target.type == "schedule":
+            sid = target.schedule_id or ""
+            try:
+                sched = self._schedule(sid)
+                found = rotation.resolve_target(target, sched, at, self.members)
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
+                log.warning("schedule %s could not be resolved: %r", sid, exc)
+                self.resolve_errors[sid] = f"{type(exc).__name__}: {exc}"[:300]
+                found = rotation.TargetResolution(())
+            if sched is None and sid not in self.resolve_errors:
+                self.resolve_errors[sid] = "schedule not found"
+        else:
+            found = rotation.resolve_target(target, None, at, self.members)
+        if found.removed:
+            self.removed_notes[target] = found.removed
+        else:
+            self.removed_notes.pop(target, None)
+        return found.user_ids
+
+    def live_hash(self, policy_id: str) -> str | None:
+        if policy_id not in self.live:
+            from engine.service.policies import load_policy_model
+
+            try:
+                self.live[policy_id] = esc.policy_fingerprint(load_policy_model(self.db, policy_id))
+            except NotFound:
+                self.live[policy_id] = None
+        return self.live[policy_id]
+
+
+def _state(row: sqlite3.Row) -> esc.EscalationState:
+    due = row["due_at_ms"]
+    return esc.EscalationState(
+        step=row["step"],
+        loop=row["loop"],
+        generation=row["generation"],
+        state=row["state"],
+        due_at=None if due is None else from_epoch_ms(due),
+        due_kind=row["due_kind"],
+        round=row["round"],
+        acked_by=row["acked_by"],
+    )
+
+
+def _save(
+    db: Database, incident_id: str, expected_generation: int, s: esc.EscalationState, now: datetime
+) -> None:
+    cur = db.execute(
+        "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
+        "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?",
+        (
+            s.step,
+            s.loop,
+            s.round,
+            s.generation,
+            s.state,
+            None if s.due_at is None else to_epoch_ms(s.due_at),
+            s.due_kind,
+            s.acked_by,
+            to_iso(now),
+            incident_id,
+            expected_generation,
+        ),
+    )
+    if cur.rowcount != 1:  # cannot happen inside one BEGIN IMMEDIATE transaction; refuse rather than fork
+        raise DomainError("stale_escalation", f"escalation of {incident_id} changed underneath this step")
+
+
+def _incident(db: Database, incident_id: str) -> sqlite3.Row | None:
+    return db.one(
+        "SELECT id, org_id, title, severity, status, escalation_policy_id FROM incidents WHERE id = ?",
+        (incident_id,),
+    )
+
+
+def _target_of(data: dict[str, Any]) -> Target:
+    """The :class:`Target` a ``nobody_on_call`` event's ``target`` data describes."""
+    if data.get("type") == "schedule":
+        return Target(type="schedule", schedule_id=data.get("scheduleId"))
+    return Target(type="users", user_ids=tuple(data.get("userIds") or ()))
+
+
+def _apply(
+    tx: _Tx,
+    incident: sqlite3.Row | dict[str, Any],
+    now: datetime,
+    outcome: esc.Outcome,
+    actor: str | None,
+    layer_count: int | None,
+) -> None:
+    for event in outcome.events:
+        data = dict(event.data)
+        if event.kind == "nobody_on_call":
+            error = tx.resolve_errors.get(data.get("target", {}).get("scheduleId") or "")
+            if error:
+                data["error"] = error
+            removed = tx.removed_notes.get(_target_of(data.get("target", {})), ())
+            if removed:
+                data["removedUserIds"] = list(removed)
+        if event.page is not None:
+            data["deliveries"] = page_queue.enqueue(
+                tx.db,
+                now,
+                incident,
+                event.page,
+                layer_count=layer_count,
+                cache=tx.contacts,
+                sink=tx.outbox_rows if tx.batched else None,
+            )
+        tx.record(incident["id"], now, event.kind, actor, data)
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+def start(db: Database, now: datetime, incident_id: str) -> None:
+    """Snapshot the incident's policy, page layer 1 at ``now`` and arm its timeout. Idempotent."""
+    from engine.service.policies import load_policy_model
+
+    with db.write():
+        inc = _incident(db, incident_id)
+        if inc is None or not inc["escalation_policy_id"] or inc["status"] == "resolved":
+            return
+        if db.one("SELECT 1 FROM escalations WHERE incident_id = ?", (incident_id,)):
+            return
+        try:
+            plan = load_policy_model(db, inc["escalation_policy_id"])
+        except NotFound:
+            return
+        tx = _Tx(db)
+        outcome = esc.begin(plan, now, tx.resolve)
+        s = outcome.state
+        db.insert(
+            "escalations",
+            {
+                "incident_id": incident_id,
+                "org_id": inc["org_id"],
+                "policy_id": plan.id,
+                "policy_snapshot": json.dumps(esc.policy_to_json(plan), separators=(",", ":")),
+                "policy_hash": esc.policy_fingerprint(plan),
+                "step": s.step,
+                "loop": s.loop,
+                "round": s.round,
+                "generation": s.generation,
+                "state": s.state,
+                "due_at_ms": None if s.due_at is None else to_epoch_ms(s.due_at),
+                "due_kind": s.due_kind,
+                "acked_by": s.acked_by,
+                "started_at": to_iso(now),
+                "updated_at": to_iso(now),
+            },
+        )
+        _apply(tx, inc, now, outcome, None, len(plan.layers))
+
+
+def _load(db: Database, incident_id: str) -> tuple[sqlite3.Row, sqlite3.Row] | None:
+    inc = _incident(db, incident_id)
+    row = db.one(_ESC_SQL, (incident_id,))
+    if inc is None or row is None:
+        return None
+    return inc, row
+
+
+def acknowledge(db: Database, now: datetime, incident_id: str, user_id: str | None) -> None:
+    """Cancel the pending timeout; arm the re-page reminder if the policy has one. Idempotent; a no-op
+    once stopped (resolved)."""
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            return
+        inc, row = loaded
+        tx = _Tx(db)
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.acknowledge(_state(row), plan, now, user_id)
+        if outcome.state.generation != row["generation"]:
+            _save(db, incident_id, row["generation"], outcome.state, now)
+            _apply(tx, inc, now, outcome, user_id, len(plan.layers))
+
+
+def stop(db: Database, now: datetime, incident_id: str) -> None:
+    """The incident is resolved: cancel everything still pending. Idempotent."""
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            return
+        inc, row = loaded
+        outcome = esc.stop(_state(row), now)
+        if outcome.state.generation != row["generation"]:
+            tx = _Tx(db)
+            _save(db, incident_id, row["generation"], outcome.state, now)
+            _apply(tx, inc, now, outcome, None, None)
+
+
+def handoff(db: Database, now: datetime, incident_id: str, target_user_id: str, actor_id: str | None) -> None:
+    """Page the new owner now and restart the current layer's timer (while paging).
+
+    Works without an escalation too (handoff is also "change owner"): the target is paged all the same.
+    """
+    with db.write():
+        inc = _incident(db, incident_id)
+        if inc is None:
+            return
+        tx = _Tx(db)
+        row = db.one(_ESC_SQL, (incident_id,))
+        if row is None:
+            n = db.scalar(
+                "SELECT count(*) FROM timeline WHERE incident_id = ? AND kind = 'handoff_paged'",
+                (incident_id,),
+            )
+            page = esc.Page(None, 0, (target_user_id,), "handoff", f"h0.{int(n) + 1}")
+            event = esc.Event("handoff_paged", {"position": None, "userIds": [target_user_id]}, page)
+            _apply(
+                tx, inc, now, esc.Outcome(esc.EscalationState(0, 0, 0, "stopped"), (event,)), actor_id, None
+            )
+            return
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.handoff(_state(row), plan, now, target_user_id)
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+
+def escalate_now(
+    db: Database, now: datetime, incident_id: str, to_position: int | None, actor_id: str | None
+) -> None:
+    """Local extension: page the next layer (or layer ``to_position``) now.
+
+    400 ``invalid_layer`` for a position outside the policy, ``not_escalating`` when nothing escalates.
+    """
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            raise DomainError("not_escalating", "this incident has no escalation policy")
+        inc, row = loaded
+        tx = _Tx(db)
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.escalate_now(_state(row), plan, now, to_position, tx.resolve)
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+
+def snooze(db: Database, now: datetime, incident_id: str, minutes: int, actor_id: str | None) -> None:
+    """Local extension: hold a paging escalation for ``minutes``; then the current layer is paged again."""
+    with db.write():
+        loaded = _load(db, incident_id)
+        if loaded is None:
+            raise DomainError("not_escalating", "this incident has no escalation policy")
+        inc, row = loaded
+        tx = _Tx(db)
+        plan = tx.plan(row["policy_snapshot"])
+        outcome = esc.snooze(_state(row), plan, now, minutes)
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+
+# -- the timer side -------------------------------------------------------------------------------
+
+
+def tick(
+    db: Database,
+    at: datetime | Clock,
+    limit: int = DEFAULT_BATCH,
+    *,
+    fence: Any = None,
+    fired: list[tuple[str, int]] | None = None,
+) -> int:
+    """Fire every step due at ``now`` (at most ``limit``), in due order, in one transaction.
+
+    ``at`` is a :class:`Clock` (the live engine: ``now`` is read once ``BEGIN IMMEDIATE`` holds the write
+    lock, so a step committed after another process's write is never stamped before it), or an instant
+    chosen by a driver that owns the time (a virtual clock in drills and tests).
+
+    Returns how many steps fired; call again while it returns ``limit``. A step that becomes due again
+    within the same catch-up (an engine that was down across several timeouts) fires in the same call,
+    still in due order. ``fence`` (a :class:`storage.lease.Fence`) makes the transaction a no-op unless
+    that lease is still held. ``fired`` collects ``(incident_id, due_at_ms)`` for measurements.
+    """
+    count = 0
+    with db.write():
+        if fence is not None:
+            from storage import lease
+
+            if not lease.holds(db, fence):
+                return 0
+        now = at if isinstance(at, datetime) else db_clock.instant(db, at)
+        now_ms = math.floor(now.timestamp() * 1000)  # truncated: a row due at now_ms is due at ``now``
+        rows = db.all(
+            "SELECT e.*, i.title, i.severity, i.status, i.org_id AS inc_org FROM escalations e "
+            "JOIN incidents i ON i.id = e.incident_id "
+            "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?",
+            (now_ms, limit),
+        )
+        if not rows:
+            return 0
+        # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
+        horizon = rows[-1]["due_at_ms"] if len(rows) == limit else now_ms
+        tx = _Tx(db, batched=True)
+        heap: list[tuple[int, str]] = []
+        current: dict[str, tuple[sqlite3.Row, esc.EscalationState, dict[str, Any]]] = {}
+        for r in rows:
+            inc = {
+                "id": r["incident_id"],
+                "org_id": r["inc_org"],
+                "title": r["title"],
+                "severity": r["severity"],
+                "status": r["status"],
+            }
+            current[r["incident_id"]] = (r, _state(r), inc)
+            heapq.heappush(heap, (r["due_at_ms"], r["incident_id"]))
+        while heap and count < limit:
+            due_ms, incident_id = heapq.heappop(heap)
+            r, state, inc = current[incident_id]
+            mark = tx.mark()
+            try:
+                plan = tx.plan(r["policy_snapshot"])
+                outcome = esc.fire(state, plan, now, tx.resolve)
+                if outcome.state.generation == state.generation:
+                    continue  # not due after all (cannot happen with now_ms truncated; never loop on it)
+                _apply(tx, inc, now, outcome, None, len(plan.layers))
+                if state.due_kind == esc.DUE_TIMEOUT:
+                    _note_policy_drift(tx, r, inc, now)
+            except sqlite3.Error:
+                raise  # the database itself: roll the whole tick back; the next wake retries it
+            except Exception as exc:  # noqa: BLE001 - a poison row must not stall every other incident
+                _step_failed(tx, mark, state, inc, now, now_ms, exc)
+                count += 1
+                continue
+            _save(db, incident_id, state.generation, outcome.state, now)
+            count += 1
+            if fired is not None:
+                fired.append((incident_id, due_ms))
+            nxt = outcome.state.due_at
+            current[incident_id] = (r, outcome.state, inc)
+            if nxt is not None and to_epoch_ms(nxt) <= min(now_ms, horizon):
+                heapq.heappush(heap, (to_epoch_ms(nxt), incident_id))
+        tx.flush()
+    return count
+
+
+STEP_RETRY_MS = 60_000
+
+
+def _step_failed(
+    tx: _Tx,
+    mark: tuple[int, int],
+    state: esc.EscalationState,
+    inc: dict[str, Any],
+    now: datetime,
+    now_ms: int,
+    exc: Exception,
+) -> None:
+    """A step raised (a bug, or data this version cannot read): undo its buffered writes, record it in
+    the timeline and retry it a minute later. Visible, never silent, and never blocking other rows."""
+    log.exception("escalation step of %s failed", inc["id"])
+    tx.rewind(mark)
+    retry_ms = now_ms + STEP_RETRY_MS
+    _save(
+        tx.db,
+        inc["id"],
+        state.generation,
+        replace(state, generation=state.generation + 1, due_at=from_epoch_ms(retry_ms)),
+        now,
+    )
+    tx.record(
+        inc["id"],
+        now,
+        "escalation_step_failed",
+        None,
+        {
+            "error": f"{type(exc).__name__}: {exc}"[:300],
+            "dueKind": state.due_kind,
+            "retryAt": to_iso(from_epoch_ms(retry_ms)),
+        },
+    )
+
+
+def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: datetime) -> None:
+    live = tx.live_hash(row["policy_id"])
+    noted = tx.noted.get(row["incident_id"], row["noted_policy_hash"])
+    if live == row["policy_hash"] or (live or "deleted") == noted:
+        return
+    tx.noted[row["incident_id"]] = live or "deleted"
+    tx.db.execute(
+        "UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?",
+        (live or "deleted", row["incident_id"]),
+    )
+    tx.record(
+        row["incident_id"],
+        now,
+        "escalation_policy_changed",
+        None,
+        {
+            "policyId": row["policy_id"],
+            "policyDeleted": live is None,
+            "note": "the policy changed after this escalation started; it carries on with the layers it started with",
+        },
+    )
+
+
+def next_due(db: Database) -> datetime | None:
+    """The earliest pending due time, or None when nothing is armed."""
+    ms = db.scalar("SELECT min(due_at_ms) FROM escalations WHERE due_at_ms IS NOT NULL")
+    return None if ms is None else from_epoch_ms(int(ms))
+
+
+def overdue_count(db: Database, now: datetime) -> int:
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM escalations WHERE due_at_ms IS NOT NULL AND due_at_ms <= ?",
+            (math.floor(now.timestamp() * 1000),),
+        )
+        or 0
+    )
+
+
+def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
+    """Run the engine on a virtual clock up to ``until``: jump to each next due time and tick there.
+
+    Drills and tests use this; it is the same :func:`tick` the live engine runs. Returns the steps fired.
+    """
+    total = 0
+    while True:
+        due = next_due(db)
+        if due is None or due > until:
+            clock.advance_to(until)
+            return total + tick(db, clock)
+        clock.advance_to(due)
+        while True:
+            n = tick(db, clock)
+            total += n
+            if n < DEFAULT_BATCH:
+                break
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def escalation_state(db: Database, incident_id: str) -> dict[str, Any] | None:
+    """The escalation in wire form (what the console shows as "2/3" and a countdown), or None."""
+    row = db.one(_ESC_SQL, (incident_id,))
+    if row is None:
+        return None
+    snap = json.loads(row["policy_snapshot"])
+    due = None if row["due_at_ms"] is None else from_epoch_ms(row["due_at_ms"])
+    kind = row["due_kind"]
+    return {
+        "policyId": row["policy_id"],
+        "state": row["state"],
+        "currentLayer": row["step"] + 1 if snap["layers"] else 0,
+        "layerCount": len(snap["layers"]),
+        "loop": row["loop"],
+        "loops": int(snap.get("repeat") or 0) + 1,
+        "nextEscalationAt": to_iso_opt(due) if kind == esc.DUE_TIMEOUT else None,
+        "repageAt": to_iso_opt(due) if kind == esc.DUE_REPAGE else None,
+        "snoozedUntil": to_iso_opt(due) if kind == esc.DUE_SNOOZE_END else None,
+        "acknowledgedBy": row["acked_by"],
+        "startedAt": row["started_at"],
+        "generation": row["generation"],
+    }

@@ -1,0 +1,163 @@
+"""The notification outbox: one row per (page, user, contact method), written in the escalation's own
+transaction and delivered afterwards by :mod:`engine.runtime.delivery`.
+
+Each row carries a UNIQUE idempotency key ``incident:position:round:user:channel`` (plus a discriminator
+for re-pages such as a handoff), inserted with ``INSERT OR IGNORE``: a replayed decision cannot create a
+second notification. ``round`` is the pass over the policy's layers (0, then 1 for the first repeat loop
+or a manual restart from an earlier layer); it is the "loop" of the key.
+
+The ``log`` channel is the default when a user has no contact method: it is delivered by the timeline
+event that records the page (the row is written already ``sent``). Other channels start ``pending``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from engine.escalation import Page
+from engine.timefmt import to_epoch_ms
+from engine.timefmt import to_iso as _to_iso
+from storage.db import Database
+
+DEFAULT_CHANNEL = "log"
+to_iso = lru_cache(maxsize=1024)(_to_iso)  # one engine step formats the same instants many times
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str | None  # None for the implicit log channel
+    channel: str
+    address: str | None = None
+    secret: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The channel part of the idempotency key: ``log``, or ``webhook/cm_…`` for a contact method."""
+        return self.channel if self.id is None else f"{self.channel}/{self.id}"
+
+
+LOG = Contact(None, DEFAULT_CHANNEL)
+
+
+def contacts_for(db: Database, user_id: str, cache: dict[str, list[Contact]] | None = None) -> list[Contact]:
+    """The user's contact methods in creation order, or the log channel when there are none."""
+    if cache is not None and user_id in cache:
+        return cache[user_id]
+    rows = db.all(
+        "SELECT id, channel, address, secret FROM contact_methods WHERE user_id = ? ORDER BY created_at, rowid",
+        (user_id,),
+    )
+    out = [Contact(r["id"], r["channel"], r["address"], r["secret"]) for r in rows] or [LOG]
+    if cache is not None:
+        cache[user_id] = out
+    return out
+
+
+def idempotency_key(incident_id: str, page: Page, user_id: str, contact: Contact) -> str:
+    position = "h" if page.position is None else str(page.position)
+    key = f"{incident_id}:{position}:{page.round}:{user_id}:{contact.tag}"
+    return key if page.discriminator is None else f"{key}:{page.discriminator}"
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO outbox (idem_key, org_id, incident_id, layer_position, loop, user_id, "
+    "channel, contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+OutboxRow = tuple[Any, ...]
+
+
+def enqueue(
+    db: Database,
+    now: datetime,
+    incident: sqlite3.Row | dict[str, Any],
+    page: Page,
+    *,
+    layer_count: int | None = None,
+    cache: dict[str, list[Contact]] | None = None,
+    sink: list[OutboxRow] | None = None,
+) -> list[dict[str, Any]]:
+    """Write the outbox rows for ``page``; returns what was queued, for the timeline event.
+
+    With ``sink`` the rows are appended there instead, for one :func:`insert_batch` before commit (the
+    engine's catch-up path); a duplicate is then reported by :func:`insert_batch`.
+    """
+    queued: list[dict[str, Any]] = []
+    now_iso = to_iso(now)
+    now_ms = to_epoch_ms(now)
+    for user_id in page.user_ids:
+        for contact in contacts_for(db, user_id, cache):
+            key = idempotency_key(incident["id"], page, user_id, contact)
+            payload: dict[str, Any] = {
+                "type": "page",
+                "idempotencyKey": key,
+                "incident": {
+                    "id": incident["id"],
+                    "title": incident["title"],
+                    "severity": incident["severity"],
+                    "status": incident["status"],
+                },
+                "layer": page.position,
+                "layerCount": layer_count,
+                "round": page.round,
+                "reason": page.reason,
+                "userId": user_id,
+                "channel": contact.channel,
+                "pagedAt": now_iso,
+            }
+            is_log = contact.id is None
+            # A log row is never sent anywhere: the timeline event is the page, so no payload is kept.
+            body = "{}" if is_log else json.dumps(payload, separators=(",", ":"))
+            row = (
+                key,
+                incident["org_id"],
+                incident["id"],
+                page.position,
+                page.round,
+                user_id,
+                contact.channel,
+                contact.id,
+                body,
+                "sent" if is_log else "pending",
+                1 if is_log else 0,
+                now_ms,
+                now_iso,
+                now_iso if is_log else None,
+            )
+            entry: dict[str, Any] = {"userId": user_id, "channel": contact.channel}
+            if contact.id is not None:
+                entry["contactId"] = contact.id
+            if sink is not None:
+                sink.append(row)
+            elif db.execute(_INSERT, row).rowcount == 0:
+                entry["duplicate"] = True  # already queued by an earlier write of the same page
+            queued.append(entry)
+    return queued
+
+
+def insert_batch(db: Database, rows: list[OutboxRow]) -> list[OutboxRow]:
+    """Insert buffered rows (``INSERT OR IGNORE``); returns the rows whose key already existed."""
+    if not rows:
+        return []
+    keys = [r[0] for r in rows]
+    existing: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        existing.update(
+            r[0] for r in db.all(f"SELECT idem_key FROM outbox WHERE idem_key IN ({marks})", chunk)
+        )
+    db.conn.executemany(_INSERT, rows)
+    seen: set[str] = set()
+    dupes = []
+    for r in rows:
+        if r[0] in existing or r[0] in seen:
+            dupes.append(r)
+        seen.add(r[0])
+    return dupes

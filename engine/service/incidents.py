@@ -1,0 +1,561 @@
+"""Incidents: creation (which starts paging), the one-step status lifecycle, updates and redaction,
+acknowledgement and handoff. Paging itself is delegated to :mod:`engine.runtime.escalator` inside the same
+transaction, so an incident and its first page commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import sqlite3
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from engine.errors import DomainError, Forbidden, NotFound, ValidationError
+from engine.ids import new_id
+from engine.model import SEVERITIES, STATUSES, next_status
+from engine.runtime import escalator
+from engine.service import Ctx, schedules
+from engine.service.orgs import active_user_ids, display_name
+from engine.service.validate import enum, integer, name_string, only_fields, string
+from engine.timefmt import parse_iso, to_iso
+from storage import timeline
+from storage.sync import change_queue as sync_outbox
+
+REDACT_WINDOW = timedelta(minutes=5)
+# ASCII digits that fit SQLite's INTEGER (str.isdigit() also admits "²", which int() refuses).
+_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,18}")
+_CREATE_FIELDS = {
+    "title",
+    "description",
+    "severity",
+    "ownerId",
+    "ownerScheduleId",
+    "escalationPolicyId",
+    "componentIds",
+}
+
+
+# -- wire forms ----------------------------------------------------------------------------------
+
+
+def incident_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "orgId": row["org_id"],
+        "title": row["title"],
+        "description": row["description"],
+        "severity": row["severity"],
+        "status": row["status"],
+        "ownerId": row["owner_id"],
+        "escalationPolicyId": row["escalation_policy_id"],
+        "affectedComponents": [],
+        "createdBy": row["created_by"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+        # Local additions (documented in docs/API.md):
+        "sequentialId": row["seq"],
+        "acknowledgedAt": row["acknowledged_at"],
+        "acknowledgedBy": row["acknowledged_by"],
+        "resolvedAt": row["resolved_at"],
+        "isDrill": bool(row["is_drill"]),
+    }
+
+
+def _status_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "changedAt": row["changed_at"],
+        "resolutionNote": row["resolution_note"],
+    }
+
+
+def _person(ctx: Ctx, user_id: str | None) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    row = ctx.db.one("SELECT * FROM users WHERE id = ?", (user_id,))
+    return {"id": user_id, "name": display_name(row) if row else user_id}
+
+
+def _update_wire(ctx: Ctx, row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "incidentId": row["incident_id"],
+        "body": row["body"],
+        "statusChange": row["status_change"],
+        "visibility": row["visibility"],
+        "postedBy": _person(ctx, row["posted_by"]),
+        "postedAt": row["posted_at"],
+        "redactedAt": row["redacted_at"],
+        "redactedBy": _person(ctx, row["redacted_by"]),
+    }
+
+
+# -- create --------------------------------------------------------------------------------------
+
+
+def _row(ctx: Ctx, incident_id: str) -> sqlite3.Row:
+    row = ctx.db.one("SELECT * FROM incidents WHERE id = ? AND org_id = ?", (incident_id, ctx.org_id))
+    if row is None:
+        raise NotFound("incident", incident_id)
+    return row
+
+
+def _open_row(ctx: Ctx, incident_id: str, refusal: str) -> sqlite3.Row:
+    """The incident's row; 400 ``incident_resolved`` (ending with ``refusal``) if it is resolved."""
+    row = _row(ctx, incident_id)
+    if row["status"] == "resolved":
+        raise DomainError("incident_resolved", f"the incident is resolved; {refusal}")
+    return row
+
+
+def _matching_policy(ctx: Ctx, schedule_id: str) -> str | None:
+    """The policy attached for ``ownerScheduleId``: the one whose first layer targets that schedule.
+
+    (The reference leaves the match undocumented; docs/API.md records this rule. Ties go to the oldest.)
+    """
+    row = ctx.db.one(
+        "SELECT p.id FROM policies p JOIN escalation_layers l ON l.policy_id = p.id "
+        "WHERE p.org_id = ? AND l.position = 1 AND l.target_type = 'schedule' AND l.schedule_id = ? "
+        "ORDER BY p.created_at, p.id LIMIT 1",
+        (ctx.org_id, schedule_id),
+    )
+    return None if row is None else str(row["id"])
+
+
+def create_incident(
+    ctx: Ctx,
+    body: Any,
+    *,
+    is_drill: bool = False,
+    origin: str = "local",
+    remote_id: str | None = None,
+    page: bool = True,
+) -> dict[str, Any]:
+    """Open an incident; with an escalation policy, layer 1 is paged in the same transaction.
+
+    ``page=False`` records an incident whose paging is done elsewhere (a remote incident under sync).
+    """
+    body = only_fields(body, _CREATE_FIELDS)
+    title = name_string(body.get("title"), "title", max_len=100)
+    description = string(
+        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
+    )
+    severity = enum(body.get("severity"), "severity", SEVERITIES)
+    owner_id = string(body.get("ownerId"), "ownerId", min_len=1, nullable=True)
+    owner_schedule_id = string(body.get("ownerScheduleId"), "ownerScheduleId", min_len=1, nullable=True)
+    policy_id = string(body.get("escalationPolicyId"), "escalationPolicyId", min_len=1, nullable=True)
+    components = body.get("componentIds")
+    if components is not None:
+        if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
+            raise ValidationError("componentIds must be an array of component ids", field="componentIds")
+        if len(set(components)) != len(components):
+            raise DomainError("duplicate_component_id", "componentIds lists a component more than once")
+        if components:
+            raise DomainError(
+                "invalid_component_id", f"component {components[0]!r} does not exist in this organisation"
+            )
+    with ctx.write() as now:
+        if owner_id is not None and owner_id not in active_user_ids(ctx):
+            raise DomainError("invalid_owner", f"ownerId {owner_id!r} is not a member of this organisation")
+        if owner_schedule_id is not None:
+            if not ctx.db.one(
+                "SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (owner_schedule_id, ctx.org_id)
+            ):
+                raise NotFound("schedule", owner_schedule_id)
+            if owner_id is None:
+                # The schedule's owner now, as the engine sees it: never a removed user (their turn is
+                # a gap and the next layer's person owns it; nobody if nobody is on call).
+                owner_id = schedules.on_call(ctx, owner_schedule_id, now).owner_id
+            if policy_id is None:
+                policy_id = _matching_policy(ctx, owner_schedule_id)
+        if policy_id is not None and not ctx.db.one(
+            "SELECT 1 FROM policies WHERE id = ? AND org_id = ?", (policy_id, ctx.org_id)
+        ):
+            raise NotFound("escalation policy", policy_id)
+        seq = ctx.db.scalar("SELECT coalesce(max(seq), 0) + 1 FROM incidents WHERE org_id = ?", (ctx.org_id,))
+        iid = new_id("inc", now)
+        ts = to_iso(now)
+        ctx.db.insert(
+            "incidents",
+            {
+                "id": iid,
+                "org_id": ctx.org_id,
+                "seq": seq,
+                "title": title,
+                "description": description,
+                "severity": severity,
+                "status": "investigating",
+                "owner_id": owner_id,
+                "owner_schedule_id": owner_schedule_id,
+                "escalation_policy_id": policy_id,
+                "created_by": ctx.actor_id,
+                "created_at": ts,
+                "updated_at": ts,
+                "is_drill": int(is_drill),
+                "origin": origin,
+                "remote_id": remote_id,
+            },
+        )
+        ctx.db.insert(
+            "status_history",
+            {
+                "id": new_id("sh", now),
+                "incident_id": iid,
+                "status": "investigating",
+                "changed_at": ts,
+                "changed_by": ctx.actor_id,
+                "resolution_note": None,
+            },
+        )
+        timeline.record(
+            ctx.db,
+            iid,
+            now,
+            "incident_created",
+            ctx.actor_id,
+            title=title,
+            severity=severity,
+            ownerId=owner_id,
+            escalationPolicyId=policy_id,
+            isDrill=is_drill,
+        )
+        synced = sync_outbox.record_change(ctx, "incident.create", iid, body)  # then the remote pages it
+        if policy_id is not None and page and not synced:
+            escalator.start(ctx.db, now, iid)
+        return incident_wire(_row(ctx, iid))
+
+
+# -- read ----------------------------------------------------------------------------------------
+
+
+def get_incident(ctx: Ctx, incident_id: str) -> dict[str, Any]:
+    """The incident with ``statusHistory``, its escalation state and its paging ``timeline``."""
+    with ctx.db.read():
+        out = incident_wire(_row(ctx, incident_id))
+        out["statusHistory"] = [
+            _status_wire(r)
+            for r in ctx.db.all(
+                "SELECT * FROM status_history WHERE incident_id = ? ORDER BY changed_at, rowid",
+                (incident_id,),
+            )
+        ]
+        out["escalation"] = escalator.escalation_state(ctx.db, incident_id)
+        out["timeline"] = timeline.events(ctx.db, incident_id)
+    return out
+
+
+def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
+    """By id, or by sequential number (``42`` or ``#42``) as people say it; 404 ``not_found`` otherwise
+    (a number too large to be one is looked up as an id, and so not found either)."""
+    text = ident.lstrip("#")
+    if _SEQUENCE_NUMBER.fullmatch(text):
+        row = ctx.db.one("SELECT * FROM incidents WHERE org_id = ? AND seq = ?", (ctx.org_id, int(text)))
+        if row is not None:
+            return incident_wire(row)
+    return incident_wire(_row(ctx, ident))
+
+
+def _day(value: Any, field: str, *, end: bool) -> str:
+    """``from``/``to`` take a date (``2025-01-01``, ``to`` inclusive) or a full ISO 8601 instant."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field)
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        try:
+            return to_iso(parse_iso(value))
+        except ValueError:
+            raise ValidationError(
+                f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field
+            ) from None
+    if end:
+        if d == date.max:  # the day after 9999-12-31 does not exist
+            return "9999-12-31T23:59:59.999Z"
+        d = d + timedelta(days=1)
+    return d.isoformat() + "T00:00:00.000Z"
+
+
+def _encode_cursor(row: sqlite3.Row) -> str:
+    raw = json.dumps({"c": row["created_at"], "i": row["id"]}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        return str(data["c"]), str(data["i"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ValidationError("cursor is not a cursor returned by this API", field="cursor") from None
+
+
+def list_incidents(
+    ctx: Ctx,
+    *,
+    status: Any = None,
+    severity: Any = None,
+    from_: Any = None,
+    to: Any = None,
+    limit: Any = 20,
+    cursor: Any = None,
+    open_only: bool = False,
+    include_drills: bool = True,
+) -> dict[str, Any]:
+    """Newest first, cursor-paginated: ``{"incidents": [...], "nextCursor": str | None}``."""
+    where = ["org_id = ?"]
+    params: list[Any] = [ctx.org_id]
+    if status is not None:
+        where.append("status = ?")
+        params.append(enum(status, "status", STATUSES))
+    if severity is not None:
+        where.append("severity = ?")
+        params.append(enum(severity, "severity", SEVERITIES))
+    if from_ is not None:
+        where.append("created_at >= ?")
+        params.append(_day(from_, "from", end=False))
+    if to is not None:
+        where.append("created_at < ?" if isinstance(to, str) and len(to) == 10 else "created_at <= ?")
+        params.append(_day(to, "to", end=True))
+    if open_only:
+        where.append("status != 'resolved'")
+    if not include_drills:
+        where.append("is_drill = 0")
+    limit = integer(limit, "limit", minimum=1, maximum=100)
+    if cursor is not None:
+        c_created, c_id = _decode_cursor(cursor)
+        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [c_created, c_created, c_id]
+    rows = ctx.db.all(
+        f"SELECT * FROM incidents WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*params, limit + 1),
+    )
+    page = rows[:limit]
+    return {
+        "incidents": [incident_wire(r) for r in page],
+        "nextCursor": _encode_cursor(page[-1]) if len(rows) > limit else None,
+    }
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+
+def _apply_status(ctx: Ctx, row: sqlite3.Row, new_status: str, note: str | None, now: datetime) -> None:
+    expected = next_status(row["status"])
+    if new_status != expected:
+        if expected is None:
+            msg = "the incident is resolved; its status can no longer change"
+        else:
+            msg = f"an incident in {row['status']} can only move to {expected}"
+        raise DomainError("invalid_status_transition", msg)
+    ts = to_iso(now)
+    changes: dict[str, Any] = {"status": new_status, "updated_at": ts}
+    if new_status == "resolved":
+        changes["resolved_at"] = ts
+    ctx.db.update("incidents", "id", row["id"], changes)
+    ctx.db.insert(
+        "status_history",
+        {
+            "id": new_id("sh", now),
+            "incident_id": row["id"],
+            "status": new_status,
+            "changed_at": ts,
+            "changed_by": ctx.actor_id,
+            "resolution_note": note if new_status == "resolved" else None,
+        },
+    )
+    timeline.record(
+        ctx.db, row["id"], now, "status_changed", ctx.actor_id, fromStatus=row["status"], toStatus=new_status
+    )
+    if new_status == "resolved":
+        escalator.stop(ctx.db, now, row["id"])
+
+
+def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
+    """``PATCH …/status``: exactly one step forward; also recorded as an internal update."""
+    body = only_fields(body, {"status", "resolutionNote"})
+    new_status = enum(body.get("status"), "status", STATUSES)
+    note = string(body.get("resolutionNote"), "resolutionNote", max_len=10_000, nullable=True, multiline=True)
+    if note is not None and new_status != "resolved":
+        raise ValidationError("resolutionNote is only accepted when resolving", field="resolutionNote")
+    with ctx.write() as now:
+        row = _row(ctx, incident_id)
+        _apply_status(ctx, row, new_status, note, now)
+        _insert_update(ctx, incident_id, None, new_status, "internal", now)
+        sync_outbox.record_change(ctx, "incident.status", incident_id, body)
+        return incident_wire(_row(ctx, incident_id))
+
+
+def _insert_update(
+    ctx: Ctx, incident_id: str, body: str | None, status_change: str | None, visibility: str, now: datetime
+) -> str:
+    uid = new_id("upd", now)
+    ctx.db.insert(
+        "incident_updates",
+        {
+            "id": uid,
+            "incident_id": incident_id,
+            "body": body,
+            "status_change": status_change,
+            "visibility": visibility,
+            "posted_by": ctx.actor_user_id,
+            "posted_at": to_iso(now),
+            "redacted_at": None,
+            "redacted_by": None,
+        },
+    )
+    return uid
+
+
+def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
+    """``POST …/updates``: append an internal or public update, optionally advancing the status."""
+    body = only_fields(body, {"body", "statusChange", "visibility"})
+    if "visibility" not in body:
+        raise ValidationError("visibility is required (internal or public)", field="visibility")
+    visibility = enum(body["visibility"], "visibility", ("internal", "public"))
+    text = string(body.get("body"), "body", min_len=1, max_len=10_000, nullable=True, multiline=True)
+    change = (
+        None if body.get("statusChange") is None else enum(body["statusChange"], "statusChange", STATUSES)
+    )
+    if text is None and change is None:
+        raise ValidationError("an update needs a body or a statusChange", field="body")
+    if visibility == "public" and text is None:
+        raise ValidationError("a public update needs a body", field="body")
+    with ctx.write() as now:
+        row = _open_row(ctx, incident_id, "no more updates can be posted")
+        if visibility == "public" and row["origin"] == "local":
+            raise DomainError(
+                "no_public_surface",
+                "no published status page shows this incident's components (local incidents have none)",
+            )
+        if change is not None:
+            _apply_status(ctx, row, change, None, now)
+        uid = _insert_update(ctx, incident_id, text, change, visibility, now)
+        timeline.record(
+            ctx.db, incident_id, now, "update_posted", ctx.actor_id, updateId=uid, visibility=visibility
+        )
+        sync_outbox.record_change(ctx, "incident.update", uid, body, root_id=incident_id)
+        urow = ctx.db.one("SELECT * FROM incident_updates WHERE id = ?", (uid,))
+        assert urow is not None
+        return _update_wire(ctx, urow)
+
+
+def list_updates(ctx: Ctx, incident_id: str) -> list[dict[str, Any]]:
+    with ctx.db.read():
+        _row(ctx, incident_id)
+        rows = ctx.db.all(
+            "SELECT * FROM incident_updates WHERE incident_id = ? ORDER BY posted_at, rowid", (incident_id,)
+        )
+        return [_update_wire(ctx, r) for r in rows]
+
+
+def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
+    """Clear an update's body. The author may within 5 minutes of posting; an admin at any time.
+
+    Allowed on resolved incidents (the only change a resolved incident accepts).
+    """
+    with ctx.write() as now:
+        _row(ctx, incident_id)
+        urow = ctx.db.one(
+            "SELECT * FROM incident_updates WHERE id = ? AND incident_id = ?", (update_id, incident_id)
+        )
+        if urow is None:
+            raise NotFound("update", update_id)
+        is_author = ctx.actor_user_id is not None and urow["posted_by"] == ctx.actor_user_id
+        in_window = now - parse_iso(urow["posted_at"]) <= REDACT_WINDOW
+        if not ctx.is_admin and not (is_author and in_window):
+            raise Forbidden(
+                "redaction_not_permitted",
+                "only the author within 5 minutes of posting, or an admin, may redact an update",
+            )
+        if urow["redacted_at"] is None:
+            ctx.db.update(
+                "incident_updates",
+                "id",
+                update_id,
+                {"body": None, "redacted_at": to_iso(now), "redacted_by": ctx.actor_user_id},
+            )
+            timeline.record(ctx.db, incident_id, now, "update_redacted", ctx.actor_id, updateId=update_id)
+        urow = ctx.db.one("SELECT * FROM incident_updates WHERE id = ?", (update_id,))
+        assert urow is not None
+        return _update_wire(ctx, urow)
+
+
+# -- paging actions ------------------------------------------------------------------------------
+
+
+def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
+    """Stop the escalation. Idempotent; a no-op on a resolved incident; never changes the status."""
+    with ctx.write() as now:
+        row = _row(ctx, incident_id)
+        if row["status"] != "resolved" and row["acknowledged_at"] is None:
+            ts = to_iso(now)
+            ctx.db.update(
+                "incidents",
+                "id",
+                incident_id,
+                {
+                    "acknowledged_at": ts,
+                    "acknowledged_by": ctx.actor_user_id or ctx.actor_id,
+                    "updated_at": ts,
+                },
+            )
+            timeline.record(
+                ctx.db, incident_id, now, "incident_acknowledged", ctx.actor_id, userId=ctx.actor_user_id
+            )
+            escalator.acknowledge(ctx.db, now, incident_id, ctx.actor_user_id or ctx.actor_id or "")
+            sync_outbox.record_change(ctx, "incident.acknowledge", incident_id)
+        return _with_escalation(ctx, incident_id)
+
+
+def _with_escalation(ctx: Ctx, incident_id: str) -> dict[str, Any]:
+    out = incident_wire(_row(ctx, incident_id))
+    out["escalation"] = escalator.escalation_state(ctx.db, incident_id)
+    return out
+
+
+def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
+    """Change the owner to ``targetUserId``: the target is paged and the current layer's timer restarts."""
+    body = only_fields(body, {"targetUserId"})
+    target = string(body.get("targetUserId"), "targetUserId", min_len=1)
+    with ctx.write() as now:
+        row = _row(ctx, incident_id)
+        if target not in active_user_ids(ctx):
+            raise DomainError("invalid_target_user", f"{target!r} is not a member of this organisation")
+        if row["status"] == "resolved":
+            raise DomainError("incident_resolved", "the incident is resolved; it cannot be handed off")
+        ctx.db.update("incidents", "id", incident_id, {"owner_id": target, "updated_at": to_iso(now)})
+        timeline.record(
+            ctx.db,
+            incident_id,
+            now,
+            "incident_handed_off",
+            ctx.actor_id,
+            previousOwnerId=row["owner_id"],
+            newOwnerId=target,
+            initiatorId=ctx.actor_user_id or ctx.actor_id,
+        )
+        escalator.handoff(ctx.db, now, incident_id, target, ctx.actor_id)
+        sync_outbox.record_change(ctx, "incident.handoff", incident_id, body)
+        return _with_escalation(ctx, incident_id)
+
+
+def escalate_now(ctx: Ctx, incident_id: str, to_position: Any = None) -> dict[str, Any]:
+    """Local extension: page the next layer (or layer N) now instead of waiting for the timeout."""
+    pos = None if to_position is None else integer(to_position, "toLayer", minimum=1)
+    with ctx.write() as now:
+        _open_row(ctx, incident_id, "nothing to escalate")
+        escalator.escalate_now(ctx.db, now, incident_id, pos, ctx.actor_id)
+        return _with_escalation(ctx, incident_id)
+
+
+def snooze(ctx: Ctx, incident_id: str, minutes: Any) -> dict[str, Any]:
+    """Local extension: hold the escalation for ``minutes``, then carry on where it was."""
+    mins = integer(minutes, "minutes", minimum=1, maximum=10_080)
+    with ctx.write() as now:
+        _open_row(ctx, incident_id, "nothing to snooze")
+        escalator.snooze(ctx.db, now, incident_id, mins, ctx.actor_id)
+        return _with_escalation(ctx, incident_id)

@@ -1,0 +1,410 @@
+"""Organisations, users, team invitations and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from engine.clock import Clock, WallClock
+from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
+from engine.ids import new_id
+from engine.model import ROLES, Membership
+from engine.service import Ctx
+from engine.service.validate import enum, name_string, only_fields, person_name, require, string
+from engine.timefmt import parse_iso, to_iso
+from storage.db import Database
+from storage.sync import change_queue as sync_outbox
+
+KEY_PREFIX = "scl_live_"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# -- wire forms ----------------------------------------------------------------------------------
+
+
+def user_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "firstName": row["first_name"],
+        "lastName": row["last_name"],
+        "imageUrl": row["image_url"],
+        "role": row["role"],
+        "joinedAt": row["created_at"],
+    }
+
+
+def display_name(row: sqlite3.Row | dict[str, Any] | None) -> str:
+    if row is None:
+        return "?"
+    first = row["first_name"] if isinstance(row, sqlite3.Row) else row.get("firstName")
+    last = row["last_name"] if isinstance(row, sqlite3.Row) else row.get("lastName")
+    email = row["email"]
+    name = " ".join(p for p in (first, last) if p)
+    return name or email
+
+
+def org_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "createdAt": row["created_at"]}
+
+
+def key_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "userId": row["user_id"],
+        "masked": mask_key_suffix(row["last4"]),
+        "createdAt": row["created_at"],
+        "revokedAt": row["revoked_at"],
+    }
+
+
+def mask_key_suffix(last4: str) -> str:
+    return f"{KEY_PREFIX}…{last4}"
+
+
+def mask_key(key: str) -> str:
+    """``scl_live_…abcd``: the only form in which a key is ever shown after creation."""
+    return mask_key_suffix(key[-4:]) if len(key) >= 4 else "…"
+
+
+# -- organisations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitResult:
+    org: dict[str, Any]
+    admin: dict[str, Any]
+    api_key: str  # shown once
+
+
+def create_org(
+    db: Database,
+    name: str,
+    admin_email: str,
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    clock: Clock | None = None,
+) -> InitResult:
+    """Create an organisation with its first admin and a first API key (returned once, stored hashed)."""
+    clock = clock or WallClock()
+    name = name_string(name, "org")
+    email = _email(admin_email, "admin email")
+    from storage.db_clock import write_at
+
+    with write_at(db, clock) as now:
+        if db.one("SELECT 1 FROM orgs WHERE name = ?", (name,)):
+            raise NameConflict(f"an organisation named {name!r} already exists")
+        org_id = new_id("org", now)
+        db.insert("orgs", {"id": org_id, "name": name, "created_at": to_iso(now)})
+        ctx = Ctx(db=db, org_id=org_id, clock=clock)
+        admin = add_user(ctx, email=email, first_name=first_name, last_name=last_name, role="org:admin")
+        key, _ = create_key(ctx.as_user(admin["id"]), name="initial key")
+        org = db.one("SELECT * FROM orgs WHERE id = ?", (org_id,))
+        assert org is not None
+    return InitResult(org=org_wire(org), admin=admin, api_key=key)
+
+
+def list_orgs(db: Database) -> list[dict[str, Any]]:
+    return [org_wire(r) for r in db.all("SELECT * FROM orgs ORDER BY created_at, id")]
+
+
+def find_org(db: Database, ident: str | None) -> str:
+    """Resolve an org by id or name; with no ident, the only org (an error if there are several)."""
+    if ident:
+        row = db.one("SELECT id FROM orgs WHERE id = ? OR name = ?", (ident, ident))
+        if row is None:
+            raise NotFound("organisation", ident)
+        return str(row["id"])
+    rows = db.all("SELECT id, name FROM orgs ORDER BY created_at, id")
+    if not rows:
+        raise DomainError(
+            "no_organisation", "no organisation yet: run `oncall init --org NAME --admin-email EMAIL`"
+        )
+    if len(rows) > 1:
+        names = ", ".join(r["name"] for r in rows)
+        raise DomainError("ambiguous_org", f"several organisations in this database ({names}): pass --org")
+    return str(rows[0]["id"])
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+def _email(value: Any, field: str = "email") -> str:
+    text = string(value, field, min_len=1, max_len=320)
+    assert text is not None
+    if not _EMAIL.match(text):
+        raise ValidationError(f"{field} must be a valid email address", field=field)
+    return text.strip().lower()
+
+
+def add_user(
+    ctx: Ctx,
+    *,
+    email: Any,
+    first_name: Any = None,
+    last_name: Any = None,
+    role: Any = "org:member",
+    image_url: Any = None,
+    origin: str = "local",
+    remote_id: str | None = None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    email = _email(email)
+    first_name = person_name(first_name, "firstName")
+    last_name = person_name(last_name, "lastName")
+    role = enum(role, "role", ROLES)
+    image_url = string(image_url, "imageUrl", max_len=2048, nullable=True)
+    with ctx.write() as now:
+        if ctx.db.one(
+            "SELECT 1 FROM users WHERE org_id = ? AND email = ? AND removed_at IS NULL", (ctx.org_id, email)
+        ):
+            raise NameConflict(f"a user with email {email} already exists in this organisation")
+        uid = user_id or new_id("user", now)
+        ctx.db.insert(
+            "users",
+            {
+                "id": uid,
+                "org_id": ctx.org_id,
+                "email": email,
+                "first_name": first_name,
+                "last_name": last_name,
+                "role": role,
+                "image_url": image_url,
+                "created_at": to_iso(now),
+                "updated_at": to_iso(now),
+                "origin": origin,
+                "remote_id": remote_id,
+            },
+        )
+        return get_user(ctx, uid)
+
+
+def get_user_row(ctx: Ctx, user_id: str, *, include_removed: bool = False) -> sqlite3.Row:
+    sql = "SELECT * FROM users WHERE id = ? AND org_id = ?"
+    if not include_removed:
+        sql += " AND removed_at IS NULL"
+    row = ctx.db.one(sql, (user_id, ctx.org_id))
+    if row is None:
+        raise NotFound("user", user_id)
+    return row
+
+
+def get_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
+    return user_wire(get_user_row(ctx, user_id))
+
+
+def find_user(ctx: Ctx, ident: str) -> dict[str, Any]:
+    """A user by id or email (what a person types on the command line)."""
+    row = ctx.db.one(
+        "SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL AND (id = ? OR email = ?)",
+        (ctx.org_id, ident, ident.strip().lower()),
+    )
+    if row is None:
+        raise NotFound("user", ident)
+    return user_wire(row)
+
+
+def list_users(ctx: Ctx) -> list[dict[str, Any]]:
+    rows = ctx.db.all(
+        "SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL ORDER BY created_at, id", (ctx.org_id,)
+    )
+    return [user_wire(r) for r in rows]
+
+
+def user_names(ctx: Ctx) -> dict[str, str]:
+    """Display names of everyone who was ever in the organisation, removed people included (history
+    still shows them)."""
+    rows = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
+    return {r["id"]: display_name(r) for r in rows}
+
+
+def first_admin_id(db: Database, org_id: str) -> str | None:
+    """The oldest current admin: who the command line acts as when nobody else is named."""
+    return db.scalar(
+        "SELECT id FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL "
+        "ORDER BY created_at, id LIMIT 1",
+        (org_id,),
+    )
+
+
+def active_user_ids(ctx: Ctx) -> set[str]:
+    rows = ctx.db.all("SELECT id FROM users WHERE org_id = ? AND removed_at IS NULL", (ctx.org_id,))
+    return {r["id"] for r in rows}
+
+
+def membership(ctx: Ctx) -> Membership:
+    """Who belongs to the organisation when: its current members, and each removed user with the
+    instant of removal. What every "who is on call / who is paged" answer is filtered by (rule 8 of
+    docs/TIME_RULES.md), so a view at an instant before a removal still shows that person."""
+    rows = ctx.db.all("SELECT id, removed_at FROM users WHERE org_id = ?", (ctx.org_id,))
+    return Membership(
+        members=frozenset(r["id"] for r in rows if r["removed_at"] is None),
+        removed_at={r["id"]: parse_iso(r["removed_at"]) for r in rows if r["removed_at"] is not None},
+    )
+
+
+def remove_user(ctx: Ctx, user_id: str) -> None:
+    """Remove a member. The row stays (marked removed) so history keeps its names.
+
+    From this instant nothing names them as on call, owner or paging target: their rotation turns become
+    gaps and their overrides stop applying (rule 8 of docs/TIME_RULES.md); a running escalation pages the
+    rest of a layer, or records ``nobody_on_call`` with ``removedUserIds``.
+    """
+    with ctx.write() as at:
+        row = get_user_row(ctx, user_id)
+        sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
+        if ctx.actor_user_id == user_id:
+            raise DomainError("cannot_remove_self", "you cannot remove yourself from the organisation")
+        if row["role"] == "org:admin":
+            admins = ctx.db.scalar(
+                "SELECT count(*) FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL",
+                (ctx.org_id,),
+            )
+            if admins <= 1:
+                raise DomainError("last_admin", "an organisation must keep at least one admin")
+        now = to_iso(at)
+        ctx.db.update("users", "id", user_id, {"removed_at": now, "updated_at": now})
+        ctx.db.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now, user_id)
+        )
+
+
+def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
+    role = enum(role, "role", ROLES)
+    with ctx.write() as now:
+        get_user_row(ctx, user_id)
+        sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
+        if ctx.actor_user_id == user_id:
+            raise DomainError("cannot_change_own_role", "you cannot change your own role")
+        ctx.db.update("users", "id", user_id, {"role": role, "updated_at": to_iso(now)})
+        return get_user(ctx, user_id)
+
+
+def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
+    body = only_fields(body, {"emailAddress", "role"})
+    email = _email(require(body, "emailAddress"), "emailAddress")
+    role = enum(body.get("role", "org:member"), "role", ROLES)
+    with ctx.write() as now:
+        inv_id = new_id("orginv", now)
+        ctx.db.insert(
+            "invitations",
+            {
+                "id": inv_id,
+                "org_id": ctx.org_id,
+                "email_address": email,
+                "role": role,
+                "status": "pending",
+                "created_at": to_iso(now),
+            },
+        )
+        row = ctx.db.one("SELECT * FROM invitations WHERE id = ?", (inv_id,))
+        assert row is not None
+        return invitation_wire(row)
+
+
+def invitation_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "emailAddress": row["email_address"],
+        "role": row["role"],
+        "status": row["status"],
+        "createdAt": row["created_at"],
+    }
+
+
+def list_invitations(ctx: Ctx) -> list[dict[str, Any]]:
+    rows = ctx.db.all(
+        "SELECT * FROM invitations WHERE org_id = ? AND status = 'pending' ORDER BY created_at", (ctx.org_id,)
+    )
+    return [invitation_wire(r) for r in rows]
+
+
+def revoke_invitation(ctx: Ctx, invitation_id: str) -> None:
+    with ctx.write():
+        n = ctx.db.execute(
+            "UPDATE invitations SET status = 'revoked' WHERE id = ? AND org_id = ? AND status = 'pending'",
+            (invitation_id, ctx.org_id),
+        ).rowcount
+        if not n:
+            raise NotFound("invitation", invitation_id)
+
+
+# -- API keys ------------------------------------------------------------------------------------
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A new key for the acting user. The plain key is returned once; only its hash is stored."""
+    if name is not None:
+        name = string(name, "name", max_len=255)
+    key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
+    with ctx.write() as now:
+        key_id = new_id("key", now)
+        ctx.db.insert(
+            "api_keys",
+            {
+                "id": key_id,
+                "org_id": ctx.org_id,
+                "user_id": ctx.actor_user_id,
+                "name": name,
+                "key_hash": _hash_key(key),
+                "last4": key[-4:],
+                "created_at": to_iso(now),
+                "revoked_at": None,
+            },
+        )
+        row = ctx.db.one("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        assert row is not None
+    return key, key_wire(row)
+
+
+def list_keys(ctx: Ctx) -> list[dict[str, Any]]:
+    rows = ctx.db.all("SELECT * FROM api_keys WHERE org_id = ? ORDER BY created_at, id", (ctx.org_id,))
+    return [key_wire(r) for r in rows]
+
+
+def revoke_key(ctx: Ctx, key_id: str) -> dict[str, Any]:
+    with ctx.write() as now:
+        row = ctx.db.one("SELECT * FROM api_keys WHERE id = ? AND org_id = ?", (key_id, ctx.org_id))
+        if row is None:
+            raise NotFound("API key", key_id)
+        if row["revoked_at"] is None:
+            ctx.db.update("api_keys", "id", key_id, {"revoked_at": to_iso(now)})
+        row = ctx.db.one("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        assert row is not None
+        return key_wire(row)
+
+
+def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
+    """The Ctx for a presented API key, or 401 ``invalid_api_key`` (unknown or revoked).
+
+    Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time.
+    """
+    digest = _hash_key(key)
+    row = db.one(
+        "SELECT k.*, u.role AS user_role, u.removed_at AS user_removed FROM api_keys k "
+        "LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+        (digest,),
+    )
+    if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["revoked_at"] is not None:
+        raise Unauthorized("invalid_api_key", "the API key is unknown or has been revoked")
+    if row["user_removed"] is not None:
+        raise Unauthorized("invalid_api_key", "the API key's user has been removed")
+    return Ctx(
+        db=db,
+        org_id=row["org_id"],
+        actor_id=row["user_id"] or row["id"],
+        actor_user_id=row["user_id"],
+        is_admin=(row["user_role"] == "org:admin") if row["user_id"] else True,
+        clock=clock or WallClock(),
+    )

@@ -1,0 +1,617 @@
+"""On-call schedules, their rotation layers and overrides, and "who is on call"."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from engine import rotation
+from engine.errors import DomainError, NameConflict, NotFound, ValidationError
+from engine.ids import new_id
+from engine.model import ROTATION_TYPES, Override, RotationLayer, Schedule, Target
+from engine.service import Ctx
+from engine.service.orgs import active_user_ids, membership
+from engine.service.validate import enum, integer, name_string, only_fields, string, string_list
+from engine.timefmt import parse_iso, to_iso, to_iso_opt
+from storage.db import Database
+from storage.sync import change_queue as sync_outbox
+
+ROTATION_LENGTHS = {"daily": 1, "weekly": 7}
+
+
+# -- wire forms ----------------------------------------------------------------------------------
+
+
+def schedule_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "orgId": row["org_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "timezone": row["timezone"],
+        "createdBy": row["created_by"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+def rotation_layer_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "scheduleId": row["schedule_id"],
+        "name": row["name"],
+        "position": row["position"],
+        "rotationType": row["rotation_type"],
+        "rotationLengthDays": row["rotation_length_days"],
+        "handoffTime": row["handoff_time"],
+        "effectiveFrom": row["effective_from"],
+        "effectiveUntil": row["effective_until"],
+        "participantIds": json.loads(row["participant_ids"]),
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+def override_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "scheduleId": row["schedule_id"],
+        "userId": row["user_id"],
+        "start": row["start_at"],
+        "end": row["end_at"],
+        "note": row["note"],
+        "createdBy": row["created_by"],
+        "createdAt": row["created_at"],
+    }
+
+
+# -- schedules -----------------------------------------------------------------------------------
+
+
+def _schedule_row(ctx: Ctx, schedule_id: str) -> sqlite3.Row:
+    row = ctx.db.one("SELECT * FROM schedules WHERE id = ? AND org_id = ?", (schedule_id, ctx.org_id))
+    if row is None:
+        raise NotFound("schedule", schedule_id)
+    return row
+
+
+def _timezone(value: Any) -> str:
+    tz = string(value, "timezone", min_len=1, max_len=64)
+    assert tz is not None
+    try:
+        rotation.validate_timezone(tz)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="timezone") from None
+    return tz
+
+
+def _check_name_free(ctx: Ctx, name: str, exclude_id: str | None = None) -> None:
+    row = ctx.db.one(
+        "SELECT id FROM schedules WHERE org_id = ? AND name = ? AND id IS NOT ?",
+        (ctx.org_id, name, exclude_id),
+    )
+    if row is not None:
+        raise NameConflict(f"a schedule named {name!r} already exists")
+
+
+def create_schedule(
+    ctx: Ctx, body: Any, *, origin: str = "local", remote_id: str | None = None
+) -> dict[str, Any]:
+    body = only_fields(body, {"name", "description", "timezone"})
+    name = name_string(body.get("name"))
+    description = string(
+        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
+    )
+    tz = _timezone(body.get("timezone"))
+    with ctx.write() as now:
+        _check_name_free(ctx, name)
+        sid = new_id("sched", now)
+        ctx.db.insert(
+            "schedules",
+            {
+                "id": sid,
+                "org_id": ctx.org_id,
+                "name": name,
+                "description": description,
+                "timezone": tz,
+                "created_by": ctx.actor_id,
+                "created_at": to_iso(now),
+                "updated_at": to_iso(now),
+                "origin": origin,
+                "remote_id": remote_id,
+            },
+        )
+        return schedule_wire(_schedule_row(ctx, sid))
+
+
+def list_schedules(ctx: Ctx) -> list[dict[str, Any]]:
+    rows = ctx.db.all("SELECT * FROM schedules WHERE org_id = ? ORDER BY name, id", (ctx.org_id,))
+    return [schedule_wire(r) for r in rows]
+
+
+def get_schedule(ctx: Ctx, schedule_id: str) -> dict[str, Any]:
+    """The schedule with its rotation layers (by position) and overrides (by start)."""
+    with ctx.db.read():
+        out = schedule_wire(_schedule_row(ctx, schedule_id))
+        out["layers"] = list_rotation_layers(ctx, schedule_id)
+        out["overrides"] = list_overrides(ctx, schedule_id)
+    return out
+
+
+def find_schedule(ctx: Ctx, ident: str) -> dict[str, Any]:
+    row = ctx.db.one(
+        "SELECT * FROM schedules WHERE org_id = ? AND (id = ? OR name = ?)", (ctx.org_id, ident, ident)
+    )
+    if row is None:
+        raise NotFound("schedule", ident)
+    return schedule_wire(row)
+
+
+def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
+    body = only_fields(body, {"name", "description", "timezone"})
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = name_string(body["name"])
+    if "description" in body:
+        changes["description"] = string(
+            body["description"], "description", max_len=10_000, nullable=True, multiline=True
+        )
+    if "timezone" in body:
+        changes["timezone"] = _timezone(body["timezone"])
+    with ctx.write() as now:
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        if "name" in changes:
+            _check_name_free(ctx, changes["name"], exclude_id=schedule_id)
+        if changes:
+            changes["updated_at"] = to_iso(now)
+            ctx.db.update("schedules", "id", schedule_id, changes)
+        return schedule_wire(_schedule_row(ctx, schedule_id))
+
+
+_ESCALATIONS_NEEDING_SQL = """
+SELECT i.id, i.seq FROM escalations e JOIN incidents i ON i.id = e.incident_id
+WHERE i.status != 'resolved' AND e.state != 'stopped'
+  AND EXISTS (SELECT 1 FROM json_each(e.policy_snapshot, '$.layers') l
+              WHERE json_extract(l.value, '$.target.scheduleId') = ?)
+ORDER BY i.seq
+"""
+
+
+def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
+    """Delete a schedule. Refused (400 ``schedule_in_use``) while anything would then silently page nobody:
+    a layer of a live policy targets it, or an open incident's escalation still does through the policy
+    snapshot it runs on (even after the policy itself was edited). The message names the policies and
+    the incidents (``#seq``); ``details`` lists them as ``{"policies": [{id, name}], "incidents": [{id,
+    sequentialId}]}``. Nothing changes when refused.
+    """
+    with ctx.write():
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        used = ctx.db.all(
+            "SELECT DISTINCT p.id, p.name FROM escalation_layers l JOIN policies p ON p.id = l.policy_id "
+            "WHERE l.schedule_id = ? ORDER BY p.name, p.id",
+            (schedule_id,),
+        )
+        running = ctx.db.all(_ESCALATIONS_NEEDING_SQL, (schedule_id,))
+        if used or running:
+            parts = []
+            if used:
+                parts.append("targeted by escalation policies: " + ", ".join(r["name"] for r in used))
+            if running:
+                parts.append(
+                    "still paged by the escalation of open incidents "
+                    + ", ".join(f"#{r['seq']}" for r in running)
+                    + " (resolve them first)"
+                )
+            raise DomainError(
+                "schedule_in_use",
+                "the schedule is " + "; ".join(parts),
+                details={
+                    "policies": [{"id": r["id"], "name": r["name"]} for r in used],
+                    "incidents": [{"id": r["id"], "sequentialId": r["seq"]} for r in running],
+                },
+            )
+        ctx.db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+
+
+# -- rotation layers -----------------------------------------------------------------------------
+
+_LAYER_FIELDS = {
+    "name",
+    "rotationType",
+    "rotationLengthDays",
+    "handoffTime",
+    "effectiveFrom",
+    "effectiveUntil",
+    "participantIds",
+}
+
+
+def _layer_row(ctx: Ctx, schedule_id: str, layer_id: str) -> sqlite3.Row:
+    row = ctx.db.one(
+        "SELECT * FROM rotation_layers WHERE id = ? AND schedule_id = ? AND org_id = ?",
+        (layer_id, schedule_id, ctx.org_id),
+    )
+    if row is None:
+        raise NotFound("rotation layer", layer_id)
+    return row
+
+
+def _instant(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be an ISO 8601 datetime string", field=field)
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise ValidationError(f"{field}: {exc}", field=field) from None
+
+
+def _validated_layer(ctx: Ctx, merged: dict[str, Any]) -> dict[str, Any]:
+    """Check a complete rotation-layer body; returns column values."""
+    name = name_string(merged.get("name"))
+    rtype = enum(merged.get("rotationType"), "rotationType", ROTATION_TYPES)
+    length_raw = merged.get("rotationLengthDays", ROTATION_LENGTHS.get(rtype))
+    if length_raw is None:
+        raise ValidationError(
+            "rotationLengthDays is required for a custom rotation", field="rotationLengthDays"
+        )
+    length = integer(length_raw, "rotationLengthDays", minimum=1, maximum=3650)
+    if rtype in ROTATION_LENGTHS and length != ROTATION_LENGTHS[rtype]:
+        raise ValidationError(
+            f"a {rtype} rotation has rotationLengthDays {ROTATION_LENGTHS[rtype]}; use custom for {length}",
+            field="rotationLengthDays",
+        )
+    handoff = merged.get("handoffTime")
+    if not isinstance(handoff, str):
+        raise ValidationError("handoffTime must be a string HH:MM", field="handoffTime")
+    try:
+        rotation.parse_handoff_time(handoff)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="handoffTime") from None
+    if merged.get("effectiveFrom") is None:
+        raise ValidationError("effectiveFrom is required", field="effectiveFrom")
+    eff_from = _instant(merged["effectiveFrom"], "effectiveFrom")
+    eff_until = None
+    if merged.get("effectiveUntil") is not None:
+        eff_until = _instant(merged["effectiveUntil"], "effectiveUntil")
+        if eff_until <= eff_from:
+            raise ValidationError("effectiveUntil must be after effectiveFrom", field="effectiveUntil")
+    participants = string_list(merged.get("participantIds"), "participantIds", min_items=1)
+    known = active_user_ids(ctx)
+    unknown = [p for p in participants if p not in known]
+    if unknown:
+        raise DomainError("invalid_participant", f"not members of this organisation: {', '.join(unknown)}")
+    return {
+        "name": name,
+        "rotation_type": rtype,
+        "rotation_length_days": length,
+        "handoff_time": handoff,
+        "effective_from": to_iso(eff_from),
+        "effective_until": to_iso_opt(eff_until),
+        "participant_ids": json.dumps(participants),
+    }
+
+
+def _check_layer_name_free(ctx: Ctx, schedule_id: str, name: str, exclude_id: str | None = None) -> None:
+    if ctx.db.one(
+        "SELECT 1 FROM rotation_layers WHERE schedule_id = ? AND name = ? AND id IS NOT ?",
+        (schedule_id, name, exclude_id),
+    ):
+        raise NameConflict(f"a rotation layer named {name!r} already exists in this schedule")
+
+
+def add_rotation_layer(
+    ctx: Ctx, schedule_id: str, body: Any, *, origin: str = "local", remote_id: str | None = None
+) -> dict[str, Any]:
+    """Add a layer at the next free position (positions are server-assigned, 0-based)."""
+    body = only_fields(body, _LAYER_FIELDS | {"position"})
+    if "position" in body and body["position"] is not None:
+        raise ValidationError(
+            "position is assigned by the server; reorder layers to change it", field="position"
+        )
+    with ctx.write() as now:
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        values = _validated_layer(ctx, body)
+        _check_layer_name_free(ctx, schedule_id, values["name"])
+        position = ctx.db.scalar(
+            "SELECT coalesce(max(position) + 1, 0) FROM rotation_layers WHERE schedule_id = ?", (schedule_id,)
+        )
+        lid = new_id("rot", now)
+        ctx.db.insert(
+            "rotation_layers",
+            {
+                "id": lid,
+                "schedule_id": schedule_id,
+                "org_id": ctx.org_id,
+                "position": position,
+                **values,
+                "created_at": to_iso(now),
+                "updated_at": to_iso(now),
+                "origin": origin,
+                "remote_id": remote_id,
+            },
+        )
+        _touch_schedule(ctx, schedule_id)
+        return rotation_layer_wire(_layer_row(ctx, schedule_id, lid))
+
+
+def update_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str, body: Any) -> dict[str, Any]:
+    """Partial update (PATCH); a full body (PUT) works the same. ``effectiveUntil: null`` clears it."""
+    body = only_fields(body, _LAYER_FIELDS)
+    with ctx.write() as now:
+        current = rotation_layer_wire(_layer_row(ctx, schedule_id, layer_id))
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        merged = {**current, **body}
+        if "rotationType" in body and "rotationLengthDays" not in body:
+            merged["rotationLengthDays"] = ROTATION_LENGTHS.get(
+                body["rotationType"], current["rotationLengthDays"]
+            )
+        values = _validated_layer(ctx, merged)
+        _check_layer_name_free(ctx, schedule_id, values["name"], exclude_id=layer_id)
+        values["updated_at"] = to_iso(now)
+        ctx.db.update("rotation_layers", "id", layer_id, values)
+        _touch_schedule(ctx, schedule_id)
+        return rotation_layer_wire(_layer_row(ctx, schedule_id, layer_id))
+
+
+def delete_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str) -> None:
+    """Delete a layer and close the gap in positions (0..n-1 stays dense)."""
+    with ctx.write() as now:
+        _layer_row(ctx, schedule_id, layer_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        ctx.db.execute("DELETE FROM rotation_layers WHERE id = ?", (layer_id,))
+        ids = [
+            r["id"]
+            for r in ctx.db.all(
+                "SELECT id FROM rotation_layers WHERE schedule_id = ? ORDER BY position, id", (schedule_id,)
+            )
+        ]
+        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(now))
+        _touch_schedule(ctx, schedule_id)
+
+
+def list_rotation_layers(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
+    rows = ctx.db.all(
+        "SELECT * FROM rotation_layers WHERE schedule_id = ? AND org_id = ? ORDER BY position",
+        (schedule_id, ctx.org_id),
+    )
+    return [rotation_layer_wire(r) for r in rows]
+
+
+def reorder_rotation_layers(ctx: Ctx, schedule_id: str, layer_ids: Any) -> list[dict[str, Any]]:
+    """Set the complete order; positions become 0..n-1. Any other set is rejected and changes nothing."""
+    with ctx.write() as now:
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        current = [
+            r["id"]
+            for r in ctx.db.all(
+                "SELECT id FROM rotation_layers WHERE schedule_id = ? ORDER BY position", (schedule_id,)
+            )
+        ]
+        ids = check_full_order(layer_ids, current, "rotation layer")
+        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(now))
+        _touch_schedule(ctx, schedule_id)
+        return list_rotation_layers(ctx, schedule_id)
+
+
+def check_full_order(layer_ids: Any, current: list[str], what: str) -> list[str]:
+    """The reorder rule shared by escalation and rotation layers: exactly the current set, each once."""
+    if not isinstance(layer_ids, list) or not all(isinstance(i, str) for i in layer_ids):
+        raise ValidationError("layerIds must be an array of layer ids", field="layerIds")
+    dupes = sorted({i for i in layer_ids if layer_ids.count(i) > 1})
+    missing = [i for i in current if i not in layer_ids]
+    extra = [i for i in layer_ids if i not in current]
+    if dupes or missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"not {what}s of this object: {', '.join(extra)}")
+        if dupes:
+            parts.append(f"repeated {', '.join(dupes)}")
+        raise DomainError(
+            "invalid_layer_order",
+            f"layerIds must list every {what} exactly once ({'; '.join(parts)})",
+            details={"missing": missing, "unknown": extra, "duplicates": dupes},
+        )
+    return list(layer_ids)
+
+
+def renumber_positions(db: Database, table: str, ids: list[str], *, start: int, now: str) -> None:
+    """Give ``ids`` positions ``start, start+1, …`` in list order and bump their ``updated_at`` (shared
+    by rotation layers, 0-based, and escalation layers, 1-based)."""
+    # Two passes keep any future UNIQUE(position) constraint satisfied mid-update.
+    for i, lid in enumerate(ids):
+        db.execute(f"UPDATE {table} SET position = ? WHERE id = ?", (-1 - i, lid))
+    for i, lid in enumerate(ids):
+        db.execute(f"UPDATE {table} SET position = ?, updated_at = ? WHERE id = ?", (start + i, now, lid))
+
+
+def _touch_schedule(ctx: Ctx, schedule_id: str) -> None:
+    with ctx.write() as now:
+        ctx.db.update("schedules", "id", schedule_id, {"updated_at": to_iso(now)})
+
+
+# -- overrides -----------------------------------------------------------------------------------
+
+
+def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
+    """A user covers ``[start, end)`` of the schedule, displacing the owner-bearing layer (TIME_RULES.md)."""
+    body = only_fields(body, {"userId", "start", "end", "note"})
+    user_id = string(body.get("userId"), "userId", min_len=1)
+    start = _instant(body.get("start"), "start")
+    end = _instant(body.get("end"), "end")
+    if end <= start:
+        raise ValidationError("end must be after start", field="end")
+    note = string(body.get("note"), "note", max_len=1000, nullable=True, multiline=True)
+    with ctx.write() as now:
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        if user_id not in active_user_ids(ctx):
+            raise DomainError("invalid_participant", f"{user_id} is not a member of this organisation")
+        oid = new_id("ovr", now)
+        ctx.db.insert(
+            "overrides",
+            {
+                "id": oid,
+                "schedule_id": schedule_id,
+                "org_id": ctx.org_id,
+                "user_id": user_id,
+                "start_at": to_iso(start),
+                "end_at": to_iso(end),
+                "note": note,
+                "created_by": ctx.actor_id,
+                "created_at": to_iso(now),
+            },
+        )
+        _touch_schedule(ctx, schedule_id)
+        row = ctx.db.one("SELECT * FROM overrides WHERE id = ?", (oid,))
+        assert row is not None
+        return override_wire(row)
+
+
+def list_overrides(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
+    _schedule_row(ctx, schedule_id)
+    rows = ctx.db.all(
+        "SELECT * FROM overrides WHERE schedule_id = ? AND org_id = ? ORDER BY start_at, id",
+        (schedule_id, ctx.org_id),
+    )
+    return [override_wire(r) for r in rows]
+
+
+def delete_override(ctx: Ctx, schedule_id: str, override_id: str) -> None:
+    with ctx.write():
+        _schedule_row(ctx, schedule_id)
+        sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
+        n = ctx.db.execute(
+            "DELETE FROM overrides WHERE id = ? AND schedule_id = ? AND org_id = ?",
+            (override_id, schedule_id, ctx.org_id),
+        ).rowcount
+        if not n:
+            raise NotFound("override", override_id)
+        _touch_schedule(ctx, schedule_id)
+
+
+# -- resolution ----------------------------------------------------------------------------------
+
+
+def load_schedule_model(db: Database, schedule_id: str) -> Schedule:
+    """The pure-engine view of a schedule (any org: callers have already checked scope)."""
+    row = db.one("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
+    if row is None:
+        raise NotFound("schedule", schedule_id)
+    layers = tuple(
+        RotationLayer(
+            id=r["id"],
+            name=r["name"],
+            position=r["position"],
+            rotation_type=r["rotation_type"],
+            rotation_length_days=r["rotation_length_days"],
+            handoff_time=rotation.parse_handoff_time(r["handoff_time"]),
+            effective_from=parse_iso(r["effective_from"]),
+            effective_until=parse_iso(r["effective_until"]) if r["effective_until"] else None,
+            participant_ids=tuple(json.loads(r["participant_ids"])),
+        )
+        for r in db.all(
+            "SELECT * FROM rotation_layers WHERE schedule_id = ? ORDER BY position", (schedule_id,)
+        )
+    )
+    overrides = tuple(
+        Override(id=r["id"], user_id=r["user_id"], start=parse_iso(r["start_at"]), end=parse_iso(r["end_at"]))
+        for r in db.all("SELECT * FROM overrides WHERE schedule_id = ?", (schedule_id,))
+    )
+    return Schedule(
+        id=row["id"], name=row["name"], timezone=row["timezone"], layers=layers, overrides=overrides
+    )
+
+
+def resolution_wire(res: rotation.Resolution) -> dict[str, Any]:
+    return {
+        "scheduleId": res.schedule_id,
+        "at": to_iso(res.at),
+        "scheduleOwner": res.owner_id,
+        "pagingTargets": list(res.paging_targets),
+        "currentOncall": [
+            {
+                "layerId": lr.layer_id,
+                "name": lr.name,
+                "position": lr.position,
+                "active": lr.active,
+                "userId": lr.participant_id,
+                "shiftStart": to_iso_opt(lr.shift_start),
+                "shiftEnd": to_iso_opt(lr.shift_end),
+                "displacedByOverride": lr.displaced_by_override,
+            }
+            for lr in res.layers
+        ],
+        "override": None
+        if res.override is None
+        else {
+            "id": res.override.id,
+            "userId": res.override.user_id,
+            "start": to_iso(res.override.start),
+            "end": to_iso(res.override.end),
+        },
+        "nextHandoff": to_iso_opt(res.next_handoff),
+    }
+
+
+RESOLVE_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
+def on_call(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> rotation.Resolution:
+    """Who is on call at ``at`` (default: now), as :func:`engine.rotation.resolve` answers with the
+    organisation's membership: the same answer the escalation engine pages with (a removed user's turn is
+    a gap, their overrides do not apply, from the instant of removal). 404 ``not_found`` outside the
+    organisation; ``ValueError`` if the stored schedule cannot be resolved (an unknown zone)."""
+    with ctx.db.read():
+        _schedule_row(ctx, schedule_id)
+        model = load_schedule_model(ctx.db, schedule_id)
+        members = membership(ctx)
+    return rotation.resolve(model, at or ctx.now(), members)
+
+
+def coverage(ctx: Ctx, schedule_id: str, start: datetime, end: datetime) -> rotation.ScheduleShifts:
+    """Every layer's shifts, the owners and the gaps over ``[start, end)`` (:func:`engine.rotation.shifts`
+    with the organisation's membership, so it agrees with :func:`on_call`). Errors as :func:`on_call`;
+    ``end <= start`` is 422 ``validation_error``."""
+    if end <= start:
+        raise ValidationError("end must be after start", field="end")
+    with ctx.db.read():
+        _schedule_row(ctx, schedule_id)
+        model = load_schedule_model(ctx.db, schedule_id)
+        members = membership(ctx)
+    return rotation.shifts(model, start, end, members)
+
+
+def paged_now(ctx: Ctx, target: Target, at: datetime | None = None) -> rotation.TargetResolution:
+    """Who an escalation layer's ``target`` would page at ``at`` (default: now): the escalation engine's
+    own answer (:func:`engine.rotation.resolve_target`) with the organisation's membership, so a view can
+    never disagree with what is paged. A schedule target whose schedule is gone (or not in this
+    organisation) pages nobody; a schedule that cannot be resolved raises ``ValueError``."""
+    when = at or ctx.now()
+    with ctx.db.read():
+        members = membership(ctx)
+        sched: Schedule | None = None
+        if target.type == "schedule" and target.schedule_id:
+            if ctx.db.one(
+                "SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (target.schedule_id, ctx.org_id)
+            ):
+                sched = load_schedule_model(ctx.db, target.schedule_id)
+    return rotation.resolve_target(target, sched, when, members)
+
+
+def resolve_schedule(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> dict[str, Any]:
+    """Who is on call at ``at`` (default: now): owner, paging targets, each layer, the next handoff, in
+    wire form (:func:`on_call`). A layer whose turn belongs to a removed user shows ``userId: null``.
+
+    ``at`` must lie in [1900, 9000): beyond that, shift arithmetic would leave the calendar's range.
+    """
+    if at is not None and not RESOLVE_RANGE[0] <= at < RESOLVE_RANGE[1]:
+        raise ValidationError("at must be between 1900-01-01 and 9000-01-01", field="at")
+    return resolution_wire(on_call(ctx, schedule_id, at))
