@@ -12,8 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine import escalation as esc
-from engine import rotation
+from engine import rotation, snapshot
 from engine.drill import format_instant, format_offset
 from engine.errors import NotFound
 from engine.model import Membership, Policy, Schedule
@@ -34,7 +33,7 @@ def _plan_for(ctx: Ctx, incident_id: str, policy_id: str | None) -> tuple[Policy
     """The policy as the escalation used it (its snapshot), else the live one; and whether it is a snapshot."""
     row = ctx.db.one("SELECT policy_snapshot FROM escalations WHERE incident_id = ?", (incident_id,))
     if row is not None:
-        return esc.policy_from_json(json.loads(row["policy_snapshot"])), True
+        return snapshot.policy_from_json(json.loads(row["policy_snapshot"])), True
     if policy_id:
         try:
             return load_policy_model(ctx.db, policy_id), False
@@ -142,7 +141,7 @@ def explain(
         if plan is not None and is_snapshot:
             try:
                 live = load_policy_model(ctx.db, plan.id)
-                live_changed = esc.policy_fingerprint(live) != esc.policy_fingerprint(plan)
+                live_changed = snapshot.policy_fingerprint(live) != snapshot.policy_fingerprint(plan)
             except NotFound:
                 live_changed = True
 
