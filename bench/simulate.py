@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine import escalation as esc  # noqa: E402
 from engine import simulation as sim  # noqa: E402
 from engine.model import EscalationLayer, Policy, RotationLayer, Schedule, Target  # noqa: E402
+from engine.runtime import simulator  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a week that contains the US spring-forward change
 
@@ -190,8 +191,8 @@ def main() -> int:
         return 2
     scenario = build_scenario(args.incidents)
 
-    report, one_wall, one_cpu = _timed(lambda: sim.simulate(scenario, args.seed, workers=1))
-    par, par_wall, _ = _timed(lambda: sim.simulate(scenario, args.seed, workers=args.workers))
+    report, one_wall, one_cpu = _timed(lambda: simulator.simulate(scenario, args.seed, workers=1))
+    par, par_wall, _ = _timed(lambda: simulator.simulate(scenario, args.seed, workers=args.workers))
 
     # The two event loops alone, on the same precomputed arrivals, resolver and responders, with the
     # cyclic garbage collector off for both (as simulate() runs).
@@ -204,11 +205,11 @@ def main() -> int:
     ours = sim.SimulationReport(seed=args.seed, start=scenario.start, end=scenario.end)
 
     def our_loop() -> None:
-        with sim._no_gc():
+        with simulator.no_gc():
             sim.run_events(incidents, scenario, args.seed, resolver, people, ours, None)
 
     def simpy_loop() -> sim.SimulationReport:
-        with sim._no_gc():
+        with simulator.no_gc():
             return simpy_model(incidents, scenario, args.seed, resolver, people)
 
     _, ours_wall, ours_cpu = _timed(our_loop)

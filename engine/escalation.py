@@ -1,6 +1,8 @@
 """Escalation decisions: pure functions from (state, policy snapshot, now) to the next state and effects.
 
-Nothing here reads a clock, a database or the network. Storage (:mod:`engine.runtime.escalator`) loads the row,
+Nothing here reads a clock, a database or the network. The values returned (:class:`EscalationState`,
+:class:`Outcome`, :class:`Event`, :class:`Page`) are in :mod:`engine.outcome`, the policy snapshot an
+escalation runs on in :mod:`engine.snapshot`. Storage (:mod:`engine.runtime.escalator`) loads the row,
 calls one of these functions with the injected clock's ``now`` and a ``resolve`` callback (who a target
 pages at an instant), then writes the returned state, pages and events in one transaction. The same code
 therefore runs on the wall clock, a scaled clock and a virtual clock, and a replayed decision gives the
@@ -27,14 +29,35 @@ earlier layer); it is part of every page's idempotency key, so one layer is page
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from engine.errors import DomainError, ValidationError
 from engine.model import EscalationLayer, Policy, Target
+from engine.outcome import EscalationState, Event, Outcome, Page, evolve
+from engine.snapshot import target_data
 from engine.timefmt import to_iso as _to_iso
+
+__all__ = [
+    "DUE_REPAGE",
+    "DUE_SNOOZE_END",
+    "DUE_TIMEOUT",
+    "MAX_SNOOZE_MINUTES",
+    "STATES",
+    "EscalationState",
+    "Event",
+    "Outcome",
+    "Page",
+    "Resolver",
+    "acknowledge",
+    "begin",
+    "escalate_now",
+    "fire",
+    "handoff",
+    "snooze",
+    "stop",
+]
 
 STATES: tuple[str, ...] = ("paging", "acknowledged", "exhausted", "stopped", "snoozed")
 DUE_TIMEOUT = "timeout"
@@ -55,184 +78,13 @@ Resolver = Callable[[Target, datetime], tuple[str, ...]]
 """Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""
 
 
-_set = object.__setattr__
-
-# EscalationState, Page and Outcome are frozen dataclasses with a hand-written __init__ (the same
-# parameters, in field order, with the same defaults): it fills the instance dict in one step instead of
-# one frozen-bypassing setattr per field, which halves the cost of building one; the simulator builds
-# hundreds of thousands. Everything else (eq, hash, repr, replace, asdict, FrozenInstanceError) is the
-# dataclass's own. tests/test_simulation.py checks that the two stay in step.
-
-
-@dataclass(frozen=True, init=False)
-class EscalationState:
-    step: int  # 0-based index into the snapshot's layers
-    loop: int  # repeat loops completed (local extension; 0 in the reference model)
-    generation: int
-    state: str  # one of STATES
-    due_at: datetime | None = None
-    due_kind: str | None = None  # DUE_TIMEOUT | DUE_REPAGE | DUE_SNOOZE_END
-    round: int = 0  # pass over the layers; part of the idempotency key
-    acked_by: str | None = None
-
-    def __init__(
-        self,
-        step: int,
-        loop: int,
-        generation: int,
-        state: str,
-        due_at: datetime | None = None,
-        due_kind: str | None = None,
-        round: int = 0,
-        acked_by: str | None = None,
-    ) -> None:
-        _set(
-            self,
-            "__dict__",
-            {
-                "step": step,
-                "loop": loop,
-                "generation": generation,
-                "state": state,
-                "due_at": due_at,
-                "due_kind": due_kind,
-                "round": round,
-                "acked_by": acked_by,
-            },
-        )
-
-
-@dataclass(frozen=True, init=False)
-class Page:
-    """Notify ``user_ids``. ``discriminator`` is None for a layer's own page in a round, which makes the
-    idempotency key ``incident:position:round:user:channel``; re-pages (handoff, reminder, snooze end,
-    manual) add one so they are not mistaken for a duplicate of that page."""
-
-    position: int | None
-    round: int
-    user_ids: tuple[str, ...]
-    reason: str  # escalation | handoff | repage | snooze_end | escalate_now
-    discriminator: str | None = None
-
-    def __init__(
-        self,
-        position: int | None,
-        round: int,
-        user_ids: tuple[str, ...],
-        reason: str,
-        discriminator: str | None = None,
-    ) -> None:
-        _set(
-            self,
-            "__dict__",
-            {
-                "position": position,
-                "round": round,
-                "user_ids": user_ids,
-                "reason": reason,
-                "discriminator": discriminator,
-            },
-        )
-
-
-class Event:
-    """Something to record on the incident's timeline (and, with ``page``, someone to notify).
-
-    ``data`` may be given as a ``(function, args)`` pair instead of a dict: it is then built on first
-    access, once. The decision functions defer the data that formats instants that way, so a caller that
-    never reads it (the simulator) does not pay for it; what it contains does not depend on when it is
-    built (the arguments are immutable values fixed by the decision). Immutable, like the other results.
-    """
-
-    kind: str
-    page: Page | None
-    _data: dict[str, Any] | tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]
-
-    def __init__(
-        self,
-        kind: str,
-        data: dict[str, Any] | tuple[Callable[..., dict[str, Any]], tuple[Any, ...]],
-        page: Page | None = None,
-    ) -> None:
-        _set(self, "__dict__", {"kind": kind, "_data": data, "page": page})
-
-    @property
-    def data(self) -> dict[str, Any]:
-        data = self._data
-        if type(data) is tuple:
-            fn, args = data
-            data = fn(*args)
-            _set(self, "_data", data)
-        return data  # type: ignore[return-value]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Event:
-            return NotImplemented
-        assert isinstance(other, Event)
-        return (self.kind, self.data, self.page) == (other.kind, other.data, other.page)
-
-    __hash__ = None  # type: ignore[assignment]  # data is a dict, as with the former frozen dataclass
-
-    def __repr__(self) -> str:
-        return f"Event(kind={self.kind!r}, data={self.data!r}, page={self.page!r})"
-
-
-@dataclass(frozen=True, init=False)
-class Outcome:
-    state: EscalationState
-    events: tuple[Event, ...] = field(default=())
-
-    def __init__(self, state: EscalationState, events: tuple[Event, ...] = ()) -> None:
-        _set(self, "__dict__", {"state": state, "events": events})
-
-    @property
-    def pages(self) -> tuple[Page, ...]:
-        return tuple(e.page for e in self.events if e.page is not None)
-
-
-_KEEP: Any = object()
-
-
-def _evolve(
-    s: EscalationState,
-    *,
-    generation: int,
-    state: str = _KEEP,
-    due_at: datetime | None = _KEEP,
-    due_kind: str | None = _KEEP,
-) -> EscalationState:
-    """``dataclasses.replace`` for the fields decisions change, without its generic (slow) machinery."""
-    return EscalationState(
-        s.step,
-        s.loop,
-        generation,
-        s.state if state is _KEEP else state,
-        s.due_at if due_at is _KEEP else due_at,
-        s.due_kind if due_kind is _KEEP else due_kind,
-        s.round,
-        s.acked_by,
-    )
-
-
 def _ms(delta: timedelta) -> int:
     return int(round(delta.total_seconds() * 1000))
 
 
-def _target_data(target: Target) -> dict[str, Any]:
-    if target.type == "schedule":
-        return {"type": "schedule", "scheduleId": target.schedule_id}
-    return {"type": "users", "userIds": list(target.user_ids)}
-
-
 def _nobody(step: int, loop: int, layer: EscalationLayer) -> Event:
     """Layer ``step`` (0-based) resolved to nobody: recorded, and nobody is paged."""
-    return Event("nobody_on_call", {"position": step + 1, "loop": loop, "target": _target_data(layer.target)})
+    return Event("nobody_on_call", {"position": step + 1, "loop": loop, "target": target_data(layer.target)})
 
 
 # Event data that formats instants, built on first access (see Event). Same keys, same order as ever.
@@ -371,7 +223,7 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None
         head = {"position": pos, "userIds": list(users), "nextRepageAt": to_iso(nxt) if nxt else None}
         events = [Event("incident_repaged", (_late_data, (head, due, now)), page)]
-        new = _evolve(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
+        new = evolve(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
         return Outcome(new, tuple(events))
     if state.due_kind == DUE_SNOOZE_END and state.state == "snoozed":
         events = [Event("snooze_ended", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))]
@@ -380,7 +232,7 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     # A due time that no longer matches the state (should not happen): clear it, loudly.
     head = {"dueKind": state.due_kind, "state": state.state}
     events = [Event("escalation_due_discarded", (_late_data, (head, due, now)))]
-    return Outcome(_evolve(state, generation=gen, due_at=None, due_kind=None), tuple(events))
+    return Outcome(evolve(state, generation=gen, due_at=None, due_kind=None), tuple(events))
 
 
 def _repage_current(
@@ -404,7 +256,7 @@ def _repage_current(
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
     data = (_paged_data, (state.step + 1, len(plan.layers), state.loop, users, reason, due))
     events = [Event("layer_paged", data, page)]
-    return _evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT), events
+    return evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT), events
 
 
 def _cancelled(state: EscalationState) -> dict[str, Any]:
@@ -429,7 +281,7 @@ def stop(state: EscalationState, now: datetime) -> Outcome:
     """The incident is resolved: nothing more is ever paged. Idempotent."""
     if state.state == "stopped":
         return Outcome(state)
-    new = _evolve(state, generation=state.generation + 1, state="stopped", due_at=None, due_kind=None)
+    new = evolve(state, generation=state.generation + 1, state="stopped", due_at=None, due_kind=None)
     return Outcome(new, (Event("escalation_stopped", {"position": state.step + 1, **_cancelled(state)}),))
 
 
@@ -447,8 +299,8 @@ def handoff(state: EscalationState, plan: Policy, now: datetime, target_user_id:
         events.append(
             Event("escalation_timer_restarted", {"position": state.step + 1, "timeoutAt": to_iso(due)})
         )
-        return Outcome(_evolve(state, generation=gen, due_at=due, due_kind=DUE_TIMEOUT), tuple(events))
-    return Outcome(_evolve(state, generation=gen), tuple(events))
+        return Outcome(evolve(state, generation=gen, due_at=due, due_kind=DUE_TIMEOUT), tuple(events))
+    return Outcome(evolve(state, generation=gen), tuple(events))
 
 
 def escalate_now(
@@ -491,11 +343,11 @@ def escalate_now(
         users = resolve(layer.target, now)
         if not users:
             events.append(_nobody(step, state.loop, layer))
-            return Outcome(_evolve(state, generation=gen), tuple(events))
+            return Outcome(evolve(state, generation=gen), tuple(events))
         page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
         data = (_paged_data, (step + 1, n, state.loop, users, "escalate_now", None))
         events.append(Event("layer_paged", data, page))
-        return Outcome(_evolve(state, generation=gen), tuple(events))
+        return Outcome(evolve(state, generation=gen), tuple(events))
     rnd, loop = state.round, state.loop
     already_paged = state.state == "exhausted" or target_step <= state.step
     if target_step >= n:  # next layer wraps into the next repeat loop (handled by _enter)
@@ -532,64 +384,8 @@ def snooze(state: EscalationState, plan: Policy, now: datetime, minutes: int) ->
             "not_escalating", f"the escalation is {state.state}; only a paging escalation can be snoozed"
         )
     until = now + timedelta(minutes=minutes)
-    new = _evolve(
+    new = evolve(
         state, generation=state.generation + 1, state="snoozed", due_at=until, due_kind=DUE_SNOOZE_END
     )
     data = {"position": state.step + 1, "minutes": minutes, "until": to_iso(until), **_cancelled(state)}
     return Outcome(new, (Event("escalation_snoozed", data),))
-
-
-# -- the snapshot ----------------------------------------------------------------------------------
-
-
-def policy_to_json(plan: Policy) -> dict[str, Any]:
-    """The snapshot stored with an escalation (the layers as they were when it started)."""
-    return {
-        "id": plan.id,
-        "name": plan.name,
-        "repeat": plan.repeat,
-        "repageAfterMinutes": plan.repage_after_minutes,
-        "layers": [
-            {
-                "id": layer.id,
-                "position": layer.position,
-                "ackTimeoutMinutes": layer.ack_timeout_minutes,
-                "target": _target_data(layer.target),
-            }
-            for layer in plan.layers
-        ],
-    }
-
-
-def policy_from_json(data: dict[str, Any]) -> Policy:
-    layers = tuple(
-        EscalationLayer(
-            id=item["id"],
-            position=i,
-            ack_timeout_minutes=int(item["ackTimeoutMinutes"]),
-            target=Target(
-                type=item["target"]["type"],
-                schedule_id=item["target"].get("scheduleId"),
-                user_ids=tuple(item["target"].get("userIds") or ()),
-            ),
-        )
-        for i, item in enumerate(data["layers"], start=1)
-    )
-    return Policy(
-        id=data["id"],
-        name=data.get("name", ""),
-        layers=layers,
-        repeat=int(data.get("repeat") or 0),
-        repage_after_minutes=data.get("repageAfterMinutes"),
-    )
-
-
-def policy_fingerprint(plan: Policy) -> str:
-    """Equal for two policies that escalate identically (ids, order, timeouts, targets, extensions)."""
-    parts = [str(plan.repeat), str(plan.repage_after_minutes)]
-    for layer in plan.layers:
-        t = layer.target
-        parts.append(
-            f"{layer.id}/{layer.ack_timeout_minutes}/{t.type}/{t.schedule_id}/{','.join(t.user_ids)}"
-        )
-    return "|".join(parts)

@@ -1,6 +1,6 @@
 """Simulation: weeks of incidents through the real escalation decisions, on virtual time, in memory.
 
-:func:`simulate` is a discrete-event loop over a heap of ``(instant, seq, kind, incident, detail)``: the
+:func:`simulate` (or :func:`prepare`, :func:`run_part` per part, :func:`finish`) is a discrete-event loop over a heap of ``(instant, seq, kind, incident, detail)``: the
 virtual ``now`` jumps from one event to the next, and ``seq`` breaks ties first-in first-out, so a run is
 a pure function of the :class:`Scenario` and the seed. Every escalation step is decided by
 :mod:`engine.escalation` (``begin``, ``fire``, ``acknowledge``) with a :class:`CachedResolver` that
@@ -28,14 +28,11 @@ Rules of the model (docs/SIMULATION.md has them with the scenario keys):
 
 from __future__ import annotations
 
-import gc
 import heapq
 import math
-import multiprocessing as mp
 import random
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -485,20 +482,23 @@ class _Responders:
         return iv
 
 
-def simulate(
-    scenario: Scenario,
-    seed: int = 0,
-    *,
-    progress: Callable[[float], None] | None = None,
-    workers: int = 1,
-) -> SimulationReport:
-    """Run the scenario; deterministic for ``seed`` whatever ``workers`` is.
+@dataclass
+class Run:
+    """A scenario ready to run: its arrivals and the precomputed resolver and responders, shared by
+    every part of a run (whoever runs the parts: one loop, or several processes, :mod:`engine.runtime.simulator`)."""
 
-    Incidents never interact in this model (responders have no capacity limit), so ``workers > 1``
-    splits them between forked processes, each running the same event loop on its share with the same
-    incident numbers and therefore the same draws; the merged report equals the single-process one.
-    ``progress`` gets the fraction of the period done (a few hundred calls at most; only from this process).
-    """
+    scenario: Scenario
+    seed: int
+    incidents: list[tuple[datetime, str]]
+    resolve: CachedResolver
+    people: _Responders
+
+    def new_report(self) -> SimulationReport:
+        return SimulationReport(seed=self.seed, start=self.scenario.start, end=self.scenario.end)
+
+
+def prepare(scenario: Scenario, seed: int = 0) -> Run:
+    """Draw the arrivals for ``seed`` and precompute who is on call and who is available."""
     rng = random.Random(seed)
     incidents = arrivals(scenario, rng)
     horizon = scenario.end + timedelta(days=2)  # escalations that start near the end run past it
@@ -506,76 +506,50 @@ def simulate(
         scenario.schedules, scenario.active_user_ids, scenario.start - timedelta(days=1), horizon
     )
     people = _Responders(scenario, scenario.start - timedelta(days=1), horizon)
-    report = SimulationReport(seed=seed, start=scenario.start, end=scenario.end)
-    parts = _split(len(incidents), workers)
-    with _no_gc():
-        if len(parts) <= 1:
-            run_events(incidents, scenario, seed, resolve, people, report, progress)
-        else:
-            _run_parallel(incidents, parts, scenario, seed, resolve, people, report, progress)
-    report.tta_seconds.sort()
-    _coverage(scenario, resolve, people, report)
+    return Run(scenario, seed, incidents, resolve, people)
+
+
+def run_part(
+    run: Run, numbers: list[int], progress: Callable[[float], None] | None = None
+) -> SimulationReport:
+    """The event loop over the incidents numbered ``numbers`` (a part from :func:`split`, in time order)."""
+    report = run.new_report()
+    incidents = [run.incidents[i] for i in numbers]
+    run_events(incidents, run.scenario, run.seed, run.resolve, run.people, report, progress, numbers)
     return report
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """The loop allocates millions of short-lived tuples and no cycles: the cyclic collector only costs
-    time here (about a fifth of the run). Restored on exit."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+def finish(run: Run, report: SimulationReport) -> SimulationReport:
+    """Complete a (merged) report: sorted times to acknowledge, and each layer's coverage gaps."""
+    report.tta_seconds.sort()
+    _coverage(run.scenario, run.resolve, run.people, report)
+    return report
 
 
-def _split(count: int, workers: int) -> list[list[int]]:
+def split(count: int, workers: int) -> list[list[int]]:
     """Incident numbers per worker, interleaved so every part spans the whole period (and the progress
-    of part 0 stands for all of them)."""
-    if workers <= 1 or count < 2_000 or "fork" not in mp.get_all_start_methods():
+    of part 0 stands for all of them). One part for small runs, where splitting costs more than it saves.
+
+    Incidents never interact in this model (responders have no capacity limit), so the parts can run
+    anywhere with the same incident numbers and therefore the same draws; merged
+    (:meth:`SimulationReport.merge`), they equal the single-part report.
+    """
+    if workers <= 1 or count < 2_000:
         return [list(range(count))]
     return [list(range(k, count, workers)) for k in range(workers)]
 
 
-_FORKED: dict[str, Any] = {}  # what a forked worker inherits instead of having it pickled
+def simulate(
+    scenario: Scenario, seed: int = 0, *, progress: Callable[[float], None] | None = None
+) -> SimulationReport:
+    """Run the scenario in this process, in one loop; deterministic for ``seed``.
 
-
-def _part(k: int) -> SimulationReport:
-    f = _FORKED
-    numbers = f["parts"][k]
-    incidents = [f["incidents"][i] for i in numbers]
-    report = SimulationReport(seed=f["seed"], start=f["scenario"].start, end=f["scenario"].end)
-    with _no_gc():
-        run_events(incidents, f["scenario"], f["seed"], f["resolve"], f["people"], report, None, numbers)
-    return report
-
-
-def _run_parallel(
-    incidents: list[tuple[datetime, str]],
-    parts: list[list[int]],
-    scenario: Scenario,
-    seed: int,
-    resolve: CachedResolver,
-    people: _Responders,
-    report: SimulationReport,
-    progress: Callable[[float], None] | None,
-) -> None:
-    _FORKED.update(
-        incidents=incidents, parts=parts, scenario=scenario, seed=seed, resolve=resolve, people=people
-    )
-    try:
-        ctx = mp.get_context("fork")
-        with ctx.Pool(len(parts) - 1) as pool:
-            pending = pool.map_async(_part, range(1, len(parts)))
-            mine = [incidents[i] for i in parts[0]]
-            run_events(mine, scenario, seed, resolve, people, report, progress, parts[0])
-            others = pending.get()
-    finally:
-        _FORKED.clear()
-    for other in others:
-        report.merge(other)
+    ``progress`` gets the fraction of the period done (a few hundred calls at most). The runtime's
+    :func:`engine.runtime.simulator.simulate` gives the same report faster (several processes, the cyclic
+    garbage collector off).
+    """
+    run = prepare(scenario, seed)
+    return finish(run, run_part(run, list(range(len(run.incidents))), progress))
 
 
 def run_events(

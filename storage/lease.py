@@ -1,4 +1,6 @@
-"""The engine lease: exactly one process per database fires timers and delivers pages.
+"""Fenced leases: exactly one process per database fires timers and delivers pages (the engine lease,
+row ``engine``), and one per organisation pushes its change queue (row ``push:<org>``,
+:mod:`storage.sync.change_queue.push`); the two differ only in the row's name and TTL.
 
 One ``engine_lease`` row holds ``holder``, a fencing ``token`` and ``expires_at_ms``. The holder renews
 it every second or so; another engine takes it once it has expired (or at once when the holder is a
@@ -39,8 +41,7 @@ def holder_is_gone(holder: str) -> bool:
     """True only when the holder is a process on this host that no longer exists (or is a zombie).
 
     ``holder`` is a :func:`holder_name`. This lets a process restarted after ``kill -9`` take over at
-    once instead of waiting out the TTL; the engine lease and the sync push lease
-    (:mod:`storage.sync.change_queue`) both use it.
+    once instead of waiting out the TTL.
     Holders on other hosts, or unparsable ones, are never presumed dead: only expiry frees their lease.
     """
     try:

@@ -12,6 +12,7 @@ import pytest
 
 from engine import simulation as sim
 from engine.model import EscalationLayer, Policy, RotationLayer, Schedule, Target
+from engine.runtime import simulator
 from tests.helpers import run_oncall, seed_demo_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scenario.toml"
@@ -170,8 +171,8 @@ def test_minutes_with_nobody_on_call_come_from_the_schedule() -> None:
 
 def test_workers_do_not_change_the_report() -> None:
     scenario = _scenario(per_week=6000, default=sim.Behaviour(0.8, 4.0, 12.0))
-    one = sim.simulate(scenario, seed=9, workers=1)
-    two = sim.simulate(scenario, seed=9, workers=2)
+    one = simulator.simulate(scenario, seed=9, workers=1)
+    two = simulator.simulate(scenario, seed=9, workers=2)
     assert one.summary() == two.summary()
     assert one.pages == two.pages and one.acked_at_layer == two.acked_at_layer
     assert one.tta_seconds == two.tta_seconds

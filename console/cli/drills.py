@@ -255,9 +255,7 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
     if workers is None:
         workers = min(4, os.cpu_count() or 1) if expected >= 50_000 else 1
     progress = _Progress(sys.stderr.isatty() and expected >= 20_000 and not as_json)
-    from engine import simulation
-
-    report = simulation.simulate(scenario, seed, progress=progress, workers=workers)
+    report = scenarios.simulate(scenario, seed, progress=progress, workers=workers)
     data = scenarios.report_wire(scenario, report)
     if as_json:
         echo_json(data)

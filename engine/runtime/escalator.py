@@ -4,8 +4,9 @@ Each incident under escalation has one ``escalations`` row: its current layer (`
 ``loop``, pass ``round``, ``state``, ``generation`` and the next ``due_at_ms`` with its ``due_kind``.
 Every function here runs inside one write transaction (``BEGIN IMMEDIATE``, or a savepoint inside the
 caller's, e.g. the incident service's): it loads the row, asks the pure engine
-(:mod:`engine.escalation`) what to do at ``now``, and writes the new row (``WHERE generation = ?``), the
-outbox rows and the timeline events together. A crash therefore leaves either all of a step or none of
+(:mod:`engine.escalation`) what to do at ``now``, and writes the new row
+(``WHERE generation = ?``), the page queue rows and the timeline events together (one helper,
+:func:`_advance`, for every person-driven step; :func:`tick` for the timers). A crash therefore leaves either all of a step or none of
 it, and a stale or duplicate wake finds nothing due.
 
 Policy edits during an escalation: the layers are **snapshotted when the escalation starts** and the
@@ -23,12 +24,13 @@ import logging
 import math
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from engine import escalation as esc
-from engine import ids, rotation
+from engine import ids, rotation, snapshot
 from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NotFound
 from engine.model import Membership, Policy, Schedule, Target
@@ -121,10 +123,11 @@ class _Tx:
             )
             self._rows.clear()
 
-    def plan(self, snapshot: str) -> Policy:
-        plan = self.plans.get(snapshot)
+    def plan(self, stored: str) -> Policy:
+        """The policy snapshot an escalation runs on, parsed once per transaction."""
+        plan = self.plans.get(stored)
         if plan is None:
-            plan = self.plans[snapshot] = esc.policy_from_json(json.loads(snapshot))
+            plan = self.plans[stored] = snapshot.policy_from_json(json.loads(stored))
         return plan
 
     def _schedule(self, schedule_id: str) -> Schedule | None:
@@ -182,7 +185,7 @@ class _Tx:
             from engine.service.policies import load_policy_model
 
             try:
-                self.live[policy_id] = esc.policy_fingerprint(load_policy_model(self.db, policy_id))
+                self.live[policy_id] = snapshot.policy_fingerprint(load_policy_model(self.db, policy_id))
             except NotFound:
                 self.live[policy_id] = None
         return self.live[policy_id]
@@ -296,8 +299,8 @@ def start(db: Database, now: datetime, incident_id: str) -> None:
                 "incident_id": incident_id,
                 "org_id": inc["org_id"],
                 "policy_id": plan.id,
-                "policy_snapshot": json.dumps(esc.policy_to_json(plan), separators=(",", ":")),
-                "policy_hash": esc.policy_fingerprint(plan),
+                "policy_snapshot": json.dumps(snapshot.policy_to_json(plan), separators=(",", ":")),
+                "policy_hash": snapshot.policy_fingerprint(plan),
                 "step": s.step,
                 "loop": s.loop,
                 "round": s.round,
@@ -313,42 +316,77 @@ def start(db: Database, now: datetime, incident_id: str) -> None:
         _apply(tx, inc, now, outcome, None, len(plan.layers))
 
 
-def _load(db: Database, incident_id: str) -> tuple[sqlite3.Row, sqlite3.Row] | None:
-    inc = _incident(db, incident_id)
-    row = db.one(_ESC_SQL, (incident_id,))
-    if inc is None or row is None:
-        return None
-    return inc, row
+class _Decision:
+    """What a person's action asks of the pure rules, given the escalation's state and its snapshot.
+
+    ``plan()`` parses the snapshot on first use; ``layer_count`` is its number of layers once parsed
+    (None when the decision did not need the snapshot, as for ``stop``).
+    """
+
+    def __init__(self, tx: _Tx, row: sqlite3.Row) -> None:
+        self.tx = tx
+        self.state = _state(row)
+        self._stored = str(row["policy_snapshot"])
+        self._plan: Policy | None = None
+
+    def plan(self) -> Policy:
+        if self._plan is None:
+            self._plan = self.tx.plan(self._stored)
+        return self._plan
+
+    @property
+    def layer_count(self) -> int | None:
+        return None if self._plan is None else len(self._plan.layers)
+
+
+_NOT_ESCALATING = "this incident has no escalation policy"
+
+
+def _advance(
+    db: Database,
+    now: datetime,
+    incident_id: str,
+    actor: str | None,
+    decide: Callable[[_Decision], esc.Outcome],
+    *,
+    required: bool = False,
+    without_escalation: Callable[[_Tx, sqlite3.Row], None] | None = None,
+) -> None:
+    """Load → decide → save, in one write transaction: the one shape of every person-driven step.
+
+    Loads the incident and its escalation row, asks ``decide`` (a pure rule of :mod:`engine.escalation`)
+    for the outcome at ``now``, and, when the outcome changed the escalation (a new ``generation``), writes
+    the row (``WHERE generation = ?``), the page queue rows and the timeline events attributed to
+    ``actor``. An incident without an escalation gets ``without_escalation`` if given; otherwise nothing
+    happens, or 400 ``not_escalating`` is raised when ``required``.
+    """
+    with db.write():
+        inc = _incident(db, incident_id)
+        row = None if inc is None else db.one(_ESC_SQL, (incident_id,))
+        if inc is not None and row is None and without_escalation is not None:
+            without_escalation(_Tx(db), inc)
+            return
+        if inc is None or row is None:
+            if required:
+                raise DomainError("not_escalating", _NOT_ESCALATING)
+            return
+        decision = _Decision(_Tx(db), row)
+        outcome = decide(decision)
+        if outcome.state.generation == row["generation"]:
+            return  # nothing changed: acknowledged or stopped already
+        _save(db, incident_id, row["generation"], outcome.state, now)
+        _apply(decision.tx, inc, now, outcome, actor, decision.layer_count)
 
 
 def acknowledge(db: Database, now: datetime, incident_id: str, user_id: str | None) -> None:
     """Cancel the pending timeout; arm the re-page reminder if the policy has one. Idempotent; a no-op
     once stopped (resolved)."""
-    with db.write():
-        loaded = _load(db, incident_id)
-        if loaded is None:
-            return
-        inc, row = loaded
-        tx = _Tx(db)
-        plan = tx.plan(row["policy_snapshot"])
-        outcome = esc.acknowledge(_state(row), plan, now, user_id)
-        if outcome.state.generation != row["generation"]:
-            _save(db, incident_id, row["generation"], outcome.state, now)
-            _apply(tx, inc, now, outcome, user_id, len(plan.layers))
+    _advance(db, now, incident_id, user_id, lambda d: esc.acknowledge(d.state, d.plan(), now, user_id))
 
 
 def stop(db: Database, now: datetime, incident_id: str) -> None:
     """The incident is resolved: cancel everything still pending. Idempotent."""
-    with db.write():
-        loaded = _load(db, incident_id)
-        if loaded is None:
-            return
-        inc, row = loaded
-        outcome = esc.stop(_state(row), now)
-        if outcome.state.generation != row["generation"]:
-            tx = _Tx(db)
-            _save(db, incident_id, row["generation"], outcome.state, now)
-            _apply(tx, inc, now, outcome, None, None)
+    _advance(db, now, incident_id, None, lambda d: esc.stop(d.state, now))
 
 
 def handoff(db: Database, now: datetime, incident_id: str, target_user_id: str, actor_id: str | None) -> None:
@@ -356,27 +394,24 @@ def handoff(db: Database, now: datetime, incident_id: str, target_user_id: str, 
 
     Works without an escalation too (handoff is also "change owner"): the target is paged all the same.
     """
-    with db.write():
-        inc = _incident(db, incident_id)
-        if inc is None:
-            return
-        tx = _Tx(db)
-        row = db.one(_ESC_SQL, (incident_id,))
-        if row is None:
-            n = db.scalar(
-                "SELECT count(*) FROM timeline WHERE incident_id = ? AND kind = 'handoff_paged'",
-                (incident_id,),
-            )
-            page = esc.Page(None, 0, (target_user_id,), "handoff", f"h0.{int(n) + 1}")
-            event = esc.Event("handoff_paged", {"position": None, "userIds": [target_user_id]}, page)
-            _apply(
-                tx, inc, now, esc.Outcome(esc.EscalationState(0, 0, 0, "stopped"), (event,)), actor_id, None
-            )
-            return
-        plan = tx.plan(row["policy_snapshot"])
-        outcome = esc.handoff(_state(row), plan, now, target_user_id)
-        _save(db, incident_id, row["generation"], outcome.state, now)
-        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+
+    def page_the_new_owner(tx: _Tx, inc: sqlite3.Row) -> None:
+        n = tx.db.scalar(
+            "SELECT count(*) FROM timeline WHERE incident_id = ? AND kind = 'handoff_paged'", (incident_id,)
+        )
+        page = esc.Page(None, 0, (target_user_id,), "handoff", f"h0.{int(n) + 1}")
+        event = esc.Event("handoff_paged", {"position": None, "userIds": [target_user_id]}, page)
+        outcome = esc.Outcome(esc.EscalationState(0, 0, 0, "stopped"), (event,))
+        _apply(tx, inc, now, outcome, actor_id, None)
+
+    _advance(
+        db,
+        now,
+        incident_id,
+        actor_id,
+        lambda d: esc.handoff(d.state, d.plan(), now, target_user_id),
+        without_escalation=page_the_new_owner,
+    )
 
 
 def escalate_now(
@@ -386,30 +421,26 @@ def escalate_now(
 
     400 ``invalid_layer`` for a position outside the policy, ``not_escalating`` when nothing escalates.
     """
-    with db.write():
-        loaded = _load(db, incident_id)
-        if loaded is None:
-            raise DomainError("not_escalating", "this incident has no escalation policy")
-        inc, row = loaded
-        tx = _Tx(db)
-        plan = tx.plan(row["policy_snapshot"])
-        outcome = esc.escalate_now(_state(row), plan, now, to_position, tx.resolve)
-        _save(db, incident_id, row["generation"], outcome.state, now)
-        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+    _advance(
+        db,
+        now,
+        incident_id,
+        actor_id,
+        lambda d: esc.escalate_now(d.state, d.plan(), now, to_position, d.tx.resolve),
+        required=True,
+    )
 
 
 def snooze(db: Database, now: datetime, incident_id: str, minutes: int, actor_id: str | None) -> None:
     """Local extension: hold a paging escalation for ``minutes``; then the current layer is paged again."""
-    with db.write():
-        loaded = _load(db, incident_id)
-        if loaded is None:
-            raise DomainError("not_escalating", "this incident has no escalation policy")
-        inc, row = loaded
-        tx = _Tx(db)
-        plan = tx.plan(row["policy_snapshot"])
-        outcome = esc.snooze(_state(row), plan, now, minutes)
-        _save(db, incident_id, row["generation"], outcome.state, now)
-        _apply(tx, inc, now, outcome, actor_id, len(plan.layers))
+    _advance(
+        db,
+        now,
+        incident_id,
+        actor_id,
+        lambda d: esc.snooze(d.state, d.plan(), now, minutes),
+        required=True,
+    )
 
 
 # -- the timer side -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from engine.escalation import Page
+from engine.outcome import Page
 from engine.timefmt import to_epoch_ms
 from engine.timefmt import to_iso as _to_iso
 from storage.db import Database

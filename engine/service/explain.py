@@ -9,14 +9,14 @@ the page, the re-resolution may differ from what was paged, and the explanation 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine import escalation as esc
-from engine import rotation
+from engine import rotation, snapshot
 from engine.drill import format_instant, format_offset
 from engine.errors import NotFound
-from engine.model import Membership, Policy, Schedule
+from engine.model import EscalationLayer, Membership, Policy, Schedule
 from engine.runtime import escalator
 from engine.service import Ctx
 from engine.service import incidents as incidents_svc
@@ -34,7 +34,7 @@ def _plan_for(ctx: Ctx, incident_id: str, policy_id: str | None) -> tuple[Policy
     """The policy as the escalation used it (its snapshot), else the live one; and whether it is a snapshot."""
     row = ctx.db.one("SELECT policy_snapshot FROM escalations WHERE incident_id = ?", (incident_id,))
     if row is not None:
-        return esc.policy_from_json(json.loads(row["policy_snapshot"])), True
+        return snapshot.policy_from_json(json.loads(row["policy_snapshot"])), True
     if policy_id:
         try:
             return load_policy_model(ctx.db, policy_id), False
@@ -121,261 +121,330 @@ def _resolution(
     }
 
 
+@dataclass
+class _Facts:
+    """Everything one explanation reads, once, inside its read transaction."""
+
+    ctx: Ctx
+    inc: dict[str, Any]
+    names: dict[str, str]
+    active: set[str]
+    members: Membership
+    plan: Policy | None
+    is_snapshot: bool
+    state: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    zone: str
+    t0: datetime
+    cache: dict[str, Schedule | None] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> tuple[EscalationLayer, ...]:
+        return () if self.plan is None else self.plan.layers
+
+    def off(self, t: datetime) -> str:
+        """``t`` as an offset from the incident's creation (``+5m``)."""
+        return format_offset(t - self.t0)
+
+    def schedule(self, layer: EscalationLayer) -> Schedule | None:
+        """The layer's schedule as it is now (None for a users target or a deleted schedule)."""
+        if layer.target.type != "schedule":
+            return None
+        return _schedule(self.ctx, self.cache, layer.target.schedule_id)
+
+
+def _read_facts(ctx: Ctx, ident: str) -> _Facts:
+    inc = incidents_svc.find_incident(ctx, ident)
+    iid = inc["id"]
+    plan, is_snapshot = _plan_for(ctx, iid, inc["escalationPolicyId"])
+    return _Facts(
+        ctx=ctx,
+        inc=inc,
+        names=user_names(ctx),
+        active=set(active_user_ids(ctx)),
+        members=membership(ctx),
+        plan=plan,
+        is_snapshot=is_snapshot,
+        state=escalator.escalation_state(ctx.db, iid),
+        events=timeline.events(ctx.db, iid),
+        zone="UTC" if plan is None else drill_zone(ctx.db, plan),
+        t0=parse_iso(inc["createdAt"]),
+    )
+
+
+def _live_changed(f: _Facts) -> bool:
+    """Has the live policy changed (or gone) since the escalation took its snapshot?"""
+    if f.plan is None or not f.is_snapshot:
+        return False
+    try:
+        live = load_policy_model(f.ctx.db, f.plan.id)
+    except NotFound:
+        return True
+    return snapshot.policy_fingerprint(live) != snapshot.policy_fingerprint(f.plan)
+
+
+@dataclass
+class _Milestones:
+    """When each layer was first reached, the acknowledgement, the exhaustion (from the timeline)."""
+
+    reached: dict[int, datetime] = field(default_factory=dict)
+    acked: dict[str, Any] | None = None
+    exhausted_at: datetime | None = None
+
+
+def _milestones(events: list[dict[str, Any]]) -> _Milestones:
+    m = _Milestones()
+    for ev in events:
+        when = parse_iso(ev["at"])
+        d = ev["data"]
+        if ev["kind"] in ("layer_paged", "nobody_on_call") and d.get("position"):
+            m.reached.setdefault(int(d["position"]), when)
+        if ev["kind"] == "escalation_acknowledged":
+            m.acked = {"at": when, "by": d.get("by"), "position": d.get("position")}
+        if ev["kind"] == "escalation_exhausted":
+            m.exhausted_at = when
+    return m
+
+
+def _describe_target(f: _Facts, layer: EscalationLayer, sched: Schedule | None, notes: list[str]) -> str:
+    """The layer's target in words; notes listed users who were removed."""
+    target = layer.target
+    if target.type == "schedule":
+        if sched is not None:
+            return f'schedule "{sched.name}" ({sched.timezone})'
+        return f"schedule {target.schedule_id} (deleted since)"
+    for u in target.user_ids:
+        if u not in f.active:
+            notes.append(f"{f.names.get(u, u)} is listed but was removed: never paged")
+    return "users " + ", ".join(f.names.get(u, u) for u in target.user_ids)
+
+
+def _layer_events(f: _Facts, item: dict[str, Any], paged_by: dict[str, list[str]]) -> None:
+    """The layer's pages, timers and notes from the timeline; who each page reached goes to ``paged_by``."""
+    pos = item["position"]
+    for ev in f.events:
+        d = ev["data"]
+        if d.get("position") != pos:
+            continue
+        when = parse_iso(ev["at"])
+        if ev["kind"] in ("layer_paged", "handoff_paged", "incident_repaged"):
+            reason = d.get("reason") or ev["kind"]
+            for u in d.get("userIds", []):
+                paged_by.setdefault(u, []).append(f"layer {pos} at {f.off(when)} ({reason})")
+            item["pages"].append(
+                {
+                    "at": ev["at"],
+                    "offset": f.off(when),
+                    "users": [f.names.get(u, u) for u in d.get("userIds", [])],
+                    "reason": reason,
+                }
+            )
+            if d.get("timeoutAt"):
+                due = parse_iso(d["timeoutAt"])
+                item["timers"].append(
+                    {
+                        "kind": "timeout armed",
+                        "at": d["timeoutAt"],
+                        "text": f"ack timeout due at {f.off(due)} ({format_instant(due, f.zone)})",
+                    }
+                )
+        elif ev["kind"] == "nobody_on_call":
+            gone = [f.names.get(u, u) for u in d.get("removedUserIds", [])]
+            item["notes"].append(
+                f"at {f.off(when)} the target resolved to nobody"
+                + (f" ({', '.join(gone)} removed from the organisation)" if gone else "")
+                + "; the next layer was paged at once"
+            )
+        elif ev["kind"] == "escalation_timeout":
+            late = int(d.get("lateMs") or 0)
+            lateness = "on time" if late < 1000 else f"{late / 1000:.0f} s late"
+            item["timers"].append(
+                {
+                    "kind": "timeout fired",
+                    "at": ev["at"],
+                    "text": f"timed out at {f.off(when)} ({lateness}): nobody acknowledged",
+                }
+            )
+        elif ev["kind"] == "escalation_acknowledged":
+            by = d.get("by") or ""
+            item["timers"].append(
+                {
+                    "kind": "acknowledged",
+                    "at": ev["at"],
+                    "text": f"acknowledged at {f.off(when)} by {f.names.get(by, d.get('by') or '?')}; "
+                    "its timeout was cancelled",
+                }
+            )
+
+
+def _not_reached_note(f: _Facts, m: _Milestones) -> str:
+    if m.acked is not None:
+        by = m.acked["by"] or ""
+        return (
+            f"not reached: acknowledged at {f.off(m.acked['at'])} by "
+            f"{f.names.get(by, m.acked['by'] or '?')} (layer {m.acked['position']})"
+        )
+    if f.state is not None and f.state.get("state") == "paging" and f.state.get("nextEscalationAt"):
+        return (
+            f"not reached yet: the current layer times out at {f.off(parse_iso(f.state['nextEscalationAt']))}"
+        )
+    return "not reached"
+
+
+def _explain_layer(
+    f: _Facts, layer: EscalationLayer, m: _Milestones, paged_by: dict[str, list[str]]
+) -> dict[str, Any]:
+    """One policy layer: its target, what the timeline says happened to it, who it resolved to."""
+    target = layer.target
+    notes: list[str] = []
+    sched = f.schedule(layer)
+    item: dict[str, Any] = {
+        "position": layer.position,
+        "ackTimeoutMinutes": layer.ack_timeout_minutes,
+        "target": {"type": target.type, "scheduleId": target.schedule_id, "userIds": list(target.user_ids)},
+        "targetText": "",
+        "pages": [],
+        "timers": [],
+        "resolution": None,
+        "notes": notes,
+    }
+    item["targetText"] = _describe_target(f, layer, sched, notes)
+    _layer_events(f, item, paged_by)
+    reached_at = m.reached.get(layer.position)
+    if reached_at is not None and sched is not None:
+        item["resolution"] = _resolution(sched, reached_at, f.names, f.members, sched.timezone)
+    if reached_at is None:
+        notes.append(_not_reached_note(f, m))
+    return item
+
+
+def _why_in_schedule(
+    f: _Facts, layer: EscalationLayer, sched: Schedule, res: dict[str, Any] | None, rl_name: str, u: str
+) -> str:
+    """Why a participant of rotation ``rl_name`` was not paged by ``layer`` (resolved as ``res``)."""
+    if res is None:
+        return f'in rotation "{rl_name}" of {sched.name}, but layer {layer.position} was not reached'
+    lr = next((x for x in res["layers"] if x["name"] == rl_name), None)
+    if lr is None or not lr["active"]:
+        return f'in rotation "{rl_name}" of {sched.name}, which was not active then'
+    if lr["userId"] == u and lr["displacedByOverride"]:
+        cover = res["override"]["user"] if res["override"] else "an override"
+        return f'had the shift in "{rl_name}" of {sched.name} but was covered by {cover}'
+    return (
+        f'in rotation "{rl_name}" of {sched.name}, but {lr["user"]} had the shift '
+        f"(layer {layer.position} reached at {f.off(parse_iso(res['at']))})"
+    )
+
+
+def _candidates(f: _Facts, layers_out: list[dict[str, Any]]) -> dict[str, str]:
+    """Everyone the policy could page, with why they were not (the first reason found wins)."""
+    candidates: dict[str, str] = {}
+    for item, layer in zip(layers_out, f.layers, strict=False):
+        if layer.target.type == "users":
+            for u in layer.target.user_ids:
+                if item["pages"]:
+                    candidates.setdefault(u, f"listed in layer {layer.position}")
+                else:
+                    candidates.setdefault(u, f"listed in layer {layer.position}, which was not reached")
+            continue
+        sched = _schedule(f.ctx, f.cache, layer.target.schedule_id)
+        if sched is None:
+            continue
+        for rl in sched.layers:
+            for u in rl.participant_ids:
+                if u not in candidates:
+                    candidates[u] = _why_in_schedule(f, layer, sched, item["resolution"], rl.name, u)
+    for layer in f.layers:
+        sched = f.schedule(layer)
+        if sched is None:
+            continue
+        for o in sched.overrides:
+            candidates.setdefault(o.user_id, f"has an override on {sched.name}, at another time")
+    return candidates
+
+
+def _people(f: _Facts, paged_by: dict[str, list[str]], candidates: dict[str, str]) -> list[dict[str, Any]]:
+    """Every person of the organisation (by name), paged or not, and why."""
+    people: list[dict[str, Any]] = []
+    names = f.names
+    for u in sorted(names, key=lambda x: names[x]):
+        if u in paged_by:
+            why = "paged by " + "; ".join(paged_by[u])
+        elif u not in f.active and u in candidates:
+            why = "removed from the organisation"
+        elif u in candidates:
+            why = candidates[u]
+        elif u in f.active:
+            why = "not in any layer of this policy"
+        else:
+            continue
+        people.append({"userId": u, "name": names[u], "paged": u in paged_by, "why": why})
+    return people
+
+
+def _what_if(f: _Facts, at: datetime, at_note: str | None) -> dict[str, Any] | None:
+    """Who each layer would have paged had the incident started at ``at`` (a layer that resolves to
+    nobody passes on at once)."""
+    if f.plan is None:
+        return None
+    steps = []
+    t = at
+    for layer in f.plan.layers:
+        sched = f.schedule(layer)
+        ids = rotation.resolve_target(layer.target, sched, t, f.members).user_ids
+        who = [f.names.get(u, u) for u in ids]
+        steps.append(
+            {
+                "position": layer.position,
+                "at": to_iso(t),
+                "local": format_instant(t, f.zone),
+                "offset": format_offset(t - at),
+                "users": who,
+                "resolution": _resolution(sched, t, f.names, f.members, sched.timezone)
+                if sched is not None
+                else None,
+            }
+        )
+        if who:
+            t = t + timedelta(minutes=layer.ack_timeout_minutes)
+    return {
+        "at": to_iso(at),
+        "local": format_instant(at, f.zone, year=True),
+        "note": at_note,
+        "layers": steps,
+    }
+
+
 def explain(
     ctx: Ctx, ident: str, *, at: datetime | None = None, at_note: str | None = None
 ) -> dict[str, Any]:
     """The explanation in wire form; ``at`` adds who would have been paged had it fired then (``at_note``
-    says how a local time given for it was read, e.g. in a DST change)."""
+    says how a local time given for it was read, e.g. in a DST change).
+
+    ``{incident, timezone, policy, escalation, acknowledged, exhaustedAt, layers, people, whatIf}``;
+    raises NotFound (404) for an incident outside the organisation.
+    """
     with ctx.db.read():
-        inc = incidents_svc.find_incident(ctx, ident)
-        iid = inc["id"]
-        names = user_names(ctx)
-        active = active_user_ids(ctx)
-        members = membership(ctx)
-        plan, is_snapshot = _plan_for(ctx, iid, inc["escalationPolicyId"])
-        state = escalator.escalation_state(ctx.db, iid)
-        events = timeline.events(ctx.db, iid)
-        cache: dict[str, Schedule | None] = {}
-        zone = "UTC" if plan is None else drill_zone(ctx.db, plan)
-        t0 = parse_iso(inc["createdAt"])
-        live_changed = False
-        if plan is not None and is_snapshot:
-            try:
-                live = load_policy_model(ctx.db, plan.id)
-                live_changed = esc.policy_fingerprint(live) != esc.policy_fingerprint(plan)
-            except NotFound:
-                live_changed = True
-
-        def off(t: datetime) -> str:
-            return format_offset(t - t0)
-
-        layers_out: list[dict[str, Any]] = []
+        f = _read_facts(ctx, ident)
+        live_changed = _live_changed(f)
+        m = _milestones(f.events)
         paged_by: dict[str, list[str]] = {}
-        reached: dict[int, datetime] = {}
-        acked: dict[str, Any] | None = None
-        exhausted_at: datetime | None = None
-        for ev in events:
-            when = parse_iso(ev["at"])
-            d = ev["data"]
-            if ev["kind"] in ("layer_paged", "nobody_on_call") and d.get("position"):
-                reached.setdefault(int(d["position"]), when)
-            if ev["kind"] == "escalation_acknowledged":
-                acked = {"at": when, "by": d.get("by"), "position": d.get("position")}
-            if ev["kind"] == "escalation_exhausted":
-                exhausted_at = when
-        for layer in plan.layers if plan is not None else ():
-            pos = layer.position
-            target = layer.target
-            item: dict[str, Any] = {
-                "position": pos,
-                "ackTimeoutMinutes": layer.ack_timeout_minutes,
-                "target": {
-                    "type": target.type,
-                    "scheduleId": target.schedule_id,
-                    "userIds": list(target.user_ids),
-                },
-                "targetText": "",
-                "pages": [],
-                "timers": [],
-                "resolution": None,
-                "notes": [],
-            }
-            sched = _schedule(ctx, cache, target.schedule_id) if target.type == "schedule" else None
-            if target.type == "schedule":
-                item["targetText"] = (
-                    f'schedule "{sched.name}" ({sched.timezone})'
-                    if sched is not None
-                    else f"schedule {target.schedule_id} (deleted since)"
-                )
-            else:
-                item["targetText"] = "users " + ", ".join(names.get(u, u) for u in target.user_ids)
-                for u in target.user_ids:
-                    if u not in active:
-                        item["notes"].append(f"{names.get(u, u)} is listed but was removed: never paged")
-            for ev in events:
-                d = ev["data"]
-                if d.get("position") != pos:
-                    continue
-                when = parse_iso(ev["at"])
-                if ev["kind"] in ("layer_paged", "handoff_paged", "incident_repaged"):
-                    who = [names.get(u, u) for u in d.get("userIds", [])]
-                    for u in d.get("userIds", []):
-                        paged_by.setdefault(u, []).append(
-                            f"layer {pos} at {off(when)} ({d.get('reason') or ev['kind']})"
-                        )
-                    item["pages"].append(
-                        {
-                            "at": ev["at"],
-                            "offset": off(when),
-                            "users": who,
-                            "reason": d.get("reason") or ev["kind"],
-                        }
-                    )
-                    if d.get("timeoutAt"):
-                        item["timers"].append(
-                            {
-                                "kind": "timeout armed",
-                                "at": d["timeoutAt"],
-                                "text": f"ack timeout due at {off(parse_iso(d['timeoutAt']))} "
-                                f"({format_instant(parse_iso(d['timeoutAt']), zone)})",
-                            }
-                        )
-                elif ev["kind"] == "nobody_on_call":
-                    gone = [names.get(u, u) for u in d.get("removedUserIds", [])]
-                    item["notes"].append(
-                        f"at {off(when)} the target resolved to nobody"
-                        + (f" ({', '.join(gone)} removed from the organisation)" if gone else "")
-                        + "; the next layer was paged at once"
-                    )
-                elif ev["kind"] == "escalation_timeout":
-                    late = int(d.get("lateMs") or 0)
-                    lateness = "on time" if late < 1000 else f"{late / 1000:.0f} s late"
-                    item["timers"].append(
-                        {
-                            "kind": "timeout fired",
-                            "at": ev["at"],
-                            "text": f"timed out at {off(when)} ({lateness}): nobody acknowledged",
-                        }
-                    )
-                elif ev["kind"] == "escalation_acknowledged":
-                    item["timers"].append(
-                        {
-                            "kind": "acknowledged",
-                            "at": ev["at"],
-                            "text": f"acknowledged at {off(when)} by {names.get(d.get('by') or '', d.get('by') or '?')}; "
-                            "its timeout was cancelled",
-                        }
-                    )
-            reached_at = reached.get(pos)
-            if reached_at is not None and sched is not None:
-                item["resolution"] = _resolution(sched, reached_at, names, members, sched.timezone)
-            if reached_at is None:
-                if acked is not None:
-                    item["notes"].append(
-                        f"not reached: acknowledged at {off(acked['at'])} by "
-                        f"{names.get(acked['by'] or '', acked['by'] or '?')} (layer {acked['position']})"
-                    )
-                elif state is not None and state.get("state") == "paging" and state.get("nextEscalationAt"):
-                    item["notes"].append(
-                        f"not reached yet: the current layer times out at {off(parse_iso(state['nextEscalationAt']))}"
-                    )
-                else:
-                    item["notes"].append("not reached")
-            layers_out.append(item)
-
-        # Everyone the policy could page, and why they were not paged.
-        people: list[dict[str, Any]] = []
-        candidates: dict[str, str] = {}
-        for item, layer in zip(layers_out, plan.layers if plan else (), strict=False):
-            if layer.target.type == "users":
-                for u in layer.target.user_ids:
-                    if item["pages"]:
-                        candidates.setdefault(u, f"listed in layer {layer.position}")
-                    else:
-                        candidates.setdefault(u, f"listed in layer {layer.position}, which was not reached")
-            else:
-                sched = _schedule(ctx, cache, layer.target.schedule_id)
-                if sched is None:
-                    continue
-                res = item["resolution"]
-                for rl in sched.layers:
-                    for u in rl.participant_ids:
-                        if u in candidates:
-                            continue
-                        if res is None:
-                            candidates[u] = (
-                                f'in rotation "{rl.name}" of {sched.name}, but layer {layer.position} was not reached'
-                            )
-                            continue
-                        lr = next((x for x in res["layers"] if x["name"] == rl.name), None)
-                        if lr is None or not lr["active"]:
-                            candidates[u] = (
-                                f'in rotation "{rl.name}" of {sched.name}, which was not active then'
-                            )
-                        elif lr["userId"] == u and lr["displacedByOverride"]:
-                            cover = res["override"]["user"] if res["override"] else "an override"
-                            candidates[u] = (
-                                f'had the shift in "{rl.name}" of {sched.name} but was covered by {cover}'
-                            )
-                        else:
-                            candidates[u] = (
-                                f'in rotation "{rl.name}" of {sched.name}, but {lr["user"]} had the shift '
-                                f"(layer {layer.position} reached at {off(parse_iso(res['at']))})"
-                            )
-        for layer in plan.layers if plan else ():
-            sched = (
-                _schedule(ctx, cache, layer.target.schedule_id) if layer.target.type == "schedule" else None
-            )
-            if sched is None:
-                continue
-            for o in sched.overrides:
-                candidates.setdefault(o.user_id, f"has an override on {sched.name}, at another time")
-        for u in sorted(names, key=lambda x: names[x]):
-            if u in paged_by:
-                people.append(
-                    {
-                        "userId": u,
-                        "name": names[u],
-                        "paged": True,
-                        "why": "paged by " + "; ".join(paged_by[u]),
-                    }
-                )
-            elif u not in active and u in candidates:
-                people.append(
-                    {"userId": u, "name": names[u], "paged": False, "why": "removed from the organisation"}
-                )
-            elif u in candidates:
-                people.append({"userId": u, "name": names[u], "paged": False, "why": candidates[u]})
-            elif u in active:
-                people.append(
-                    {"userId": u, "name": names[u], "paged": False, "why": "not in any layer of this policy"}
-                )
-
-        what_if = None
-        if at is not None and plan is not None:
-            steps = []
-            t = at
-            for layer in plan.layers:
-                sched = (
-                    _schedule(ctx, cache, layer.target.schedule_id)
-                    if layer.target.type == "schedule"
-                    else None
-                )
-                ids = rotation.resolve_target(layer.target, sched, t, members).user_ids
-                who = [names.get(u, u) for u in ids]
-                steps.append(
-                    {
-                        "position": layer.position,
-                        "at": to_iso(t),
-                        "local": format_instant(t, zone),
-                        "offset": format_offset(t - at),
-                        "users": who,
-                        "resolution": _resolution(sched, t, names, members, sched.timezone)
-                        if layer.target.type == "schedule" and sched is not None
-                        else None,
-                    }
-                )
-                if who:
-                    t = t + timedelta(minutes=layer.ack_timeout_minutes)
-            what_if = {
-                "at": to_iso(at),
-                "local": format_instant(at, zone, year=True),
-                "note": at_note,
-                "layers": steps,
-            }
-
+        layers_out = [_explain_layer(f, layer, m, paged_by) for layer in f.layers]
+        people = _people(f, paged_by, _candidates(f, layers_out))
+        what_if = None if at is None else _what_if(f, at, at_note)
+    inc, plan, acked = f.inc, f.plan, m.acked
     return {
         "incident": {
-            "id": iid,
+            "id": inc["id"],
             "sequentialId": inc["sequentialId"],
             "title": inc["title"],
             "severity": inc["severity"],
             "status": inc["status"],
             "isDrill": inc["isDrill"],
             "createdAt": inc["createdAt"],
-            "local": format_instant(t0, zone),
+            "local": format_instant(f.t0, f.zone),
         },
-        "timezone": zone,
+        "timezone": f.zone,
         "policy": None
         if plan is None
         else {
@@ -383,18 +452,18 @@ def explain(
             "name": plan.name,
             "layerCount": len(plan.layers),
             "repeat": plan.repeat,
-            "snapshot": is_snapshot,
+            "snapshot": f.is_snapshot,
             "liveChangedSince": live_changed,
         },
-        "escalation": state,
+        "escalation": f.state,
         "acknowledged": None
         if acked is None
         else {
             "at": to_iso(acked["at"]),
-            "offset": off(acked["at"]),
-            "by": names.get(acked["by"] or "", acked["by"]),
+            "offset": f.off(acked["at"]),
+            "by": f.names.get(acked["by"] or "", acked["by"]),
         },
-        "exhaustedAt": None if exhausted_at is None else to_iso(exhausted_at),
+        "exhaustedAt": None if m.exhausted_at is None else to_iso(m.exhausted_at),
         "layers": layers_out,
         "people": people,
         "whatIf": what_if,

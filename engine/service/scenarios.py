@@ -395,5 +395,19 @@ def run_scenario(
 ) -> dict[str, Any]:
     """Load, simulate, and return the report in wire form."""
     scenario = load_scenario(ctx, path)
-    report = sim.simulate(scenario, seed, progress=progress, workers=workers)
+    report = simulate(scenario, seed, progress=progress, workers=workers)
     return report_wire(scenario, report)
+
+
+def simulate(
+    scenario: sim.Scenario,
+    seed: int,
+    *,
+    progress: Callable[[float], None] | None = None,
+    workers: int = 1,
+) -> sim.SimulationReport:
+    """Run a loaded scenario (:mod:`engine.runtime.simulator`: ``workers`` forked processes); the report
+    is deterministic for ``seed`` whatever ``workers`` is."""
+    from engine.runtime import simulator
+
+    return simulator.simulate(scenario, seed, progress=progress, workers=workers)

@@ -225,12 +225,14 @@ def test_a_push_that_lost_its_lease_stops_sending(
         nonlocal calls
         calls += 1
         if calls == 2:  # another process took the lease over while the first change was being sent
-            db.execute("UPDATE sync_lease SET holder = 'other', expires_at_ms = 9999999999999")
+            db.execute(
+                "UPDATE engine_lease SET holder = 'other', expires_at_ms = 9999999999999 WHERE name LIKE 'push:%'"
+            )
         return False
 
     result = push(db, linked.org_id, client(fake), clock=clock, should_stop=lease_taken_after_one_change)
     assert (result.sent, result.state, result.waiting) == (1, "busy", 1)
-    assert db.scalar("SELECT holder FROM sync_lease") == "other"
+    assert db.scalar("SELECT holder FROM engine_lease WHERE name LIKE 'push:%'") == "other"
 
 
 def test_an_error_without_message_is_shown_with_its_code_and_request_id(
