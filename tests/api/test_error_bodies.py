@@ -187,7 +187,7 @@ def test_error_bodies_are_unchanged(live: Live) -> None:
                     body[name] = bad
                 variants.append(body)
         # two bad fields at once, in reverse declaration order: which one is reported first
-        for first, second in zip(fields[1:], fields):
+        for first, second in zip(fields[1:], fields, strict=False):
             variants.append(
                 {**{first: 1.5, second: 1.5}, **{k: v for k, v in base.items() if k not in (first, second)}}
             )
