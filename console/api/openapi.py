@@ -1,6 +1,9 @@
-"""The OpenAPI 3.1 document served at ``/v1/openapi.json``, written out by hand.
+"""The OpenAPI 3.1 document served at ``/v1/openapi.json``.
 
-It describes what the server really does: strict request schemas (unknown fields are rejected, as the
+The request bodies of escalation policies, their layers and the incident operations are generated from
+the msgspec models the services validate with (:mod:`engine.service.models`, through
+``msgspec.json.schema_components``), so they cannot drift from what the code accepts; the responses and
+the other endpoints' request bodies are still written out here. It describes what the server really does: strict request schemas (unknown fields are rejected, as the
 service rejects them), the error responses each operation can return, and our local extensions marked
 with ``x-local-extension: true``. ``tests/api/test_openapi.py`` checks that it lists exactly the
 operations in :data:`console.api.routes.OPERATIONS`, and a schemathesis run checks it against a live
@@ -13,9 +16,13 @@ import copy
 from typing import Any
 from zoneinfo import available_timezones
 
+import msgspec
+
 from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 from engine.rotation import validate_timezone
+from engine.service import models
 from engine.service.contacts import CHANNELS
+from engine.service.models import LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN
 
 Schema = dict[str, Any]
 
@@ -51,16 +58,10 @@ TS = {
     "format": "date-time",
     "description": "ISO 8601 UTC with milliseconds, e.g. 2026-04-07T10:00:00.000Z",
 }
+
+
 # Text rules (engine/service/validate.py, docs/API.md "Text fields"): no control characters anywhere;
 # free text may also hold tab, LF and CR LF; names and titles need a visible character.
-_CONTROLS = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-_LINE = rf"[^{_CONTROLS}]"
-_SHOWN = rf"[^{_CONTROLS}\s\u200b-\u200d\u2060\ufeff]"
-LINE_PATTERN = rf"^{_LINE}*$"
-NAME_PATTERN = rf"^{_LINE}*{_SHOWN}{_LINE}*$"
-TEXT_PATTERN = rf"^(?:[^{_CONTROLS}]|[\t\n]|\r\n)*$"
-
-
 def name_schema(max_length: int = 255) -> Schema:
     """A one-line name or title: no control characters, at least one visible character."""
     return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NAME_PATTERN}
@@ -77,7 +78,6 @@ def text_schema(max_length: int, min_length: int = 0) -> Schema:
 NAME = name_schema()
 DESCRIPTION = text_schema(10_000)
 PERSON_NAME = nullable({"type": "string", "maxLength": 255, "pattern": LINE_PATTERN})
-ACK_TIMEOUT = {"type": "integer", "minimum": 1, "maximum": 10_080}
 HANDOFF = {
     "type": "string",
     "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
@@ -140,16 +140,8 @@ SCHEMAS: dict[str, Schema] = {
             record({"layers": {"type": "array", "items": ref("EscalationLayer")}}),
         ]
     },
-    "ScheduleTarget": record({"type": {"const": "schedule"}, "scheduleId": ID}, strict=True),
-    "UsersTarget": record(
-        {
-            "type": {"const": "users"},
-            "userIds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": ID},
-        },
-        strict=True,
-    ),
     "Target": {
-        "oneOf": [ref("ScheduleTarget"), ref("UsersTarget")],
+        "oneOf": [ref("ScheduleTarget"), ref("UsersTarget")],  # generated from engine.service.models
         "discriminator": {
             "propertyName": "type",
             "mapping": {
@@ -403,23 +395,6 @@ SCHEMAS: dict[str, Schema] = {
 
 # -- request bodies (strict: unknown fields are 422) ---------------------------------------------------
 
-_LAYER_IDS = record(
-    {
-        "layerIds": {
-            "type": "array",
-            "items": ID,
-            "description": "every layer id of the parent, once, in the new order",
-        }
-    },
-    strict=True,
-)
-_POLICY_PROPS = {
-    "name": NAME,
-    "description": DESCRIPTION,
-    "repeat": {"type": "integer", "minimum": 0, "maximum": 20, **LOCAL},
-    "repageAfterMinutes": {**nullable(ACK_TIMEOUT), **LOCAL},
-}
-
 
 def _timezones() -> list[str]:
     """The zone names the service accepts (IANA region names and UTC; no abbreviations)."""
@@ -458,25 +433,6 @@ REQUESTS: dict[str, Schema] = {
         "enum": _timezones(),
         "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
     },
-    "PolicyCreate": obj(_POLICY_PROPS, ["name"], strict=True),
-    "PolicyUpdate": obj(_POLICY_PROPS, strict=True),
-    "EscalationLayerCreate": record(
-        {
-            "position": {"type": "integer", "minimum": 1},
-            "ackTimeoutMinutes": ACK_TIMEOUT,
-            "target": ref("Target"),
-        },
-        strict=True,
-    ),
-    "EscalationLayerUpdate": obj(
-        {
-            "position": {"type": "integer", "minimum": 1},
-            "ackTimeoutMinutes": ACK_TIMEOUT,
-            "target": ref("Target"),
-        },
-        strict=True,
-    ),
-    "LayerOrder": _LAYER_IDS,
     "ScheduleCreate": obj(_SCHEDULE_PROPS, ["name", "timezone"], strict=True),
     "ScheduleUpdate": obj(_SCHEDULE_PROPS, strict=True),
     "RotationLayerCreate": obj(
@@ -498,49 +454,6 @@ REQUESTS: dict[str, Schema] = {
         ["userId", "start", "end"],
         strict=True,
     ),
-    "IncidentCreate": obj(
-        {
-            "title": name_schema(100),
-            "description": DESCRIPTION,
-            "severity": {"type": "string", "enum": list(SEVERITIES)},
-            "ownerId": nullable(ID),
-            "ownerScheduleId": nullable(ID),
-            "escalationPolicyId": nullable(ID),
-            "componentIds": nullable(
-                {
-                    "type": "array",
-                    "items": STR,
-                    "uniqueItems": True,
-                    "description": "no catalog locally: any id is 400 invalid_component_id",
-                }
-            ),
-        },
-        ["title", "severity"],
-        strict=True,
-    ),
-    "StatusChange": obj(
-        {
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "resolutionNote": text_schema(10_000),
-        },
-        ["status"],
-        strict=True,
-    ),
-    "UpdateCreate": obj(
-        {
-            "body": text_schema(10_000, min_length=1),
-            "statusChange": nullable({"type": "string", "enum": list(STATUSES)}),
-            "visibility": {"type": "string", "enum": ["internal", "public"]},
-        },
-        ["visibility"],
-        strict=True,
-    ),
-    "Handoff": record({"targetUserId": ID}, strict=True),
-    "Escalate": {**obj({"toLayer": {"type": "integer", "minimum": 1}}, strict=True), **LOCAL},
-    "Snooze": {
-        **record({"minutes": {"type": "integer", "minimum": 1, "maximum": 10_080}}, strict=True),
-        **LOCAL,
-    },
     "Invite": obj(
         {"emailAddress": EMAIL, "role": {"type": "string", "enum": list(ROLES)}},
         ["emailAddress"],
@@ -595,6 +508,25 @@ REQUESTS: dict[str, Schema] = {
         **LOCAL,
     },
 }
+
+LOCAL_REQUESTS = ("Escalate", "Snooze")
+"""Request models of operations the Scaling API does not have."""
+
+
+def generated_requests() -> dict[str, Schema]:
+    """The JSON Schema of every model in :data:`engine.service.models.REQUESTS` (and the structs they
+    hold), by model name; strict (``additionalProperties: false``) as the models forbid unknown fields."""
+    _, components = msgspec.json.schema_components(
+        models.REQUESTS, ref_template="#/components/schemas/{name}"
+    )
+    for name, schema in components.items():
+        schema.pop("title", None)
+        if not schema.get("required", True):
+            del schema["required"]
+        if name in LOCAL_REQUESTS:
+            schema.update(LOCAL)
+    return components
+
 
 # -- responses ---------------------------------------------------------------------------------------
 
@@ -1433,7 +1365,7 @@ def document() -> dict[str, Any]:
                         "schema": {"type": "string", "format": "uuid"},
                     }
                 },
-                "schemas": {**SCHEMAS, **REQUESTS},
+                "schemas": {**SCHEMAS, **REQUESTS, **generated_requests()},
             },
         }
     )

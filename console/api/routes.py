@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UNSET
+
 from engine.errors import ValidationError
 from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
-from engine.service.validate import only_fields
+from engine.service.models import Escalate, LayerOrder, Snooze
+from engine.service.validate import decode, only_fields
 from engine.timefmt import parse_iso
 
 NO_BODY: Any = object()  # the request had no body at all
@@ -108,11 +111,8 @@ def _instant_param(query: Mapping[str, str], name: str) -> str | None:
     return None if raw is None else _SPACE_OFFSET.sub(r"+\1", raw)
 
 
-def _layer_ids(call: Call) -> Any:
-    body = only_fields(call.json(), {"layerIds"})
-    if "layerIds" not in body:
-        raise ValidationError("layerIds is required", field="layerIds")
-    return body["layerIds"]
+def _layer_ids(call: Call) -> list[str]:
+    return decode(LayerOrder, call.json()).layer_ids
 
 
 # -- escalation policies and layers ------------------------------------------------------------------
@@ -311,16 +311,13 @@ def handoff(call: Call) -> Any:
 
 @op("POST", INC + "/{incidentId}/escalate", body="optional")
 def escalate(call: Call) -> Any:
-    body = only_fields(call.optional_json(), {"toLayer"})
-    return incidents.escalate_now(call.ctx, call.path["incidentId"], body.get("toLayer"))
+    to_layer = decode(Escalate, call.optional_json()).to_layer
+    return incidents.escalate_now(call.ctx, call.path["incidentId"], None if to_layer is UNSET else to_layer)
 
 
 @op("POST", INC + "/{incidentId}/snooze", body="required")
 def snooze(call: Call) -> Any:
-    body = only_fields(call.json(), {"minutes"})
-    if "minutes" not in body:
-        raise ValidationError("minutes is required", field="minutes")
-    return incidents.snooze(call.ctx, call.path["incidentId"], body["minutes"])
+    return incidents.snooze(call.ctx, call.path["incidentId"], decode(Snooze, call.json()).minutes)
 
 
 # -- team members, invitations, users ----------------------------------------------------------------

@@ -11,31 +11,32 @@ import json
 import re
 import sqlite3
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+from msgspec import UNSET, UnsetType
 
 from engine.errors import DomainError, Forbidden, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import SEVERITIES, STATUSES, next_status
 from engine.runtime import escalator
 from engine.service import Ctx, schedules
+from engine.service.models import Escalate, Handoff, IncidentCreate, Snooze, StatusChange, UpdateCreate
 from engine.service.orgs import active_user_ids, display_name
-from engine.service.validate import enum, integer, name_string, only_fields, string
+from engine.service.validate import decode, enum, integer
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
 from storage.sync import change_queue as sync_outbox
 
+T = TypeVar("T")
+
 REDACT_WINDOW = timedelta(minutes=5)
 # ASCII digits that fit SQLite's INTEGER (str.isdigit() also admits "²", which int() refuses).
 _SEQUENCE_NUMBER = re.compile(r"[0-9]{1,18}")
-_CREATE_FIELDS = {
-    "title",
-    "description",
-    "severity",
-    "ownerId",
-    "ownerScheduleId",
-    "escalationPolicyId",
-    "componentIds",
-}
+
+
+def _given(value: T | UnsetType) -> T | None:
+    """A model field's value, None when the body left it out."""
+    return None if value is UNSET else value
 
 
 # -- wire forms ----------------------------------------------------------------------------------
@@ -139,19 +140,14 @@ def create_incident(
 
     ``page=False`` records an incident whose paging is done elsewhere (a remote incident under sync).
     """
-    body = only_fields(body, _CREATE_FIELDS)
-    title = name_string(body.get("title"), "title", max_len=100)
-    description = string(
-        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
-    )
-    severity = enum(body.get("severity"), "severity", SEVERITIES)
-    owner_id = string(body.get("ownerId"), "ownerId", min_len=1, nullable=True)
-    owner_schedule_id = string(body.get("ownerScheduleId"), "ownerScheduleId", min_len=1, nullable=True)
-    policy_id = string(body.get("escalationPolicyId"), "escalationPolicyId", min_len=1, nullable=True)
-    components = body.get("componentIds")
+    checked = decode(IncidentCreate, body)
+    title, severity = checked.title, checked.severity
+    description = _given(checked.description)
+    owner_id = _given(checked.owner_id)
+    owner_schedule_id = _given(checked.owner_schedule_id)
+    policy_id = _given(checked.escalation_policy_id)
+    components = _given(checked.component_ids)
     if components is not None:
-        if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
-            raise ValidationError("componentIds must be an array of component ids", field="componentIds")
         if len(set(components)) != len(components):
             raise DomainError("duplicate_component_id", "componentIds lists a component more than once")
         if components:
@@ -376,9 +372,8 @@ def _apply_status(ctx: Ctx, row: sqlite3.Row, new_status: str, note: str | None,
 
 def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """``PATCH …/status``: exactly one step forward; also recorded as an internal update."""
-    body = only_fields(body, {"status", "resolutionNote"})
-    new_status = enum(body.get("status"), "status", STATUSES)
-    note = string(body.get("resolutionNote"), "resolutionNote", max_len=10_000, nullable=True, multiline=True)
+    checked = decode(StatusChange, body)
+    new_status, note = checked.status, _given(checked.resolution_note)
     if note is not None and new_status != "resolved":
         raise ValidationError("resolutionNote is only accepted when resolving", field="resolutionNote")
     with ctx.write() as now:
@@ -412,14 +407,8 @@ def _insert_update(
 
 def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """``POST …/updates``: append an internal or public update, optionally advancing the status."""
-    body = only_fields(body, {"body", "statusChange", "visibility"})
-    if "visibility" not in body:
-        raise ValidationError("visibility is required (internal or public)", field="visibility")
-    visibility = enum(body["visibility"], "visibility", ("internal", "public"))
-    text = string(body.get("body"), "body", min_len=1, max_len=10_000, nullable=True, multiline=True)
-    change = (
-        None if body.get("statusChange") is None else enum(body["statusChange"], "statusChange", STATUSES)
-    )
+    checked = decode(UpdateCreate, body)
+    visibility, text, change = checked.visibility, _given(checked.body), _given(checked.status_change)
     if text is None and change is None:
         raise ValidationError("an update needs a body or a statusChange", field="body")
     if visibility == "public" and text is None:
@@ -519,8 +508,7 @@ def _with_escalation(ctx: Ctx, incident_id: str) -> dict[str, Any]:
 
 def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """Change the owner to ``targetUserId``: the target is paged and the current layer's timer restarts."""
-    body = only_fields(body, {"targetUserId"})
-    target = string(body.get("targetUserId"), "targetUserId", min_len=1)
+    target = decode(Handoff, body).target_user_id
     with ctx.write() as now:
         row = _row(ctx, incident_id)
         if target not in active_user_ids(ctx):
@@ -544,8 +532,11 @@ def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
 
 
 def escalate_now(ctx: Ctx, incident_id: str, to_position: Any = None) -> dict[str, Any]:
-    """Local extension: page the next layer (or layer N) now instead of waiting for the timeout."""
-    pos = None if to_position is None else integer(to_position, "toLayer", minimum=1)
+    """Local extension: page the next layer (or layer N) now instead of waiting for the timeout.
+
+    ``to_position``: a 1-based layer position (the ``toLayer`` of :class:`~engine.service.models.Escalate`)
+    or None for the next layer; 422 when it is not a positive integer."""
+    pos = _given(decode(Escalate, {} if to_position is None else {"toLayer": to_position}).to_layer)
     with ctx.write() as now:
         _open_row(ctx, incident_id, "nothing to escalate")
         escalator.escalate_now(ctx.db, now, incident_id, pos, ctx.actor_id)
@@ -553,8 +544,9 @@ def escalate_now(ctx: Ctx, incident_id: str, to_position: Any = None) -> dict[st
 
 
 def snooze(ctx: Ctx, incident_id: str, minutes: Any) -> dict[str, Any]:
-    """Local extension: hold the escalation for ``minutes``, then carry on where it was."""
-    mins = integer(minutes, "minutes", minimum=1, maximum=10_080)
+    """Local extension: hold the escalation for ``minutes`` (1..10080, :class:`~engine.service.models.Snooze`),
+    then carry on where it was; 422 otherwise."""
+    mins = decode(Snooze, {"minutes": minutes}).minutes
     with ctx.write() as now:
         _open_row(ctx, incident_id, "nothing to snooze")
         escalator.snooze(ctx.db, now, incident_id, mins, ctx.actor_id)

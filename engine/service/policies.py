@@ -7,21 +7,28 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from engine.errors import DomainError, NameConflict, NotFound, ValidationError
+from msgspec import UNSET
+
+from engine.errors import DomainError, NameConflict, NotFound
 from engine.ids import new_id
 from engine.model import EscalationLayer, Policy, Target
 from engine.rotation import TargetResolution
 from engine.service import Ctx
+from engine.service.models import (
+    Body,
+    EscalationLayerCreate,
+    EscalationLayerUpdate,
+    PolicyCreate,
+    PolicyUpdate,
+    ScheduleTarget,
+)
 from engine.service.orgs import active_user_ids
 from engine.service.schedules import check_full_order, renumber_positions
 from engine.service.schedules import paged_now as paged_target_now
-from engine.service.validate import integer, name_string, only_fields, require, string
+from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
 from storage.db import Database
 from storage.sync import change_queue as sync_outbox
-
-MAX_ACK_TIMEOUT = 10_080
-
 
 # -- wire forms ----------------------------------------------------------------------------------
 
@@ -61,8 +68,6 @@ def layer_wire(row: sqlite3.Row) -> dict[str, Any]:
 
 # -- policies ------------------------------------------------------------------------------------
 
-_POLICY_FIELDS = {"name", "description", "repeat", "repageAfterMinutes"}
-
 
 def _policy_row(ctx: Ctx, policy_id: str) -> sqlite3.Row:
     row = ctx.db.one("SELECT * FROM policies WHERE id = ? AND org_id = ?", (policy_id, ctx.org_id))
@@ -78,28 +83,23 @@ def _check_name_free(ctx: Ctx, name: str, exclude_id: str | None = None) -> None
         raise NameConflict(f"an escalation policy named {name!r} already exists")
 
 
-def _extensions(body: dict[str, Any]) -> dict[str, Any]:
+def _extensions(body: PolicyCreate | PolicyUpdate) -> dict[str, Any]:
     """Local extensions (never sent to the remote service): ``repeat`` and ``repageAfterMinutes``."""
     out: dict[str, Any] = {}
-    if "repeat" in body:
-        out["repeat_count"] = integer(body["repeat"], "repeat", minimum=0, maximum=20)
-    if "repageAfterMinutes" in body:
-        v = body["repageAfterMinutes"]
-        out["repage_after_minutes"] = (
-            None if v is None else integer(v, "repageAfterMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT)
-        )
+    if body.repeat is not UNSET:
+        out["repeat_count"] = body.repeat
+    if body.repage_after_minutes is not UNSET:
+        out["repage_after_minutes"] = body.repage_after_minutes
     return out
 
 
 def create_policy(
     ctx: Ctx, body: Any, *, origin: str = "local", remote_id: str | None = None
 ) -> dict[str, Any]:
-    body = only_fields(body, _POLICY_FIELDS)
-    name = name_string(body.get("name"))
-    description = string(
-        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
-    )
-    ext = _extensions(body)
+    checked = decode(PolicyCreate, body)
+    name = checked.name
+    description = None if checked.description is UNSET else checked.description
+    ext = _extensions(checked)
     with ctx.write() as now:
         _check_name_free(ctx, name)
         pid = new_id("pol", now)
@@ -146,14 +146,12 @@ def find_policy(ctx: Ctx, ident: str) -> dict[str, Any]:
 
 
 def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
-    body = only_fields(body, _POLICY_FIELDS)
-    changes: dict[str, Any] = _extensions(body)
-    if "name" in body:
-        changes["name"] = name_string(body["name"])
-    if "description" in body:
-        changes["description"] = string(
-            body["description"], "description", max_len=10_000, nullable=True, multiline=True
-        )
+    checked = decode(PolicyUpdate, body)
+    changes: dict[str, Any] = _extensions(checked)
+    if checked.name is not UNSET:
+        changes["name"] = checked.name
+    if checked.description is not UNSET:
+        changes["description"] = checked.description
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
         if "name" in changes:
@@ -185,34 +183,23 @@ def delete_policy(ctx: Ctx, policy_id: str) -> None:
 # -- layers --------------------------------------------------------------------------------------
 
 
-def _target(ctx: Ctx, value: Any) -> tuple[str, str | None, list[str] | None]:
-    """Validate a target union; 400 ``invalid_target`` when it names nothing in this org."""
-    if not isinstance(value, dict):
-        raise ValidationError("target must be an object with a type", field="target")
-    ttype = value.get("type")
-    if ttype == "schedule":
-        only_fields(value, {"type", "scheduleId"}, "target")
-        sid = value.get("scheduleId")
-        if not isinstance(sid, str) or not sid:
-            raise ValidationError("target.scheduleId must be a schedule id", field="target.scheduleId")
+def _target(ctx: Ctx, value: Any, model: type[Body]) -> tuple[str, str | None, list[str] | None]:
+    """Check a target union (422 by ``model``'s declaration); 400 ``invalid_target`` when it names
+    nothing in this org."""
+    target = decode_field(model, "target", value)
+    if isinstance(target, ScheduleTarget):
+        sid = target.schedule_id
         if not ctx.db.one("SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (sid, ctx.org_id)):
             raise DomainError("invalid_target", f"schedule {sid!r} does not exist in this organisation")
         return "schedule", sid, None
-    if ttype == "users":
-        only_fields(value, {"type", "userIds"}, "target")
-        uids = value.get("userIds")
-        if not isinstance(uids, list) or not uids or not all(isinstance(u, str) and u for u in uids):
-            raise ValidationError(
-                "target.userIds must be a non-empty array of user ids", field="target.userIds"
-            )
-        if len(set(uids)) != len(uids):
-            raise DomainError("invalid_target", "target.userIds lists a user more than once")
-        known = active_user_ids(ctx)
-        unknown = [u for u in uids if u not in known]
-        if unknown:
-            raise DomainError("invalid_target", f"not members of this organisation: {', '.join(unknown)}")
-        return "users", None, list(uids)
-    raise ValidationError('target.type must be "schedule" or "users"', field="target.type")
+    uids = target.user_ids
+    if len(set(uids)) != len(uids):
+        raise DomainError("invalid_target", "target.userIds lists a user more than once")
+    known = active_user_ids(ctx)
+    unknown = [u for u in uids if u not in known]
+    if unknown:
+        raise DomainError("invalid_target", f"not members of this organisation: {', '.join(unknown)}")
+    return "users", None, list(uids)
 
 
 def _layer_row(ctx: Ctx, policy_id: str, layer_id: str) -> sqlite3.Row:
@@ -242,15 +229,11 @@ def add_layer(
 
     A position beyond the end appends. (The reference leaves insert semantics open; see docs/API.md.)
     """
-    body = only_fields(body, {"position", "ackTimeoutMinutes", "target"})
-    position = integer(require(body, "position"), "position", minimum=1)
-    timeout = integer(
-        require(body, "ackTimeoutMinutes"), "ackTimeoutMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT
-    )
-    target = require(body, "target")
+    checked = decode(EscalationLayerCreate, body, later={"target"})
+    position, timeout = checked.position, checked.ack_timeout_minutes
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
-        ttype, sid, uids = _target(ctx, target)
+        ttype, sid, uids = _target(ctx, checked.target, EscalationLayerCreate)
         ids = _layer_ids(ctx.db, policy_id)
         lid = new_id("layer", now)
         ctx.db.insert(
@@ -295,18 +278,16 @@ def _renumber_quietly(db: Database, ids: list[str], *, now: str, changed: set[st
 
 def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str, Any]:
     """Partial update. A new ``position`` moves the layer there, shifting the others."""
-    body = only_fields(body, {"position", "ackTimeoutMinutes", "target"})
+    checked = decode(EscalationLayerUpdate, body, later={"target"})
     changes: dict[str, Any] = {}
-    if "ackTimeoutMinutes" in body:
-        changes["ack_timeout_minutes"] = integer(
-            body["ackTimeoutMinutes"], "ackTimeoutMinutes", minimum=1, maximum=MAX_ACK_TIMEOUT
-        )
-    position = integer(body["position"], "position", minimum=1) if "position" in body else None
+    if checked.ack_timeout_minutes is not UNSET:
+        changes["ack_timeout_minutes"] = checked.ack_timeout_minutes
+    position = None if checked.position is UNSET else checked.position
     with ctx.write() as now_dt:
         now = to_iso(now_dt)
         _layer_row(ctx, policy_id, layer_id)
-        if "target" in body:
-            ttype, sid, uids = _target(ctx, body["target"])
+        if checked.target is not UNSET:
+            ttype, sid, uids = _target(ctx, checked.target, EscalationLayerUpdate)
             changes.update(
                 target_type=ttype, schedule_id=sid, user_ids=json.dumps(uids) if uids is not None else None
             )

@@ -14,11 +14,19 @@ Text rules (every string field, whichever surface or sync it came from):
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 import unicodedata
-from typing import Any
+from collections.abc import Collection
+from typing import Any, TypeVar
+
+import msgspec
+import msgspec.inspect
 
 from engine.errors import ValidationError
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 # What no field may hold; free text (``multiline``) may also hold tab, line feed and CR LF.
 _REFUSED_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -136,3 +144,156 @@ def only_fields(body: Any, allowed: set[str], what: str = "body") -> dict[str, A
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
     return body
+
+
+# -- request models (engine/service/models.py) ------------------------------------------------------
+
+
+def decode(model: type[S], body: Any, *, what: str = "body", later: Collection[str] = ()) -> S:
+    """``body`` (a JSON object as a dict) checked against the msgspec Struct ``model``, returned as one.
+
+    Unknown fields are refused first (422 naming them all, sorted); then each field in the model's
+    declared order: a required field that is absent (or null, unless the model gives the field its own
+    ``required`` message) is "… is required"; a present value gets the message of its declared type
+    and limits, exactly as :func:`string`, :func:`name_string`, :func:`integer` and :func:`enum` word
+    them. Absent optional fields are ``msgspec.UNSET``. Fields named in ``later`` are only checked for
+    presence and kept raw: the service checks them with :func:`decode_field` once the parent object is
+    known to exist (its 404 comes first). Raises :class:`ValidationError`.
+    """
+    info = _struct_info(model)
+    allowed = {f.encode_name for f in info.fields}
+    if info.tag_field is not None:
+        allowed.add(info.tag_field)
+    only_fields(body, allowed, what)
+    prefix = "" if what == "body" else what + "."
+    values: dict[str, Any] = {}
+    for f in info.fields:
+        label = prefix + f.encode_name
+        _, _, extra = _unwrap(f.type)
+        present = f.encode_name in body
+        value = body.get(f.encode_name)
+        if f.required and (not present or (value is None and "required" not in extra)):
+            if not present and "required" in extra:
+                raise ValidationError(extra["required"], field=label)
+            if not _is_literal(f.type):
+                raise ValidationError(f"{label} is required", field=label)
+        if not present and not f.required:
+            continue  # the Struct's default: UNSET
+        values[f.name] = (
+            value if f.name in later else _check(f.type, value, label, _choices(model).get(f.name))
+        )
+    return model(**values)
+
+
+def decode_field(model: type[msgspec.Struct], name: str, value: Any) -> Any:
+    """One field of ``model`` (by attribute name) checked as :func:`decode` checks it; raises 422."""
+    info = _struct_info(model)
+    f = next(f for f in info.fields if f.name == name)
+    return _check(f.type, value, f.encode_name, _choices(model).get(name))
+
+
+def _literal_choices(annotation: Any) -> tuple[Any, ...] | None:
+    """The values of the ``Literal`` inside a field's annotation, in declared order (msgspec's
+    inspection sorts them; the reference's messages list them as declared)."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)
+    for arg in typing.get_args(annotation):
+        found = _literal_choices(arg)
+        if found is not None:
+            return found
+    return None
+
+
+@functools.cache
+def _choices(model: type[msgspec.Struct]) -> dict[str, tuple[Any, ...]]:
+    hints = typing.get_type_hints(model, include_extras=True)
+    found = {name: _literal_choices(hints[name]) for name in model.__struct_fields__}
+    return {name: values for name, values in found.items() if values is not None}
+
+
+@functools.cache
+def _struct_info(model: type[msgspec.Struct]) -> msgspec.inspect.StructType:
+    info = msgspec.inspect.type_info(model)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info
+
+
+def _unwrap(t: msgspec.inspect.Type) -> tuple[msgspec.inspect.Type, bool, dict[str, Any]]:
+    """(the type without null and UNSET, whether null is allowed, the field's ``Meta.extra``)."""
+    nullable = False
+    extra: dict[str, Any] = {}
+    if isinstance(t, msgspec.inspect.Metadata):
+        extra.update(t.extra or {})
+        t = t.type
+    if isinstance(t, msgspec.inspect.UnionType):
+        rest = [m for m in t.types if not isinstance(m, msgspec.inspect.NoneType)]
+        nullable = any(isinstance(m, msgspec.inspect.NoneType) for m in t.types)
+        if len(rest) == 1:
+            t = rest[0]
+            if isinstance(t, msgspec.inspect.Metadata):
+                extra.update(t.extra or {})
+                t = t.type
+        else:
+            t = msgspec.inspect.UnionType(tuple(rest))
+    return t, nullable, extra
+
+
+def _is_literal(t: msgspec.inspect.Type) -> bool:
+    return isinstance(_unwrap(t)[0], msgspec.inspect.LiteralType)
+
+
+def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, ...] | None = None) -> Any:
+    base, nullable, extra = _unwrap(t)
+    if value is None and nullable:
+        return None
+    invalid = extra.get("invalid")
+    if isinstance(base, msgspec.inspect.LiteralType):
+        return enum(value, label, choices or tuple(base.values))
+    if isinstance(base, msgspec.inspect.IntType):
+        return integer(value, label, minimum=base.ge, maximum=base.le)
+    if isinstance(base, msgspec.inspect.StrType):
+        if invalid is not None:
+            if not isinstance(value, str) or len(value) < (base.min_length or 0):
+                raise ValidationError(f"{label} {invalid}", field=label)
+            return value
+        kind = extra.get("text", "line")
+        if kind == "name":
+            return name_string(value, label, max_len=base.max_length or 255)
+        return string(
+            value,
+            label,
+            min_len=base.min_length or 0,
+            max_len=base.max_length,
+            nullable=nullable,
+            multiline=kind == "multiline",
+        )
+    if isinstance(base, msgspec.inspect.ListType) and invalid is not None:
+        item = _unwrap(base.item_type)[0]
+        min_item = item.min_length or 0 if isinstance(item, msgspec.inspect.StrType) else 0
+        if (
+            not isinstance(value, list)
+            or len(value) < (base.min_length or 0)
+            or not all(isinstance(v, str) and len(v) >= min_item for v in value)
+        ):
+            raise ValidationError(f"{label} {invalid}", field=label)
+        return list(value)
+    if isinstance(base, (msgspec.inspect.StructType, msgspec.inspect.UnionType)):
+        return _check_struct(base, value, label, invalid)
+    raise TypeError(f"no rule for {label}: {base!r}")  # a model declared a type decode does not know
+
+
+def _check_struct(t: msgspec.inspect.Type, value: Any, label: str, invalid: str | None) -> Any:
+    """A nested object: one Struct, or a union of Structs told apart by their tag field."""
+    members = t.types if isinstance(t, msgspec.inspect.UnionType) else (t,)
+    if not isinstance(value, dict):
+        raise ValidationError(f"{label} {invalid or 'must be a JSON object'}", field=label)
+    structs = [m for m in members if isinstance(m, msgspec.inspect.StructType)]
+    tag_field = structs[0].tag_field
+    if tag_field is None:
+        return decode(structs[0].cls, value, what=label)
+    by_tag = {m.tag: m.cls for m in structs}
+    tag = value.get(tag_field)
+    if not isinstance(tag, str) or tag not in by_tag:
+        choices = " or ".join(f'"{name}"' for name in by_tag)
+        raise ValidationError(f"{label}.{tag_field} must be {choices}", field=f"{label}.{tag_field}")
+    return decode(by_tag[tag], value, what=label)

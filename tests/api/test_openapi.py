@@ -6,6 +6,7 @@ import httpx
 
 from console.api import openapi
 from console.api.routes import OPERATIONS
+from engine.service import models
 from tests.api.conftest import Live
 
 LOCAL_OPERATIONS = {
@@ -50,7 +51,7 @@ def test_statuses_and_local_extensions() -> None:
 
 def test_request_bodies_reject_unknown_fields() -> None:
     schemas = openapi.document()["components"]["schemas"]
-    for name in openapi.REQUESTS:
+    for name in [*openapi.REQUESTS, *openapi.generated_requests()]:
         if name == "Timezone":
             continue
         schema = schemas[name]
@@ -61,3 +62,22 @@ def test_document_is_served_without_a_key(live: Live) -> None:
     resp = httpx.get(live.url + "/v1/openapi.json")
     assert resp.status_code == 200
     assert resp.json()["openapi"].startswith("3.1")
+
+
+def test_request_models_are_the_documented_bodies() -> None:
+    """Every request model of the services is in the document, with its limits, and is the body of an
+    operation: the schema is generated from the same declaration the services validate with."""
+    doc = openapi.document()
+    schemas = doc["components"]["schemas"]
+    bodies = {
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for item in doc["paths"].values()
+        for op in item.values()
+        if "requestBody" in op
+    }
+    for model in models.REQUESTS:
+        assert model.__name__ in schemas and model.__name__ in bodies, model.__name__
+    ack = schemas["EscalationLayerCreate"]["properties"]["ackTimeoutMinutes"]
+    assert ack["maximum"] == models.MAX_ACK_TIMEOUT_MINUTES
+    assert schemas["Snooze"]["properties"]["minutes"]["maximum"] == models.MAX_ACK_TIMEOUT_MINUTES
+    assert schemas["Snooze"]["x-local-extension"] is True

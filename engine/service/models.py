@@ -1,0 +1,189 @@
+"""The request bodies of the use cases, as msgspec Structs: the one declaration of each field.
+
+A field's wire name (camelCase, ``rename="camel"``), type, limits (``Meta(ge=…, le=…, max_length=…)``),
+enum (``Literal``), whether it may be null and whether it may be left out (``UNSET``) are written here
+once. :func:`engine.service.validate.decode` checks a body against a model, field by field in the order
+declared here, with the reference's error messages (422 ``validation_error`` naming the field), and
+returns the Struct; ``console/api/openapi.py`` takes these models' JSON Schema
+(``msgspec.json.schema_components``), so the document cannot drift from what the services accept.
+
+Every surface passes plain dicts (the HTTP body, the CLI's options, the TUI's forms, a sync pull) and
+goes through the same models. Text rules beyond length (no control characters, a visible character in
+names) are named in ``Meta.extra["text"]``: ``"name"``, ``"person"``, ``"line"`` (the default) or
+``"multiline"``; ``Meta.extra["invalid"]`` gives the one message for any wrong value of a field whose
+reference message is not the generic one. Models cover escalation policies and their layers and the
+incident operations; the other endpoints still validate by hand in their service modules.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from engine.model import SEVERITIES, STATUSES
+
+MAX_ACK_TIMEOUT_MINUTES = 10_080
+"""A week: the longest acknowledgement timeout, re-page interval or snooze."""
+
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_LINE = rf"[^{_CONTROLS}]"
+_SHOWN = rf"[^{_CONTROLS}\s\u200b-\u200d\u2060\ufeff]"
+LINE_PATTERN = rf"^{_LINE}*$"
+NAME_PATTERN = rf"^{_LINE}*{_SHOWN}{_LINE}*$"
+TEXT_PATTERN = rf"^(?:[^{_CONTROLS}]|[\t\n]|\r\n)*$"
+"""The text rules of engine/service/validate.py as JSON Schema patterns (for the OpenAPI document only;
+the checks themselves are validate.check_characters and validate.is_visible)."""
+
+_LOCAL = {"x-local-extension": True}
+
+
+def name(max_length: int = 255) -> Meta:
+    """A one-line name or title: 1..max_length characters, at least one visible."""
+    return Meta(min_length=1, max_length=max_length, pattern=NAME_PATTERN, extra={"text": "name"})
+
+
+def text(max_length: int, min_length: int = 0) -> Meta:
+    """Free text that may span lines (tab, LF and CR LF allowed)."""
+    return Meta(
+        min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN, extra={"text": "multiline"}
+    )
+
+
+Id = Annotated[str, Meta(min_length=1, description="an opaque id")]
+Name = Annotated[str, name()]
+Description = Annotated[str, text(10_000)]
+AckTimeout = Annotated[int, Meta(ge=1, le=MAX_ACK_TIMEOUT_MINUTES)]
+Position = Annotated[int, Meta(ge=1)]
+Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+
+
+class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """A request body: camelCase on the wire, unknown fields refused (so a typo never passes silently)."""
+
+
+# -- escalation policies and layers ------------------------------------------------------------------
+
+Repeat = Annotated[
+    int, Meta(ge=0, le=20, extra_json_schema=_LOCAL, description="times the whole policy repeats")
+]
+RepageAfter = Annotated[int, Meta(ge=1, le=MAX_ACK_TIMEOUT_MINUTES, extra_json_schema=_LOCAL)]
+
+
+class PolicyCreate(Body):
+    name: Name
+    description: Description | None | UnsetType = UNSET
+    repeat: Repeat | UnsetType = UNSET
+    repage_after_minutes: RepageAfter | None | UnsetType = UNSET
+
+
+class PolicyUpdate(Body):
+    repeat: Repeat | UnsetType = UNSET
+    repage_after_minutes: RepageAfter | None | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    description: Description | None | UnsetType = UNSET
+
+
+class ScheduleTarget(Body, tag_field="type", tag="schedule"):
+    schedule_id: Annotated[str, Meta(min_length=1, extra={"invalid": "must be a schedule id"})]
+
+
+class UsersTarget(Body, tag_field="type", tag="users"):
+    user_ids: Annotated[
+        list[Id],
+        Meta(min_length=1, extra={"invalid": "must be a non-empty array of user ids"}),
+    ]
+
+
+Target = Annotated[
+    ScheduleTarget | UsersTarget,
+    Meta(extra={"invalid": "must be an object with a type"}),
+]
+
+
+class EscalationLayerCreate(Body):
+    position: Position
+    ack_timeout_minutes: AckTimeout
+    target: Target
+
+
+class EscalationLayerUpdate(Body):
+    ack_timeout_minutes: AckTimeout | UnsetType = UNSET
+    position: Position | UnsetType = UNSET
+    target: Target | UnsetType = UNSET
+
+
+class LayerOrder(Body):
+    layer_ids: Annotated[
+        list[str],
+        Meta(
+            description="every layer id of the parent, once, in the new order",
+            extra={"required": "layerIds is required", "invalid": "must be an array of layer ids"},
+        ),
+    ]
+
+
+# -- incidents ---------------------------------------------------------------------------------------
+
+
+class IncidentCreate(Body, kw_only=True):
+    title: Annotated[str, name(100)]
+    description: Description | None | UnsetType = UNSET
+    severity: Severity
+    owner_id: Id | None | UnsetType = UNSET
+    owner_schedule_id: Id | None | UnsetType = UNSET
+    escalation_policy_id: Id | None | UnsetType = UNSET
+    component_ids: (
+        Annotated[
+            list[str],
+            Meta(
+                extra={"invalid": "must be an array of component ids"},
+                description="no catalog locally: any id is 400 invalid_component_id",
+            ),
+        ]
+        | None
+        | UnsetType
+    ) = UNSET
+
+
+class StatusChange(Body):
+    status: Status
+    resolution_note: Description | None | UnsetType = UNSET
+
+
+class UpdateCreate(Body):
+    visibility: Annotated[
+        Literal["internal", "public"], Meta(extra={"required": "visibility is required (internal or public)"})
+    ]
+    body: Annotated[str, text(10_000, min_length=1)] | None | UnsetType = UNSET
+    status_change: Status | None | UnsetType = UNSET
+
+
+class Handoff(Body):
+    target_user_id: Id
+
+
+class Escalate(Body):
+    to_layer: Position | None | UnsetType = UNSET
+
+
+class Snooze(Body):
+    minutes: Annotated[AckTimeout, Meta(extra={"required": "minutes is required"})]
+
+
+REQUESTS: tuple[type[Body], ...] = (
+    PolicyCreate,
+    PolicyUpdate,
+    EscalationLayerCreate,
+    EscalationLayerUpdate,
+    LayerOrder,
+    IncidentCreate,
+    StatusChange,
+    UpdateCreate,
+    Handoff,
+    Escalate,
+    Snooze,
+)
+"""Every request model, for the OpenAPI document's components."""
