@@ -37,6 +37,8 @@ from engine.runtime.page_queue import to_iso
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, timeline
 from storage.db import Database
+from storage.queries.policies import load_policy_model
+from storage.queries.schedules import load_schedule_model
 
 __all__ = [
     "acknowledge",
@@ -129,8 +131,6 @@ class _Tx:
 
     def _schedule(self, schedule_id: str) -> Schedule | None:
         if schedule_id not in self.schedules:
-            from engine.service.schedules import load_schedule_model
-
             try:
                 self.schedules[schedule_id] = load_schedule_model(self.db, schedule_id)
             except NotFound:
@@ -179,8 +179,6 @@ class _Tx:
 
     def live_hash(self, policy_id: str) -> str | None:
         if policy_id not in self.live:
-            from engine.service.policies import load_policy_model
-
             try:
                 self.live[policy_id] = esc.policy_fingerprint(load_policy_model(self.db, policy_id))
             except NotFound:
@@ -275,8 +273,6 @@ def _apply(
 
 def start(db: Database, now: datetime, incident_id: str) -> None:
     """Snapshot the incident's policy, page layer 1 at ``now`` and arm its timeout. Idempotent."""
-    from engine.service.policies import load_policy_model
-
     with db.write():
         inc = _incident(db, incident_id)
         if inc is None or not inc["escalation_policy_id"] or inc["status"] == "resolved":
