@@ -45,6 +45,7 @@ __all__ = [
     "drive",
     "escalate_now",
     "escalation_state",
+    "escalation_states",
     "handoff",
     "next_due",
     "snooze",
@@ -60,6 +61,10 @@ log = logging.getLogger("oncall.engine")
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ids._ALPHABET)
 
 _ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
+_ESC_MANY_SQL = (
+    "SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id "
+    "WHERE i.org_id = ? AND e.incident_id IN (SELECT value FROM json_each(?))"
+)
 
 
 @dataclass
@@ -593,8 +598,17 @@ def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
 def escalation_state(db: Database, incident_id: str) -> dict[str, Any] | None:
     """The escalation in wire form (what the console shows as "2/3" and a countdown), or None."""
     row = db.one(_ESC_SQL, (incident_id,))
-    if row is None:
-        return None
+    return None if row is None else _state_wire(row)
+
+
+def escalation_states(db: Database, org_id: str, incident_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """:func:`escalation_state` of many incidents of the organisation in one query, keyed by incident id;
+    incidents without an escalation (or outside the organisation) are left out."""
+    rows = db.all(_ESC_MANY_SQL, (org_id, json.dumps(incident_ids)))
+    return {row["incident_id"]: _state_wire(row) for row in rows}
+
+
+def _state_wire(row: sqlite3.Row) -> dict[str, Any]:
     snap = json.loads(row["policy_snapshot"])
     due = None if row["due_at_ms"] is None else from_epoch_ms(row["due_at_ms"])
     kind = row["due_kind"]
