@@ -42,6 +42,8 @@ import sqlite_utils
 
 from engine.clock import monotonic
 from engine.errors import DomainError
+from storage.errors import DatabaseError
+from storage.migrations import migrate as apply_migrations
 
 log = logging.getLogger("oncall.db")
 
@@ -54,15 +56,6 @@ LOCK_SUFFIX = "-lock"
 _SQLITE_READONLY = 8
 _SQLITE_FULL = 13
 _SQLITE_READONLY_DBMOVED = 8 | (4 << 8)
-
-
-class DatabaseError(DomainError):
-    """The file cannot be used: not a database, written by a newer version, unreadable."""
-
-    status_code = 500
-
-    def __init__(self, message: str, code: str = "database_error") -> None:
-        super().__init__(code, message)
 
 
 class DatabaseMissing(DatabaseError):
@@ -325,8 +318,6 @@ class Database:
             self._reopen = not _writable(self.path)
         self.utils = sqlite_utils.Database(self.conn)
         if migrate:
-            from storage.migrations import migrate as apply_migrations
-
             try:
                 apply_migrations(self)
             except sqlite3.DatabaseError as exc:

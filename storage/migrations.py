@@ -9,13 +9,23 @@ times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-if TYPE_CHECKING:
-    from storage.db import Database
+from storage.errors import DatabaseError
+
+
+class Database(Protocol):
+    """What migrating needs of :class:`storage.db.Database` (which imports this module to migrate on open)."""
+
+    path: str
+    utils: sqlite_utils.Database
+
+    def write(self) -> AbstractContextManager[object]: ...
+
 
 MIGRATIONS = Migrations("oncall")
 
@@ -428,8 +438,6 @@ def m0006_clock(db: sqlite_utils.Database) -> None:
 
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
-    from storage.db import DatabaseError
-
     db = database.utils
     with database.write():
         known = {m.name for m in MIGRATIONS._migrations}

@@ -20,11 +20,11 @@ import pytest
 
 from engine.clock import VirtualClock, monotonic
 from engine.runtime import delivery
+from engine.runtime.operator_config import CommandSettings, OperatorConfig
 from engine.service import Ctx
 from engine.service import contacts as contacts_svc
 from engine.service import incidents as inc_svc
 from engine.service import policies as pol_svc
-from engine.service.operator_config import CommandSettings, OperatorConfig
 from engine.service.orgs import add_user
 from storage.db import Database
 

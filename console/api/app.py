@@ -44,9 +44,9 @@ from console.api.errors import (
 from console.api.routes import NO_BODY, OPERATIONS, Call, Operation
 from engine.clock import Clock
 from engine.errors import DomainError, ValidationError
+from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.runner import EngineRunner
-from engine.service.operator_config import OperatorConfig
-from storage.db import Database, open_db
+from engine.service.database import Database, open_db
 
 log = logging.getLogger("oncall.api")
 

@@ -19,8 +19,8 @@ from console.api.errors import ApiError
 from engine.clock import Clock
 from engine.errors import Unauthorized
 from engine.service import Ctx
+from engine.service.database import Database
 from engine.service.orgs import authenticate
-from storage.db import Database
 
 _SCHEME = "bearer "
 

@@ -8,9 +8,9 @@ import click
 from click.core import ParameterSource
 
 from console.cli.main import State, echo, echo_json, handle_errors, pass_state, run_console, speed_option
+from engine.service.database import demo_db_path, exclusive_use
 from engine.service.demo import DEMO_ORG, seed_demo
 from engine.service.orgs import list_orgs
-from storage.db import demo_db_path, exclusive_use
 
 
 @click.command("demo")

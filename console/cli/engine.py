@@ -38,8 +38,8 @@ def engine_command(
 ) -> None:
     """Run the escalation engine without the console."""
     from engine.errors import DomainError
+    from engine.runtime.operator_config import load_operator_config
     from engine.runtime.runner import EngineRunner
-    from engine.service.operator_config import load_operator_config
 
     state = ctx.obj if isinstance(ctx.obj, State) else State(None, None, None)
     if db_path is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -26,9 +25,9 @@ import click
 from console.terminal import JSON_UNSAFE, terminal_text
 from engine.clock import Clock
 from engine.errors import DomainError
+from engine.runtime.operator_config import OperatorConfig, load_operator_config
 from engine.service import Ctx
-from engine.service.operator_config import OperatorConfig, load_operator_config
-from storage.db import Database, default_db_path, open_db
+from engine.service.database import Database, StorageError, bind_clock, default_db_path, open_db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,16 +56,14 @@ class State:
 
     @property
     def clock(self) -> Clock:
-        """The database's clock for ``--speed`` (:func:`storage.db_clock.bind_clock`): recorded on first
+        """The database's clock for ``--speed`` (:func:`engine.service.database.bind_clock`): recorded on first
         use; raises :class:`storage.db_clock.ClockModeError` when the database runs on another clock."""
         if self._clock is None:
-            from storage.db_clock import bind_clock
-
             self._clock = bind_clock(self.db(), self.speed)
         return self._clock
 
     def operator_config(self) -> OperatorConfig:
-        """The operator's configuration file (engine/service/operator_config.py), read on first use."""
+        """The operator's configuration file (engine/runtime/operator_config.py), read on first use."""
         if self._config is None:
             self._config = load_operator_config()
         return self._config
@@ -130,7 +127,7 @@ def handle_errors(fn: F) -> F:
             fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
         except OSError as exc:
             fail(str(exc))
-        except sqlite3.Error as exc:
+        except StorageError as exc:
             fail(f"database error: {exc}")
         except (ValueError, OverflowError) as exc:
             # A value no parser caught (each known one is a DomainError): still one line, not a traceback.

@@ -21,7 +21,8 @@ import click
 from console.cli.main import State, echo, fail, handle_errors, pass_state, speed_option
 from engine.clock import monotonic
 from engine.errors import DomainError
-from storage.db import DatabaseGone
+from engine.service.database import DatabaseGone
+from engine.service.orgs import has_organisation
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -46,7 +47,7 @@ def _has_org(app: Starlette) -> bool:
     """Whether the database holds an organisation yet (True when it cannot tell: no hint then)."""
     try:
         with app.state.api.pool.connection() as db:
-            return db.one("SELECT 1 FROM orgs LIMIT 1") is not None
+            return has_organisation(db)
     except DomainError:  # the file went away already: on_tick says so
         return True
 
@@ -65,7 +66,7 @@ def listen_sockets(host: str, port: int) -> list[socket.socket]:
     except (socket.gaierror, UnicodeError) as exc:
         fail(f"cannot listen on {host}: the address does not resolve ({exc})")
     sockets: list[socket.socket] = []
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[int, str | int]] = set()
     try:
         for family, kind, proto, _, addr in infos:
             if (family, addr[0]) in seen:

@@ -16,11 +16,20 @@ import click
 from console.cli.main import State, echo, echo_json, fail, handle_errors, pass_state
 from engine.errors import DomainError
 from engine.service import orgs
-from storage.sync import credentials, link
-from storage.sync.change_queue import adopt_change, discard_change, push, retry_change
-from storage.sync.client import RemoteError, ScalingClient, Unreachable, normalise_base_url
-from storage.sync.credentials import Secret
-from storage.sync.pull import pull
+from engine.service.sync import (
+    RemoteError,
+    ScalingClient,
+    Secret,
+    Unreachable,
+    adopt_change,
+    credentials,
+    discard_change,
+    link,
+    normalise_base_url,
+    pull,
+    push,
+    retry_change,
+)
 
 
 @click.group("sync")

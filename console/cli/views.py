@@ -10,7 +10,6 @@ from console.cli.main import State, echo, echo_json, handle_errors, pass_state
 from console.cli.table import print_table
 from engine.model import SEVERITIES, STATUSES
 from engine.rotation import TargetResolution
-from engine.runtime import escalator
 from engine.service import incidents as incidents_svc
 from engine.service import orgs, policies, schedules
 
@@ -40,9 +39,10 @@ def incidents_command(
         echo_json(items)
         return
     names = orgs.user_names(ctx)
+    states = incidents_svc.escalation_states(ctx, [inc["id"] for inc in items])
     rows = []
     for inc in items:
-        esc = escalator.escalation_state(ctx.db, inc["id"])
+        esc = states.get(inc["id"])
         layer = f"{esc['currentLayer']}/{esc['layerCount']}" if esc and esc.get("layerCount") else "-"
         rows.append(
             [

@@ -32,9 +32,9 @@ from console.tui.screens.incidents import IncidentsScreen
 from console.tui.sync_link import SyncLink
 from engine.clock import Clock
 from engine.errors import DomainError
-from engine.service import Ctx
+from engine.service import Ctx, orgs
 from engine.service import drills as drills_store
-from storage.db import DatabaseGone
+from engine.service.database import DatabaseGone
 
 T = TypeVar("T")
 
@@ -106,8 +106,7 @@ class OncallApp(App[None]):
         self.drill_speeds = SPEEDS
         self.drill_step_seconds = drill_step_seconds
         self._drill_timer: Timer | None = None
-        row = ctx.db.one("SELECT name FROM orgs WHERE id = ?", (ctx.org_id,))
-        self.org_name: str = row["name"] if row else ctx.org_id
+        self.org_name: str = orgs.org_name(ctx)
         self._data_version = -1
         self._dirty = False
         self.gone: DatabaseGone | None = None  # set once the database file was deleted or replaced

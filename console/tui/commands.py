@@ -69,7 +69,7 @@ class OncallCommands(Provider):
         return out
 
     async def _run(self, node: DOMNode, action: str) -> None:
-        await node.run_action(action)
+        await self.app.run_action(action, node)
 
     async def _switch_and_run(self, mode: str, action: str) -> None:
         await self.app.switch_mode(mode)

@@ -16,7 +16,7 @@ from engine.clock import Clock, ScaledClock
 from engine.errors import DomainError
 from engine.service import Ctx
 from engine.service import drills as drills_store
-from storage.db import Database
+from engine.service.database import Database
 
 SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0)
 

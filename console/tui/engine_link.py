@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.clock import Clock, monotonic
-from engine.service.operator_config import OperatorConfig
+from engine.runtime.operator_config import OperatorConfig
 
 # The runner starts in standby and tries the lease within about a second; until then it is "starting".
 SETTLE_S = 2.5

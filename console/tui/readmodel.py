@@ -1,8 +1,8 @@
 """Read models for the console's hot paths: one query per refresh, no writes ever.
 
 The incident table may hold 10,000 open incidents and refreshes whenever the database changes, so it reads
-the few columns it shows in one query instead of calling ``get_incident`` per row. Everything that changes
-data goes through :mod:`engine.service`.
+the few columns it shows in one query instead of calling ``get_incident`` per row. The rows come from
+:mod:`engine.service.readmodel`; everything that changes data goes through :mod:`engine.service`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.terminal import terminal_text
-from engine.service import Ctx
-from engine.service.orgs import active_user_ids, display_name
+from engine.service import Ctx, readmodel
+from engine.service.database import Database
+from engine.service.orgs import active_user_ids, display_name, people
 from engine.timefmt import parse_iso
-from storage.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +44,6 @@ class IncidentRow:
     @property
     def created(self) -> datetime:
         return parse_iso(self.created_at)
-
-
-_INCIDENTS_SQL = """
-SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
-       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
-FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
-WHERE i.org_id = ? AND i.status != 'resolved'
-"""
-_SOME_INCIDENTS_SQL = """
-SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
-       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
-FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
-WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))
-"""
 
 
 def _layer_count(snapshot: str | None, cache: dict[str, int | None]) -> int | None:
@@ -101,23 +87,16 @@ def _rows(rows: list[Any]) -> dict[str, IncidentRow]:
     return out
 
 
-def timeline_position(db: Database) -> int:
-    """The newest timeline sequence number: every change to an incident appends there."""
-    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM timeline") or 0)
-
-
 def open_incidents(db: Database, org_id: str) -> tuple[dict[str, IncidentRow], int]:
     """Every open incident of the organisation with its escalation position, keyed by id, and the
     timeline position the read is consistent with (one read transaction)."""
-    with db.read():
-        position = timeline_position(db)
-        return _rows(db.all(_INCIDENTS_SQL, (org_id,))), position
+    rows, position = readmodel.open_incidents(db, org_id)
+    return _rows(rows), position
 
 
 def some_incidents(db: Database, org_id: str, ids: list[str]) -> dict[str, IncidentRow]:
     """The rows of ``ids`` (resolved ones included), keyed by id: how a drill's scratch copy is read."""
-    with db.read():
-        return _rows(db.all(_SOME_INCIDENTS_SQL, (org_id, json.dumps(ids))))
+    return _rows(readmodel.some_incidents(db, org_id, ids))
 
 
 def changed_incidents(db: Database, org_id: str, since: int) -> tuple[dict[str, IncidentRow | None], int]:
@@ -126,13 +105,8 @@ def changed_incidents(db: Database, org_id: str, since: int) -> tuple[dict[str, 
     The live table's hot path: a change touches a handful of incidents, so this reads a handful of rows
     however many incidents are open. Returns the new timeline position too.
     """
-    with db.read():
-        rows = db.all("SELECT DISTINCT incident_id FROM timeline WHERE seq > ?", (since,))
-        position = timeline_position(db)
-        if not rows:
-            return {}, position
-        ids = [r["incident_id"] for r in rows]
-        found = _rows(db.all(_SOME_INCIDENTS_SQL, (org_id, json.dumps(ids))))
+    ids, rows, position = readmodel.changed_incidents(db, org_id, since)
+    found = _rows(rows)
     changes: dict[str, IncidentRow | None] = {}
     for iid in ids:
         row = found.get(iid)
@@ -150,14 +124,10 @@ class Directory:
         self.reload()
 
     def reload(self) -> None:
-        rows = self.ctx.db.all(
-            "SELECT id, email, first_name, last_name FROM users WHERE org_id = ? ORDER BY created_at, email",
-            (self.ctx.org_id,),
-        )
         self.full = {}
         self.short = {}
-        for r in rows:
-            first, last = r["first_name"] or "", r["last_name"] or ""
+        for r in people(self.ctx):
+            first, last = r["firstName"] or "", r["lastName"] or ""
             name = terminal_text(display_name(r))
             self.full[r["id"]] = name
             short = f"{first} {last[:1]}." if first and last else name

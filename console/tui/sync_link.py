@@ -30,7 +30,7 @@ class SyncLink:
             self.error = "no database file"
             return
         try:
-            from storage.sync.runner import SyncRunner
+            from engine.service.sync import SyncRunner
 
             self.runner = SyncRunner(self.db_path, self.clock, org=self.org_id, name="console")
             self.runner.start()

@@ -50,13 +50,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock
 from engine.errors import ValidationError
+from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.webhook_targets import (
     IPAddress,
     WebhookHostUnresolved,
     check_webhook_target,
     parse_webhook_url,
 )
-from engine.service.operator_config import OperatorConfig
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database

@@ -39,12 +39,15 @@ from engine.runtime.page_queue import to_iso
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, timeline
 from storage.db import Database
+from storage.queries.policies import load_policy_model
+from storage.queries.schedules import load_schedule_model
 
 __all__ = [
     "acknowledge",
     "drive",
     "escalate_now",
     "escalation_state",
+    "escalation_states",
     "handoff",
     "next_due",
     "snooze",
@@ -60,6 +63,10 @@ log = logging.getLogger("oncall.engine")
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ids._ALPHABET)
 
 _ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
+_ESC_MANY_SQL = (
+    "SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id "
+    "WHERE i.org_id = ? AND e.incident_id IN (SELECT value FROM json_each(?))"
+)
 
 
 @dataclass
@@ -132,8 +139,6 @@ class _Tx:
 
     def _schedule(self, schedule_id: str) -> Schedule | None:
         if schedule_id not in self.schedules:
-            from engine.service.schedules import load_schedule_model
-
             try:
                 self.schedules[schedule_id] = load_schedule_model(self.db, schedule_id)
             except NotFound:
@@ -182,8 +187,6 @@ class _Tx:
 
     def live_hash(self, policy_id: str) -> str | None:
         if policy_id not in self.live:
-            from engine.service.policies import load_policy_model
-
             try:
                 self.live[policy_id] = snapshot.policy_fingerprint(load_policy_model(self.db, policy_id))
             except NotFound:
@@ -278,8 +281,6 @@ def _apply(
 
 def start(db: Database, now: datetime, incident_id: str) -> None:
     """Snapshot the incident's policy, page layer 1 at ``now`` and arm its timeout. Idempotent."""
-    from engine.service.policies import load_policy_model
-
     with db.write():
         inc = _incident(db, incident_id)
         if inc is None or not inc["escalation_policy_id"] or inc["status"] == "resolved":
@@ -628,8 +629,17 @@ def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
 def escalation_state(db: Database, incident_id: str) -> dict[str, Any] | None:
     """The escalation in wire form (what the console shows as "2/3" and a countdown), or None."""
     row = db.one(_ESC_SQL, (incident_id,))
-    if row is None:
-        return None
+    return None if row is None else _state_wire(row)
+
+
+def escalation_states(db: Database, org_id: str, incident_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """:func:`escalation_state` of many incidents of the organisation in one query, keyed by incident id;
+    incidents without an escalation (or outside the organisation) are left out."""
+    rows = db.all(_ESC_MANY_SQL, (org_id, json.dumps(incident_ids)))
+    return {row["incident_id"]: _state_wire(row) for row in rows}
+
+
+def _state_wire(row: sqlite3.Row) -> dict[str, Any]:
     snap = json.loads(row["policy_snapshot"])
     due = None if row["due_at_ms"] is None else from_epoch_ms(row["due_at_ms"])
     kind = row["due_kind"]

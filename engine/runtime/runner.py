@@ -42,7 +42,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.clock import Clock, WallClock
 from engine.runtime import delivery, escalator
-from engine.service.operator_config import OperatorConfig
+from engine.runtime.operator_config import OperatorConfig
 from storage import db_clock, lease
 from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from engine.errors import ValidationError
-from engine.service.operator_config import WebhookAllowList
+from engine.runtime.operator_config import WebhookAllowList
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[IPAddress]]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from engine.clock import Clock, WallClock
-from engine.service.operator_config import OperatorConfig
+from engine.runtime.operator_config import OperatorConfig
 from storage.db import Database
 
 Via = Literal["operator", "api_key", "sync"]

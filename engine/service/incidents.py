@@ -289,6 +289,14 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
         raise ValidationError("cursor is not a cursor returned by this API", field="cursor") from None
 
 
+def escalation_states(ctx: Ctx, incident_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The escalation state (as ``GET /v1/incidents/{id}`` answers it under ``escalation``) of each of
+    ``incident_ids`` in the organisation, keyed by incident id, in one read; incidents without an
+    escalation are left out."""
+    with ctx.db.read():
+        return escalator.escalation_states(ctx.db, ctx.org_id, incident_ids)
+
+
 def list_incidents(
     ctx: Ctx,
     *,

@@ -18,6 +18,7 @@ from engine.service import Ctx
 from engine.service.validate import enum, name_string, only_fields, person_name, require, string
 from engine.timefmt import parse_iso, to_iso
 from storage.db import Database
+from storage.queries import orgs as org_queries
 from storage.sync import change_queue as sync_outbox
 
 KEY_PREFIX = "scl_live_"
@@ -216,6 +217,25 @@ def list_users(ctx: Ctx) -> list[dict[str, Any]]:
         "SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL ORDER BY created_at, id", (ctx.org_id,)
     )
     return [user_wire(r) for r in rows]
+
+
+def people(ctx: Ctx) -> list[dict[str, Any]]:
+    """Everyone who was ever in the organisation (removed people included), oldest first, then by
+    email: ``{"id", "email", "firstName", "lastName"}`` each (names may be None)."""
+    return [
+        {"id": r["id"], "email": r["email"], "firstName": r["first_name"], "lastName": r["last_name"]}
+        for r in org_queries.people(ctx.db, ctx.org_id)
+    ]
+
+
+def org_name(ctx: Ctx) -> str:
+    """The acting organisation's name (its id if it has none on file)."""
+    return org_queries.org_name(ctx.db, ctx.org_id) or ctx.org_id
+
+
+def has_organisation(db: Database) -> bool:
+    """Whether the database holds at least one organisation (what ``oncall serve`` needs to start)."""
+    return org_queries.any_org(db)
 
 
 def user_names(ctx: Ctx) -> dict[str, str]:

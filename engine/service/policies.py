@@ -11,7 +11,6 @@ from msgspec import UNSET
 
 from engine.errors import DomainError, NameConflict, NotFound
 from engine.ids import new_id
-from engine.model import EscalationLayer, Policy, Target
 from engine.rotation import TargetResolution
 from engine.service import Ctx
 from engine.service.models import (
@@ -28,6 +27,7 @@ from engine.service.schedules import paged_now as paged_target_now
 from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
 from storage.db import Database
+from storage.queries.policies import load_policy_model
 from storage.sync import change_queue as sync_outbox
 
 # -- wire forms ----------------------------------------------------------------------------------
@@ -352,30 +352,3 @@ def paged_now(ctx: Ctx, policy_id: str, at: datetime | None = None) -> dict[str,
         plan = load_policy_model(ctx.db, policy_id)
         when = at or ctx.now()
         return {layer.id: paged_target_now(ctx, layer.target, when) for layer in plan.layers}
-
-
-def load_policy_model(db: Database, policy_id: str) -> Policy:
-    """The pure-engine view of a policy and its layers."""
-    row = db.one("SELECT * FROM policies WHERE id = ?", (policy_id,))
-    if row is None:
-        raise NotFound("escalation policy", policy_id)
-    layers = tuple(
-        EscalationLayer(
-            id=r["id"],
-            position=r["position"],
-            ack_timeout_minutes=r["ack_timeout_minutes"],
-            target=Target(
-                type=r["target_type"],
-                schedule_id=r["schedule_id"],
-                user_ids=tuple(json.loads(r["user_ids"] or "[]")),
-            ),
-        )
-        for r in db.all("SELECT * FROM escalation_layers WHERE policy_id = ? ORDER BY position", (policy_id,))
-    )
-    return Policy(
-        id=row["id"],
-        name=row["name"],
-        layers=layers,
-        repeat=row["repeat_count"],
-        repage_after_minutes=row["repage_after_minutes"],
-    )

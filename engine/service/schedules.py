@@ -10,12 +10,13 @@ from typing import Any
 from engine import rotation
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
-from engine.model import ROTATION_TYPES, Override, RotationLayer, Schedule, Target
+from engine.model import ROTATION_TYPES, Schedule, Target
 from engine.service import Ctx
 from engine.service.orgs import active_user_ids, membership
 from engine.service.validate import enum, integer, name_string, only_fields, string, string_list
 from engine.timefmt import parse_iso, to_iso, to_iso_opt
 from storage.db import Database
+from storage.queries.schedules import load_schedule_model
 from storage.sync import change_queue as sync_outbox
 
 ROTATION_LENGTHS = {"daily": 1, "weekly": 7}
@@ -498,36 +499,6 @@ def delete_override(ctx: Ctx, schedule_id: str, override_id: str) -> None:
 
 
 # -- resolution ----------------------------------------------------------------------------------
-
-
-def load_schedule_model(db: Database, schedule_id: str) -> Schedule:
-    """The pure-engine view of a schedule (any org: callers have already checked scope)."""
-    row = db.one("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
-    if row is None:
-        raise NotFound("schedule", schedule_id)
-    layers = tuple(
-        RotationLayer(
-            id=r["id"],
-            name=r["name"],
-            position=r["position"],
-            rotation_type=r["rotation_type"],
-            rotation_length_days=r["rotation_length_days"],
-            handoff_time=rotation.parse_handoff_time(r["handoff_time"]),
-            effective_from=parse_iso(r["effective_from"]),
-            effective_until=parse_iso(r["effective_until"]) if r["effective_until"] else None,
-            participant_ids=tuple(json.loads(r["participant_ids"])),
-        )
-        for r in db.all(
-            "SELECT * FROM rotation_layers WHERE schedule_id = ? ORDER BY position", (schedule_id,)
-        )
-    )
-    overrides = tuple(
-        Override(id=r["id"], user_id=r["user_id"], start=parse_iso(r["start_at"]), end=parse_iso(r["end_at"]))
-        for r in db.all("SELECT * FROM overrides WHERE schedule_id = ?", (schedule_id,))
-    )
-    return Schedule(
-        id=row["id"], name=row["name"], timezone=row["timezone"], layers=layers, overrides=overrides
-    )
 
 
 def resolution_wire(res: rotation.Resolution) -> dict[str, Any]:

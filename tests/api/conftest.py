@@ -22,8 +22,8 @@ import uvicorn
 
 from console.api import create_app
 from engine.clock import VirtualClock
+from engine.runtime.operator_config import OperatorConfig
 from engine.service import Ctx
-from engine.service.operator_config import OperatorConfig
 from engine.service.orgs import create_org
 from storage.db import open_db
 from tests.conftest import T0

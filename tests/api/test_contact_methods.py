@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from engine.errors import ValidationError
+from engine.runtime.operator_config import OperatorConfig
 from engine.service import contacts
-from engine.service.operator_config import OperatorConfig
 from engine.service.orgs import create_key, create_org
 from tests.api.conftest import Live
 from tests.api.test_http import data, error

@@ -235,3 +235,15 @@ def test_another_orgs_incident_is_not_found(ctx: Ctx, world) -> None:
         with pytest.raises(NotFound):
             call()
     assert incidents.list_incidents(octx)["incidents"] == []
+
+
+def test_escalation_states_answer_what_get_incident_does_for_many_in_one_call(ctx: Ctx, world) -> None:
+    """``oncall incidents`` reads every row's layer in one service call, not one escalator call per row."""
+    paged = _create(ctx, escalationPolicyId=world["pol"]["id"])
+    quiet = _create(ctx)  # no policy: no escalation
+    states = incidents.escalation_states(ctx, [paged["id"], quiet["id"], "inc_unknown"])
+    assert states == {paged["id"]: incidents.get_incident(ctx, paged["id"])["escalation"]}
+    assert states[paged["id"]]["currentLayer"] == 1 and states[paged["id"]]["layerCount"] == 1
+    other = orgs.create_org(ctx.db, "Other", "o@example.com", clock=ctx.clock)
+    octx = Ctx(db=ctx.db, org_id=other.org["id"], clock=ctx.clock)
+    assert incidents.escalation_states(octx, [paged["id"]]) == {}

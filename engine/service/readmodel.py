@@ -1,0 +1,45 @@
+"""Read models for the console's hot paths: one read transaction per refresh, no writes ever.
+
+The live incident table may hold 10,000 open incidents and refreshes whenever the database changes, so it
+reads the few columns it shows in one query instead of calling ``get_incident`` per row. Rows are mappings
+(``row["column"]``) with the columns ``id, seq, title, severity, status, owner_id, acknowledged_by,
+created_at, is_drill, esc_state, esc_step, due_at_ms, due_kind, policy_snapshot``; what the console shows is
+built from them in ``console/tui/readmodel.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from storage.db import Database
+from storage.queries import incidents as incident_queries
+
+
+def open_incidents(db: Database, org_id: str) -> tuple[list[Any], int]:
+    """Every open incident of the organisation with its escalation columns, and the timeline position
+    (an int) the read is consistent with: one read transaction."""
+    with db.read():
+        position = incident_queries.timeline_position(db)
+        return incident_queries.open_incident_rows(db, org_id), position
+
+
+def some_incidents(db: Database, org_id: str, ids: Sequence[str]) -> list[Any]:
+    """The rows of ``ids`` (resolved ones included): how a drill's scratch copy is read."""
+    with db.read():
+        return incident_queries.incident_rows(db, org_id, ids)
+
+
+def changed_incidents(db: Database, org_id: str, since: int) -> tuple[list[str], list[Any], int]:
+    """Incidents with timeline events after position ``since``: their ids (in any organisation), the rows
+    of those in ``org_id``, and the new timeline position; one read transaction.
+
+    The live table's hot path: a change touches a handful of incidents, so this reads a handful of rows
+    however many incidents are open.
+    """
+    with db.read():
+        ids = incident_queries.incidents_changed_since(db, since)
+        position = incident_queries.timeline_position(db)
+        if not ids:
+            return [], [], position
+        return ids, incident_queries.incident_rows(db, org_id, ids), position
