@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.main import State, echo, fail, handle_errors, pass_state, speed_option
+from console.cli.main import AsciiIntRange, State, echo, fail, handle_errors, pass_state, speed_option
 from engine.clock import monotonic
 from engine.errors import DomainError
 from storage.db import DatabaseGone
@@ -96,7 +96,7 @@ def _url(host: str, port: int) -> str:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
-    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+    "--port", default=8080, show_default=True, type=AsciiIntRange(0, 65535), help="0 picks a free port."
 )
 @click.option(
     "--db",
