@@ -294,3 +294,21 @@ def test_a_scenario_out_of_datetime_range_is_one_line(tmp_path: Path) -> None:
     proc = run(db, "simulate", str(scenario), ok=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "out of datetime range" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("explain", "1"), ("lint", "--json"), ("incidents",)], ids=lambda a: " ".join(a)
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """``oncall explain 1 | head -1``: the reader closes the pipe before the command writes; like a
+    standard Unix tool the command stops with exit 141 (128 + SIGPIPE) and says nothing."""
+    db = tmp_path / "o.db"
+    run(db, "demo", "--no-console")
+    proc = subprocess.Popen(
+        [ONCALL, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything was written
+    err = proc.stderr.read()
+    assert proc.wait(60) == 141
+    assert err == ""
