@@ -247,9 +247,12 @@ def list_changes(db: Database, org_id: str, *, include_done: bool = False) -> li
 
 
 def waiting_count(db: Database, org_id: str) -> int:
+    """How many of the organisation's changes are waiting to be sent (``pending`` or ``sending``); failed
+    and uncertain changes wait for a person (retry, discard, adopt) and are counted apart
+    (:func:`failed_changes`, :func:`uncertain_changes`), never as waiting."""
     return int(
         db.scalar(
-            f"SELECT count(*) FROM sync_outbox WHERE org_id = ? AND status IN {_OPEN_SQL}",
+            "SELECT count(*) FROM sync_outbox WHERE org_id = ? AND status IN ('pending', 'sending')",
             (org_id,),
         )
     )
@@ -907,7 +910,7 @@ def _execute(
                 idempotency_key=idem,
             )
             return None, data
-        base = ("v1", "escalation", "policies", policy_rid, "layers")
+        base: tuple[str, ...] = ("v1", "escalation", "policies", policy_rid, "layers")
         if kind == "layer.create":
             data = client.request("POST", p(*base), body=_layer_to_remote(db, body), idempotency_key=idem)
             return _id_of(data), data
@@ -1129,7 +1132,7 @@ def _map_steps(db: Database, policy_id: str, steps: list[Any]) -> None:
     """After a steps replacement: the i-th step is the i-th local layer."""
     ordered = sorted(
         (s for s in steps if isinstance(s, dict)),
-        key=lambda s: s.get("position") if isinstance(s.get("position"), int) else 0,
+        key=lambda s: int(s["position"]) if isinstance(s.get("position"), int) else 0,
     )
     local = db.all("SELECT id FROM escalation_layers WHERE policy_id = ? ORDER BY position", (policy_id,))
     for layer, step in zip(local, ordered, strict=False):
