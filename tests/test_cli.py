@@ -270,6 +270,17 @@ def test_stored_control_characters_are_escaped_in_every_output(tmp_path: Path) -
             "org must not contain control",
         ),
         (("keys", "create", "--name", "bad\x07"), 2, "name must not contain control"),
+        # Empty or odd values are refused, never taken as "no value" or as another script's digits.
+        (("keys", "create", "--name", ""), 2, "error: name must not be empty"),
+        (("keys", "create", "--name", " "), 2, "error: name must not be blank"),
+        (("keys", "create", "--user", ""), 2, "error: user '' not found"),
+        (("--org", "", "incidents"), 2, "error: organisation '' not found"),
+        (("explain", "1", "--at", ""), 2, "error: --at must be 'now'"),
+        (("drill", "Platform Default", "--at", ""), 2, "error: --at must be 'now'"),
+        (("drill", "Platform Default", "--tz", ""), 2, "error: "),
+        (("incidents", "--limit", "\u0661"), 2, "Usage:"),
+        (("lint", "--weeks", "\uff14"), 2, "Usage:"),
+        (("simulate", "s.toml", "--seed", "\u0661"), 2, "Usage:"),
     ],
 )
 def test_odd_arguments_are_one_line_without_a_traceback(

@@ -131,8 +131,8 @@ def drill_command(
     plan = load_policy_model(ctx.db, find_policy(ctx, policy)["id"])
     if ack is not None and ack_text and ack.layer > len(plan.layers):
         fail(drills_store.ack_beyond_policy(len(plan.layers), ack.layer, ack_text.strip()), EXIT_USAGE)
-    shown_zone = zone or drills_store.drill_zone(ctx.db, plan)
-    if zone:
+    shown_zone = zone if zone is not None else drills_store.drill_zone(ctx.db, plan)
+    if zone is not None:  # given, even empty, it must be a zone
         from engine import rotation
 
         try:
@@ -395,7 +395,7 @@ def explain_command(state: State, incident: str, at_text: str | None, as_json: b
     ctx = state.ctx()
     at: datetime | None = None
     note: str | None = None
-    if at_text:
+    if at_text is not None:  # given, even empty, it must be a time ('' is not "now")
         zone = explain_store.incident_zone(ctx, incident)
         at, note = parse_at(at_text, zone, ctx.now())
     data = explain_store.explain(ctx, incident, at=at, at_note=note)
