@@ -193,7 +193,7 @@ def serve_command(
             if engine is not None:
                 # The first lease attempt runs just after start: give it a moment so the line is right.
                 for _ in range(40):
-                    if engine.mode != "standby":
+                    if engine.mode != "starting":
                         break
                     await asyncio.sleep(0.05)
             mode = "off (--no-engine)" if engine is None else engine.mode
