@@ -11,6 +11,7 @@ virtual clock. Three clocks share the interface:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,19 @@ class WallClock:
         return "WallClock()"
 
 
+MAX_SPEED = 10_000.0
+"""The fastest scaled clock (``--speed N``): 0 < N <= 10,000 (a week in about a minute)."""
+
+
+def check_speed(speed: float) -> float:
+    """``speed`` unchanged if it is a finite number with 0 < speed <= :data:`MAX_SPEED`; else ValueError.
+
+    Infinity, NaN and absurd factors would write instants no datetime can hold (or none at all)."""
+    if not (isinstance(speed, int | float) and math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise ValueError(f"speed must be positive and at most {MAX_SPEED:g}, got {speed!r}")
+    return float(speed)
+
+
 class ScaledClock:
     """Real time sped up ``speed`` times, anchored at ``origin`` (clock time) = ``epoch`` (real time).
 
@@ -54,9 +68,7 @@ class ScaledClock:
         *,
         real: Clock | None = None,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self.speed = float(speed)
+        self.speed = check_speed(speed)
         self.real = real  # the real time it scales: the machine's (None), or a clock a test moves
         self._lock = threading.Lock()
         self.epoch = self.real_seconds() if epoch is None else epoch

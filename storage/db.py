@@ -153,7 +153,9 @@ def _create_file(path: Path) -> None:
 
     Modes are passed to ``mkdir``/``open`` so the file is never readable by others, not even for a moment;
     the umask can only narrow them. SQLite creates ``-wal`` and ``-shm`` with the database file's mode.
+    A dangling symbolic link is followed: the file is created where it points (as SQLite would open it).
     """
+    path = Path(os.path.realpath(path))
     missing: list[Path] = []
     parent = path.parent
     while not parent.exists():
@@ -178,19 +180,26 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
+def lock_path(path: str | Path) -> str:
+    """The side file whose ``flock`` says who uses the database at ``path``: ``<real path>-lock``, symbolic
+    links resolved, so a process that opened the file through a link and one that opened it directly
+    (or :func:`exclusive_use` through either) share one lock, as SQLite shares its ``-wal`` and ``-shm``."""
+    return os.path.realpath(path) + LOCK_SUFFIX
+
+
 def _shared_lock(path: str) -> int | None:
-    """A descriptor holding a shared ``flock`` on ``path-lock`` for as long as the database is open.
+    """A descriptor holding a shared ``flock`` on :func:`lock_path` for as long as the database is open.
 
     Blocks only while :func:`exclusive_use` holds the lock (a reset deleting the files, milliseconds).
     None when the side file can be neither created nor opened (a read-only directory): the database is
     then usable, only not protected against a reset.
     """
-    lock_path = path + LOCK_SUFFIX
+    side = lock_path(path)
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        fd = os.open(side, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     except OSError:
         try:
-            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(side, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None
     try:
@@ -207,10 +216,10 @@ def exclusive_use(path: str | Path) -> Iterator[None]:
 
     Raises :class:`DatabaseInUse` (at once, without waiting) while any process, this one included, has
     the database open through :class:`Database`; while the block runs, other opens wait for it to end.
+    A symbolic link is resolved (:func:`lock_path`): the lock is the real file's.
     """
-    lock_path = str(path) + LOCK_SUFFIX
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     except FileNotFoundError:  # no directory: nobody can have it open
         yield
         return

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from engine.clock import Clock, ScaledClock, WallClock
+from engine.clock import Clock, ScaledClock, WallClock, check_speed
 from engine.errors import DomainError
 from engine.timefmt import from_epoch_ms, parse_iso, to_epoch_ms, to_iso
 from storage.db import Database
@@ -60,12 +60,13 @@ def bind_clock(db: Database, speed: float | None, *, real: Clock | None = None) 
     Records the mode on first use. A scaled clock joins the anchor of the processes already running it,
     or resumes from where it stopped (see the module docstring). ``real`` is the real time (the machine's
     by default; tests pass a clock they move). Raises :class:`ClockModeError` when the database runs on
-    another clock (wall vs scaled, or another speed), :class:`ValueError` for a speed that is not
-    positive.
+    another clock (wall vs scaled, or another speed), :class:`ValueError` for a speed that
+    :func:`engine.clock.check_speed` refuses (not finite, not in 0 < N <= 10,000), before anything is
+    recorded: the ``clock`` row never holds a speed no clock can run at.
     """
     real = real or _wall
-    if speed is not None and speed <= 0:
-        raise ValueError("speed must be positive")
+    if speed is not None:
+        speed = check_speed(speed)
     scaled = speed is not None and speed != 1
     with db.write():
         row = db.one("SELECT * FROM clock WHERE id = 1")
@@ -108,6 +109,14 @@ def bind_clock(db: Database, speed: float | None, *, real: Clock | None = None) 
 
 
 def _refuse_other(mode: str, recorded_speed: float, wanted: float | None) -> None:
+    if mode == "scaled":
+        try:
+            check_speed(recorded_speed)
+        except ValueError:  # written before speeds were checked: no clock can run it
+            raise ClockModeError(
+                f"this database records a clock speed no clock can run at ({recorded_speed!r}); "
+                f"oncall demo --reset starts a demo over"
+            ) from None
     if mode == "wall" and wanted is not None:
         raise ClockModeError(
             f"this database runs on wall time; --speed is only for demo and drill copies: "

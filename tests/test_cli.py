@@ -270,6 +270,17 @@ def test_stored_control_characters_are_escaped_in_every_output(tmp_path: Path) -
             "org must not contain control",
         ),
         (("keys", "create", "--name", "bad\x07"), 2, "name must not contain control"),
+        # Empty or odd values are refused, never taken as "no value" or as another script's digits.
+        (("keys", "create", "--name", ""), 2, "error: name must not be empty"),
+        (("keys", "create", "--name", " "), 2, "error: name must not be blank"),
+        (("keys", "create", "--user", ""), 2, "error: user '' not found"),
+        (("--org", "", "incidents"), 2, "error: organisation '' not found"),
+        (("explain", "1", "--at", ""), 2, "error: --at must be 'now'"),
+        (("drill", "Platform Default", "--at", ""), 2, "error: --at must be 'now'"),
+        (("drill", "Platform Default", "--tz", ""), 2, "error: "),
+        (("incidents", "--limit", "\u0661"), 2, "Usage:"),
+        (("lint", "--weeks", "\uff14"), 2, "Usage:"),
+        (("simulate", "s.toml", "--seed", "\u0661"), 2, "Usage:"),
     ],
 )
 def test_odd_arguments_are_one_line_without_a_traceback(
@@ -294,3 +305,21 @@ def test_a_scenario_out_of_datetime_range_is_one_line(tmp_path: Path) -> None:
     proc = run(db, "simulate", str(scenario), ok=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "out of datetime range" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("explain", "1"), ("lint", "--json"), ("incidents",)], ids=lambda a: " ".join(a)
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """``oncall explain 1 | head -1``: the reader closes the pipe before the command writes; like a
+    standard Unix tool the command stops with exit 141 (128 + SIGPIPE) and says nothing."""
+    db = tmp_path / "o.db"
+    run(db, "demo", "--no-console")
+    proc = subprocess.Popen(
+        [ONCALL, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything was written
+    err = proc.stderr.read()
+    assert proc.wait(60) == 141
+    assert err == ""

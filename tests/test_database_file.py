@@ -124,6 +124,35 @@ def test_demo_reset_refuses_while_another_process_uses_the_database(tmp_path: Pa
     assert again["orgId"] != org_id
 
 
+@pytest.mark.parametrize("engine_through", ["target", "link"])
+def test_demo_reset_through_a_symbolic_link_resets_the_file_it_points_to(
+    tmp_path: Path, engine_through: str
+) -> None:
+    """``--reset`` works on the real file: the in-use check is the target's (whichever path the engine
+    opened), and the link stays a link to a new database."""
+    target = tmp_path / "real" / "demo.db"
+    link = tmp_path / "demo-link.db"
+    org_id = json.loads(run_oncall(target, "demo", "--no-console", "--json").stdout)["orgId"]
+    link.symlink_to(target)
+    inode = target.stat().st_ino
+    engine = _engine(target if engine_through == "target" else link)
+    try:
+        wait_until(lambda: _holder(target).startswith("engine@"), what="the engine to hold the lease")
+        proc = run_oncall(link, "demo", "--no-console", "--reset", ok=False)
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("error: ") and "in use by another process" in proc.stderr
+        assert link.is_symlink() and target.stat().st_ino == inode  # both untouched
+        assert engine.poll() is None
+    finally:
+        engine.terminate()
+        engine.wait(15)
+    again = json.loads(run_oncall(link, "demo", "--no-console", "--reset", "--json").stdout)
+    assert again["orgId"] != org_id
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # (the freed inode may be reused)
+    assert json.loads(run_oncall(target, "incidents", "--json").stdout)  # the target is the new demo
+
+
 @pytest.mark.parametrize("how", ["delete", "replace"])
 def test_engine_exits_with_one_line_when_the_file_goes(tmp_path: Path, how: str) -> None:
     path = tmp_path / "o.db"

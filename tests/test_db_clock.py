@@ -93,6 +93,39 @@ def test_a_wall_time_database_refuses_speed(tmp_path: Path) -> None:
     assert run_oncall(path, "incidents").returncode == 0
 
 
+BAD_SPEEDS = ["inf", "nan", "1e308", "-1", "10001", "\u0661"]  # the last: an Arabic-Indic one
+
+
+@pytest.mark.parametrize("speed", BAD_SPEEDS)
+def test_a_speed_no_clock_can_run_at_is_refused_before_anything_is_created(
+    tmp_path: Path, speed: str
+) -> None:
+    path = tmp_path / "demo.db"
+    for args in (
+        ("demo", "--no-console", "--speed", speed),
+        ("--speed", speed, "demo", "--no-console"),
+        ("engine", "--speed", speed),
+    ):
+        _refused(run_oncall(path, *args, ok=False), "--speed must be positive and at most 10000", speed)
+        assert list(tmp_path.iterdir()) == [], args  # no database, no clock row recorded
+
+
+def test_a_drill_refuses_a_speed_no_clock_can_run_at(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    run_oncall(path, "demo", "--no-console")
+    for speed in BAD_SPEEDS:
+        proc = run_oncall(path, "drill", "Platform Default", "--speed", speed, ok=False)
+        _refused(proc, "--speed must be positive and at most 10000", speed)
+        assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("speed", [float("inf"), float("nan"), 1e308, 0.0])
+def test_the_database_never_records_a_speed_no_clock_can_run_at(db: Database, speed: float) -> None:
+    with pytest.raises(ValueError, match="speed must be positive and at most 10000"):
+        bind_clock(db, speed)
+    assert db.one("SELECT * FROM clock") is None
+
+
 # -- a scaled clock resumes where it stopped --------------------------------------------------------
 
 

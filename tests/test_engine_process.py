@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ from engine.timefmt import from_epoch_ms, to_epoch_ms
 from storage import lease
 from storage.db import Database
 from storage.db_clock import bind_clock
+from tests.helpers import ONCALL, seed_demo_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -319,3 +322,34 @@ def test_stop_while_a_cycle_is_running_does_not_deadlock(
     assert not stopper.is_alive(), "stop() deadlocked"
     assert r.mode == "stopped"
     assert lease.current(db)["alive"] is False  # type: ignore[index]
+
+
+def _announced(db_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start ``oncall engine`` (not quiet) and return it with the first line it prints on stderr."""
+    proc = subprocess.Popen(
+        [ONCALL, "--db", str(db_path), "engine"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    stderr = proc.stderr
+    threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+    return proc, lines.get(timeout=30)
+
+
+def test_an_engine_announces_its_mode_once_the_first_lease_attempt_decided(tmp_path: Path) -> None:
+    """Alone on a database it says ``embedded`` at once (no passing ``standby`` first); a second engine
+    says ``standby``."""
+    path = tmp_path / "o.db"
+    seed_demo_file(path)
+    first, line = _announced(path)
+    try:
+        assert line.startswith(f"engine embedded: {path} "), line
+        second, line = _announced(path)
+        try:
+            assert line.startswith(f"engine standby: {path} "), line
+        finally:
+            second.terminate()
+            second.wait(15)
+    finally:
+        first.terminate()
+        first.wait(15)

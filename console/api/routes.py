@@ -89,19 +89,19 @@ def op(  # type: ignore[no-untyped-def]
 
 # -- query-string helpers ----------------------------------------------------------------------------
 
-_INT = re.compile(r"^[+-]?\d{1,12}$")
+_INT = re.compile(r"[+-]?[0-9]{1,12}", re.ASCII)  # ASCII digits only: int() also reads "١" as 1
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
     raw = query.get(name)
     if raw is None:
         return default
-    if not _INT.match(raw.strip()):
+    if not _INT.fullmatch(raw.strip()):
         raise ValidationError(f"{name} must be an integer", field=name)
     return int(raw)
 
 
-_SPACE_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
+_SPACE_OFFSET = re.compile(r" ([0-9]{2}(?::?[0-9]{2})?)$", re.ASCII)
 
 
 def _instant_param(query: Mapping[str, str], name: str) -> str | None:

@@ -59,7 +59,7 @@ def keys_group() -> None:
 def keys_create(state: State, name: str | None, user_ident: str | None, as_json: bool) -> None:
     """Create a key; the key itself is printed once and only its hash is stored."""
     ctx = state.ctx()
-    if user_ident:
+    if user_ident is not None:  # given, even empty, it must name someone
         user = orgs.find_user(ctx, user_ident)
         ctx = ctx.as_user(user["id"], is_admin=user["role"] == "org:admin")
     key, info = orgs.create_key(ctx, name)

@@ -25,7 +25,8 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
 
     Uses --db if given on the command line, else demo.db in the user data directory, so real data is
     never touched (ONCALL_DB names the real database: it is not used here). --reset refuses while
-    another process (a console, `oncall serve`, `oncall engine`) has the demo database open.
+    another process (a console, `oncall serve`, `oncall engine`) has the demo database open; through a
+    symbolic link it resets the file the link points to and keeps the link.
 
     With --speed N the demo database runs on a clock N times faster, from its creation on: it must then
     always be opened with --speed N. --reset --speed N (or --reset alone) starts it over on that clock.
@@ -34,9 +35,12 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
     db_given = click.get_current_context().find_root().get_parameter_source("db_path")
     path = state.db_path if state.db_path and db_given is ParameterSource.COMMANDLINE else demo_db_path()
     if reset:
-        with exclusive_use(path):
+        # The real file the path names: through a symbolic link, the in-use check is the target's and
+        # the link stays a link (the new database is created where it points).
+        real = path.resolve()
+        with exclusive_use(real):
             for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
+                Path(str(real) + suffix).unlink(missing_ok=True)
     state.db_path = path
     state.create = True
     db = state.db()

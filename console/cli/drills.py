@@ -15,7 +15,19 @@ from typing import Any
 
 import click
 
-from console.cli.main import EXIT_ERROR, EXIT_USAGE, State, echo, echo_json, fail, handle_errors, pass_state
+from console.cli.main import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    SPEED,
+    AsciiInt,
+    AsciiIntRange,
+    State,
+    echo,
+    echo_json,
+    fail,
+    handle_errors,
+    pass_state,
+)
 from console.cli.table import print_table
 from engine.clock import ScaledClock, VirtualClock
 from engine.drill import AckPlan, format_instant, format_offset, parse_ack, parse_at
@@ -80,7 +92,9 @@ def _print_summary(drill: drills_store.Drill) -> None:
     "--no-ack", is_flag=True, help="Nobody acknowledges: run the policy to exhaustion (the default)."
 )
 @click.option(
-    "--speed", type=float, help="Run on a scaled wall clock, N times real time (60: a minute a second)."
+    "--speed",
+    type=SPEED,
+    help="Run on a scaled wall clock, N times real time (60: a minute a second; 0 < N <= 10000).",
 )
 @click.option("--instant", is_flag=True, help="Run on a virtual clock, without waiting (the default).")
 @click.option("--deliver", is_flag=True, help="Really send the pages through the users' contact methods.")
@@ -108,8 +122,6 @@ def drill_command(
         fail("--ack and --no-ack cannot be used together", EXIT_USAGE)
     if speed is not None and instant:
         fail("--speed and --instant cannot be used together", EXIT_USAGE)
-    if speed is not None and speed <= 0:
-        fail("--speed must be positive", EXIT_USAGE)
     if speed is None and not instant and state.speed is not None and state.speed != 1:
         speed = state.speed  # `oncall --speed 60 drill …` means the same as `oncall drill … --speed 60`
     ack: AckPlan | None = parse_ack(ack_text) if ack_text else None
@@ -119,8 +131,8 @@ def drill_command(
     plan = load_policy_model(ctx.db, find_policy(ctx, policy)["id"])
     if ack is not None and ack_text and ack.layer > len(plan.layers):
         fail(drills_store.ack_beyond_policy(len(plan.layers), ack.layer, ack_text.strip()), EXIT_USAGE)
-    shown_zone = zone or drills_store.drill_zone(ctx.db, plan)
-    if zone:
+    shown_zone = zone if zone is not None else drills_store.drill_zone(ctx.db, plan)
+    if zone is not None:  # given, even empty, it must be a zone
         from engine import rotation
 
         try:
@@ -230,11 +242,15 @@ def _bar_chart(people: list[dict[str, Any]], width: int = 40) -> list[str]:
 @click.command("simulate")
 @click.argument("scenario_path", metavar="SCENARIO.toml", type=click.Path(dir_okay=False))
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Same seed, same scenario, same data: same report."
+    "--seed",
+    type=AsciiInt(),
+    default=0,
+    show_default=True,
+    help="Same seed, same scenario, same data: same report.",
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
+    type=AsciiIntRange(1, 64),
     default=None,
     help="Processes for large runs (default: automatic).",
 )
@@ -313,7 +329,7 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
     "--all", "lint_all", is_flag=True, help="Every policy and schedule (the default with no POLICY)."
 )
 @click.option(
-    "--weeks", type=click.IntRange(1, 104), default=4, show_default=True, help="How far ahead to look."
+    "--weeks", type=AsciiIntRange(1, 104), default=4, show_default=True, help="How far ahead to look."
 )
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -377,7 +393,7 @@ def explain_command(state: State, incident: str, at_text: str | None, as_json: b
     ctx = state.ctx()
     at: datetime | None = None
     note: str | None = None
-    if at_text:
+    if at_text is not None:  # given, even empty, it must be a time ('' is not "now")
         zone = explain_store.incident_zone(ctx, incident)
         at, note = parse_at(at_text, zone, ctx.now())
     data = explain_store.explain(ctx, incident, at=at, at_note=note)

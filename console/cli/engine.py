@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from console.cli.main import State, echo, handle_errors, speed_option
+from console.cli.main import AsciiFloat, State, echo, handle_errors, speed_option
 
 
 @click.command("engine")
@@ -30,7 +30,7 @@ from console.cli.main import State, echo, handle_errors, speed_option
 )
 @speed_option
 @click.option("--name", default="engine", show_default=True, help="Name shown in the lease holder.")
-@click.option("--lease-ttl", type=float, default=5.0, hidden=True)
+@click.option("--lease-ttl", type=AsciiFloat(), default=5.0, hidden=True)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.pass_context
 def engine_command(

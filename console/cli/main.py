@@ -4,7 +4,12 @@ Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the use
 through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
 non-zero exit code: no tracebacks for bad input. Exit codes: 2 for a request that breaks a rule (a
 domain error with HTTP status 400/404/409/422, a usage error), 1 for anything else. An error nobody
-expected is one line too, naming ``ONCALL_DEBUG=1``, which lets its traceback through instead.
+expected is one line too, naming ``ONCALL_DEBUG=1``, which lets its traceback through instead. Like
+standard Unix tools, a command whose reader goes away (``oncall explain 1 | head -1``) stops quietly
+with exit 141 (128 + SIGPIPE), printing nothing more.
+
+Numbers on the command line are ASCII digits only (:class:`AsciiInt`, :class:`AsciiFloat`): Python's
+``int()`` and ``float()`` would also read other scripts' digits (``١`` as 1).
 
 Only ``init``, ``demo`` and ``sync login`` create a database; every other command (the console, ``serve``
 and ``engine`` included) refuses a path where there is none, creating nothing, not even a folder.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -23,7 +29,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from console.terminal import JSON_UNSAFE, terminal_text
-from engine.clock import Clock
+from engine.clock import MAX_SPEED, Clock
+from engine.clock import check_speed as valid_speed
 from engine.errors import DomainError
 from engine.runtime.operator_config import OperatorConfig, load_operator_config
 from engine.service import Ctx
@@ -33,6 +40,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
+EXIT_PIPE = 141
+"""A closed standard output (the reader of a pipe went away): 128 + SIGPIPE, as a shell reports for
+standard tools killed by the signal."""
 
 
 class State:
@@ -104,10 +114,31 @@ class State:
         )
 
 
+def _write_line(text: str, *, err: bool = False) -> None:
+    """``click.echo`` (which flushes); a closed stream ends the command quietly (:func:`stream_closed`)."""
+    try:
+        click.echo(text, err=err)
+    except BrokenPipeError:
+        stream_closed(sys.stderr if err else sys.stdout)
+
+
+def stream_closed(stream: Any) -> NoReturn:
+    """The reader of ``stream`` (stdout or stderr) went away: point its descriptor at ``/dev/null`` so
+    Python's flush at exit has nowhere to fail, and exit :data:`EXIT_PIPE` without a message, as standard
+    Unix tools do. ``finally`` blocks still run (``SystemExit``)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real descriptor (a test's capture): nothing left to flush to
+        pass
+    sys.exit(EXIT_PIPE)
+
+
 def echo(text: object = "", *, err: bool = False) -> None:
     """Print one line of the text output (stdout, or stderr with ``err``), escaped by
     :func:`terminal_text`. Every line the commands print goes through here (or :func:`echo_json`)."""
-    click.echo(terminal_text(text), err=err)
+    _write_line(terminal_text(text), err=err)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -140,28 +171,85 @@ def echo_json(data: Any) -> None:
     """``data`` as indented JSON on stdout. JSON already escapes C0 controls; DEL, C1 and the bidi
     controls are escaped too (``\\u202e``), so the output is safe on a terminal and still the same JSON."""
     text = json.dumps(data, indent=2, ensure_ascii=False)
-    click.echo(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    _write_line(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 pass_state = click.make_pass_decorator(State)
 
 SPEED_HELP = (
-    "Run the clock N times faster: demo and drill copies only. A database records its clock on first "
-    "use; every later process must open it the same way."
+    f"Run the clock N times faster (0 < N <= {MAX_SPEED:g}): demo and drill copies only. A database "
+    "records its clock on first use; every later process must open it the same way."
 )
 
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
-def check_speed(speed: float) -> float:
-    """``--speed`` must be positive: ``error: …`` and exit 2 otherwise."""
-    if speed <= 0:
-        fail("--speed must be positive", EXIT_USAGE)
-    return speed
+
+class AsciiIntRange(click.IntRange):
+    """click's ``IntRange`` (no bounds: any integer) reading ASCII digits only: ``int()`` would also take
+    ``١`` (Arabic-Indic one) or full-width digits as numbers. A usage error (exit 2) otherwise."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a whole number (ASCII digits 0-9)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class AsciiInt(click.types.IntParamType):
+    """click's ``INT`` reading ASCII digits only (see :class:`AsciiIntRange`)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a whole number (ASCII digits 0-9)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class AsciiFloat(click.types.FloatParamType):
+    """click's ``FLOAT`` reading a plain decimal number in ASCII only: no ``inf``, ``nan``, ``1_0`` or
+    other scripts' digits, which ``float()`` accepts."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _ASCII_NUMBER.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a number (ASCII digits, such as 2.5)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def check_speed(speed: float | str) -> float:
+    """``--speed``'s rule, :func:`engine.clock.check_speed`: a finite number with 0 < N <=
+    :data:`engine.clock.MAX_SPEED`, written in ASCII digits. Otherwise one ``error: …`` line and exit 2,
+    before anything is created or recorded."""
+    text = speed.strip() if isinstance(speed, str) else None
+    try:
+        if text is not None:
+            if not _ASCII_NUMBER.fullmatch(text):
+                raise ValueError(text)
+            speed = float(text)
+        assert not isinstance(speed, str)
+        return valid_speed(speed)
+    except (ValueError, OverflowError):
+        shown = text if text is not None else f"{speed:g}"
+        fail(
+            f"--speed must be positive and at most {MAX_SPEED:g} (a number such as 60), got {shown}",
+            EXIT_USAGE,
+        )
+
+
+class SpeedType(click.ParamType):
+    """``--speed N``: checked by :func:`check_speed` as soon as click reads it (a float)."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        return check_speed(value if isinstance(value, float) else str(value))
+
+
+SPEED = SpeedType()
 
 
 def speed_option(fn: F) -> F:
     """``--speed N`` on a subcommand (``engine``, ``serve``, ``demo``): the same option and rule as the
     global ``oncall --speed N``; the command passes it to :meth:`State.use_speed`."""
-    return click.option("--speed", type=float, default=None, help=SPEED_HELP)(fn)
+    return click.option("--speed", type=SPEED, default=None, help=SPEED_HELP)(fn)
 
 
 @click.group(invoke_without_command=True)
@@ -173,7 +261,7 @@ def speed_option(fn: F) -> F:
     help="SQLite database file (default: $ONCALL_DB, else the user data directory).",
 )
 @click.option("--org", help="Organisation id or name, when the database holds several.")
-@click.option("--speed", type=float, default=None, help=SPEED_HELP)
+@click.option("--speed", type=SPEED, default=None, help=SPEED_HELP)
 @click.option("--sync", "sync_on", is_flag=True, help="Console: keep a Scaling organisation in sync.")
 @click.version_option(package_name="oncall")
 @click.pass_context
@@ -184,8 +272,6 @@ def cli(
 
     Run without a command to open the console on the configured database.
     """
-    if speed is not None:
-        check_speed(speed)
     ctx.obj = State(db_path, org, speed, sync_on=sync_on)
     if ctx.invoked_subcommand is None:
         run_console(ctx.obj)

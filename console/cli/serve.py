@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.main import State, echo, fail, handle_errors, pass_state, speed_option
+from console.cli.main import AsciiIntRange, State, echo, fail, handle_errors, pass_state, speed_option
 from engine.clock import monotonic
 from engine.errors import DomainError
 from engine.service.database import DatabaseGone
@@ -97,7 +97,7 @@ def _url(host: str, port: int) -> str:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
-    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+    "--port", default=8080, show_default=True, type=AsciiIntRange(0, 65535), help="0 picks a free port."
 )
 @click.option(
     "--db",
@@ -194,7 +194,7 @@ def serve_command(
             if engine is not None:
                 # The first lease attempt runs just after start: give it a moment so the line is right.
                 for _ in range(40):
-                    if engine.mode != "standby":
+                    if engine.mode != "starting":
                         break
                     await asyncio.sleep(0.05)
             mode = "off (--no-engine)" if engine is None else engine.mode

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from console.cli.main import State, echo, echo_json, handle_errors, pass_state
+from console.cli.main import AsciiIntRange, State, echo, echo_json, handle_errors, pass_state
 from console.cli.table import print_table
 from engine.model import SEVERITIES, STATUSES
 from engine.rotation import TargetResolution
@@ -22,7 +22,7 @@ def _people(user_ids: list[str], names: dict[str, str]) -> str:
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option("--severity", type=click.Choice(SEVERITIES), default=None)
 @click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
-@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--limit", type=AsciiIntRange(1, 100), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 @handle_errors

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DomainError
+from engine.hostnames import dns_name
 
 CONFIG_ENV = "ONCALL_CONFIG"
 DEFAULT_COMMAND_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -50,9 +51,10 @@ class ConfigError(DomainError):
 class WebhookAllowList:
     """Hosts and networks an API key may point a webhook at, beyond the public internet.
 
-    ``networks`` are IP networks (a bare address is a /32 or /128); ``hosts`` are lower-case DNS names
-    without a trailing dot, matched exactly (``localhost`` included): a name the operator lists is trusted
-    whatever it resolves to.
+    ``networks`` are IP networks (a bare address is a /32 or /128); ``hosts`` are lower-case ASCII DNS
+    names (IDNA for internationalised ones, :func:`engine.hostnames.dns_name`) without a trailing dot,
+    matched exactly (``localhost`` included): a name the operator lists is trusted whatever it resolves
+    to. No wildcards: ``*.example.com`` is refused, not matched.
     """
 
     networks: tuple[IPNetwork, ...] = ()
@@ -62,7 +64,10 @@ class WebhookAllowList:
     def parse(cls, entries: Iterable[str], *, where: str) -> WebhookAllowList:
         """Entries such as ``"10.1.0.0/16"``, ``"127.0.0.1"``, ``"::1"``, ``"hooks.internal.example"``.
 
-        Raises :class:`ConfigError` (naming ``where``) for an entry that is neither a network nor a name.
+        Raises :class:`ConfigError` (naming ``where``) for an entry that is neither an IP address or
+        network nor a syntactically valid host name (:func:`engine.hostnames.dns_name`: labels of 1-63
+        characters, no empty label, valid IDNA, no wildcard); a name whose last label is all digits
+        (``10.1``) is a mistyped address, refused too.
         """
         networks: list[IPNetwork] = []
         hosts: set[str] = set()
@@ -75,9 +80,13 @@ class WebhookAllowList:
                 continue
             except ValueError:
                 pass
-            name = entry.rstrip(".")
-            if "/" in name or not name or any(c.isspace() or c in ":@[]" for c in name):
-                raise ConfigError(f"{where}: {raw!r} is neither an IP network (CIDR) nor a host name")
+            refused = f"{where}: {raw!r} is neither an IP address or network (CIDR) nor a host name"
+            try:
+                name = dns_name(entry)
+            except ValueError as exc:
+                raise ConfigError(f"{refused}: as a name it {exc}") from None
+            if name.rsplit(".", 1)[-1].isdigit():
+                raise ConfigError(f"{refused}: it looks like an IP address but is not one")
             hosts.add(name)
         return cls(tuple(networks), frozenset(hosts))
 

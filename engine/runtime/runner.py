@@ -13,6 +13,10 @@ a standby takes over within about 6 s of the holder dying (SIGKILL included). On
 dead holder left in flight are marked unknown (never resent), then every overdue step fires at once, in
 due order, with its lateness recorded.
 
+Modes (``mode``; ``on_mode`` is called at each change): ``starting`` from :meth:`start` until the first
+lease attempt has decided, never announced (a runner on a database nobody else uses would otherwise say
+``standby`` and at once ``embedded``); then ``embedded`` or ``standby``; ``stopped``; ``lost``.
+
 The database file: every ``poll`` (0.2 s, standby included) checks that the file is still the one that was
 opened (:meth:`storage.db.Database.check_file`). Once it was deleted or replaced the runner stops for good:
 mode ``lost``, ``lost`` holds the :class:`storage.db.DatabaseGone`, ``on_lost`` is called once, and nothing
@@ -140,7 +144,7 @@ class EngineRunner:
                 self._safe(self._deliver), "interval", seconds=1.0, id="deliver", executor="delivery"
             )
         self._sched = sched
-        self._set_mode("standby")
+        self.mode = "starting"  # not announced: the first lease attempt says embedded or standby
         sched.start()
         sched.add_job(self._safe(self._lease_step), id="lease-now")
         return self

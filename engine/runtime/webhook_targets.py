@@ -20,20 +20,17 @@ DNS rebinding, is caught at send time too):
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from engine.errors import ValidationError
+from engine.hostnames import dns_name
 from engine.runtime.operator_config import WebhookAllowList
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[IPAddress]]
-
-MAX_HOST_CHARS = 253
-_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 
 
 class WebhookTargetRefused(ValidationError):
@@ -64,27 +61,10 @@ def _invalid(reason: str) -> ValidationError:
 
 
 def _dns_name(host: str) -> str:
-    if not host.isascii():
-        import idna
-
-        try:
-            host = idna.encode(host, uts46=True).decode("ascii")
-        except (idna.IDNAError, UnicodeError, ValueError) as exc:
-            raise _invalid(f"has a host name that is not valid IDNA ({exc})") from None
-    name = host.rstrip(".")
-    if not name or len(name) > MAX_HOST_CHARS:
-        raise _invalid(f"has a host name longer than {MAX_HOST_CHARS} characters (or empty)")
-    labels = name.split(".")
-    if not all(_LABEL.match(label) for label in labels):
-        raise _invalid("has a malformed host name (labels of 1-63 letters, digits, '-' or '_')")
-    if any(label.startswith("xn--") for label in labels):
-        import idna
-
-        try:
-            idna.decode(name)
-        except (idna.IDNAError, UnicodeError, ValueError) as exc:
-            raise _invalid(f"has a host name that is not valid IDNA ({exc})") from None
-    return name
+    try:
+        return dns_name(host)
+    except ValueError as exc:
+        raise _invalid(f"has a host name that {exc}") from None
 
 
 def parse_webhook_url(text: str) -> WebhookUrl:

@@ -117,8 +117,9 @@ def list_orgs(db: Database) -> list[dict[str, Any]]:
 
 
 def find_org(db: Database, ident: str | None) -> str:
-    """Resolve an org by id or name; with no ident, the only org (an error if there are several)."""
-    if ident:
+    """Resolve an org by id or name; with no ident (None), the only org (an error if there are several).
+    An empty ident is an id like any other: 404, never "the only org"."""
+    if ident is not None:
         row = db.one("SELECT id FROM orgs WHERE id = ? OR name = ?", (ident, ident))
         if row is None:
             raise NotFound("organisation", ident)
@@ -364,9 +365,12 @@ def _hash_key(key: str) -> str:
 
 
 def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
-    """A new key for the acting user. The plain key is returned once; only its hash is stored."""
+    """A new key for the acting user. The plain key is returned once; only its hash is stored.
+
+    ``name`` is optional; given, it is a name like any other (:func:`name_string`: not empty, not blank,
+    no control characters, at most 255 characters), else 422 ``validation_error`` on ``name``."""
     if name is not None:
-        name = string(name, "name", max_len=255)
+        name = name_string(name, "name", max_len=255)
     key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
     with ctx.write() as now:
         key_id = new_id("key", now)

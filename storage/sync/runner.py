@@ -7,7 +7,7 @@ exponentially with jitter, up to a minute, and says ``offline``; local work goes
 :meth:`SyncRunner.status` is what the console's status bar shows::
 
     {"state": "ok" | "pulling" | "pushing" | "offline" | "error" | "off",
-     "waiting": 3, "failed": [{"id", "kind", "error"}], "uncertain": [{"id", "kind", "candidates"}],
+     "waiting": 3 (pending or sending; not the failed or uncertain), "failed": [{"id", "kind", "error"}], "uncertain": [{"id", "kind", "candidates"}],
      "lastPullAt": "…", "lastError": "…" | None}
 """
 
@@ -161,7 +161,7 @@ class SyncRunner:
             self._wake.clear()
             due = woke or monotonic() >= next_full
             # New local changes go at once; changes held behind a failure do not trigger a push each second.
-            sendable = self._status["waiting"] - len(self._status["failed"]) - len(self._status["uncertain"])
+            sendable = self._status["waiting"]  # failed and uncertain changes are counted apart
             fresh = sendable > 0 and self._status["waiting"] != last_waiting and failures == 0
             if not due and not fresh:
                 self._wake.wait(TICK_S)

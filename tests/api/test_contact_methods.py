@@ -217,6 +217,13 @@ def test_no_api_key_can_create_change_or_delete_a_command(live: Live, who: str) 
         client.delete(path),
     ):
         error(resp, 403, "operator_only", "invalid_request_error")
+    # The exact order (docs/API.md): the body's shape first (a JSON object of known fields), then 403,
+    # before any field's value is checked.
+    headers = {"Content-Type": "application/json"}
+    error(client.patch(path, content=b"not json", headers=headers), 422, "validation_error")
+    error(client.patch(path, json=[]), 422, "validation_error")
+    error(client.patch(path, json={"channel": "webhook"}), 422, "validation_error")
+    error(client.patch(path, json={"address": 42, "secret": ""}), 403, "operator_only")
     assert data(client.get(path)) == made
 
 

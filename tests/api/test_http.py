@@ -178,6 +178,8 @@ def test_out_of_range_and_wrong_types_are_422(live: Live) -> None:
         "limit=101",
         "limit=abc",
         "limit=1.5",
+        "limit=%D9%A1",  # an Arabic-Indic 1: int() reads it, the API must not
+        "limit=%EF%BC%91",  # a full-width 1
         "status=open",
         "from=yesterday",
         "cursor=%%%",

@@ -109,6 +109,36 @@ def test_a_bad_allow_entry_or_config_file_is_one_error_line(
         assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("entry", "needle"),
+    [
+        ("*.example.com", "wildcard"),
+        ("a..b", "malformed"),
+        ("%41", "malformed"),
+        ("-bad.example", "malformed"),
+        ("xn--zz.example", "not valid IDNA"),
+        ("a" * 64 + ".example", "malformed"),
+        ("10.1", "looks like an IP address"),
+    ],
+)
+def test_an_allow_entry_that_is_not_an_address_network_or_host_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, needle: str
+) -> None:
+    """On the command line and in the file alike: one ``error:`` line naming the entry, exit 1."""
+    monkeypatch.setenv("ONCALL_CONFIG", str(tmp_path / "absent.toml"))
+    done = oncall("--db", str(tmp_path / "x.db"), "serve", "--allow-webhook", entry)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: --allow-webhook: {entry!r} is neither") and needle in done.stderr
+    assert done.stderr.count("\n") == 1
+    config = tmp_path / "config.toml"
+    config.write_text(f"[webhooks]\nallow = [{json.dumps(entry)}]\n")
+    monkeypatch.setenv("ONCALL_CONFIG", str(config))
+    done = oncall("--db", str(tmp_path / "x.db"), "serve", "--port", "0")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: {config}: webhooks.allow: {entry!r}") and needle in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
 def test_a_served_engine_runs_only_the_operators_commands_with_a_clean_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

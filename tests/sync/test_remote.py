@@ -432,15 +432,16 @@ def test_a_change_the_remote_rejects_is_kept_until_retried_or_discarded(
     assert failed["incident.update"]["error"]["code"] == "no_public_surface"
     changes = {c["kind"]: c for c in list_changes(local.db, local.org_id)}
     assert changes["layer.create"]["status"] == "pending"  # waits behind its policy's failed create
-    assert link.status(local.db, local.org_id)["waiting"] == 3
+    # Waiting means still to be sent: the held layer, not the two failed changes (counted apart).
+    assert link.status(local.db, local.org_id)["waiting"] == 1
 
     # Pushing again neither drops nor resends them.
-    again = do_push(local)
-    assert (again.sent, again.failed, again.waiting) == (0, 0, 3)
+    again = oncall(local.db_path, "sync", "push")
+    assert again.stdout.splitlines()[0] == "Sent 0, failed 0, 1 waiting.", again.stdout
 
     # The command line shows every failure with the remote's error.
     shown = oncall(local.db_path, "sync", "status")
-    assert "3 change(s) waiting, 2 failed" in shown.stdout
+    assert "1 change(s) waiting, 2 failed, 0 uncertain" in shown.stdout
     assert "409 name_conflict" in shown.stdout and "400 no_public_surface" in shown.stdout
 
     # Discard the update: gone from the queue, never sent, and the remote never saw it.
@@ -552,7 +553,10 @@ def test_new_user_logs_in_pulls_edits_offline_and_sees_the_change_arrive(
     status = oncall(db, "sync", "status")
     assert "1 change(s) waiting" in status.stdout
     push_out = oncall(db, "sync", "push")
-    assert push_out.returncode == 1 and "Holding" in push_out.stderr
+    assert push_out.returncode == 1, push_out.stderr
+    # What docs/SYNC.md shows: the counts on stdout, why it holds on stderr.
+    assert push_out.stdout == "Sent 0, failed 0, 1 waiting.\n"
+    assert push_out.stderr == f"Holding: cannot reach {remote.url} (ConnectError)\n"
 
     runner = SyncRunner(db, ctx.clock, interval=0.5)
     runner.start()

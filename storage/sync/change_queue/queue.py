@@ -58,10 +58,12 @@ def list_changes(db: Database, org_id: str, *, include_done: bool = False) -> li
 
 
 def waiting_count(db: Database, org_id: str) -> int:
-    """How many changes are not yet on the remote."""
+    """How many of the organisation's changes are waiting to be sent (``pending`` or ``sending``); failed
+    and uncertain changes wait for a person (retry, discard, adopt) and are counted apart
+    (:func:`failed_changes`, :func:`uncertain_changes`), never as waiting."""
     return int(
         db.scalar(
-            f"SELECT count(*) FROM sync_outbox WHERE org_id = ? AND status IN {OPEN_SQL}",
+            "SELECT count(*) FROM sync_outbox WHERE org_id = ? AND status IN ('pending', 'sending')",
             (org_id,),
         )
     )
