@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,23 +26,18 @@ from engine.model import ROTATION_TYPES
 from engine.service import orgs, schedules
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import parse_iso, to_iso
+from engine.timeparse import TimeParseError, parse_local_instant
 
 
 def parse_local(text: str | None, tz: str, field: str) -> str | None:
-    """``YYYY-MM-DD HH:MM`` in the schedule's zone (or a full ISO instant) to an ISO instant."""
+    """``YYYY-MM-DD HH:MM`` in the schedule's zone (or a date, or a full ISO instant) to an ISO instant
+    (:func:`engine.timeparse.parse_local_instant`). Raises ValidationError naming ``field``."""
     if text is None:
         return None
-    raw = text.strip().replace("T", " ")
     try:
-        dt = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError(f"{field}: use YYYY-MM-DD HH:MM ({tz})", field=field) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo(tz))
-    try:
-        return to_iso(dt)
-    except (OverflowError, ValueError):  # 0001-01-01 00:00 east of UTC is before datetime.min
-        raise ValidationError(f"{field}: out of range", field=field) from None
+        return to_iso(parse_local_instant(text, tz).instant)
+    except TimeParseError as exc:
+        raise ValidationError(f"{field}: {exc}", field=field) from None
 
 
 class SchedulesScreen(OncallScreen):
