@@ -19,7 +19,7 @@ from console.tui.presentation import plain, until
 from console.tui.screens.base import OncallScreen
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.form import Field, FormScreen
-from console.tui.widgets.layer_list import LayerList
+from console.tui.widgets.layer_list import LayerList, ReorderUndo
 from console.tui.widgets.schedule_timeline import DAYS, ScheduleTimeline, TimelineData
 from engine.errors import DomainError, ValidationError
 from engine.model import ROTATION_TYPES
@@ -56,7 +56,12 @@ class SchedulesScreen(OncallScreen):
     def __init__(self) -> None:
         super().__init__()
         self.schedule_id: str | None = None
-        self.undo_stack: list[tuple[str, list[str]]] = []
+        self.reorders = ReorderUndo(
+            self,
+            schedules.reorder_rotation_layers,
+            show_owner=self._select_schedule,
+            show_stored=self._show_stored,
+        )
         self._tz = "UTC"
         self._shown_signature: object = None
 
@@ -218,35 +223,17 @@ class SchedulesScreen(OncallScreen):
 
     @on(LayerList.Reordered, "#rotation-list")
     def _reordered(self, event: LayerList.Reordered) -> None:
-        sid = self.schedule_id
-        if sid is None:
-            return
-        if (
-            self.oncall.act(
-                schedules.reorder_rotation_layers,
-                sid,
-                event.order,
-                done="rotation layers reordered · u undoes",
-            )
-            is None
-        ):
-            self._shown_signature = None
-            self._show_schedule()  # refused: show the stored order again
-            return
-        self.undo_stack.append((sid, event.previous))
-        self.refresh_bindings()
+        self.reorders.save(self.schedule_id, event, done="rotation layers reordered · u undoes")
+
+    def _select_schedule(self, sid: str) -> None:
+        self.schedule_id = sid
+
+    def _show_stored(self) -> None:
+        self._shown_signature = None
+        self._show_schedule()
 
     def action_undo(self) -> None:
-        if not self.undo_stack:
-            self.flash("nothing to undo", error=True)
-            return
-        sid, previous = self.undo_stack.pop()
-        self.schedule_id = sid
-        if (
-            self.oncall.act(schedules.reorder_rotation_layers, sid, previous, done="reorder undone")
-            is not None
-        ):
-            self.refresh_data()
+        self.reorders.undo()
 
     def action_add_rotation(self) -> None:
         sid = self.schedule_id
@@ -351,7 +338,7 @@ class SchedulesScreen(OncallScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
             return True
-        if action == "undo" and not self.undo_stack:
+        if action == "undo" and not self.reorders.can_undo:
             return None
         if action == "delete_override" and self._selected_override() is None:
             return None
