@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 from engine.errors import ValidationError
 from engine.timeparse import (
-    TimeParseError,
     Word,
     next_dst_change,
     parse_local_instant,
@@ -90,7 +89,7 @@ def parse_at(text: str, zone: str, now: datetime) -> tuple[datetime, str | None]
         read = parse_local_instant(
             text, zone, now=now, words=_AT_WORDS, earliest=EARLIEST_AT, latest=LATEST_AT
         )
-    except TimeParseError as exc:
+    except ValueError as exc:
         raise ValidationError(f"--at {exc}", field="at") from None
     instant, wall = read.instant, read.wall
     if wall is None or read.dst is None:

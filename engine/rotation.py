@@ -15,7 +15,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from engine.model import Membership, Override, RotationLayer, Schedule, Target
-from engine.timeparse import TimeParseError, parse_clock_time, validate_timezone
+from engine.timeparse import parse_clock_time, validate_timezone
 
 __all__ = [
     "DstKind",
@@ -168,8 +168,8 @@ def parse_handoff_time(text: str) -> time:
     ``ValueError``: ``handoff time must be 'HH:MM' between 00:00 and 23:59, got '9:00'``."""
     try:
         return parse_clock_time(text)
-    except TimeParseError as exc:
-        raise TimeParseError(f"handoff time {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"handoff time {exc}") from None
 
 
 def _utc(dt: datetime, what: str) -> datetime:

@@ -2,10 +2,11 @@
 zone, an ISO 8601 instant, and the words ``now``, ``today``, ``spring-forward``, ``fall-back``,
 ``next-dst``.
 
-Pure: nothing here reads the clock (``now`` is passed in) or does I/O. Every parser raises ``ValueError``
-(:class:`TimeParseError`) whose message is a predicate without a subject (``must be 'HH:MM' between
-00:00 and 23:59, got '9:00'``); the caller puts the name people typed in front (``handoff time``,
-``--at``, ``period.start:``), so the same mistake reads the same on every surface.
+Pure: nothing here reads the clock (``now`` is passed in) or does I/O. Every parser raises a plain
+``ValueError`` (its type name is recorded in timelines: a schedule that cannot be resolved) whose message
+is a predicate without a subject (``must be 'HH:MM' between 00:00 and 23:59, got '9:00'``); the caller
+puts the name people typed in front (``handoff time``, ``--at``, ``period.start:``), so the same mistake
+reads the same on every surface.
 
 A wall-clock time the clocks skip (spring forward) or show twice (fall back) is read like a handoff
 (docs/TIME_RULES.md rules 2 and 3): with the offset in force before the change, i.e. its first
@@ -24,7 +25,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = [
     "DST_WORDS",
     "LocalInstant",
-    "TimeParseError",
     "next_dst_change",
     "parse_clock_time",
     "parse_iso",
@@ -43,10 +43,6 @@ DST_WORDS: dict[str, Literal["gap", "overlap"] | None] = {
 
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
 _TZ_CACHE: dict[str, ZoneInfo] = {}
-
-
-class TimeParseError(ValueError):
-    """Text that is not a time of the expected form; ``str()`` is a predicate such as ``must be …``."""
 
 
 # ------------------------------------------------------------------------------------------ zones, clocks
@@ -79,12 +75,12 @@ def validate_timezone(name: str) -> ZoneInfo:
 
 def parse_clock_time(text: object) -> time:
     """``"HH:MM"`` (24 h, two digits each) as a naive wall-clock time; anything looser is refused so a
-    typo like "9:00" or "24:00" cannot silently mean something else. Raises :class:`TimeParseError`."""
+    typo like "9:00" or "24:00" cannot silently mean something else. Raises :class:`ValueError`."""
     if not isinstance(text, str):
-        raise TimeParseError("must be a string 'HH:MM'")
+        raise ValueError("must be a string 'HH:MM'")
     m = _HHMM.fullmatch(text)
     if m is None:
-        raise TimeParseError(f"must be 'HH:MM' between 00:00 and 23:59, got {text!r}")
+        raise ValueError(f"must be 'HH:MM' between 00:00 and 23:59, got {text!r}")
     return time(int(m.group(1)), int(m.group(2)))
 
 
@@ -106,17 +102,17 @@ def parse_iso(text: str) -> datetime:
     Raises ValueError with a readable message otherwise.
     """
     if not isinstance(text, str) or not text:
-        raise TimeParseError("expected an ISO 8601 datetime string")
+        raise ValueError("expected an ISO 8601 datetime string")
     try:
         dt = _fromisoformat(text)
     except ValueError:
-        raise TimeParseError(f"not an ISO 8601 datetime: {text!r}") from None
+        raise ValueError(f"not an ISO 8601 datetime: {text!r}") from None
     if dt.tzinfo is None:
-        raise TimeParseError(f"datetime needs a timezone (Z or an offset): {text!r}")
+        raise ValueError(f"datetime needs a timezone (Z or an offset): {text!r}")
     try:
         return dt.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
-        raise TimeParseError(f"datetime out of range: {text!r}") from None
+        raise ValueError(f"datetime out of range: {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -138,21 +134,21 @@ def _word_forms(words: Collection[str]) -> list[str]:
     return [f"'{w} 02:30'" if w in DST_WORDS else f"'{w}'" for w in words]
 
 
-def _format_error(text: object, zone: str, words: Collection[str]) -> TimeParseError:
+def _format_error(text: object, zone: str, words: Collection[str]) -> ValueError:
     forms = [
         *_word_forms(words),
         f"a local date and time such as '2026-03-08 02:30' (in {zone})",
         "a date such as 2026-03-08",
         "an ISO 8601 instant such as 2026-03-08T07:30Z",
     ]
-    return TimeParseError(f"must be {', '.join(forms[:-1])} or {forms[-1]}; got {text!r}")
+    return ValueError(f"must be {', '.join(forms[:-1])} or {forms[-1]}; got {text!r}")
 
 
-def _range_error(text: object, earliest: datetime | None, latest: datetime | None) -> TimeParseError:
+def _range_error(text: object, earliest: datetime | None, latest: datetime | None) -> ValueError:
     if earliest is None or latest is None:
-        return TimeParseError(f"is out of datetime range; got {text!r}")
+        return ValueError(f"is out of datetime range; got {text!r}")
     last_day = latest - timedelta(days=1)
-    return TimeParseError(f"must be between {earliest:%Y-%m-%d} and {last_day:%Y-%m-%d}; got {text!r}")
+    return ValueError(f"must be between {earliest:%Y-%m-%d} and {last_day:%Y-%m-%d}; got {text!r}")
 
 
 def parse_local_instant(
@@ -174,7 +170,7 @@ def parse_local_instant(
     02:30 if omitted, on the date of the next such change in ``zone``).
 
     With ``earliest`` and ``latest`` the instant must lie in [earliest, latest). Raises
-    :class:`TimeParseError` (no subject: the caller names the field), or ``ValueError`` for a bad zone.
+    :class:`ValueError` (no subject: the caller names the field), or ``ValueError`` for a bad zone.
     """
     if isinstance(text, datetime):
         dt = text
@@ -222,11 +218,11 @@ def _read_text(text: str, zone: str, now: datetime | None, words: Collection[str
         if word in DST_WORDS:
             day = next_dst_change(zone, now, DST_WORDS[word])
             if day is None:
-                raise TimeParseError(f"cannot be {word}: {zone} has no daylight-saving changes")
+                raise ValueError(f"cannot be {word}: {zone} has no daylight-saving changes")
             try:
                 hhmm = parse_clock_time(rest.strip() or "02:30")
-            except TimeParseError as exc:
-                raise TimeParseError(f"{word}: the time {exc}") from None
+            except ValueError as exc:
+                raise ValueError(f"{word}: the time {exc}") from None
             return datetime.combine(day, hhmm)
     try:
         return _fromisoformat(raw)

@@ -23,7 +23,7 @@ from engine.service.orgs import display_name
 from engine.service.policies import find_policy, load_policy_model
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import to_iso
-from engine.timeparse import TimeParseError, Word, parse_clock_time, parse_local_instant
+from engine.timeparse import Word, parse_clock_time, parse_local_instant
 
 _TOP = {"period", "arrivals", "severity", "policy", "night", "responders"}
 _BEHAVIOUR = {"ack_probability", "ack_median_minutes", "ack_p90_minutes"}
@@ -55,7 +55,7 @@ def _number(value: Any, key: str, *, low: float = 0.0, high: float | None = None
 def _clock_time(value: Any, key: str) -> time:
     try:
         return parse_clock_time(value)
-    except TimeParseError as exc:
+    except ValueError as exc:
         raise _fail(key, str(exc)) from None
 
 
@@ -66,7 +66,7 @@ def _instant(value: Any, key: str, tz_name: str, now: datetime | None = None) ->
     words: tuple[Word, ...] = ("today",) if now is not None else ()
     try:
         return parse_local_instant(value, tz_name, now=now, words=words).instant
-    except TimeParseError as exc:
+    except ValueError as exc:
         raise _fail(key, str(exc)) from None
 
 

@@ -26,7 +26,7 @@ from engine.model import ROTATION_TYPES
 from engine.service import orgs, schedules
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import parse_iso, to_iso
-from engine.timeparse import TimeParseError, parse_local_instant
+from engine.timeparse import parse_local_instant
 
 
 def parse_local(text: str | None, tz: str, field: str) -> str | None:
@@ -36,7 +36,7 @@ def parse_local(text: str | None, tz: str, field: str) -> str | None:
         return None
     try:
         return to_iso(parse_local_instant(text, tz).instant)
-    except TimeParseError as exc:
+    except ValueError as exc:
         raise ValidationError(f"{field}: {exc}", field=field) from None
 
 
