@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
-from engine import rotation
 from engine.errors import ValidationError
+from engine.timeparse import (
+    Word,
+    next_dst_change,
+    parse_local_instant,
+    validate_timezone,
+)
 
-__all__ = ["AckPlan", "format_instant", "format_offset", "parse_ack", "parse_at", "parse_duration"]
+__all__ = [
+    "AckPlan",
+    "format_instant",
+    "format_offset",
+    "next_dst_change",
+    "parse_ack",
+    "parse_at",
+    "parse_duration",
+]
 
 _DURATION = re.compile(r"(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?", re.ASCII)
 _NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)  # str.isdigit() also admits "²", which int() refuses
@@ -69,82 +82,34 @@ def parse_at(text: str, zone: str, now: datetime) -> tuple[datetime, str | None]
     * a bare date means midnight in ``zone``;
     * ``spring-forward 02:30``, ``fall-back 01:30`` or ``next-dst 02:30``: that wall-clock time on the
       date of the next such DST change in ``zone`` ("the night the clocks change").
+
+    The forms are :func:`engine.timeparse.parse_local_instant`'s; errors are ``--at`` and its message.
     """
-    raw = text.strip()
-    if raw.lower() == "now":
-        return now.astimezone(UTC), None
-    word, _, clock = raw.partition(" ")
-    if word.lower() in _DST_WORDS:
-        day = next_dst_change(zone, now, _DST_WORDS[word.lower()])
-        if day is None:
-            raise ValidationError(f"{zone} has no daylight-saving changes", field="at")
-        hhmm = clock.strip() or "02:30"
-        try:
-            rotation.parse_handoff_time(hhmm)
-        except ValueError:
-            raise ValidationError(
-                f"--at {word} needs a time HH:MM after it, got {clock!r}", field="at"
-            ) from None
-        raw = f"{day.isoformat()} {hhmm}"
-    iso = raw.replace(" ", "T", 1)
-    if iso.endswith(("z", "Z")):
-        iso = iso[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValidationError(
-            f"--at must be 'now', a local date and time such as '2026-03-08 02:30', or an ISO 8601 "
-            f"instant such as 2026-03-08T07:30Z; got {text!r}",
-            field="at",
-        ) from None
-    out_of_range = ValidationError(
-        f"--at must be between {EARLIEST_AT:%Y-%m-%d} and {LATEST_AT - timedelta(days=1):%Y-%m-%d}; "
-        f"got {text!r}",
-        field="at",
-    )
-    if not EARLIEST_AT - timedelta(days=2) < dt.replace(tzinfo=UTC) < LATEST_AT + timedelta(days=2):
-        raise out_of_range  # far outside: converting it could overflow datetime
-    tz = rotation.validate_timezone(zone) if dt.tzinfo is None else None
-    local = dt if tz is None else dt.replace(tzinfo=tz, fold=0)
-    instant = local.astimezone(UTC)
-    if not EARLIEST_AT <= instant < LATEST_AT:
-        raise out_of_range
-    if tz is None:
+        read = parse_local_instant(
+            text, zone, now=now, words=_AT_WORDS, earliest=EARLIEST_AT, latest=LATEST_AT
+        )
+    except ValueError as exc:
+        raise ValidationError(f"--at {exc}", field="at") from None
+    instant, wall = read.instant, read.wall
+    if wall is None or read.dst is None:
         return instant, None
-    shown = f"{dt:%Y-%m-%d %H:%M}"
-    back = instant.astimezone(tz)
-    if back.replace(tzinfo=None) != dt:
+    tz = validate_timezone(zone)
+    shown = f"{wall:%Y-%m-%d %H:%M}"
+    if read.dst == "gap":
         return instant, (
             f"{shown} does not exist in {zone} (the clocks skip it); using "
-            f"{back:%H:%M %Z} = {instant:%H:%MZ}, as a handoff at that time would"
+            f"{instant.astimezone(tz):%H:%M %Z} = {instant:%H:%MZ}, as a handoff at that time would"
         )
-    if local.utcoffset() != local.replace(fold=1).utcoffset():
-        second = local.replace(fold=1).astimezone(UTC)
-        return instant, (
-            f"{shown} happens twice in {zone}; using the first ({local:%Z}, {instant:%H:%MZ}), "
-            f"not the second ({second.astimezone(tz):%Z}, {second:%H:%MZ})"
-        )
-    return instant, None
+    local = instant.astimezone(tz)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return instant, (
+        f"{shown} happens twice in {zone}; using the first ({local:%Z}, {instant:%H:%MZ}), "
+        f"not the second ({second.astimezone(tz):%Z}, {second:%H:%MZ})"
+    )
 
 
-_DST_WORDS = {"next-dst": None, "spring-forward": "gap", "fall-back": "overlap"}
-
-
-def next_dst_change(zone: str, now: datetime, kind: str | None = None) -> date | None:
-    """The local date of the next DST change in ``zone`` after ``now`` (``kind`` "gap" = spring forward,
-    "overlap" = fall back, None = either), looking up to two years ahead."""
-    tz = rotation.validate_timezone(zone)
-    day = now.astimezone(tz).date()
-    for _ in range(731):
-        day += timedelta(days=1)
-        before = datetime.combine(day, time(0, 0), tzinfo=tz).utcoffset()
-        after = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz).utcoffset()
-        if before is None or after is None or before == after:
-            continue
-        change = "gap" if after > before else "overlap"
-        if kind is None or kind == change:
-            return day
-    return None
+_AT_WORDS: tuple[Word, ...] = ("now", "spring-forward", "fall-back", "next-dst")
 
 
 def format_offset(delta: timedelta) -> str:
@@ -168,7 +133,7 @@ def format_offset(delta: timedelta) -> str:
 
 def format_instant(at: datetime, zone: str, *, year: bool = False) -> str:
     """``Sun 08 Mar 03:30 EDT (07:30Z)``: the wall clock people read, and UTC beside it."""
-    tz = rotation.validate_timezone(zone)
+    tz = validate_timezone(zone)
     local = at.astimezone(tz)
     seconds = f":{local:%S}" if local.second else ""
     day = f"{local:%a %d %b %Y}" if year else f"{local:%a %d %b}"

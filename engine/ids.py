@@ -1,26 +1,47 @@
 """IDs we create: a prefix and a ULID in lowercase Crockford base32 (time-sortable, 26 chars).
 
+``<prefix>_<10 chars: epoch milliseconds, 48 bits><16 chars: 80 random bits>``, e.g.
+``pol_01jqm5x3k8vz9e2f4g7hab12cd``. This module is the only id encoder: callers that mint many ids at one
+instant (the escalator's catch-up) take :func:`id_head` once and add :func:`random_tail` per id.
+
 IDs that come from elsewhere (the remote service) are opaque strings; nothing parses a prefix.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import datetime
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+__all__ = ["ALPHABET", "id_head", "new_id", "random_tail"]
+
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+"""Crockford's base32 alphabet, lowercase (no i, l, o, u)."""
+
+# RFC 4648 base32 of 80 bits is 16 characters with no padding, most significant first: mapped onto the
+# Crockford alphabet it is exactly the big-endian base32 of the 80-bit number, at C speed.
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET)
+_MS_MASK = (1 << 48) - 1
 
 
 def _encode(value: int, length: int) -> str:
     out = []
     for _ in range(length):
-        out.append(_ALPHABET[value & 31])
+        out.append(ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(out))
 
 
+def id_head(prefix: str, at: datetime) -> str:
+    """``<prefix>_`` and the 10-character time part for ``at`` (an aware datetime; milliseconds, 48 bits)."""
+    return f"{prefix}_{_encode(int(at.timestamp() * 1000) & _MS_MASK, 10)}"
+
+
+def random_tail() -> str:
+    """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").translate(_FROM_RFC4648)
+
+
 def new_id(prefix: str, at: datetime) -> str:
     """A new sortable id, e.g. ``pol_01jqm5x3k8vz9e2f4g7hab12cd``. ``at`` is the creating clock's now."""
-    ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
-    rand = secrets.randbits(80)
-    return f"{prefix}_{_encode(ms, 10)}{_encode(rand, 16)}"
+    return id_head(prefix, at) + random_tail()

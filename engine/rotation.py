@@ -7,15 +7,15 @@ are in docs/TIME_RULES.md; the rule numbers in comments refer to that file.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from engine.model import Membership, Override, RotationLayer, Schedule, Target
+from engine.timeparse import parse_clock_time, validate_timezone
 
 __all__ = [
     "DstKind",
@@ -162,43 +162,14 @@ class ScheduleShifts:
 
 # --------------------------------------------------------------------------------------------- helpers
 
-_TZ_CACHE: dict[str, ZoneInfo] = {}
-_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
-
-
-def validate_timezone(name: str) -> ZoneInfo:
-    """The IANA zone called ``name``.
-
-    Only region names ("Europe/London") and "UTC" pass: zoneinfo also knows legacy abbreviations such as
-    "EST" or "MST7MDT", which look like they follow DST rules people expect but do not.
-    """
-    cached = _TZ_CACHE.get(name) if isinstance(name, str) else None
-    if cached is not None:
-        return cached
-    if not isinstance(name, str) or not name:
-        raise ValueError("timezone must be a non-empty IANA name such as 'Europe/London'")
-    if name != "UTC" and "/" not in name:
-        raise ValueError(
-            f"unknown timezone {name!r}: use an IANA region name such as 'America/New_York' or 'UTC', "
-            "not an abbreviation"
-        )
-    try:
-        tz = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown timezone {name!r}: not in the IANA time zone database") from None
-    _TZ_CACHE[name] = tz
-    return tz
-
 
 def parse_handoff_time(text: str) -> time:
-    """``"HH:MM"`` (24 h, two digits each) as a naive wall-clock time; anything looser is refused so a
-    typo like "9:00" or "24:00" cannot silently mean something else."""
-    if not isinstance(text, str):
-        raise ValueError("handoff time must be a string 'HH:MM'")
-    m = _HHMM.fullmatch(text)
-    if m is None:
-        raise ValueError(f"handoff time must be 'HH:MM' between 00:00 and 23:59, got {text!r}")
-    return time(int(m.group(1)), int(m.group(2)))
+    """A layer's handoff time, ``"HH:MM"`` (:func:`engine.timeparse.parse_clock_time`). Raises
+    ``ValueError``: ``handoff time must be 'HH:MM' between 00:00 and 23:59, got '9:00'``."""
+    try:
+        return parse_clock_time(text)
+    except ValueError as exc:
+        raise ValueError(f"handoff time {exc}") from None
 
 
 def _utc(dt: datetime, what: str) -> datetime:

@@ -1,8 +1,16 @@
-"""Timestamps on the wire and in the database: ISO 8601 UTC with milliseconds and ``Z``."""
+"""Timestamps on the wire and in the database: ISO 8601 UTC with milliseconds and ``Z``.
+
+Reading them back is :func:`engine.timeparse.parse_iso` (re-exported here), beside every other parser of
+times.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+from engine.timeparse import parse_iso
+
+__all__ = ["from_epoch_ms", "parse_iso", "parse_iso_opt", "to_epoch_ms", "to_iso", "to_iso_opt"]
 
 
 def to_iso(dt: datetime) -> str:
@@ -20,28 +28,6 @@ def to_iso(dt: datetime) -> str:
 
 def to_iso_opt(dt: datetime | None) -> str | None:
     return None if dt is None else to_iso(dt)
-
-
-def parse_iso(text: str) -> datetime:
-    """Parse an ISO 8601 instant. It must carry a zone (``Z`` or an offset); the result is UTC.
-
-    Raises ValueError with a readable message otherwise.
-    """
-    if not isinstance(text, str) or not text:
-        raise ValueError("expected an ISO 8601 datetime string")
-    raw = text.strip()
-    if raw.endswith(("z", "Z")):
-        raw = raw[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 datetime: {text!r}") from None
-    if dt.tzinfo is None:
-        raise ValueError(f"datetime needs a timezone (Z or an offset): {text!r}")
-    try:
-        return dt.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
-        raise ValueError(f"datetime out of range: {text!r}") from None
 
 
 def parse_iso_opt(text: str | None) -> datetime | None:

@@ -17,12 +17,10 @@ records ``escalation_policy_changed`` so people can see that the running escalat
 
 from __future__ import annotations
 
-import base64
 import heapq
 import json
 import logging
 import math
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -58,9 +56,6 @@ __all__ = [
 
 DEFAULT_BATCH = 500
 log = logging.getLogger("oncall.engine")
-# RFC 4648 base32 of 80 random bits, mapped onto engine.ids' Crockford alphabet: the same 16 characters
-# engine.ids.new_id would produce for those bits, at C speed (the catch-up path writes many events).
-_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ids._ALPHABET)
 
 _ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
 _ESC_MANY_SQL = (
@@ -96,10 +91,9 @@ class _Tx:
             timeline.record(self.db, incident_id, at, kind, actor, **data)
             return
         if self._stamp is None or self._stamp[0] != at:
-            ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
-            self._stamp = (at, to_iso(at), "evt_" + ids._encode(ms, 10))
-        _, at_iso, prefix = self._stamp
-        event_id = prefix + base64.b32encode(os.urandom(10)).decode().translate(_CROCKFORD)
+            self._stamp = (at, to_iso(at), ids.id_head("evt", at))
+        _, at_iso, head = self._stamp
+        event_id = head + ids.random_tail()
         body = json.dumps(data, separators=(",", ":"))
         self._rows.append((event_id, incident_id, at_iso, kind, actor, body))
 

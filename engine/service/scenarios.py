@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from engine.service.orgs import display_name
 from engine.service.policies import find_policy, load_policy_model
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import to_iso
+from engine.timeparse import Word, parse_clock_time, parse_local_instant
 
 _TOP = {"period", "arrivals", "severity", "policy", "night", "responders"}
 _BEHAVIOUR = {"ack_probability", "ack_median_minutes", "ack_p90_minutes"}
@@ -53,39 +54,20 @@ def _number(value: Any, key: str, *, low: float = 0.0, high: float | None = None
 
 def _clock_time(value: Any, key: str) -> time:
     try:
-        return rotation.parse_handoff_time(value)
-    except ValueError:
-        raise _fail(key, f'must be "HH:MM", got {value!r}') from None
+        return parse_clock_time(value)
+    except ValueError as exc:
+        raise _fail(key, str(exc)) from None
 
 
-def _instant(value: Any, key: str, tz_name: str, today: date | None = None) -> datetime:
-    """A TOML datetime or date, or a string: a date means midnight in the scenario's zone; ``"today"``
-    (allowed where ``today`` is given) is midnight at the start of today by the injected clock."""
+def _instant(value: Any, key: str, tz_name: str, now: datetime | None = None) -> datetime:
+    """A TOML datetime or date, or a string (:func:`engine.timeparse.parse_local_instant`): a date means
+    midnight in the scenario's zone; ``"today"`` (allowed where ``now`` is given, the injected clock's)
+    is midnight at the start of today."""
+    words: tuple[Word, ...] = ("today",) if now is not None else ()
     try:
-        return _instant_unchecked(value, key, tz_name, today)
-    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
-        raise _fail(key, f"is out of datetime range: {value}") from None
-
-
-def _instant_unchecked(value: Any, key: str, tz_name: str, today: date | None) -> datetime:
-    tz = rotation.validate_timezone(tz_name)
-    if today is not None and isinstance(value, str) and value.strip().lower() == "today":
-        return datetime.combine(today, time(0, 0), tzinfo=tz).astimezone(UTC)
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0, 0), tzinfo=tz).astimezone(UTC)
-    if isinstance(value, str):
-        try:
-            return _instant(date.fromisoformat(value), key, tz_name)
-        except ValueError:
-            pass
-        try:
-            return _instant(datetime.fromisoformat(value.replace("Z", "+00:00")), key, tz_name)
-        except ValueError:
-            pass
-    hint = ', "today"' if today is not None else ""
-    raise _fail(key, f"must be a date (2026-04-06){hint} or a date and time, got {value!r}")
+        return parse_local_instant(value, tz_name, now=now, words=words).instant
+    except ValueError as exc:
+        raise _fail(key, str(exc)) from None
 
 
 def _weights(value: Any, key: str, count: int) -> tuple[float, ...]:
@@ -188,8 +170,7 @@ def build_scenario(ctx: Ctx, data: dict[str, Any]) -> sim.Scenario:
         raise _fail("period.timezone", str(exc)) from None
     if "start" not in period:
         raise _fail("period.start", "is required (a date such as 2026-04-06)")
-    today = ctx.now().astimezone(rotation.validate_timezone(tz_name)).date()
-    start = _instant(period["start"], "period.start", tz_name, today)
+    start = _instant(period["start"], "period.start", tz_name, ctx.now())
     if "weeks" in period and "days" in period:
         raise _fail("period", "give weeks or days, not both")
     days = (

@@ -449,6 +449,65 @@ async def test_reorder_rotation_layers_and_undo(make_app: MakeApp, ctx: Ctx, dem
         assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original
 
 
+def flash_text(app: OncallApp) -> str:
+    return str(app.screen.query_one("#flash").render())
+
+
+async def test_rotation_undo_behaves_as_on_policies(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    """The schedules screen shares the policies screen's reorder/undo component: the footer's undo key
+    follows the stack, each step says what it did, and with an empty stack ``u`` is dimmed and does nothing."""
+    from engine.service import schedules
+
+    sid = demo.schedules["secondary"]
+    original = [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        slist = app.screen.query_one("#schedule-list", OptionList)
+        slist.highlighted = 1  # Platform Secondary (by name)
+        await pilot.pause()
+        slist.focus()
+        await pilot.press("enter")
+        assert not undo_shown(app)
+        await pilot.press("J")
+        await pilot.pause()
+        assert "rotation layers reordered · u undoes" in flash_text(app)
+        assert undo_shown(app)
+        await pilot.press("u")
+        await pilot.pause()
+        assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original
+        assert "reorder undone" in flash_text(app)
+        assert not undo_shown(app)  # the stack is empty: the key dims at once, as on policies
+        await pilot.press("u")  # dimmed: nothing happens
+        await pilot.pause()
+        assert "reorder undone" in flash_text(app)
+        assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original
+
+
+async def test_undo_forgets_a_deleted_layers_policy(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
+    """Deleting a layer drops that policy's undo entries: undo cannot resurrect an order that names it."""
+    pid = demo.policies["default"]
+    original = layer_order(ctx, pid)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        layers = await open_policy(pilot, "Platform Default")
+        await pilot.press("J")
+        await pilot.pause()
+        assert undo_shown(app) and "layer moved to position 2 · u undoes" in flash_text(app)
+        assert layers.selected_key == original[0]
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert layer_order(ctx, pid) == [original[1], original[2]]
+        assert not undo_shown(app)
+        await pilot.press("u")  # dimmed: nothing happens
+        await pilot.pause()
+        assert "layer 2 deleted" in flash_text(app)
+        assert layer_order(ctx, pid) == [original[1], original[2]]
+
+
 async def test_add_and_remove_override(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     from engine.service import schedules
 

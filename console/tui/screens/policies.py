@@ -16,6 +16,7 @@ from console.tui.presentation import minutes_label, plain
 from console.tui.screens.base import OncallScreen
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.form import Field, FormScreen
+from console.tui.screens.reorder_undo import ReorderUndo
 from console.tui.widgets.layer_list import LayerList
 from engine.errors import DomainError
 from engine.rotation import TargetResolution
@@ -42,7 +43,9 @@ class PoliciesScreen(OncallScreen):
     def __init__(self) -> None:
         super().__init__()
         self.policy_id: str | None = None
-        self.undo_stack: list[tuple[str, list[str]]] = []
+        self.reorders = ReorderUndo(
+            self, policies.reorder_layers, show_owner=self._select_policy, show_stored=self._show_stored
+        )
         self._layers: dict[str, dict[str, Any]] = {}
         self._shown_signature: object = None
         self._schedule_names: dict[str, str] = {}
@@ -178,15 +181,14 @@ class PoliciesScreen(OncallScreen):
 
     @on(LayerList.Reordered, "#layer-list")
     def _reordered(self, event: LayerList.Reordered) -> None:
-        pid = self.policy_id
-        if pid is None:
-            return
-        if self.oncall.act(policies.reorder_layers, pid, event.order, done=self._moved_text(event)) is None:
-            self._shown_signature = None
-            self._show_policy()  # refused: show the stored order again
-            return
-        self.undo_stack.append((pid, event.previous))
-        self.refresh_bindings()  # the footer's undo key comes alive
+        self.reorders.save(self.policy_id, event, done=self._moved_text(event))
+
+    def _select_policy(self, pid: str) -> None:
+        self.policy_id = pid
+
+    def _show_stored(self) -> None:
+        self._shown_signature = None
+        self._show_policy()
 
     def _moved_text(self, event: LayerList.Reordered) -> str:
         key = self.layer_list.selected_key
@@ -195,14 +197,7 @@ class PoliciesScreen(OncallScreen):
         return f"layer {how} to position {pos} · u undoes"
 
     def action_undo(self) -> None:
-        if not self.undo_stack:
-            self.flash("nothing to undo", error=True)
-            return
-        pid, previous = self.undo_stack.pop()
-        self.refresh_bindings()
-        self.policy_id = pid
-        if self.oncall.act(policies.reorder_layers, pid, previous, done="reorder undone") is not None:
-            self.refresh_data()
+        self.reorders.undo()
 
     # -- layer forms ---------------------------------------------------------------------------------
 
@@ -320,7 +315,7 @@ class PoliciesScreen(OncallScreen):
         def answer(yes: bool | None) -> None:
             if yes:
                 self.oncall.act(policies.delete_layer, pid, lid, done=f"layer {pos} deleted")
-                self.undo_stack = [(p, o) for p, o in self.undo_stack if p != pid]
+                self.reorders.forget(pid)
 
         self.app.push_screen(ConfirmScreen(f"Delete layer {pos} of this policy?"), answer)
 
@@ -373,7 +368,7 @@ class PoliciesScreen(OncallScreen):
                 and self.oncall.act(policies.delete_policy, pid, done=f"policy {name} deleted") is not None
             ):
                 self.policy_id = None
-                self.undo_stack = [(p, o) for p, o in self.undo_stack if p != pid]
+                self.reorders.forget(pid)
                 self.refresh_data()
 
         self.app.push_screen(ConfirmScreen(f"Delete the policy {name!r} and all its layers?"), answer)
@@ -407,7 +402,7 @@ class PoliciesScreen(OncallScreen):
             return None
         if action in ("move_layer", "edit_layer", "delete_layer") and self.layer_list.selected_key is None:
             return None
-        if action == "undo" and not self.undo_stack:
+        if action == "undo" and not self.reorders.can_undo:
             return None
         if action in ("rename_policy", "delete_policy", "add_layer") and self.policy_id is None:
             return None

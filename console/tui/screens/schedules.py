@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from console.tui.presentation import plain, until
 from console.tui.screens.base import OncallScreen
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.form import Field, FormScreen
+from console.tui.screens.reorder_undo import ReorderUndo
 from console.tui.widgets.layer_list import LayerList
 from console.tui.widgets.schedule_timeline import DAYS, ScheduleTimeline, TimelineData
 from engine.errors import DomainError, ValidationError
@@ -26,23 +27,18 @@ from engine.model import ROTATION_TYPES
 from engine.service import orgs, schedules
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import parse_iso, to_iso
+from engine.timeparse import parse_local_instant
 
 
 def parse_local(text: str | None, tz: str, field: str) -> str | None:
-    """``YYYY-MM-DD HH:MM`` in the schedule's zone (or a full ISO instant) to an ISO instant."""
+    """``YYYY-MM-DD HH:MM`` in the schedule's zone (or a date, or a full ISO instant) to an ISO instant
+    (:func:`engine.timeparse.parse_local_instant`). Raises ValidationError naming ``field``."""
     if text is None:
         return None
-    raw = text.strip().replace("T", " ")
     try:
-        dt = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError(f"{field}: use YYYY-MM-DD HH:MM ({tz})", field=field) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo(tz))
-    try:
-        return to_iso(dt)
-    except (OverflowError, ValueError):  # 0001-01-01 00:00 east of UTC is before datetime.min
-        raise ValidationError(f"{field}: out of range", field=field) from None
+        return to_iso(parse_local_instant(text, tz).instant)
+    except ValueError as exc:
+        raise ValidationError(f"{field}: {exc}", field=field) from None
 
 
 class SchedulesScreen(OncallScreen):
@@ -61,7 +57,12 @@ class SchedulesScreen(OncallScreen):
     def __init__(self) -> None:
         super().__init__()
         self.schedule_id: str | None = None
-        self.undo_stack: list[tuple[str, list[str]]] = []
+        self.reorders = ReorderUndo(
+            self,
+            schedules.reorder_rotation_layers,
+            show_owner=self._select_schedule,
+            show_stored=self._show_stored,
+        )
         self._tz = "UTC"
         self._shown_signature: object = None
 
@@ -223,35 +224,17 @@ class SchedulesScreen(OncallScreen):
 
     @on(LayerList.Reordered, "#rotation-list")
     def _reordered(self, event: LayerList.Reordered) -> None:
-        sid = self.schedule_id
-        if sid is None:
-            return
-        if (
-            self.oncall.act(
-                schedules.reorder_rotation_layers,
-                sid,
-                event.order,
-                done="rotation layers reordered · u undoes",
-            )
-            is None
-        ):
-            self._shown_signature = None
-            self._show_schedule()  # refused: show the stored order again
-            return
-        self.undo_stack.append((sid, event.previous))
-        self.refresh_bindings()
+        self.reorders.save(self.schedule_id, event, done="rotation layers reordered · u undoes")
+
+    def _select_schedule(self, sid: str) -> None:
+        self.schedule_id = sid
+
+    def _show_stored(self) -> None:
+        self._shown_signature = None
+        self._show_schedule()
 
     def action_undo(self) -> None:
-        if not self.undo_stack:
-            self.flash("nothing to undo", error=True)
-            return
-        sid, previous = self.undo_stack.pop()
-        self.schedule_id = sid
-        if (
-            self.oncall.act(schedules.reorder_rotation_layers, sid, previous, done="reorder undone")
-            is not None
-        ):
-            self.refresh_data()
+        self.reorders.undo()
 
     def action_add_rotation(self) -> None:
         sid = self.schedule_id
@@ -356,7 +339,7 @@ class SchedulesScreen(OncallScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
             return True
-        if action == "undo" and not self.undo_stack:
+        if action == "undo" and not self.reorders.can_undo:
             return None
         if action == "delete_override" and self._selected_override() is None:
             return None

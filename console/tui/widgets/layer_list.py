@@ -1,8 +1,8 @@
 """A list whose items can be reordered by keys (shift+up/down, K/J) and by dragging with the mouse.
 
-Keys and drag both end in :class:`LayerList.Reordered`; the screen persists the order through the service
-layer, so both paths are the same ``PUT …/layers/order``. A drag moves items on screen while the button is
-held and reports once, on release.
+Keys and drag both end in :class:`LayerList.Reordered`; :class:`console.tui.screens.reorder_undo.ReorderUndo`
+persists the order through the service layer, so both paths are the same ``PUT …/layers/order``. A drag moves items on screen while
+the button is held and reports once, on release.
 """
 
 from __future__ import annotations

@@ -1,0 +1,61 @@
+"""The one id encoder: every id we mint, by a service or by the escalator's batched catch-up, has one form."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from engine.clock import VirtualClock
+from engine.ids import ALPHABET, id_head, new_id, random_tail
+from engine.runtime import escalator
+from engine.service import Ctx
+from engine.service import incidents as inc_svc
+from engine.service import policies as pol_svc
+from engine.service.orgs import add_user
+from engine.timefmt import parse_iso
+from storage.db import Database
+
+ID = re.compile(r"^([a-z]+)_([0-9a-hjkmnp-tv-z]{26})$")
+
+
+def _instant_ms(id_: str) -> int:
+    """The epoch milliseconds in an id's first 10 characters (big-endian Crockford base32)."""
+    match = ID.match(id_)
+    assert match, id_
+    ms = 0
+    for c in match.group(2)[:10]:
+        ms = ms * 32 + ALPHABET.index(c)
+    return ms
+
+
+def test_new_id_is_prefix_time_and_80_random_bits() -> None:
+    at = datetime(2026, 4, 7, 10, 0, 0, 123000, tzinfo=UTC)
+    made = {new_id("pol", at) for _ in range(200)}
+    assert len(made) == 200
+    for id_ in made:
+        assert ID.match(id_) and id_.startswith("pol_")
+        assert _instant_ms(id_) == int(at.timestamp() * 1000)
+    assert new_id("x", at) < new_id("x", at + timedelta(milliseconds=1))
+    assert id_head("evt", at) == new_id("evt", at)[:14]
+    # every character of the alphabet appears in the random part, none outside it
+    tails = "".join(random_tail() for _ in range(400))
+    assert set(tails) == set(ALPHABET)
+
+
+def test_service_and_batched_escalator_ids_have_one_form(ctx: Ctx, db: Database, clock: VirtualClock) -> None:
+    uid = add_user(ctx, email="alice@example.com", first_name="Alice")["id"]
+    pid = pol_svc.create_policy(ctx, {"name": "Platform", "repeat": 2})["id"]
+    pol_svc.add_layer(
+        ctx, pid, {"position": 1, "ackTimeoutMinutes": 1, "target": {"type": "users", "userIds": [uid]}}
+    )
+    iid = inc_svc.create_incident(
+        ctx, {"title": "Disk full", "severity": "critical", "escalationPolicyId": pid, "ownerId": uid}
+    )["id"]
+    assert _instant_ms(iid) == int(clock.now().timestamp() * 1000)
+    created = {r["id"] for r in db.all("SELECT id FROM timeline WHERE incident_id = ?", (iid,))}
+    escalator.drive(db, clock, clock.now() + timedelta(minutes=10))  # the batched tick writes the rest
+    rows = db.all("SELECT id, at FROM timeline WHERE incident_id = ? ORDER BY seq", (iid,))
+    assert len(rows) > len(created)
+    for row in rows:
+        assert ID.match(row["id"]) and row["id"].startswith("evt_"), row["id"]
+        assert _instant_ms(row["id"]) == int(parse_iso(row["at"]).timestamp() * 1000)
