@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -68,9 +69,10 @@ def operator_config(request: pytest.FixtureRequest) -> OperatorConfig:
 
 
 @pytest.fixture
-def live(tmp_path: Path, operator_config: OperatorConfig) -> Iterator[Live]:
+def live(tmp_path: Path, operator_config: OperatorConfig, migrated_template: Path) -> Iterator[Live]:
     db_path = tmp_path / "api.db"
     clock = VirtualClock(T0)
+    shutil.copy(migrated_template, db_path)  # tests/conftest.py: a migrated empty file, copied
     db = open_db(db_path)
     init = create_org(db, "Acme", "admin@example.com", first_name="Ada", last_name="Admin", clock=clock)
     db.close()
