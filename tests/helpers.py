@@ -36,7 +36,7 @@ def run_oncall(
     process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``oncall --db DB ARGS…``, in this process unless ``process``; with ``ok`` it must succeed. It never
-    ends in a traceback. ``env`` adds to (in process: overrides within the run) the environment;
+    ends in a traceback. ``env`` adds to the environment (in process: for the run only);
     ``timeout`` (seconds) bounds only a spawned process."""
     argv = ["--db", str(db), *args]
     if process:
@@ -57,11 +57,11 @@ def run_oncall(
 
 
 def oncall_in_process(
-    argv: list[str], *, input: str | None = None, env: Mapping[str, str] | None = None
+    argv: list[str], *, input: str | None = None, env: Mapping[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``oncall ARGV…`` through the entry point ``console.cli.main.main`` in this process, captured like a
     process: stdout and stderr apart, the exit code from ``SystemExit`` (``None`` is 0, a message is 1).
-    Any other exception is not caught: ``main`` turns every ``Exception`` into an ``error:`` line, so
+    ``env`` sets variables for the run (``None`` unsets one). Any other exception is not caught: ``main`` turns every ``Exception`` into an ``error:`` line, so
     one that escapes is a bug the test must show."""
     from console.cli.main import main
 

@@ -28,6 +28,7 @@ from engine.service.operator_config import OperatorConfig
 from engine.service.orgs import create_org
 from storage.db import open_db
 from tests.conftest import T0
+from tests.helpers import oncall_in_process
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _oncall_bin() -> str:
 
 
 def start_serve(db_path: Path, *extra: str, init: bool = True) -> ServeProcess:
-    """``oncall init`` (unless ``init=False``) then ``oncall serve --port 0``; returns once the server has
+    """``oncall init`` (unless ``init=False``; in this process) then ``oncall serve --port 0`` (a process); returns once the server has
     printed its three banner lines (URL, database, engine mode)."""
     import json
 
@@ -139,8 +140,9 @@ def start_serve(db_path: Path, *extra: str, init: bool = True) -> ServeProcess:
     env.pop("ONCALL_DB", None)
     info = {"apiKey": "", "admin": {"id": ""}}
     if init:
-        done = oncall("--db", str(db_path), "init", "--org", "Acme", "--admin-email", "admin@example.com",
-                      "--first-name", "Ada", "--json", env=env)  # fmt: skip
+        done = oncall_in_process(["--db", str(db_path), "init", "--org", "Acme", "--admin-email",
+                                  "admin@example.com", "--first-name", "Ada", "--json"],
+                                 env={"ONCALL_DB": None})  # fmt: skip
         assert done.returncode == 0, done.stderr
         info = json.loads(done.stdout)
     proc = subprocess.Popen(
