@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,19 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "oncall.db"
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty database file with every migration applied, made once per session: copying it is ~10x
+    cheaper than migrating a new file. Never opened again after this, so never changed."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    open_db(path).close()
+    return path
+
+
 @pytest.fixture
-def db(db_path: Path) -> Iterator[Database]:
+def db(db_path: Path, migrated_template: Path) -> Iterator[Database]:
+    """The test's own database file: a copy (mode 0600 kept) of the migrated template, opened."""
+    shutil.copy(migrated_template, db_path)
     database = open_db(db_path)
     yield database
     database.close()

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ONCALL = str(Path(sys.executable).with_name("oncall"))
+from tests.helpers import ONCALL, oncall_in_process
 
 
-def run(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([ONCALL, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
+def run(db: Path, *args: str, ok: bool = True, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``oncall --db DB ARGS…`` in this process (``process``: the installed script), as
+    :func:`tests.helpers.run_oncall`, without its traceback check: :func:`assert_clean_error` makes it."""
+    argv = ["--db", str(db), *args]
+    if process:
+        proc = subprocess.run([ONCALL, *argv], capture_output=True, text=True, timeout=60)
+    else:
+        proc = oncall_in_process(argv)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -28,7 +33,8 @@ def assert_clean_error(proc: subprocess.CompletedProcess[str], needle: str) -> N
 
 
 def test_help_lists_commands(tmp_path: Path) -> None:
-    out = run(tmp_path / "x.db", "--help").stdout
+    """The installed ``oncall`` script (a real process) lists every command."""
+    out = run(tmp_path / "x.db", "--help", process=True).stdout
     for cmd in ("init", "keys", "users", "demo", "incidents", "policies", "schedules"):
         assert cmd in out
 
@@ -81,7 +87,8 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path: Path, args: tuple[str, ...]
 def test_not_a_database(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.db"
     bogus.write_text("definitely not sqlite " * 50)
-    assert_clean_error(run(bogus, "users", "list", ok=False), "not an oncall database")
+    # A real process: the refusal reaches the real stderr as one line, no traceback.
+    assert_clean_error(run(bogus, "users", "list", ok=False, process=True), "not an oncall database")
 
 
 def test_no_org_yet(tmp_path: Path) -> None:

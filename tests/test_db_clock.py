@@ -67,7 +67,9 @@ def test_a_scaled_demo_database_refuses_wall_time_and_other_speeds(tmp_path: Pat
     path = tmp_path / "demo.db"
     run_oncall(path, "demo", "--no-console", "--speed", "60")
     _refused(run_oncall(path, "engine", ok=False), "scaled clock (60×)", "--speed 60")
-    _refused(run_oncall(path, "serve", "--port", "0", ok=False), "scaled clock (60×)", "--speed 60")
+    _refused(
+        run_oncall(path, "serve", "--port", "0", ok=False, process=True), "scaled clock (60×)", "--speed 60"
+    )
     _refused(run_oncall(path, "--speed", "30", "engine", ok=False), "scaled clock (60×)", "--speed 60")
     _refused(run_oncall(path, "incidents", ok=False), "scaled clock (60×)")
     _refused(run_oncall(path, "demo", "--no-console", ok=False), "scaled clock (60×)")
@@ -87,7 +89,9 @@ def test_a_wall_time_database_refuses_speed(tmp_path: Path) -> None:
     hint = "--speed is only for demo and drill copies: use oncall demo --speed 60"
     _refused(run_oncall(path, "engine", "--speed", "60", ok=False), "runs on wall time", hint)
     _refused(run_oncall(path, "--speed", "60", "engine", ok=False), "runs on wall time", hint)
-    _refused(run_oncall(path, "serve", "--speed", "60", "--port", "0", ok=False), "runs on wall time")
+    _refused(
+        run_oncall(path, "serve", "--speed", "60", "--port", "0", ok=False, process=True), "runs on wall time"
+    )
     _refused(run_oncall(path, "--speed", "60", "incidents", ok=False), "runs on wall time")
     _refused(run_oncall(path, "engine", "--speed", "0", ok=False), "--speed must be positive")
     assert run_oncall(path, "incidents").returncode == 0

@@ -1,4 +1,9 @@
-"""The engine as processes: lease and takeover, two engines on one database, and the SIGKILL crash test."""
+"""The engine as processes: lease and takeover, two engines on one database, and the SIGKILL crash test.
+
+The verdicts are about what happened (who holds the lease, which steps fired, once, in order), never
+about how long it took: waits poll a condition with a generous deadline, and the real-time figures
+(takeover after a kill, catch-up after a restart, lateness on a scaled clock) are measured by
+``bench/failover.py``."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import os
 import queue
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -35,8 +41,9 @@ from tests.helpers import ONCALL, seed_demo_file
 REPO = Path(__file__).resolve().parents[1]
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
-    """Poll ``predicate`` (real time); returns the seconds it took."""
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> float:
+    """Poll ``predicate`` until it holds; ``timeout`` (seconds) only says when to give up. Returns the
+    seconds it took, for the crash test's printed figures (never a verdict)."""
     start = monotonic()
     while not predicate():
         if monotonic() - start > timeout:
@@ -113,9 +120,16 @@ def test_lease_acquire_renew_expire_and_fence(db: Database) -> None:
     assert a is not None and a.token == 1
     assert lease.acquire(db, "b@elsewhere:2:y", ttl_s=0.2) is None
     assert lease.renew(db, a, ttl_s=0.2)
-    time.sleep(0.25)
-    b = lease.acquire(db, "b@elsewhere:2:y", ttl_s=5)
-    assert b is not None and b.token == 2
+    taken: list[lease.Fence] = []
+
+    def b_acquires() -> bool:
+        fence = lease.acquire(db, "b@elsewhere:2:y", ttl_s=5)
+        taken.extend([fence] if fence is not None else [])
+        return fence is not None
+
+    wait_for(b_acquires, what="a's lease to expire")  # a is not renewed again: b gets it, next token
+    b = taken[0]
+    assert b.token == 2
     assert not lease.renew(db, a)  # a was replaced: it must stop
     with db.write():
         assert not lease.holds(db, a) and lease.holds(db, b)
@@ -156,7 +170,7 @@ def test_two_engines_one_database_each_step_fires_once(
     wait_for(lambda: a.mode == "embedded", what="a to hold the lease")
     b = EngineRunner(db_path, clock, "b", **kw).start()
     runners.append(b)
-    time.sleep(0.3)
+    wait_for(lambda: b.mode == "standby", what="b to stand by")
     assert (a.mode, b.mode) == ("embedded", "standby")
     ids = [_create(ctx, pid) for _ in range(20)]
     clock.advance(timedelta(minutes=5))
@@ -165,8 +179,7 @@ def test_two_engines_one_database_each_step_fires_once(
     wait_for(lambda: escalator.overdue_count(db, clock.now()) == 0, what="layer 2")
     assert b.fired_total == 0 and a.fired_total == 20
     a.abandon()  # dies without releasing: b waits out the 1 s TTL
-    took = wait_for(lambda: b.mode == "embedded", timeout=5, what="b to take over")
-    assert took < 3
+    wait_for(lambda: b.mode == "embedded", what="b to take over")
     clock.advance(timedelta(minutes=10))
     b.poke()
     wait_for(lambda: escalator.overdue_count(db, clock.now()) == 0, what="exhaustion")
@@ -184,9 +197,12 @@ def test_runner_wakes_at_due_time_on_a_scaled_clock(
     r = EngineRunner(db_path, clock, "solo", deliver=False).start()
     runners.append(r)
     iid = _create(ctx, pid)
-    wait_for(lambda: escalator.escalation_state(db, iid)["state"] == "exhausted", timeout=5)  # type: ignore[index]
-    lates = [e["data"]["lateMs"] for e in _events(db, iid) if e["kind"] == "escalation_timeout"]
-    assert len(lates) == 2 and max(lates) < 600 * 0.25 * 1000  # < 250 ms of real time each
+    wait_for(lambda: escalator.escalation_state(db, iid)["state"] == "exhausted")  # type: ignore[index]
+    timeouts = [e["data"] for e in _events(db, iid) if e["kind"] == "escalation_timeout"]
+    # Both steps fired by the runner's own wake-ups, each recording its lateness (bench/failover.py
+    # measures how late, in real time).
+    assert [t["position"] for t in timeouts] == [1, 2]
+    assert all(isinstance(t["lateMs"], int) and t["lateMs"] >= 0 for t in timeouts)
 
 
 def _events(db: Database, iid: str) -> list[dict[str, Any]]:
@@ -198,11 +214,34 @@ def _events(db: Database, iid: str) -> list[dict[str, Any]]:
 # -- real processes --------------------------------------------------------------------------------
 
 
-def _spawn(db_path: Path, name: str, speed: float | None = None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "console.cli.engine", "--db", str(db_path), "--name", name, "--quiet"]
+def _spawn(
+    db_path: Path, name: str, speed: float | None = None, *, quiet: bool = True
+) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "console.cli.engine", "--db", str(db_path), "--name", name]
+    if quiet:
+        cmd.append("--quiet")
     if speed is not None:
         cmd += ["--speed", str(speed)]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _says(proc: subprocess.Popen[bytes], words: str, timeout: float = 30.0) -> None:
+    """Wait until ``proc`` prints a stderr line containing ``words`` (the engine says each mode it
+    enters); fail if it exits or ``timeout`` seconds pass first."""
+    assert proc.stderr is not None
+    deadline = monotonic() + timeout
+    seen: list[str] = []
+    while monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.1)
+        if not ready:
+            continue
+        line = proc.stderr.readline().decode()
+        if not line:
+            raise AssertionError(f"the engine exited before saying {words!r}: {seen}")
+        seen.append(line)
+        if words in line:
+            return
+    raise AssertionError(f"timed out waiting for the engine to say {words!r}: {seen}")
 
 
 def _holder(db: Database) -> str:
@@ -210,19 +249,18 @@ def _holder(db: Database) -> str:
     return "" if row is None else str(row["holder"])
 
 
-def test_standby_process_takes_over_within_10s_of_sigkill(db_path: Path, db: Database) -> None:
+def test_standby_process_takes_over_after_sigkill(db_path: Path, db: Database) -> None:
+    """How soon is a figure of bench/failover.py; here: the standby takes the lease, and only then."""
     first = _spawn(db_path, "first")
     second: subprocess.Popen[bytes] | None = None
     try:
         wait_for(lambda: _holder(db).startswith("first@"), what="first engine to take the lease")
-        second = _spawn(db_path, "second")
-        time.sleep(1.5)
+        second = _spawn(db_path, "second", quiet=False)
+        _says(second, "engine standby")
         assert _holder(db).startswith("first@")  # the second one stands by
-        start = monotonic()
         first.send_signal(signal.SIGKILL)
-        took = wait_for(lambda: _holder(db).startswith("second@"), timeout=10, what="takeover")
-        assert monotonic() - start < 10
-        assert took < 10
+        wait_for(lambda: _holder(db).startswith("second@"), what="takeover")
+        _says(second, "engine embedded")
         first.wait()
     finally:
         for p in (first, second):
@@ -233,24 +271,32 @@ def test_standby_process_takes_over_within_10s_of_sigkill(db_path: Path, db: Dat
 
 @pytest.mark.slow
 def test_crash_sigkill_many_times_every_step_once(db_path: Path, db: Database) -> None:
-    """An engine on a x60 clock is SIGKILLed at random moments while incidents are opened and acked."""
+    """An engine on a x60 clock is SIGKILLed at random moments while incidents are opened and acked.
+
+    The run is counted, not timed: ``ONCALL_CRASH_KILLS`` rounds (20), each opening at least ten
+    incidents (and acknowledging some) for a random stretch before the kill, so the counts checked below
+    hold however loaded the machine is. After each restart the test waits (the deadline only says when
+    to give up) until nothing that was due at the restart is overdue; the catch-up times are printed,
+    and bench/failover.py holds them to their target."""
     speed = 60.0  # one clock minute per real second
     clock = bind_clock(db, speed)
     layer_count = 3
     ctx, pid, _ = _setup(db, clock, timeouts=(1,) * layer_count)
     rng = random.Random(int(os.environ.get("ONCALL_CRASH_SEED", "20261127")))
-    duration = float(os.environ.get("ONCALL_CRASH_SECONDS", "20"))
+    rounds = int(os.environ.get("ONCALL_CRASH_KILLS", "20"))
+    per_round = 10
     incidents: list[str] = []
     acked: set[str] = set()
     restart_catchup: list[float] = []
     proc = _spawn(db_path, "crashy", speed)
     kills = 0
-    end = monotonic() + duration
     try:
-        while monotonic() < end:
-            until = monotonic() + rng.uniform(0.15, 1.5)
-            while monotonic() < until:
+        for _ in range(rounds):
+            until = monotonic() + rng.uniform(0.15, 1.5)  # when in the engine's work the kill lands
+            opened = 0
+            while opened < per_round or monotonic() < until:
                 incidents.append(_create(ctx, pid))
+                opened += 1
                 if rng.random() < 0.25:
                     victim = rng.choice(incidents)
                     if victim not in acked:
@@ -261,27 +307,22 @@ def test_crash_sigkill_many_times_every_step_once(db_path: Path, db: Database) -
             proc.wait()
             kills += 1
             at_restart = clock.now()
-            started = monotonic()
             proc = _spawn(db_path, "crashy", speed)
-            # Nothing that was due at the restart is left overdue 2 s later.
+            # Everything that was due at the restart is caught up by the new engine.
             restart_catchup.append(
                 wait_for(
                     lambda at=at_restart: escalator.overdue_count(db, at) == 0,
-                    timeout=2.0,
                     what="overdue escalations after a restart",
                 )
             )
-            assert monotonic() - started <= 2.0
         # Let every remaining escalation run out, then stop cleanly.
-        last_due = escalator.next_due(db)
-        if last_due is not None:
-            wait_for(lambda: escalator.next_due(db) is None, timeout=(layer_count + 2) * 60 / speed + 3)
+        wait_for(lambda: escalator.next_due(db) is None, timeout=120, what="every escalation to end")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
-    assert kills >= 8
+    assert kills == rounds
     stats = check_exactly_once(db, layer_count, require_complete=True)
-    assert stats["incidents"] == len(incidents) >= 200
+    assert stats["incidents"] == len(incidents) >= per_round * rounds
     assert stats["acked"] == len(acked)
     lates = [
         json.loads(r["data"])["lateMs"]

@@ -273,6 +273,7 @@ def cli(
     Run without a command to open the console on the configured database.
     """
     ctx.obj = State(db_path, org, speed, sync_on=sync_on)
+    ctx.call_on_close(ctx.obj.close)  # the connection and its flock end with the command, not the process
     if ctx.invoked_subcommand is None:
         run_console(ctx.obj)
 

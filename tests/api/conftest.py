@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from engine.service import Ctx
 from engine.service.orgs import create_org
 from storage.db import open_db
 from tests.conftest import T0
+from tests.helpers import oncall_in_process
 
 
 @dataclass
@@ -68,9 +70,10 @@ def operator_config(request: pytest.FixtureRequest) -> OperatorConfig:
 
 
 @pytest.fixture
-def live(tmp_path: Path, operator_config: OperatorConfig) -> Iterator[Live]:
+def live(tmp_path: Path, operator_config: OperatorConfig, migrated_template: Path) -> Iterator[Live]:
     db_path = tmp_path / "api.db"
     clock = VirtualClock(T0)
+    shutil.copy(migrated_template, db_path)  # tests/conftest.py: a migrated empty file, copied
     db = open_db(db_path)
     init = create_org(db, "Acme", "admin@example.com", first_name="Ada", last_name="Admin", clock=clock)
     db.close()
@@ -129,7 +132,7 @@ def _oncall_bin() -> str:
 
 
 def start_serve(db_path: Path, *extra: str, init: bool = True) -> ServeProcess:
-    """``oncall init`` (unless ``init=False``) then ``oncall serve --port 0``; returns once the server has
+    """``oncall init`` (unless ``init=False``; in this process) then ``oncall serve --port 0`` (a process); returns once the server has
     printed its three banner lines (URL, database, engine mode)."""
     import json
 
@@ -137,8 +140,9 @@ def start_serve(db_path: Path, *extra: str, init: bool = True) -> ServeProcess:
     env.pop("ONCALL_DB", None)
     info = {"apiKey": "", "admin": {"id": ""}}
     if init:
-        done = oncall("--db", str(db_path), "init", "--org", "Acme", "--admin-email", "admin@example.com",
-                      "--first-name", "Ada", "--json", env=env)  # fmt: skip
+        done = oncall_in_process(["--db", str(db_path), "init", "--org", "Acme", "--admin-email",
+                                  "admin@example.com", "--first-name", "Ada", "--json"],
+                                 env={"ONCALL_DB": None})  # fmt: skip
         assert done.returncode == 0, done.stderr
         info = json.loads(done.stdout)
     proc = subprocess.Popen(

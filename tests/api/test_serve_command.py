@@ -6,7 +6,6 @@ import json
 import socket
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -240,7 +239,6 @@ def test_oversized_bodies_are_refused_without_being_read(tmp_path: Path) -> None
         assert answer.startswith("HTTP/1.1 422") and "larger than 1000000 bytes" in answer
 
         # 300 MB streamed (chunked, no Content-Length) and declared: answered, never buffered.
-        started = time.monotonic()
         anonymous = httpx.post(server.url + "/v1/incidents", content=_chunks(300 << 20), timeout=60)
         assert anonymous.status_code == 401
         refused = keyed.post("/v1/incidents", content=_chunks(300 << 20))
@@ -249,7 +247,6 @@ def test_oversized_bodies_are_refused_without_being_read(tmp_path: Path) -> None
             "/v1/incidents", content=_chunks(300 << 20), headers={"Content-Length": str(300 << 20)}
         )
         assert declared.status_code == 422
-        assert time.monotonic() - started < 60
         assert _rss_mb(server.proc.pid) < before + 50
 
         # The server still answers, and a body just under the limit is read and judged on its content.

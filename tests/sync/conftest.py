@@ -32,6 +32,7 @@ from engine.clock import WallClock
 from engine.service import Ctx
 from engine.service.orgs import create_org
 from storage.db import Database, open_db
+from tests.helpers import run_oncall
 
 ONCALL = str(Path(sys.executable).with_name("oncall"))
 
@@ -55,15 +56,8 @@ def free_port() -> int:
 def oncall(
     db: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ONCALL, "--db", str(db), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=input,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    """``oncall --db DB ARGS…`` in this process (:func:`tests.helpers.run_oncall`), success or not."""
+    return run_oncall(db, *args, ok=False, input=input, env=env)
 
 
 @dataclass

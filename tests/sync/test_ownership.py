@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.clock import monotonic
 from engine.errors import DomainError
 from engine.service import incidents, orgs, policies, schedules
 from storage.sync import link
@@ -201,16 +200,14 @@ def test_a_pusher_killed_mid_send_does_not_hold_up_the_next_push(
         assert proxy.stalled.wait(30), "the pusher never sent"
         proc.kill()
         proc.wait(10)
-        started = monotonic()
         result = do_push(local)
-        elapsed = monotonic() - started
     finally:
         release.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    # "ok", not "busy": the dead pusher's lease (30 s) was taken over at once, not waited out.
     assert (result.state, result.sent, result.waiting) == ("ok", 1, 0)
-    assert elapsed < 10  # not the 30 s lease
     assert [p["name"] for p in remote.get("/v1/escalation/policies")].count("Stalled") == 1
 
 

@@ -6,18 +6,23 @@ instant, ids are never rendered, and the engine is not started (tests drive the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from console.tui import OncallApp
-from engine.clock import VirtualClock
+from engine.clock import VirtualClock, monotonic
 from engine.service import Ctx
 from engine.service.demo import DemoOrg, seed_demo
 from storage.db import Database
+
+WAIT_SECONDS = 10.0  # only when to stop waiting: a test's verdict is its condition, never a duration
+POLL_SECONDS = 0.01
 
 FROZEN = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday; US DST starts 6 days later
 
@@ -59,3 +64,29 @@ def make_app(ctx: Ctx, db_path: Path) -> Callable[..., OncallApp]:
         return OncallApp(ctx, db_path=str(db_path), **kwargs)
 
     return make
+
+
+async def wait_for(
+    pilot: Pilot[Any], condition: Callable[[], object], what: str = "", timeout: float = WAIT_SECONDS
+) -> None:
+    """Let the app run (message queues drained, then workers finished) until ``condition()`` is true;
+    fail naming ``what`` once ``timeout`` seconds pass without it. Returns as soon as it holds, so a
+    test waits for what it needs and never for a fixed time."""
+    deadline = monotonic() + timeout
+    while True:
+        await pilot.pause()
+        if condition():
+            return
+        await pilot.app.workers.wait_for_complete()
+        if condition():
+            return
+        if monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        await asyncio.sleep(POLL_SECONDS)  # a poll interval: timers (the app's data poll) run meanwhile
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Drain the app's message queues and wait for its workers: what a screen shows is then final."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()

@@ -21,12 +21,25 @@ from engine.runtime import escalator
 from engine.service import Ctx, incidents, policies
 from engine.service.demo import DemoOrg
 from storage.db import open_db
+from tests.tui.conftest import wait_for
 
 MakeApp = Callable[..., OncallApp]
 
 
 def layer_order(ctx: Ctx, policy_id: str) -> list[str]:
     return [layer["id"] for layer in policies.list_layers(ctx, policy_id)]
+
+
+def best_hit(app: OncallApp) -> str:
+    """The command palette's highlighted hit, as text ("" while it has none): what ``enter`` runs."""
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    if not lists or lists.first().highlighted is None:
+        return ""
+    command_list = lists.first()
+    prompt = command_list.get_option_at_index(command_list.highlighted or 0).prompt
+    return str(getattr(prompt, "plain", prompt))
 
 
 def undo_shown(app: OncallApp) -> bool:
@@ -36,10 +49,26 @@ def undo_shown(app: OncallApp) -> bool:
     return not keys[0].has_class("-disabled")
 
 
+def listed(pilot, list_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The options the current screen's ``list_id`` shows (none while the screen is not there yet)."""
+    lists = pilot.app.screen.query(list_id)
+    if not lists:
+        return []
+    ol = lists.first(OptionList)
+    return [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
+
+
+async def switch_mode(pilot, key: str, mode: str, list_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Press the mode key and wait until that mode's screen lists something in ``list_id``."""
+    await pilot.press(key)
+    await wait_for(
+        pilot, lambda: pilot.app.current_mode == mode and listed(pilot, list_id), f"the {mode} mode"
+    )
+
+
 async def open_policy(pilot, name: str) -> LayerList:  # type: ignore[no-untyped-def]
     """Switch to the policies mode, highlight ``name`` and focus its layer list."""
-    await pilot.press("2")
-    await pilot.pause(0.1)
+    await switch_mode(pilot, "2", "policies", "#policy-list")
     screen = pilot.app.screen
     plist = screen.query_one("#policy-list", OptionList)
     for index in range(plist.option_count):
@@ -309,8 +338,7 @@ async def test_live_update_from_another_process(
             escalator.tick(other, clock.now())
         finally:
             other.close()
-        await pilot.pause(0.3)
-        assert table.cell_text(iid, "layer") == "2/3"
+        await wait_for(pilot, lambda: table.cell_text(iid, "layer") == "2/3", "the other process's step")
 
 
 async def test_filter_and_sort(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
@@ -387,22 +415,23 @@ async def test_command_palette_runs_actions(make_app: MakeApp, ctx: Ctx, demo: D
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, CommandPalette)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
         await pilot.press(*"incidents ack")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: best_hit(app).startswith("Incidents: Ack"), "the palette's hit")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert incidents.get_incident(ctx, demo.incidents[0])["acknowledgedAt"] is not None
+        await wait_for(
+            pilot,
+            lambda: incidents.get_incident(ctx, demo.incidents[0])["acknowledgedAt"] is not None,
+            "the acknowledgement",
+        )
         # Another mode's action: switches there and runs it.
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
         await pilot.press(*"policies new policy")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: best_hit(app).startswith("Policies: New policy"), "the palette's hit")
         await pilot.press("enter")
-        await pilot.pause(0.4)
+        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen), "the new policy form")
         assert app.current_mode == "policies"
-        assert isinstance(app.screen, FormScreen)
 
 
 async def test_live_refresh_during_a_drag_does_not_undo_it(
@@ -434,8 +463,7 @@ async def test_reorder_rotation_layers_and_undo(make_app: MakeApp, ctx: Ctx, dem
     original = [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)]
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        await pilot.pause(0.1)
+        await switch_mode(pilot, "3", "schedules", "#schedule-list")
         slist = app.screen.query_one("#schedule-list", OptionList)
         slist.highlighted = 1  # Platform Secondary (by name)
         await pilot.pause()
@@ -514,8 +542,7 @@ async def test_add_and_remove_override(make_app: MakeApp, ctx: Ctx, demo: DemoOr
     sid = demo.schedules["primary"]
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        await pilot.pause(0.1)
+        await switch_mode(pilot, "3", "schedules", "#schedule-list")
         await pilot.press("o")
         await pilot.pause()
         form = app.screen
@@ -544,8 +571,7 @@ async def test_add_and_remove_override(make_app: MakeApp, ctx: Ctx, demo: DemoOr
 async def test_policy_create_add_layer_rename_delete(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("2")
-        await pilot.pause(0.1)
+        await switch_mode(pilot, "2", "policies", "#policy-list")
         await pilot.press("N")
         await pilot.pause()
         await pilot.press(*"Platform Default", "ctrl+s")  # taken: the name conflict shows inline
@@ -589,9 +615,12 @@ async def test_policy_create_add_layer_rename_delete(make_app: MakeApp, ctx: Ctx
 async def test_status_bar_shows_sync_state_when_on(make_app: MakeApp) -> None:
     app = make_app(sync_on=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        state = str(app.screen.query_one("#status-state").render())
-        assert "sync" in state  # not linked in the test database: the runner reports its state
+
+        def shown() -> str:
+            return str(app.screen.query_one("#status-state").render())
+
+        await wait_for(pilot, lambda: "sync" in shown(), "the sync state")
+        state = shown()  # not linked in the test database: the runner reports its state
         assert "14:00:00" in state  # the injected (frozen) clock
 
 
@@ -615,8 +644,7 @@ async def test_timeline_marks_dst_handoffs_and_gaps(make_app: MakeApp, ctx: Ctx,
     )
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        await pilot.pause(0.1)
+        await switch_mode(pilot, "3", "schedules", "#schedule-list")
         slist = app.screen.query_one("#schedule-list", OptionList)
         slist.highlighted = 0  # "Night desk" sorts first
         await pilot.pause()
@@ -633,8 +661,7 @@ async def test_mode_tabs_are_clickable(make_app: MakeApp) -> None:
         tabs = app.screen.query_one("#status-tabs")
         text = str(tabs.render())
         await pilot.click(tabs, offset=(text.index("Policies"), 0))
-        await pilot.pause(0.2)
-        assert app.current_mode == "policies"
+        await wait_for(pilot, lambda: app.current_mode == "policies", "the policies mode")
 
 
 async def test_add_rotation_layer_in_tick_order(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
@@ -643,8 +670,7 @@ async def test_add_rotation_layer_in_tick_order(make_app: MakeApp, ctx: Ctx, dem
     sid = demo.schedules["primary"]
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("3")
-        await pilot.pause(0.1)
+        await switch_mode(pilot, "3", "schedules", "#schedule-list")
         await pilot.press("a")
         await pilot.pause()
         form = app.screen
@@ -713,8 +739,7 @@ async def test_schedules_and_policies_screens_do_not_name_a_removed_member(
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        await pilot.pause(0.1)
+        await switch_mode(pilot, "3", "schedules", "#schedule-list")
         slist = app.screen.query_one("#schedule-list", OptionList)
         slist.highlighted = 1  # Platform Secondary (by name)
         await pilot.pause()

@@ -13,6 +13,7 @@ from console.tui.screens.database_gone import DatabaseGoneScreen
 from console.tui.screens.incidents import IncidentsScreen
 from engine.service import Ctx, incidents
 from storage.db import open_db
+from tests.tui.conftest import wait_for
 
 
 async def test_console_blocks_and_writes_nothing_once_its_file_is_replaced(
@@ -28,11 +29,8 @@ async def test_console_blocks_and_writes_nothing_once_its_file_is_replaced(
         for suffix in ("", "-wal", "-shm"):  # what `oncall demo --reset` does
             Path(f"{db_path}{suffix}").unlink()
         os.replace(other, db_path)
-        for _ in range(100):  # noticed within a second (polls every 50 ms here)
-            if isinstance(app.screen, DatabaseGoneScreen):
-                break
-            await pilot.pause(0.02)
-        assert isinstance(app.screen, DatabaseGoneScreen)
+        # Noticed at the next poll (every 50 ms here).
+        await wait_for(pilot, lambda: isinstance(app.screen, DatabaseGoneScreen), "the blocking message")
         text = str(app.screen.query_one("#gone-message", Static).render())
         assert f"{db_path} was deleted or replaced" in text and "Press q to quit" in text
         # Every key but q is dead: no mode switch, no help, no palette.

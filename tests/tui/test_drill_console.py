@@ -24,6 +24,7 @@ from engine.service import contacts as contacts_svc
 from engine.service.demo import DemoOrg
 from storage import timeline
 from storage.db import Database
+from tests.tui.conftest import wait_for
 
 MakeApp = Callable[..., OncallApp]
 
@@ -50,15 +51,14 @@ class DrillClocks:
 
 async def start_drill_from_policies(pilot: Pilot[None], policy: str) -> None:
     await pilot.press("2")
-    await pilot.pause(0.1)
+    await wait_for(pilot, lambda: pilot.app.current_mode == "policies", "the policies mode")
     plist = pilot.app.screen.query_one("#policy-list", OptionList)
     for index in range(plist.option_count):
         if str(plist.get_option_at_index(index).prompt) == policy:
             plist.highlighted = index
     await pilot.pause()
     await pilot.press("R")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, DrillSpeedScreen)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DrillSpeedScreen), "the speed choice")
 
 
 async def test_drill_from_policies_acknowledged_on_incidents(
@@ -75,8 +75,9 @@ async def test_drill_from_policies_acknowledged_on_incidents(
         await start_drill_from_policies(pilot, "Platform Default")
         await pilot.press("up", "down")  # 1×, 10×, 60×: the last is highlighted first
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert app.current_mode == "incidents"
+        await wait_for(
+            pilot, lambda: app.drills.drill is not None and app.current_mode == "incidents", "the drill"
+        )
         assert [speed for speed, _ in clocks.made] == [60.0]
         clock = clocks.made[0][1]
         drill = app.drills.drill
@@ -91,16 +92,14 @@ async def test_drill_from_policies_acknowledged_on_incidents(
 
         # Drill time moves; the countdown follows the drill's clock, not the console's (frozen) one.
         clock.advance(timedelta(minutes=2))
-        await pilot.pause(0.2)
-        assert table.cell_text(key, "next") == "⏱3:00"
+        await wait_for(pilot, lambda: table.cell_text(key, "next") == "⏱3:00", "the countdown at 3:00")
         clock.advance(timedelta(minutes=3))
-        await pilot.pause(0.2)
-        assert table.cell_text(key, "layer") == "2/3"
+        await wait_for(pilot, lambda: table.cell_text(key, "layer") == "2/3", "layer 2")
         assert table.cell_text(key, "next") == "⏱10:00"
 
         clock.advance(timedelta(seconds=42))
         await pilot.press("a")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, DrillScoreScreen), "the score card")
         card = app.screen
         assert isinstance(card, DrillScoreScreen)
         assert card.summary["acknowledged"] is True
@@ -126,8 +125,7 @@ async def test_drill_from_policies_acknowledged_on_incidents(
         assert queued and all(r["attempts"] == 0 and r["status"] == "pending" for r in queued)
 
         await pilot.press("escape")
-        await pilot.pause(0.1)
-        assert app.drills.drill is None
+        await wait_for(pilot, lambda: app.drills.drill is None, "the drill to end")
         assert key not in table.order  # the drill incident went away with its copy
     assert live_state(db) == before  # no live incident, timeline, escalation or outbox row changed
     assert not marker.exists()  # nothing was delivered
@@ -140,11 +138,17 @@ async def test_drill_exhausted_shows_score_card(make_app: MakeApp, db: Database)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_drill_from_policies(pilot, "Platform Default")
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.drills.drill is not None, "the drill")
+        drill = app.drills.drill
+        assert drill is not None
         clock = clocks.made[0][1]
-        for minutes in (5, 10, 30):  # each layer's timeout
+        table = app.screen.query_one(IncidentTable)
+        for layer, minutes in ((2, 5), (3, 10)):  # each layer's timeout
             clock.advance(timedelta(minutes=minutes))
-            await pilot.pause(0.2)
+            shown = f"{layer}/3"
+            await wait_for(pilot, lambda: table.cell_text(drill.incident_id, "layer") == shown, shown)  # noqa: B023
+        clock.advance(timedelta(minutes=30))
+        await wait_for(pilot, lambda: isinstance(app.screen, DrillScoreScreen), "the score card")
         card = app.screen
         assert isinstance(card, DrillScoreScreen)
         assert card.summary["outcome"] == "exhausted"
@@ -154,8 +158,7 @@ async def test_drill_exhausted_shows_score_card(make_app: MakeApp, db: Database)
             (3, timedelta(minutes=30), "timed out"),
         ]
         await pilot.press("enter")
-        await pilot.pause(0.1)
-        assert app.drills.drill is None
+        await wait_for(pilot, lambda: app.drills.drill is None, "the drill to end")
         live_open = db.scalar("SELECT count(*) FROM incidents WHERE status != 'resolved'")
         assert app.screen.query_one(IncidentTable).row_count == live_open
     assert live_state(db) == before
@@ -165,14 +168,14 @@ async def test_drill_key_in_help_and_palette(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.current_mode == "policies", "the policies mode")
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         assert ("R", "Drill", "Policies") in app.screen.rows
         await pilot.press("escape")
         await pilot.press("1")  # from another mode, the palette switches to policies first
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.current_mode == "incidents", "the incidents mode")
         from console.tui.commands import OncallCommands
 
         titles = [title for title, _, _ in OncallCommands(app.screen)._commands()]
@@ -186,13 +189,16 @@ def test_score_card_snapshot(snap_compare, make_app: MakeApp) -> None:  # type: 
     async def run_before(pilot: Pilot[None]) -> None:
         await start_drill_from_policies(pilot, "Platform Default")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        for step in (timedelta(minutes=5), timedelta(minutes=1, seconds=30)):  # as a scaled clock would
-            clocks.made[0][1].advance(step)
-            await pilot.pause(0.2)
+        app = pilot.app
+        await wait_for(pilot, lambda: app.drills.drill is not None, "the drill")  # type: ignore[attr-defined]
+        key = app.drills.drill.incident_id  # type: ignore[attr-defined]
+        table = app.screen.query_one(IncidentTable)
+        clocks.made[0][1].advance(timedelta(minutes=5))
+        await wait_for(pilot, lambda: table.cell_text(key, "layer") == "2/3", "layer 2")
+        clocks.made[0][1].advance(timedelta(minutes=1, seconds=30))  # as a scaled clock would
+        await wait_for(pilot, lambda: table.cell_text(key, "next") == "⏱8:30", "the countdown at 8:30")
         await pilot.press("a")
-        await pilot.pause(0.2)
-        assert isinstance(pilot.app.screen, DrillScoreScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, DrillScoreScreen), "the score card")
 
     app = make_app(drill_clock=clocks, drill_step_seconds=0.05)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

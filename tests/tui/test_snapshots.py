@@ -13,14 +13,14 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList
 
 from console.tui import OncallApp
+from tests.tui.conftest import settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 MakeApp = Callable[..., OncallApp]
 
 
 async def _settle(pilot: Pilot[None]) -> None:
-    await pilot.pause()
-    await pilot.pause(0.1)
+    await settle(pilot)
 
 
 def _pick(pilot: Pilot[None], list_id: str, label_start: str) -> None:
