@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -330,3 +331,32 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: 
     err = proc.stderr.read()
     assert proc.wait(60) == 141
     assert err == ""
+
+
+def test_an_exception_in_a_background_thread_is_one_line(tmp_path: Path) -> None:
+    """What escapes one of a command's threads (the engine's scheduler, delivery workers) is one line, as
+    for the command itself; ONCALL_DEBUG=1 still shows Python's traceback."""
+    script = (
+        "import threading\n"
+        "from console.cli.main import one_line_thread_errors\n"
+        "one_line_thread_errors()\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot schedule new futures after shutdown')\n"
+        "t = threading.Thread(target=boom, name='APScheduler'); t.start(); t.join()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ONCALL_DEBUG"}
+    quiet = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert quiet.stderr == (
+        "error: unexpected RuntimeError in APScheduler: cannot schedule new futures after shutdown "
+        "(run with ONCALL_DEBUG=1 for the traceback)\n"
+    )
+    loud = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**env, "ONCALL_DEBUG": "1"},
+        check=True,
+    )
+    assert "Traceback" in loud.stderr and "RuntimeError" in loud.stderr

@@ -79,4 +79,7 @@ def engine_command(
 
 
 if __name__ == "__main__":  # python -m console.cli.engine (light: no console import)
+    from console.cli.main import one_line_thread_errors
+
+    one_line_thread_errors()
     engine_command()

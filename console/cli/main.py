@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -287,11 +288,30 @@ def run_console(state: State, *, demo: bool = False) -> None:
 DEBUG_ENV = "ONCALL_DEBUG"
 
 
+def one_line_thread_errors() -> None:
+    """An exception that escapes a background thread (the engine's scheduler, delivery workers) prints one
+    ``error: unexpected …`` line on stderr instead of Python's traceback, unless ``ONCALL_DEBUG=1``."""
+    if os.environ.get(DEBUG_ENV) == "1":
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "a thread"
+        sys.stderr.write(
+            f"error: unexpected {args.exc_type.__name__} in {name}: {terminal_text(str(args.exc_value))} "
+            f"(run with {DEBUG_ENV}=1 for the traceback)\n"
+        )
+
+    threading.excepthook = hook
+
+
 def main() -> None:
-    """The ``oncall`` entry point. Whatever escapes a command is one ``error:`` line and exit 1, unless
-    ``ONCALL_DEBUG=1`` asks for the traceback."""
+    """The ``oncall`` entry point. Whatever escapes a command, or one of its background threads, is one
+    ``error:`` line (exit 1 for the command), unless ``ONCALL_DEBUG=1`` asks for the traceback."""
     from console.cli.registry import register
 
+    one_line_thread_errors()
     register(cli)
     try:
         cli(prog_name="oncall")
