@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.errors import DomainError, ValidationError
-from engine.model import EscalationLayer, Policy, Target
+from engine.model import LONGEST_WAIT_MINUTES, EscalationLayer, Policy, Target
 from engine.outcome import EscalationState, Event, Outcome, Page, evolve
 from engine.snapshot import target_data
 from engine.timefmt import to_iso as _to_iso
@@ -63,7 +63,7 @@ STATES: tuple[str, ...] = ("paging", "acknowledged", "exhausted", "stopped", "sn
 DUE_TIMEOUT = "timeout"
 DUE_REPAGE = "repage"
 DUE_SNOOZE_END = "snooze_end"
-MAX_SNOOZE_MINUTES = 10_080
+MAX_SNOOZE_MINUTES = LONGEST_WAIT_MINUTES
 
 to_iso = lru_cache(maxsize=1024)(_to_iso)  # pure; steps due together format the same instants
 

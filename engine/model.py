@@ -16,6 +16,10 @@ Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal["investigating", "identified", "monitoring", "resolved"]
 Role = Literal["org:admin", "org:member"]
 
+LONGEST_WAIT_MINUTES = 10_080
+"""A week: the longest acknowledgement timeout, re-page interval or snooze, in minutes (the reference's
+limit on ``ackTimeoutMinutes``; the local extensions keep it)."""
+
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 STATUSES: tuple[str, ...] = ("investigating", "identified", "monitoring", "resolved")
 ROLES: tuple[str, ...] = ("org:admin", "org:member")

@@ -22,10 +22,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from engine.model import SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, SEVERITIES, STATUSES
 
-MAX_ACK_TIMEOUT_MINUTES = 10_080
-"""A week: the longest acknowledgement timeout, re-page interval or snooze."""
+MAX_ACK_TIMEOUT_MINUTES = LONGEST_WAIT_MINUTES
 
 _CONTROLS = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _LINE = rf"[^{_CONTROLS}]"

@@ -17,7 +17,7 @@ from typing import Any
 from engine import rotation
 from engine import simulation as sim
 from engine.errors import NotFound, ValidationError
-from engine.model import SEVERITIES, Policy, Schedule
+from engine.model import LONGEST_WAIT_MINUTES, SEVERITIES, Policy, Schedule
 from engine.service import Ctx
 from engine.service.orgs import display_name
 from engine.service.policies import find_policy, load_policy_model
@@ -134,8 +134,8 @@ def _patch(data: dict[str, Any], key: str) -> sim.BehaviourPatch:
     p90 = data.get("ack_p90_minutes")
     return sim.BehaviourPatch(
         None if prob is None else _number(prob, f"{key}.ack_probability", high=1.0),
-        None if median is None else _number(median, f"{key}.ack_median_minutes", high=10_080),
-        None if p90 is None else _number(p90, f"{key}.ack_p90_minutes", high=10_080),
+        None if median is None else _number(median, f"{key}.ack_median_minutes", high=LONGEST_WAIT_MINUTES),
+        None if p90 is None else _number(p90, f"{key}.ack_p90_minutes", high=LONGEST_WAIT_MINUTES),
     )
 
 

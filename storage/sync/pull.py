@@ -39,7 +39,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.errors import DomainError, NameConflict
 from engine.ids import new_id
-from engine.model import ROLES, SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, ROLES, SEVERITIES, STATUSES
 from engine.service import Ctx, incidents, orgs, policies, schedules
 from engine.service.validate import enum, name_string, person_name, string
 from engine.timefmt import parse_iso, to_iso
@@ -54,8 +54,6 @@ from storage.sync.change_queue import (
 from storage.sync.client import RemoteError, ScalingClient, list_items
 
 log = logging.getLogger("oncall.sync.pull")
-
-MAX_ACK_TIMEOUT = 10_080
 
 
 @dataclass
@@ -684,7 +682,7 @@ def _step_as_layer(step: dict[str, Any], index: int) -> dict[str, Any]:
     minutes = step.get("ackTimeoutMinutes")
     if minutes is None:
         minutes = math.ceil(secs / 60) if isinstance(secs, int | float) and secs > 0 else 1
-    minutes = max(1, min(MAX_ACK_TIMEOUT, int(minutes)))
+    minutes = max(1, min(LONGEST_WAIT_MINUTES, int(minutes)))
     ttype = step.get("targetType")
     if isinstance(step.get("target"), dict):
         target = step["target"]
