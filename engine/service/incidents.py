@@ -25,6 +25,8 @@ from engine.service.orgs import active_user_ids, display_name
 from engine.service.validate import decode, enum, integer
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
+from storage.queries import incidents as queries
+from storage.queries import policies as policy_queries
 from storage.sync import change_queue as sync_outbox
 
 T = TypeVar("T")
@@ -77,7 +79,7 @@ def _status_wire(row: sqlite3.Row) -> dict[str, Any]:
 def _person(ctx: Ctx, user_id: str | None) -> dict[str, Any] | None:
     if user_id is None:
         return None
-    row = ctx.db.one("SELECT * FROM users WHERE id = ?", (user_id,))
+    row = queries.user_row(ctx.db, user_id)
     return {"id": user_id, "name": display_name(row) if row else user_id}
 
 
@@ -99,7 +101,7 @@ def _update_wire(ctx: Ctx, row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _row(ctx: Ctx, incident_id: str) -> sqlite3.Row:
-    row = ctx.db.one("SELECT * FROM incidents WHERE id = ? AND org_id = ?", (incident_id, ctx.org_id))
+    row = queries.incident_row(ctx.db, ctx.org_id, incident_id)
     if row is None:
         raise NotFound("incident", incident_id)
     return row
@@ -118,13 +120,7 @@ def _matching_policy(ctx: Ctx, schedule_id: str) -> str | None:
 
     (The reference leaves the match undocumented; docs/API.md records this rule. Ties go to the oldest.)
     """
-    row = ctx.db.one(
-        "SELECT p.id FROM policies p JOIN escalation_layers l ON l.policy_id = p.id "
-        "WHERE p.org_id = ? AND l.position = 1 AND l.target_type = 'schedule' AND l.schedule_id = ? "
-        "ORDER BY p.created_at, p.id LIMIT 1",
-        (ctx.org_id, schedule_id),
-    )
-    return None if row is None else str(row["id"])
+    return policy_queries.policy_paging_schedule_first(ctx.db, ctx.org_id, schedule_id)
 
 
 def create_incident(
@@ -158,9 +154,7 @@ def create_incident(
         if owner_id is not None and owner_id not in active_user_ids(ctx):
             raise DomainError("invalid_owner", f"ownerId {owner_id!r} is not a member of this organisation")
         if owner_schedule_id is not None:
-            if not ctx.db.one(
-                "SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (owner_schedule_id, ctx.org_id)
-            ):
+            if not policy_queries.schedule_exists(ctx.db, ctx.org_id, owner_schedule_id):
                 raise NotFound("schedule", owner_schedule_id)
             if owner_id is None:
                 # The schedule's owner now, as the engine sees it: never a removed user (their turn is
@@ -168,11 +162,9 @@ def create_incident(
                 owner_id = schedules.on_call(ctx, owner_schedule_id, now).owner_id
             if policy_id is None:
                 policy_id = _matching_policy(ctx, owner_schedule_id)
-        if policy_id is not None and not ctx.db.one(
-            "SELECT 1 FROM policies WHERE id = ? AND org_id = ?", (policy_id, ctx.org_id)
-        ):
+        if policy_id is not None and not policy_queries.policy_exists(ctx.db, ctx.org_id, policy_id):
             raise NotFound("escalation policy", policy_id)
-        seq = ctx.db.scalar("SELECT coalesce(max(seq), 0) + 1 FROM incidents WHERE org_id = ?", (ctx.org_id,))
+        seq = queries.next_incident_seq(ctx.db, ctx.org_id)
         iid = new_id("inc", now)
         ts = to_iso(now)
         ctx.db.insert(
@@ -232,13 +224,7 @@ def get_incident(ctx: Ctx, incident_id: str) -> dict[str, Any]:
     """The incident with ``statusHistory``, its escalation state and its paging ``timeline``."""
     with ctx.db.read():
         out = incident_wire(_row(ctx, incident_id))
-        out["statusHistory"] = [
-            _status_wire(r)
-            for r in ctx.db.all(
-                "SELECT * FROM status_history WHERE incident_id = ? ORDER BY changed_at, rowid",
-                (incident_id,),
-            )
-        ]
+        out["statusHistory"] = [_status_wire(r) for r in queries.status_history_rows(ctx.db, incident_id)]
         out["escalation"] = escalator.escalation_state(ctx.db, incident_id)
         out["timeline"] = timeline.events(ctx.db, incident_id)
     return out
@@ -249,7 +235,7 @@ def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
     (a number too large to be one is looked up as an id, and so not found either)."""
     text = ident.lstrip("#")
     if _SEQUENCE_NUMBER.fullmatch(text):
-        row = ctx.db.one("SELECT * FROM incidents WHERE org_id = ? AND seq = ?", (ctx.org_id, int(text)))
+        row = queries.incident_row_by_seq(ctx.db, ctx.org_id, int(text))
         if row is not None:
             return incident_wire(row)
     return incident_wire(_row(ctx, ident))
@@ -310,32 +296,25 @@ def list_incidents(
     include_drills: bool = True,
 ) -> dict[str, Any]:
     """Newest first, cursor-paginated: ``{"incidents": [...], "nextCursor": str | None}``."""
-    where = ["org_id = ?"]
-    params: list[Any] = [ctx.org_id]
-    if status is not None:
-        where.append("status = ?")
-        params.append(enum(status, "status", STATUSES))
-    if severity is not None:
-        where.append("severity = ?")
-        params.append(enum(severity, "severity", SEVERITIES))
-    if from_ is not None:
-        where.append("created_at >= ?")
-        params.append(_day(from_, "from", end=False))
-    if to is not None:
-        where.append("created_at < ?" if isinstance(to, str) and len(to) == 10 else "created_at <= ?")
-        params.append(_day(to, "to", end=True))
-    if open_only:
-        where.append("status != 'resolved'")
-    if not include_drills:
-        where.append("is_drill = 0")
+    status = None if status is None else enum(status, "status", STATUSES)
+    severity = None if severity is None else enum(severity, "severity", SEVERITIES)
+    created_from = None if from_ is None else _day(from_, "from", end=False)
+    created_to = None if to is None else _day(to, "to", end=True)
     limit = integer(limit, "limit", minimum=1, maximum=100)
-    if cursor is not None:
-        c_created, c_id = _decode_cursor(cursor)
-        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-        params += [c_created, c_created, c_id]
-    rows = ctx.db.all(
-        f"SELECT * FROM incidents WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?",
-        (*params, limit + 1),
+    after = None if cursor is None else _decode_cursor(cursor)
+    rows = queries.incident_page(
+        ctx.db,
+        ctx.org_id,
+        limit=limit + 1,
+        status=status,
+        severity=severity,
+        created_from=created_from,
+        created_to=created_to,
+        # A bare date ``to`` is inclusive of that day: before the next day's midnight.
+        created_to_inclusive=not (isinstance(to, str) and len(to) == 10),
+        after=after,
+        open_only=open_only,
+        include_drills=include_drills,
     )
     page = rows[:limit]
     return {
@@ -435,7 +414,7 @@ def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
             ctx.db, incident_id, now, "update_posted", ctx.actor_id, updateId=uid, visibility=visibility
         )
         sync_outbox.record_change(ctx, "incident.update", uid, body, root_id=incident_id)
-        urow = ctx.db.one("SELECT * FROM incident_updates WHERE id = ?", (uid,))
+        urow = queries.update_row(ctx.db, uid)
         assert urow is not None
         return _update_wire(ctx, urow)
 
@@ -443,10 +422,7 @@ def post_update(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
 def list_updates(ctx: Ctx, incident_id: str) -> list[dict[str, Any]]:
     with ctx.db.read():
         _row(ctx, incident_id)
-        rows = ctx.db.all(
-            "SELECT * FROM incident_updates WHERE incident_id = ? ORDER BY posted_at, rowid", (incident_id,)
-        )
-        return [_update_wire(ctx, r) for r in rows]
+        return [_update_wire(ctx, r) for r in queries.update_rows(ctx.db, incident_id)]
 
 
 def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
@@ -456,9 +432,7 @@ def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
     """
     with ctx.write() as now:
         _row(ctx, incident_id)
-        urow = ctx.db.one(
-            "SELECT * FROM incident_updates WHERE id = ? AND incident_id = ?", (update_id, incident_id)
-        )
+        urow = queries.incident_update_row(ctx.db, incident_id, update_id)
         if urow is None:
             raise NotFound("update", update_id)
         is_author = ctx.actor_user_id is not None and urow["posted_by"] == ctx.actor_user_id
@@ -476,7 +450,7 @@ def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
                 {"body": None, "redacted_at": to_iso(now), "redacted_by": ctx.actor_user_id},
             )
             timeline.record(ctx.db, incident_id, now, "update_redacted", ctx.actor_id, updateId=update_id)
-        urow = ctx.db.one("SELECT * FROM incident_updates WHERE id = ?", (update_id,))
+        urow = queries.update_row(ctx.db, update_id)
         assert urow is not None
         return _update_wire(ctx, urow)
 

@@ -27,6 +27,7 @@ from engine.service.schedules import paged_now as paged_target_now
 from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
 from storage.db import Database
+from storage.queries import policies as queries
 from storage.queries.policies import load_policy_model
 from storage.sync import change_queue as sync_outbox
 
@@ -70,16 +71,14 @@ def layer_wire(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _policy_row(ctx: Ctx, policy_id: str) -> sqlite3.Row:
-    row = ctx.db.one("SELECT * FROM policies WHERE id = ? AND org_id = ?", (policy_id, ctx.org_id))
+    row = queries.policy_row(ctx.db, ctx.org_id, policy_id)
     if row is None:
         raise NotFound("escalation policy", policy_id)
     return row
 
 
 def _check_name_free(ctx: Ctx, name: str, exclude_id: str | None = None) -> None:
-    if ctx.db.one(
-        "SELECT 1 FROM policies WHERE org_id = ? AND name = ? AND id IS NOT ?", (ctx.org_id, name, exclude_id)
-    ):
+    if queries.policy_name_taken(ctx.db, ctx.org_id, name, exclude_id):
         raise NameConflict(f"an escalation policy named {name!r} already exists")
 
 
@@ -124,8 +123,7 @@ def create_policy(
 
 
 def list_policies(ctx: Ctx) -> list[dict[str, Any]]:
-    rows = ctx.db.all("SELECT * FROM policies WHERE org_id = ? ORDER BY name, id", (ctx.org_id,))
-    return [policy_wire(r) for r in rows]
+    return [policy_wire(r) for r in queries.policy_rows(ctx.db, ctx.org_id)]
 
 
 def get_policy(ctx: Ctx, policy_id: str) -> dict[str, Any]:
@@ -137,9 +135,7 @@ def get_policy(ctx: Ctx, policy_id: str) -> dict[str, Any]:
 
 
 def find_policy(ctx: Ctx, ident: str) -> dict[str, Any]:
-    row = ctx.db.one(
-        "SELECT * FROM policies WHERE org_id = ? AND (id = ? OR name = ?)", (ctx.org_id, ident, ident)
-    )
+    row = queries.policy_row_by_id_or_name(ctx.db, ctx.org_id, ident)
     if row is None:
         raise NotFound("escalation policy", ident)
     return policy_wire(row)
@@ -167,17 +163,14 @@ def delete_policy(ctx: Ctx, policy_id: str) -> None:
     """Delete a policy. Refused while an open incident is escalating on it."""
     with ctx.write():
         _policy_row(ctx, policy_id)
-        open_count = ctx.db.scalar(
-            "SELECT count(*) FROM incidents WHERE escalation_policy_id = ? AND status != 'resolved'",
-            (policy_id,),
-        )
+        open_count = queries.open_incident_count(ctx.db, policy_id)
         if open_count:
             raise DomainError(
                 "policy_in_use",
                 f"{open_count} open incident(s) use this policy; resolve them or detach first",
             )
         sync_outbox.record_change(ctx, "policy.delete", policy_id)
-        ctx.db.execute("DELETE FROM policies WHERE id = ?", (policy_id,))
+        queries.delete_policy(ctx.db, policy_id)
 
 
 # -- layers --------------------------------------------------------------------------------------
@@ -189,7 +182,7 @@ def _target(ctx: Ctx, value: Any, model: type[Body]) -> tuple[str, str | None, l
     target = decode_field(model, "target", value)
     if isinstance(target, ScheduleTarget):
         sid = target.schedule_id
-        if not ctx.db.one("SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (sid, ctx.org_id)):
+        if not queries.schedule_exists(ctx.db, ctx.org_id, sid):
             raise DomainError("invalid_target", f"schedule {sid!r} does not exist in this organisation")
         return "schedule", sid, None
     uids = target.user_ids
@@ -203,23 +196,10 @@ def _target(ctx: Ctx, value: Any, model: type[Body]) -> tuple[str, str | None, l
 
 
 def _layer_row(ctx: Ctx, policy_id: str, layer_id: str) -> sqlite3.Row:
-    row = ctx.db.one(
-        "SELECT * FROM escalation_layers WHERE id = ? AND policy_id = ? AND org_id = ?",
-        (layer_id, policy_id, ctx.org_id),
-    )
+    row = queries.layer_row(ctx.db, ctx.org_id, policy_id, layer_id)
     if row is None:
         raise NotFound("escalation layer", layer_id)
     return row
-
-
-def _layer_ids(db: Database, policy_id: str) -> list[str]:
-    return [
-        r["id"]
-        for r in db.all(
-            "SELECT id FROM escalation_layers WHERE policy_id = ? ORDER BY position, created_at, id",
-            (policy_id,),
-        )
-    ]
 
 
 def add_layer(
@@ -234,7 +214,7 @@ def add_layer(
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
         ttype, sid, uids = _target(ctx, checked.target, EscalationLayerCreate)
-        ids = _layer_ids(ctx.db, policy_id)
+        ids = queries.layer_ids(ctx.db, policy_id)
         lid = new_id("layer", now)
         ctx.db.insert(
             "escalation_layers",
@@ -263,17 +243,10 @@ def add_layer(
 
 def _renumber_quietly(db: Database, ids: list[str], *, now: str, changed: set[str]) -> None:
     """Renumber 1..n, bumping ``updatedAt`` only on layers whose position (or content) changed."""
-    current = {
-        r["id"]: r["position"]
-        for r in db.all(
-            f"SELECT id, position FROM escalation_layers WHERE id IN ({','.join('?' * len(ids))})", ids
-        )
-    }
+    current = queries.layer_positions(db, ids)
     for i, lid in enumerate(ids, start=1):
         if current.get(lid) != i or lid in changed:
-            db.execute(
-                "UPDATE escalation_layers SET position = ?, updated_at = ? WHERE id = ?", (i, now, lid)
-            )
+            queries.set_layer_position(db, lid, i, now)
 
 
 def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str, Any]:
@@ -295,7 +268,7 @@ def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str
             changes["updated_at"] = now
             ctx.db.update("escalation_layers", "id", layer_id, changes)
         if position is not None:
-            ids = [i for i in _layer_ids(ctx.db, policy_id) if i != layer_id]
+            ids = [i for i in queries.layer_ids(ctx.db, policy_id) if i != layer_id]
             ids.insert(min(position - 1, len(ids)), layer_id)
             _renumber_quietly(ctx.db, ids, now=now, changed=set())
         _touch_policy(ctx, policy_id)
@@ -307,19 +280,15 @@ def delete_layer(ctx: Ctx, policy_id: str, layer_id: str) -> None:
     with ctx.write() as now:
         _layer_row(ctx, policy_id, layer_id)
         sync_outbox.record_change(ctx, "layer.delete", layer_id, root_id=policy_id)
-        ctx.db.execute("DELETE FROM escalation_layers WHERE id = ?", (layer_id,))
-        ids = _layer_ids(ctx.db, policy_id)
+        queries.delete_layer(ctx.db, layer_id)
+        ids = queries.layer_ids(ctx.db, policy_id)
         if ids:
             _renumber_quietly(ctx.db, ids, now=to_iso(now), changed=set())
         _touch_policy(ctx, policy_id)
 
 
 def list_layers(ctx: Ctx, policy_id: str) -> list[dict[str, Any]]:
-    rows = ctx.db.all(
-        "SELECT * FROM escalation_layers WHERE policy_id = ? AND org_id = ? ORDER BY position",
-        (policy_id, ctx.org_id),
-    )
-    return [layer_wire(r) for r in rows]
+    return [layer_wire(r) for r in queries.layer_rows(ctx.db, ctx.org_id, policy_id)]
 
 
 def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, Any]]:
@@ -331,7 +300,7 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
     """
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
-        ids = check_full_order(layer_ids, _layer_ids(ctx.db, policy_id), "layer")
+        ids = check_full_order(layer_ids, queries.layer_ids(ctx.db, policy_id), "layer")
         renumber_positions(ctx.db, "escalation_layers", ids, start=1, now=to_iso(now))
         _touch_policy(ctx, policy_id)
         sync_outbox.record_change(ctx, "layer.reorder", policy_id, {"layerIds": ids})

@@ -1,8 +1,9 @@
-"""Incidents with their escalation position, as the live incident table reads them (tables ``incidents``,
-``escalations``, ``timeline``).
+"""Incidents, their status history and updates (tables ``incidents``, ``status_history``,
+``incident_updates``, ``escalations``, ``timeline``), and the people they name (``users``).
 
-The table may hold 10,000 open incidents and refreshes whenever the database changes, so these read the few
-columns it shows in one query; rows are :class:`sqlite3.Row` with the columns named in ``_COLUMNS``.
+The live incident table may hold 10,000 open incidents and refreshes whenever the database changes, so its
+reads take the few columns it shows in one query; those rows are :class:`sqlite3.Row` with the columns named
+in ``_COLUMNS``. The use cases' reads return whole rows (``SELECT *``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from storage.db import Database
 
@@ -42,3 +44,95 @@ def incidents_changed_since(db: Database, since: int) -> list[str]:
     return [
         r["incident_id"] for r in db.all("SELECT DISTINCT incident_id FROM timeline WHERE seq > ?", (since,))
     ]
+
+
+def incident_row(db: Database, org_id: str, incident_id: str) -> sqlite3.Row | None:
+    """The ``incidents`` row of ``incident_id`` within the organisation, or None."""
+    return db.one("SELECT * FROM incidents WHERE id = ? AND org_id = ?", (incident_id, org_id))
+
+
+def incident_row_by_seq(db: Database, org_id: str, seq: int) -> sqlite3.Row | None:
+    """The organisation's incident with sequential number ``seq`` (``#42``), or None."""
+    return db.one("SELECT * FROM incidents WHERE org_id = ? AND seq = ?", (org_id, seq))
+
+
+def next_incident_seq(db: Database, org_id: str) -> int:
+    """The sequential number the organisation's next incident takes (1 for its first)."""
+    return int(db.scalar("SELECT coalesce(max(seq), 0) + 1 FROM incidents WHERE org_id = ?", (org_id,)))
+
+
+def incident_page(
+    db: Database,
+    org_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    severity: str | None = None,
+    created_from: str | None = None,
+    created_to: str | None = None,
+    created_to_inclusive: bool = True,
+    after: tuple[str, str] | None = None,
+    open_only: bool = False,
+    include_drills: bool = True,
+) -> list[sqlite3.Row]:
+    """At most ``limit`` ``incidents`` rows of the organisation, newest first (``created_at`` then id,
+    descending), matching every filter given.
+
+    ``created_from``/``created_to`` are ISO 8601 instants (``created_to`` exclusive unless
+    ``created_to_inclusive``); ``after`` is the ``(created_at, id)`` of the last row of the previous page.
+    """
+    where = ["org_id = ?"]
+    params: list[Any] = [org_id]
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if severity is not None:
+        where.append("severity = ?")
+        params.append(severity)
+    if created_from is not None:
+        where.append("created_at >= ?")
+        params.append(created_from)
+    if created_to is not None:
+        where.append("created_at <= ?" if created_to_inclusive else "created_at < ?")
+        params.append(created_to)
+    if open_only:
+        where.append("status != 'resolved'")
+    if not include_drills:
+        where.append("is_drill = 0")
+    if after is not None:
+        c_created, c_id = after
+        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [c_created, c_created, c_id]
+    return db.all(
+        f"SELECT * FROM incidents WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*params, limit),
+    )
+
+
+def status_history_rows(db: Database, incident_id: str) -> list[sqlite3.Row]:
+    """The incident's ``status_history`` rows, oldest first (in insertion order within one instant)."""
+    return db.all(
+        "SELECT * FROM status_history WHERE incident_id = ? ORDER BY changed_at, rowid", (incident_id,)
+    )
+
+
+def update_row(db: Database, update_id: str) -> sqlite3.Row | None:
+    """The ``incident_updates`` row of ``update_id`` (any incident), or None."""
+    return db.one("SELECT * FROM incident_updates WHERE id = ?", (update_id,))
+
+
+def incident_update_row(db: Database, incident_id: str, update_id: str) -> sqlite3.Row | None:
+    """The ``incident_updates`` row of ``update_id`` when it belongs to ``incident_id``, or None."""
+    return db.one("SELECT * FROM incident_updates WHERE id = ? AND incident_id = ?", (update_id, incident_id))
+
+
+def update_rows(db: Database, incident_id: str) -> list[sqlite3.Row]:
+    """The incident's ``incident_updates`` rows, oldest first (in insertion order within one instant)."""
+    return db.all(
+        "SELECT * FROM incident_updates WHERE incident_id = ? ORDER BY posted_at, rowid", (incident_id,)
+    )
+
+
+def user_row(db: Database, user_id: str) -> sqlite3.Row | None:
+    """The ``users`` row of ``user_id`` (any organisation, removed people included), or None."""
+    return db.one("SELECT * FROM users WHERE id = ?", (user_id,))

@@ -223,6 +223,31 @@ def test_list_filters_and_cursor_pagination(ctx: Ctx, world, clock) -> None:
             incidents.list_incidents(ctx, **bad)
 
 
+def test_list_bounds_are_inclusive_and_filters_combine(ctx: Ctx, world, clock) -> None:
+    """``from``/``to`` instants include an incident created exactly at them; a bare-date ``to`` includes
+    that whole day; ``open_only`` and ``include_drills`` narrow together with the other filters."""
+    at = _create(ctx, title="at ten")  # created at 2026-04-07T10:00:00.000Z
+    clock.advance(timedelta(minutes=1))
+    drill = incidents.create_incident(ctx, {"title": "drill", "severity": "low"}, is_drill=True)
+    clock.advance(timedelta(minutes=1))
+    done = _create(ctx, title="done", severity="low")
+    for step in ("identified", "monitoring", "resolved"):
+        incidents.advance_status(ctx, done["id"], {"status": step})
+
+    def ids(**query: Any) -> list[str]:
+        return [i["id"] for i in incidents.list_incidents(ctx, limit=100, **query)["incidents"]]
+
+    assert ids(to=at["createdAt"]) == [at["id"]]
+    assert ids(from_=at["createdAt"], to="2026-04-07T10:00:59Z") == [at["id"]]
+    assert ids(from_="2026-04-07T10:00:00.001Z") == [done["id"], drill["id"]]
+    assert ids(to="2026-04-07") == [done["id"], drill["id"], at["id"]]
+    assert ids(to="2026-04-06") == []
+    assert ids(open_only=True) == [drill["id"], at["id"]]
+    assert ids(open_only=True, include_drills=False) == [at["id"]]
+    assert ids(severity="low", include_drills=False) == [done["id"]]
+    assert ids(status="resolved", severity="low") == [done["id"]]
+
+
 def test_another_orgs_incident_is_not_found(ctx: Ctx, world) -> None:
     inc = _create(ctx)
     other = orgs.create_org(ctx.db, "Other", "o@example.com", clock=ctx.clock)
