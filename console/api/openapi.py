@@ -78,11 +78,6 @@ def text_schema(max_length: int, min_length: int = 0) -> Schema:
 NAME = name_schema()
 DESCRIPTION = text_schema(10_000)
 PERSON_NAME = nullable({"type": "string", "maxLength": 255, "pattern": LINE_PATTERN})
-HANDOFF = {
-    "type": "string",
-    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-    "description": "HH:MM, 24 h, in the schedule's timezone",
-}
 # JSON Schema's "date-time" is RFC 3339, which always carries a zone: what the server needs.
 INSTANT = {"type": "string", "format": "date-time"}
 DAY_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
@@ -408,52 +403,12 @@ def _timezones() -> list[str]:
     return out
 
 
-_SCHEDULE_PROPS = {
-    "name": NAME,
-    "description": DESCRIPTION,
-    "timezone": ref("Timezone"),
-}
-_ROTATION_PROPS: dict[str, Schema] = {
-    "name": NAME,
-    "rotationType": {"type": "string", "enum": list(ROTATION_TYPES)},
-    "rotationLengthDays": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 3650,
-        "description": "daily must be 1 and weekly 7 (defaulted from rotationType); custom needs it",
-    },
-    "handoffTime": HANDOFF,
-    "effectiveFrom": INSTANT,
-    "effectiveUntil": nullable(INSTANT),
-    "participantIds": {"type": "array", "minItems": 1, "items": ID},
-}
 REQUESTS: dict[str, Schema] = {
     "Timezone": {
         "type": "string",
         "enum": _timezones(),
         "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
     },
-    "ScheduleCreate": obj(_SCHEDULE_PROPS, ["name", "timezone"], strict=True),
-    "ScheduleUpdate": obj(_SCHEDULE_PROPS, strict=True),
-    "RotationLayerCreate": obj(
-        {
-            **_ROTATION_PROPS,
-            "position": {"type": "null", "description": "server-assigned; only null is accepted"},
-        },
-        ["name", "rotationType", "handoffTime", "effectiveFrom", "participantIds"],
-        strict=True,
-    ),
-    "RotationLayerUpdate": obj(_ROTATION_PROPS, strict=True),
-    "OverrideCreate": obj(
-        {
-            "userId": ID,
-            "start": INSTANT,
-            "end": INSTANT,
-            "note": text_schema(1000),
-        },
-        ["userId", "start", "end"],
-        strict=True,
-    ),
     "Invite": obj(
         {"emailAddress": EMAIL, "role": {"type": "string", "enum": list(ROLES)}},
         ["emailAddress"],

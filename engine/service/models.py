@@ -17,12 +17,13 @@ incident operations; the other endpoints still validate by hand in their service
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from engine.model import LONGEST_WAIT_MINUTES, SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, ROTATION_TYPES, SEVERITIES, STATUSES
 
 MAX_ACK_TIMEOUT_MINUTES = LONGEST_WAIT_MINUTES
 
@@ -55,6 +56,12 @@ Name = Annotated[str, name()]
 Description = Annotated[str, text(10_000)]
 AckTimeout = Annotated[int, Meta(ge=1, le=MAX_ACK_TIMEOUT_MINUTES)]
 Position = Annotated[int, Meta(ge=1)]
+Instant = Annotated[
+    datetime,
+    Meta(description="ISO 8601 with a zone (RFC 3339)", extra_json_schema={"format": "date-time"}),
+]
+"""An instant: a string in ISO 8601 with a zone, checked by engine.timefmt.parse_iso (so decode
+returns an aware datetime); any other value is "… must be an ISO 8601 datetime string"."""
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -172,6 +179,82 @@ class Snooze(Body):
     minutes: Annotated[AckTimeout, Meta(extra={"required": "minutes is required"})]
 
 
+# -- schedules, rotation layers, overrides ------------------------------------------------------------
+
+Timezone = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        extra_json_schema={"$ref": "#/components/schemas/Timezone"},
+        description="checked by engine.rotation.validate_timezone",
+    ),
+]
+
+
+class ScheduleCreate(Body, kw_only=True):
+    name: Name
+    description: Description | None | UnsetType = UNSET
+    timezone: Timezone
+
+
+class ScheduleUpdate(Body):
+    name: Name | UnsetType = UNSET
+    description: Description | None | UnsetType = UNSET
+    timezone: Timezone | UnsetType = UNSET
+
+
+RotationType = Literal[ROTATION_TYPES]  # type: ignore[valid-type]
+RotationLength = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=3650,
+        description="daily must be 1 and weekly 7 (defaulted from rotationType); custom needs it",
+    ),
+]
+HandoffTime = Annotated[
+    str,
+    Meta(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="HH:MM, 24 h, in the schedule's timezone",
+        extra={"invalid": "must be a string HH:MM"},
+    ),
+]
+Participants = Annotated[list[Id], Meta(min_length=1)]
+
+
+class RotationLayerUpdate(Body):
+    """Every field of a rotation layer; the cross-field rules (rotationLengthDays against rotationType,
+    effectiveUntil after effectiveFrom, members only) are engine/service/schedules.py's."""
+
+    name: Name | UnsetType = UNSET
+    rotation_type: RotationType | UnsetType = UNSET
+    rotation_length_days: RotationLength | UnsetType = UNSET
+    handoff_time: HandoffTime | UnsetType = UNSET
+    effective_from: Instant | UnsetType = UNSET
+    effective_until: Instant | None | UnsetType = UNSET
+    participant_ids: Participants | UnsetType = UNSET
+
+
+class RotationLayerCreate(Body, kw_only=True):
+    name: Name
+    rotation_type: RotationType
+    rotation_length_days: RotationLength | UnsetType = UNSET
+    handoff_time: HandoffTime
+    effective_from: Instant
+    effective_until: Instant | None | UnsetType = UNSET
+    participant_ids: Participants
+    position: Annotated[None, Meta(description="server-assigned; only null is accepted")] | UnsetType = UNSET
+
+
+class OverrideCreate(Body, kw_only=True):
+    user_id: Id
+    start: Annotated[Instant, Meta(extra={"required": "start must be an ISO 8601 datetime string"})]
+    end: Annotated[Instant, Meta(extra={"required": "end must be an ISO 8601 datetime string"})]
+    note: Annotated[str, text(1000)] | None | UnsetType = UNSET
+
+
 REQUESTS: tuple[type[Body], ...] = (
     PolicyCreate,
     PolicyUpdate,
@@ -184,5 +267,10 @@ REQUESTS: tuple[type[Body], ...] = (
     Handoff,
     Escalate,
     Snooze,
+    ScheduleCreate,
+    ScheduleUpdate,
+    RotationLayerCreate,
+    RotationLayerUpdate,
+    OverrideCreate,
 )
 """Every request model, for the OpenAPI document's components."""
