@@ -22,7 +22,7 @@ from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 from engine.rotation import validate_timezone
 from engine.service import models
 from engine.service.contacts import CHANNELS
-from engine.service.models import LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN
+from engine.service.models import NAME_PATTERN, TEXT_PATTERN
 
 Schema = dict[str, Any]
 
@@ -77,11 +77,9 @@ def text_schema(max_length: int, min_length: int = 0) -> Schema:
 
 NAME = name_schema()
 DESCRIPTION = text_schema(10_000)
-PERSON_NAME = nullable({"type": "string", "maxLength": 255, "pattern": LINE_PATTERN})
 # JSON Schema's "date-time" is RFC 3339, which always carries a zone: what the server needs.
 INSTANT = {"type": "string", "format": "date-time"}
 DAY_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
-EMAIL = {"type": "string", "format": "email", "maxLength": 320}
 CM_SECRET = {"type": "string", "minLength": 16, "maxLength": 256}
 
 
@@ -409,26 +407,6 @@ REQUESTS: dict[str, Schema] = {
         "enum": _timezones(),
         "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
     },
-    "Invite": obj(
-        {"emailAddress": EMAIL, "role": {"type": "string", "enum": list(ROLES)}},
-        ["emailAddress"],
-        strict=True,
-    ),
-    "RoleChange": record({"role": {"type": "string", "enum": list(ROLES)}}, strict=True),
-    "UserCreate": {
-        **obj(
-            {
-                "email": EMAIL,
-                "firstName": PERSON_NAME,
-                "lastName": PERSON_NAME,
-                "role": {"type": "string", "enum": list(ROLES)},
-                "imageUrl": nullable({"type": "string", "maxLength": 2048}),
-            },
-            ["email"],
-            strict=True,
-        ),
-        **LOCAL,
-    },
     "ContactMethodCreate": {
         **obj(
             {
@@ -464,7 +442,7 @@ REQUESTS: dict[str, Schema] = {
     },
 }
 
-LOCAL_REQUESTS = ("Escalate", "Snooze")
+LOCAL_REQUESTS = ("Escalate", "Snooze", "UserCreate")
 """Request models of operations the Scaling API does not have."""
 
 

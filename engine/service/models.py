@@ -11,8 +11,10 @@ Every surface passes plain dicts (the HTTP body, the CLI's options, the TUI's fo
 goes through the same models. Text rules beyond length (no control characters, a visible character in
 names) are named in ``Meta.extra["text"]``: ``"name"``, ``"person"``, ``"line"`` (the default) or
 ``"multiline"``; ``Meta.extra["invalid"]`` gives the one message for any wrong value of a field whose
-reference message is not the generic one. Models cover escalation policies and their layers and the
-incident operations; the other endpoints still validate by hand in their service modules.
+reference message is not the generic one. Models cover every request body: escalation policies and
+their layers, incidents, schedules with their rotation layers and overrides, users, invitations and roles
+(contact methods still validate by hand). Rules across fields (a weekly rotation is 7 days, end after start, a log method
+has no address) and rules that need the database stay in the service modules.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from engine.model import LONGEST_WAIT_MINUTES, ROTATION_TYPES, SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 
 MAX_ACK_TIMEOUT_MINUTES = LONGEST_WAIT_MINUTES
 
@@ -255,6 +257,39 @@ class OverrideCreate(Body, kw_only=True):
     note: Annotated[str, text(1000)] | None | UnsetType = UNSET
 
 
+# -- people: users, invitations, roles --------------------------------------------------------------
+
+Email = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=320,
+        extra_json_schema={"format": "email"},
+        description="checked by engine.service.orgs (one @, a dot in the domain); stored lower-case",
+    ),
+]
+Role = Literal[ROLES]  # type: ignore[valid-type]
+PersonName = Annotated[str, Meta(max_length=255, pattern=LINE_PATTERN, extra={"text": "person"})]
+"""An optional personal name (firstName, lastName): empty, or with at least one visible character."""
+
+
+class UserCreate(Body):
+    email: Email
+    first_name: PersonName | None | UnsetType = UNSET
+    last_name: PersonName | None | UnsetType = UNSET
+    role: Role | UnsetType = UNSET
+    image_url: Annotated[str, Meta(max_length=2048)] | None | UnsetType = UNSET
+
+
+class Invite(Body):
+    email_address: Email
+    role: Role | UnsetType = UNSET
+
+
+class RoleChange(Body):
+    role: Annotated[Role, Meta(extra={"required": "role is required"})]
+
+
 REQUESTS: tuple[type[Body], ...] = (
     PolicyCreate,
     PolicyUpdate,
@@ -272,5 +307,8 @@ REQUESTS: tuple[type[Body], ...] = (
     RotationLayerCreate,
     RotationLayerUpdate,
     OverrideCreate,
+    UserCreate,
+    Invite,
+    RoleChange,
 )
 """Every request model, for the OpenAPI document's components."""

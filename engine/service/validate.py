@@ -272,6 +272,8 @@ def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, 
         kind = extra.get("text", "line")
         if kind == "name":
             return name_string(value, label, max_len=base.max_length or 255)
+        if kind == "person":
+            return person_name(value, label, max_len=base.max_length or 255)
         return string(
             value,
             label,
