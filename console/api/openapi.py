@@ -80,7 +80,6 @@ DESCRIPTION = text_schema(10_000)
 # JSON Schema's "date-time" is RFC 3339, which always carries a zone: what the server needs.
 INSTANT = {"type": "string", "format": "date-time"}
 DAY_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
-CM_SECRET = {"type": "string", "minLength": 16, "maxLength": 256}
 
 
 # -- resources (responses) ---------------------------------------------------------------------------
@@ -407,42 +406,9 @@ REQUESTS: dict[str, Schema] = {
         "enum": _timezones(),
         "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
     },
-    "ContactMethodCreate": {
-        **obj(
-            {
-                "channel": {"type": "string", "enum": list(CHANNELS)},
-                "address": {
-                    **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
-                    "description": "webhook: an http(s) URL (no user:password, a host that is public or "
-                    "on the operator's allow-list); command: a shell-quoted command line (operator only: "
-                    "403 through any API key); log: none (absent or null)",
-                },
-                "secret": {
-                    **nullable(CM_SECRET),
-                    "description": "webhook only: the HMAC signing secret (generated when absent or null)",
-                },
-            },
-            ["channel"],
-            strict=True,
-        ),
-        **LOCAL,
-    },
-    "ContactMethodUpdate": {
-        **obj(
-            {
-                "address": {
-                    **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
-                    "description": "as on create, for the method's channel (null only for log)",
-                },
-                "secret": {**CM_SECRET, "description": "webhook only: a new signing secret"},
-            },
-            strict=True,
-        ),
-        **LOCAL,
-    },
 }
 
-LOCAL_REQUESTS = ("Escalate", "Snooze", "UserCreate")
+LOCAL_REQUESTS = ("Escalate", "Snooze", "UserCreate", "ContactMethodCreate", "ContactMethodUpdate")
 """Request models of operations the Scaling API does not have."""
 
 

@@ -12,8 +12,8 @@ goes through the same models. Text rules beyond length (no control characters, a
 names) are named in ``Meta.extra["text"]``: ``"name"``, ``"person"``, ``"line"`` (the default) or
 ``"multiline"``; ``Meta.extra["invalid"]`` gives the one message for any wrong value of a field whose
 reference message is not the generic one. Models cover every request body: escalation policies and
-their layers, incidents, schedules with their rotation layers and overrides, users, invitations and roles
-(contact methods still validate by hand). Rules across fields (a weekly rotation is 7 days, end after start, a log method
+their layers, incidents, schedules with their rotation layers and overrides, users, invitations, roles
+and contact methods. Rules across fields (a weekly rotation is 7 days, end after start, a log method
 has no address) and rules that need the database stay in the service modules.
 """
 
@@ -290,6 +290,46 @@ class RoleChange(Body):
     role: Annotated[Role, Meta(extra={"required": "role is required"})]
 
 
+# -- contact methods (local) -------------------------------------------------------------------------
+
+Channel = Literal["log", "webhook", "command"]
+Address = Annotated[str, Meta(min_length=1, max_length=2048)]
+"""A webhook's http(s) URL or a command line; the channel's own rules are engine/service/contacts.py's."""
+Secret = Annotated[str, Meta(min_length=16, max_length=256)]
+
+
+class ContactMethodCreate(Body, kw_only=True):
+    channel: Channel
+    address: (
+        Annotated[
+            Address | None,
+            Meta(
+                description="webhook: an http(s) URL (no user:password, a host that is public or on the "
+                "operator's allow-list); command: a shell-quoted command line (operator only: 403 "
+                "through any API key); log: none (absent or null)"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    secret: (
+        Annotated[
+            Secret | None,
+            Meta(description="webhook only: the HMAC signing secret (generated when absent or null)"),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class ContactMethodUpdate(Body):
+    address: (
+        Annotated[
+            Address | None, Meta(description="as on create, for the method's channel (null only for log)")
+        ]
+        | UnsetType
+    ) = UNSET
+    secret: Annotated[Secret, Meta(description="webhook only: a new signing secret")] | UnsetType = UNSET
+
+
 REQUESTS: tuple[type[Body], ...] = (
     PolicyCreate,
     PolicyUpdate,
@@ -310,5 +350,7 @@ REQUESTS: tuple[type[Body], ...] = (
     UserCreate,
     Invite,
     RoleChange,
+    ContactMethodCreate,
+    ContactMethodUpdate,
 )
 """Every request model, for the OpenAPI document's components."""
