@@ -22,7 +22,7 @@ from engine.model import ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 from engine.rotation import validate_timezone
 from engine.service import models
 from engine.service.contacts import CHANNELS
-from engine.service.models import LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN
+from engine.service.models import NAME_PATTERN, TEXT_PATTERN
 
 Schema = dict[str, Any]
 
@@ -77,17 +77,9 @@ def text_schema(max_length: int, min_length: int = 0) -> Schema:
 
 NAME = name_schema()
 DESCRIPTION = text_schema(10_000)
-PERSON_NAME = nullable({"type": "string", "maxLength": 255, "pattern": LINE_PATTERN})
-HANDOFF = {
-    "type": "string",
-    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-    "description": "HH:MM, 24 h, in the schedule's timezone",
-}
 # JSON Schema's "date-time" is RFC 3339, which always carries a zone: what the server needs.
 INSTANT = {"type": "string", "format": "date-time"}
 DAY_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
-EMAIL = {"type": "string", "format": "email", "maxLength": 320}
-CM_SECRET = {"type": "string", "minLength": 16, "maxLength": 256}
 
 
 # -- resources (responses) ---------------------------------------------------------------------------
@@ -408,108 +400,15 @@ def _timezones() -> list[str]:
     return out
 
 
-_SCHEDULE_PROPS = {
-    "name": NAME,
-    "description": DESCRIPTION,
-    "timezone": ref("Timezone"),
-}
-_ROTATION_PROPS: dict[str, Schema] = {
-    "name": NAME,
-    "rotationType": {"type": "string", "enum": list(ROTATION_TYPES)},
-    "rotationLengthDays": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 3650,
-        "description": "daily must be 1 and weekly 7 (defaulted from rotationType); custom needs it",
-    },
-    "handoffTime": HANDOFF,
-    "effectiveFrom": INSTANT,
-    "effectiveUntil": nullable(INSTANT),
-    "participantIds": {"type": "array", "minItems": 1, "items": ID},
-}
 REQUESTS: dict[str, Schema] = {
     "Timezone": {
         "type": "string",
         "enum": _timezones(),
         "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
     },
-    "ScheduleCreate": obj(_SCHEDULE_PROPS, ["name", "timezone"], strict=True),
-    "ScheduleUpdate": obj(_SCHEDULE_PROPS, strict=True),
-    "RotationLayerCreate": obj(
-        {
-            **_ROTATION_PROPS,
-            "position": {"type": "null", "description": "server-assigned; only null is accepted"},
-        },
-        ["name", "rotationType", "handoffTime", "effectiveFrom", "participantIds"],
-        strict=True,
-    ),
-    "RotationLayerUpdate": obj(_ROTATION_PROPS, strict=True),
-    "OverrideCreate": obj(
-        {
-            "userId": ID,
-            "start": INSTANT,
-            "end": INSTANT,
-            "note": text_schema(1000),
-        },
-        ["userId", "start", "end"],
-        strict=True,
-    ),
-    "Invite": obj(
-        {"emailAddress": EMAIL, "role": {"type": "string", "enum": list(ROLES)}},
-        ["emailAddress"],
-        strict=True,
-    ),
-    "RoleChange": record({"role": {"type": "string", "enum": list(ROLES)}}, strict=True),
-    "UserCreate": {
-        **obj(
-            {
-                "email": EMAIL,
-                "firstName": PERSON_NAME,
-                "lastName": PERSON_NAME,
-                "role": {"type": "string", "enum": list(ROLES)},
-                "imageUrl": nullable({"type": "string", "maxLength": 2048}),
-            },
-            ["email"],
-            strict=True,
-        ),
-        **LOCAL,
-    },
-    "ContactMethodCreate": {
-        **obj(
-            {
-                "channel": {"type": "string", "enum": list(CHANNELS)},
-                "address": {
-                    **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
-                    "description": "webhook: an http(s) URL (no user:password, a host that is public or "
-                    "on the operator's allow-list); command: a shell-quoted command line (operator only: "
-                    "403 through any API key); log: none (absent or null)",
-                },
-                "secret": {
-                    **nullable(CM_SECRET),
-                    "description": "webhook only: the HMAC signing secret (generated when absent or null)",
-                },
-            },
-            ["channel"],
-            strict=True,
-        ),
-        **LOCAL,
-    },
-    "ContactMethodUpdate": {
-        **obj(
-            {
-                "address": {
-                    **nullable({"type": "string", "minLength": 1, "maxLength": 2048}),
-                    "description": "as on create, for the method's channel (null only for log)",
-                },
-                "secret": {**CM_SECRET, "description": "webhook only: a new signing secret"},
-            },
-            strict=True,
-        ),
-        **LOCAL,
-    },
 }
 
-LOCAL_REQUESTS = ("Escalate", "Snooze")
+LOCAL_REQUESTS = ("Escalate", "Snooze", "UserCreate", "ContactMethodCreate", "ContactMethodUpdate")
 """Request models of operations the Scaling API does not have."""
 
 

@@ -17,8 +17,8 @@ from msgspec import UNSET
 
 from engine.errors import ValidationError
 from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
-from engine.service.models import Escalate, LayerOrder, Snooze
-from engine.service.validate import decode, only_fields
+from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
+from engine.service.validate import decode
 from engine.timefmt import parse_iso
 
 NO_BODY: Any = object()  # the request had no body at all
@@ -337,10 +337,8 @@ def invite_member(call: Call) -> Any:
 
 @op("PATCH", T + "/{userId}/role", body="required", admin=True)
 def change_role(call: Call) -> Any:
-    body = only_fields(call.json(), {"role"})
-    if "role" not in body:
-        raise ValidationError("role is required", field="role")
-    return orgs.change_role(call.ctx, call.path["userId"], body["role"])
+    checked = decode(RoleChange, call.json(), later={"role"})
+    return orgs.change_role(call.ctx, call.path["userId"], checked.role)
 
 
 @op("DELETE", T + "/invitations/{invitationId}", status=204, admin=True)
@@ -358,20 +356,9 @@ def list_users(call: Call) -> Any:
     return {"users": orgs.list_users(call.ctx)}
 
 
-_USER_FIELDS = {"email", "firstName", "lastName", "role", "imageUrl"}
-
-
 @op("POST", "/v1/users", status=201, body="required", admin=True)
 def create_user(call: Call) -> Any:
-    body = only_fields(call.json(), _USER_FIELDS)
-    return orgs.add_user(
-        call.ctx,
-        email=body.get("email"),  # absent: the service's 422 "email is required"
-        first_name=body.get("firstName"),
-        last_name=body.get("lastName"),
-        role=body.get("role", "org:member"),
-        image_url=body.get("imageUrl"),
-    )
+    return orgs.create_user(call.ctx, call.json())
 
 
 # -- contact methods (local extension): how a user is paged ------------------------------------------

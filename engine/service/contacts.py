@@ -22,17 +22,20 @@ from __future__ import annotations
 import secrets
 import shlex
 import sqlite3
-from typing import Any
+from typing import Any, get_args
+
+from msgspec import UNSET
 
 from engine.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.runtime.webhook_targets import check_webhook_target, parse_webhook_url
 from engine.service import Ctx
+from engine.service.models import Channel, ContactMethodCreate, ContactMethodUpdate
 from engine.service.orgs import get_user_row
-from engine.service.validate import enum, only_fields, string
+from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
 
-CHANNELS: tuple[str, ...] = ("log", "webhook", "command")
+CHANNELS: tuple[str, ...] = get_args(Channel)
 OPERATOR_ONLY = "operator_only"
 
 
@@ -68,12 +71,15 @@ def contact_wire(row: sqlite3.Row, *, secret: str | None = None) -> dict[str, An
 
 
 def _address(ctx: Ctx, channel: str, value: Any) -> str | None:
+    """The ``address`` for ``channel``: none for log, a checked URL for a webhook, a command line that
+    parses for a command; 422 on ``address`` otherwise."""
     if channel == "log":
         if value is not None:
             raise ValidationError("a log contact method takes no address", field="address")
         return None
-    text = string(value, "address", min_len=1, max_len=2048)
-    assert text is not None
+    if value is None:
+        raise ValidationError("address is required", field="address")
+    text: str = decode_field(ContactMethodCreate, "address", value)
     if channel == "webhook":
         url = parse_webhook_url(text)
         if not ctx.is_operator:
@@ -96,11 +102,11 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
     an API key, not allowed), 404 (no such active user).
     """
     _may_manage(ctx, user_id)
-    body = only_fields(body, {"channel", "address", "secret"})
-    channel = enum(body.get("channel"), "channel", CHANNELS)
+    checked = decode(ContactMethodCreate, body, later={"address", "secret"})
+    channel = checked.channel
     _operator_only(ctx, channel, "add")
-    address = _address(ctx, channel, body.get("address"))
-    secret = string(body.get("secret"), "secret", min_len=16, max_len=256, nullable=True)
+    address = _address(ctx, channel, None if checked.address is UNSET else checked.address)
+    secret = None if checked.secret is UNSET else decode_field(ContactMethodCreate, "secret", checked.secret)
     if channel == "webhook" and secret is None:
         secret = secrets.token_urlsafe(32)
     elif channel != "webhook" and secret is not None:
@@ -158,17 +164,17 @@ def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) ->
     Raises as :func:`add_contact_method`; a command method is 403 ``operator_only`` whatever the body.
     """
     _may_manage(ctx, user_id)
-    body = only_fields(body, {"address", "secret"})
+    checked = decode(ContactMethodUpdate, body, later={"address", "secret"})
     row = _row(ctx, user_id, contact_id)
     _operator_only(ctx, row["channel"], "change")
     changes: dict[str, Any] = {}
-    if "address" in body:  # checked before the write transaction: a webhook's host may be resolved
-        changes["address"] = _address(ctx, row["channel"], body["address"])
+    if checked.address is not UNSET:  # checked before the write transaction: a webhook's host may be resolved
+        changes["address"] = _address(ctx, row["channel"], checked.address)
         changes["address_set_via"] = ctx.via
-    if "secret" in body:
+    if checked.secret is not UNSET:
         if row["channel"] != "webhook":
             raise ValidationError("only a webhook takes a secret", field="secret")
-        changes["secret"] = string(body["secret"], "secret", min_len=16, max_len=256)
+        changes["secret"] = decode_field(ContactMethodUpdate, "secret", checked.secret)
     with ctx.write():
         _row(ctx, user_id, contact_id)  # still there (the channel never changes)
         ctx.db.update("contact_methods", "id", contact_id, changes)

@@ -11,18 +11,21 @@ Every surface passes plain dicts (the HTTP body, the CLI's options, the TUI's fo
 goes through the same models. Text rules beyond length (no control characters, a visible character in
 names) are named in ``Meta.extra["text"]``: ``"name"``, ``"person"``, ``"line"`` (the default) or
 ``"multiline"``; ``Meta.extra["invalid"]`` gives the one message for any wrong value of a field whose
-reference message is not the generic one. Models cover escalation policies and their layers and the
-incident operations; the other endpoints still validate by hand in their service modules.
+reference message is not the generic one. Models cover every request body: escalation policies and
+their layers, incidents, schedules with their rotation layers and overrides, users, invitations, roles
+and contact methods. Rules across fields (a weekly rotation is 7 days, end after start, a log method
+has no address) and rules that need the database stay in the service modules.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from engine.model import LONGEST_WAIT_MINUTES, SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
 
 MAX_ACK_TIMEOUT_MINUTES = LONGEST_WAIT_MINUTES
 
@@ -55,6 +58,12 @@ Name = Annotated[str, name()]
 Description = Annotated[str, text(10_000)]
 AckTimeout = Annotated[int, Meta(ge=1, le=MAX_ACK_TIMEOUT_MINUTES)]
 Position = Annotated[int, Meta(ge=1)]
+Instant = Annotated[
+    datetime,
+    Meta(description="ISO 8601 with a zone (RFC 3339)", extra_json_schema={"format": "date-time"}),
+]
+"""An instant: a string in ISO 8601 with a zone, checked by engine.timefmt.parse_iso (so decode
+returns an aware datetime); any other value is "… must be an ISO 8601 datetime string"."""
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -172,6 +181,155 @@ class Snooze(Body):
     minutes: Annotated[AckTimeout, Meta(extra={"required": "minutes is required"})]
 
 
+# -- schedules, rotation layers, overrides ------------------------------------------------------------
+
+Timezone = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        extra_json_schema={"$ref": "#/components/schemas/Timezone"},
+        description="checked by engine.rotation.validate_timezone",
+    ),
+]
+
+
+class ScheduleCreate(Body, kw_only=True):
+    name: Name
+    description: Description | None | UnsetType = UNSET
+    timezone: Timezone
+
+
+class ScheduleUpdate(Body):
+    name: Name | UnsetType = UNSET
+    description: Description | None | UnsetType = UNSET
+    timezone: Timezone | UnsetType = UNSET
+
+
+RotationType = Literal[ROTATION_TYPES]  # type: ignore[valid-type]
+RotationLength = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=3650,
+        description="daily must be 1 and weekly 7 (defaulted from rotationType); custom needs it",
+    ),
+]
+HandoffTime = Annotated[
+    str,
+    Meta(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="HH:MM, 24 h, in the schedule's timezone",
+        extra={"invalid": "must be a string HH:MM"},
+    ),
+]
+Participants = Annotated[list[Id], Meta(min_length=1)]
+
+
+class RotationLayerUpdate(Body):
+    """Every field of a rotation layer; the cross-field rules (rotationLengthDays against rotationType,
+    effectiveUntil after effectiveFrom, members only) are engine/service/schedules.py's."""
+
+    name: Name | UnsetType = UNSET
+    rotation_type: RotationType | UnsetType = UNSET
+    rotation_length_days: RotationLength | UnsetType = UNSET
+    handoff_time: HandoffTime | UnsetType = UNSET
+    effective_from: Instant | UnsetType = UNSET
+    effective_until: Instant | None | UnsetType = UNSET
+    participant_ids: Participants | UnsetType = UNSET
+
+
+class RotationLayerCreate(Body, kw_only=True):
+    name: Name
+    rotation_type: RotationType
+    rotation_length_days: RotationLength | UnsetType = UNSET
+    handoff_time: HandoffTime
+    effective_from: Instant
+    effective_until: Instant | None | UnsetType = UNSET
+    participant_ids: Participants
+    position: Annotated[None, Meta(description="server-assigned; only null is accepted")] | UnsetType = UNSET
+
+
+class OverrideCreate(Body, kw_only=True):
+    user_id: Id
+    start: Annotated[Instant, Meta(extra={"required": "start must be an ISO 8601 datetime string"})]
+    end: Annotated[Instant, Meta(extra={"required": "end must be an ISO 8601 datetime string"})]
+    note: Annotated[str, text(1000)] | None | UnsetType = UNSET
+
+
+# -- people: users, invitations, roles --------------------------------------------------------------
+
+Email = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=320,
+        extra_json_schema={"format": "email"},
+        description="checked by engine.service.orgs (one @, a dot in the domain); stored lower-case",
+    ),
+]
+Role = Literal[ROLES]  # type: ignore[valid-type]
+PersonName = Annotated[str, Meta(max_length=255, pattern=LINE_PATTERN, extra={"text": "person"})]
+"""An optional personal name (firstName, lastName): empty, or with at least one visible character."""
+
+
+class UserCreate(Body):
+    email: Email
+    first_name: PersonName | None | UnsetType = UNSET
+    last_name: PersonName | None | UnsetType = UNSET
+    role: Role | UnsetType = UNSET
+    image_url: Annotated[str, Meta(max_length=2048)] | None | UnsetType = UNSET
+
+
+class Invite(Body):
+    email_address: Email
+    role: Role | UnsetType = UNSET
+
+
+class RoleChange(Body):
+    role: Annotated[Role, Meta(extra={"required": "role is required"})]
+
+
+# -- contact methods (local) -------------------------------------------------------------------------
+
+Channel = Literal["log", "webhook", "command"]
+Address = Annotated[str, Meta(min_length=1, max_length=2048)]
+"""A webhook's http(s) URL or a command line; the channel's own rules are engine/service/contacts.py's."""
+Secret = Annotated[str, Meta(min_length=16, max_length=256)]
+
+
+class ContactMethodCreate(Body, kw_only=True):
+    channel: Channel
+    address: (
+        Annotated[
+            Address | None,
+            Meta(
+                description="webhook: an http(s) URL (no user:password, a host that is public or on the "
+                "operator's allow-list); command: a shell-quoted command line (operator only: 403 "
+                "through any API key); log: none (absent or null)"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    secret: (
+        Annotated[
+            Secret | None,
+            Meta(description="webhook only: the HMAC signing secret (generated when absent or null)"),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class ContactMethodUpdate(Body):
+    address: (
+        Annotated[
+            Address | None, Meta(description="as on create, for the method's channel (null only for log)")
+        ]
+        | UnsetType
+    ) = UNSET
+    secret: Annotated[Secret, Meta(description="webhook only: a new signing secret")] | UnsetType = UNSET
+
+
 REQUESTS: tuple[type[Body], ...] = (
     PolicyCreate,
     PolicyUpdate,
@@ -184,5 +342,15 @@ REQUESTS: tuple[type[Body], ...] = (
     Handoff,
     Escalate,
     Snooze,
+    ScheduleCreate,
+    ScheduleUpdate,
+    RotationLayerCreate,
+    RotationLayerUpdate,
+    OverrideCreate,
+    UserCreate,
+    Invite,
+    RoleChange,
+    ContactMethodCreate,
+    ContactMethodUpdate,
 )
 """Every request model, for the OpenAPI document's components."""

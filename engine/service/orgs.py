@@ -10,12 +10,15 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UNSET
+
 from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
-from engine.model import ROLES, Membership
+from engine.model import Membership
 from engine.service import Ctx
-from engine.service.validate import enum, name_string, only_fields, person_name, require, string
+from engine.service.models import Invite, RoleChange, UserCreate
+from engine.service.validate import decode, decode_field, name_string
 from engine.timefmt import parse_iso, to_iso
 from storage.db import Database
 from storage.queries import orgs as org_queries
@@ -138,9 +141,9 @@ def find_org(db: Database, ident: str | None) -> str:
 # -- users ---------------------------------------------------------------------------------------
 
 
-def _email(value: Any, field: str = "email") -> str:
-    text = string(value, field, min_len=1, max_len=320)
-    assert text is not None
+def _email(text: str, field: str = "email") -> str:
+    """``text`` (already a 1..320 character string) as an address, lower-cased; 422 on ``field`` when
+    it is not one."""
     if not _EMAIL.match(text):
         raise ValidationError(f"{field} must be a valid email address", field=field)
     return text.strip().lower()
@@ -158,11 +161,33 @@ def add_user(
     remote_id: str | None = None,
     user_id: str | None = None,
 ) -> dict[str, Any]:
-    email = _email(email)
-    first_name = person_name(first_name, "firstName")
-    last_name = person_name(last_name, "lastName")
-    role = enum(role, "role", ROLES)
-    image_url = string(image_url, "imageUrl", max_len=2048, nullable=True)
+    """Add a person to the organisation (the values as :func:`create_user` takes them, by keyword)."""
+    body = {
+        "email": email,
+        "firstName": first_name,
+        "lastName": last_name,
+        "role": role,
+        "imageUrl": image_url,
+    }
+    return create_user(ctx, body, origin=origin, remote_id=remote_id, user_id=user_id)
+
+
+def create_user(
+    ctx: Ctx,
+    body: Any,
+    *,
+    origin: str = "local",
+    remote_id: str | None = None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """Add a person from a :class:`~engine.service.models.UserCreate` body; their user in wire form.
+    422 ``validation_error`` for a bad body, 409 ``name_conflict`` when an active user has the email."""
+    checked = decode(UserCreate, body)
+    email = _email(checked.email)
+    first_name = None if checked.first_name is UNSET else checked.first_name
+    last_name = None if checked.last_name is UNSET else checked.last_name
+    role = "org:member" if checked.role is UNSET else checked.role
+    image_url = None if checked.image_url is UNSET else checked.image_url
     with ctx.write() as now:
         if ctx.db.one(
             "SELECT 1 FROM users WHERE org_id = ? AND email = ? AND removed_at IS NULL", (ctx.org_id, email)
@@ -298,7 +323,8 @@ def remove_user(ctx: Ctx, user_id: str) -> None:
 
 
 def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
-    role = enum(role, "role", ROLES)
+    """Give the user ``role`` (one of ``ROLES``; 422 otherwise, before the user's 404)."""
+    role = decode_field(RoleChange, "role", role)
     with ctx.write() as now:
         get_user_row(ctx, user_id)
         sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
@@ -309,9 +335,9 @@ def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
 
 
 def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
-    body = only_fields(body, {"emailAddress", "role"})
-    email = _email(require(body, "emailAddress"), "emailAddress")
-    role = enum(body.get("role", "org:member"), "role", ROLES)
+    checked = decode(Invite, body)
+    email = _email(checked.email_address, "emailAddress")
+    role = "org:member" if checked.role is UNSET else checked.role
     with ctx.write() as now:
         inv_id = new_id("orginv", now)
         ctx.db.insert(

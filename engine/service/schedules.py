@@ -7,14 +7,23 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from msgspec import UNSET
+
 from engine import rotation
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
-from engine.model import ROTATION_TYPES, Schedule, Target
+from engine.model import Schedule, Target
 from engine.service import Ctx
+from engine.service.models import (
+    OverrideCreate,
+    RotationLayerCreate,
+    RotationLayerUpdate,
+    ScheduleCreate,
+    ScheduleUpdate,
+)
 from engine.service.orgs import active_user_ids, membership
-from engine.service.validate import enum, integer, name_string, only_fields, string, string_list
-from engine.timefmt import parse_iso, to_iso, to_iso_opt
+from engine.service.validate import decode, decode_field, only_fields
+from engine.timefmt import to_iso, to_iso_opt
 from storage.db import Database
 from storage.queries.schedules import load_schedule_model
 from storage.sync import change_queue as sync_outbox
@@ -78,9 +87,8 @@ def _schedule_row(ctx: Ctx, schedule_id: str) -> sqlite3.Row:
     return row
 
 
-def _timezone(value: Any) -> str:
-    tz = string(value, "timezone", min_len=1, max_len=64)
-    assert tz is not None
+def _timezone(tz: str) -> str:
+    """``tz`` (already a 1..64 character string) if the zone is one the rotation rules accept."""
     try:
         rotation.validate_timezone(tz)
     except ValueError as exc:
@@ -100,12 +108,10 @@ def _check_name_free(ctx: Ctx, name: str, exclude_id: str | None = None) -> None
 def create_schedule(
     ctx: Ctx, body: Any, *, origin: str = "local", remote_id: str | None = None
 ) -> dict[str, Any]:
-    body = only_fields(body, {"name", "description", "timezone"})
-    name = name_string(body.get("name"))
-    description = string(
-        body.get("description"), "description", max_len=10_000, nullable=True, multiline=True
-    )
-    tz = _timezone(body.get("timezone"))
+    checked = decode(ScheduleCreate, body)
+    name = checked.name
+    description = None if checked.description is UNSET else checked.description
+    tz = _timezone(checked.timezone)
     with ctx.write() as now:
         _check_name_free(ctx, name)
         sid = new_id("sched", now)
@@ -151,16 +157,14 @@ def find_schedule(ctx: Ctx, ident: str) -> dict[str, Any]:
 
 
 def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
-    body = only_fields(body, {"name", "description", "timezone"})
+    checked = decode(ScheduleUpdate, body)
     changes: dict[str, Any] = {}
-    if "name" in body:
-        changes["name"] = name_string(body["name"])
-    if "description" in body:
-        changes["description"] = string(
-            body["description"], "description", max_len=10_000, nullable=True, multiline=True
-        )
-    if "timezone" in body:
-        changes["timezone"] = _timezone(body["timezone"])
+    if checked.name is not UNSET:
+        changes["name"] = checked.name
+    if checked.description is not UNSET:
+        changes["description"] = checked.description
+    if checked.timezone is not UNSET:
+        changes["timezone"] = _timezone(checked.timezone)
     with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
@@ -220,15 +224,7 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
 
 # -- rotation layers -----------------------------------------------------------------------------
 
-_LAYER_FIELDS = {
-    "name",
-    "rotationType",
-    "rotationLengthDays",
-    "handoffTime",
-    "effectiveFrom",
-    "effectiveUntil",
-    "participantIds",
-}
+_LAYER_FIELDS = set(RotationLayerUpdate.__struct_encode_fields__)
 
 
 def _layer_row(ctx: Ctx, schedule_id: str, layer_id: str) -> sqlite3.Row:
@@ -241,46 +237,40 @@ def _layer_row(ctx: Ctx, schedule_id: str, layer_id: str) -> sqlite3.Row:
     return row
 
 
-def _instant(value: Any, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be an ISO 8601 datetime string", field=field)
-    try:
-        return parse_iso(value)
-    except ValueError as exc:
-        raise ValidationError(f"{field}: {exc}", field=field) from None
-
-
 def _validated_layer(ctx: Ctx, merged: dict[str, Any]) -> dict[str, Any]:
-    """Check a complete rotation-layer body; returns column values."""
-    name = name_string(merged.get("name"))
-    rtype = enum(merged.get("rotationType"), "rotationType", ROTATION_TYPES)
+    """Check a complete rotation-layer body (wire names) field by field against
+    :class:`~engine.service.models.RotationLayerCreate`, then the rules across fields; returns column
+    values. Raises 422 ``validation_error`` or 400 ``invalid_participant``."""
+
+    def field(name: str, wire: str) -> Any:
+        return decode_field(RotationLayerCreate, name, merged.get(wire))
+
+    name = field("name", "name")
+    rtype = field("rotation_type", "rotationType")
     length_raw = merged.get("rotationLengthDays", ROTATION_LENGTHS.get(rtype))
     if length_raw is None:
         raise ValidationError(
             "rotationLengthDays is required for a custom rotation", field="rotationLengthDays"
         )
-    length = integer(length_raw, "rotationLengthDays", minimum=1, maximum=3650)
+    length = decode_field(RotationLayerCreate, "rotation_length_days", length_raw)
     if rtype in ROTATION_LENGTHS and length != ROTATION_LENGTHS[rtype]:
         raise ValidationError(
             f"a {rtype} rotation has rotationLengthDays {ROTATION_LENGTHS[rtype]}; use custom for {length}",
             field="rotationLengthDays",
         )
-    handoff = merged.get("handoffTime")
-    if not isinstance(handoff, str):
-        raise ValidationError("handoffTime must be a string HH:MM", field="handoffTime")
+    handoff = field("handoff_time", "handoffTime")
     try:
         rotation.parse_handoff_time(handoff)
     except ValueError as exc:
         raise ValidationError(str(exc), field="handoffTime") from None
     if merged.get("effectiveFrom") is None:
         raise ValidationError("effectiveFrom is required", field="effectiveFrom")
-    eff_from = _instant(merged["effectiveFrom"], "effectiveFrom")
-    eff_until = None
-    if merged.get("effectiveUntil") is not None:
-        eff_until = _instant(merged["effectiveUntil"], "effectiveUntil")
+    eff_from = field("effective_from", "effectiveFrom")
+    eff_until = field("effective_until", "effectiveUntil")
+    if eff_until is not None:
         if eff_until <= eff_from:
             raise ValidationError("effectiveUntil must be after effectiveFrom", field="effectiveUntil")
-    participants = string_list(merged.get("participantIds"), "participantIds", min_items=1)
+    participants = field("participant_ids", "participantIds")
     known = active_user_ids(ctx)
     unknown = [p for p in participants if p not in known]
     if unknown:
@@ -308,7 +298,7 @@ def add_rotation_layer(
     ctx: Ctx, schedule_id: str, body: Any, *, origin: str = "local", remote_id: str | None = None
 ) -> dict[str, Any]:
     """Add a layer at the next free position (positions are server-assigned, 0-based)."""
-    body = only_fields(body, _LAYER_FIELDS | {"position"})
+    body = only_fields(body, set(RotationLayerCreate.__struct_encode_fields__))
     if "position" in body and body["position"] is not None:
         raise ValidationError(
             "position is assigned by the server; reorder layers to change it", field="position"
@@ -443,13 +433,11 @@ def _touch_schedule(ctx: Ctx, schedule_id: str) -> None:
 
 def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
     """A user covers ``[start, end)`` of the schedule, displacing the owner-bearing layer (TIME_RULES.md)."""
-    body = only_fields(body, {"userId", "start", "end", "note"})
-    user_id = string(body.get("userId"), "userId", min_len=1)
-    start = _instant(body.get("start"), "start")
-    end = _instant(body.get("end"), "end")
+    checked = decode(OverrideCreate, body, later={"note"})
+    user_id, start, end = checked.user_id, checked.start, checked.end
     if end <= start:
         raise ValidationError("end must be after start", field="end")
-    note = string(body.get("note"), "note", max_len=1000, nullable=True, multiline=True)
+    note = None if checked.note is UNSET else decode_field(OverrideCreate, "note", checked.note)
     with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")

@@ -19,12 +19,14 @@ import re
 import typing
 import unicodedata
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
 import msgspec.inspect
 
 from engine.errors import ValidationError
+from engine.timefmt import parse_iso
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -126,6 +128,17 @@ def enum(value: Any, name: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValidationError(f"{name} must be one of: {', '.join(allowed)}", field=name)
     return value
+
+
+def instant(value: Any, name: str) -> datetime:
+    """An ISO 8601 string with a zone (:func:`engine.timefmt.parse_iso`) as an aware datetime; 422 on
+    ``name`` for anything else."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be an ISO 8601 datetime string", field=name)
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise ValidationError(f"{name}: {exc}", field=name) from None
 
 
 def string_list(value: Any, name: str, *, min_items: int = 0) -> list[str]:
@@ -259,6 +272,8 @@ def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, 
         kind = extra.get("text", "line")
         if kind == "name":
             return name_string(value, label, max_len=base.max_length or 255)
+        if kind == "person":
+            return person_name(value, label, max_len=base.max_length or 255)
         return string(
             value,
             label,
@@ -267,7 +282,11 @@ def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, 
             nullable=nullable,
             multiline=kind == "multiline",
         )
-    if isinstance(base, msgspec.inspect.ListType) and invalid is not None:
+    if isinstance(base, msgspec.inspect.DateTimeType):
+        return instant(value, label)
+    if isinstance(base, msgspec.inspect.ListType) and invalid is None:
+        return string_list(value, label, min_items=base.min_length or 0)
+    if isinstance(base, msgspec.inspect.ListType):
         item = _unwrap(base.item_type)[0]
         min_item = item.min_length or 0 if isinstance(item, msgspec.inspect.StrType) else 0
         if (

@@ -81,3 +81,26 @@ def test_request_models_are_the_documented_bodies() -> None:
     assert ack["maximum"] == models.MAX_ACK_TIMEOUT_MINUTES
     assert schemas["Snooze"]["properties"]["minutes"]["maximum"] == models.MAX_ACK_TIMEOUT_MINUTES
     assert schemas["Snooze"]["x-local-extension"] is True
+
+
+def test_schedule_people_and_contact_bodies_are_generated_with_their_limits() -> None:
+    """The bodies that were written out by hand come from the models now, limits and enums included."""
+    schemas = openapi.document()["components"]["schemas"]
+    layer = schemas["RotationLayerCreate"]
+    assert layer["required"] == ["name", "rotationType", "handoffTime", "effectiveFrom", "participantIds"]
+    assert layer["properties"]["rotationLengthDays"]["maximum"] == 3650
+    assert layer["properties"]["effectiveFrom"]["format"] == "date-time"
+    assert "required" not in schemas["RotationLayerUpdate"]
+    assert schemas["ScheduleCreate"]["properties"]["timezone"]["$ref"] == "#/components/schemas/Timezone"
+    assert schemas["OverrideCreate"]["required"] == ["userId", "start", "end"]
+    assert schemas["Invite"]["properties"]["emailAddress"]["maxLength"] == 320
+    assert schemas["RoleChange"]["required"] == ["role"]
+    assert schemas["UserCreate"]["x-local-extension"] is True
+    secret = schemas["ContactMethodUpdate"]["properties"]["secret"]
+    assert (secret["minLength"], secret["maxLength"]) == (16, 256)
+    assert set(schemas["ContactMethodCreate"]["properties"]["channel"]["enum"]) == {
+        "log",
+        "webhook",
+        "command",
+    }
+    assert schemas["ContactMethodCreate"]["x-local-extension"] is True

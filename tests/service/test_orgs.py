@@ -135,3 +135,29 @@ def test_a_removed_users_contact_methods_are_not_found(ctx: Ctx) -> None:
     ):
         with pytest.raises(NotFound):
             call()
+
+
+@pytest.mark.parametrize(
+    ("keywords", "field", "message"),
+    [
+        ({"email": None}, "email", "email is required"),
+        ({"email": "x" * 321}, "email", "email must be at most 320 characters"),
+        ({"email": "not-an-address"}, "email", "email must be a valid email address"),
+        ({"email": "p@example.com", "first_name": "\u200b"}, "firstName", "firstName must not be blank"),
+        ({"email": "p@example.com", "role": None}, "role", "role must be one of: org:admin, org:member"),
+        ({"email": "p@example.com", "image_url": "u" * 2049}, "imageUrl", "imageUrl must be at most 2048 characters"),
+    ],
+)  # fmt: skip
+def test_a_person_is_checked_by_one_model_whichever_way_they_come_in(
+    ctx: Ctx, keywords: dict[str, object], field: str, message: str
+) -> None:
+    """add_user (the CLI, the demo, a sync pull) and create_user (the API's body) answer the same 422."""
+    wire = {"first_name": "firstName", "image_url": "imageUrl"}
+    body = {wire.get(k, k): v for k, v in keywords.items()}
+    with pytest.raises(ValidationError) as by_keywords:
+        orgs.add_user(ctx, **keywords)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError) as by_body:
+        orgs.create_user(ctx, body)
+    assert (by_keywords.value.field, str(by_keywords.value)) == (field, message)
+    assert (by_body.value.field, str(by_body.value)) == (field, message)
+    assert [u["email"] for u in orgs.list_users(ctx) if u["email"] == "p@example.com"] == []
