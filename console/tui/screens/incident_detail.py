@@ -129,7 +129,9 @@ class IncidentDetailScreen(IncidentActions):
         self.refresh_bindings()
 
     def tick(self, now: datetime) -> None:
-        if self.incident is not None:
+        # The app's clock ticks every screen on the stack; while this one is being composed or torn down
+        # (leaving it, or the app quitting) its head is not there, and there is nothing to repaint.
+        if self.incident is not None and self.query("#detail-head"):
             self._render_head(now)
 
     def _name_of_policy(self, policy_id: str | None) -> str | None:
