@@ -100,3 +100,16 @@ def seed_demo_file(path: Path, clock: VirtualClock | None = None) -> DemoOrg:
         return seed_demo(db, clock or VirtualClock(T0))
     finally:
         db.close()
+
+
+def take_database_away(path: Path, how: str) -> None:
+    """What ``oncall demo --reset`` (or a careless ``rm``) does to a database in use: ``delete`` removes the
+    file and its ``-wal``/``-shm``; ``replace`` also puts a fresh migrated database at the same path."""
+    if how not in ("delete", "replace"):
+        raise ValueError(f"how must be 'delete' or 'replace', not {how!r}")
+    for suffix in ("-wal", "-shm") if how == "replace" else ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if how == "replace":  # a new inode at the same path, as a reset leaves it
+        other = path.with_name(path.name + ".new")
+        open_db(other).close()
+        os.replace(other, path)

@@ -18,7 +18,7 @@ from engine.errors import DomainError
 from engine.service import Ctx, incidents
 from storage import lease
 from storage.db import Database, open_db
-from tests.helpers import ONCALL, run_oncall, seed_demo_file
+from tests.helpers import ONCALL, run_oncall, seed_demo_file, take_database_away
 
 READ_COMMANDS = [
     ("incidents",),
@@ -161,13 +161,7 @@ def test_engine_exits_with_one_line_when_the_file_goes(tmp_path: Path, how: str)
     engine = _engine(path)
     try:
         wait_until(lambda: _holder(path).startswith("engine@"), what="the engine to hold the lease")
-        if how == "delete":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            other = tmp_path / "other.db"
-            open_db(other).close()
-            os.replace(other, path)
+        take_database_away(path, how)
         rc = engine.wait(60)  # it notices within a second (bench/failover.py); this only stops waiting
         err = engine.stderr.read() if engine.stderr else ""
         assert rc == 1

@@ -17,6 +17,7 @@ import pytest
 
 from storage.db import open_db
 from tests.api.conftest import ServeProcess, _oncall_bin, oncall, start_serve, stop_serve
+from tests.helpers import take_database_away
 
 INCIDENT = {"title": "Checkout down", "severity": "high"}
 
@@ -39,13 +40,7 @@ def test_serve_answers_503_then_exits_when_its_file_goes(tmp_path: Path, how: st
     server = start_serve(db, "--no-engine")
     try:
         assert _create(server).status_code == 201
-        if how == "delete":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
-        else:
-            other = tmp_path / "other.db"
-            open_db(other).close()
-            os.replace(other, db)
+        take_database_away(db, how)
         gone_at = time.monotonic()
         answers: list[int] = []
         codes: set[str] = set()

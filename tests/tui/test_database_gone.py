@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,22 +12,19 @@ from console.tui.screens.database_gone import DatabaseGoneScreen
 from console.tui.screens.incidents import IncidentsScreen
 from engine.service import Ctx, incidents
 from storage.db import open_db
+from tests.helpers import take_database_away
 from tests.tui.conftest import wait_for
 
 
 async def test_console_blocks_and_writes_nothing_once_its_file_is_replaced(
-    make_app: Callable[..., OncallApp], ctx: Ctx, db_path: Path, tmp_path: Path
+    make_app: Callable[..., OncallApp], ctx: Ctx, db_path: Path
 ) -> None:
     before = ctx.db.scalar("SELECT count(*) FROM incidents")
     app = make_app(poll_seconds=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, IncidentsScreen)
-        other = tmp_path / "other.db"
-        open_db(other).close()
-        for suffix in ("", "-wal", "-shm"):  # what `oncall demo --reset` does
-            Path(f"{db_path}{suffix}").unlink()
-        os.replace(other, db_path)
+        take_database_away(db_path, "replace")  # what `oncall demo --reset` does
         # Noticed at the next poll (every 50 ms here).
         await wait_for(pilot, lambda: isinstance(app.screen, DatabaseGoneScreen), "the blocking message")
         text = str(app.screen.query_one("#gone-message", Static).render())
