@@ -8,7 +8,7 @@ clock) is :mod:`engine.service.drills`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from engine.errors import ValidationError
@@ -46,6 +46,8 @@ class AckPlan:
 
     layer: int
     delay: timedelta
+    text: str | None = field(default=None, compare=False)
+    """What was typed (``2:3m``), for messages; None for a plan built in code."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -68,7 +70,7 @@ def parse_ack(text: str) -> AckPlan:
     layer = layer.strip()
     if not sep or not _NUMBER.fullmatch(layer) or int(layer) < 1:
         raise ValidationError(f"--ack must be LAYER:DELAY such as 2:3m or 1:90s, got {text!r}", field="ack")
-    return AckPlan(int(layer), parse_duration(delay))
+    return AckPlan(int(layer), parse_duration(delay), text.strip())
 
 
 def parse_at(text: str, zone: str, now: datetime) -> tuple[datetime, str | None]:

@@ -129,8 +129,6 @@ def drill_command(
     from engine.service.policies import find_policy, load_policy_model
 
     plan = load_policy_model(ctx.db, find_policy(ctx, policy)["id"])
-    if ack is not None and ack_text and ack.layer > len(plan.layers):
-        fail(drills_store.ack_beyond_policy(len(plan.layers), ack.layer, ack_text.strip()), EXIT_USAGE)
     shown_zone = zone if zone is not None else drills_store.drill_zone(ctx.db, plan)
     if zone is not None:  # given, even empty, it must be a zone
         from engine import rotation

@@ -42,7 +42,6 @@ __all__ = [
     "Drill",
     "DrillLine",
     "LayerScore",
-    "ack_beyond_policy",
     "acknowledge_drill",
     "advance_drill",
     "drill_zone",
@@ -176,10 +175,10 @@ def _scratch_copy(source: Database) -> Database:
     return scratch
 
 
-def ack_beyond_policy(layer_count: int, layer: int, ack_text: str | None = None) -> str:
+def _ack_beyond_policy(layer_count: int, ack: AckPlan) -> str:
     """Why an ``--ack`` naming a layer the policy does not have is refused (before the drill runs)."""
-    named = f"--ack {ack_text}" if ack_text else "--ack"
-    return f"the policy has {layer_count} layer{'s' if layer_count != 1 else ''}; {named} names layer {layer}"
+    named = f"--ack {ack.text}" if ack.text else "--ack"
+    return f"the policy has {layer_count} layer{'s' if layer_count != 1 else ''}; {named} names layer {ack.layer}"
 
 
 def start_drill(
@@ -207,7 +206,7 @@ def start_drill(
                 "empty_policy", f"policy {plan.name!r} has no layers: a drill would page nobody"
             )
         if ack is not None and ack.layer > len(plan.layers):
-            raise ValidationError(ack_beyond_policy(len(plan.layers), ack.layer), field="ack")
+            raise ValidationError(_ack_beyond_policy(len(plan.layers), ack), field="ack")
         with db.write():
             # Only the drill may page on the copy; and nothing queued before it may be delivered from it.
             db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
