@@ -38,7 +38,6 @@ def engine_command(
 ) -> None:
     """Run the escalation engine without the console."""
     from engine.errors import DomainError
-    from engine.runtime.operator_config import load_operator_config
     from engine.runtime.runner import EngineRunner
 
     state = ctx.obj if isinstance(ctx.obj, State) else State(None, None, None)
@@ -48,7 +47,7 @@ def engine_command(
     db_path = state.path
     clock = handle_errors(lambda: state.clock)()
     state.close()
-    config = handle_errors(load_operator_config)()
+    config = handle_errors(state.operator_config)()
 
     def say(mode: str) -> None:
         if not quiet:
