@@ -50,12 +50,21 @@ class State:
     """What the global options chose; commands open the database lazily through it."""
 
     def __init__(
-        self, db_path: Path | None, org: str | None, speed: float | None, *, sync_on: bool = False
+        self,
+        db_path: Path | None,
+        org: str | None,
+        speed: float | None,
+        *,
+        sync_on: bool = False,
+        json: bool = False,
+        identity: str | None = None,
     ) -> None:
         self.db_path = db_path
         self.org = org
         self.speed = speed
         self.sync_on = sync_on  # the console keeps a Scaling organisation in sync (--sync)
+        self.json = json  # --json, given before or after the command: print what the API answers
+        self.identity = identity  # --as EMAIL (or ONCALL_AS): who acts; else the configured identity
         self.create = False  # init, demo and sync login set it: only they may create the database file
         self._db: Database | None = None
         self._clock: Clock | None = None
@@ -97,14 +106,15 @@ class State:
         return self._db
 
     def ctx(self) -> Ctx:
-        """The acting context: the chosen (or only) organisation, acting as its first admin, as the
-        machine's operator (whoever runs the CLI or the console holds the database file itself)."""
-        from engine.service.orgs import find_org, first_admin_id
+        """The acting context: the chosen (or only) organisation, as the machine's operator (whoever runs
+        the CLI or the console holds the database file itself), acting as :meth:`acting_as` names, else
+        as the organisation's first admin. A named person who is not a member is 404 ``not_found``."""
+        from engine.service.orgs import find_org, find_user, first_admin_id
 
         db = self.db()
         org_id = find_org(db, self.org)
         uid = first_admin_id(db, org_id)
-        return Ctx(
+        ctx = Ctx(
             db=db,
             org_id=org_id,
             actor_id=uid,
@@ -113,6 +123,18 @@ class State:
             clock=self.clock,
             via="operator",
         )
+        who = self.acting_as()
+        if who is not None:
+            user = find_user(ctx, who)
+            ctx = ctx.as_user(user["id"], is_admin=user["role"] == "org:admin")
+        return ctx
+
+    def acting_as(self) -> str | None:
+        """Who the command acts as (an email or user id): ``--as`` (or ``ONCALL_AS``), else ``[cli]
+        identity`` of the operator's configuration file, else None (the organisation's first admin)."""
+        if self.identity is not None:
+            return self.identity
+        return self.operator_config().cli.identity
 
 
 def _write_line(text: str, *, err: bool = False) -> None:
@@ -168,14 +190,35 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def echo_json(data: Any) -> None:
-    """``data`` as indented JSON on stdout. JSON already escapes C0 controls; DEL, C1 and the bidi
-    controls are escaped too (``\\u202e``), so the output is safe on a terminal and still the same JSON."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
+def echo_json(data: Any, *, compact: bool = False) -> None:
+    """``data`` as indented JSON on stdout (``compact``: on one line). JSON already escapes C0 controls;
+    DEL, C1 and the bidi controls are escaped too (``\\u202e``), so the output is safe on a terminal and
+    still the same JSON."""
+    if compact:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = json.dumps(data, indent=2, ensure_ascii=False)
     _write_line(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 pass_state = click.make_pass_decorator(State)
+
+JSON_HELP = "Print JSON: what the HTTP API answers for the same request."
+
+
+def json_option(fn: F) -> F:
+    """``--json`` on a command: its ``as_json`` argument, also set by the global ``oncall --json``."""
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(fn)
+
+
+def report(as_json: bool, data: Any, line: str) -> None:
+    """What a write command prints: ``data`` (the object as the HTTP API answers it) as JSON with
+    ``--json``, else the one ``line`` saying what changed."""
+    if as_json:
+        echo_json(data)
+    else:
+        echo(line)
+
 
 SPEED_HELP = (
     f"Run the clock N times faster (0 < N <= {MAX_SPEED:g}): demo and drill copies only. A database "
@@ -253,6 +296,14 @@ def speed_option(fn: F) -> F:
     return click.option("--speed", type=SPEED, default=None, help=SPEED_HELP)(fn)
 
 
+ORG_HELP = "Organisation id or name, when the database holds several."
+AS_ENV = "ONCALL_AS"
+AS_HELP = (
+    "Act as this person (email or user id; default: $ONCALL_AS, else [cli] identity in the operator's "
+    "configuration file, else the organisation's first admin). The timeline names them."
+)
+
+
 @click.group(invoke_without_command=True)
 @click.option(
     "--db",
@@ -261,19 +312,28 @@ def speed_option(fn: F) -> F:
     envvar="ONCALL_DB",
     help="SQLite database file (default: $ONCALL_DB, else the user data directory).",
 )
-@click.option("--org", help="Organisation id or name, when the database holds several.")
+@click.option("--org", help=ORG_HELP)
 @click.option("--speed", type=SPEED, default=None, help=SPEED_HELP)
 @click.option("--sync", "sync_on", is_flag=True, help="Console: keep a Scaling organisation in sync.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.option("--as", "identity", envvar=AS_ENV, default=None, metavar="EMAIL", help=AS_HELP)
 @click.version_option(package_name="oncall")
 @click.pass_context
 def cli(
-    ctx: click.Context, db_path: Path | None, org: str | None, speed: float | None, sync_on: bool
+    ctx: click.Context,
+    db_path: Path | None,
+    org: str | None,
+    speed: float | None,
+    sync_on: bool,
+    as_json: bool,
+    identity: str | None,
 ) -> None:
     """oncall: a terminal console for on-call engineers, over a local escalation engine.
 
-    Run without a command to open the console on the configured database.
+    Run without a command to open the console on the configured database. The global options --db,
+    --org, --as and --json may also follow the command (oncall ack 12 --as you@example.com --json).
     """
-    ctx.obj = State(db_path, org, speed, sync_on=sync_on)
+    ctx.obj = State(db_path, org, speed, sync_on=sync_on, json=as_json, identity=identity)
     ctx.call_on_close(ctx.obj.close)  # the connection and its flock end with the command, not the process
     if ctx.invoked_subcommand is None:
         run_console(ctx.obj)
@@ -306,16 +366,111 @@ def one_line_thread_errors() -> None:
     threading.excepthook = hook
 
 
+def _global_callback(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback setting ``attr`` of the :class:`State` when the option was given."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        state = ctx.find_object(State)
+        if state is not None and value not in (None, False):
+            setattr(state, attr, value)
+        return value
+
+    return callback
+
+
+def _global_options(command: click.Command) -> list[click.Option]:
+    """The root's --db, --org, --as and --json, for a subcommand that has no option of that name itself
+    (``oncall init --org NAME`` and ``oncall engine --db`` keep their own)."""
+    taken = {opt for p in command.params for opt in p.opts}
+    made = [
+        click.Option(
+            ["--db"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            expose_value=False,
+            callback=_global_callback("db_path"),
+            help="SQLite database file (as the global --db).",
+        ),
+        click.Option(["--org"], expose_value=False, callback=_global_callback("org"), help=ORG_HELP),
+        click.Option(
+            ["--as", "identity"],
+            metavar="EMAIL",
+            expose_value=False,
+            callback=_global_callback("identity"),
+            help="Act as this person (as the global --as).",
+        ),
+    ]
+    if not any(p.name == "as_json" for p in command.params):
+        made.append(
+            click.Option(
+                ["--json"], is_flag=True, expose_value=False, callback=_global_callback("json"), hidden=True
+            )
+        )
+    return [o for o in made if not taken & set(o.opts)]
+
+
+def _json_follows_state(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A command's own ``--json`` (its ``as_json`` argument) is also set by the global ``oncall --json``."""
+
+    @wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = click.get_current_context().find_object(State)
+        if state is not None:
+            if kwargs.get("as_json"):
+                state.json = True
+            kwargs["as_json"] = state.json
+        return callback(*args, **kwargs)
+
+    return wrapper
+
+
+def make_options_global(group: click.Group) -> None:
+    """Accept the global options after the command too: every subcommand, at any depth, gets ``--db``,
+    ``--org`` and ``--as`` (unless it has its own option of that name) and a hidden ``--json`` if it has
+    none, each setting the :class:`State` as the root's option would; a command's own ``--json`` and the
+    global one are the same switch. Idempotent (``main`` runs once per invocation, tests run it often)."""
+    for command in group.commands.values():
+        if getattr(command, "_oncall_global", False):
+            continue
+        command.params.extend(_global_options(command))
+        if command.callback is not None and any(p.name == "as_json" for p in command.params):
+            command.callback = _json_follows_state(command.callback)
+        command._oncall_global = True  # type: ignore[attr-defined]
+        if isinstance(command, click.Group):
+            make_options_global(command)
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """click's usage error as one line: its message, lower-cased first letter, and where help is."""
+    message = exc.format_message().strip().replace("\n", " ")
+    if len(message) > 1 and message[0].isupper() and message[1].islower():
+        message = message[0].lower() + message[1:]
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return message + where
+
+
 def main() -> None:
     """The ``oncall`` entry point. Whatever escapes a command, or one of its background threads, is one
-    ``error:`` line (exit 1 for the command), unless ``ONCALL_DEBUG=1`` asks for the traceback."""
+    ``error:`` line (exit 1 for the command), unless ``ONCALL_DEBUG=1`` asks for the traceback. A usage
+    error (unknown option or command, a bad value) is one ``error: …`` line too, exit 2."""
     from console.cli.registry import register
 
     one_line_thread_errors()
     register(cli)
+    make_options_global(cli)
     try:
-        cli(prog_name="oncall")
+        code = cli.main(prog_name="oncall", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # ``oncall keys``: the group's help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        fail(_usage_line(exc), EXIT_USAGE)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        fail("aborted")
     except Exception as exc:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         fail(f"unexpected {type(exc).__name__}: {exc} (run with {DEBUG_ENV}=1 for the traceback)")
+    if isinstance(code, int) and code:
+        sys.exit(code)

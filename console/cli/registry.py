@@ -11,9 +11,18 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.admin", "init_command"),
     ("console.cli.admin", "keys_group"),
     ("console.cli.admin", "users_group"),
-    ("console.cli.views", "incidents_command"),
-    ("console.cli.views", "policies_command"),
-    ("console.cli.views", "schedules_command"),
+    ("console.cli.actions", "incidents_command"),  # the views' group, with ``show`` added
+    ("console.cli.policy_edits", "policies_command"),  # the views' group, with its write commands
+    ("console.cli.schedule_edits", "schedules_command"),
+    ("console.cli.actions", "page_command"),
+    ("console.cli.actions", "ack_command"),
+    ("console.cli.actions", "resolve_command"),
+    ("console.cli.actions", "escalate_command"),
+    ("console.cli.actions", "snooze_command"),
+    ("console.cli.actions", "handoff_command"),
+    ("console.cli.actions", "note_command"),
+    ("console.cli.watching", "oncall_command"),
+    ("console.cli.watching", "shifts_command"),
     ("console.cli.demo", "demo_command"),
     ("console.cli.engine", "engine_command"),
     ("console.cli.serve", "serve_command"),
@@ -22,6 +31,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.drills", "lint_command"),
     ("console.cli.drills", "explain_command"),
     ("console.cli.sync", "sync_group"),
+    ("console.cli.watching", "completion_command"),
 ]
 
 

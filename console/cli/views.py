@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from console.cli.main import AsciiIntRange, State, echo, echo_json, handle_errors, pass_state
+from console.cli.incident_table import INCIDENT_HEADERS, incident_rows, list_incidents
+from console.cli.main import AsciiIntRange, State, echo, echo_json, handle_errors
 from console.cli.table import print_table
 from engine.model import SEVERITIES, STATUSES
 from engine.rotation import TargetResolution
-from engine.service import incidents as incidents_svc
 from engine.service import orgs, policies, schedules
 
 
@@ -18,45 +18,49 @@ def _people(user_ids: list[str], names: dict[str, str]) -> str:
     return ", ".join(names.get(u, u) for u in user_ids)
 
 
-@click.command("incidents")
+@click.group("incidents", invoke_without_command=True)
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option("--severity", type=click.Choice(SEVERITIES), default=None)
 @click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
 @click.option("--limit", type=AsciiIntRange(1, 100), default=50, show_default=True)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep the table live until Ctrl-C, redrawn whenever the database changes (piped: printed again "
+    "on each change; with --json one JSON array a line).",
+)
 @click.option("--json", "as_json", is_flag=True)
-@pass_state
+@click.pass_context
 @handle_errors
 def incidents_command(
-    state: State, status: str | None, severity: str | None, show_all: bool, limit: int, as_json: bool
+    click_ctx: click.Context,
+    status: str | None,
+    severity: str | None,
+    show_all: bool,
+    limit: int,
+    watch: bool,
+    as_json: bool,
 ) -> None:
-    """List incidents, newest first (open ones unless --all or --status)."""
+    """List incidents, newest first (open ones unless --all or --status); ``show`` one of them."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    state = click_ctx.find_object(State)
+    assert state is not None
     ctx = state.ctx()
-    page = incidents_svc.list_incidents(
-        ctx, status=status, severity=severity, limit=limit, open_only=not show_all and status is None
-    )
-    items = page["incidents"]
+
+    def read() -> list[dict[str, Any]]:
+        return list_incidents(ctx, status=status, severity=severity, limit=limit, show_all=show_all)
+
+    if watch:
+        from console.cli.watching import watch_incidents
+
+        watch_incidents(ctx, read, as_json=as_json)
+        return
+    items = read()
     if as_json:
         echo_json(items)
         return
-    names = orgs.user_names(ctx)
-    states = incidents_svc.escalation_states(ctx, [inc["id"] for inc in items])
-    rows = []
-    for inc in items:
-        esc = states.get(inc["id"])
-        layer = f"{esc['currentLayer']}/{esc['layerCount']}" if esc and esc.get("layerCount") else "-"
-        rows.append(
-            [
-                f"#{inc['sequentialId']}",
-                inc["severity"].upper(),
-                inc["status"],
-                ("[DRILL] " if inc["isDrill"] else "") + inc["title"],
-                names.get(inc["ownerId"] or "", "-"),
-                layer,
-                names.get(inc["acknowledgedBy"] or "", inc["acknowledgedBy"] or "-"),
-                inc["createdAt"],
-            ]
-        )
-    print_table(["#", "SEV", "STATUS", "TITLE", "OWNER", "LAYER", "ACKED BY", "CREATED"], rows)
+    print_table(INCIDENT_HEADERS, incident_rows(ctx, items))
 
 
 def _target_text(
@@ -70,17 +74,22 @@ def _target_text(
     return f"users {who}{gone}"
 
 
-@click.command("policies")
+@click.group("policies", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
-@pass_state
+@click.pass_context
 @handle_errors
-def policies_command(state: State, as_json: bool) -> None:
-    """List escalation policies with their layers and everyone each layer would page now.
+def policies_command(click_ctx: click.Context, as_json: bool) -> None:
+    """List escalation policies with their layers and everyone each layer would page now; create, edit,
+    delete and reorder them with the subcommands.
 
     ``--json`` prints each policy as ``GET /v1/escalation-policies/{id}`` answers it, plus, on every
     layer, ``pagingNow`` (the ids of everyone the layer would page now, as the engine would page them)
     and ``removedNow`` (removed users the layer's target still names, who are not paged).
     """
+    if click_ctx.invoked_subcommand is not None:
+        return
+    state = click_ctx.find_object(State)
+    assert state is not None
     ctx = state.ctx()
     items = [policies.get_policy(ctx, p["id"]) for p in policies.list_policies(ctx)]
     for pol in items:
@@ -113,12 +122,17 @@ def policies_command(state: State, as_json: bool) -> None:
         echo("")
 
 
-@click.command("schedules")
+@click.group("schedules", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
-@pass_state
+@click.pass_context
 @handle_errors
-def schedules_command(state: State, as_json: bool) -> None:
-    """List on-call schedules with who is on call now and until when."""
+def schedules_command(click_ctx: click.Context, as_json: bool) -> None:
+    """List on-call schedules with who is on call now and until when; create, edit and delete schedules,
+    rotation layers and overrides with the subcommands."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    state = click_ctx.find_object(State)
+    assert state is not None
     ctx = state.ctx()
     items = []
     for s in schedules.list_schedules(ctx):

@@ -13,6 +13,9 @@ Sections (docs/OPERATOR.md has the reference)::
     [commands]
     path = "/usr/local/bin:/usr/bin:/bin"                 # PATH of the programs run for command pages
 
+    [cli]
+    identity = "you@example.com"                          # who the command line acts as by default
+
 Kept deliberately small and generic: each section is a frozen dataclass, and later sections are added
 beside these.
 """
@@ -23,7 +26,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,17 +111,26 @@ class CommandSettings:
 
 
 @dataclass(frozen=True)
+class CliSettings:
+    """The command line's defaults: ``identity`` (an email or user id) is who it acts as when neither
+    ``--as`` nor ``ONCALL_AS`` says; None acts as the organisation's first admin."""
+
+    identity: str | None = None
+
+
+@dataclass(frozen=True)
 class OperatorConfig:
     """The whole file; ``OperatorConfig()`` is the configuration of a machine with no file."""
 
     webhooks: WebhookAllowList = field(default_factory=WebhookAllowList)
     commands: CommandSettings = field(default_factory=CommandSettings)
     source: Path | None = None  # the file read, if any
+    cli: CliSettings = field(default_factory=CliSettings)
 
     def allowing_webhooks(self, entries: Iterable[str]) -> OperatorConfig:
         """This configuration plus ``oncall serve --allow-webhook`` entries (ConfigError if malformed)."""
         extra = WebhookAllowList.parse(entries, where="--allow-webhook")
-        return OperatorConfig(self.webhooks.merged(extra), self.commands, self.source)
+        return replace(self, webhooks=self.webhooks.merged(extra))
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -131,7 +143,7 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(user_config_dir("oncall", appauthor=False)) / "config.toml"
 
 
-_SECTIONS: dict[str, set[str]] = {"webhooks": {"allow"}, "commands": {"path"}}
+_SECTIONS: dict[str, set[str]] = {"webhooks": {"allow"}, "commands": {"path"}, "cli": {"identity"}}
 
 
 def load_operator_config(path: Path | None = None) -> OperatorConfig:
@@ -165,8 +177,12 @@ def load_operator_config(path: Path | None = None) -> OperatorConfig:
     command_path = commands.get("path", DEFAULT_COMMAND_PATH)
     if not isinstance(command_path, str) or not command_path.strip():
         raise ConfigError(f"{path}: commands.path must be a non-empty string")
+    identity = doc.get("cli", {}).get("identity")
+    if identity is not None and (not isinstance(identity, str) or not identity.strip()):
+        raise ConfigError(f"{path}: cli.identity must be a non-empty string (an email or user id)")
     return OperatorConfig(
         webhooks=WebhookAllowList.parse(allow, where=f"{path}: webhooks.allow"),
         commands=CommandSettings(path=command_path),
         source=path,
+        cli=CliSettings(identity=None if identity is None else identity.strip()),
     )

@@ -533,3 +533,29 @@ def snooze(ctx: Ctx, incident_id: str, minutes: Any) -> dict[str, Any]:
         _open_row(ctx, incident_id, "nothing to snooze")
         escalator.snooze(ctx.db, now, incident_id, mins, ctx.actor_id)
         return _with_escalation(ctx, incident_id)
+
+
+def resolve_incident(ctx: Ctx, incident_id: str, note: Any = None) -> dict[str, Any]:
+    """Resolve in one transaction, stepping through each remaining status in order (the lifecycle is
+    one-way and skips nothing, so a remote sees the same ``PATCH …/status`` steps); ``note`` is the
+    ``resolutionNote`` of the last step. Each step is a status-history entry, an internal update and a
+    timeline event by the actor, as :func:`advance_status` records it. Answers the incident as
+    :func:`advance_status` does. 400 ``invalid_status_transition`` if it is already resolved, 422 for a
+    bad note, 404 ``not_found`` outside the organisation; nothing changes on any error."""
+    if note is not None:
+        decode(StatusChange, {"status": "resolved", "resolutionNote": note})
+    with ctx.write():
+        row = _row(ctx, incident_id)
+        if row["status"] == "resolved":
+            raise DomainError(
+                "invalid_status_transition", "the incident is resolved; its status can no longer change"
+            )
+        out = incident_wire(row)
+        status = row["status"]
+        while (step := next_status(status)) is not None:
+            body: dict[str, Any] = {"status": step}
+            if step == "resolved" and note is not None:
+                body["resolutionNote"] = note
+            out = advance_status(ctx, incident_id, body)
+            status = step
+        return out

@@ -21,7 +21,7 @@ from engine.service.models import (
     ScheduleCreate,
     ScheduleUpdate,
 )
-from engine.service.orgs import active_user_ids, membership
+from engine.service.orgs import active_user_ids, get_user_row, membership
 from engine.service.validate import decode, decode_field, only_fields
 from engine.timefmt import to_iso, to_iso_opt
 from storage.db import Database
@@ -574,3 +574,38 @@ def resolve_schedule(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> 
     if at is not None and not RESOLVE_RANGE[0] <= at < RESOLVE_RANGE[1]:
         raise ValidationError("at must be between 1900-01-01 and 9000-01-01", field="at")
     return resolution_wire(on_call(ctx, schedule_id, at))
+
+
+def person_shifts(ctx: Ctx, user_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Every shift ``user_id`` holds over ``[start, end)`` in any schedule of the organisation, overrides
+    included, in start order: each rotation layer's coverage from :func:`coverage` (the same answer as
+    :func:`on_call` and the engine), kept where it names the person. Wire form: ``scheduleId``,
+    ``scheduleName``, ``layerId`` (None for an override outside every layer), ``layerName``, ``userId``,
+    ``start``, ``end`` (ISO instants, clipped to the range), ``source`` (``rotation`` or ``override``),
+    ``overrideId``. 422 ``validation_error`` when ``end <= start``; 404 for a user outside the
+    organisation."""
+    if end <= start:
+        raise ValidationError("end must be after start", field="end")
+    get_user_row(ctx, user_id, include_removed=True)
+    out: list[dict[str, Any]] = []
+    for sched in list_schedules(ctx):
+        cover = coverage(ctx, sched["id"], start, end)
+        layer_names = {layer.layer_id: layer.name for layer in cover.layers}
+        found = [s for layer in cover.layers for s in layer.shifts if s.user_id == user_id]
+        found += [s for s in cover.owners if s.user_id == user_id and s.layer_id is None]
+        for s in found:
+            out.append(
+                {
+                    "scheduleId": sched["id"],
+                    "scheduleName": sched["name"],
+                    "layerId": s.layer_id,
+                    "layerName": None if s.layer_id is None else layer_names.get(s.layer_id),
+                    "userId": s.user_id,
+                    "start": to_iso(s.start),
+                    "end": to_iso(s.end),
+                    "source": s.source,
+                    "overrideId": s.override_id,
+                }
+            )
+    out.sort(key=lambda s: (s["start"], s["scheduleName"], s["layerName"] or ""))
+    return out
