@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from console.cli.main import State, echo, echo_json, handle_errors, pass_state
+from console.cli.main import State, echo, echo_json, handle_errors, json_option, pass_state, report
 from console.cli.table import print_table
 from engine.model import ROLES
 from engine.service import contacts, orgs
@@ -88,12 +88,13 @@ def keys_list(state: State, as_json: bool) -> None:
 
 @keys_group.command("revoke")
 @click.argument("key_id")
+@json_option
 @pass_state
 @handle_errors
-def keys_revoke(state: State, key_id: str) -> None:
+def keys_revoke(state: State, key_id: str, as_json: bool) -> None:
     """Revoke a key at once."""
     info = orgs.revoke_key(state.ctx(), key_id)
-    echo(f"Revoked {info['id']} ({info['masked']})")
+    report(as_json, info, f"Revoked {info['id']} ({info['masked']})")
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -144,14 +145,15 @@ def users_list(state: State, as_json: bool) -> None:
 
 @users_group.command("remove")
 @click.argument("user")
+@json_option
 @pass_state
 @handle_errors
-def users_remove(state: State, user: str) -> None:
+def users_remove(state: State, user: str, as_json: bool) -> None:
     """Remove a person (by id or email). Their keys are revoked; history keeps their name."""
     ctx = state.ctx()
     info = orgs.find_user(ctx, user)
     orgs.remove_user(ctx, info["id"])
-    echo(f"Removed {info['email']} ({info['id']})")
+    report(as_json, {"id": info["id"], "deleted": True}, f"Removed {info['email']} ({info['id']})")
 
 
 # -- contact methods -----------------------------------------------------------------------------
@@ -211,10 +213,11 @@ def contacts_list(state: State, user: str, as_json: bool) -> None:
 @contacts_group.command("remove")
 @click.argument("user")
 @click.argument("contact_id")
+@json_option
 @pass_state
 @handle_errors
-def contacts_remove(state: State, user: str, contact_id: str) -> None:
+def contacts_remove(state: State, user: str, contact_id: str, as_json: bool) -> None:
     """Remove one of USER's contact methods."""
     ctx = state.ctx()
     contacts.delete_contact_method(ctx, orgs.find_user(ctx, user)["id"], contact_id)
-    echo(f"Removed {contact_id}")
+    report(as_json, {"id": contact_id, "deleted": True}, f"Removed {contact_id}")

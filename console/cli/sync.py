@@ -157,14 +157,20 @@ def sync_login(
 
 
 @sync_group.command("logout")
+@click.option("--json", "as_json", is_flag=True)
 @pass_state
 @handle_errors
-def sync_logout(state: State) -> None:
-    """Forget the stored key and unlink. Pulled data and waiting changes stay."""
+def sync_logout(state: State, as_json: bool) -> None:
+    """Forget the stored key and unlink. Pulled data and waiting changes stay.
+
+    --json prints ``{"loggedOut": true, "storedKeyRemoved": bool}``."""
     org_id = _org_id(state)
     removed = credentials.delete_key(org_id)
     link.unlink(state.db(), org_id)
-    echo("Logged out" + (" (stored key removed)." if removed else "."))
+    if as_json:
+        echo_json({"loggedOut": True, "storedKeyRemoved": removed})
+    else:
+        echo("Logged out" + (" (stored key removed)." if removed else "."))
     if os.environ.get(credentials.ENV_KEY):
         echo(f"note: {credentials.ENV_KEY} is still set in your environment.", err=True)
 
