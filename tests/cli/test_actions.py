@@ -156,3 +156,22 @@ def test_incidents_show(demo: Path) -> None:
     assert shown == incident(demo, 3)
     text = run_oncall(demo, "incidents", "show", "3").stdout
     assert text.startswith("#3 Nightly export job failed") and "timeline:" in text
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "needle"),
+    [
+        ('[cli]\nidentity = "ghost@example.com"\n', 2, "user 'ghost@example.com' not found"),
+        ("[cli]\nidentity = 3\n", 1, "cli.identity must be a non-empty string"),
+        ('[cli]\nwho = "bob@example.com"\n', 1, "unknown key cli.who"),
+    ],
+)
+def test_a_bad_configured_identity_is_one_line_and_changes_nothing(
+    demo: Path, tmp_path: Path, config: str, code: int, needle: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    before = incident(demo, 1)
+    proc = run_oncall(demo, "ack", "1", ok=False, env={"ONCALL_CONFIG": str(path)})
+    one_error_line(proc, needle, code)
+    assert incident(demo, 1) == before
