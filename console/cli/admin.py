@@ -51,7 +51,10 @@ def keys_group() -> None:
 @keys_group.command("create")
 @click.option("--name", default=None, help="A label for the key, e.g. the integration using it.")
 @click.option(
-    "--user", "user_ident", default=None, help="User (id or email) the key acts as; default: an admin."
+    "--user",
+    "user_ident",
+    default=None,
+    help="User (id or email) the key acts as; default: who you act as (--as), else the first admin.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
