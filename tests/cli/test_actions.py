@@ -103,6 +103,8 @@ def test_a_bad_duration_is_one_line_and_changes_nothing(demo: Path, duration: st
         (("handoff", "1", "ghost@example.com"), "not found"),
         (("escalate", "4"), "no escalation policy"),
         (("note", "1", ""), "body"),
+        (("resolve", "1", "--note", "a\x1bb"), "control characters"),
+        (("resolve", "3", "--as", "ghost@example.com"), "not found"),
         (("page", "--title", "x", "--policy", "No Such Policy"), "not found"),
         (("page", "--title", ""), "title"),
     ],

@@ -19,7 +19,7 @@ import pytest
 from engine.service import policies, schedules
 from engine.timefmt import parse_iso
 from tests.cli.conftest import one_error_line, service, user_id
-from tests.helpers import ONCALL, run_oncall
+from tests.helpers import ONCALL, run_oncall, take_database_away
 
 WAIT = 60.0  # seconds: an upper bound for a loaded machine, never a pause
 
@@ -92,6 +92,26 @@ def test_watch_json_prints_a_line_per_change_and_ctrl_c_exits_0(demo: Path) -> N
         code = stop(proc)
     assert code == 0
     assert proc.stderr.read() == b""
+
+
+def test_watch_ends_with_one_line_when_the_database_is_taken_away(demo: Path) -> None:
+    proc = subprocess.Popen(
+        [ONCALL, "--db", str(demo), "incidents", "--watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out = Output(proc.stdout.fileno())
+    try:
+        out.wait_for(lambda t: "Payment service degraded" in t, "the first table")
+        take_database_away(demo, "delete")
+        code = proc.wait(WAIT)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    err = proc.stderr.read().decode()
+    assert code == 1, err
+    # as for `oncall engine`: the storage layer's one log line, then the command's one error line
+    assert err.splitlines()[-1].startswith(f"error: the database file {demo} was deleted or replaced")
+    assert err.count("error: ") == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("no_color", [False, True])
