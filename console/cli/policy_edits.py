@@ -29,7 +29,7 @@ def find_layer(ctx: Ctx, policy_id: str, ident: str) -> dict[str, Any]:
 def _target(ctx: Ctx, schedule: str | None, users: str | None) -> dict[str, Any] | None:
     """``--schedule NAME`` or ``--users a@x,b@x`` as the API's ``target`` (None when neither is given)."""
     if schedule is not None and users is not None:
-        raise click.UsageError("give --schedule or --users, not both")
+        raise click.UsageError("give --schedule or --users, not both", click.get_current_context())
     if schedule is not None:
         return {"type": "schedule", "scheduleId": schedules.find_schedule(ctx, schedule)["id"]}
     if users is not None:
@@ -105,7 +105,10 @@ def policy_edit(
     ctx = state.ctx()
     body = _policy_body(name, description, repeat, repage_after)
     if not body:
-        raise click.UsageError("nothing to change: give --name, --description, --repeat or --repage-after")
+        raise click.UsageError(
+            "nothing to change: give --name, --description, --repeat or --repage-after",
+            click.get_current_context(),
+        )
     pol = policies.update_policy(ctx, policies.find_policy(ctx, policy)["id"], body)
     report(as_json, pol, f"Changed policy {pol['name']} ({pol['id']}): {', '.join(body)}")
 
@@ -180,7 +183,9 @@ def layer_add(
     pid = policies.find_policy(ctx, policy)["id"]
     target = _target(ctx, schedule, users)
     if target is None:
-        raise click.UsageError("a layer pages someone: give --schedule or --users")
+        raise click.UsageError(
+            "a layer pages someone: give --schedule or --users", click.get_current_context()
+        )
     end = len(policies.list_layers(ctx, pid)) + 1
     body = {"position": end if position is None else position, "ackTimeoutMinutes": timeout, "target": target}
     layer = policies.add_layer(ctx, pid, body)
@@ -218,7 +223,10 @@ def layer_edit(
     if position is not None:
         body["position"] = position
     if not body:
-        raise click.UsageError("nothing to change: give --timeout, --schedule, --users or --position")
+        raise click.UsageError(
+            "nothing to change: give --timeout, --schedule, --users or --position",
+            click.get_current_context(),
+        )
     out = policies.update_layer(ctx, pid, lid, body)
     report(as_json, out, f"Changed layer {out['position']} of {policy} ({out['id']}): {', '.join(body)}")
 

@@ -86,7 +86,9 @@ def schedule_edit(
     if description is not None:
         body["description"] = description or None
     if not body:
-        raise click.UsageError("nothing to change: give --name, --timezone or --description")
+        raise click.UsageError(
+            "nothing to change: give --name, --timezone or --description", click.get_current_context()
+        )
     ctx = state.ctx()
     sched = schedules.update_schedule(ctx, schedules.find_schedule(ctx, schedule)["id"], body)
     report(as_json, sched, f"Changed schedule {sched['name']} ({sched['id']}): {', '.join(body)}")
@@ -225,7 +227,7 @@ def rotation_edit(
     if name is not None:
         body["name"] = name
     if not body:
-        raise click.UsageError("nothing to change: give at least one option")
+        raise click.UsageError("nothing to change: give at least one option", click.get_current_context())
     out = schedules.update_rotation_layer(ctx, sched["id"], found["id"], body)
     report(as_json, out, f"Changed rotation layer {out['name']} of {sched['name']}: {', '.join(body)}")
 

@@ -272,3 +272,37 @@ def test_escalation_states_answer_what_get_incident_does_for_many_in_one_call(ct
     other = orgs.create_org(ctx.db, "Other", "o@example.com", clock=ctx.clock)
     octx = Ctx(db=ctx.db, org_id=other.org["id"], clock=ctx.clock)
     assert incidents.escalation_states(octx, [paged["id"]]) == {}
+
+
+def test_resolve_incident_walks_every_remaining_status_in_one_transaction(
+    ctx: Ctx, world: dict[str, Any]
+) -> None:
+    inc = _create(ctx, escalationPolicyId=world["pol"]["id"])
+    bob = ctx.as_user(world["bob"]["id"], is_admin=False)
+    out = incidents.resolve_incident(bob, inc["id"], "fixed the disk")
+    full = incidents.get_incident(ctx, inc["id"])
+    assert out["status"] == full["status"] == "resolved"
+    history = full["statusHistory"]
+    assert [h["status"] for h in history] == ["investigating", "identified", "monitoring", "resolved"]
+    assert len({h["changedAt"] for h in history[1:]}) == 1  # one transaction, one instant
+    assert [h["resolutionNote"] for h in history] == [None, None, None, "fixed the disk"]
+    changes = [e for e in full["timeline"] if e["kind"] == "status_changed"]
+    assert [e["actor"] for e in changes] == [world["bob"]["id"]] * 3
+    assert [u["statusChange"] for u in incidents.list_updates(ctx, inc["id"])] == [
+        "identified",
+        "monitoring",
+        "resolved",
+    ]
+    assert full["escalation"]["state"] == "stopped"
+    with pytest.raises(DomainError) as refused:
+        incidents.resolve_incident(ctx, inc["id"])
+    assert refused.value.code == "invalid_status_transition"
+
+
+def test_resolve_incident_with_a_bad_note_changes_nothing(ctx: Ctx, world: dict[str, Any]) -> None:
+    inc = _create(ctx)
+    with pytest.raises(ValidationError):
+        incidents.resolve_incident(ctx, inc["id"], "x" * 10_001)
+    assert incidents.get_incident(ctx, inc["id"])["status"] == "investigating"
+    with pytest.raises(NotFound):
+        incidents.resolve_incident(ctx, "inc_nope")
