@@ -24,6 +24,7 @@ from console.cli.main import (
     pass_state,
     report,
 )
+from console.cli.table import print_table
 from console.cli.views import incidents_command
 from engine.drill import parse_duration
 from engine.errors import ValidationError
@@ -229,3 +230,65 @@ def incidents_show(state: State, incident: str, as_json: bool) -> None:
         who = event["actor"]
         by = f" by {names.get(who, who)}" if who else ""
         echo(f"    {event['at']}  {event['kind']}{by}")
+
+
+@incidents_command.command("status")
+@click.argument("incident")
+@click.argument("status", type=click.Choice(("identified", "monitoring", "resolved")))
+@click.option("--note", default=None, help="The resolution note (when resolving).")
+@json_option
+@pass_state
+@handle_errors
+def incidents_status(state: State, incident: str, status: str, note: str | None, as_json: bool) -> None:
+    """Move INCIDENT one step forward to STATUS (PATCH /v1/incidents/{id}/status; 'oncall resolve' goes
+    all the way). INCIDENT is its number (12 or #12) or id."""
+    ctx = state.ctx()
+    before = _incident(ctx, incident)
+    body: dict[str, Any] = {"status": status}
+    if note is not None:
+        body["resolutionNote"] = note
+    inc = incidents_svc.advance_status(ctx, before["id"], body)
+    report(as_json, inc, f"Moved {_label(inc)} from {before['status']} to {inc['status']} as {_actor(ctx)}")
+
+
+@incidents_command.command("updates")
+@click.argument("incident")
+@json_option
+@pass_state
+@handle_errors
+def incidents_updates(state: State, incident: str, as_json: bool) -> None:
+    """INCIDENT's updates, oldest first (--json: GET /v1/incidents/{id}/updates)."""
+    ctx = state.ctx()
+    items = incidents_svc.list_updates(ctx, _incident(ctx, incident)["id"])
+    if as_json:
+        echo_json({"updates": items})
+        return
+    print_table(
+        ["ID", "POSTED", "BY", "VISIBILITY", "STATUS", "BODY"],
+        [
+            [
+                u["id"],
+                u["postedAt"],
+                u["postedBy"]["name"] if u["postedBy"] else "-",
+                u["visibility"],
+                u["statusChange"] or "",
+                "(redacted)" if u["redactedAt"] else (u["body"] or ""),
+            ]
+            for u in items
+        ],
+    )
+
+
+@incidents_command.command("redact")
+@click.argument("incident")
+@click.argument("update_id")
+@json_option
+@pass_state
+@handle_errors
+def incidents_redact(state: State, incident: str, update_id: str, as_json: bool) -> None:
+    """Clear the body of INCIDENT's update UPDATE_ID (its author within 5 minutes, an admin at any
+    time). INCIDENT is its number (12 or #12) or id."""
+    ctx = state.ctx()
+    inc = _incident(ctx, incident)
+    update = incidents_svc.redact_update(ctx, inc["id"], update_id)
+    report(as_json, update, f"Redacted {update_id} on {_label(inc)} as {_actor(ctx)}")

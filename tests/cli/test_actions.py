@@ -177,3 +177,21 @@ def test_a_bad_configured_identity_is_one_line_and_changes_nothing(
     proc = run_oncall(demo, "ack", "1", ok=False, env={"ONCALL_CONFIG": str(path)})
     one_error_line(proc, needle, code)
     assert incident(demo, 1) == before
+
+
+def test_status_updates_and_redact(demo: Path) -> None:
+    moved = out_json(demo, "incidents", "status", "2", "identified", "--as", "bob@example.com")
+    assert moved["status"] == incident(demo, 2)["status"] == "identified"
+    one_error_line(
+        run_oncall(demo, "incidents", "status", "2", "resolved", ok=False), "can only move to monitoring"
+    )
+    note = out_json(demo, "note", "2", "secret token abc", "--as", "bob@example.com")
+    listed = out_json(demo, "incidents", "updates", "#2")
+    assert listed == {"updates": incident_updates(demo, 2)}
+    assert [u["id"] for u in listed["updates"]][-1] == note["id"]
+    text = run_oncall(demo, "incidents", "updates", "2").stdout
+    assert "Bob Okafor" in text and "secret token abc" in text
+    redacted = out_json(demo, "incidents", "redact", "2", note["id"])
+    assert redacted["body"] is None and redacted["redactedAt"] is not None
+    assert "secret token abc" not in run_oncall(demo, "incidents", "updates", "2").stdout
+    one_error_line(run_oncall(demo, "incidents", "redact", "2", "upd_nope", ok=False), "not found")
