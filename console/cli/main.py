@@ -399,7 +399,8 @@ def _global_options(command: click.Command) -> list[click.Option]:
             help="Act as this person (as the global --as).",
         ),
     ]
-    if not any(p.name == "as_json" for p in command.params):
+    if isinstance(command, click.Group) and not any(p.name == "as_json" for p in command.params):
+        # ``oncall users --json list``: the group passes it on; a command without --json refuses it
         made.append(
             click.Option(
                 ["--json"], is_flag=True, expose_value=False, callback=_global_callback("json"), hidden=True
@@ -425,8 +426,8 @@ def _json_follows_state(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 def make_options_global(group: click.Group) -> None:
     """Accept the global options after the command too: every subcommand, at any depth, gets ``--db``,
-    ``--org`` and ``--as`` (unless it has its own option of that name) and a hidden ``--json`` if it has
-    none, each setting the :class:`State` as the root's option would; a command's own ``--json`` and the
+    ``--org`` and ``--as`` (unless it has its own option of that name), a group a hidden ``--json`` if it
+    has none, each setting the :class:`State` as the root's option would; a command's own ``--json`` and the
     global one are the same switch. Idempotent (``main`` runs once per invocation, tests run it often)."""
     for command in group.commands.values():
         if getattr(command, "_oncall_global", False):

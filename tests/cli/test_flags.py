@@ -113,3 +113,9 @@ def test_completion_completes_commands(demo: Path) -> None:
         [], env={"_ONCALL_COMPLETE": "bash_complete", "COMP_WORDS": "oncall sno", "COMP_CWORD": "1"}
     )
     assert "plain,snooze" in proc.stdout
+
+
+def test_a_command_without_json_refuses_it(demo: Path) -> None:
+    one_error_line(run_oncall(demo, "completion", "bash", "--json", ok=False), "no such option '--json'")
+    listed = run_oncall(demo, "users", "--json", "list").stdout  # a group passes it on
+    assert isinstance(json.loads(listed), list)
