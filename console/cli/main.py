@@ -3,7 +3,10 @@
 Every command opens the database given by ``--db`` (or ``ONCALL_DB``, or the user data directory), acts
 through the service layer, and turns a :class:`engine.errors.DomainError` into a one-line message and a
 non-zero exit code: no tracebacks for bad input. Exit codes: 2 for a request that breaks a rule (a
-domain error with HTTP status 400/404/409/422, a usage error), 1 for anything else. An error nobody
+domain error with HTTP status 400/404/409/422) or a usage error (click's, printed as one ``error: …``
+line too), 1 for anything else. The global options ``--db``, ``--org``, ``--as`` and ``--json`` may
+follow the command at any depth (:func:`make_options_global`); ``--as`` (or ``ONCALL_AS``, or the
+operator file's ``[cli] identity``) names who acts (:meth:`State.ctx`). An error nobody
 expected is one line too, naming ``ONCALL_DEBUG=1``, which lets its traceback through instead. Like
 standard Unix tools, a command whose reader goes away (``oncall explain 1 | head -1``) stops quietly
 with exit 141 (128 + SIGPIPE), printing nothing more.
