@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import typing
+
 import httpx
+import msgspec
 
 from console.api import openapi
 from console.api.routes import OPERATIONS
-from engine.service import models
+from engine.service import models, responses
 from tests.api.conftest import Live
 
 LOCAL_OPERATIONS = {
@@ -49,13 +52,81 @@ def test_statuses_and_local_extensions() -> None:
     assert local == LOCAL_OPERATIONS
 
 
-def test_request_bodies_reject_unknown_fields() -> None:
+def test_request_and_response_schemas_are_strict() -> None:
+    """Request bodies refuse unknown fields, as the services do; response bodies declare every key, so
+    schemathesis's response check fails on an answer with a key its model does not have."""
     schemas = openapi.document()["components"]["schemas"]
-    for name in [*openapi.REQUESTS, *openapi.generated_requests()]:
-        if name == "Timezone":
-            continue
-        schema = schemas[name]
-        assert schema.get("additionalProperties") is False, name
+    for model in [*models.REQUESTS, *_response_models()]:
+        assert schemas[model.__name__].get("additionalProperties") is False, model.__name__
+
+
+def _response_models() -> list[type[msgspec.Struct]]:
+    found = []
+    for operation in OPERATIONS:
+        model = operation.response
+        while typing.get_origin(model) is list:
+            (model,) = typing.get_args(model)
+        if model is not None:
+            found.append(model)
+    return found
+
+
+def test_every_operation_declares_its_answer_and_errors() -> None:
+    """Each operation names a response model (a Struct of engine.service.responses, or a list of one)
+    unless it answers 204, and the document lists its success status with that schema under ``data``,
+    every error status it declares with each declared code, and the statuses every operation can answer."""
+    doc = openapi.document()
+    for operation in OPERATIONS:
+        described = doc["paths"][operation.path][operation.method.lower()]
+        responses = described["responses"]
+        success = responses[str(operation.status)]
+        if operation.status == 204:
+            assert operation.response is None and "content" not in success, operation.operation_id
+        else:
+            assert operation.response is not None, operation.operation_id
+            data = success["content"]["application/json"]["schema"]["properties"]["data"]
+            assert data == openapi.schema_of(operation.response)
+        for status, codes in operation.errors.items():
+            for code in codes:
+                assert code in responses[str(status)]["description"], (operation.operation_id, code)
+        expected = {"401", "500", "503"} | {str(s) for s in operation.errors}
+        if operation.writes:
+            expected.add("507")
+        if operation.request is not None or operation.query is not None:
+            expected.add("422")
+        if "{" in operation.path:
+            expected.add("404")
+        assert set(responses) - {str(operation.status)} == expected, operation.operation_id
+        if operation.admin:
+            assert "not_authorized" in responses["401"]["description"]
+
+
+def test_response_schemas_are_the_models() -> None:
+    """The answer schemas come from engine.service.responses: required keys are the model's fields in
+    declaration order (the order the API answers them), local fields and models are marked."""
+    schemas = openapi.document()["components"]["schemas"]
+    incident = schemas["Incident"]
+    fields = msgspec.structs.fields(responses.Incident)
+    assert incident["required"] == [f.encode_name for f in fields]
+    assert incident["properties"]["sequentialId"]["x-local-extension"] is True
+    assert schemas["ContactMethod"]["x-local-extension"] is True
+    assert "secret" not in schemas["ContactMethod"]["properties"]
+    assert "secret" not in schemas["ContactMethodCreated"].get("required", [])
+    assert schemas["Error"]["required"] == ["statusCode", "type", "code", "requestId", "message"]
+
+
+def test_links_follow_created_ids() -> None:
+    """A create links to the operations on what it created: the new id from the answer, the parent's
+    from the request path."""
+    doc = openapi.document()
+    layer = doc["paths"]["/v1/escalation/policies/{policyId}/layers"]["post"]["responses"]["201"]["links"]
+    assert layer["UpdateEscalationLayer"]["parameters"] == {
+        "policyId": "$request.path.policyId",
+        "layerId": "$response.body#/data/id",
+    }
+    ids = {o.operation_id for o in OPERATIONS}
+    for operation in OPERATIONS:
+        assert set(operation.links) <= ids, operation.operation_id
 
 
 def test_document_is_served_without_a_key(live: Live) -> None:
