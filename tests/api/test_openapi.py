@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import typing
+from typing import Any
 
 import httpx
 import msgspec
 
 from console.api import openapi
-from console.api.routes import OPERATIONS
+from console.api.routes import OPERATIONS, Operation
 from engine.service import models, responses
 from tests.api.conftest import Live
 
@@ -175,3 +177,73 @@ def test_schedule_people_and_contact_bodies_are_generated_with_their_limits() ->
         "command",
     }
     assert schemas["ContactMethodCreate"]["x-local-extension"] is True
+
+
+def _operation_for(method: str, path: str) -> Operation:
+    for operation in OPERATIONS:
+        pattern = re.sub(r"{\w+}", "[^/]+", operation.path)
+        if operation.method == method and re.fullmatch(pattern, path):
+            return operation
+    raise AssertionError(f"no operation for {method} {path}")
+
+
+def test_answers_are_their_response_models_byte_for_byte(live: Live) -> None:
+    """A walk through every kind of answer: each body, read strictly into its operation's response model
+    (unknown keys refused, types checked) and encoded again, gives back the very bytes the server sent:
+    the answer holds exactly the model's fields, in the model's order, nulls included (a builder or an
+    envelope that adds, drops or reorders a key fails here; tests/api/test_error_bodies.py and
+    test_guide.py pin the bytes themselves)."""
+    c = live.client
+    seen: set[str] = set()
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        resp = c.request(method, path, json=body)
+        operation = _operation_for(method, path)
+        assert resp.status_code == operation.status, resp.text
+        data = resp.json()["data"]
+        model = msgspec.convert(data, operation.response)
+        assert resp.content == msgspec.json.encode({"data": model}), operation.operation_id
+        seen.add(operation.operation_id)
+        return data
+
+    schedule = call("POST", "/v1/oncall/schedules", {"name": "Primary", "timezone": "Europe/London"})
+    sched = f"/v1/oncall/schedules/{schedule['id']}"
+    layer = {
+        "name": "Weekly",
+        "rotationType": "weekly",
+        "handoffTime": "09:00",
+        "effectiveFrom": "2026-01-01T00:00:00Z",
+        "participantIds": [live.admin_id],
+    }
+    call("POST", sched + "/layers", layer)
+    override = {"userId": live.admin_id, "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T12:00:00Z"}
+    call("POST", sched + "/overrides", override)
+    call("GET", sched)
+    call("GET", sched + "/resolve")
+    policy = call("POST", "/v1/escalation/policies", {"name": "Default"})
+    target = {"type": "schedule", "scheduleId": schedule["id"]}
+    call(
+        "POST",
+        f"/v1/escalation/policies/{policy['id']}/layers",
+        {"position": 1, "ackTimeoutMinutes": 5, "target": target},
+    )
+    call("GET", f"/v1/escalation/policies/{policy['id']}")
+    call("GET", "/v1/escalation/policies")
+    incident = call(
+        "POST", "/v1/incidents", {"title": "Down", "severity": "high", "escalationPolicyId": policy["id"]}
+    )
+    inc = f"/v1/incidents/{incident['id']}"
+    call("POST", inc + "/updates", {"visibility": "internal", "body": "looking"})
+    call("POST", inc + "/acknowledge")
+    call("GET", inc + "/updates")
+    call("GET", inc)
+    call("GET", "/v1/incidents")
+    call("POST", "/v1/team/members/invite", {"emailAddress": "new@example.com"})
+    call("GET", "/v1/team/members")
+    call("GET", "/v1/users")
+    call("POST", f"/v1/users/{live.admin_id}/contact-methods", {"channel": "log"})
+    call("GET", f"/v1/users/{live.admin_id}/contact-methods")
+    assert {"getIncident", "getSchedule", "resolveSchedule", "listMembers"} <= seen
+
+    error = c.get("/v1/incidents/nope")
+    assert error.content == msgspec.json.encode(msgspec.convert(error.json(), responses.Error))
