@@ -208,7 +208,7 @@ def _error_text(status: int, codes: list[str]) -> str:
     base = ERROR_TEXT[status]
     if not codes:
         return base
-    return f"{base}, e.g. {', '.join(codes)}" if status in (401,) else f"{base}: {', '.join(codes)}"
+    return f"{base}, {', '.join(codes)}" if status == 401 else f"{base}: {', '.join(codes)}"
 
 
 def _success(operation: Operation) -> Schema:
