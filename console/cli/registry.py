@@ -22,6 +22,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.drills", "lint_command"),
     ("console.cli.drills", "explain_command"),
     ("console.cli.sync", "sync_group"),
+    ("console.cli.config", "export_command"),
+    ("console.cli.config", "apply_command"),
 ]
 
 
