@@ -1226,6 +1226,60 @@ def _add_links(paths: dict[str, dict[str, Any]]) -> None:
         }
 
 
+def _calendar_paths() -> dict[str, dict[str, Any]]:
+    """The calendar feed (issue 14): no API key, the query's secret token is the credential."""
+    not_found = {
+        "description": "not_found: no such feed (a missing, wrong or revoked token, or another schedule's)",
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    operation = _operation(
+        "getScheduleFeed",
+        "A schedule's on-call shifts as iCalendar (RFC 5545)",
+        "On-call schedules",
+        {
+            "200": {
+                "description": "text/calendar: one VEVENT per on-call piece in UTC, overrides included, "
+                "UIDs stable across fetches",
+                "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
+                "content": {"text/calendar": {"schema": {"type": "string"}}},
+            },
+            "404": not_found,
+            "422": {
+                "description": ERROR_TEXT[422],
+                "content": {"application/json": {"schema": ref("Error")}},
+            },
+            "500": {
+                "description": ERROR_TEXT[500],
+                "content": {"application/json": {"schema": ref("Error")}},
+            },
+        },
+        params=[
+            *_path("scheduleId"),
+            {
+                "name": "token",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "the feed's secret token (`oncall schedules feed create`)",
+            },
+            {
+                "name": "days",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 730, "default": 90},
+                "description": "how far ahead (the last week is included too)",
+            },
+        ],
+        local=True,
+        description="A secret, revocable URL a calendar app subscribes to: the `token` (made by `oncall "
+        "schedules feed create SCHEDULE [--user P]`, revoked by `oncall schedules feed revoke`) is the "
+        "only credential, so no Authorization header is needed. A feed made for one person holds only "
+        "their shifts.",
+    )
+    operation["security"] = []
+    return {"/v1/oncall/schedules/{scheduleId}/ical": {"get": operation}}
+
+
 INFO_DESCRIPTION = """\
 The local, offline counterpart of the Scaling API (https://api.scaling.cloud/v1), served by
 `oncall serve`. Paths, fields, envelopes, limits and error bodies follow the Scaling reference;
@@ -1253,7 +1307,7 @@ def document() -> dict[str, Any]:
             "servers": [{"url": "/"}],
             "security": [{"bearerAuth": []}],
             "tags": [{"name": t} for t in ("Escalation policies", "On-call schedules", "Incidents", "Team")],
-            "paths": _with_disk_full(_paths()),
+            "paths": _with_disk_full({**_paths(), **_calendar_paths()}),
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "scl_live_… API key"}

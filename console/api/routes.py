@@ -16,7 +16,7 @@ from typing import Any
 from msgspec import UNSET
 
 from engine.errors import ValidationError
-from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
+from engine.service import Ctx, calendars, contacts, incidents, orgs, policies, schedules
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
 from engine.service.validate import decode
 from engine.timefmt import parse_iso
@@ -50,6 +50,14 @@ Handler = Callable[[Call], Any]
 
 
 @dataclass(frozen=True)
+class Raw:
+    """A handler's answer that is not JSON (a calendar feed): sent as it is, with its media type."""
+
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -60,6 +68,10 @@ class Operation:
     # Per-user endpoints: the path parameter naming the user. An org:admin key may act on anyone, a
     # member key on its own user only (else 401 not_authorized, before the user is looked up).
     self_or_admin: str | None = None
+    # "api_key": the Bearer key names the caller (every operation of the reference). "feed_token": no
+    # key; the handler's ``?token=`` is the only credential (calendar feeds), and ``call.ctx`` is in no
+    # organisation until the token names one.
+    auth: str = "api_key"
 
     @property
     def writes(self) -> bool:
@@ -77,10 +89,20 @@ def op(  # type: ignore[no-untyped-def]
     body: str = "none",
     admin: bool = False,
     self_or_admin: str | None = None,
+    auth: str = "api_key",
 ):
     def register(fn: Handler) -> Handler:
         OPERATIONS.append(
-            Operation(method, path, fn, status=status, body=body, admin=admin, self_or_admin=self_or_admin)
+            Operation(
+                method,
+                path,
+                fn,
+                status=status,
+                body=body,
+                admin=admin,
+                self_or_admin=self_or_admin,
+                auth=auth,
+            )
         )
         return fn
 
@@ -208,6 +230,19 @@ def resolve_schedule(call: Call) -> Any:
         except ValueError as exc:
             raise ValidationError(f"at: {exc}", field="at") from None
     return schedules.resolve_schedule(call.ctx, call.path["scheduleId"], at)
+
+
+@op("GET", S + "/{scheduleId}/ical", auth="feed_token")
+def schedule_feed(call: Call) -> Any:
+    """The calendar feed a secret token opens (engine/service/calendars.py): no API key."""
+    document = calendars.feed_document(
+        call.ctx.db,
+        call.ctx.clock,
+        call.path["scheduleId"],
+        call.query.get("token"),
+        days=_int_param(call.query, "days"),
+    )
+    return Raw(document, "text/calendar; charset=utf-8")
 
 
 @op("POST", S + "/{scheduleId}/layers", status=201, body="required")

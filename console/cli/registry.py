@@ -27,6 +27,17 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
+# Subcommands added to a group another module owns: (group name, module, attribute).
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("schedules", "console.cli.calendars", "ical_command"),
+    ("schedules", "console.cli.calendars", "feed_group"),
+]
+
+
 def register(cli: click.Group) -> None:
     for module_name, attr in COMMANDS:
         cli.add_command(getattr(importlib.import_module(module_name), attr))
+    for group_name, module_name, attr in SUBCOMMANDS:
+        group = cli.commands[group_name]
+        assert isinstance(group, click.Group)
+        group.add_command(getattr(importlib.import_module(module_name), attr))

@@ -113,12 +113,17 @@ def policies_command(state: State, as_json: bool) -> None:
         echo("")
 
 
-@click.command("schedules")
+@click.group("schedules", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
-@pass_state
+@click.pass_context
+def schedules_command(click_ctx: click.Context, as_json: bool) -> None:
+    """List on-call schedules with who is on call now and until when (without a subcommand)."""
+    if click_ctx.invoked_subcommand is None:
+        _list_schedules(click_ctx.ensure_object(State), as_json)
+
+
 @handle_errors
-def schedules_command(state: State, as_json: bool) -> None:
-    """List on-call schedules with who is on call now and until when."""
+def _list_schedules(state: State, as_json: bool) -> None:
     ctx = state.ctx()
     items = []
     for s in schedules.list_schedules(ctx):
