@@ -18,12 +18,12 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.engine", "engine_command"),
     ("console.cli.serve", "serve_command"),
     ("console.cli.drills", "drill_command"),
+    ("console.cli.config", "export_command"),
+    ("console.cli.config", "apply_command"),
     ("console.cli.drills", "simulate_command"),
     ("console.cli.drills", "lint_command"),
     ("console.cli.drills", "explain_command"),
     ("console.cli.sync", "sync_group"),
-    ("console.cli.config", "export_command"),
-    ("console.cli.config", "apply_command"),
 ]
 
 

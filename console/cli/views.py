@@ -116,14 +116,14 @@ def policies_command(state: State, as_json: bool) -> None:
 @click.group("schedules", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def schedules_command(click_ctx: click.Context, as_json: bool) -> None:
-    """List on-call schedules with who is on call now and until when (without a subcommand)."""
-    if click_ctx.invoked_subcommand is None:
-        _list_schedules(click_ctx.ensure_object(State), as_json)
-
-
 @handle_errors
-def _list_schedules(state: State, as_json: bool) -> None:
+def schedules_command(click_ctx: click.Context, as_json: bool) -> None:
+    """List on-call schedules with who is on call now and until when; create, edit and delete schedules,
+    rotation layers and overrides with the subcommands."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    state = click_ctx.find_object(State)
+    assert state is not None
     ctx = state.ctx()
     items = []
     for s in schedules.list_schedules(ctx):
