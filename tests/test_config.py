@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,11 +18,13 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def demo_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def demo_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The demo organisation (``oncall demo --no-console``) exported in both formats."""
     db = tmp_path_factory.mktemp("demo") / "demo.db"
     run_oncall(db, "demo", "--no-console")
-    return {fmt: run_oncall(db, "export", "--format", fmt).stdout for fmt in cfg.FORMATS}
+    out: dict[str, Any] = {fmt: run_oncall(db, "export", "--format", fmt).stdout for fmt in cfg.FORMATS}
+    out["json"] = json.loads(run_oncall(db, "export", "--json").stdout)
+    return out
 
 
 def fresh(tmp_path: Path, name: str = "empty.db") -> Path:
@@ -33,10 +36,11 @@ def fresh(tmp_path: Path, name: str = "empty.db") -> Path:
 
 @pytest.mark.parametrize("fmt", cfg.FORMATS)
 def test_round_trip_on_the_demo_and_a_second_apply_changes_nothing(
-    tmp_path: Path, demo_export: dict[str, str], fmt: str
+    tmp_path: Path, demo_export: dict[str, Any], fmt: str
 ) -> None:
     text = demo_export[fmt]
     assert "pol_" not in text and "sched_" not in text and "user_" not in text  # names, never ids
+    assert cfg.loads(text, fmt) == demo_export["json"]
     assert "scl_live_" not in text and "secret" not in text
     file = tmp_path / f"setup.{fmt}"
     file.write_text(text)
@@ -68,7 +72,7 @@ def test_round_trip_on_the_demo_and_a_second_apply_changes_nothing(
 
 
 def test_a_section_in_the_file_is_managed_and_one_left_out_is_not(
-    tmp_path: Path, demo_export: dict[str, str]
+    tmp_path: Path, demo_export: dict[str, Any]
 ) -> None:
     db = fresh(tmp_path)
     full = tmp_path / "full.toml"
@@ -139,7 +143,7 @@ def test_lint_file_names_unknown_people_and_schedules_with_their_lines(tmp_path:
 
 
 def test_lint_file_runs_the_linters_rules_on_the_setup_it_would_leave(
-    tmp_path: Path, demo_export: dict[str, str]
+    tmp_path: Path, demo_export: dict[str, Any]
 ) -> None:
     db = fresh(tmp_path)
     file = tmp_path / "demo.toml"

@@ -21,17 +21,22 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080"
     show_default=True,
     help="How far ahead (the last week is included too).",
 )
+@click.option("--json", "as_json", is_flag=True, help="The events as JSON instead of iCalendar.")
 @pass_state
 @handle_errors
-def ical_command(state: State, schedule: str, user: str | None, days: int) -> None:
+def ical_command(state: State, schedule: str, user: str | None, days: int, as_json: bool) -> None:
     """Print SCHEDULE's on-call shifts (id or name) as iCalendar (RFC 5545), overrides included.
 
     Times are UTC instants; a calendar app shows them in its own zone."""
     ctx = state.ctx()
-    if user == "me":
-        user = ctx.actor_user_id
-    document = calendars.ical_for(ctx, schedule, user=user, days=days)
-    click.echo(document.decode("utf-8").replace("\r\n", "\n"), nl=False)
+    sid, uid = calendars.resolve_names(ctx, schedule, ctx.actor_user_id if user == "me" else user)
+    if as_json:
+        _, items = calendars.feed_events(ctx, sid, user_id=uid, days=days)
+        echo_json([calendars.event_wire(e) for e in items])
+        return
+    document = calendars.ical(ctx, sid, user_id=uid, days=days)
+    for line in document.decode("utf-8").splitlines():  # each line escaped like all our output
+        echo(line)
 
 
 @click.group("feed")

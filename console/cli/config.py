@@ -35,13 +35,19 @@ def _read(path: Path) -> tuple[str, cfg.Format]:
     default=None,
     help="Write to FILE (its extension picks the format unless --format) instead of standard output.",
 )
+@click.option("--json", "as_json", is_flag=True, help="The same document as JSON (for scripts).")
 @pass_state
 @handle_errors
-def export_command(state: State, fmt: str | None, output: Path | None) -> None:
+def export_command(state: State, fmt: str | None, output: Path | None, as_json: bool) -> None:
     """Write the organisation's setup as a file: people (no secrets), schedules with their rotation
     layers and future overrides, escalation policies with their layers, all by name or email.
 
     Apply it elsewhere with `oncall apply FILE`; docs/CONFIG.md describes the format."""
+    if as_json:
+        if fmt or output:
+            fail("--json prints the document on standard output; leave out --format and -o", EXIT_USAGE)
+        echo_json(config_service.export_data(state.ctx()))
+        return
     chosen = cast(cfg.Format, fmt) if fmt else cfg.format_for(output.name if output else "", "toml")
     text = config_service.export_text(state.ctx(), chosen)
     if output is None:

@@ -59,11 +59,13 @@ def _days(days: int | None) -> int:
     return days
 
 
-def ical(ctx: Ctx, schedule_id: str, *, user_id: str | None = None, days: int | None = None) -> bytes:
-    """The iCalendar document (``text/calendar``, UTF-8) of the schedule's on-call shifts, or of
-    ``user_id``'s only, that end after a week ago and start within the next ``days`` (default 90, at most
-    730): every layer's rotation shifts with overrides applied, each override an event of its own. 404
-    ``not_found`` for a schedule outside the organisation, 422 for ``days`` out of range."""
+def feed_events(
+    ctx: Ctx, schedule_id: str, *, user_id: str | None = None, days: int | None = None
+) -> tuple[str, list[calendar.FeedEvent]]:
+    """The feed's title and events: the schedule's on-call shifts, or ``user_id``'s only, that end after
+    a week ago and start within the next ``days`` (default 90, at most 730): every layer's rotation
+    shifts with overrides applied, each override a piece of its own. 404 ``not_found`` for a schedule
+    outside the organisation, 422 for ``days`` out of range."""
     span = _days(days)
     now = ctx.now()
     with ctx.db.read():
@@ -76,22 +78,38 @@ def ical(ctx: Ctx, schedule_id: str, *, user_id: str | None = None, days: int | 
         coverage = schedules.coverage(ctx, schedule_id, origin, until)
     title = sched["name"] if user_id is None else f"{names.get(user_id, user_id)}: {sched['name']}"
     items = calendar.events(schedule_id, sched["name"], coverage, names, user_id=user_id, start=shown_from)
-    return calendar.feed(f"On call: {title}", items, now)
+    return f"On call: {title}", items
 
 
-def ical_for(ctx: Ctx, schedule: str, *, user: str | None = None, days: int | None = None) -> bytes:
-    """:func:`ical` for a schedule and a person as people type them (id or name; id or email)."""
+def event_wire(event: calendar.FeedEvent) -> dict[str, Any]:
+    return {
+        "uid": event.uid,
+        "userId": event.user_id,
+        "start": to_iso(event.start),
+        "end": to_iso(event.end),
+        "summary": event.summary,
+        "description": event.description,
+    }
+
+
+def ical(ctx: Ctx, schedule_id: str, *, user_id: str | None = None, days: int | None = None) -> bytes:
+    """:func:`feed_events` as an iCalendar document (``text/calendar``, UTF-8, RFC 5545)."""
+    title, items = feed_events(ctx, schedule_id, user_id=user_id, days=days)
+    return calendar.feed(title, items, ctx.now())
+
+
+def resolve_names(ctx: Ctx, schedule: str, user: str | None) -> tuple[str, str | None]:
+    """A schedule and a person as people type them (id or name; id or email) as ids."""
     sid = schedules.find_schedule(ctx, schedule)["id"]
     uid = orgs.find_user(ctx, user)["id"] if user is not None else None
-    return ical(ctx, sid, user_id=uid, days=days)
+    return sid, uid
 
 
 def create_feed(ctx: Ctx, schedule: str, *, user: str | None = None) -> tuple[str, dict[str, Any]]:
     """A new secret feed URL of the schedule (id or name), or of one person's shifts on it (id or email).
     Returns the token (shown once: only its hash is kept) and the feed in wire form with its ``path``."""
     with ctx.write() as now:
-        sid = schedules.find_schedule(ctx, schedule)["id"]
-        uid = orgs.find_user(ctx, user)["id"] if user is not None else None
+        sid, uid = resolve_names(ctx, schedule, user)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         fid = new_id("feed", now)
         queries.insert_feed(
@@ -119,8 +137,7 @@ def revoke_feeds(ctx: Ctx, schedule: str, *, user: str | None = None) -> int:
     """Revoke the schedule's live feeds of ``user`` (without one: its whole-schedule feeds); their URLs
     answer 404 from now on. Returns how many were revoked (0 is not an error)."""
     with ctx.write() as now:
-        sid = schedules.find_schedule(ctx, schedule)["id"]
-        uid = orgs.find_user(ctx, user)["id"] if user is not None else None
+        sid, uid = resolve_names(ctx, schedule, user)
         return queries.revoke_feeds(ctx.db, ctx.org_id, sid, uid, to_iso(now))
 
 

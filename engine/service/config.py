@@ -103,6 +103,11 @@ def _layer_spec(
     return cfg.EscalationLayerSpec(layer["ackTimeoutMinutes"], users=users, id=layer["id"])
 
 
+def export_data(ctx: Ctx) -> dict[str, Any]:
+    """The organisation's setup as the document's data (:func:`engine.config.to_data`)."""
+    return cfg.to_data(current(ctx))
+
+
 def export_text(ctx: Ctx, fmt: cfg.Format = "toml") -> str:
     """The organisation's setup as a TOML or YAML document (:func:`engine.config.to_data`): no ids, no
     secrets (API keys, contact methods and their signing secrets are not part of it)."""

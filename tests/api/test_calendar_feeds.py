@@ -175,6 +175,14 @@ def test_schedules_ical_prints_the_feed_and_names_a_bad_schedule_in_one_line(tmp
         run_oncall(db, "schedules", "ical", "Platform Primary", "--user", "bob@example.com").stdout.encode()
     )
     assert mine and all(e["summary"] == "On call: Platform Primary / Primary" for e in mine)
+    as_json = json.loads(
+        run_oncall(db, "schedules", "ical", "Platform Primary", "--user", "bob@example.com", "--json").stdout
+    )
+    assert [(e["start"], e["end"]) for e in as_json] == [
+        (e["start"].strftime("%Y-%m-%dT%H:%M:%S.000Z"), e["end"].strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        for e in mine
+    ]
+    assert {e["uid"] for e in as_json} == {e["uid"] for e in mine}
     assert "NAME" in run_oncall(db, "schedules").stdout  # the list is still the group's own answer
     bad = run_oncall(db, "schedules", "ical", "Nope", ok=False)
     assert bad.returncode == 2 and bad.stderr == "error: schedule 'Nope' not found\n"
