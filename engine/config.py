@@ -573,6 +573,12 @@ def references(desired: Config, current: Config) -> list[Problem]:
     return out
 
 
+def ended_overrides(desired: Config, now: datetime) -> list[tuple[str, OverrideSpec]]:
+    """The file's overrides that ended at or before ``now`` (schedule name, override): history, which an
+    apply ignores; worth a warning, since someone probably meant them to count."""
+    return [(s.name, o) for s in desired.schedules or () for o in s.overrides if o.end <= now]
+
+
 def locate(text: str, problems: list[Problem]) -> list[Problem]:
     """Each problem with the line of the file it is about, where it can be found: the first line at or
     after the line of its object (the ``n``-th entry of its section) that holds the offending value."""

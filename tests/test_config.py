@@ -121,6 +121,22 @@ def test_an_error_half_way_leaves_nothing_applied(tmp_path: Path) -> None:
     assert run_oncall(db, "export").stdout == before
 
 
+def test_lint_file_warns_about_an_override_that_is_over(tmp_path: Path, demo_export: dict[str, Any]) -> None:
+    db = fresh(tmp_path)
+    file = tmp_path / "past.toml"
+    file.write_text(
+        'version = 1\n[[schedules]]\nname = "S"\ntimezone = "UTC"\n'
+        '[[schedules.overrides]]\nperson = "alice@example.com"\n'
+        'start = "2020-01-01T00:00:00Z"\nend = "2020-01-02T00:00:00Z"\n'
+    )
+    proc = run_oncall(db, "lint", str(file))  # a warning is not an error: exit 0
+    assert (
+        'WARNING  schedule "S" override of alice@example.com: ended at 2020-01-02T00:00:00.000Z'
+        in proc.stdout
+    )
+    assert "Plan: 1 to create, 0 to change, 0 to delete." in proc.stdout  # the schedule, not the override
+
+
 def test_lint_file_names_unknown_people_and_schedules_with_their_lines(tmp_path: Path) -> None:
     db = fresh(tmp_path)
     file = tmp_path / "refs.yaml"
@@ -278,3 +294,20 @@ def test_references_use_the_files_sections_or_the_organisations() -> None:
     desired = cfg.Config(people=(PEOPLE[1],), schedules=(), policies=(POLICY,))
     problems = cfg.references(desired, CURRENT)
     assert [p.path for p in problems] == ["policies[0].layers[0].schedule", "policies[0].layers[1].users"]
+
+
+def test_export_to_a_file_takes_its_format_from_the_extension(
+    tmp_path: Path, demo_export: dict[str, Any]
+) -> None:
+    db = fresh(tmp_path)
+    run_oncall(db, "apply", str(_write(tmp_path / "demo.toml", demo_export["toml"])), "--yes")
+    out = tmp_path / "again.yml"
+    assert run_oncall(db, "export", "-o", str(out)).stdout == f"wrote {out}\n"
+    assert out.read_text() == demo_export["yaml"]
+    both = run_oncall(db, "export", "--json", "-o", str(out), ok=False)
+    assert both.returncode == 2 and both.stderr.startswith("error: --json prints the document")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -46,7 +46,7 @@ def feed_group() -> None:
 
 @feed_group.command("create")
 @click.argument("schedule")
-@click.option("--user", "user", default=None, help="Only this person's shifts (id or email).")
+@click.option("--user", "user", default=None, help="Only this person's shifts (id or email; 'me': you).")
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Where `oncall serve` answers.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -54,7 +54,8 @@ def feed_group() -> None:
 def feed_create(state: State, schedule: str, user: str | None, base_url: str, as_json: bool) -> None:
     """Make a feed URL of SCHEDULE (or of one person's shifts on it). The URL is shown once: its token is
     the only key, kept only as a hash. Revoke it with `oncall schedules feed revoke`."""
-    token, feed = calendars.create_feed(state.ctx(), schedule, user=user)
+    ctx = state.ctx()
+    token, feed = calendars.create_feed(ctx, schedule, user=ctx.actor_user_id if user == "me" else user)
     url = base_url.rstrip("/") + feed["path"]
     if as_json:
         echo_json({**feed, "token": token, "url": url})
@@ -83,13 +84,19 @@ def feed_list(state: State, schedule: str, as_json: bool) -> None:
 
 @feed_group.command("revoke")
 @click.argument("schedule")
-@click.option("--user", "user", default=None, help="That person's feeds (else the whole-schedule ones).")
+@click.option(
+    "--user",
+    "user",
+    default=None,
+    help="That person's feeds (id, email or 'me'; else the whole-schedule ones).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 @handle_errors
 def feed_revoke(state: State, schedule: str, user: str | None, as_json: bool) -> None:
     """Revoke SCHEDULE's live feeds (of --user, or the whole-schedule ones): their URLs answer 404."""
-    count = calendars.revoke_feeds(state.ctx(), schedule, user=user)
+    ctx = state.ctx()
+    count = calendars.revoke_feeds(ctx, schedule, user=ctx.actor_user_id if user == "me" else user)
     if as_json:
         echo_json({"revoked": count})
         return

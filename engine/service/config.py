@@ -10,6 +10,7 @@ without writing anything. docs/CONFIG.md.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -369,7 +370,17 @@ def lint_text(ctx: Ctx, text: str, fmt: cfg.Format, *, weeks: int = 4) -> Config
             except DomainError as exc:
                 result.problems.append(Problem("", f"applying it would fail: {exc.message}"))
                 raise _Rollback(result) from None
-            result.findings = lint_service.lint(ctx, None, weeks=weeks)
+            ended = [
+                Finding(
+                    "warning",
+                    "override_ended",
+                    f"schedule {json.dumps(name, ensure_ascii=False)} override of {o.person}",
+                    f"ended at {to_iso(o.end)}: an apply ignores overrides that are over",
+                    "remove it from the file (oncall export leaves past overrides out)",
+                )
+                for name, o in cfg.ended_overrides(desired, ctx.now())
+            ]
+            result.findings = ended + lint_service.lint(ctx, None, weeks=weeks)
             raise _Rollback(result)
     except _Rollback as rolled_back:
         return rolled_back.result
