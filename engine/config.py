@@ -581,7 +581,8 @@ def ended_overrides(desired: Config, now: datetime) -> list[tuple[str, OverrideS
 
 def locate(text: str, problems: list[Problem]) -> list[Problem]:
     """Each problem with the line of the file it is about, where it can be found: the first line at or
-    after the line of its object (the ``n``-th entry of its section) that holds the offending value."""
+    after the line of its object (the ``n``-th entry of its section) that holds the offending value, else
+    its key, else the object's own line."""
     lines = text.splitlines()
     out = []
     for p in problems:
@@ -589,13 +590,11 @@ def locate(text: str, problems: list[Problem]) -> list[Problem]:
             out.append(p)
             continue
         start = _object_line(lines, p.path)
-        needle = p.value if p.value is not None else p.path.rsplit(".", 1)[-1].split("[")[0]
+        key = p.path.rsplit(".", 1)[-1].split("[")[0]
         found = None
-        if needle:
-            for i in range(start, len(lines)):
-                if needle in lines[i]:
-                    found = i + 1
-                    break
+        for needle in (p.value, key):
+            if found is None and needle:
+                found = next((i + 1 for i in range(start, len(lines)) if needle in lines[i]), None)
         out.append(replace(p, line=found if found is not None else (start + 1 if start else None)))
     return out
 

@@ -60,6 +60,8 @@ def test_round_trip_on_the_demo_and_a_second_apply_changes_nothing(
     assert "Applied." in applied.stdout
     assert run_oncall(db, "export", "--format", fmt).stdout == text
 
+    piped = run_oncall(db, "apply", "-", input=demo_export["toml"])  # standard input, read as TOML
+    assert "No changes" in piped.stdout
     again = run_oncall(db, "apply", str(file), "--yes", "--json")
     assert json.loads(again.stdout) == {
         "applied": False,
@@ -188,6 +190,12 @@ def test_lint_file_runs_the_linters_rules_on_the_setup_it_would_leave(
             "layers: must be a list",
         ),
         ("version.toml", "version = 2\n", "version: must be 1"),
+        (
+            "clock.yaml",
+            "schedules:\n- name: S\n  timezone: UTC\n  layers:\n  - name: L\n    rotation_type: daily\n"
+            "    handoff_time: 10:00\n    effective_from: '2026-01-01T00:00:00Z'\n    participants: [a@x.io]\n",
+            ":7: schedules[0].layers[0].handoff_time: must be a string (quote it in YAML)",
+        ),
     ],
 )
 def test_a_file_that_does_not_read_is_one_error_line(
