@@ -240,7 +240,8 @@ class _Reader:
         allowed = set(keys)
         for k in value:
             if k not in allowed:
-                self.fail(f"{path}.{k}", f"unknown key (expected one of: {', '.join(sorted(allowed))})", k)
+                where = f"{path}.{k}" if path else str(k)
+                self.fail(where, f"unknown key (expected one of: {', '.join(sorted(allowed))})", k)
         return value
 
     def items(self, value: Any, path: str) -> list[Any]:

@@ -191,6 +191,12 @@ def test_lint_file_runs_the_linters_rules_on_the_setup_it_would_leave(
         ),
         ("version.toml", "version = 2\n", "version: must be 1"),
         (
+            "top.toml",
+            "version = 1\nteams = []\n",
+            ":2: teams: unknown key (expected one of: people, policies",
+        ),
+        ("empty.yaml", "", "must be a table"),
+        (
             "clock.yaml",
             "schedules:\n- name: S\n  timezone: UTC\n  layers:\n  - name: L\n    rotation_type: daily\n"
             "    handoff_time: 10:00\n    effective_from: '2026-01-01T00:00:00Z'\n    participants: [a@x.io]\n",
