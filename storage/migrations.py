@@ -461,6 +461,29 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0013_calendar_feeds")
+def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
+    """Secret, revocable calendar feed URLs (engine/service/calendars.py): one row per feed of a schedule's
+    shifts, or of one person's shifts on it (``user_id``). Only the token's SHA-256 is kept; a revoked feed
+    keeps its row (``revoked_at``) and answers 404. Deleting the schedule deletes its feeds."""
+    _run(
+        db,
+        [
+            """CREATE TABLE calendar_feeds (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                schedule_id TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+                user_id TEXT REFERENCES users(id),
+                token_hash TEXT NOT NULL UNIQUE,
+                created_by TEXT,
+                created_at TEXT NOT NULL,
+                revoked_at TEXT
+            )""",
+            "CREATE INDEX calendar_feeds_schedule ON calendar_feeds (schedule_id)",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     db = database.utils

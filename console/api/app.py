@@ -41,11 +41,12 @@ from console.api.errors import (
     internal_error,
     request_id,
 )
-from console.api.routes import NO_BODY, OPERATIONS, Call, Operation
+from console.api.routes import NO_BODY, OPERATIONS, Call, Operation, Raw
 from engine.clock import Clock
 from engine.errors import DomainError, ValidationError
 from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.runner import EngineRunner
+from engine.service import Ctx
 from engine.service.database import Database, open_db
 from engine.service.timer_kinds import new_runner
 
@@ -137,11 +138,14 @@ class Api:
     def execute(self, op: Operation, request: Request, raw: bytes | None) -> Any:
         """Authenticate, parse ``raw`` (None: the body was over the limit) and run ``op``."""
         with self.pool.connection() as db:
-            ctx = replace(
-                authenticate_header(db, request.headers.get("authorization"), self.clock),
-                via="api_key",
-                config=self.config,
-            )
+            if op.auth == "feed_token":  # the query's token is the credential; the handler checks it
+                ctx = Ctx(db=db, org_id="", is_admin=False, clock=self.clock, config=self.config)
+            else:
+                ctx = replace(
+                    authenticate_header(db, request.headers.get("authorization"), self.clock),
+                    via="api_key",
+                    config=self.config,
+                )
             if op.admin:
                 require_admin(ctx)
             elif op.self_or_admin is not None:
@@ -177,6 +181,8 @@ class Api:
             except Exception:
                 log.exception("request %s failed", rid)
                 return error_response(internal_error(), rid)
+            if isinstance(result, Raw):
+                return Response(result.body, media_type=result.media_type, headers={REQUEST_ID_HEADER: rid})
             if op.status == 204:
                 return Response(status_code=204, headers={REQUEST_ID_HEADER: rid})
             return JSONResponse({"data": result}, status_code=op.status, headers={REQUEST_ID_HEADER: rid})

@@ -186,7 +186,7 @@ def error_statuses(operation: Operation) -> dict[int, list[str]]:
     """Every error status ``operation`` can answer, with its codes: the declared ones, plus 401 (with
     not_authorized for admin and per-user operations), 404 for a path id, 422 for a body or a query
     string, 500, 503 and, for writes, 507."""
-    found: dict[int, list[str]] = {401: []}
+    found: dict[int, list[str]] = {401: []} if operation.auth == "api_key" else {}
     if operation.admin:
         found[401].append(ADMIN_ONLY)
     if operation.self_or_admin is not None:
@@ -216,7 +216,9 @@ def _success(operation: Operation) -> Schema:
         "description": STATUS_TEXT.get(operation.status, "OK"),
         "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
     }
-    if operation.status != 204:
+    if operation.media_type is not None:  # not JSON: the handler's Raw body (a calendar feed)
+        out["content"] = {operation.media_type: {"schema": {"type": "string"}}}
+    elif operation.status != 204:
         data = schema_of(operation.response)
         out["content"] = {
             "application/json": {
@@ -276,6 +278,8 @@ def operation_object(operation: Operation, by_id: dict[str, Operation]) -> Schem
     for status, codes in error_statuses(operation).items():
         responses[str(status)] = _error(status, _error_text(status, codes))
     out["responses"] = responses
+    if operation.auth != "api_key":
+        out["security"] = []  # the query's token is the credential, not a Bearer key
     description = operation.description
     if operation.local:
         out["x-local-extension"] = True

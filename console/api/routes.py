@@ -23,7 +23,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from engine.errors import ValidationError
-from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
+from engine.service import Ctx, calendars, contacts, incidents, orgs, policies, schedules
 from engine.service import models as req
 from engine.service import responses as res
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
@@ -56,6 +56,16 @@ class Call:
 
 
 Handler = Callable[[Call], Any]
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A handler's answer that is not JSON (a calendar feed): sent as it is, with its media type."""
+
+    body: bytes
+    media_type: str
+
+
 Errors = Mapping[int, Sequence[str]]
 """HTTP status -> the error codes an operation answers with it (empty: the status's usual code)."""
 
@@ -86,6 +96,11 @@ class Operation:
     local: bool = False  # not in the Scaling API
     description: str | None = None
     links: tuple[str, ...] = ()  # operationIds that take the id this operation creates
+    # "api_key": the Bearer key names the caller (every operation of the reference). "feed_token": no
+    # key; the query's ``token`` is the only credential (calendar feeds), checked by the handler, and
+    # ``call.ctx`` is in no organisation until the token names one.
+    auth: str = "api_key"
+    media_type: str | None = None  # a handler answering :class:`Raw` (not JSON): its media type
 
     @property
     def writes(self) -> bool:
@@ -118,6 +133,8 @@ def op(  # type: ignore[no-untyped-def]
     local: bool = False,
     description: str | None = None,
     links: tuple[str, ...] = (),
+    auth: str = "api_key",
+    media_type: str | None = None,
 ):
     """Register the decorated handler as ``method path`` in :data:`OPERATIONS`, with its description."""
 
@@ -141,6 +158,8 @@ def op(  # type: ignore[no-untyped-def]
                 local=local,
                 description=description,
                 links=links,
+                auth=auth,
+                media_type=media_type,
             )
         )
         return fn
@@ -189,6 +208,18 @@ class ResolveQuery(msgspec.Struct, kw_only=True):
     at: Annotated[req.Instant, Meta(description="ISO 8601 instant with a zone; default: now")] | UnsetType = (
         UNSET
     )
+
+
+class FeedQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/oncall/schedules/{scheduleId}/ical``."""
+
+    token: Annotated[
+        str, Meta(min_length=1, description="the feed's secret token (`oncall schedules feed create`)")
+    ]
+    days: Annotated[
+        int,
+        Meta(ge=1, le=calendars.MAX_DAYS, description="how far ahead (the last week is included too)"),
+    ] = calendars.DEFAULT_DAYS
 
 
 # -- query-string helpers ----------------------------------------------------------------------------
@@ -429,6 +460,33 @@ op(
 )
 def delete_schedule(call: Call) -> Any:
     schedules.delete_schedule(call.ctx, call.path["scheduleId"])
+
+
+@op(
+    "GET",
+    S + "/{scheduleId}/ical",
+    "A schedule's on-call shifts as iCalendar (RFC 5545), by a secret token",
+    SCHEDULES,
+    query=FeedQuery,
+    errors={404: ["not_found (a missing, wrong or revoked token, or another schedule's)"]},
+    local=True,
+    auth="feed_token",
+    media_type="text/calendar",
+    description="A secret, revocable URL a calendar app subscribes to: the `token` (made by `oncall "
+    "schedules feed create SCHEDULE [--user P]`, revoked by `oncall schedules feed revoke`) is the only "
+    "credential, so no Authorization header is needed. One VEVENT per piece of on-call time in UTC, "
+    "overrides included, UIDs stable across fetches; a feed made for one person holds only their shifts.",
+)
+def schedule_feed(call: Call) -> Any:
+    """The calendar feed a secret token opens (engine/service/calendars.py): no API key."""
+    document = calendars.feed_document(
+        call.ctx.db,
+        call.ctx.clock,
+        call.path["scheduleId"],
+        call.query.get("token"),
+        days=_int_param(call.query, "days"),
+    )
+    return Raw(document, "text/calendar; charset=utf-8")
 
 
 @op(

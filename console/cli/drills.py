@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -333,13 +334,19 @@ def simulate_command(state: State, scenario_path: str, seed: int, workers: int |
 @pass_state
 @handle_errors
 def lint_command(state: State, policy: str | None, lint_all: bool, weeks: int, as_json: bool) -> None:
-    """Check policies and schedules; exit 1 on errors.
+    """Check policies and schedules, or a configuration file before it is applied; exit 1 on errors.
 
-    Lints POLICY and the schedules it pages, or everything (--all, the default). Levels: error (paging is broken: fix before relying on it), warning (likely a mistake), info (worth
+    Lints POLICY and the schedules it pages, or everything (--all, the default), or FILE.toml / FILE.yaml
+    (its shape, the names it uses, the apply, then these checks on the setup it would leave). Levels: error (paging is broken: fix before relying on it), warning (likely a mistake), info (worth
     knowing). See docs/SIMULATION.md for every check.
     """
     if policy and lint_all:
         fail("give a POLICY or --all, not both", EXIT_USAGE)
+    if policy and policy.lower().endswith((".toml", ".yaml", ".yml")):
+        from console.cli.config import lint_file  # a configuration file (docs/CONFIG.md)
+
+        lint_file(state, Path(policy), weeks, as_json)
+        return
     from engine.service import lint as lint_store
 
     ctx = state.ctx()

@@ -27,6 +27,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.engine", "engine_command"),
     ("console.cli.serve", "serve_command"),
     ("console.cli.drills", "drill_command"),
+    ("console.cli.config", "export_command"),
+    ("console.cli.config", "apply_command"),
     ("console.cli.drills", "simulate_command"),
     ("console.cli.drills", "lint_command"),
     ("console.cli.drills", "explain_command"),
@@ -35,6 +37,17 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
+# Subcommands added to a group another module owns: (group name, module, attribute).
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("schedules", "console.cli.calendars", "ical_command"),
+    ("schedules", "console.cli.calendars", "feed_group"),
+]
+
+
 def register(cli: click.Group) -> None:
     for module_name, attr in COMMANDS:
         cli.add_command(getattr(importlib.import_module(module_name), attr))
+    for group_name, module_name, attr in SUBCOMMANDS:
+        group = cli.commands[group_name]
+        assert isinstance(group, click.Group)
+        group.add_command(getattr(importlib.import_module(module_name), attr))

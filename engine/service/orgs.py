@@ -329,6 +329,20 @@ def remove_user(ctx: Ctx, user_id: str) -> None:
         )
 
 
+def update_user_names(ctx: Ctx, user_id: str, *, first_name: Any, last_name: Any) -> dict[str, Any]:
+    """Set a person's first and last names (each checked as :class:`~engine.service.models.UserCreate`
+    declares them; None clears one). Their user in wire form; 404 ``not_found`` for no such member."""
+    first = decode_field(UserCreate, "first_name", first_name)
+    last = decode_field(UserCreate, "last_name", last_name)
+    with ctx.write() as now:
+        get_user_row(ctx, user_id)
+        sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
+        ctx.db.update(
+            "users", "id", user_id, {"first_name": first, "last_name": last, "updated_at": to_iso(now)}
+        )
+        return get_user(ctx, user_id)
+
+
 def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
     """Give the user ``role`` (one of ``ROLES``; 422 otherwise, before the user's 404)."""
     role = decode_field(RoleChange, "role", role)

@@ -19,6 +19,7 @@ LOCAL_OPERATIONS = {
     ("post", "/v1/incidents/{incidentId}/snooze"),
     ("post", "/v1/users"),
     ("get", "/v1/oncall/schedules/{scheduleId}/overrides"),
+    ("get", "/v1/oncall/schedules/{scheduleId}/ical"),
     ("post", "/v1/oncall/schedules/{scheduleId}/overrides"),
     ("delete", "/v1/oncall/schedules/{scheduleId}/overrides/{overrideId}"),
     ("get", "/v1/users/{userId}/contact-methods"),
@@ -44,7 +45,8 @@ def test_statuses_and_local_extensions() -> None:
         for method, operation in item.items():
             op = by_key[(method, path)]
             assert str(op.status) in operation["responses"], (method, path)
-            assert "401" in operation["responses"] and "500" in operation["responses"]
+            assert "500" in operation["responses"]
+            assert ("401" in operation["responses"]) is (op.auth == "api_key")  # a feed's token is no key
             if op.body != "none":
                 assert operation["requestBody"]["required"] is (op.body == "required")
                 assert "422" in operation["responses"]
@@ -84,6 +86,8 @@ def test_every_operation_declares_its_answer_and_errors() -> None:
         success = responses[str(operation.status)]
         if operation.status == 204:
             assert operation.response is None and "content" not in success, operation.operation_id
+        elif operation.media_type is not None:  # a calendar feed: text, not a {"data": …} envelope
+            assert operation.response is None and list(success["content"]) == [operation.media_type]
         else:
             assert operation.response is not None, operation.operation_id
             data = success["content"]["application/json"]["schema"]["properties"]["data"]
@@ -91,7 +95,11 @@ def test_every_operation_declares_its_answer_and_errors() -> None:
         for status, codes in operation.errors.items():
             for code in codes:
                 assert code in responses[str(status)]["description"], (operation.operation_id, code)
-        expected = {"401", "500", "503"} | {str(s) for s in operation.errors}
+        expected = {"500", "503"} | {str(s) for s in operation.errors}
+        if operation.auth == "api_key":
+            expected.add("401")
+        else:  # the feed's token is its only credential
+            assert described["security"] == [], operation.operation_id
         if operation.writes:
             expected.add("507")
         if operation.request is not None or operation.query is not None:
