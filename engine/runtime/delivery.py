@@ -362,7 +362,11 @@ class Outgoing:
     folded: tuple[sqlite3.Row, ...] = ()
 
 
-def page_body(row: sqlite3.Row, extra: Outgoing) -> bytes:
+RowLike = sqlite3.Row | dict[str, Any]
+"""A claimed page queue row, or the dict :func:`send_test_page` builds in its shape."""
+
+
+def page_body(row: RowLike, extra: Outgoing) -> bytes:
     """The JSON page (webhook, command): the queued payload plus the incident's short ``number``, the
     ``ackUrl`` when there is one, and ``folded`` pages (``{"incidentId", "number", "title", "severity"}``)
     with ``foldedCount`` for a summary."""
@@ -385,10 +389,15 @@ def page_body(row: sqlite3.Row, extra: Outgoing) -> bytes:
     return json.dumps(page, separators=(",", ":")).encode()
 
 
-def page_text(row: sqlite3.Row, extra: Outgoing) -> apprise_channel.Message:
+def page_text(row: RowLike, extra: Outgoing) -> apprise_channel.Message:
     """The page as a short text message (apprise): title ``#12 [critical] Disk full``; the body says the
     status, the layer, the acknowledge link and, for a summary, ``N more pages`` with each one."""
     page = json.loads(row["payload"])
+    if page.get("type") == "test":
+        return apprise_channel.Message(
+            "Test page from oncall",
+            f"This is a test page through {page.get('channel')} ({page.get('address')}); no incident is open.",
+        )
     incident = page.get("incident") or {}
     number = row["incident_number"] if "incident_number" in row.keys() else None
     head = f"#{number} [{incident.get('severity', '?')}] {incident.get('title', '')}"
@@ -412,7 +421,7 @@ def page_text(row: sqlite3.Row, extra: Outgoing) -> apprise_channel.Message:
     return apprise_channel.Message(head, "\n".join(lines), extra.ack_url)
 
 
-def _send_apprise(row: sqlite3.Row, config: OperatorConfig, extra: Outgoing) -> Result:
+def _send_apprise(row: RowLike, config: OperatorConfig, extra: Outgoing) -> Result:
     if not row["address_sealed"]:
         return Result(False, False, "the contact method has no sealed address (re-add it)")
     try:
@@ -432,7 +441,7 @@ def _send_apprise(row: sqlite3.Row, config: OperatorConfig, extra: Outgoing) -> 
 
 
 def _send(
-    row: sqlite3.Row, client: httpx.Client, config: OperatorConfig, extra: Outgoing | None = None
+    row: RowLike, client: httpx.Client, config: OperatorConfig, extra: Outgoing | None = None
 ) -> Result:
     extra = extra or Outgoing()
     if row["contact_id"] is not None and row["address"] is None:
@@ -535,6 +544,50 @@ def outgoing(
         for r in rows
         if r["channel"] != "log"
     }
+
+
+def send_test_page(
+    contact: sqlite3.Row,
+    user_id: str,
+    now: datetime,
+    config: OperatorConfig,
+    client: httpx.Client | None = None,
+) -> Result:
+    """Send a test page (``{"type": "test", …}``, not tied to an incident) through one contact method row
+    (``contact_methods``), now, with the same checks as a real page (allow-list, operator-only commands,
+    timeouts) but no retry and no rate limit; returns the outcome."""
+    import httpx
+
+    key = f"test:{contact['id']}:{to_epoch_ms(now)}"
+    payload = {
+        "type": "test",
+        "idempotencyKey": key,
+        "userId": user_id,
+        "channel": contact["channel"],
+        "address": shown_address(contact["channel"], contact["address"]),
+        "sentAt": to_iso(now),
+    }
+    row: dict[str, Any] = {
+        "seq": 0,
+        "idem_key": key,
+        "incident_id": "",
+        "user_id": user_id,
+        "layer_position": None,
+        "channel": contact["channel"],
+        "contact_id": contact["id"],
+        "address": contact["address"],
+        "secret": contact["secret"],
+        "address_set_via": contact["address_set_via"],
+        "address_sealed": contact["address_sealed"],
+        "payload": json.dumps(payload, separators=(",", ":")),
+    }
+    own = client is None
+    http = client or httpx.Client()
+    try:
+        return _send(row, http, config)
+    finally:
+        if own:
+            http.close()
 
 
 def deliver_due(

@@ -30,7 +30,7 @@ from typing import Any, get_args
 
 from msgspec import UNSET
 
-from engine.errors import Forbidden, NotFound, Unauthorized, ValidationError
+from engine.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.runtime import apprise_channel, sealing
 from engine.runtime.webhook_targets import check_webhook_target, parse_webhook_url
@@ -208,3 +208,40 @@ def delete_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> None:
         row = _row(ctx, user_id, contact_id)
         _operator_only(ctx, row["channel"], "remove")
         ctx.db.execute("DELETE FROM contact_methods WHERE id = ?", (contact_id,))
+
+
+def test_contact_methods(ctx: Ctx, user_id: str, contact_id: str | None = None) -> list[dict[str, Any]]:
+    """Send a test page (not tied to an incident) through each of ``user_id``'s contact methods, or only
+    ``contact_id``; answers one ``{"contactMethodId", "channel", "address" (masked), "ok", "result"}`` per
+    method, in creation order. Sends now, outside any transaction (each send has its channel's timeout).
+
+    Raises as :func:`get_contact_method`; 400 ``no_contact_methods`` when the person has none.
+    """
+    from engine.runtime.delivery import send_test_page, shown_address
+
+    _may_manage(ctx, user_id)
+    get_user_row(ctx, user_id)
+    if contact_id is not None:
+        rows = [_row(ctx, user_id, contact_id)]
+    else:
+        rows = ctx.db.all(
+            "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, rowid",
+            (user_id, ctx.org_id),
+        )
+    if not rows:
+        raise DomainError(
+            "no_contact_methods", "this person has no contact methods (their pages go to the timeline only)"
+        )
+    out = []
+    for row in rows:
+        result = send_test_page(row, user_id, ctx.now(), ctx.config)
+        out.append(
+            {
+                "contactMethodId": row["id"],
+                "channel": row["channel"],
+                "address": shown_address(row["channel"], row["address"]),
+                "ok": result.ok,
+                "result": result.detail,
+            }
+        )
+    return out

@@ -79,3 +79,9 @@ def folded_into(db: Database, seqs: list[int]) -> dict[int, list[sqlite3.Row]]:
     ):
         out[int(row["folded_into"])].append(row)
     return out
+
+
+def incident_any_org(db: Database, incident_id: str) -> sqlite3.Row | None:
+    """The ``incidents`` row of ``incident_id`` whatever its organisation (an acknowledge link names the
+    incident only; its signature is what proves the link was ours)."""
+    return db.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
