@@ -422,3 +422,39 @@ def test_the_ack_link_works_end_to_end_against_a_live_oncall_serve(
         assert ack["userId"] == server.admin_id and ack["via"] == "acknowledge link"
     finally:
         stop_serve(server)
+
+
+# -- the operator's settings ------------------------------------------------------------------------------
+
+
+def test_the_config_file_sets_the_public_url_rate_limit_and_key_file(tmp_path: Path) -> None:
+    from engine.runtime.operator_config import ConfigError, load_operator_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[serve]\npublic_url = "https://oncall.example.com/"\n'
+        "[pages]\nrate_limit_per_minute = 3\nack_link_hours = 2\n"
+        '[secrets]\nkey_file = "/srv/oncall/key"\n'
+    )
+    config = load_operator_config(path)
+    assert config.pages == PageSettings("https://oncall.example.com", 3, 2.0)
+    assert config.key_file == Path("/srv/oncall/key")
+    assert load_operator_config(tmp_path / "absent.toml").key_file == tmp_path / "contact-key"
+    for bad, says in (
+        ('[serve]\npublic_url = "ftp://x"\n', "serve.public_url"),
+        ('[serve]\npublic_url = "https://x/?a=1"\n', "no query"),
+        ("[pages]\nrate_limit_per_minute = -1\n", "pages.rate_limit_per_minute"),
+        ("[pages]\nack_link_hours = 0\n", "pages.ack_link_hours"),
+        ("[pages]\nburst = 3\n", "unknown key pages.burst"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=says):
+            load_operator_config(path)
+
+
+def test_serve_refuses_a_public_url_that_is_not_http_in_one_line(tmp_path: Path) -> None:
+    done = run_oncall(tmp_path / "x.db", "serve", "--public-url", "javascript:alert(1)", ok=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: --public-url: 'javascript:alert(1)' must be an http(s) URL with a host and no query"
+    ]
