@@ -287,8 +287,11 @@ def test_the_rate_limit_folds_a_storm_into_one_summary_page(
     summary = pages[1]["message"]
     assert "3 more pages (rate limit):" in summary and all(f"Storm {n}" in summary for n in (3, 4, 5))
     for inc in incidents[2:]:
-        (folded,) = [e for e in _events(db, inc["id"]) if e["kind"] == "page_delivery_folded"]
+        events = _events(db, inc["id"])
+        (folded,) = [e for e in events if e["kind"] == "page_delivery_folded"]
         assert folded["intoIncidentId"] == incidents[1]["id"]
+        (carried,) = [e for e in events if e["kind"] == "page_delivery_attempt"]
+        assert carried["ok"] is True and carried["inSummary"] == folded["intoIdempotencyKey"]
     # The minute is used up: the next page waits for the window, then goes.
     sixth = _incident(ctx, pid, "Storm 6")
     assert delivery.deliver_due(db, clock, config=config) == 0
@@ -458,3 +461,28 @@ def test_serve_refuses_a_public_url_that_is_not_http_in_one_line(tmp_path: Path)
     assert done.stderr.strip().splitlines() == [
         "error: --public-url: 'javascript:alert(1)' must be an http(s) URL with a host and no query"
     ]
+
+
+def test_a_summary_whose_own_incident_is_acknowledged_lets_its_folded_pages_go_on_their_own(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, operator_config_file: Path
+) -> None:
+    """The carrier of a summary fails once, its incident is acknowledged before the retry: the carrier is
+    cancelled and the pages it carried are not lost but wait again and go on their own."""
+    closed = _free_port()
+    config = OperatorConfig(
+        pages=PageSettings(rate_limit_per_minute=1), key_file=operator_config_file.parent / "contact-key"
+    )
+    cm = contacts_svc.add_contact_method(
+        ctx, alice, {"channel": "apprise", "address": f"json://127.0.0.1:{closed}/p"}
+    )
+    pid = _policy(ctx, alice)
+    first, second = _incident(ctx, pid, "One"), _incident(ctx, pid, "Two")
+    assert delivery.deliver_due(db, clock, config=config) == 1  # "One" carries "Two"; the send fails
+    inc_svc.acknowledge(ctx, first["id"])
+    clock.advance(timedelta(minutes=2))
+    contacts_svc.delete_contact_method(ctx, alice, cm["id"])  # so the page of "Two" fails fast, on its own
+    assert delivery.deliver_due(db, clock, config=config) == 0  # the carrier is cancelled: "Two" unfolds
+    assert delivery.deliver_due(db, clock, config=config) == 1
+    kinds = [e["kind"] for e in _events(db, second["id"]) if e["kind"].startswith("page_delivery")]
+    assert kinds == ["page_delivery_folded", "page_delivery_attempt", "page_delivery_failed"]
+    assert [e["kind"] for e in _events(db, first["id"])][-1] == "page_delivery_cancelled"

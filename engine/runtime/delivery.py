@@ -248,6 +248,10 @@ def mark_orphans_unknown(db: Database, clock: Clock) -> int:
                 attempt=row["attempts"],
                 note="the engine stopped while sending; not retried because the receiver may have answered",
             )
+            for folded in page_rows.folded_pages(db, row["seq"]):
+                _event(db, folded, now, "page_delivery_unknown", attempt=0, inSummary=row["idem_key"],
+                       note="the summary page carrying it was cut off by the engine stopping")  # fmt: skip
+            page_rows.settle_folded(db, row["seq"], "unknown", to_iso(now), None)
     return len(rows)
 
 
@@ -342,6 +346,7 @@ def claim(
                 "UPDATE outbox SET status = 'cancelled', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
             )
             _event(db, row, now, "page_delivery_cancelled", attempt=row["attempts"], reason=reason)
+            page_rows.unfold(db, row["seq"])  # a summary that will not go: its pages wait on their own again
         rows = _rate_limit(db, now, rows, rate_limit_per_minute)
         for row in rows:
             if row["contact_id"] is not None and row["channel"] != "log":
@@ -492,6 +497,7 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
                 (to_iso(now), row["seq"]),
             )
             _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=True, result=result.detail)
+            _settle_folded(db, row, now, result, give_up=False)
             return
         give_up = not result.retryable or attempt >= MAX_ATTEMPTS
         retry_at = None if give_up else to_epoch_ms(now) + int(BACKOFF_BASE_S * 1000 * 2 ** (attempt - 1))
@@ -512,6 +518,26 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
         )
         if give_up:
             _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
+            _settle_folded(db, row, now, result, give_up=True)
+
+
+def _settle_folded(db: Database, row: sqlite3.Row, now: datetime, result: Result, *, give_up: bool) -> None:
+    """A summary page's outcome is its folded pages' outcome: each incident's timeline says so."""
+    if result.ok or give_up:
+        for folded in page_rows.folded_pages(db, row["seq"]):
+            if result.ok:
+                _event(db, folded, now, "page_delivery_attempt", attempt=1, ok=True, result=result.detail,
+                       inSummary=row["idem_key"])  # fmt: skip
+            else:
+                _event(db, folded, now, "page_delivery_failed", attempts=0, inSummary=row["idem_key"],
+                       error=f"the summary page carrying it failed: {result.detail}")  # fmt: skip
+        page_rows.settle_folded(
+            db,
+            row["seq"],
+            "sent" if result.ok else "failed",
+            to_iso(now),
+            None if result.ok else result.detail,
+        )
 
 
 def ack_url(db: Database, config: OperatorConfig, row: sqlite3.Row, now_ms: int) -> str | None:

@@ -85,3 +85,29 @@ def incident_any_org(db: Database, incident_id: str) -> sqlite3.Row | None:
     """The ``incidents`` row of ``incident_id`` whatever its organisation (an acknowledge link names the
     incident only; its signature is what proves the link was ours)."""
     return db.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+
+
+def folded_pages(db: Database, into_seq: int) -> list[sqlite3.Row]:
+    """The page queue rows still ``folded`` into ``into_seq`` (with their contact method's ``address``)."""
+    return db.all(
+        "SELECT o.*, c.address FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
+        "WHERE o.folded_into = ? AND o.status = 'folded' ORDER BY o.seq",
+        (into_seq,),
+    )
+
+
+def settle_folded(db: Database, into_seq: int, status: str, at: str, error: str | None) -> None:
+    """The summary page ``into_seq`` was delivered (``sent``) or given up (``failed``): so were its pages."""
+    db.execute(
+        "UPDATE outbox SET status = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, last_error = ? "
+        "WHERE folded_into = ? AND status = 'folded'",
+        (status, status, at, error, into_seq),
+    )
+
+
+def unfold(db: Database, into_seq: int) -> None:
+    """The summary page ``into_seq`` will not go (cancelled): its pages wait again on their own."""
+    db.execute(
+        "UPDATE outbox SET status = 'pending', folded_into = NULL WHERE folded_into = ? AND status = 'folded'",
+        (into_seq,),
+    )
