@@ -486,3 +486,21 @@ def test_a_summary_whose_own_incident_is_acknowledged_lets_its_folded_pages_go_o
     kinds = [e["kind"] for e in _events(db, second["id"]) if e["kind"].startswith("page_delivery")]
     assert kinds == ["page_delivery_folded", "page_delivery_attempt", "page_delivery_failed"]
     assert [e["kind"] for e in _events(db, first["id"])][-1] == "page_delivery_cancelled"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("ntfy://my-secret-topic", "ntfy://…"),
+        ("ntfys://user:pw@ntfy.example.com/topic", "ntfys://ntfy.example.com/…"),
+        ("mailtos://me:hunter2@smtp.example.com:465?to=a@example.com", "mailtos://smtp.example.com:465/…"),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#ops", "slack://…"),
+        ("pover://user@token", "pover://…"),
+        ("json://[::1]:8080/hook", "json://[::1]:8080/…"),
+        ("json://127.0.0.1:9", "json://127.0.0.1:9"),
+    ],
+)
+def test_a_masked_address_shows_scheme_and_server_only(url: str, shown: str) -> None:
+    from engine.runtime.apprise_channel import mask
+
+    assert mask(url) == shown

@@ -24,7 +24,12 @@ from urllib.parse import urlencode, urlsplit
 
 from engine.errors import ValidationError
 from engine.runtime.operator_config import WebhookAllowList
-from engine.runtime.webhook_targets import WebhookTargetRefused, WebhookUrl, check_webhook_target
+from engine.runtime.webhook_targets import (
+    WebhookHostUnresolved,
+    WebhookTargetRefused,
+    WebhookUrl,
+    check_webhook_target,
+)
 
 SEND_TIMEOUT_S = 10.0  # connect and read, each; an SMTP conversation takes longer than a webhook POST
 
@@ -140,11 +145,10 @@ def check_apprise_target(target: AppriseTarget, allow: WebhookAllowList) -> None
     try:
         check_webhook_target(url, allow)
     except WebhookTargetRefused as exc:
-        raise ValidationError(
-            f"apprise target {exc.message.removeprefix('webhook address ').removeprefix('webhook host ')}".replace(
-                "point a webhook there", "send there"
-            ).replace("[webhooks] allow", "[webhooks] allow"),
-            field="address",
+        reason = exc.message.removeprefix("webhook address ").removeprefix("webhook host ")
+        message = f"apprise target {reason}".replace("point a webhook there", "send there")
+        raise (WebhookHostUnresolved if isinstance(exc, WebhookHostUnresolved) else WebhookTargetRefused)(
+            message
         ) from None
 
 
@@ -158,18 +162,13 @@ def mask(url: str) -> str:
         port = parts.port
     except ValueError:
         return f"{scheme.lower()}://…"
-    shown = host if host and _is_server_name(host) else "…"
-    if shown != "…" and port:
+    if not host or not _is_server_name(host):
+        return f"{scheme.lower()}://…"
+    shown = f"[{host}]" if ":" in host else host
+    if port:
         shown = f"{shown}:{port}"
-    if ":" in host and shown != "…":
-        shown = f"[{host}]" + (f":{port}" if port else "")
-    more = rest.split("?", 1)[0]
-    tail = (
-        "/…"
-        if shown != "…" and (more.strip("/") != (parts.netloc if parts.netloc else "") or "@" in rest)
-        else ""
-    )
-    return f"{scheme.lower()}://{shown}{tail}"
+    extra = parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{scheme.lower()}://{shown}{'/…' if extra else ''}"
 
 
 @dataclass(frozen=True)
