@@ -504,3 +504,25 @@ def test_a_masked_address_shows_scheme_and_server_only(url: str, shown: str) -> 
     from engine.runtime.apprise_channel import mask
 
     assert mask(url) == shown
+
+
+def test_ntfy_gets_the_ack_link_as_action_buttons(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str, config: OperatorConfig, http_receiver: Any
+) -> None:
+    """A self-hosted ntfy server (our loopback receiver) gets the link as the click target and as two
+    action buttons: view (the confirmation page) and http POST (acknowledge at once)."""
+    port, handler = http_receiver
+    contacts_svc.add_contact_method(
+        ctx, alice, {"channel": "apprise", "address": f"ntfy://127.0.0.1:{port}/alerts"}
+    )
+    _incident(ctx, _policy(ctx, alice))
+    assert delivery.deliver_due(db, clock, config=config) == 1
+    ((path, headers, body),) = handler.received
+    sent = json.loads(body) if body.startswith(b"{") else {}
+    click = headers.get("X-Click") or sent.get("click", "")
+    actions = headers.get("X-Actions") or json.dumps(sent.get("actions", ""))
+    assert click.startswith(f"{PUBLIC}/ack/")
+    token = _ack_token(click)
+    assert f"view, Open, {PUBLIC}/ack/{token}" in actions
+    assert f"http, Acknowledge, {PUBLIC}/ack/{token}, method=POST" in actions
+    assert "#1 [critical] Disk full" in (headers.get("X-Title", "") + sent.get("title", ""))

@@ -20,7 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from engine.errors import ValidationError
 from engine.runtime.operator_config import WebhookAllowList
@@ -187,7 +187,7 @@ def with_actions(url: str, scheme: str, ack_url: str | None) -> str:
         return url
     actions = f"view, Open, {ack_url}; http, Acknowledge, {ack_url}, method=POST, clear=true"
     sep = "&" if "?" in url else "?"
-    return url + sep + urlencode({"click": ack_url, "actions": actions})
+    return url + sep + urlencode({"click": ack_url, "actions": actions}, quote_via=quote)  # %20, not +
 
 
 def send(url: str, message: Message, *, timeout_s: float = SEND_TIMEOUT_S) -> tuple[bool, str]:
