@@ -40,6 +40,11 @@ SERVER_SCHEMES = frozenset(
     "ntfy ntfys".split()
 )
 
+# Apprise's own log lines quote URLs half-masked (``u:p...p@1...5``): they never reach the process's log
+# handlers; each send reads its own lines (below) and reports them with every secret part removed.
+logging.getLogger("apprise").propagate = False
+logging.getLogger("apprise").addHandler(logging.NullHandler())
+
 
 class _ThreadCapture(logging.Handler):
     """Apprise reports why a send failed only through its logger: collect this thread's warnings (sends
