@@ -461,6 +461,60 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0011_contact_channels")
+def m0011_contact_channels(db: sqlite_utils.Database) -> None:
+    """The ``apprise`` channel, acknowledge links and the per-contact-method rate limit (docs/PAGES.md).
+
+    * ``contact_methods.channel`` also takes ``apprise``. Only the CHECK constraint widens, so the table's
+      SQL is edited in place (SQLite's documented procedure for loosening a constraint: ``writable_schema``
+      and a ``schema_version`` bump, all inside the migration's transaction) rather than rebuilt: a rebuild
+      would DROP the table, and with foreign keys on that deletes (or cascades to) rows that refer to it.
+    * ``contact_methods.address_sealed``: an apprise URL sealed with the operator's key (Fernet); the
+      ``address`` column keeps only its masked form (``ntfys://ntfy.sh/…``).
+    * ``page_link_keys``: one random HMAC key that signs acknowledge links (made here, never shown).
+    * ``ack_link_uses``: every acknowledge-link token used, so a replay is refused.
+    * ``contact_sends``: when each message went to a contact method, for the rate limit's sliding minute.
+    * ``outbox.folded_into``: the ``seq`` of the summary page a rate-limited page was folded into."""
+    conn = db.conn
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'contact_methods'",
+            (
+                "CHECK (channel IN ('log', 'webhook', 'command'))",
+                "CHECK (channel IN ('log', 'webhook', 'command', 'apprise'))",
+            ),
+        )
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+    _run(
+        db,
+        [
+            "ALTER TABLE contact_methods ADD COLUMN address_sealed TEXT",
+            """CREATE TABLE page_link_keys (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                secret TEXT NOT NULL
+            )""",
+            "INSERT INTO page_link_keys (id, secret) VALUES (1, lower(hex(randomblob(32))))",
+            """CREATE TABLE ack_link_uses (
+                token_id TEXT PRIMARY KEY,
+                incident_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                used_at TEXT NOT NULL,
+                outcome TEXT NOT NULL
+            )""",
+            """CREATE TABLE contact_sends (
+                contact_id TEXT NOT NULL,
+                at_ms INTEGER NOT NULL
+            )""",
+            "CREATE INDEX contact_sends_contact ON contact_sends(contact_id, at_ms)",
+            "ALTER TABLE outbox ADD COLUMN folded_into INTEGER",
+        ],
+    )
+
+
 @MIGRATIONS(name="0013_calendar_feeds")
 def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
     """Secret, revocable calendar feed URLs (engine/service/calendars.py): one row per feed of a schedule's

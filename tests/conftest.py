@@ -17,6 +17,15 @@ from storage.db import Database, open_db
 T0 = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def operator_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test has its own (absent) operator configuration file, so the key sealing apprise URLs
+    (made beside it) and any setting never come from, or land in, the real user's config directory."""
+    path = tmp_path / "operator" / "config.toml"
+    monkeypatch.setenv("ONCALL_CONFIG", str(path))
+    return path
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(T0)

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from console.api import openapi
+from console.api import ack_page, openapi
 from console.api.auth import authenticate_header, require_admin, require_self_or_admin
 from console.api.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware, BodyTooLarge
 from console.api.errors import (
@@ -243,6 +243,7 @@ def create_app(
         by_path.setdefault(operation.path, {})[operation.method] = operation
     routes = [Route("/v1/openapi.json", _openapi_endpoint(openapi.document()), methods=["GET"])]
     routes += [Route(p, api.endpoint(ops), methods=list(ops)) for p, ops in by_path.items()]
+    routes += ack_page.routes(api)  # acknowledge from the page: HTML, no API key (docs/PAGES.md)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

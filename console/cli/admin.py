@@ -164,13 +164,18 @@ def users_remove(state: State, user: str, as_json: bool) -> None:
 
 @users_group.group("contacts")
 def contacts_group() -> None:
-    """How a person is paged: log (timeline only, the default), webhook or command."""
+    """How a person is paged: log (timeline only, the default), webhook, apprise or command."""
 
 
 @contacts_group.command("add")
 @click.argument("user")
 @click.option("--channel", type=click.Choice(contacts.CHANNELS), required=True)
-@click.option("--address", default=None, help="Webhook URL, or the command line to run (page JSON on stdin).")
+@click.option(
+    "--address",
+    default=None,
+    help="Webhook URL, Apprise URL (mailtos://…, ntfy://…, slack://…; stored sealed, shown masked), or the "
+    "command line to run (page JSON on stdin).",
+)
 @click.option("--secret", default=None, help="Webhook HMAC secret (generated and shown once if omitted).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -211,6 +216,38 @@ def contacts_list(state: State, user: str, as_json: bool) -> None:
         ["ID", "CHANNEL", "ADDRESS", "CREATED"],
         [[c["id"], c["channel"], c["address"] or "", c["createdAt"]] for c in items],
     )
+
+
+@contacts_group.command("test")
+@click.argument("user")
+@click.argument("contact_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+@handle_errors
+def contacts_test(state: State, user: str, contact_id: str | None, as_json: bool) -> None:
+    """Send a test page to USER through each contact method (or only CONTACT_ID) and report each result.
+
+    Exits 0 when every one was delivered, 1 otherwise.
+    """
+    ctx = state.ctx()
+    results = contacts.test_contact_methods(ctx, orgs.find_user(ctx, user)["id"], contact_id)
+    if as_json:
+        echo_json(results)
+    else:
+        print_table(
+            ["ID", "CHANNEL", "ADDRESS", "RESULT"],
+            [
+                [
+                    r["contactMethodId"],
+                    r["channel"],
+                    r["address"] or "",
+                    ("✓ " if r["ok"] else "✗ ") + r["result"],
+                ]
+                for r in results
+            ],
+        )
+    if not all(r["ok"] for r in results):
+        raise SystemExit(1)
 
 
 @contacts_group.command("remove")

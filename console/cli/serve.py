@@ -119,6 +119,13 @@ def _url(host: str, port: int) -> str:
     help="Let API keys point webhooks at this host name or network too (repeatable; added to the "
     "config file's [webhooks] allow). Loopback, link-local and private addresses are refused otherwise.",
 )
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="The base URL people reach this server at (e.g. https://oncall.example.com): pages then carry an "
+    "acknowledge link under it (overrides the config file's [serve] public_url).",
+)
 @click.option("--no-engine", is_flag=True, help="Serve the API only; do not run the escalation engine here.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
 @speed_option
@@ -131,6 +138,7 @@ def serve_command(
     db_path: Path | None,
     allow_remote: bool,
     allow_webhook: tuple[str, ...],
+    public_url: str | None,
     no_engine: bool,
     access_log: bool,
     speed: float | None,
@@ -156,7 +164,7 @@ def serve_command(
             "(keys are still required; traffic is plain HTTP)",
             err=True,
         )
-    operator_config = state.operator_config().allowing_webhooks(allow_webhook)
+    operator_config = state.operator_config().allowing_webhooks(allow_webhook).with_public_url(public_url)
     sockets = listen_sockets(host, port)  # before the database: a port in use is refused first
     if db_path is not None:
         state.db_path = db_path
@@ -202,6 +210,8 @@ def serve_command(
             echo(f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)")
             echo(f"database: {Path(path).resolve()}")
             echo(f"engine: {mode}")
+            if operator_config.pages.public_url:
+                echo(f"acknowledge links: {operator_config.pages.public_url}/ack/…")
             if not has_org:
                 echo("no organisation yet: run `oncall init --org NAME --admin-email EMAIL` for a key")
             if engine is not None:

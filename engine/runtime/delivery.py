@@ -48,9 +48,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from engine import ack_links
 from engine.clock import Clock
 from engine.errors import ValidationError
+from engine.runtime import apprise_channel
 from engine.runtime.operator_config import OperatorConfig
+from engine.runtime.sealing import SealError, unseal
 from engine.runtime.webhook_targets import (
     IPAddress,
     WebhookHostUnresolved,
@@ -61,6 +64,7 @@ from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
 from storage.db_clock import write_at
+from storage.queries import pages as page_rows
 
 if TYPE_CHECKING:
     import httpx
@@ -198,7 +202,18 @@ def run_command(
     return Result(False, True, f"exit {proc.returncode}{tail}")
 
 
+def shown_address(channel: str, address: str | None) -> str | None:
+    """A contact method's address as the timeline shows it: scheme and host only (an apprise address is
+    stored masked already; a webhook URL's path may hold a token)."""
+    if address is None or channel == "command":
+        return None
+    return address if channel == "apprise" else apprise_channel.mask(address)
+
+
 def _event(db: Database, row: sqlite3.Row, now: datetime, kind: str, **data: Any) -> None:
+    keys = row.keys()
+    if "address" in keys and row["channel"] in ("webhook", "apprise"):
+        data.setdefault("address", shown_address(row["channel"], row["address"]))
     timeline.record(
         db,
         row["incident_id"],
@@ -233,6 +248,10 @@ def mark_orphans_unknown(db: Database, clock: Clock) -> int:
                 attempt=row["attempts"],
                 note="the engine stopped while sending; not retried because the receiver may have answered",
             )
+            for folded in page_rows.folded_pages(db, row["seq"]):
+                _event(db, folded, now, "page_delivery_unknown", attempt=0, inSummary=row["idem_key"],
+                       note="the summary page carrying it was cut off by the engine stopping")  # fmt: skip
+            page_rows.settle_folded(db, row["seq"], "unknown", to_iso(now), None)
     return len(rows)
 
 
@@ -253,9 +272,55 @@ def _stale_reason(row: sqlite3.Row) -> str | None:
     return None
 
 
-def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> list[sqlite3.Row]:
+def _rate_limit(db: Database, now: datetime, rows: list[sqlite3.Row], per_minute: int) -> list[sqlite3.Row]:
+    """Apply each contact method's limit of ``per_minute`` messages (0: none) to ``rows`` (due, fresh).
+
+    A method with no room left this minute: its pages wait (still pending) until the oldest message of
+    the minute leaves the window. A method with some room but more pages than room: ``room - 1`` go on
+    their own and the rest are folded into one summary page (the first of them carries the others, which
+    are marked ``folded``; ``page_delivery_folded`` on each folded incident). Returns what to send now.
+    """
+    if per_minute <= 0:
+        return rows
+    now_ms = to_epoch_ms(now)
+    groups: dict[str, list[sqlite3.Row]] = {}
+    for row in rows:
+        if row["contact_id"] is not None and row["channel"] != "log":
+            groups.setdefault(row["contact_id"], []).append(row)
+    waiting: set[int] = set()
+    for contact_id, group in groups.items():
+        sent = page_rows.recent_sends(db, contact_id, now_ms)
+        room = per_minute - len(sent)
+        if room <= 0:
+            until = sent[len(sent) - per_minute] + page_rows.RATE_WINDOW_MS
+            for row in group:
+                page_rows.postpone(db, row["seq"], until)
+                waiting.add(row["seq"])
+            continue
+        if len(group) <= room:
+            continue
+        carrier, rest = group[room - 1], group[room:]
+        for row in rest:
+            page_rows.fold(db, row["seq"], carrier["seq"])
+            waiting.add(row["seq"])
+            _event(
+                db,
+                row,
+                now,
+                "page_delivery_folded",
+                reason=f"rate limit: at most {per_minute} messages a minute to this contact method",
+                intoIncidentId=carrier["incident_id"],
+                intoIdempotencyKey=carrier["idem_key"],
+            )
+    return [r for r in rows if r["seq"] not in waiting]
+
+
+def claim(
+    db: Database, clock: Clock, limit: int = 20, *, fence: Any = None, rate_limit_per_minute: int = 0
+) -> list[sqlite3.Row]:
     """Mark up to ``limit`` rows due at ``clock``'s now (read inside the transaction) ``sending`` and
-    return them; nothing unless ``fence`` still holds."""
+    return them; nothing unless ``fence`` still holds. With ``rate_limit_per_minute`` each contact
+    method gets at most that many messages a minute (:func:`_rate_limit`)."""
     with write_at(db, clock) as now:
         now_ms = to_epoch_ms(now)
         if fence is not None:
@@ -264,7 +329,8 @@ def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> 
             if not lease.holds(db, fence):
                 return []
         candidates = db.all(
-            "SELECT o.*, c.address, c.secret, c.address_set_via, i.status AS incident_status, i.acknowledged_at "
+            "SELECT o.*, c.address, c.secret, c.address_set_via, c.address_sealed, i.status AS incident_status, "
+            "i.acknowledged_at, i.seq AS incident_number "
             "FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
             "JOIN incidents i ON i.id = o.incident_id "
             "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
@@ -280,7 +346,11 @@ def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> 
                 "UPDATE outbox SET status = 'cancelled', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
             )
             _event(db, row, now, "page_delivery_cancelled", attempt=row["attempts"], reason=reason)
+            page_rows.unfold(db, row["seq"])  # a summary that will not go: its pages wait on their own again
+        rows = _rate_limit(db, now, rows, rate_limit_per_minute)
         for row in rows:
+            if row["contact_id"] is not None and row["channel"] != "log":
+                page_rows.record_send(db, row["contact_id"], now_ms)
             db.execute(
                 "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ? WHERE seq = ?",
                 (now_ms + int(SEND_TIMEOUT_S * 1000) * 2, row["seq"]),
@@ -288,10 +358,102 @@ def claim(db: Database, clock: Clock, limit: int = 20, *, fence: Any = None) -> 
     return rows
 
 
-def _send(row: sqlite3.Row, client: httpx.Client, config: OperatorConfig) -> Result:
+@dataclass(frozen=True)
+class Outgoing:
+    """What goes with a claimed row: its acknowledge link (None without a public URL) and the pages folded
+    into it (rows with ``number``, ``title``, ``severity``, ``incident_id``)."""
+
+    ack_url: str | None = None
+    folded: tuple[sqlite3.Row, ...] = ()
+
+
+RowLike = sqlite3.Row | dict[str, Any]
+"""A claimed page queue row, or the dict :func:`send_test_page` builds in its shape."""
+
+
+def page_body(row: RowLike, extra: Outgoing) -> bytes:
+    """The JSON page (webhook, command): the queued payload plus the incident's short ``number``, the
+    ``ackUrl`` when there is one, and ``folded`` pages (``{"incidentId", "number", "title", "severity"}``)
+    with ``foldedCount`` for a summary."""
+    page = json.loads(row["payload"])
+    if "incident_number" in row.keys() and isinstance(page.get("incident"), dict):
+        page["incident"]["number"] = row["incident_number"]
+    if extra.ack_url is not None:
+        page["ackUrl"] = extra.ack_url
+    if extra.folded:
+        page["foldedCount"] = len(extra.folded)
+        page["folded"] = [
+            {
+                "incidentId": f["incident_id"],
+                "number": f["number"],
+                "title": f["title"],
+                "severity": f["severity"],
+            }
+            for f in extra.folded
+        ]
+    return json.dumps(page, separators=(",", ":")).encode()
+
+
+def page_text(row: RowLike, extra: Outgoing) -> apprise_channel.Message:
+    """The page as a short text message (apprise): title ``#12 [critical] Disk full``; the body says the
+    status, the layer, the acknowledge link and, for a summary, ``N more pages`` with each one."""
+    page = json.loads(row["payload"])
+    if page.get("type") == "test":
+        return apprise_channel.Message(
+            "Test page from oncall",
+            f"This is a test page through {page.get('channel')} ({page.get('address')}); no incident is open.",
+        )
+    incident = page.get("incident") or {}
+    number = row["incident_number"] if "incident_number" in row.keys() else None
+    head = f"#{number} [{incident.get('severity', '?')}] {incident.get('title', '')}"
+    lines = [f"Incident #{number}: {incident.get('title', '')}"]
+    lines.append(f"Severity {incident.get('severity', '?')}, status {incident.get('status', '?')}")
+    if page.get("layer") is not None:
+        count = page.get("layerCount")
+        lines.append(
+            f"Paged by layer {page['layer']}" + (f" of {count}" if count else "") + f" ({page.get('reason')})"
+        )
+    elif page.get("reason"):
+        lines.append(f"Paged: {page['reason']}")
+    if extra.ack_url is not None:
+        lines.append(f"Acknowledge: {extra.ack_url}")
+    if extra.folded:
+        n = len(extra.folded)
+        head += f" (+{n} more page{'s' if n != 1 else ''})"
+        lines.append("")
+        lines.append(f"{n} more page{'s' if n != 1 else ''} (rate limit):")
+        lines.extend(f"#{f['number']} [{f['severity']}] {f['title']}" for f in extra.folded)
+    return apprise_channel.Message(head, "\n".join(lines), extra.ack_url)
+
+
+def _send_apprise(row: RowLike, config: OperatorConfig, extra: Outgoing) -> Result:
+    if not row["address_sealed"]:
+        return Result(False, False, "the contact method has no sealed address (re-add it)")
+    try:
+        url = unseal(config.key_file, row["address_sealed"])
+    except SealError as exc:
+        return Result(False, False, f"refused: {exc.message}")
+    if row["address_set_via"] != "operator":
+        try:
+            target = apprise_channel.parse_apprise_url(url)
+            apprise_channel.check_apprise_target(target, config.webhooks)
+        except WebhookHostUnresolved as exc:
+            return Result(False, True, f"refused: {exc.message}")
+        except ValidationError as exc:
+            return Result(False, False, f"refused: {exc.message}")
+    ok, detail = apprise_channel.send(url, page_text(row, extra))
+    return Result(ok, not ok, detail)
+
+
+def _send(
+    row: RowLike, client: httpx.Client, config: OperatorConfig, extra: Outgoing | None = None
+) -> Result:
+    extra = extra or Outgoing()
     if row["contact_id"] is not None and row["address"] is None:
         return Result(False, False, "contact method was deleted")
-    body = row["payload"].encode()
+    if row["channel"] == "apprise":
+        return _send_apprise(row, config, extra)
+    body = page_body(row, extra) if row["channel"] in ("webhook", "command") else row["payload"].encode()
     by_operator = row["address_set_via"] == "operator"
     if row["channel"] == "webhook":
         connect_to = None
@@ -335,6 +497,7 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
                 (to_iso(now), row["seq"]),
             )
             _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=True, result=result.detail)
+            _settle_folded(db, row, now, result, give_up=False)
             return
         give_up = not result.retryable or attempt >= MAX_ATTEMPTS
         retry_at = None if give_up else to_epoch_ms(now) + int(BACKOFF_BASE_S * 1000 * 2 ** (attempt - 1))
@@ -355,6 +518,102 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
         )
         if give_up:
             _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
+            _settle_folded(db, row, now, result, give_up=True)
+
+
+def _settle_folded(db: Database, row: sqlite3.Row, now: datetime, result: Result, *, give_up: bool) -> None:
+    """A summary page's outcome is its folded pages' outcome: each incident's timeline says so."""
+    if result.ok or give_up:
+        for folded in page_rows.folded_pages(db, row["seq"]):
+            if result.ok:
+                _event(db, folded, now, "page_delivery_attempt", attempt=1, ok=True, result=result.detail,
+                       inSummary=row["idem_key"])  # fmt: skip
+            else:
+                _event(db, folded, now, "page_delivery_failed", attempts=0, inSummary=row["idem_key"],
+                       error=f"the summary page carrying it failed: {result.detail}")  # fmt: skip
+        page_rows.settle_folded(
+            db,
+            row["seq"],
+            "sent" if result.ok else "failed",
+            to_iso(now),
+            None if result.ok else result.detail,
+        )
+
+
+def ack_url(db: Database, config: OperatorConfig, row: sqlite3.Row, now_ms: int) -> str | None:
+    """The acknowledge link for a page row (``public_url/ack/<token>``), or None without a public URL.
+
+    The token names the row's incident and person, expires ``ack_link_hours`` after ``now_ms`` and has an
+    id derived from the row's idempotency key (engine/ack_links.py)."""
+    base = config.pages.public_url
+    if base is None:
+        return None
+    expires = now_ms + int(config.pages.ack_link_hours * 3_600_000)
+    token = ack_links.mint(
+        page_rows.link_key(db),
+        row["incident_id"],
+        row["user_id"],
+        expires,
+        ack_links.token_id_for(row["idem_key"]),
+    )
+    return f"{base}/ack/{token}"
+
+
+def outgoing(
+    db: Database, clock: Clock, rows: list[sqlite3.Row], config: OperatorConfig
+) -> dict[int, Outgoing]:
+    """Per claimed row (by ``seq``): its acknowledge link and the pages folded into it."""
+    now_ms = to_epoch_ms(clock.now())
+    folded = page_rows.folded_into(db, [r["seq"] for r in rows])
+    return {
+        r["seq"]: Outgoing(ack_url(db, config, r, now_ms), tuple(folded.get(r["seq"], ())))
+        for r in rows
+        if r["channel"] != "log"
+    }
+
+
+def send_test_page(
+    contact: sqlite3.Row,
+    user_id: str,
+    now: datetime,
+    config: OperatorConfig,
+    client: httpx.Client | None = None,
+) -> Result:
+    """Send a test page (``{"type": "test", …}``, not tied to an incident) through one contact method row
+    (``contact_methods``), now, with the same checks as a real page (allow-list, operator-only commands,
+    timeouts) but no retry and no rate limit; returns the outcome."""
+    import httpx
+
+    key = f"test:{contact['id']}:{to_epoch_ms(now)}"
+    payload = {
+        "type": "test",
+        "idempotencyKey": key,
+        "userId": user_id,
+        "channel": contact["channel"],
+        "address": shown_address(contact["channel"], contact["address"]),
+        "sentAt": to_iso(now),
+    }
+    row: dict[str, Any] = {
+        "seq": 0,
+        "idem_key": key,
+        "incident_id": "",
+        "user_id": user_id,
+        "layer_position": None,
+        "channel": contact["channel"],
+        "contact_id": contact["id"],
+        "address": contact["address"],
+        "secret": contact["secret"],
+        "address_set_via": contact["address_set_via"],
+        "address_sealed": contact["address_sealed"],
+        "payload": json.dumps(payload, separators=(",", ":")),
+    }
+    own = client is None
+    http = client or httpx.Client()
+    try:
+        return _send(row, http, config)
+    finally:
+        if own:
+            http.close()
 
 
 def deliver_due(
@@ -372,9 +631,10 @@ def deliver_due(
     ``config`` is the operator's configuration (webhook allow-list, commands' PATH); default: none.
     """
     config = config or OperatorConfig()
-    rows = claim(db, clock, limit, fence=fence)
+    rows = claim(db, clock, limit, fence=fence, rate_limit_per_minute=config.pages.rate_limit_per_minute)
     if not rows:
         return 0
+    extras = outgoing(db, clock, rows, config)
     own = client is None
     if client is None:
         import httpx  # imported on first use: the engine starts faster (recovery is timed from spawn)
@@ -383,7 +643,7 @@ def deliver_due(
     http = client
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
-            results = list(pool.map(lambda r: _send(r, http, config), rows))
+            results = list(pool.map(lambda r: _send(r, http, config, extras.get(r["seq"])), rows))
     finally:
         if own:
             http.close()

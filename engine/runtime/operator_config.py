@@ -16,6 +16,16 @@ Sections (docs/OPERATOR.md has the reference)::
     [cli]
     identity = "you@example.com"                          # who the command line acts as by default
 
+    [serve]
+    public_url = "https://oncall.example.com"             # where people reach `oncall serve`: ack links
+
+    [pages]
+    rate_limit_per_minute = 5                             # per contact method; the rest fold into a summary
+    ack_link_hours = 24                                   # how long an acknowledge link works
+
+    [secrets]
+    key_file = "~/.config/oncall/contact-key"             # the key sealing apprise URLs (made 0600 on first use)
+
 Kept deliberately small and generic: each section is a frozen dataclass, and later sections are added
 beside these.
 """
@@ -35,6 +45,9 @@ from engine.hostnames import dns_name
 
 CONFIG_ENV = "ONCALL_CONFIG"
 DEFAULT_COMMAND_PATH = "/usr/local/bin:/usr/bin:/bin"
+DEFAULT_RATE_LIMIT_PER_MINUTE = 5
+DEFAULT_ACK_LINK_HOURS = 24.0
+KEY_FILE_NAME = "contact-key"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -119,6 +132,23 @@ class CliSettings:
 
 
 @dataclass(frozen=True)
+class PageSettings:
+    """How pages go out (docs/PAGES.md): ``public_url`` is the base URL people reach ``oncall serve`` at
+    (``[serve] public_url`` or ``oncall serve --public-url``; without it pages carry no acknowledge link);
+    at most ``rate_limit_per_minute`` messages a minute per contact method (0: no limit); an acknowledge
+    link works ``ack_link_hours`` after the page."""
+
+    public_url: str | None = None
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    ack_link_hours: float = DEFAULT_ACK_LINK_HOURS
+
+
+def default_key_file() -> Path:
+    """``contact-key`` beside the configuration file (:func:`config_path`)."""
+    return config_path().parent / KEY_FILE_NAME
+
+
+@dataclass(frozen=True)
 class OperatorConfig:
     """The whole file; ``OperatorConfig()`` is the configuration of a machine with no file."""
 
@@ -126,11 +156,40 @@ class OperatorConfig:
     commands: CommandSettings = field(default_factory=CommandSettings)
     source: Path | None = None  # the file read, if any
     cli: CliSettings = field(default_factory=CliSettings)
+    pages: PageSettings = field(default_factory=PageSettings)
+    key_file: Path = field(default_factory=default_key_file)  # seals apprise URLs (engine/runtime/sealing.py)
 
     def allowing_webhooks(self, entries: Iterable[str]) -> OperatorConfig:
         """This configuration plus ``oncall serve --allow-webhook`` entries (ConfigError if malformed)."""
         extra = WebhookAllowList.parse(entries, where="--allow-webhook")
         return replace(self, webhooks=self.webhooks.merged(extra))
+
+    def with_public_url(self, url: str | None) -> OperatorConfig:
+        """This configuration with ``oncall serve --public-url`` (ConfigError if it is not an http(s) URL)."""
+        if url is None:
+            return self
+        return replace(
+            self, pages=replace(self.pages, public_url=parse_public_url(url, where="--public-url"))
+        )
+
+
+def parse_public_url(value: Any, *, where: str) -> str:
+    """An ``http(s)://host[:port][/path]`` base URL without a query, trailing ``/`` removed."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a non-empty http(s) URL")
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {text!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{where}: {text!r} must be an http(s) URL with a host and no query")
+    if any(c.isspace() or ord(c) < 0x20 for c in text):
+        raise ConfigError(f"{where}: {text!r} must not contain spaces or control characters")
+    return text.rstrip("/")
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -143,7 +202,14 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(user_config_dir("oncall", appauthor=False)) / "config.toml"
 
 
-_SECTIONS: dict[str, set[str]] = {"webhooks": {"allow"}, "commands": {"path"}, "cli": {"identity"}}
+_SECTIONS: dict[str, set[str]] = {
+    "webhooks": {"allow"},
+    "commands": {"path"},
+    "cli": {"identity"},
+    "serve": {"public_url"},
+    "pages": {"rate_limit_per_minute", "ack_link_hours"},
+    "secrets": {"key_file"},
+}
 
 
 def load_operator_config(path: Path | None = None) -> OperatorConfig:
@@ -156,7 +222,7 @@ def load_operator_config(path: Path | None = None) -> OperatorConfig:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return OperatorConfig()
+        return OperatorConfig(key_file=path.parent / KEY_FILE_NAME)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
@@ -180,9 +246,28 @@ def load_operator_config(path: Path | None = None) -> OperatorConfig:
     identity = doc.get("cli", {}).get("identity")
     if identity is not None and (not isinstance(identity, str) or not identity.strip()):
         raise ConfigError(f"{path}: cli.identity must be a non-empty string (an email or user id)")
+    serve: dict[str, Any] = doc.get("serve", {})
+    public_url = serve.get("public_url")
+    if public_url is not None:
+        public_url = parse_public_url(public_url, where=f"{path}: serve.public_url")
+    pages: dict[str, Any] = doc.get("pages", {})
+    limit = pages.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT_PER_MINUTE)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
+        raise ConfigError(
+            f"{path}: pages.rate_limit_per_minute must be a whole number from 0 (no limit) to 10000"
+        )
+    hours = pages.get("ack_link_hours", DEFAULT_ACK_LINK_HOURS)
+    if not isinstance(hours, int | float) or isinstance(hours, bool) or not 0 < hours <= 24 * 30:
+        raise ConfigError(f"{path}: pages.ack_link_hours must be a number of hours above 0 and at most 720")
+    secrets: dict[str, Any] = doc.get("secrets", {})
+    key_file = secrets.get("key_file")
+    if key_file is not None and (not isinstance(key_file, str) or not key_file.strip()):
+        raise ConfigError(f"{path}: secrets.key_file must be a non-empty path")
     return OperatorConfig(
         webhooks=WebhookAllowList.parse(allow, where=f"{path}: webhooks.allow"),
         commands=CommandSettings(path=command_path),
         source=path,
         cli=CliSettings(identity=None if identity is None else identity.strip()),
+        pages=PageSettings(public_url=public_url, rate_limit_per_minute=limit, ack_link_hours=float(hours)),
+        key_file=Path(key_file).expanduser() if key_file else path.parent / KEY_FILE_NAME,
     )

@@ -18,10 +18,11 @@ from engine.clock import Clock, WallClock
 from engine.runtime.operator_config import OperatorConfig
 from storage.db import Database
 
-Via = Literal["operator", "api_key", "sync"]
+Via = Literal["operator", "api_key", "sync", "ack_link"]
 """Through what the actor reaches the service: ``operator`` is the person who runs oncall on this machine
 (the CLI and the console, with the database file in hand); ``api_key`` is a caller of the HTTP API, member
-or admin; ``sync`` is a pull from a remote organisation. Only the operator may manage ``command`` contact
+or admin; ``sync`` is a pull from a remote organisation; ``ack_link`` is a person acknowledging from a page's
+signed link (engine/service/ack_links.py), trusted for that one act only. Only the operator may manage ``command`` contact
 methods or point a webhook outside the operator's allow-list (engine/service/contacts.py)."""
 
 

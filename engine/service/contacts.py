@@ -1,9 +1,12 @@
 """Contact methods: how a user is paged (local extension; never sent to the remote service).
 
 Channels: ``log`` (the timeline only; what a user with no contact method gets), ``webhook`` (an HTTP(S)
-URL receiving a signed JSON page; see :mod:`engine.runtime.delivery`) and ``command`` (a program run with the
-page as JSON on stdin). A webhook's HMAC secret is generated when not given and shown only once, in the
-answer to its creation.
+URL receiving a signed JSON page; see :mod:`engine.runtime.delivery`), ``apprise`` (an Apprise URL:
+email, ntfy, Pushover, Slack, Matrix, Teams, …; :mod:`engine.runtime.apprise_channel`) and ``command`` (a
+program run with the page as JSON on stdin). A webhook's HMAC secret is generated when not given and shown
+only once, in the answer to its creation. An apprise URL holds the service's tokens and passwords: it is
+stored sealed with the operator's key (:mod:`engine.runtime.sealing`) and only its masked form
+(``ntfys://ntfy.sh/…``, scheme and server) is ever stored in clear, answered or printed.
 
 Who may do what (``ctx.via``, see :class:`engine.service.Ctx`):
 
@@ -12,6 +15,7 @@ Who may do what (``ctx.via``, see :class:`engine.service.Ctx`):
   ``operator_only``. Reading them is open to whoever may read the user's methods.
 * A webhook address set through an API key must be public or on the operator's allow-list
   (:mod:`engine.runtime.webhook_targets`), else 422 on ``address``; the operator may set any well-formed one.
+  The same holds for the server an API-set apprise URL connects to (its HTTP or SMTP host).
   Every address is stored with who set it (``address_set_via``) so delivery re-checks API-set ones.
 * An admin key manages anyone's other methods; a member key only its own user's (401 ``not_authorized``
   otherwise, the API's answer for member-vs-admin).
@@ -26,8 +30,9 @@ from typing import Any, get_args
 
 from msgspec import UNSET
 
-from engine.errors import Forbidden, NotFound, Unauthorized, ValidationError
+from engine.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
+from engine.runtime import apprise_channel, sealing
 from engine.runtime.webhook_targets import check_webhook_target, parse_webhook_url
 from engine.service import Ctx, responses
 from engine.service.models import Channel, ContactMethodCreate, ContactMethodUpdate
@@ -73,9 +78,20 @@ def contact_wire(row: sqlite3.Row, *, secret: str | None = None) -> dict[str, An
     return wire(responses.ContactMethod(**fields))
 
 
+def _stored_address(ctx: Ctx, channel: str, value: Any) -> dict[str, Any]:
+    """The ``address`` (and, for apprise, ``address_sealed``) columns for ``value`` on ``channel``."""
+    text = _address(ctx, channel, value)
+    if channel != "apprise" or text is None:
+        return {"address": text, "address_sealed": None}
+    return {
+        "address": apprise_channel.mask(text),
+        "address_sealed": sealing.seal(ctx.config.key_file, text),
+    }
+
+
 def _address(ctx: Ctx, channel: str, value: Any) -> str | None:
-    """The ``address`` for ``channel``: none for log, a checked URL for a webhook, a command line that
-    parses for a command; 422 on ``address`` otherwise."""
+    """The ``address`` for ``channel``: none for log, a checked URL for a webhook or an apprise URL, a
+    command line that parses for a command; 422 on ``address`` otherwise."""
     if channel == "log":
         if value is not None:
             raise ValidationError("a log contact method takes no address", field="address")
@@ -87,6 +103,10 @@ def _address(ctx: Ctx, channel: str, value: Any) -> str | None:
         url = parse_webhook_url(text)
         if not ctx.is_operator:
             check_webhook_target(url, ctx.config.webhooks)
+    elif channel == "apprise":
+        target = apprise_channel.parse_apprise_url(text)
+        if not ctx.is_operator:
+            apprise_channel.check_apprise_target(target, ctx.config.webhooks)
     else:
         try:
             argv = shlex.split(text)
@@ -108,7 +128,7 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
     checked = decode(ContactMethodCreate, body, later={"address", "secret"})
     channel = checked.channel
     _operator_only(ctx, channel, "add")
-    address = _address(ctx, channel, None if checked.address is UNSET else checked.address)
+    stored = _stored_address(ctx, channel, None if checked.address is UNSET else checked.address)
     secret = None if checked.secret is UNSET else decode_field(ContactMethodCreate, "secret", checked.secret)
     if channel == "webhook" and secret is None:
         secret = secrets.token_urlsafe(32)
@@ -124,7 +144,7 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
                 "org_id": ctx.org_id,
                 "user_id": user_id,
                 "channel": channel,
-                "address": address,
+                **stored,
                 "secret": secret,
                 "created_at": to_iso(now),
                 "address_set_via": ctx.via,
@@ -172,7 +192,7 @@ def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) ->
     _operator_only(ctx, row["channel"], "change")
     changes: dict[str, Any] = {}
     if checked.address is not UNSET:  # checked before the write transaction: a webhook's host may be resolved
-        changes["address"] = _address(ctx, row["channel"], checked.address)
+        changes.update(_stored_address(ctx, row["channel"], checked.address))
         changes["address_set_via"] = ctx.via
     if checked.secret is not UNSET:
         if row["channel"] != "webhook":
@@ -191,3 +211,40 @@ def delete_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> None:
         row = _row(ctx, user_id, contact_id)
         _operator_only(ctx, row["channel"], "remove")
         ctx.db.execute("DELETE FROM contact_methods WHERE id = ?", (contact_id,))
+
+
+def test_contact_methods(ctx: Ctx, user_id: str, contact_id: str | None = None) -> list[dict[str, Any]]:
+    """Send a test page (not tied to an incident) through each of ``user_id``'s contact methods, or only
+    ``contact_id``; answers one ``{"contactMethodId", "channel", "address" (masked), "ok", "result"}`` per
+    method, in creation order. Sends now, outside any transaction (each send has its channel's timeout).
+
+    Raises as :func:`get_contact_method`; 400 ``no_contact_methods`` when the person has none.
+    """
+    from engine.runtime.delivery import send_test_page, shown_address
+
+    _may_manage(ctx, user_id)
+    get_user_row(ctx, user_id)
+    if contact_id is not None:
+        rows = [_row(ctx, user_id, contact_id)]
+    else:
+        rows = ctx.db.all(
+            "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, rowid",
+            (user_id, ctx.org_id),
+        )
+    if not rows:
+        raise DomainError(
+            "no_contact_methods", "this person has no contact methods (their pages go to the timeline only)"
+        )
+    out = []
+    for row in rows:
+        result = send_test_page(row, user_id, ctx.now(), ctx.config)
+        out.append(
+            {
+                "contactMethodId": row["id"],
+                "channel": row["channel"],
+                "address": shown_address(row["channel"], row["address"]),
+                "ok": result.ok,
+                "result": result.detail,
+            }
+        )
+    return out

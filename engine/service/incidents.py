@@ -497,8 +497,15 @@ def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
                     "updated_at": ts,
                 },
             )
+            via = {"via": "acknowledge link"} if ctx.via == "ack_link" else {}
             timeline.record(
-                ctx.db, incident_id, now, "incident_acknowledged", ctx.actor_id, userId=ctx.actor_user_id
+                ctx.db,
+                incident_id,
+                now,
+                "incident_acknowledged",
+                ctx.actor_id,
+                userId=ctx.actor_user_id,
+                **via,
             )
             escalator.acknowledge(ctx.db, now, incident_id, ctx.actor_user_id or ctx.actor_id or "")
             sync_outbox.record_change(ctx, "incident.acknowledge", incident_id)

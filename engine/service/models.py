@@ -301,9 +301,10 @@ class RoleChange(Body):
 
 # -- contact methods (local) -------------------------------------------------------------------------
 
-Channel = Literal["log", "webhook", "command"]
+Channel = Literal["log", "webhook", "command", "apprise"]
 Address = Annotated[str, Meta(min_length=1, max_length=2048)]
-"""A webhook's http(s) URL or a command line; the channel's own rules are engine/service/contacts.py's."""
+"""A webhook's http(s) URL, an Apprise URL or a command line; the channel's own rules are
+engine/service/contacts.py's."""
 Secret = Annotated[str, Meta(min_length=16, max_length=256)]
 
 
@@ -316,6 +317,8 @@ class ContactMethodCreate(Body, kw_only=True):
             Address | None,
             Meta(
                 description="webhook: an http(s) URL (no user:password, a host that is public or on the "
+                "operator's allow-list); apprise: an Apprise URL (mailtos://, ntfy://, pover://, slack://, "
+                "json://, …; stored sealed, answered masked as scheme://host/…; its server public or on the "
                 "operator's allow-list); command: a shell-quoted command line (operator only: 403 "
                 "through any API key); log: none (absent or null)"
             ),

@@ -340,15 +340,22 @@ class Users(Wire):
 
 
 class ContactMethod(Wire):
-    """How a user is paged: log (the timeline only), webhook (a signed JSON POST) or command (a program
-    run with the page as JSON on stdin). The secret is never shown again."""
+    """How a user is paged: log (the timeline only), webhook (a signed JSON POST), apprise (an Apprise URL:
+    email, ntfy, Pushover, Slack, Matrix, Teams, …; stored sealed, always answered masked) or command (a
+    program run with the page as JSON on stdin). The secret is never shown again."""
 
     local_extension: ClassVar[bool] = True
 
     id: Id
     user_id: Id
     channel: Channel
-    address: Annotated[str | None, Meta(description="the webhook URL or the command line; null for log")]
+    address: Annotated[
+        str | None,
+        Meta(
+            description="the webhook URL, the apprise URL masked to scheme and server (ntfys://ntfy.sh/…), "
+            "or the command line; null for log"
+        ),
+    ]
     has_secret: Annotated[bool, Meta(description="a webhook has a signing secret")]
     created_at: Timestamp
 

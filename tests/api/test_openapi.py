@@ -183,6 +183,7 @@ def test_schedule_people_and_contact_bodies_are_generated_with_their_limits() ->
         "log",
         "webhook",
         "command",
+        "apprise",
     }
     assert schemas["ContactMethodCreate"]["x-local-extension"] is True
 

@@ -55,6 +55,7 @@ EVENT_WORDS = {
     "incident_repaged": ("☎", "re-paged"),
     "escalated_manually": ("»", "escalated now"),
     "page_delivery_cancelled": ("∅", "delivery cancelled"),
+    "page_delivery_folded": ("≡", "folded into a summary page"),
     "page_duplicate_ignored": ("=", "duplicate page ignored"),
     "escalation_policy_changed": ("≠", "policy changed (escalation keeps its snapshot)"),
     "escalation_step_failed": ("!", "escalation step failed"),
@@ -198,6 +199,8 @@ class IncidentDetailScreen(IncidentActions):
             details.append(self._person(data["userId"]))
         if ev["kind"] == "incident_acknowledged":
             details.append(f"by {self._person(data.get('userId') or ev.get('actor'))}")
+            if data.get("via"):
+                details.append(f"via {data['via']}")
         if ev["kind"] == "status_changed":
             details.append(f"{data.get('fromStatus')} → {data.get('toStatus')}")
         if ev["kind"] == "incident_handed_off":
@@ -207,7 +210,8 @@ class IncidentDetailScreen(IncidentActions):
         if ev["kind"] == "incident_created":
             details.append(str(data.get("severity", "")))
         if "attempt" in data:
-            details.append(f"#{data['attempt']} via {data.get('channel', '?')}")
+            shown = f" {data['address']}" if data.get("address") else ""  # masked: scheme and host only
+            details.append(f"#{data['attempt']} via {data.get('channel', '?')}{shown}")
             details.append(
                 "ok" if data.get("ok") else f"failed: {data.get('result') or data.get('error') or ''}"
             )
