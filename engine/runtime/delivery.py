@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock
 from engine.errors import ValidationError
+from engine.runtime import rule_steps
 from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.webhook_targets import (
     IPAddress,
@@ -355,6 +356,7 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
         )
         if give_up:
             _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
+            rule_steps.step_failed(db, row, now)  # a person's next notification rule step goes at once
 
 
 def deliver_due(
