@@ -408,7 +408,16 @@ REQUESTS: dict[str, Schema] = {
     },
 }
 
-LOCAL_REQUESTS = ("Escalate", "Snooze", "UserCreate", "ContactMethodCreate", "ContactMethodUpdate")
+LOCAL_REQUESTS = (
+    "Escalate",
+    "Snooze",
+    "UserCreate",
+    "ContactMethodCreate",
+    "ContactMethodUpdate",
+    "NotificationRuleCreate",
+    "RuleMove",
+    "ShiftReminders",
+)
 """Request models of operations the Scaling API does not have."""
 
 
@@ -1146,8 +1155,123 @@ def _paths() -> dict[str, dict[str, Any]]:
             ),
         },
     }
+    paths.update(_notification_rule_paths(per_user))
     _add_links(paths)
     return paths
+
+
+_RULE_STEP = record(
+    {
+        "id": ID,
+        "userId": ID,
+        "urgency": {"type": "string", "enum": ["high", "low"]},
+        "step": {"type": "integer", "minimum": 0, "description": "0-based place in the firing order"},
+        "delayMinutes": {"type": "integer", "minimum": 0},
+        "contactMethodId": ID,
+        "channel": STR,
+        "createdAt": TS,
+    }
+)
+_RULES = record(
+    {"high": {"type": "array", "items": _RULE_STEP}, "low": {"type": "array", "items": _RULE_STEP}}
+)
+_REMINDER = record(
+    {
+        "at": TS,
+        "kind": {"type": "string", "enum": ["before", "start", "end"]},
+        "scheduleId": ID,
+        "shiftStart": TS,
+        "shiftEnd": TS,
+    }
+)
+_REMINDERS = record(
+    {
+        "userId": ID,
+        "beforeMinutes": nullable({"type": "integer", "minimum": 1}),
+        "atStart": {"type": "boolean"},
+        "atEnd": {"type": "boolean"},
+        "nextReminder": nullable(_REMINDER),
+        "sent": {"type": "array", "items": _REMINDER},
+    }
+)
+NR_WHO = (
+    "A person's notification rules (docs/PAGES.md): per urgency (high: critical and high incidents; low: "
+    "medium and low), their contact methods in order with delays after the page, while it is "
+    "unacknowledged. An org:admin key may manage anyone's; a member key only its own user's (401 "
+    "not_authorized). An unknown or removed user is 404."
+)
+
+
+def _notification_rule_paths(per_user: dict[int, list[str]]) -> dict[str, dict[str, Any]]:
+    """Notification rules and shift reminders (local extension)."""
+    NR, SR = "/v1/users/{userId}/notification-rules", "/v1/users/{userId}/shift-reminders"
+    user, one = _path("userId"), _path("userId", "ruleId")
+    extra = dict(params=user, local=True, description=NR_WHO)
+    return {
+        NR: {
+            "get": _operation(
+                "listNotificationRules",
+                "A person's notification rules, both urgencies, in firing order",
+                "Team",
+                {"200": _data(_RULES, "The rules"), **_errors(404, codes=per_user)},
+                **extra,  # type: ignore[arg-type]
+            ),
+            "post": _operation(
+                "createNotificationRule",
+                "Add a notification rule step",
+                "Team",
+                {
+                    "201": _data(_RULE_STEP, "The new step"),
+                    **_errors(400, 404, 422, codes={**per_user, 400: ["too_many_rule_steps"]}),
+                },
+                body=_body("NotificationRuleCreate"),
+                **extra,  # type: ignore[arg-type]
+            ),
+        },
+        NR + "/{ruleId}": {
+            "delete": _operation(
+                "deleteNotificationRule",
+                "Remove a notification rule step",
+                "Team",
+                {"204": _no_content("Removed"), **_errors(404, codes=per_user)},
+                params=one,
+                local=True,
+                description=NR_WHO,
+            ),
+        },
+        NR + "/{ruleId}/move": {
+            "post": _operation(
+                "moveNotificationRule",
+                "Move a step up or down (its contact method swaps slots with the neighbour's)",
+                "Team",
+                {
+                    "200": _data(_RULES, "The rules after the move"),
+                    **_errors(400, 404, 422, codes={**per_user, 400: ["cannot_move"]}),
+                },
+                params=one,
+                body=_body("RuleMove"),
+                local=True,
+                description=NR_WHO,
+            ),
+        },
+        SR: {
+            "get": _operation(
+                "getShiftReminders",
+                "A person's shift reminders, the next one and the latest sent",
+                "Team",
+                {"200": _data(_REMINDERS, "The reminders"), **_errors(404, codes=per_user)},
+                **extra,  # type: ignore[arg-type]
+            ),
+            "patch": _operation(
+                "updateShiftReminders",
+                "Change a person's shift reminders (partial)",
+                "Team",
+                {"200": _data(_REMINDERS, "The reminders"), **_errors(404, 422, codes=per_user)},
+                body=_body("ShiftReminders"),
+                **extra,  # type: ignore[arg-type]
+            ),
+        },
+    }
 
 
 # Where a created object's id can be used next: OpenAPI links (they also drive schemathesis's stateful

@@ -16,7 +16,7 @@ from typing import Any
 from msgspec import UNSET
 
 from engine.errors import ValidationError
-from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
+from engine.service import Ctx, contacts, incidents, notification_rules, orgs, policies, schedules
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
 from engine.service.validate import decode
 from engine.timefmt import parse_iso
@@ -398,3 +398,41 @@ def update_contact_method(call: Call) -> Any:
 @op("DELETE", CM + "/{contactMethodId}", status=204, self_or_admin="userId")
 def delete_contact_method(call: Call) -> Any:
     contacts.delete_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
+
+
+# -- notification rules and shift reminders (local extension): when a person is paged --------------------
+
+NR = "/v1/users/{userId}/notification-rules"
+
+
+@op("GET", NR, self_or_admin="userId")
+def list_notification_rules(call: Call) -> Any:
+    return notification_rules.list_rules(call.ctx, call.path["userId"])
+
+
+@op("POST", NR, status=201, body="required", self_or_admin="userId")
+def create_notification_rule(call: Call) -> Any:
+    return notification_rules.add_rule(call.ctx, _user_id(call), call.json())
+
+
+@op("DELETE", NR + "/{ruleId}", status=204, self_or_admin="userId")
+def delete_notification_rule(call: Call) -> Any:
+    notification_rules.remove_rule(call.ctx, call.path["userId"], call.path["ruleId"])
+
+
+@op("POST", NR + "/{ruleId}/move", body="required", self_or_admin="userId")
+def move_notification_rule(call: Call) -> Any:
+    return notification_rules.move_rule(call.ctx, _user_id(call), call.path["ruleId"], call.json())
+
+
+SR = "/v1/users/{userId}/shift-reminders"
+
+
+@op("GET", SR, self_or_admin="userId")
+def get_shift_reminders(call: Call) -> Any:
+    return notification_rules.get_reminders(call.ctx, call.path["userId"])
+
+
+@op("PATCH", SR, body="required", self_or_admin="userId")
+def update_shift_reminders(call: Call) -> Any:
+    return notification_rules.set_reminders(call.ctx, _user_id(call), call.json())
