@@ -112,7 +112,7 @@ def build_row(
     }
     if rule is not None:
         payload["ruleStep"] = rule[1]
-    is_log = contact.id is None
+    is_log = contact.channel == DEFAULT_CHANNEL  # the implicit one, or a person's own log method
     # A log row is never sent anywhere: the timeline event is the page, so no payload is kept.
     body = "{}" if is_log else json.dumps(payload, separators=(",", ":"))
     row = (

@@ -18,8 +18,8 @@ contact method at once, exactly as before rules existed.
 
 Fall-through: when delivery gives up on a rule step's row (:func:`step_failed`, called by
 :mod:`engine.runtime.delivery` in the transaction that records the failure) and that step is the latest one
-sent, the timer is moved to that instant; :func:`fire` sees a timer due before its next step's delay and
-sends that step at once.
+sent, the timer is moved to that instant and its data names the step to send at once
+(``fallThroughStep``); :func:`fire` sends it (and the steps sharing its delay) whatever their delay.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def fire(db: Database, now: datetime, timer: Timer) -> int | None:
         return None
     if next_step >= len(plan):
         return None
-    fall_through = timer.due_at_ms < to_epoch_ms(rules.step_at(paged_at, plan[next_step]))
+    fall_through = data.get("fallThroughStep") == next_step
     decision = rules.steps_due(plan, paged_at, now, next_step, fall_through=fall_through)
     page = Page(
         data.get("position"),
@@ -234,6 +234,6 @@ def step_failed(db: Database, row: sqlite3.Row, now: datetime) -> bool:
         kind=KIND,
         subject_id=subj,
         due_at_ms=min(timer.due_at_ms, to_epoch_ms(now)),
-        data=timer.data,
+        data={**timer.data, "fallThroughStep": row["rule_step"] + 1},
     )
     return True
