@@ -212,3 +212,18 @@ def test_moving_a_step_swaps_methods_and_keeps_delays(ctx: Ctx, alice: str) -> N
     second = rules_svc.list_rules(ctx, alice)["high"][1]
     moved = rules_svc.move_rule(ctx, alice, second["id"], {"direction": "up"})["high"]
     assert [(s["contactMethodId"], s["delayMinutes"]) for s in moved] == [(b, 0), (a, 2)]
+
+
+def test_steps_stop_when_the_person_is_removed(
+    ctx: Ctx, db: Database, clock: VirtualClock, alice: str
+) -> None:
+    from engine.service.orgs import remove_user
+
+    a, b = _log_method(ctx, alice), _log_method(ctx, alice)
+    _rules(ctx, alice, "high", (a, 0), (b, 2))
+    iid = _incident(ctx, [[alice]])
+    _drive(db, clock, 1)
+    remove_user(ctx, alice)
+    _drive(db, clock, 5)
+    assert _pages(db, iid, alice) == [(a, 0)]
+    assert [e["reason"] for e in _events(db, iid, "notification_rules_stopped")] == ["person removed"]

@@ -13,7 +13,7 @@ whatever fires it, and carries ``rule_subject``/``rule_step``.
 the next step's instant, or None after the last one. It stops, recording ``notification_rules_stopped``,
 once the page no longer wants the person: the incident was resolved, or acknowledged (by anyone) at or
 after the page, or, for a layer's page, the escalation has moved to another layer or round (PagerDuty's
-"until acknowledged or escalated away from them"). A person without rules for the urgency is paged on every
+"until acknowledged or escalated away from them"), or the person was removed from the organisation. A person without rules for the urgency is paged on every
 contact method at once, exactly as before rules existed.
 
 Fall-through: when delivery gives up on a rule step's row (:func:`step_failed`, called by
@@ -153,6 +153,8 @@ def fire(db: Database, now: datetime, timer: Timer) -> int | None:
     sent = queries.sent_through(db, timer.subject_id)
     next_step = 0 if sent is None else sent + 1
     why = _stop_reason(ctx, data, paged_at)
+    if why is None and not queries.is_active(db, data["userId"]):
+        why = "person removed"
     if why is not None or ctx is None:
         if ctx is not None:
             timeline.record(

@@ -110,3 +110,8 @@ def page_context(db: Database, incident_id: str) -> sqlite3.Row | None:
         "FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id WHERE i.id = ?",
         (incident_id,),
     )
+
+
+def is_active(db: Database, user_id: str) -> bool:
+    """Whether the person is still a member (not removed): a removed person's steps stop."""
+    return db.one("SELECT 1 FROM users WHERE id = ? AND removed_at IS NULL", (user_id,)) is not None

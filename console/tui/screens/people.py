@@ -58,6 +58,8 @@ class PeopleScreen(OncallScreen):
         self.user_id: str | None = None
         self._methods: list[dict[str, Any]] = []
         self._rules: dict[str, list[dict[str, Any]]] = {"high": [], "low": []}
+        self._shown_users: list[dict[str, Any]] | None = None
+        self._shown_signature: object = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="panes"):
@@ -87,6 +89,10 @@ class PeopleScreen(OncallScreen):
     def refresh_data(self) -> None:
         ctx = self.oncall.ctx
         users = sorted(orgs.list_users(ctx), key=lambda u: (_name(u).lower(), u["email"]))
+        if users == self._shown_users:
+            self._show_person()  # the list is unchanged (the engine's lease renewals bump data_version)
+            return
+        self._shown_users = users
         options = []
         for u in users:
             name = _name(u)
@@ -119,6 +125,10 @@ class PeopleScreen(OncallScreen):
         except DomainError as exc:
             self.flash(exc.message, error=True)
             return
+        signature = (user, self._methods, self._rules, reminders)
+        if signature == self._shown_signature:
+            return
+        self._shown_signature = signature
         name = _name(user)
         head.update(
             Text.assemble(
@@ -169,6 +179,10 @@ class PeopleScreen(OncallScreen):
         ol.set_options(options)
         if keep is not None and steps:
             ol.highlighted = min(keep, len(steps) - 1)
+
+    def _show_fresh(self) -> None:
+        self._shown_signature = None
+        self._show_person()
 
     @on(OptionList.OptionHighlighted, "#people-list")
     def _person_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -231,7 +245,7 @@ class PeopleScreen(OncallScreen):
         def done(result: Any) -> None:
             if result:
                 self.oncall.data_changed()
-                self._show_person()
+                self._show_fresh()
                 self.flash(
                     f"{result['urgency']}-urgency step {result['step'] + 1} added: +{result['delayMinutes']} min"
                 )
@@ -247,7 +261,7 @@ class PeopleScreen(OncallScreen):
         def answer(yes: bool | None) -> None:
             if yes:
                 self.oncall.act(rules_svc.remove_rule, uid, sid, done="step removed")
-                self._show_person()
+                self._show_fresh()
 
         self.app.push_screen(ConfirmScreen("Remove this notification rule step?"), answer)
 
@@ -261,7 +275,7 @@ class PeopleScreen(OncallScreen):
             rules_svc.move_rule, uid, sid, {"direction": direction}, done=f"step moved {direction}"
         )
         if moved is not None:
-            self._show_person()
+            self._show_fresh()
             if isinstance(focused, OptionList) and focused.highlighted is not None:
                 step = focused.highlighted + (-1 if direction == "up" else 1)
                 focused.highlighted = max(0, min(step, focused.option_count - 1))
@@ -302,7 +316,7 @@ class PeopleScreen(OncallScreen):
         def done(result: Any) -> None:
             if result:
                 self.oncall.data_changed()
-                self._show_person()
+                self._show_fresh()
                 self.flash("shift reminders saved")
 
         self.app.push_screen(FormScreen("Shift reminders", fields, submit), done)
