@@ -222,8 +222,3 @@ def set_reminders(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
         nxt = shift_reminders.rearm(ctx.db, ctx.org_id, user_id, now)
         return _reminders_wire(ctx, user_id, nxt)
 
-
-def schedules_changed(ctx: Ctx) -> None:
-    """Re-arm the reminder timers of the organisation's people (call inside the change's transaction)."""
-    with ctx.write() as now:
-        shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
