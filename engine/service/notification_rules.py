@@ -221,4 +221,3 @@ def set_reminders(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
         )
         nxt = shift_reminders.rearm(ctx.db, ctx.org_id, user_id, now)
         return _reminders_wire(ctx, user_id, nxt)
-
