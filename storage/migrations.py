@@ -515,6 +515,57 @@ def m0011_contact_channels(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0012_notification_rules")
+def m0012_notification_rules(db: sqlite_utils.Database) -> None:
+    """Personal notification rules and shift reminders (docs/PAGES.md).
+
+    ``notification_rules``: a person's ordered steps per urgency (``high``: critical and high incidents,
+    ``low``: medium and low), each "this contact method, ``delay_minutes`` after the page"; a step goes when
+    its contact method is deleted. ``outbox.rule_subject``/``rule_step`` name the person's page and the
+    rule step a page queue row was written for (NULL for a person without rules), so a failed channel can
+    move that page's rule timer to now. ``shift_reminder_settings``: what a person asked to be told about
+    their shifts; ``shift_reminders_sent``: every reminder sent, once per shift and kind (UNIQUE)."""
+    _run(
+        db,
+        [
+            """CREATE TABLE notification_rules (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL,
+                user_id TEXT NOT NULL REFERENCES users(id),
+                urgency TEXT NOT NULL CHECK (urgency IN ('high', 'low')),
+                position INTEGER NOT NULL,
+                delay_minutes INTEGER NOT NULL CHECK (delay_minutes >= 0),
+                contact_method_id TEXT NOT NULL REFERENCES contact_methods(id) ON DELETE CASCADE,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX notification_rules_user ON notification_rules(user_id, urgency, delay_minutes, position)",
+            "ALTER TABLE outbox ADD COLUMN rule_subject TEXT",
+            "ALTER TABLE outbox ADD COLUMN rule_step INTEGER",
+            """CREATE TABLE shift_reminder_settings (
+                user_id TEXT PRIMARY KEY REFERENCES users(id),
+                org_id TEXT NOT NULL,
+                before_minutes INTEGER CHECK (before_minutes IS NULL OR before_minutes > 0),
+                at_start INTEGER NOT NULL DEFAULT 0,
+                at_end INTEGER NOT NULL DEFAULT 0,
+                updated_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE shift_reminders_sent (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                schedule_id TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('before', 'start', 'end')),
+                shift_start TEXT NOT NULL,
+                shift_end TEXT NOT NULL,
+                remind_at TEXT NOT NULL,
+                sent_at TEXT NOT NULL,
+                UNIQUE (user_id, schedule_id, kind, shift_start)
+            )""",
+            "CREATE INDEX shift_reminders_sent_user ON shift_reminders_sent(user_id, remind_at)",
+        ],
+    )
+
+
 @MIGRATIONS(name="0013_calendar_feeds")
 def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
     """Secret, revocable calendar feed URLs (engine/service/calendars.py): one row per feed of a schedule's

@@ -23,7 +23,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from engine.errors import ValidationError
-from engine.service import Ctx, calendars, contacts, incidents, orgs, policies, schedules
+from engine.service import Ctx, calendars, contacts, incidents, notification_rules, orgs, policies, schedules
 from engine.service import models as req
 from engine.service import responses as res
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
@@ -1009,3 +1009,110 @@ def update_contact_method(call: Call) -> Any:
 )
 def delete_contact_method(call: Call) -> Any:
     contacts.delete_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
+
+
+# -- notification rules and shift reminders (local extension): when a person is paged --------------------
+
+NR = "/v1/users/{userId}/notification-rules"
+NR_WHO = (
+    "A person's notification rules (docs/PAGES.md): per urgency (high: critical and high incidents; low: "
+    "medium and low), their contact methods in order with delays after the page, while it is "
+    "unacknowledged. An org:admin key may manage anyone's; a member key only its own user's (401 "
+    "not_authorized). An unknown or removed user is 404."
+)
+
+
+@op(
+    "GET",
+    NR,
+    "A person's notification rules, both urgencies, in firing order",
+    TEAM,
+    self_or_admin="userId",
+    response=res.NotificationRules,
+    local=True,
+    description=NR_WHO,
+)
+def list_notification_rules(call: Call) -> Any:
+    return notification_rules.list_rules(call.ctx, call.path["userId"])
+
+
+@op(
+    "POST",
+    NR,
+    "Add a notification rule step",
+    TEAM,
+    status=201,
+    body="required",
+    self_or_admin="userId",
+    request=req.NotificationRuleCreate,
+    response=res.NotificationRuleStep,
+    errors={400: ["too_many_rule_steps"]},
+    local=True,
+    description=NR_WHO,
+)
+def create_notification_rule(call: Call) -> Any:
+    return notification_rules.add_rule(call.ctx, _user_id(call), call.json())
+
+
+@op(
+    "DELETE",
+    NR + "/{ruleId}",
+    "Remove a notification rule step",
+    TEAM,
+    status=204,
+    self_or_admin="userId",
+    local=True,
+    description=NR_WHO,
+)
+def delete_notification_rule(call: Call) -> Any:
+    notification_rules.remove_rule(call.ctx, call.path["userId"], call.path["ruleId"])
+
+
+@op(
+    "POST",
+    NR + "/{ruleId}/move",
+    "Move a step up or down (its contact method swaps slots with the neighbour's)",
+    TEAM,
+    body="required",
+    self_or_admin="userId",
+    request=req.RuleMove,
+    response=res.NotificationRules,
+    errors={400: ["cannot_move"]},
+    local=True,
+    description=NR_WHO,
+)
+def move_notification_rule(call: Call) -> Any:
+    return notification_rules.move_rule(call.ctx, _user_id(call), call.path["ruleId"], call.json())
+
+
+SR = "/v1/users/{userId}/shift-reminders"
+
+
+@op(
+    "GET",
+    SR,
+    "A person's shift reminders, the next one and the latest sent",
+    TEAM,
+    self_or_admin="userId",
+    response=res.ShiftReminderSettings,
+    local=True,
+    description=NR_WHO,
+)
+def get_shift_reminders(call: Call) -> Any:
+    return notification_rules.get_reminders(call.ctx, call.path["userId"])
+
+
+@op(
+    "PATCH",
+    SR,
+    "Change a person's shift reminders (partial)",
+    TEAM,
+    body="required",
+    self_or_admin="userId",
+    request=req.ShiftReminders,
+    response=res.ShiftReminderSettings,
+    local=True,
+    description=NR_WHO,
+)
+def update_shift_reminders(call: Call) -> Any:
+    return notification_rules.set_reminders(call.ctx, _user_id(call), call.json())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from console.cli import people
 from console.cli.main import State, echo, echo_json, handle_errors, json_option, pass_state, report
 from console.cli.table import print_table
 from engine.model import ROLES
@@ -261,3 +262,7 @@ def contacts_remove(state: State, user: str, contact_id: str, as_json: bool) -> 
     ctx = state.ctx()
     contacts.delete_contact_method(ctx, orgs.find_user(ctx, user)["id"], contact_id)
     report(as_json, {"id": contact_id, "deleted": True}, f"Removed {contact_id}")
+
+
+users_group.add_command(people.rules_command)
+users_group.add_command(people.reminders_command)

@@ -1,4 +1,4 @@
-"""The on-call console: three modes (incidents, policies, schedules) over one database and one clock.
+"""The on-call console: four modes (incidents, policies, schedules, people) over one database and one clock.
 
 Live data: a timer polls ``PRAGMA data_version`` (it changes when another connection commits: the embedded
 engine's, another process's) and the console's own service calls mark the data dirty; either way the
@@ -53,6 +53,12 @@ def _schedules_screen() -> Screen[None]:
     return SchedulesScreen()
 
 
+def _people_screen() -> Screen[None]:
+    from console.tui.screens.people import PeopleScreen
+
+    return PeopleScreen()
+
+
 def _oncall_commands() -> type[Provider]:
     from console.tui.commands import OncallCommands
 
@@ -62,7 +68,12 @@ def _oncall_commands() -> type[Provider]:
 class OncallApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "oncall"
-    MODES = {"incidents": IncidentsScreen, "policies": _policies_screen, "schedules": _schedules_screen}
+    MODES = {
+        "incidents": IncidentsScreen,
+        "policies": _policies_screen,
+        "schedules": _schedules_screen,
+        "people": _people_screen,
+    }
     DEFAULT_MODE = "incidents"
     COMMANDS = App.COMMANDS | {_oncall_commands}
     ENABLE_COMMAND_PALETTE = True
@@ -72,6 +83,7 @@ class OncallApp(App[None]):
         Binding("1", "switch_mode('incidents')", "Go to incidents", id="app.incidents", show=False),
         Binding("2", "switch_mode('policies')", "Go to policies", id="app.policies", show=False),
         Binding("3", "switch_mode('schedules')", "Go to schedules", id="app.schedules", show=False),
+        Binding("4", "switch_mode('people')", "Go to people", id="app.people", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("colon", "open_palette", "Command palette", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),

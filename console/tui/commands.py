@@ -15,7 +15,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-MODE_TITLES = {"incidents": "Incidents", "policies": "Policies", "schedules": "Schedules"}
+MODE_TITLES = {"incidents": "Incidents", "policies": "Policies", "schedules": "Schedules", "people": "People"}
 SKIP_ACTIONS = {"command_palette", "open_palette", "help_quit"}
 
 Command = tuple[str, str, Callable[[], Any]]
@@ -45,6 +45,7 @@ class OncallCommands(Provider):
             prefix = "App" if node is app else label
             add(f"{prefix}: {b.description}", f"key {', '.join(keys)}", partial(self._run, node, b.action))
         from console.tui.screens.incidents import IncidentsScreen
+        from console.tui.screens.people import PeopleScreen
         from console.tui.screens.policies import PoliciesScreen
         from console.tui.screens.schedules import SchedulesScreen
 
@@ -52,6 +53,7 @@ class OncallCommands(Provider):
             "incidents": IncidentsScreen,
             "policies": PoliciesScreen,
             "schedules": SchedulesScreen,
+            "people": PeopleScreen,
         }
         for number, (mode, title) in enumerate(MODE_TITLES.items(), start=1):
             add(f"Go to {title}", f"key {number}", partial(app.switch_mode, mode))

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from engine import ack_links
 from engine.clock import Clock
 from engine.errors import ValidationError
-from engine.runtime import apprise_channel
+from engine.runtime import apprise_channel, rule_steps
 from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.sealing import SealError, unseal
 from engine.runtime.webhook_targets import (
@@ -519,6 +519,7 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
         if give_up:
             _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
             _settle_folded(db, row, now, result, give_up=True)
+            rule_steps.step_failed(db, row, now)  # a person's next notification rule step goes at once
 
 
 def _settle_folded(db: Database, row: sqlite3.Row, now: datetime, result: Result, *, give_up: bool) -> None:

@@ -32,7 +32,7 @@ from engine import ids, rotation, snapshot
 from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NotFound
 from engine.model import Membership, Policy, Schedule, Target
-from engine.runtime import page_queue
+from engine.runtime import page_queue, rule_steps
 from engine.runtime.page_queue import to_iso
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, timeline
@@ -73,6 +73,7 @@ class _Tx:
     schedules: dict[str, Schedule | None] = field(default_factory=dict)
     _members: Membership | None = None
     contacts: dict[str, list[page_queue.Contact]] = field(default_factory=dict)
+    rules: rule_steps.RulesCache = field(default_factory=dict)
     live: dict[str, str | None] = field(default_factory=dict)
     noted: dict[str, str] = field(default_factory=dict)
     resolve_errors: dict[str, str] = field(default_factory=dict)
@@ -258,13 +259,14 @@ def _apply(
             if removed:
                 data["removedUserIds"] = list(removed)
         if event.page is not None:
-            data["deliveries"] = page_queue.enqueue(
+            data["deliveries"] = rule_steps.enqueue(
                 tx.db,
                 now,
                 incident,
                 event.page,
                 layer_count=layer_count,
                 cache=tx.contacts,
+                rules_cache=tx.rules,
                 sink=tx.outbox_rows if tx.batched else None,
             )
         tx.record(incident["id"], now, event.kind, actor, data)

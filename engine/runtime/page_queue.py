@@ -66,11 +66,87 @@ def idempotency_key(incident_id: str, page: Page, user_id: str, contact: Contact
 
 _INSERT = (
     "INSERT OR IGNORE INTO outbox (idem_key, org_id, incident_id, layer_position, loop, user_id, "
-    "channel, contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "channel, contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at, rule_subject, "
+    "rule_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 OutboxRow = tuple[Any, ...]
+
+
+def build_row(
+    now: datetime,
+    incident: sqlite3.Row | dict[str, Any],
+    page: Page,
+    user_id: str,
+    contact: Contact,
+    *,
+    layer_count: int | None = None,
+    rule: tuple[str, int] | None = None,
+) -> tuple[OutboxRow, dict[str, Any]]:
+    """One outbox row for ``page`` to ``user_id`` through ``contact`` and its timeline entry.
+
+    ``rule`` is ``(subject, step)`` for a row written by a person's notification rules
+    (:mod:`engine.runtime.rule_steps`): the key then ends in ``:step<n>`` and the payload says
+    ``ruleStep``.
+    """
+    now_iso = to_iso(now)
+    key = idempotency_key(incident["id"], page, user_id, contact)
+    if rule is not None:
+        key = f"{key}:step{rule[1]}"
+    payload: dict[str, Any] = {
+        "type": "page",
+        "idempotencyKey": key,
+        "incident": {
+            "id": incident["id"],
+            "title": incident["title"],
+            "severity": incident["severity"],
+            "status": incident["status"],
+        },
+        "layer": page.position,
+        "layerCount": layer_count,
+        "round": page.round,
+        "reason": page.reason,
+        "userId": user_id,
+        "channel": contact.channel,
+        "pagedAt": now_iso,
+    }
+    if rule is not None:
+        payload["ruleStep"] = rule[1]
+    is_log = contact.channel == DEFAULT_CHANNEL  # the implicit one, or a person's own log method
+    # A log row is never sent anywhere: the timeline event is the page, so no payload is kept.
+    body = "{}" if is_log else json.dumps(payload, separators=(",", ":"))
+    row = (
+        key,
+        incident["org_id"],
+        incident["id"],
+        page.position,
+        page.round,
+        user_id,
+        contact.channel,
+        contact.id,
+        body,
+        "sent" if is_log else "pending",
+        1 if is_log else 0,
+        to_epoch_ms(now),
+        now_iso,
+        now_iso if is_log else None,
+        None if rule is None else rule[0],
+        None if rule is None else rule[1],
+    )
+    entry: dict[str, Any] = {"userId": user_id, "channel": contact.channel}
+    if contact.id is not None:
+        entry["contactId"] = contact.id
+    if rule is not None:
+        entry["ruleStep"] = rule[1]
+    return row, entry
+
+
+def put(db: Database, row: OutboxRow, entry: dict[str, Any], sink: list[OutboxRow] | None) -> None:
+    """Insert ``row`` now (marking ``entry`` a duplicate if its key exists) or append it to ``sink``."""
+    if sink is not None:
+        sink.append(row)
+    elif db.execute(_INSERT, row).rowcount == 0:
+        entry["duplicate"] = True  # already queued by an earlier write of the same page
 
 
 def enqueue(
@@ -83,60 +159,17 @@ def enqueue(
     cache: dict[str, list[Contact]] | None = None,
     sink: list[OutboxRow] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write the outbox rows for ``page``; returns what was queued, for the timeline event.
+    """Write the outbox rows for ``page`` (every contact method of every person at once); returns what
+    was queued, for the timeline event.
 
     With ``sink`` the rows are appended there instead, for one :func:`insert_batch` before commit (the
     engine's catch-up path); a duplicate is then reported by :func:`insert_batch`.
     """
     queued: list[dict[str, Any]] = []
-    now_iso = to_iso(now)
-    now_ms = to_epoch_ms(now)
     for user_id in page.user_ids:
         for contact in contacts_for(db, user_id, cache):
-            key = idempotency_key(incident["id"], page, user_id, contact)
-            payload: dict[str, Any] = {
-                "type": "page",
-                "idempotencyKey": key,
-                "incident": {
-                    "id": incident["id"],
-                    "title": incident["title"],
-                    "severity": incident["severity"],
-                    "status": incident["status"],
-                },
-                "layer": page.position,
-                "layerCount": layer_count,
-                "round": page.round,
-                "reason": page.reason,
-                "userId": user_id,
-                "channel": contact.channel,
-                "pagedAt": now_iso,
-            }
-            is_log = contact.id is None
-            # A log row is never sent anywhere: the timeline event is the page, so no payload is kept.
-            body = "{}" if is_log else json.dumps(payload, separators=(",", ":"))
-            row = (
-                key,
-                incident["org_id"],
-                incident["id"],
-                page.position,
-                page.round,
-                user_id,
-                contact.channel,
-                contact.id,
-                body,
-                "sent" if is_log else "pending",
-                1 if is_log else 0,
-                now_ms,
-                now_iso,
-                now_iso if is_log else None,
-            )
-            entry: dict[str, Any] = {"userId": user_id, "channel": contact.channel}
-            if contact.id is not None:
-                entry["contactId"] = contact.id
-            if sink is not None:
-                sink.append(row)
-            elif db.execute(_INSERT, row).rowcount == 0:
-                entry["duplicate"] = True  # already queued by an earlier write of the same page
+            row, entry = build_row(now, incident, page, user_id, contact, layer_count=layer_count)
+            put(db, row, entry, sink)
             queued.append(entry)
     return queued
 

@@ -26,6 +26,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from engine.model import LONGEST_WAIT_MINUTES, ROLES, ROTATION_TYPES, SEVERITIES, STATUSES
+from engine.notification_rules import LONGEST_REMINDER_LEAD_MINUTES, LONGEST_RULE_DELAY_MINUTES
 
 MAX_ACK_TIMEOUT_MINUTES = LONGEST_WAIT_MINUTES
 
@@ -346,6 +347,62 @@ class ContactMethodUpdate(Body):
     secret: Annotated[Secret, Meta(description="webhook only: a new signing secret")] | UnsetType = UNSET
 
 
+# -- notification rules and shift reminders (local extension) ------------------------------------------
+
+Urgency = Literal["high", "low"]
+RuleDelay = Annotated[int, Meta(ge=0, le=LONGEST_RULE_DELAY_MINUTES, extra_json_schema=_LOCAL)]
+
+
+class NotificationRuleCreate(Body, kw_only=True):
+    """One step of a person's notification rules: this contact method, ``delayMinutes`` after the page."""
+
+    local_extension: ClassVar[bool] = True
+
+    urgency: Annotated[
+        Urgency,
+        Meta(
+            description="high: critical and high incidents; low: medium and low",
+            extra={"required": "urgency is required"},
+        ),
+    ]
+    contact_method_id: Annotated[
+        Id,
+        Meta(
+            description="one of the person's contact methods",
+            extra={"required": "contactMethodId is required"},
+        ),
+    ]
+    delay_minutes: Annotated[
+        RuleDelay,
+        Meta(description="minutes after the page, while it is unacknowledged"),
+    ] = 0
+
+
+class RuleMove(Body, kw_only=True):
+    """Move a step one place earlier (``up``) or later (``down``): its contact method swaps slots with the
+    neighbouring step's; the delays stay where they are."""
+
+    local_extension: ClassVar[bool] = True
+
+    direction: Annotated[Literal["up", "down"], Meta(extra={"required": "direction is required"})]
+
+
+ReminderLead = Annotated[int, Meta(ge=1, le=LONGEST_REMINDER_LEAD_MINUTES, extra_json_schema=_LOCAL)]
+
+
+class ShiftReminders(Body):
+    """What a person is told about their own shifts (overrides included): ``beforeMinutes`` ahead of a
+    shift's start (null: not), and when it starts and ends. Fields left out keep their value."""
+
+    local_extension: ClassVar[bool] = True
+
+    before_minutes: (
+        Annotated[ReminderLead | None, Meta(description="minutes before a shift starts")] | UnsetType
+    ) = UNSET
+    at_start: bool | UnsetType = UNSET
+    at_end: bool | UnsetType = UNSET
+
+
 REQUESTS: tuple[type[Body], ...] = (
     PolicyCreate,
     PolicyUpdate,
@@ -368,5 +425,8 @@ REQUESTS: tuple[type[Body], ...] = (
     RoleChange,
     ContactMethodCreate,
     ContactMethodUpdate,
+    NotificationRuleCreate,
+    RuleMove,
+    ShiftReminders,
 )
 """Every request model, for the OpenAPI document's components."""

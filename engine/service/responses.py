@@ -25,7 +25,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from engine.escalation import STATES
 from engine.model import ROLES, ROTATION_TYPES
-from engine.service.models import Channel, Severity, Status, Target
+from engine.service.models import Channel, Severity, Status, Target, Urgency
 
 LOCAL: dict[str, Any] = {"x-local-extension": True}
 
@@ -373,6 +373,56 @@ class ContactMethods(Wire):
     local_extension: ClassVar[bool] = True
 
     contact_methods: list[ContactMethod]
+
+
+class NotificationRuleStep(Wire):
+    """One step of a person's notification rules: page this contact method ``delayMinutes`` after the
+    page while it is unacknowledged (docs/PAGES.md, "Notification rules")."""
+
+    local_extension: ClassVar[bool] = True
+
+    id: Id
+    user_id: Id
+    urgency: Annotated[Urgency, Meta(description="high: critical and high incidents; low: medium and low")]
+    step: Annotated[int, Meta(ge=0, description="0-based place in the firing order")]
+    delay_minutes: Annotated[int, Meta(ge=0, description="minutes after the page")]
+    contact_method_id: Id
+    channel: Channel
+    created_at: Timestamp
+
+
+class NotificationRules(Wire):
+    """A person's notification rules per urgency, each in firing order."""
+
+    local_extension: ClassVar[bool] = True
+
+    high: list[NotificationRuleStep]
+    low: list[NotificationRuleStep]
+
+
+class ShiftReminder(Wire):
+    """A reminder about one of the person's shifts: ``before`` its start, at its ``start`` or ``end``."""
+
+    local_extension: ClassVar[bool] = True
+
+    at: Timestamp
+    kind: Literal["before", "start", "end"]
+    schedule_id: Id
+    shift_start: Timestamp
+    shift_end: Timestamp
+
+
+class ShiftReminderSettings(Wire):
+    """What a person is told about their own shifts, their next reminder and the latest ones sent."""
+
+    local_extension: ClassVar[bool] = True
+
+    user_id: Id
+    before_minutes: Annotated[int, Meta(ge=1)] | None
+    at_start: bool
+    at_end: bool
+    next_reminder: ShiftReminder | None
+    sent: list[ShiftReminder]
 
 
 class Organisation(Wire):

@@ -13,6 +13,7 @@ from engine import rotation
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import Schedule, Target
+from engine.runtime import shift_reminders
 from engine.service import Ctx, responses
 from engine.service.models import (
     OverrideCreate,
@@ -189,6 +190,7 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
         if changes:
             changes["updated_at"] = to_iso(now)
             ctx.db.update("schedules", "id", schedule_id, changes)
+            shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
         return schedule_wire(_schedule_row(ctx, schedule_id))
 
 
@@ -208,7 +210,7 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
     the incidents (``#seq``); ``details`` lists them as ``{"policies": [{id, name}], "incidents": [{id,
     sequentialId}]}``. Nothing changes when refused.
     """
-    with ctx.write():
+    with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         used = ctx.db.all(
@@ -236,6 +238,7 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
                 },
             )
         ctx.db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+        shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
 
 
 # -- rotation layers -----------------------------------------------------------------------------
@@ -442,6 +445,7 @@ def renumber_positions(db: Database, table: str, ids: list[str], *, start: int, 
 def _touch_schedule(ctx: Ctx, schedule_id: str) -> None:
     with ctx.write() as now:
         ctx.db.update("schedules", "id", schedule_id, {"updated_at": to_iso(now)})
+        shift_reminders.rearm_org(ctx.db, ctx.org_id, now)  # shifts changed: re-arm people's reminders
 
 
 # -- overrides -----------------------------------------------------------------------------------

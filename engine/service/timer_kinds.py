@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import Clock
+from engine.runtime import rule_steps, shift_reminders
 from engine.runtime.runner import EngineRunner
 from engine.runtime.timers import TimerHandler
 
-HANDLERS: dict[str, TimerHandler] = {}
+HANDLERS: dict[str, TimerHandler] = {
+    rule_steps.KIND: rule_steps.fire,
+    shift_reminders.KIND: shift_reminders.fire,
+}
 """Every timer kind the engine fires besides escalation steps: ``kind`` → handler."""
 
 

@@ -282,6 +282,10 @@ def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, 
             nullable=nullable,
             multiline=kind == "multiline",
         )
+    if isinstance(base, msgspec.inspect.BoolType):
+        if not isinstance(value, bool):
+            raise ValidationError(f"{label} must be a boolean", field=label)
+        return value
     if isinstance(base, msgspec.inspect.DateTimeType):
         return instant(value, label)
     if isinstance(base, msgspec.inspect.ListType) and invalid is None:

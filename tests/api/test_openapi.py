@@ -27,6 +27,12 @@ LOCAL_OPERATIONS = {
     ("get", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
     ("patch", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
     ("delete", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
+    ("get", "/v1/users/{userId}/notification-rules"),
+    ("post", "/v1/users/{userId}/notification-rules"),
+    ("delete", "/v1/users/{userId}/notification-rules/{ruleId}"),
+    ("post", "/v1/users/{userId}/notification-rules/{ruleId}/move"),
+    ("get", "/v1/users/{userId}/shift-reminders"),
+    ("patch", "/v1/users/{userId}/shift-reminders"),
 }
 
 

@@ -13,6 +13,8 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList
 
 from console.tui import OncallApp
+from engine.service import Ctx, contacts, notification_rules
+from engine.service.demo import DemoOrg
 from tests.tui.conftest import settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -66,6 +68,32 @@ def test_schedules(snap_compare, make_app: MakeApp, size: tuple[int, int]) -> No
         await pilot.press("3")
         await _settle(pilot)
         _pick(pilot, "#schedule-list", "Platform Secondary")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_people(snap_compare, make_app: MakeApp, ctx: Ctx, demo: DemoOrg, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """Alice with a webhook (masked), her own log method, two high-urgency steps and reminders."""
+    alice = demo.users["alice"]
+    hook = contacts.add_contact_method(
+        ctx,
+        alice,
+        {"channel": "webhook", "address": "https://hooks.example.com/T0/secret", "secret": "s" * 24},
+    )["id"]
+    log = contacts.add_contact_method(ctx, alice, {"channel": "log"})["id"]
+    for method, delay in ((hook, 0), (log, 2)):
+        notification_rules.add_rule(
+            ctx, alice, {"urgency": "high", "contactMethodId": method, "delayMinutes": delay}
+        )
+    notification_rules.set_reminders(ctx, alice, {"beforeMinutes": 120, "atStart": True})
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _settle(pilot)
+        await pilot.press("4")
+        await _settle(pilot)
+        _pick(pilot, "#people-list", "Alice")
         await _settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
