@@ -136,3 +136,12 @@ def update_rows(db: Database, incident_id: str) -> list[sqlite3.Row]:
 def user_row(db: Database, user_id: str) -> sqlite3.Row | None:
     """The ``users`` row of ``user_id`` (any organisation, removed people included), or None."""
     return db.one("SELECT * FROM users WHERE id = ?", (user_id,))
+
+
+def incident_head(db: Database, incident_id: str) -> sqlite3.Row | None:
+    """What the engine needs of an incident (any organisation): a row with ``id``, ``org_id``, ``title``,
+    ``severity``, ``status``, ``escalation_policy_id``; None when there is no such incident."""
+    return db.one(
+        "SELECT id, org_id, title, severity, status, escalation_policy_id FROM incidents WHERE id = ?",
+        (incident_id,),
+    )

@@ -25,3 +25,8 @@ def people(db: Database, org_id: str) -> list[sqlite3.Row]:
         "SELECT id, email, first_name, last_name FROM users WHERE org_id = ? ORDER BY created_at, email",
         (org_id,),
     )
+
+
+def current_member_ids(db: Database) -> frozenset[str]:
+    """The ids of everyone not removed, in every organisation of the file (who the engine may page)."""
+    return frozenset(r["id"] for r in db.all("SELECT id FROM users WHERE removed_at IS NULL"))

@@ -39,3 +39,14 @@ def load_schedule_model(db: Database, schedule_id: str) -> Schedule:
     return Schedule(
         id=row["id"], name=row["name"], timezone=row["timezone"], layers=layers, overrides=overrides
     )
+
+
+def schedule_timezone(db: Database, schedule_id: str) -> str | None:
+    """The IANA time zone of the schedule (any organisation), or None when there is no such schedule."""
+    row = db.one("SELECT timezone FROM schedules WHERE id = ?", (schedule_id,))
+    return None if row is None else str(row["timezone"])
+
+
+def schedule_names(db: Database, org_id: str) -> dict[str, str]:
+    """The organisation's schedule names by schedule id."""
+    return {r["id"]: r["name"] for r in db.all("SELECT id, name FROM schedules WHERE org_id = ?", (org_id,))}
