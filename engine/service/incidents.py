@@ -167,8 +167,8 @@ def create_incident(
         seq = queries.next_incident_seq(ctx.db, ctx.org_id)
         iid = new_id("inc", now)
         ts = to_iso(now)
-        ctx.db.insert(
-            "incidents",
+        queries.insert_incident(
+            ctx.db,
             {
                 "id": iid,
                 "org_id": ctx.org_id,
@@ -188,8 +188,8 @@ def create_incident(
                 "remote_id": remote_id,
             },
         )
-        ctx.db.insert(
-            "status_history",
+        queries.insert_status_change(
+            ctx.db,
             {
                 "id": new_id("sh", now),
                 "incident_id": iid,
@@ -338,9 +338,9 @@ def _apply_status(ctx: Ctx, row: sqlite3.Row, new_status: str, note: str | None,
     changes: dict[str, Any] = {"status": new_status, "updated_at": ts}
     if new_status == "resolved":
         changes["resolved_at"] = ts
-    ctx.db.update("incidents", "id", row["id"], changes)
-    ctx.db.insert(
-        "status_history",
+    queries.update_incident(ctx.db, row["id"], changes)
+    queries.insert_status_change(
+        ctx.db,
         {
             "id": new_id("sh", now),
             "incident_id": row["id"],
@@ -375,8 +375,8 @@ def _insert_update(
     ctx: Ctx, incident_id: str, body: str | None, status_change: str | None, visibility: str, now: datetime
 ) -> str:
     uid = new_id("upd", now)
-    ctx.db.insert(
-        "incident_updates",
+    queries.insert_incident_update(
+        ctx.db,
         {
             "id": uid,
             "incident_id": incident_id,
@@ -443,9 +443,8 @@ def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
                 "only the author within 5 minutes of posting, or an admin, may redact an update",
             )
         if urow["redacted_at"] is None:
-            ctx.db.update(
-                "incident_updates",
-                "id",
+            queries.update_incident_update(
+                ctx.db,
                 update_id,
                 {"body": None, "redacted_at": to_iso(now), "redacted_by": ctx.actor_user_id},
             )
@@ -464,9 +463,8 @@ def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
         row = _row(ctx, incident_id)
         if row["status"] != "resolved" and row["acknowledged_at"] is None:
             ts = to_iso(now)
-            ctx.db.update(
-                "incidents",
-                "id",
+            queries.update_incident(
+                ctx.db,
                 incident_id,
                 {
                     "acknowledged_at": ts,
@@ -497,7 +495,7 @@ def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
             raise DomainError("invalid_target_user", f"{target!r} is not a member of this organisation")
         if row["status"] == "resolved":
             raise DomainError("incident_resolved", "the incident is resolved; it cannot be handed off")
-        ctx.db.update("incidents", "id", incident_id, {"owner_id": target, "updated_at": to_iso(now)})
+        queries.update_incident(ctx.db, incident_id, {"owner_id": target, "updated_at": to_iso(now)})
         timeline.record(
             ctx.db,
             incident_id,

@@ -24,6 +24,7 @@ from engine.service.policies import find_policy, load_policy_model
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import to_iso
 from engine.timeparse import Word, parse_clock_time, parse_local_instant
+from storage.queries import orgs as org_queries
 
 _TOP = {"period", "arrivals", "severity", "policy", "night", "responders"}
 _BEHAVIOUR = {"ack_probability", "ack_median_minutes", "ack_p90_minutes"}
@@ -229,7 +230,7 @@ def build_scenario(ctx: Ctx, data: dict[str, Any]) -> sim.Scenario:
     night_start = _clock_time(night.get("start", "22:00"), "night.start")
     night_end = _clock_time(night.get("end", "07:00"), "night.end")
 
-    users = ctx.db.all("SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL", (ctx.org_id,))
+    users = org_queries.active_user_rows(ctx.db, ctx.org_id)
     active = frozenset(r["id"] for r in users)
     names = {r["id"]: display_name(r) for r in users}
     by_ident = {r["id"]: r["id"] for r in users} | {r["email"].lower(): r["id"] for r in users}

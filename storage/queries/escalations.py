@@ -134,3 +134,10 @@ def overdue_count(db: Database, now_ms: int) -> int:
         )
         or 0
     )
+
+
+def policy_snapshot(db: Database, incident_id: str) -> str | None:
+    """The JSON text of the policy snapshot the incident's escalation runs on, or None when it never
+    escalated."""
+    row = db.one("SELECT policy_snapshot FROM escalations WHERE incident_id = ?", (incident_id,))
+    return None if row is None else str(row["policy_snapshot"])

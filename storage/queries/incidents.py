@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storage.db import Database
+from storage.queries import _rows
 
 _COLUMNS = """
 SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
@@ -145,3 +146,28 @@ def incident_head(db: Database, incident_id: str) -> sqlite3.Row | None:
         "SELECT id, org_id, title, severity, status, escalation_policy_id FROM incidents WHERE id = ?",
         (incident_id,),
     )
+
+
+def insert_incident(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert an ``incidents`` row (``values`` by column name)."""
+    _rows.insert(db, "incidents", values)
+
+
+def update_incident(db: Database, incident_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``incidents`` row of ``incident_id``."""
+    _rows.update(db, "incidents", incident_id, changes)
+
+
+def insert_status_change(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert a ``status_history`` row (``values`` by column name)."""
+    _rows.insert(db, "status_history", values)
+
+
+def insert_incident_update(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert an ``incident_updates`` row (``values`` by column name)."""
+    _rows.insert(db, "incident_updates", values)
+
+
+def update_incident_update(db: Database, update_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``incident_updates`` row of ``update_id``."""
+    _rows.update(db, "incident_updates", update_id, changes)

@@ -30,3 +30,8 @@ def people(db: Database, org_id: str) -> list[sqlite3.Row]:
 def current_member_ids(db: Database) -> frozenset[str]:
     """The ids of everyone not removed, in every organisation of the file (who the engine may page)."""
     return frozenset(r["id"] for r in db.all("SELECT id FROM users WHERE removed_at IS NULL"))
+
+
+def active_user_rows(db: Database, org_id: str) -> list[sqlite3.Row]:
+    """The whole ``users`` rows of the organisation's current (not removed) people (any order)."""
+    return db.all("SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL", (org_id,))

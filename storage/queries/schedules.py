@@ -50,3 +50,8 @@ def schedule_timezone(db: Database, schedule_id: str) -> str | None:
 def schedule_names(db: Database, org_id: str) -> dict[str, str]:
     """The organisation's schedule names by schedule id."""
     return {r["id"]: r["name"] for r in db.all("SELECT id, name FROM schedules WHERE org_id = ?", (org_id,))}
+
+
+def schedule_ids(db: Database, org_id: str) -> list[str]:
+    """The ids of the organisation's schedules (any order)."""
+    return [r["id"] for r in db.all("SELECT id FROM schedules WHERE org_id = ?", (org_id,))]
