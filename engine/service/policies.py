@@ -22,7 +22,7 @@ from engine.service.models import (
     ScheduleTarget,
 )
 from engine.service.orgs import active_user_ids
-from engine.service.schedules import check_full_order, renumber_positions
+from engine.service.schedules import check_full_order
 from engine.service.schedules import paged_now as paged_target_now
 from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
@@ -301,7 +301,7 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
         ids = check_full_order(layer_ids, queries.layer_ids(ctx.db, policy_id), "layer")
-        renumber_positions(ctx.db, "escalation_layers", ids, start=1, now=to_iso(now))
+        queries.renumber_layers(ctx.db, ids, now=to_iso(now))
         _touch_policy(ctx, policy_id)
         sync_outbox.record_change(ctx, "layer.reorder", policy_id, {"layerIds": ids})
         return list_layers(ctx, policy_id)

@@ -174,3 +174,8 @@ def insert_layer(db: Database, values: Mapping[str, Any]) -> None:
 def update_layer(db: Database, layer_id: str, changes: Mapping[str, Any]) -> None:
     """Set ``changes`` (by column name) on the ``escalation_layers`` row of ``layer_id``."""
     _rows.update(db, "escalation_layers", layer_id, changes)
+
+
+def renumber_layers(db: Database, layer_ids: Sequence[str], *, now: str) -> None:
+    """Give the policy's layers ``layer_ids`` positions 1, 2, … in list order, stamped ``now`` (ISO 8601)."""
+    _rows.renumber_positions(db, "escalation_layers", layer_ids, start=1, now=now)
