@@ -10,7 +10,7 @@ import binascii
 import json
 import re
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from msgspec import UNSET, UnsetType
@@ -24,6 +24,7 @@ from engine.service.models import Escalate, Handoff, IncidentCreate, Snooze, Sta
 from engine.service.orgs import active_user_ids, display_name
 from engine.service.validate import decode, enum, integer
 from engine.timefmt import parse_iso, to_iso
+from engine.timeparse import DayBound, parse_day_bound
 from storage import timeline
 from storage.queries import incidents as queries
 from storage.queries import policies as policy_queries
@@ -241,24 +242,12 @@ def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
     return incident_wire(_row(ctx, ident))
 
 
-def _day(value: Any, field: str, *, end: bool) -> str:
-    """``from``/``to`` take a date (``2025-01-01``, ``to`` inclusive) or a full ISO 8601 instant."""
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field)
+def _day(value: Any, field: str, *, end: bool) -> DayBound:
+    """``from``/``to``: :func:`engine.timeparse.parse_day_bound`; 422 on ``field`` when unreadable."""
     try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        try:
-            return to_iso(parse_iso(value))
-        except ValueError:
-            raise ValidationError(
-                f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field
-            ) from None
-    if end:
-        if d == date.max:  # the day after 9999-12-31 does not exist
-            return "9999-12-31T23:59:59.999Z"
-        d = d + timedelta(days=1)
-    return d.isoformat() + "T00:00:00.000Z"
+        return parse_day_bound(value, end=end)
+    except ValueError as exc:
+        raise ValidationError(f"{field} {exc}", field=field) from None
 
 
 def _encode_cursor(row: sqlite3.Row) -> str:
@@ -298,8 +287,8 @@ def list_incidents(
     """Newest first, cursor-paginated: ``{"incidents": [...], "nextCursor": str | None}``."""
     status = None if status is None else enum(status, "status", STATUSES)
     severity = None if severity is None else enum(severity, "severity", SEVERITIES)
-    created_from = None if from_ is None else _day(from_, "from", end=False)
-    created_to = None if to is None else _day(to, "to", end=True)
+    start = None if from_ is None else _day(from_, "from", end=False)
+    end = None if to is None else _day(to, "to", end=True)
     limit = integer(limit, "limit", minimum=1, maximum=100)
     after = None if cursor is None else _decode_cursor(cursor)
     rows = queries.incident_page(
@@ -308,10 +297,10 @@ def list_incidents(
         limit=limit + 1,
         status=status,
         severity=severity,
-        created_from=created_from,
-        created_to=created_to,
+        created_from=None if start is None else to_iso(start.at),
+        created_to=None if end is None else to_iso(end.at),
         # A bare date ``to`` is inclusive of that day: before the next day's midnight.
-        created_to_inclusive=not (isinstance(to, str) and len(to) == 10),
+        created_to_inclusive=end is None or not end.whole_day,
         after=after,
         open_only=open_only,
         include_drills=include_drills,
