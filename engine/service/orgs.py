@@ -172,6 +172,32 @@ def add_user(
     return create_user(ctx, body, origin=origin, remote_id=remote_id, user_id=user_id)
 
 
+@dataclass(frozen=True)
+class Person:
+    """A person's fields as stored (column names), checked: ``email`` lower-cased; the others None when
+    absent or null."""
+
+    email: str
+    first_name: str | None
+    last_name: str | None
+    role: str | None
+    image_url: str | None
+
+
+def check_person(body: Any) -> Person:
+    """A :class:`~engine.service.models.UserCreate` body (``email``, ``firstName``, ``lastName``,
+    ``role``, ``imageUrl``) checked by the one set of rules every way in uses (a local create, a pulled
+    person); raises 422 ``validation_error`` naming the field."""
+    checked = decode(UserCreate, body)
+    return Person(
+        email=_email(checked.email),
+        first_name=None if checked.first_name is UNSET else checked.first_name,
+        last_name=None if checked.last_name is UNSET else checked.last_name,
+        role=None if checked.role is UNSET else checked.role,
+        image_url=None if checked.image_url is UNSET else checked.image_url,
+    )
+
+
 def create_user(
     ctx: Ctx,
     body: Any,
@@ -182,12 +208,14 @@ def create_user(
 ) -> dict[str, Any]:
     """Add a person from a :class:`~engine.service.models.UserCreate` body; their user in wire form.
     422 ``validation_error`` for a bad body, 409 ``name_conflict`` when an active user has the email."""
-    checked = decode(UserCreate, body)
-    email = _email(checked.email)
-    first_name = None if checked.first_name is UNSET else checked.first_name
-    last_name = None if checked.last_name is UNSET else checked.last_name
-    role = "org:member" if checked.role is UNSET else checked.role
-    image_url = None if checked.image_url is UNSET else checked.image_url
+    person = check_person(body)
+    email, first_name, last_name, image_url = (
+        person.email,
+        person.first_name,
+        person.last_name,
+        person.image_url,
+    )
+    role = person.role or "org:member"
     with ctx.write() as now:
         if org_queries.active_email_taken(ctx.db, ctx.org_id, email):
             raise NameConflict(f"a user with email {email} already exists in this organisation")

@@ -39,9 +39,10 @@ from typing import Any
 from engine.clock import Clock
 from engine.errors import DomainError, NameConflict
 from engine.ids import new_id
-from engine.model import LONGEST_WAIT_MINUTES, ROLES, SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, ROLES, STATUSES
 from engine.service import Ctx, incidents, orgs, policies, schedules
-from engine.service.validate import enum, name_string, person_name, string
+from engine.service.models import IncidentCreate, StatusChange
+from engine.service.validate import decode_field
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
 from storage.db import Database
@@ -192,10 +193,13 @@ class Puller:
 
     def _upsert_user(self, rid: str, u: dict[str, Any]) -> None:
         email_raw = u.get("email") or u.get("emailAddress")
-        first = person_name(u.get("firstName"), "firstName")
-        last = person_name(u.get("lastName"), "lastName")
-        image = string(u.get("imageUrl"), "imageUrl", max_len=2048, nullable=True)
+        # A role this side does not know keeps the local one (a new person is a member); every other
+        # field is checked by the rules a local create uses (orgs.check_person).
         role = u.get("role") if u.get("role") in ROLES else None
+        fields: dict[str, Any] = {"firstName": u.get("firstName"), "lastName": u.get("lastName")}
+        fields["imageUrl"] = u.get("imageUrl")
+        if role is not None:
+            fields["role"] = role
         row = self.db.one("SELECT * FROM users WHERE org_id = ? AND remote_id = ?", (self.org_id, rid))
         if row is None and isinstance(email_raw, str):
             # The same person may already be here (the admin who ran `oncall init`): link by email.
@@ -205,22 +209,18 @@ class Puller:
             )
         if row is None:
             safe = re.sub(r"[^a-z0-9._-]", "-", rid.lower())[:64] or "user"
-            orgs.add_user(
-                self.ctx,
-                email=email_raw or f"{safe}@unknown.scaling.invalid",
-                first_name=first,
-                last_name=last,
-                role=role or "org:member",
-                image_url=image,
-                origin="remote",
-                remote_id=rid,
-            )
+            email = email_raw or f"{safe}@unknown.scaling.invalid"
+            orgs.create_user(self.ctx, {"email": email, **fields}, origin="remote", remote_id=rid)
             self.result.bump("created", "user")
             return
+        # No address from the remote (or not a string): the person keeps theirs.
+        email = email_raw if isinstance(email_raw, str) else row["email"]
+        person = orgs.check_person({"email": email, **fields})
         changes: dict[str, Any] = {"origin": "remote", "remote_id": rid, "removed_at": None}
-        if isinstance(email_raw, str) and email_raw.strip().lower() != row["email"]:
-            changes["email"] = orgs._email(email_raw)
-        for col, value in (("first_name", first), ("last_name", last), ("image_url", image), ("role", role)):
+        if person.email != row["email"]:
+            changes["email"] = person.email
+        for col in ("first_name", "last_name", "image_url", "role"):
+            value = getattr(person, col)
             if value is not None and value != row[col]:
                 changes[col] = value
         diff = {k: v for k, v in changes.items() if row[k] != v}
@@ -545,14 +545,12 @@ class Puller:
         assert row is not None
         now = self.clock.now()
         changes: dict[str, Any] = {}
-        title = name_string(inc.get("title"), "title", max_len=100)
-        changes["title"] = title
+        # The rules a local create and a status change use (engine.service.models), field by field.
+        changes["title"] = decode_field(IncidentCreate, "title", inc.get("title"))
         if "description" in inc:
-            changes["description"] = string(
-                inc.get("description"), "description", max_len=10_000, nullable=True
-            )
-        changes["severity"] = enum(inc.get("severity"), "severity", SEVERITIES)
-        status = enum(inc.get("status") or row["status"], "status", STATUSES)
+            changes["description"] = decode_field(IncidentCreate, "description", inc.get("description"))
+        changes["severity"] = decode_field(IncidentCreate, "severity", inc.get("severity"))
+        status = decode_field(StatusChange, "status", inc.get("status") or row["status"])
         changes["status"] = status
         if "ownerId" in inc:
             changes["owner_id"] = self.user(inc.get("ownerId"))
