@@ -436,6 +436,31 @@ def m0006_clock(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0007_timers")
+def m0007_timers(db: sqlite_utils.Database) -> None:
+    """Engine timers other than escalation steps (heartbeats, maintenance-window ends, notification-rule
+    steps, shift reminders): one row per ``(kind, subject_id)`` with its due time (epoch ms) and a
+    ``generation`` bumped every time the row is armed again, so a timer fired from a stale read never
+    deletes or moves a newer arming. ``data`` is the kind's JSON payload. Fired by the engine process
+    (engine/runtime/timers.py) in the same fenced transactions as escalation steps."""
+    _run(
+        db,
+        [
+            """CREATE TABLE timers (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                subject_id TEXT NOT NULL,
+                due_at_ms INTEGER NOT NULL,
+                generation INTEGER NOT NULL DEFAULT 1,
+                data TEXT NOT NULL DEFAULT '{}',
+                UNIQUE (kind, subject_id)
+            )""",
+            "CREATE INDEX timers_due ON timers (due_at_ms)",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     db = database.utils

@@ -47,6 +47,7 @@ from engine.errors import DomainError, ValidationError
 from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.runner import EngineRunner
 from engine.service.database import Database, open_db
+from engine.service.timer_kinds import new_runner
 
 log = logging.getLogger("oncall.api")
 
@@ -228,7 +229,7 @@ def create_app(
     """
     path = Path(db_path)
     config = config or OperatorConfig()
-    runner = EngineRunner(path, clock, f"serve-{os.getpid()}", config=config) if engine else None
+    runner = new_runner(path, clock, f"serve-{os.getpid()}", config=config) if engine else None
     api = Api(path, clock, runner, config)
 
     by_path: dict[str, dict[str, Operation]] = {}

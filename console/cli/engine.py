@@ -38,7 +38,7 @@ def engine_command(
 ) -> None:
     """Run the escalation engine without the console."""
     from engine.errors import DomainError
-    from engine.runtime.runner import EngineRunner
+    from engine.service.timer_kinds import new_runner
 
     state = ctx.obj if isinstance(ctx.obj, State) else State(None, None, None)
     if db_path is not None:
@@ -53,7 +53,7 @@ def engine_command(
         if not quiet:
             echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
 
-    runner = EngineRunner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say, config=config)
+    runner = new_runner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say, config=config)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

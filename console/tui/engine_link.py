@@ -41,9 +41,9 @@ class EngineLink:
             self.error = "no database file"
             return
         try:
-            from engine.runtime.runner import EngineRunner
+            from engine.service.timer_kinds import new_runner
 
-            self.runner = EngineRunner(self.db_path, self.clock, self.name, config=self.config)
+            self.runner = new_runner(self.db_path, self.clock, self.name, config=self.config)
             self.runner.start()
             self._started_at = monotonic()
         except Exception as exc:  # the console must open even when the engine cannot run

@@ -5,7 +5,9 @@ escalation state in memory: APScheduler, with a ``MemoryJobStore`` only, is the 
 date job is re-armed at the earliest ``due_at`` in the database; a ``safety`` interval job (≤ 2 s) and a
 ``poll`` job watching ``PRAGMA data_version`` (other processes' commits: the console creating an
 incident, the API server acknowledging one) catch everything else. Each wake calls
-:func:`engine.runtime.escalator.tick`, fenced by the lease, until nothing is due, then re-arms.
+:func:`engine.runtime.escalator.tick` and :func:`engine.runtime.timers.fire_due` (the other timer kinds it
+was given: heartbeats, window ends, rule steps, reminders), fenced by the lease, until nothing is due,
+then re-arms at the earliest due time of either.
 
 Exactly one runner per database fires timers: the one holding the lease (:mod:`storage.lease`). The
 others are ``standby`` and try to take the lease every ``renew_every`` seconds; with the default 5 s TTL
@@ -35,7 +37,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +47,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.clock import Clock, WallClock
-from engine.runtime import delivery, escalator
+from engine.runtime import delivery, escalator, timers
 from engine.runtime.operator_config import OperatorConfig
 from storage import db_clock, lease
 from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
@@ -83,9 +85,12 @@ class EngineRunner:
         on_mode: Callable[[str], None] | None = None,
         config: OperatorConfig | None = None,
         on_lost: Callable[[DatabaseGone], None] | None = None,
+        timer_handlers: Mapping[str, timers.TimerHandler] | None = None,
     ) -> None:
         """``config`` is the operator's configuration delivery obeys (the webhook allow-list re-checked
-        before sending to an API-set webhook, the commands' PATH); default: no file's."""
+        before sending to an API-set webhook, the commands' PATH); default: no file's. ``timer_handlers``
+        are the timer kinds this engine fires besides escalation steps (the surfaces pass
+        ``engine.service.timer_kinds.HANDLERS``, through ``timer_kinds.new_runner``); default: none."""
         if safety_tick > SAFETY_TICK_S:
             raise ValueError(f"the safety tick must be at most {SAFETY_TICK_S:g} s")
         self.db_path = str(db_path)
@@ -104,6 +109,7 @@ class EngineRunner:
         self.on_mode = on_mode
         self.config = config or OperatorConfig()
         self.on_lost = on_lost
+        self.timer_handlers: Mapping[str, timers.TimerHandler] = dict(timer_handlers or {})
         self.lost: DatabaseGone | None = None
         self.mode = "stopped"
         self.fired_total = 0
@@ -291,7 +297,10 @@ class EngineRunner:
                     self.on_fired(fired, self.clock.now())
                 self.fired_total += n
                 fired_any = fired_any or n > 0
-                if n < batch:
+                n_timers = timers.fire_due(db, self.clock, self.timer_handlers, batch, fence=fence)
+                self.fired_total += n_timers
+                fired_any = fired_any or n_timers > 0
+                if n < batch and n_timers < batch:
                     break
                 # Behind (a restart, a burst): the first batch is committed quickly, then larger
                 # transactions catch up with less per-commit work (each still well under a second).
@@ -311,7 +320,10 @@ class EngineRunner:
         sched = self._sched
         if sched is None:
             return
-        due = escalator.next_due(db)
+        dues = [
+            d for d in (escalator.next_due(db), timers.next_due(db, self.timer_handlers)) if d is not None
+        ]
+        due = min(dues) if dues else None
         if due is None:
             try:
                 sched.remove_job("wake")
