@@ -30,6 +30,7 @@ SQL = re.compile(
 )
 # The generic helpers of storage.db.Database (and of a raw sqlite3 connection or cursor).
 DB_HELPERS = {"execute", "executemany", "executescript", "one", "all", "scalar", "insert", "update", "delete"}
+RAW_CONNECTION = {"conn", "utils"}  # Database.conn (sqlite3, on any receiver), Database.utils (sqlite-utils)
 DB_NAMES = re.compile(r"(?:^|_)(?:db|database|conn|connection|cursor|utils)$")
 
 
@@ -63,6 +64,14 @@ def violations(source: str, rel: str) -> list[str]:
             match = SQL.search(node.value)
             if match:
                 found.append(f"{rel}:{node.lineno}: SQL in a string ({match.group(0).strip()!r}…)")
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in RAW_CONNECTION
+            and (node.attr == "conn" or DB_NAMES.search(_receiver_name(node.value) or ""))
+        ):
+            found.append(
+                f"{rel}:{node.lineno}: reaches the raw connection (.{node.attr}): use a storage function"
+            )
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             method = node.func.attr
             receiver = _receiver_name(node.func.value)
@@ -96,8 +105,10 @@ def f(db, ctx, cur):
     ok = {"a": 1}
     ok.update({"b": 2})
     message = "select a person, then update them"
+    source.conn.backup(scratch)
+    n = ctx.db.utils.table_names()
 '''
     lines = violations(source, "engine/probe.py")
     numbers = sorted(int(v.split(":")[1]) for v in lines)
-    assert numbers == [4, 4, 5, 6, 6, 7, 8, 9], lines
+    assert numbers == [4, 4, 5, 6, 6, 7, 8, 9, 13, 14], lines
     assert all(v.startswith("engine/probe.py:") for v in lines)
