@@ -171,3 +171,30 @@ def insert_incident_update(db: Database, values: Mapping[str, Any]) -> None:
 def update_incident_update(db: Database, update_id: str, changes: Mapping[str, Any]) -> None:
     """Set ``changes`` (by column name) on the ``incident_updates`` row of ``update_id``."""
     _rows.update(db, "incident_updates", update_id, changes)
+
+
+def open_pulled_incident_remote_ids(db: Database, org_id: str) -> list[str]:
+    """The remote ids of the organisation's pulled incidents not yet resolved, oldest first."""
+    return [
+        r["remote_id"]
+        for r in db.all(
+            "SELECT remote_id FROM incidents WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL "
+            "AND status != 'resolved' ORDER BY created_at",
+            (org_id,),
+        )
+    ]
+
+
+def recorded_statuses(db: Database, incident_id: str) -> set[str]:
+    """The statuses the incident's ``status_history`` holds a row for."""
+    return {
+        r["status"] for r in db.all("SELECT status FROM status_history WHERE incident_id = ?", (incident_id,))
+    }
+
+
+def set_status_changed_at(db: Database, incident_id: str, status: str, changed_at: str) -> None:
+    """Move the incident's ``status_history`` row(s) of ``status`` to ``changed_at`` (ISO 8601)."""
+    db.execute(
+        "UPDATE status_history SET changed_at = ? WHERE incident_id = ? AND status = ?",
+        (changed_at, incident_id, status),
+    )

@@ -226,3 +226,44 @@ def api_key_by_hash(db: Database, key_hash: str) -> sqlite3.Row | None:
         "LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
         (key_hash,),
     )
+
+
+# -- people mirrored from the remote ---------------------------------------------------------------
+
+PLACEHOLDER_DOMAIN = "@unknown.scaling.invalid"
+"""The address of a person the remote named but never listed (a placeholder until a pull lists them)."""
+
+
+def user_row_by_remote_id(db: Database, org_id: str, remote_id: str) -> sqlite3.Row | None:
+    """The whole ``users`` row linked to the remote person ``remote_id`` (removed people included), or None."""
+    return db.one("SELECT * FROM users WHERE org_id = ? AND remote_id = ?", (org_id, remote_id))
+
+
+def unlinked_user_by_email(db: Database, org_id: str, email: str) -> sqlite3.Row | None:
+    """The current person of the organisation with ``email`` (lower-cased) not yet linked to a remote
+    person, or None."""
+    return db.one(
+        "SELECT * FROM users WHERE org_id = ? AND email = ? AND removed_at IS NULL AND remote_id IS NULL",
+        (org_id, email),
+    )
+
+
+def restore_pulled_user(db: Database, user_id: str) -> None:
+    """A removed person the pull created is a member again, unless their address now belongs to a
+    current member of the organisation."""
+    db.execute(
+        "UPDATE users SET removed_at = NULL WHERE id = ? AND origin = 'remote' AND removed_at IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM users o WHERE o.org_id = users.org_id AND o.email = users.email "
+        "AND o.removed_at IS NULL)",
+        (user_id,),
+    )
+
+
+def listed_pulled_users(db: Database, org_id: str) -> list[sqlite3.Row]:
+    """The current people the pull created from the remote's list (placeholders left out): rows with
+    ``id`` and ``remote_id``."""
+    return db.all(
+        "SELECT id, remote_id FROM users WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL "
+        f"AND removed_at IS NULL AND email NOT LIKE '%{PLACEHOLDER_DOMAIN}'",
+        (org_id,),
+    )
