@@ -24,9 +24,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "DST_WORDS",
+    "DayBound",
     "LocalInstant",
     "next_dst_change",
     "parse_clock_time",
+    "parse_day_bound",
     "parse_iso",
     "parse_local_instant",
     "validate_timezone",
@@ -113,6 +115,45 @@ def parse_iso(text: str) -> datetime:
         return dt.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
         raise ValueError(f"datetime out of range: {text!r}") from None
+
+
+_DAY_OR_INSTANT = "must be a date (YYYY-MM-DD) or an ISO 8601 datetime"
+_LAST_INSTANT = datetime(
+    9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC
+)  # the day after 9999-12-31 does not exist
+
+
+@dataclass(frozen=True)
+class DayBound:
+    """One end of a date range people type (the incidents list's ``from``/``to``): ``at`` is a UTC
+    instant; ``whole_day`` says the text was a bare date, so an ``end`` bound is exclusive (it is the
+    start of the next day) while an instant typed as the end is inclusive."""
+
+    at: datetime
+    whole_day: bool
+
+
+def parse_day_bound(text: object, *, end: bool) -> DayBound:
+    """A date (``2025-01-01``: that day in UTC, whole) or a full ISO 8601 instant with a zone.
+
+    A date as the start bound is its midnight; as the ``end`` bound, the next day's midnight (the day is
+    included), or the last millisecond of 9999-12-31. Raises ``ValueError("must be a date (YYYY-MM-DD) or
+    an ISO 8601 datetime")`` for anything else (a non-string included).
+    """
+    if not isinstance(text, str):
+        raise ValueError(_DAY_OR_INSTANT)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            return DayBound(parse_iso(text), whole_day=False)
+        except ValueError:
+            raise ValueError(_DAY_OR_INSTANT) from None
+    if end:
+        if day == date.max:
+            return DayBound(_LAST_INSTANT, whole_day=True)
+        day += timedelta(days=1)
+    return DayBound(datetime(day.year, day.month, day.day, tzinfo=UTC), whole_day=True)
 
 
 @dataclass(frozen=True)

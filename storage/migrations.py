@@ -461,6 +461,14 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0008_drop_sync_lease")
+def m0008_drop_sync_lease(db: sqlite_utils.Database) -> None:
+    """``sync_lease`` (0003) was never used: each organisation's push lease is a row of the fenced
+    leases (``engine_lease`` row ``push:<org>``, storage/lease.py). Nothing reads or writes the table, so it
+    goes with whatever it holds."""
+    _run(db, ["DROP TABLE IF EXISTS sync_lease"])
+
+
 @MIGRATIONS(name="0011_contact_channels")
 def m0011_contact_channels(db: sqlite_utils.Database) -> None:
     """The ``apprise`` channel, acknowledge links and the per-contact-method rate limit (docs/PAGES.md).

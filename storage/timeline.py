@@ -12,7 +12,7 @@ in that incident's timeline (``max(at, latest)``), should the machine's clock st
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,27 @@ def record(
         },
     )
     return event_id
+
+
+EventRow = tuple[str, str, str, str, str | None, str]
+"""One event to insert as it is stored: ``(id, incident_id, at, kind, actor, data)`` with ``at`` ISO 8601
+and ``data`` JSON text."""
+
+
+def insert_rows(db: Database, rows: Sequence[EventRow]) -> None:
+    """Append many events in one ``executemany``, already stamped (clamp them with :func:`latest_at`)."""
+    with db.lock:
+        db.conn.executemany(
+            "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+
+
+def count_of_kind(db: Database, incident_id: str, kind: str) -> int:
+    """How many events of ``kind`` the incident's timeline holds."""
+    return int(
+        db.scalar("SELECT count(*) FROM timeline WHERE incident_id = ? AND kind = ?", (incident_id, kind))
+        or 0
+    )
 
 
 def latest_at(db: Database, incident_ids: Iterable[str]) -> dict[str, str]:

@@ -64,6 +64,7 @@ from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
 from storage.db_clock import write_at
+from storage.queries import page_queue as queue_rows
 from storage.queries import pages as page_rows
 
 if TYPE_CHECKING:
@@ -235,11 +236,9 @@ def mark_orphans_unknown(db: Database, clock: Clock) -> int:
     Called by the engine that has just acquired the lease, before it delivers anything.
     """
     with write_at(db, clock) as now:
-        rows = db.all("SELECT * FROM outbox WHERE status = 'sending'")
+        rows = queue_rows.sending_rows(db)
         for row in rows:
-            db.execute(
-                "UPDATE outbox SET status = 'unknown', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
-            )
+            queue_rows.mark_unknown(db, row["seq"])
             _event(
                 db,
                 row,
@@ -328,33 +327,21 @@ def claim(
 
             if not lease.holds(db, fence):
                 return []
-        candidates = db.all(
-            "SELECT o.*, c.address, c.secret, c.address_set_via, c.address_sealed, i.status AS incident_status, "
-            "i.acknowledged_at, i.seq AS incident_number "
-            "FROM outbox o LEFT JOIN contact_methods c ON c.id = o.contact_id "
-            "JOIN incidents i ON i.id = o.incident_id "
-            "WHERE o.status = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.next_attempt_ms, o.seq LIMIT ?",
-            (now_ms, limit),
-        )
+        candidates = queue_rows.due_rows(db, now_ms, limit)
         rows = []
         for row in candidates:
             reason = _stale_reason(row)
             if reason is None:
                 rows.append(row)
                 continue
-            db.execute(
-                "UPDATE outbox SET status = 'cancelled', lease_until_ms = NULL WHERE seq = ?", (row["seq"],)
-            )
+            queue_rows.mark_cancelled(db, row["seq"])
             _event(db, row, now, "page_delivery_cancelled", attempt=row["attempts"], reason=reason)
             page_rows.unfold(db, row["seq"])  # a summary that will not go: its pages wait on their own again
         rows = _rate_limit(db, now, rows, rate_limit_per_minute)
         for row in rows:
             if row["contact_id"] is not None and row["channel"] != "log":
                 page_rows.record_send(db, row["contact_id"], now_ms)
-            db.execute(
-                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ? WHERE seq = ?",
-                (now_ms + int(SEND_TIMEOUT_S * 1000) * 2, row["seq"]),
-            )
+            queue_rows.mark_sending(db, row["seq"], now_ms + int(SEND_TIMEOUT_S * 1000) * 2)
     return rows
 
 
@@ -491,20 +478,14 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
     attempt = row["attempts"] + 1
     with write_at(db, clock) as now:
         if result.ok:
-            db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until_ms = NULL, last_error = NULL "
-                "WHERE seq = ? AND status = 'sending'",
-                (to_iso(now), row["seq"]),
-            )
+            queue_rows.mark_sent(db, row["seq"], to_iso(now))
             _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=True, result=result.detail)
             _settle_folded(db, row, now, result, give_up=False)
             return
         give_up = not result.retryable or attempt >= MAX_ATTEMPTS
         retry_at = None if give_up else to_epoch_ms(now) + int(BACKOFF_BASE_S * 1000 * 2 ** (attempt - 1))
-        db.execute(
-            "UPDATE outbox SET status = ?, next_attempt_ms = coalesce(?, next_attempt_ms), lease_until_ms = NULL, "
-            "last_error = ? WHERE seq = ? AND status = 'sending'",
-            ("failed" if give_up else "pending", retry_at, result.detail, row["seq"]),
+        queue_rows.mark_failed_attempt(
+            db, row["seq"], give_up=give_up, retry_at_ms=retry_at, error=result.detail
         )
         _event(
             db,

@@ -37,6 +37,9 @@ from engine.runtime.page_queue import to_iso
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, timeline
 from storage.db import Database
+from storage.queries import escalations as escalation_rows
+from storage.queries import incidents as incident_queries
+from storage.queries import orgs as org_queries
 from storage.queries.policies import load_policy_model
 from storage.queries.schedules import load_schedule_model
 
@@ -57,12 +60,6 @@ __all__ = [
 DEFAULT_BATCH = 500
 log = logging.getLogger("oncall.engine")
 
-_ESC_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
-_ESC_MANY_SQL = (
-    "SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id "
-    "WHERE i.org_id = ? AND e.incident_id IN (SELECT value FROM json_each(?))"
-)
-
 
 @dataclass
 class _Tx:
@@ -79,7 +76,7 @@ class _Tx:
     resolve_errors: dict[str, str] = field(default_factory=dict)
     removed_notes: dict[Target, tuple[str, ...]] = field(default_factory=dict)
     batched: bool = False
-    _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
+    _rows: list[timeline.EventRow] = field(default_factory=list)
     outbox_rows: list[page_queue.OutboxRow] = field(default_factory=list)
     _stamp: tuple[datetime, str, str] | None = None
 
@@ -119,10 +116,7 @@ class _Tx:
                 r if r[2] >= latest.get(r[1], "") else (r[0], r[1], latest[r[1]], r[3], r[4], r[5])
                 for r in self._rows
             ]
-            self.db.conn.executemany(
-                "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)",
-                self._rows,
-            )
+            timeline.insert_rows(self.db, self._rows)
             self._rows.clear()
 
     def plan(self, stored: str) -> Policy:
@@ -147,8 +141,7 @@ class _Tx:
         engine only pages at its ``now``, and a removal already recorded is behind it (rule 8 of
         docs/TIME_RULES.md)."""
         if self._members is None:
-            rows = self.db.all("SELECT id FROM users WHERE removed_at IS NULL")
-            self._members = Membership(frozenset(r["id"] for r in rows))
+            self._members = Membership(org_queries.current_member_ids(self.db))
         return self._members
 
     def resolve(self, target: Target, at: datetime) -> tuple[str, ...]:
@@ -206,32 +199,26 @@ def _state(row: sqlite3.Row) -> esc.EscalationState:
 def _save(
     db: Database, incident_id: str, expected_generation: int, s: esc.EscalationState, now: datetime
 ) -> None:
-    cur = db.execute(
-        "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
-        "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?",
-        (
-            s.step,
-            s.loop,
-            s.round,
-            s.generation,
-            s.state,
-            None if s.due_at is None else to_epoch_ms(s.due_at),
-            s.due_kind,
-            s.acked_by,
-            to_iso(now),
-            incident_id,
-            expected_generation,
-        ),
+    saved = escalation_rows.save_state(
+        db,
+        incident_id,
+        expected_generation,
+        step=s.step,
+        loop=s.loop,
+        round=s.round,
+        generation=s.generation,
+        state=s.state,
+        due_at_ms=None if s.due_at is None else to_epoch_ms(s.due_at),
+        due_kind=s.due_kind,
+        acked_by=s.acked_by,
+        updated_at=to_iso(now),
     )
-    if cur.rowcount != 1:  # cannot happen inside one BEGIN IMMEDIATE transaction; refuse rather than fork
+    if not saved:  # cannot happen inside one BEGIN IMMEDIATE transaction; refuse rather than fork
         raise DomainError("stale_escalation", f"escalation of {incident_id} changed underneath this step")
 
 
 def _incident(db: Database, incident_id: str) -> sqlite3.Row | None:
-    return db.one(
-        "SELECT id, org_id, title, severity, status, escalation_policy_id FROM incidents WHERE id = ?",
-        (incident_id,),
-    )
+    return incident_queries.incident_head(db, incident_id)
 
 
 def _target_of(data: dict[str, Any]) -> Target:
@@ -281,7 +268,7 @@ def start(db: Database, now: datetime, incident_id: str) -> None:
         inc = _incident(db, incident_id)
         if inc is None or not inc["escalation_policy_id"] or inc["status"] == "resolved":
             return
-        if db.one("SELECT 1 FROM escalations WHERE incident_id = ?", (incident_id,)):
+        if escalation_rows.has_escalation(db, incident_id):
             return
         try:
             plan = load_policy_model(db, inc["escalation_policy_id"])
@@ -290,8 +277,8 @@ def start(db: Database, now: datetime, incident_id: str) -> None:
         tx = _Tx(db)
         outcome = esc.begin(plan, now, tx.resolve)
         s = outcome.state
-        db.insert(
-            "escalations",
+        escalation_rows.insert_escalation(
+            db,
             {
                 "incident_id": incident_id,
                 "org_id": inc["org_id"],
@@ -359,7 +346,7 @@ def _advance(
     """
     with db.write():
         inc = _incident(db, incident_id)
-        row = None if inc is None else db.one(_ESC_SQL, (incident_id,))
+        row = None if inc is None else escalation_rows.escalation_row(db, incident_id)
         if inc is not None and row is None and without_escalation is not None:
             without_escalation(_Tx(db), inc)
             return
@@ -393,10 +380,8 @@ def handoff(db: Database, now: datetime, incident_id: str, target_user_id: str, 
     """
 
     def page_the_new_owner(tx: _Tx, inc: sqlite3.Row) -> None:
-        n = tx.db.scalar(
-            "SELECT count(*) FROM timeline WHERE incident_id = ? AND kind = 'handoff_paged'", (incident_id,)
-        )
-        page = esc.Page(None, 0, (target_user_id,), "handoff", f"h0.{int(n) + 1}")
+        n = timeline.count_of_kind(tx.db, incident_id, "handoff_paged")
+        page = esc.Page(None, 0, (target_user_id,), "handoff", f"h0.{n + 1}")
         event = esc.Event("handoff_paged", {"position": None, "userIds": [target_user_id]}, page)
         outcome = esc.Outcome(esc.EscalationState(0, 0, 0, "stopped"), (event,))
         _apply(tx, inc, now, outcome, actor_id, None)
@@ -471,12 +456,7 @@ def tick(
                 return 0
         now = at if isinstance(at, datetime) else db_clock.instant(db, at)
         now_ms = math.floor(now.timestamp() * 1000)  # truncated: a row due at now_ms is due at ``now``
-        rows = db.all(
-            "SELECT e.*, i.title, i.severity, i.status, i.org_id AS inc_org FROM escalations e "
-            "JOIN incidents i ON i.id = e.incident_id "
-            "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?",
-            (now_ms, limit),
-        )
+        rows = escalation_rows.due_rows(db, now_ms, limit)
         if not rows:
             return 0
         # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
@@ -567,10 +547,7 @@ def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: date
     if live == row["policy_hash"] or (live or "deleted") == noted:
         return
     tx.noted[row["incident_id"]] = live or "deleted"
-    tx.db.execute(
-        "UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?",
-        (live or "deleted", row["incident_id"]),
-    )
+    escalation_rows.note_policy_hash(tx.db, row["incident_id"], live or "deleted")
     tx.record(
         row["incident_id"],
         now,
@@ -586,18 +563,12 @@ def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: date
 
 def next_due(db: Database) -> datetime | None:
     """The earliest pending due time, or None when nothing is armed."""
-    ms = db.scalar("SELECT min(due_at_ms) FROM escalations WHERE due_at_ms IS NOT NULL")
-    return None if ms is None else from_epoch_ms(int(ms))
+    ms = escalation_rows.earliest_due_ms(db)
+    return None if ms is None else from_epoch_ms(ms)
 
 
 def overdue_count(db: Database, now: datetime) -> int:
-    return int(
-        db.scalar(
-            "SELECT count(*) FROM escalations WHERE due_at_ms IS NOT NULL AND due_at_ms <= ?",
-            (math.floor(now.timestamp() * 1000),),
-        )
-        or 0
-    )
+    return escalation_rows.overdue_count(db, math.floor(now.timestamp() * 1000))
 
 
 def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
@@ -624,14 +595,14 @@ def drive(db: Database, clock: VirtualClock, until: datetime) -> int:
 
 def escalation_state(db: Database, incident_id: str) -> dict[str, Any] | None:
     """The escalation in wire form (what the console shows as "2/3" and a countdown), or None."""
-    row = db.one(_ESC_SQL, (incident_id,))
+    row = escalation_rows.escalation_row(db, incident_id)
     return None if row is None else _state_wire(row)
 
 
 def escalation_states(db: Database, org_id: str, incident_ids: list[str]) -> dict[str, dict[str, Any]]:
     """:func:`escalation_state` of many incidents of the organisation in one query, keyed by incident id;
     incidents without an escalation (or outside the organisation) are left out."""
-    rows = db.all(_ESC_MANY_SQL, (org_id, json.dumps(incident_ids)))
+    rows = escalation_rows.escalation_rows(db, org_id, incident_ids)
     return {row["incident_id"]: _state_wire(row) for row in rows}
 
 

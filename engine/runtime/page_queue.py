@@ -23,6 +23,20 @@ from engine.outcome import Page
 from engine.timefmt import to_epoch_ms
 from engine.timefmt import to_iso as _to_iso
 from storage.db import Database
+from storage.queries import page_queue as queue_rows
+from storage.queries.page_queue import OutboxRow
+
+__all__ = [
+    "DEFAULT_CHANNEL",
+    "LOG",
+    "Contact",
+    "OutboxRow",
+    "contacts_for",
+    "enqueue",
+    "idempotency_key",
+    "insert_batch",
+    "to_iso",
+]
 
 DEFAULT_CHANNEL = "log"
 to_iso = lru_cache(maxsize=1024)(_to_iso)  # one engine step formats the same instants many times
@@ -48,10 +62,7 @@ def contacts_for(db: Database, user_id: str, cache: dict[str, list[Contact]] | N
     """The user's contact methods in creation order, or the log channel when there are none."""
     if cache is not None and user_id in cache:
         return cache[user_id]
-    rows = db.all(
-        "SELECT id, channel, address, secret FROM contact_methods WHERE user_id = ? ORDER BY created_at, rowid",
-        (user_id,),
-    )
+    rows = queue_rows.user_contact_rows(db, user_id)
     out = [Contact(r["id"], r["channel"], r["address"], r["secret"]) for r in rows] or [LOG]
     if cache is not None:
         cache[user_id] = out
@@ -62,15 +73,6 @@ def idempotency_key(incident_id: str, page: Page, user_id: str, contact: Contact
     position = "h" if page.position is None else str(page.position)
     key = f"{incident_id}:{position}:{page.round}:{user_id}:{contact.tag}"
     return key if page.discriminator is None else f"{key}:{page.discriminator}"
-
-
-_INSERT = (
-    "INSERT OR IGNORE INTO outbox (idem_key, org_id, incident_id, layer_position, loop, user_id, "
-    "channel, contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at, rule_subject, "
-    "rule_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-OutboxRow = tuple[Any, ...]
 
 
 def build_row(
@@ -145,7 +147,7 @@ def put(db: Database, row: OutboxRow, entry: dict[str, Any], sink: list[OutboxRo
     """Insert ``row`` now (marking ``entry`` a duplicate if its key exists) or append it to ``sink``."""
     if sink is not None:
         sink.append(row)
-    elif db.execute(_INSERT, row).rowcount == 0:
+    elif not queue_rows.insert_row(db, row):
         entry["duplicate"] = True  # already queued by an earlier write of the same page
 
 
@@ -178,15 +180,8 @@ def insert_batch(db: Database, rows: list[OutboxRow]) -> list[OutboxRow]:
     """Insert buffered rows (``INSERT OR IGNORE``); returns the rows whose key already existed."""
     if not rows:
         return []
-    keys = [r[0] for r in rows]
-    existing: set[str] = set()
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        existing.update(
-            r[0] for r in db.all(f"SELECT idem_key FROM outbox WHERE idem_key IN ({marks})", chunk)
-        )
-    db.conn.executemany(_INSERT, rows)
+    existing = queue_rows.existing_keys(db, [r[0] for r in rows])
+    queue_rows.insert_rows(db, rows)
     seen: set[str] = set()
     dupes = []
     for r in rows:

@@ -40,6 +40,7 @@ from engine.service.orgs import get_user_row
 from engine.service.responses import wire
 from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
+from storage.queries import contacts as contact_queries
 
 CHANNELS: tuple[str, ...] = get_args(Channel)
 OPERATOR_ONLY = "operator_only"
@@ -137,8 +138,8 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
     with ctx.write() as now:
         get_user_row(ctx, user_id)
         cid = new_id("cm", now)
-        ctx.db.insert(
-            "contact_methods",
+        contact_queries.insert_contact_method(
+            ctx.db,
             {
                 "id": cid,
                 "org_id": ctx.org_id,
@@ -157,10 +158,7 @@ def add_contact_method(ctx: Ctx, user_id: str, body: Any) -> dict[str, Any]:
 def _row(ctx: Ctx, user_id: str, contact_id: str) -> sqlite3.Row:
     """A contact method of an active user of this org (a removed user's methods are not found)."""
     get_user_row(ctx, user_id)
-    row = ctx.db.one(
-        "SELECT * FROM contact_methods WHERE id = ? AND user_id = ? AND org_id = ?",
-        (contact_id, user_id, ctx.org_id),
-    )
+    row = contact_queries.contact_method_row(ctx.db, ctx.org_id, user_id, contact_id)
     if row is None:
         raise NotFound("contact method", contact_id)
     return row
@@ -169,10 +167,7 @@ def _row(ctx: Ctx, user_id: str, contact_id: str) -> sqlite3.Row:
 def list_contact_methods(ctx: Ctx, user_id: str) -> list[dict[str, Any]]:
     _may_manage(ctx, user_id)
     get_user_row(ctx, user_id)
-    rows = ctx.db.all(
-        "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, rowid",
-        (user_id, ctx.org_id),
-    )
+    rows = contact_queries.contact_method_rows(ctx.db, ctx.org_id, user_id)
     return [contact_wire(r) for r in rows]
 
 
@@ -200,7 +195,7 @@ def update_contact_method(ctx: Ctx, user_id: str, contact_id: str, body: Any) ->
         changes["secret"] = decode_field(ContactMethodUpdate, "secret", checked.secret)
     with ctx.write():
         _row(ctx, user_id, contact_id)  # still there (the channel never changes)
-        ctx.db.update("contact_methods", "id", contact_id, changes)
+        contact_queries.update_contact_method(ctx.db, contact_id, changes)
         return contact_wire(_row(ctx, user_id, contact_id))
 
 
@@ -210,7 +205,7 @@ def delete_contact_method(ctx: Ctx, user_id: str, contact_id: str) -> None:
     with ctx.write():
         row = _row(ctx, user_id, contact_id)
         _operator_only(ctx, row["channel"], "remove")
-        ctx.db.execute("DELETE FROM contact_methods WHERE id = ?", (contact_id,))
+        contact_queries.delete_contact_method(ctx.db, contact_id)
 
 
 def test_contact_methods(ctx: Ctx, user_id: str, contact_id: str | None = None) -> list[dict[str, Any]]:
@@ -227,10 +222,7 @@ def test_contact_methods(ctx: Ctx, user_id: str, contact_id: str | None = None) 
     if contact_id is not None:
         rows = [_row(ctx, user_id, contact_id)]
     else:
-        rows = ctx.db.all(
-            "SELECT * FROM contact_methods WHERE user_id = ? AND org_id = ? ORDER BY created_at, rowid",
-            (user_id, ctx.org_id),
-        )
+        rows = contact_queries.contact_method_rows(ctx.db, ctx.org_id, user_id)
     if not rows:
         raise DomainError(
             "no_contact_methods", "this person has no contact methods (their pages go to the timeline only)"

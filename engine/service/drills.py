@@ -37,6 +37,9 @@ from engine.service.policies import find_policy, load_policy_model
 from engine.timefmt import from_epoch_ms, parse_iso, to_iso
 from storage import timeline
 from storage.db import Database
+from storage.queries import drills as drill_queries
+from storage.queries import page_queue as queue_rows
+from storage.queries import schedules as schedule_queries
 
 __all__ = [
     "Drill",
@@ -124,12 +127,9 @@ class Drill:
         if self.ack_at is not None and self.acked_at is None:
             times.append(self.ack_at)
         if self.deliver:
-            ms = self.db.scalar(
-                "SELECT min(next_attempt_ms) FROM outbox WHERE incident_id = ? AND status = 'pending'",
-                (self.incident_id,),
-            )
+            ms = queue_rows.next_pending_ms(self.db, self.incident_id)
             if ms is not None:
-                times.append(from_epoch_ms(int(ms)))
+                times.append(from_epoch_ms(ms))
         return min(times) if times else None
 
     def close(self) -> None:
@@ -161,18 +161,10 @@ def drill_zone(db: Database, plan: Policy) -> str:
     """The zone a drill of ``plan`` is shown in: the first schedule it targets, else UTC."""
     for layer in plan.layers:
         if layer.target.type == "schedule" and layer.target.schedule_id:
-            row = db.one("SELECT timezone FROM schedules WHERE id = ?", (layer.target.schedule_id,))
-            if row is not None:
-                return str(row["timezone"])
+            zone = schedule_queries.schedule_timezone(db, layer.target.schedule_id)
+            if zone is not None:
+                return zone
     return "UTC"
-
-
-def _scratch_copy(source: Database) -> Database:
-    scratch = Database(":memory:", migrate=False)
-    with source.lock:
-        source.conn.backup(scratch.conn)
-    scratch.execute("PRAGMA foreign_keys=ON")
-    return scratch
 
 
 def _ack_beyond_policy(layer_count: int, ack: AckPlan) -> str:
@@ -195,7 +187,7 @@ def start_drill(
     """Copy ``source``, open the drill incident at ``at`` and page layer 1. Nothing is written to
     ``source``. ``clock`` defaults to a :class:`VirtualClock` at ``at``; a scaled clock must start there."""
     clock = clock or VirtualClock(at)
-    db = _scratch_copy(source)
+    db = drill_queries.scratch_copy(source)
     try:
         actor = first_admin_id(db, org_id)
         ctx = Ctx(db=db, org_id=org_id, actor_id=actor, actor_user_id=actor, clock=clock)
@@ -208,15 +200,11 @@ def start_drill(
         if ack is not None and ack.layer > len(plan.layers):
             raise ValidationError(_ack_beyond_policy(len(plan.layers), ack), field="ack")
         with db.write():
-            # Only the drill may page on the copy; and nothing queued before it may be delivered from it.
-            db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
-            db.execute("DELETE FROM outbox WHERE status IN ('pending', 'sending')")
-            # The copy runs on the drill's own clock, whatever the live database records (storage.db_clock).
-            db.execute("DELETE FROM clock")
+            # Only the drill may page on the copy, nothing queued before it may be delivered from it, and
+            # the copy runs on the drill's own clock, whatever the live database records (storage.db_clock).
+            drill_queries.disarm_copy(db)
         names = user_names(ctx)
-        schedule_names = {
-            r["id"]: r["name"] for r in db.all("SELECT id, name FROM schedules WHERE org_id = ?", (org_id,))
-        }
+        schedule_names = schedule_queries.schedule_names(db, org_id)
         if isinstance(clock, VirtualClock):
             clock.advance_to(at)
         inc = incidents_svc.create_incident(

@@ -26,15 +26,16 @@ from engine.service.policies import load_policy_model
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
+from storage.queries import escalations as escalation_queries
 
 DST_NEAR = timedelta(hours=36)
 
 
 def _plan_for(ctx: Ctx, incident_id: str, policy_id: str | None) -> tuple[Policy | None, bool]:
     """The policy as the escalation used it (its snapshot), else the live one; and whether it is a snapshot."""
-    row = ctx.db.one("SELECT policy_snapshot FROM escalations WHERE incident_id = ?", (incident_id,))
-    if row is not None:
-        return snapshot.policy_from_json(json.loads(row["policy_snapshot"])), True
+    stored = escalation_queries.policy_snapshot(ctx.db, incident_id)
+    if stored is not None:
+        return snapshot.policy_from_json(json.loads(stored)), True
     if policy_id:
         try:
             return load_policy_model(ctx.db, policy_id), False

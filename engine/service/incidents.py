@@ -10,7 +10,7 @@ import binascii
 import json
 import re
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
@@ -26,6 +26,7 @@ from engine.service.orgs import active_user_ids, display_name
 from engine.service.responses import wire
 from engine.service.validate import decode, enum, integer
 from engine.timefmt import parse_iso, to_iso
+from engine.timeparse import DayBound, parse_day_bound
 from storage import timeline
 from storage.queries import incidents as queries
 from storage.queries import policies as policy_queries
@@ -187,8 +188,8 @@ def create_incident(
         seq = queries.next_incident_seq(ctx.db, ctx.org_id)
         iid = new_id("inc", now)
         ts = to_iso(now)
-        ctx.db.insert(
-            "incidents",
+        queries.insert_incident(
+            ctx.db,
             {
                 "id": iid,
                 "org_id": ctx.org_id,
@@ -208,8 +209,8 @@ def create_incident(
                 "remote_id": remote_id,
             },
         )
-        ctx.db.insert(
-            "status_history",
+        queries.insert_status_change(
+            ctx.db,
             {
                 "id": new_id("sh", now),
                 "incident_id": iid,
@@ -263,24 +264,12 @@ def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
     return incident_wire(_row(ctx, ident))
 
 
-def _day(value: Any, field: str, *, end: bool) -> str:
-    """``from``/``to`` take a date (``2025-01-01``, ``to`` inclusive) or a full ISO 8601 instant."""
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field)
+def _day(value: Any, field: str, *, end: bool) -> DayBound:
+    """``from``/``to``: :func:`engine.timeparse.parse_day_bound`; 422 on ``field`` when unreadable."""
     try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        try:
-            return to_iso(parse_iso(value))
-        except ValueError:
-            raise ValidationError(
-                f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", field=field
-            ) from None
-    if end:
-        if d == date.max:  # the day after 9999-12-31 does not exist
-            return "9999-12-31T23:59:59.999Z"
-        d = d + timedelta(days=1)
-    return d.isoformat() + "T00:00:00.000Z"
+        return parse_day_bound(value, end=end)
+    except ValueError as exc:
+        raise ValidationError(f"{field} {exc}", field=field) from None
 
 
 def _encode_cursor(row: sqlite3.Row) -> str:
@@ -320,8 +309,8 @@ def list_incidents(
     """Newest first, cursor-paginated: ``{"incidents": [...], "nextCursor": str | None}``."""
     status = None if status is None else enum(status, "status", STATUSES)
     severity = None if severity is None else enum(severity, "severity", SEVERITIES)
-    created_from = None if from_ is None else _day(from_, "from", end=False)
-    created_to = None if to is None else _day(to, "to", end=True)
+    start = None if from_ is None else _day(from_, "from", end=False)
+    end = None if to is None else _day(to, "to", end=True)
     limit = integer(limit, "limit", minimum=1, maximum=100)
     after = None if cursor is None else _decode_cursor(cursor)
     rows = queries.incident_page(
@@ -330,10 +319,10 @@ def list_incidents(
         limit=limit + 1,
         status=status,
         severity=severity,
-        created_from=created_from,
-        created_to=created_to,
+        created_from=None if start is None else to_iso(start.at),
+        created_to=None if end is None else to_iso(end.at),
         # A bare date ``to`` is inclusive of that day: before the next day's midnight.
-        created_to_inclusive=not (isinstance(to, str) and len(to) == 10),
+        created_to_inclusive=end is None or not end.whole_day,
         after=after,
         open_only=open_only,
         include_drills=include_drills,
@@ -361,9 +350,9 @@ def _apply_status(ctx: Ctx, row: sqlite3.Row, new_status: str, note: str | None,
     changes: dict[str, Any] = {"status": new_status, "updated_at": ts}
     if new_status == "resolved":
         changes["resolved_at"] = ts
-    ctx.db.update("incidents", "id", row["id"], changes)
-    ctx.db.insert(
-        "status_history",
+    queries.update_incident(ctx.db, row["id"], changes)
+    queries.insert_status_change(
+        ctx.db,
         {
             "id": new_id("sh", now),
             "incident_id": row["id"],
@@ -398,8 +387,8 @@ def _insert_update(
     ctx: Ctx, incident_id: str, body: str | None, status_change: str | None, visibility: str, now: datetime
 ) -> str:
     uid = new_id("upd", now)
-    ctx.db.insert(
-        "incident_updates",
+    queries.insert_incident_update(
+        ctx.db,
         {
             "id": uid,
             "incident_id": incident_id,
@@ -466,9 +455,8 @@ def redact_update(ctx: Ctx, incident_id: str, update_id: str) -> dict[str, Any]:
                 "only the author within 5 minutes of posting, or an admin, may redact an update",
             )
         if urow["redacted_at"] is None:
-            ctx.db.update(
-                "incident_updates",
-                "id",
+            queries.update_incident_update(
+                ctx.db,
                 update_id,
                 {"body": None, "redacted_at": to_iso(now), "redacted_by": ctx.actor_user_id},
             )
@@ -487,9 +475,8 @@ def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
         row = _row(ctx, incident_id)
         if row["status"] != "resolved" and row["acknowledged_at"] is None:
             ts = to_iso(now)
-            ctx.db.update(
-                "incidents",
-                "id",
+            queries.update_incident(
+                ctx.db,
                 incident_id,
                 {
                     "acknowledged_at": ts,
@@ -529,7 +516,7 @@ def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
             raise DomainError("invalid_target_user", f"{target!r} is not a member of this organisation")
         if row["status"] == "resolved":
             raise DomainError("incident_resolved", "the incident is resolved; it cannot be handed off")
-        ctx.db.update("incidents", "id", incident_id, {"owner_id": target, "updated_at": to_iso(now)})
+        queries.update_incident(ctx.db, incident_id, {"owner_id": target, "updated_at": to_iso(now)})
         timeline.record(
             ctx.db,
             incident_id,

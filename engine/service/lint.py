@@ -11,6 +11,8 @@ from engine.service.drills import drill_zone
 from engine.service.orgs import active_user_ids, user_names
 from engine.service.policies import find_policy, load_policy_model
 from engine.service.schedules import load_schedule_model
+from storage.queries import policies as policy_queries
+from storage.queries import schedules as schedule_queries
 
 
 def lint(ctx: Ctx, policy: str | None = None, *, weeks: int = 4) -> list[lint_engine.Finding]:
@@ -22,14 +24,11 @@ def lint(ctx: Ctx, policy: str | None = None, *, weeks: int = 4) -> list[lint_en
         if policy is not None:
             ids = [find_policy(ctx, policy)["id"]]
         else:
-            ids = [
-                r["id"]
-                for r in ctx.db.all("SELECT id FROM policies WHERE org_id = ? ORDER BY name", (ctx.org_id,))
-            ]
+            ids = policy_queries.policy_ids(ctx.db, ctx.org_id)
         plans: list[Policy] = [load_policy_model(ctx.db, pid) for pid in ids]
         schedules: dict[str, Schedule] = {}
         if policy is None:
-            wanted = [r["id"] for r in ctx.db.all("SELECT id FROM schedules WHERE org_id = ?", (ctx.org_id,))]
+            wanted = schedule_queries.schedule_ids(ctx.db, ctx.org_id)
         else:
             wanted = [la.target.schedule_id for p in plans for la in p.layers if la.target.type == "schedule"]  # type: ignore[misc]
         for sid in wanted:

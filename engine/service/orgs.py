@@ -110,31 +110,31 @@ def create_org(
     from storage.db_clock import write_at
 
     with write_at(db, clock) as now:
-        if db.one("SELECT 1 FROM orgs WHERE name = ?", (name,)):
+        if org_queries.org_name_taken(db, name):
             raise NameConflict(f"an organisation named {name!r} already exists")
         org_id = new_id("org", now)
-        db.insert("orgs", {"id": org_id, "name": name, "created_at": to_iso(now)})
+        org_queries.insert_org(db, org_id, name, to_iso(now))
         ctx = Ctx(db=db, org_id=org_id, clock=clock)
         admin = add_user(ctx, email=email, first_name=first_name, last_name=last_name, role="org:admin")
         key, _ = create_key(ctx.as_user(admin["id"]), name="initial key")
-        org = db.one("SELECT * FROM orgs WHERE id = ?", (org_id,))
+        org = org_queries.org_row(db, org_id)
         assert org is not None
     return InitResult(org=org_wire(org), admin=admin, api_key=key)
 
 
 def list_orgs(db: Database) -> list[dict[str, Any]]:
-    return [org_wire(r) for r in db.all("SELECT * FROM orgs ORDER BY created_at, id")]
+    return [org_wire(r) for r in org_queries.org_rows(db)]
 
 
 def find_org(db: Database, ident: str | None) -> str:
     """Resolve an org by id or name; with no ident (None), the only org (an error if there are several).
     An empty ident is an id like any other: 404, never "the only org"."""
     if ident is not None:
-        row = db.one("SELECT id FROM orgs WHERE id = ? OR name = ?", (ident, ident))
-        if row is None:
+        found = org_queries.org_id_by_id_or_name(db, ident)
+        if found is None:
             raise NotFound("organisation", ident)
-        return str(row["id"])
-    rows = db.all("SELECT id, name FROM orgs ORDER BY created_at, id")
+        return found
+    rows = org_queries.org_rows(db)
     if not rows:
         raise DomainError(
             "no_organisation", "no organisation yet: run `oncall init --org NAME --admin-email EMAIL`"
@@ -179,6 +179,32 @@ def add_user(
     return create_user(ctx, body, origin=origin, remote_id=remote_id, user_id=user_id)
 
 
+@dataclass(frozen=True)
+class Person:
+    """A person's fields as stored (column names), checked: ``email`` lower-cased; the others None when
+    absent or null."""
+
+    email: str
+    first_name: str | None
+    last_name: str | None
+    role: str | None
+    image_url: str | None
+
+
+def check_person(body: Any) -> Person:
+    """A :class:`~engine.service.models.UserCreate` body (``email``, ``firstName``, ``lastName``,
+    ``role``, ``imageUrl``) checked by the one set of rules every way in uses (a local create, a pulled
+    person); raises 422 ``validation_error`` naming the field."""
+    checked = decode(UserCreate, body)
+    return Person(
+        email=_email(checked.email),
+        first_name=None if checked.first_name is UNSET else checked.first_name,
+        last_name=None if checked.last_name is UNSET else checked.last_name,
+        role=None if checked.role is UNSET else checked.role,
+        image_url=None if checked.image_url is UNSET else checked.image_url,
+    )
+
+
 def create_user(
     ctx: Ctx,
     body: Any,
@@ -189,20 +215,20 @@ def create_user(
 ) -> dict[str, Any]:
     """Add a person from a :class:`~engine.service.models.UserCreate` body; their user in wire form.
     422 ``validation_error`` for a bad body, 409 ``name_conflict`` when an active user has the email."""
-    checked = decode(UserCreate, body)
-    email = _email(checked.email)
-    first_name = None if checked.first_name is UNSET else checked.first_name
-    last_name = None if checked.last_name is UNSET else checked.last_name
-    role = "org:member" if checked.role is UNSET else checked.role
-    image_url = None if checked.image_url is UNSET else checked.image_url
+    person = check_person(body)
+    email, first_name, last_name, image_url = (
+        person.email,
+        person.first_name,
+        person.last_name,
+        person.image_url,
+    )
+    role = person.role or "org:member"
     with ctx.write() as now:
-        if ctx.db.one(
-            "SELECT 1 FROM users WHERE org_id = ? AND email = ? AND removed_at IS NULL", (ctx.org_id, email)
-        ):
+        if org_queries.active_email_taken(ctx.db, ctx.org_id, email):
             raise NameConflict(f"a user with email {email} already exists in this organisation")
         uid = user_id or new_id("user", now)
-        ctx.db.insert(
-            "users",
+        org_queries.insert_user(
+            ctx.db,
             {
                 "id": uid,
                 "org_id": ctx.org_id,
@@ -221,10 +247,7 @@ def create_user(
 
 
 def get_user_row(ctx: Ctx, user_id: str, *, include_removed: bool = False) -> sqlite3.Row:
-    sql = "SELECT * FROM users WHERE id = ? AND org_id = ?"
-    if not include_removed:
-        sql += " AND removed_at IS NULL"
-    row = ctx.db.one(sql, (user_id, ctx.org_id))
+    row = org_queries.org_user_row(ctx.db, ctx.org_id, user_id, include_removed=include_removed)
     if row is None:
         raise NotFound("user", user_id)
     return row
@@ -236,19 +259,14 @@ def get_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
 
 def find_user(ctx: Ctx, ident: str) -> dict[str, Any]:
     """A user by id or email (what a person types on the command line)."""
-    row = ctx.db.one(
-        "SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL AND (id = ? OR email = ?)",
-        (ctx.org_id, ident, ident.strip().lower()),
-    )
+    row = org_queries.active_user_by_id_or_email(ctx.db, ctx.org_id, ident, ident.strip().lower())
     if row is None:
         raise NotFound("user", ident)
     return user_wire(row)
 
 
 def list_users(ctx: Ctx) -> list[dict[str, Any]]:
-    rows = ctx.db.all(
-        "SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL ORDER BY created_at, id", (ctx.org_id,)
-    )
+    rows = org_queries.active_users_in_order(ctx.db, ctx.org_id)
     return [user_wire(r) for r in rows]
 
 
@@ -274,29 +292,24 @@ def has_organisation(db: Database) -> bool:
 def user_names(ctx: Ctx) -> dict[str, str]:
     """Display names of everyone who was ever in the organisation, removed people included (history
     still shows them)."""
-    rows = ctx.db.all("SELECT * FROM users WHERE org_id = ?", (ctx.org_id,))
+    rows = org_queries.user_rows(ctx.db, ctx.org_id)
     return {r["id"]: display_name(r) for r in rows}
 
 
 def first_admin_id(db: Database, org_id: str) -> str | None:
     """The oldest current admin: who the command line acts as when nobody else is named."""
-    return db.scalar(
-        "SELECT id FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL "
-        "ORDER BY created_at, id LIMIT 1",
-        (org_id,),
-    )
+    return org_queries.first_admin_id(db, org_id)
 
 
 def active_user_ids(ctx: Ctx) -> set[str]:
-    rows = ctx.db.all("SELECT id FROM users WHERE org_id = ? AND removed_at IS NULL", (ctx.org_id,))
-    return {r["id"] for r in rows}
+    return org_queries.active_user_ids(ctx.db, ctx.org_id)
 
 
 def membership(ctx: Ctx) -> Membership:
     """Who belongs to the organisation when: its current members, and each removed user with the
     instant of removal. What every "who is on call / who is paged" answer is filtered by (rule 8 of
     docs/TIME_RULES.md), so a view at an instant before a removal still shows that person."""
-    rows = ctx.db.all("SELECT id, removed_at FROM users WHERE org_id = ?", (ctx.org_id,))
+    rows = org_queries.removal_rows(ctx.db, ctx.org_id)
     return Membership(
         members=frozenset(r["id"] for r in rows if r["removed_at"] is None),
         removed_at={r["id"]: parse_iso(r["removed_at"]) for r in rows if r["removed_at"] is not None},
@@ -316,17 +329,12 @@ def remove_user(ctx: Ctx, user_id: str) -> None:
         if ctx.actor_user_id == user_id:
             raise DomainError("cannot_remove_self", "you cannot remove yourself from the organisation")
         if row["role"] == "org:admin":
-            admins = ctx.db.scalar(
-                "SELECT count(*) FROM users WHERE org_id = ? AND role = 'org:admin' AND removed_at IS NULL",
-                (ctx.org_id,),
-            )
+            admins = org_queries.active_admin_count(ctx.db, ctx.org_id)
             if admins <= 1:
                 raise DomainError("last_admin", "an organisation must keep at least one admin")
         now = to_iso(at)
-        ctx.db.update("users", "id", user_id, {"removed_at": now, "updated_at": now})
-        ctx.db.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now, user_id)
-        )
+        org_queries.update_user(ctx.db, user_id, {"removed_at": now, "updated_at": now})
+        org_queries.revoke_user_keys(ctx.db, user_id, now)
 
 
 def update_user_names(ctx: Ctx, user_id: str, *, first_name: Any, last_name: Any) -> dict[str, Any]:
@@ -337,8 +345,8 @@ def update_user_names(ctx: Ctx, user_id: str, *, first_name: Any, last_name: Any
     with ctx.write() as now:
         get_user_row(ctx, user_id)
         sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
-        ctx.db.update(
-            "users", "id", user_id, {"first_name": first, "last_name": last, "updated_at": to_iso(now)}
+        org_queries.update_user(
+            ctx.db, user_id, {"first_name": first, "last_name": last, "updated_at": to_iso(now)}
         )
         return get_user(ctx, user_id)
 
@@ -351,7 +359,7 @@ def change_role(ctx: Ctx, user_id: str, role: Any) -> dict[str, Any]:
         sync_outbox.refuse_local_edit(ctx, "users", user_id, "person")
         if ctx.actor_user_id == user_id:
             raise DomainError("cannot_change_own_role", "you cannot change your own role")
-        ctx.db.update("users", "id", user_id, {"role": role, "updated_at": to_iso(now)})
+        org_queries.update_user(ctx.db, user_id, {"role": role, "updated_at": to_iso(now)})
         return get_user(ctx, user_id)
 
 
@@ -361,8 +369,8 @@ def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
     role = "org:member" if checked.role is UNSET else checked.role
     with ctx.write() as now:
         inv_id = new_id("orginv", now)
-        ctx.db.insert(
-            "invitations",
+        org_queries.insert_invitation(
+            ctx.db,
             {
                 "id": inv_id,
                 "org_id": ctx.org_id,
@@ -372,7 +380,7 @@ def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
                 "created_at": to_iso(now),
             },
         )
-        row = ctx.db.one("SELECT * FROM invitations WHERE id = ?", (inv_id,))
+        row = org_queries.invitation_row(ctx.db, inv_id)
         assert row is not None
         return invitation_wire(row)
 
@@ -390,19 +398,13 @@ def invitation_wire(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def list_invitations(ctx: Ctx) -> list[dict[str, Any]]:
-    rows = ctx.db.all(
-        "SELECT * FROM invitations WHERE org_id = ? AND status = 'pending' ORDER BY created_at", (ctx.org_id,)
-    )
+    rows = org_queries.pending_invitation_rows(ctx.db, ctx.org_id)
     return [invitation_wire(r) for r in rows]
 
 
 def revoke_invitation(ctx: Ctx, invitation_id: str) -> None:
     with ctx.write():
-        n = ctx.db.execute(
-            "UPDATE invitations SET status = 'revoked' WHERE id = ? AND org_id = ? AND status = 'pending'",
-            (invitation_id, ctx.org_id),
-        ).rowcount
-        if not n:
+        if not org_queries.revoke_pending_invitation(ctx.db, ctx.org_id, invitation_id):
             raise NotFound("invitation", invitation_id)
 
 
@@ -423,8 +425,8 @@ def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
     key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
     with ctx.write() as now:
         key_id = new_id("key", now)
-        ctx.db.insert(
-            "api_keys",
+        org_queries.insert_api_key(
+            ctx.db,
             {
                 "id": key_id,
                 "org_id": ctx.org_id,
@@ -436,24 +438,24 @@ def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
                 "revoked_at": None,
             },
         )
-        row = ctx.db.one("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        row = org_queries.api_key_row(ctx.db, key_id)
         assert row is not None
     return key, key_wire(row)
 
 
 def list_keys(ctx: Ctx) -> list[dict[str, Any]]:
-    rows = ctx.db.all("SELECT * FROM api_keys WHERE org_id = ? ORDER BY created_at, id", (ctx.org_id,))
+    rows = org_queries.api_key_rows(ctx.db, ctx.org_id)
     return [key_wire(r) for r in rows]
 
 
 def revoke_key(ctx: Ctx, key_id: str) -> dict[str, Any]:
     with ctx.write() as now:
-        row = ctx.db.one("SELECT * FROM api_keys WHERE id = ? AND org_id = ?", (key_id, ctx.org_id))
+        row = org_queries.api_key_row(ctx.db, key_id, ctx.org_id)
         if row is None:
             raise NotFound("API key", key_id)
         if row["revoked_at"] is None:
-            ctx.db.update("api_keys", "id", key_id, {"revoked_at": to_iso(now)})
-        row = ctx.db.one("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+            org_queries.revoke_api_key(ctx.db, key_id, to_iso(now))
+        row = org_queries.api_key_row(ctx.db, key_id)
         assert row is not None
         return key_wire(row)
 
@@ -464,11 +466,7 @@ def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
     Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time.
     """
     digest = _hash_key(key)
-    row = db.one(
-        "SELECT k.*, u.role AS user_role, u.removed_at AS user_removed FROM api_keys k "
-        "LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
-        (digest,),
-    )
+    row = org_queries.api_key_by_hash(db, digest)
     if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["revoked_at"] is not None:
         raise Unauthorized("invalid_api_key", "the API key is unknown or has been revoked")
     if row["user_removed"] is not None:

@@ -24,7 +24,7 @@ from engine.service.models import (
 )
 from engine.service.orgs import active_user_ids
 from engine.service.responses import wire
-from engine.service.schedules import check_full_order, renumber_positions
+from engine.service.schedules import check_full_order
 from engine.service.schedules import paged_now as paged_target_now
 from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
@@ -119,8 +119,8 @@ def create_policy(
     with ctx.write() as now:
         _check_name_free(ctx, name)
         pid = new_id("pol", now)
-        ctx.db.insert(
-            "policies",
+        queries.insert_policy(
+            ctx.db,
             {
                 "id": pid,
                 "org_id": ctx.org_id,
@@ -173,7 +173,7 @@ def update_policy(ctx: Ctx, policy_id: str, body: Any) -> dict[str, Any]:
             _check_name_free(ctx, changes["name"], exclude_id=policy_id)
         if changes:
             changes["updated_at"] = to_iso(now)
-            ctx.db.update("policies", "id", policy_id, changes)
+            queries.update_policy(ctx.db, policy_id, changes)
             sync_outbox.record_change(ctx, "policy.update", policy_id, body)
         return policy_wire(_policy_row(ctx, policy_id))
 
@@ -235,8 +235,8 @@ def add_layer(
         ttype, sid, uids = _target(ctx, checked.target, EscalationLayerCreate)
         ids = queries.layer_ids(ctx.db, policy_id)
         lid = new_id("layer", now)
-        ctx.db.insert(
-            "escalation_layers",
+        queries.insert_layer(
+            ctx.db,
             {
                 "id": lid,
                 "policy_id": policy_id,
@@ -285,7 +285,7 @@ def update_layer(ctx: Ctx, policy_id: str, layer_id: str, body: Any) -> dict[str
             )
         if changes:
             changes["updated_at"] = now
-            ctx.db.update("escalation_layers", "id", layer_id, changes)
+            queries.update_layer(ctx.db, layer_id, changes)
         if position is not None:
             ids = [i for i in queries.layer_ids(ctx.db, policy_id) if i != layer_id]
             ids.insert(min(position - 1, len(ids)), layer_id)
@@ -320,7 +320,7 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
     with ctx.write() as now:
         _policy_row(ctx, policy_id)
         ids = check_full_order(layer_ids, queries.layer_ids(ctx.db, policy_id), "layer")
-        renumber_positions(ctx.db, "escalation_layers", ids, start=1, now=to_iso(now))
+        queries.renumber_layers(ctx.db, ids, now=to_iso(now))
         _touch_policy(ctx, policy_id)
         sync_outbox.record_change(ctx, "layer.reorder", policy_id, {"layerIds": ids})
         return list_layers(ctx, policy_id)
@@ -328,7 +328,7 @@ def reorder_layers(ctx: Ctx, policy_id: str, layer_ids: Any) -> list[dict[str, A
 
 def _touch_policy(ctx: Ctx, policy_id: str) -> None:
     with ctx.write() as now:
-        ctx.db.update("policies", "id", policy_id, {"updated_at": to_iso(now)})
+        queries.update_policy(ctx.db, policy_id, {"updated_at": to_iso(now)})
 
 
 def paged_now(ctx: Ctx, policy_id: str, at: datetime | None = None) -> dict[str, TargetResolution]:

@@ -19,11 +19,12 @@ from engine import simulation as sim
 from engine.errors import NotFound, ValidationError
 from engine.model import LONGEST_WAIT_MINUTES, SEVERITIES, Policy, Schedule
 from engine.service import Ctx
-from engine.service.orgs import display_name
+from engine.service.orgs import display_name, find_user
 from engine.service.policies import find_policy, load_policy_model
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import to_iso
 from engine.timeparse import Word, parse_clock_time, parse_local_instant
+from storage.queries import orgs as org_queries
 
 _TOP = {"period", "arrivals", "severity", "policy", "night", "responders"}
 _BEHAVIOUR = {"ack_probability", "ack_median_minutes", "ack_p90_minutes"}
@@ -229,10 +230,9 @@ def build_scenario(ctx: Ctx, data: dict[str, Any]) -> sim.Scenario:
     night_start = _clock_time(night.get("start", "22:00"), "night.start")
     night_end = _clock_time(night.get("end", "07:00"), "night.end")
 
-    users = ctx.db.all("SELECT * FROM users WHERE org_id = ? AND removed_at IS NULL", (ctx.org_id,))
+    users = org_queries.active_user_rows(ctx.db, ctx.org_id)
     active = frozenset(r["id"] for r in users)
     names = {r["id"]: display_name(r) for r in users}
-    by_ident = {r["id"]: r["id"] for r in users} | {r["email"].lower(): r["id"] for r in users}
 
     resp = _table(data.get("responders", {}), "responders", _BEHAVIOUR | {"layer", "person"})
     default = _patch(resp, "responders").over(sim.Behaviour())
@@ -255,9 +255,12 @@ def build_scenario(ctx: Ctx, data: dict[str, Any]) -> sim.Scenario:
         key = f"responders.person[{i + 1}]"
         entry = _table(item, key, _BEHAVIOUR | {"user", "timezone", "unavailable"})
         ident = entry.get("user")
-        if not isinstance(ident, str) or ident.strip().lower() not in by_ident and ident not in by_ident:
-            raise _fail(f"{key}.user", f"no active user {ident!r} (use an email or a user id)")
-        uid = by_ident.get(ident) or by_ident[ident.strip().lower()]
+        try:
+            if not isinstance(ident, str):
+                raise NotFound("user", repr(ident))
+            uid = str(find_user(ctx, ident)["id"])  # by id or email, as everywhere people name a person
+        except NotFound:
+            raise _fail(f"{key}.user", f"no active user {ident!r} (use an email or a user id)") from None
         tz = entry.get("timezone")
         if tz is not None:
             try:

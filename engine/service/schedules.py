@@ -26,7 +26,7 @@ from engine.service.orgs import active_user_ids, get_user_row, membership
 from engine.service.responses import wire
 from engine.service.validate import decode, decode_field, only_fields
 from engine.timefmt import to_iso, to_iso_opt
-from storage.db import Database
+from storage.queries import schedules as schedule_queries
 from storage.queries.schedules import load_schedule_model
 from storage.sync import change_queue as sync_outbox
 
@@ -98,7 +98,7 @@ def override_wire(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _schedule_row(ctx: Ctx, schedule_id: str) -> sqlite3.Row:
-    row = ctx.db.one("SELECT * FROM schedules WHERE id = ? AND org_id = ?", (schedule_id, ctx.org_id))
+    row = schedule_queries.schedule_row(ctx.db, ctx.org_id, schedule_id)
     if row is None:
         raise NotFound("schedule", schedule_id)
     return row
@@ -114,11 +114,7 @@ def _timezone(tz: str) -> str:
 
 
 def _check_name_free(ctx: Ctx, name: str, exclude_id: str | None = None) -> None:
-    row = ctx.db.one(
-        "SELECT id FROM schedules WHERE org_id = ? AND name = ? AND id IS NOT ?",
-        (ctx.org_id, name, exclude_id),
-    )
-    if row is not None:
+    if schedule_queries.schedule_name_taken(ctx.db, ctx.org_id, name, exclude_id):
         raise NameConflict(f"a schedule named {name!r} already exists")
 
 
@@ -132,8 +128,8 @@ def create_schedule(
     with ctx.write() as now:
         _check_name_free(ctx, name)
         sid = new_id("sched", now)
-        ctx.db.insert(
-            "schedules",
+        schedule_queries.insert_schedule(
+            ctx.db,
             {
                 "id": sid,
                 "org_id": ctx.org_id,
@@ -151,7 +147,7 @@ def create_schedule(
 
 
 def list_schedules(ctx: Ctx) -> list[dict[str, Any]]:
-    rows = ctx.db.all("SELECT * FROM schedules WHERE org_id = ? ORDER BY name, id", (ctx.org_id,))
+    rows = schedule_queries.schedule_rows(ctx.db, ctx.org_id)
     return [schedule_wire(r) for r in rows]
 
 
@@ -165,9 +161,7 @@ def get_schedule(ctx: Ctx, schedule_id: str) -> dict[str, Any]:
 
 
 def find_schedule(ctx: Ctx, ident: str) -> dict[str, Any]:
-    row = ctx.db.one(
-        "SELECT * FROM schedules WHERE org_id = ? AND (id = ? OR name = ?)", (ctx.org_id, ident, ident)
-    )
+    row = schedule_queries.schedule_row_by_id_or_name(ctx.db, ctx.org_id, ident)
     if row is None:
         raise NotFound("schedule", ident)
     return schedule_wire(row)
@@ -189,18 +183,9 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
             _check_name_free(ctx, changes["name"], exclude_id=schedule_id)
         if changes:
             changes["updated_at"] = to_iso(now)
-            ctx.db.update("schedules", "id", schedule_id, changes)
+            schedule_queries.update_schedule(ctx.db, schedule_id, changes)
             shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
         return schedule_wire(_schedule_row(ctx, schedule_id))
-
-
-_ESCALATIONS_NEEDING_SQL = """
-SELECT i.id, i.seq FROM escalations e JOIN incidents i ON i.id = e.incident_id
-WHERE i.status != 'resolved' AND e.state != 'stopped'
-  AND EXISTS (SELECT 1 FROM json_each(e.policy_snapshot, '$.layers') l
-              WHERE json_extract(l.value, '$.target.scheduleId') = ?)
-ORDER BY i.seq
-"""
 
 
 def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
@@ -213,12 +198,8 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
     with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
-        used = ctx.db.all(
-            "SELECT DISTINCT p.id, p.name FROM escalation_layers l JOIN policies p ON p.id = l.policy_id "
-            "WHERE l.schedule_id = ? ORDER BY p.name, p.id",
-            (schedule_id,),
-        )
-        running = ctx.db.all(_ESCALATIONS_NEEDING_SQL, (schedule_id,))
+        used = schedule_queries.policies_targeting(ctx.db, schedule_id)
+        running = schedule_queries.incidents_escalating_to(ctx.db, schedule_id)
         if used or running:
             parts = []
             if used:
@@ -237,7 +218,7 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
                     "incidents": [{"id": r["id"], "sequentialId": r["seq"]} for r in running],
                 },
             )
-        ctx.db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+        schedule_queries.delete_schedule(ctx.db, schedule_id)
         shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
 
 
@@ -247,10 +228,7 @@ _LAYER_FIELDS = set(RotationLayerUpdate.__struct_encode_fields__)
 
 
 def _layer_row(ctx: Ctx, schedule_id: str, layer_id: str) -> sqlite3.Row:
-    row = ctx.db.one(
-        "SELECT * FROM rotation_layers WHERE id = ? AND schedule_id = ? AND org_id = ?",
-        (layer_id, schedule_id, ctx.org_id),
-    )
+    row = schedule_queries.rotation_layer_row(ctx.db, ctx.org_id, schedule_id, layer_id)
     if row is None:
         raise NotFound("rotation layer", layer_id)
     return row
@@ -306,10 +284,7 @@ def _validated_layer(ctx: Ctx, merged: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_layer_name_free(ctx: Ctx, schedule_id: str, name: str, exclude_id: str | None = None) -> None:
-    if ctx.db.one(
-        "SELECT 1 FROM rotation_layers WHERE schedule_id = ? AND name = ? AND id IS NOT ?",
-        (schedule_id, name, exclude_id),
-    ):
+    if schedule_queries.rotation_layer_name_taken(ctx.db, schedule_id, name, exclude_id):
         raise NameConflict(f"a rotation layer named {name!r} already exists in this schedule")
 
 
@@ -327,12 +302,10 @@ def add_rotation_layer(
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
         values = _validated_layer(ctx, body)
         _check_layer_name_free(ctx, schedule_id, values["name"])
-        position = ctx.db.scalar(
-            "SELECT coalesce(max(position) + 1, 0) FROM rotation_layers WHERE schedule_id = ?", (schedule_id,)
-        )
+        position = schedule_queries.next_rotation_position(ctx.db, schedule_id)
         lid = new_id("rot", now)
-        ctx.db.insert(
-            "rotation_layers",
+        schedule_queries.insert_rotation_layer(
+            ctx.db,
             {
                 "id": lid,
                 "schedule_id": schedule_id,
@@ -363,7 +336,7 @@ def update_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str, body: Any) 
         values = _validated_layer(ctx, merged)
         _check_layer_name_free(ctx, schedule_id, values["name"], exclude_id=layer_id)
         values["updated_at"] = to_iso(now)
-        ctx.db.update("rotation_layers", "id", layer_id, values)
+        schedule_queries.update_rotation_layer(ctx.db, layer_id, values)
         _touch_schedule(ctx, schedule_id)
         return rotation_layer_wire(_layer_row(ctx, schedule_id, layer_id))
 
@@ -373,22 +346,14 @@ def delete_rotation_layer(ctx: Ctx, schedule_id: str, layer_id: str) -> None:
     with ctx.write() as now:
         _layer_row(ctx, schedule_id, layer_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
-        ctx.db.execute("DELETE FROM rotation_layers WHERE id = ?", (layer_id,))
-        ids = [
-            r["id"]
-            for r in ctx.db.all(
-                "SELECT id FROM rotation_layers WHERE schedule_id = ? ORDER BY position, id", (schedule_id,)
-            )
-        ]
-        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(now))
+        schedule_queries.delete_rotation_layer(ctx.db, layer_id)
+        ids = schedule_queries.rotation_layer_ids(ctx.db, schedule_id)
+        schedule_queries.renumber_rotation_layers(ctx.db, ids, now=to_iso(now))
         _touch_schedule(ctx, schedule_id)
 
 
 def list_rotation_layers(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
-    rows = ctx.db.all(
-        "SELECT * FROM rotation_layers WHERE schedule_id = ? AND org_id = ? ORDER BY position",
-        (schedule_id, ctx.org_id),
-    )
+    rows = schedule_queries.rotation_layer_rows(ctx.db, ctx.org_id, schedule_id)
     return [rotation_layer_wire(r) for r in rows]
 
 
@@ -397,14 +362,9 @@ def reorder_rotation_layers(ctx: Ctx, schedule_id: str, layer_ids: Any) -> list[
     with ctx.write() as now:
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
-        current = [
-            r["id"]
-            for r in ctx.db.all(
-                "SELECT id FROM rotation_layers WHERE schedule_id = ? ORDER BY position", (schedule_id,)
-            )
-        ]
+        current = schedule_queries.rotation_layer_ids(ctx.db, schedule_id)
         ids = check_full_order(layer_ids, current, "rotation layer")
-        renumber_positions(ctx.db, "rotation_layers", ids, start=0, now=to_iso(now))
+        schedule_queries.renumber_rotation_layers(ctx.db, ids, now=to_iso(now))
         _touch_schedule(ctx, schedule_id)
         return list_rotation_layers(ctx, schedule_id)
 
@@ -432,19 +392,9 @@ def check_full_order(layer_ids: Any, current: list[str], what: str) -> list[str]
     return list(layer_ids)
 
 
-def renumber_positions(db: Database, table: str, ids: list[str], *, start: int, now: str) -> None:
-    """Give ``ids`` positions ``start, start+1, …`` in list order and bump their ``updated_at`` (shared
-    by rotation layers, 0-based, and escalation layers, 1-based)."""
-    # Two passes keep any future UNIQUE(position) constraint satisfied mid-update.
-    for i, lid in enumerate(ids):
-        db.execute(f"UPDATE {table} SET position = ? WHERE id = ?", (-1 - i, lid))
-    for i, lid in enumerate(ids):
-        db.execute(f"UPDATE {table} SET position = ?, updated_at = ? WHERE id = ?", (start + i, now, lid))
-
-
 def _touch_schedule(ctx: Ctx, schedule_id: str) -> None:
     with ctx.write() as now:
-        ctx.db.update("schedules", "id", schedule_id, {"updated_at": to_iso(now)})
+        schedule_queries.update_schedule(ctx.db, schedule_id, {"updated_at": to_iso(now)})
         shift_reminders.rearm_org(ctx.db, ctx.org_id, now)  # shifts changed: re-arm people's reminders
 
 
@@ -464,8 +414,8 @@ def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
         if user_id not in active_user_ids(ctx):
             raise DomainError("invalid_participant", f"{user_id} is not a member of this organisation")
         oid = new_id("ovr", now)
-        ctx.db.insert(
-            "overrides",
+        schedule_queries.insert_override(
+            ctx.db,
             {
                 "id": oid,
                 "schedule_id": schedule_id,
@@ -479,17 +429,14 @@ def add_override(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
             },
         )
         _touch_schedule(ctx, schedule_id)
-        row = ctx.db.one("SELECT * FROM overrides WHERE id = ?", (oid,))
+        row = schedule_queries.override_row(ctx.db, oid)
         assert row is not None
         return override_wire(row)
 
 
 def list_overrides(ctx: Ctx, schedule_id: str) -> list[dict[str, Any]]:
     _schedule_row(ctx, schedule_id)
-    rows = ctx.db.all(
-        "SELECT * FROM overrides WHERE schedule_id = ? AND org_id = ? ORDER BY start_at, id",
-        (schedule_id, ctx.org_id),
-    )
+    rows = schedule_queries.override_rows(ctx.db, ctx.org_id, schedule_id)
     return [override_wire(r) for r in rows]
 
 
@@ -497,11 +444,7 @@ def delete_override(ctx: Ctx, schedule_id: str, override_id: str) -> None:
     with ctx.write():
         _schedule_row(ctx, schedule_id)
         sync_outbox.refuse_local_edit(ctx, "schedules", schedule_id, "schedule")
-        n = ctx.db.execute(
-            "DELETE FROM overrides WHERE id = ? AND schedule_id = ? AND org_id = ?",
-            (override_id, schedule_id, ctx.org_id),
-        ).rowcount
-        if not n:
+        if not schedule_queries.delete_override(ctx.db, ctx.org_id, schedule_id, override_id):
             raise NotFound("override", override_id)
         _touch_schedule(ctx, schedule_id)
 
@@ -580,9 +523,7 @@ def paged_now(ctx: Ctx, target: Target, at: datetime | None = None) -> rotation.
         members = membership(ctx)
         sched: Schedule | None = None
         if target.type == "schedule" and target.schedule_id:
-            if ctx.db.one(
-                "SELECT 1 FROM schedules WHERE id = ? AND org_id = ?", (target.schedule_id, ctx.org_id)
-            ):
+            if schedule_queries.schedule_row(ctx.db, ctx.org_id, target.schedule_id) is not None:
                 sched = load_schedule_model(ctx.db, target.schedule_id)
     return rotation.resolve_target(target, sched, when, members)
 

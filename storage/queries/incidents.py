@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storage.db import Database
+from storage.queries import _rows
 
 _COLUMNS = """
 SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
@@ -136,3 +137,64 @@ def update_rows(db: Database, incident_id: str) -> list[sqlite3.Row]:
 def user_row(db: Database, user_id: str) -> sqlite3.Row | None:
     """The ``users`` row of ``user_id`` (any organisation, removed people included), or None."""
     return db.one("SELECT * FROM users WHERE id = ?", (user_id,))
+
+
+def incident_head(db: Database, incident_id: str) -> sqlite3.Row | None:
+    """What the engine needs of an incident (any organisation): a row with ``id``, ``org_id``, ``title``,
+    ``severity``, ``status``, ``escalation_policy_id``; None when there is no such incident."""
+    return db.one(
+        "SELECT id, org_id, title, severity, status, escalation_policy_id FROM incidents WHERE id = ?",
+        (incident_id,),
+    )
+
+
+def insert_incident(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert an ``incidents`` row (``values`` by column name)."""
+    _rows.insert(db, "incidents", values)
+
+
+def update_incident(db: Database, incident_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``incidents`` row of ``incident_id``."""
+    _rows.update(db, "incidents", incident_id, changes)
+
+
+def insert_status_change(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert a ``status_history`` row (``values`` by column name)."""
+    _rows.insert(db, "status_history", values)
+
+
+def insert_incident_update(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert an ``incident_updates`` row (``values`` by column name)."""
+    _rows.insert(db, "incident_updates", values)
+
+
+def update_incident_update(db: Database, update_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``incident_updates`` row of ``update_id``."""
+    _rows.update(db, "incident_updates", update_id, changes)
+
+
+def open_pulled_incident_remote_ids(db: Database, org_id: str) -> list[str]:
+    """The remote ids of the organisation's pulled incidents not yet resolved, oldest first."""
+    return [
+        r["remote_id"]
+        for r in db.all(
+            "SELECT remote_id FROM incidents WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL "
+            "AND status != 'resolved' ORDER BY created_at",
+            (org_id,),
+        )
+    ]
+
+
+def recorded_statuses(db: Database, incident_id: str) -> set[str]:
+    """The statuses the incident's ``status_history`` holds a row for."""
+    return {
+        r["status"] for r in db.all("SELECT status FROM status_history WHERE incident_id = ?", (incident_id,))
+    }
+
+
+def set_status_changed_at(db: Database, incident_id: str, status: str, changed_at: str) -> None:
+    """Move the incident's ``status_history`` row(s) of ``status`` to ``changed_at`` (ISO 8601)."""
+    db.execute(
+        "UPDATE status_history SET changed_at = ? WHERE incident_id = ? AND status = ?",
+        (changed_at, incident_id, status),
+    )

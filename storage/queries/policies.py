@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from engine.errors import NotFound
 from engine.model import EscalationLayer, Policy, Target
 from storage.db import Database
+from storage.queries import _rows
 
 
 def load_policy_model(db: Database, policy_id: str) -> Policy:
@@ -147,3 +149,33 @@ def policy_paging_schedule_first(db: Database, org_id: str, schedule_id: str) ->
         (org_id, schedule_id),
     )
     return None if row is None else str(row["id"])
+
+
+def policy_ids(db: Database, org_id: str) -> list[str]:
+    """The ids of the organisation's policies, by name."""
+    return [r["id"] for r in db.all("SELECT id FROM policies WHERE org_id = ? ORDER BY name", (org_id,))]
+
+
+def insert_policy(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert a ``policies`` row (``values`` by column name)."""
+    _rows.insert(db, "policies", values)
+
+
+def update_policy(db: Database, policy_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``policies`` row of ``policy_id``."""
+    _rows.update(db, "policies", policy_id, changes)
+
+
+def insert_layer(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert an ``escalation_layers`` row (``values`` by column name)."""
+    _rows.insert(db, "escalation_layers", values)
+
+
+def update_layer(db: Database, layer_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``escalation_layers`` row of ``layer_id``."""
+    _rows.update(db, "escalation_layers", layer_id, changes)
+
+
+def renumber_layers(db: Database, layer_ids: Sequence[str], *, now: str) -> None:
+    """Give the policy's layers ``layer_ids`` positions 1, 2, … in list order, stamped ``now`` (ISO 8601)."""
+    _rows.renumber_positions(db, "escalation_layers", layer_ids, start=1, now=now)

@@ -39,12 +39,17 @@ from typing import Any
 from engine.clock import Clock
 from engine.errors import DomainError, NameConflict
 from engine.ids import new_id
-from engine.model import LONGEST_WAIT_MINUTES, ROLES, SEVERITIES, STATUSES
+from engine.model import LONGEST_WAIT_MINUTES, ROLES, STATUSES
 from engine.service import Ctx, incidents, orgs, policies, schedules
-from engine.service.validate import enum, name_string, person_name, string
+from engine.service.models import IncidentCreate, StatusChange
+from engine.service.validate import decode_field
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
 from storage.db import Database
+from storage.queries import incidents as incident_queries
+from storage.queries import orgs as org_queries
+from storage.queries import policies as policy_queries
+from storage.queries import remote_links
 from storage.sync.change_queue import (
     applying_remote,
     local_escalation,
@@ -102,19 +107,12 @@ class Puller:
 
     # -- id map ---------------------------------------------------------------------------------
 
-    def local_id(self, table: str, remote_id: Any, *, scope: tuple[str, str] | None = None) -> str | None:
+    def local_id(self, table: str, remote_id: Any, *, within: str | None = None) -> str | None:
+        """The local row of ``table`` linked to ``remote_id`` in this organisation (or, for a layer,
+        ``within`` its schedule or policy), or None."""
         if remote_id is None:
             return None
-        sql = f"SELECT id FROM {table} WHERE remote_id = ?"
-        params: list[Any] = [str(remote_id)]
-        if scope is not None:
-            sql += f" AND {scope[0]} = ?"
-            params.append(scope[1])
-        else:
-            sql += " AND org_id = ?"
-            params.append(self.org_id)
-        row = self.db.one(sql, params)
-        return None if row is None else str(row["id"])
+        return remote_links.local_id(self.db, table, str(remote_id), within or self.org_id)
 
     def user(self, remote_id: Any) -> str | None:
         """The local user for a remote user id; a placeholder when the remote never listed them."""
@@ -124,17 +122,12 @@ class Puller:
         if local is not None:
             # Referenced again (a participant, an owner): back among the members, unless the address
             # now belongs to someone else.
-            self.db.execute(
-                "UPDATE users SET removed_at = NULL WHERE id = ? AND origin = 'remote' AND removed_at IS NOT NULL "
-                "AND NOT EXISTS (SELECT 1 FROM users o WHERE o.org_id = users.org_id AND o.email = users.email "
-                "AND o.removed_at IS NULL)",
-                (local,),
-            )
+            org_queries.restore_pulled_user(self.db, local)
             return local
         safe = re.sub(r"[^a-z0-9._-]", "-", str(remote_id).lower())[:64] or "user"
         user = orgs.add_user(
             self.ctx,
-            email=f"{safe}@unknown.scaling.invalid",
+            email=f"{safe}{org_queries.PLACEHOLDER_DOMAIN}",
             origin="remote",
             remote_id=str(remote_id),
         )
@@ -177,56 +170,45 @@ class Puller:
                 self.result.error("user", rid, exc)
         if not seen:
             return  # an empty answer (no permission?) never removes everyone
-        stale = self.db.all(
-            "SELECT id, remote_id FROM users WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL "
-            "AND removed_at IS NULL AND email NOT LIKE '%@unknown.scaling.invalid'",
-            (self.org_id,),
-        )
-        for r in stale:
+        for r in org_queries.listed_pulled_users(self.db, self.org_id):
             if r["remote_id"] not in seen:
                 now = to_iso(self.clock.now())
-                self.db.execute(
-                    "UPDATE users SET removed_at = ?, updated_at = ? WHERE id = ?", (now, now, r["id"])
-                )
+                org_queries.update_user(self.db, r["id"], {"removed_at": now, "updated_at": now})
                 self.result.bump("deleted", "user")
 
     def _upsert_user(self, rid: str, u: dict[str, Any]) -> None:
         email_raw = u.get("email") or u.get("emailAddress")
-        first = person_name(u.get("firstName"), "firstName")
-        last = person_name(u.get("lastName"), "lastName")
-        image = string(u.get("imageUrl"), "imageUrl", max_len=2048, nullable=True)
+        # A role this side does not know keeps the local one (a new person is a member); every other
+        # field is checked by the rules a local create uses (orgs.check_person).
         role = u.get("role") if u.get("role") in ROLES else None
-        row = self.db.one("SELECT * FROM users WHERE org_id = ? AND remote_id = ?", (self.org_id, rid))
+        fields: dict[str, Any] = {"firstName": u.get("firstName"), "lastName": u.get("lastName")}
+        fields["imageUrl"] = u.get("imageUrl")
+        if role is not None:
+            fields["role"] = role
+        row = org_queries.user_row_by_remote_id(self.db, self.org_id, rid)
         if row is None and isinstance(email_raw, str):
             # The same person may already be here (the admin who ran `oncall init`): link by email.
-            row = self.db.one(
-                "SELECT * FROM users WHERE org_id = ? AND email = ? AND removed_at IS NULL AND remote_id IS NULL",
-                (self.org_id, email_raw.strip().lower()),
-            )
+            row = org_queries.unlinked_user_by_email(self.db, self.org_id, email_raw.strip().lower())
         if row is None:
             safe = re.sub(r"[^a-z0-9._-]", "-", rid.lower())[:64] or "user"
-            orgs.add_user(
-                self.ctx,
-                email=email_raw or f"{safe}@unknown.scaling.invalid",
-                first_name=first,
-                last_name=last,
-                role=role or "org:member",
-                image_url=image,
-                origin="remote",
-                remote_id=rid,
-            )
+            email = email_raw or f"{safe}{org_queries.PLACEHOLDER_DOMAIN}"
+            orgs.create_user(self.ctx, {"email": email, **fields}, origin="remote", remote_id=rid)
             self.result.bump("created", "user")
             return
+        # No address from the remote (or not a string): the person keeps theirs.
+        email = email_raw if isinstance(email_raw, str) else row["email"]
+        person = orgs.check_person({"email": email, **fields})
         changes: dict[str, Any] = {"origin": "remote", "remote_id": rid, "removed_at": None}
-        if isinstance(email_raw, str) and email_raw.strip().lower() != row["email"]:
-            changes["email"] = orgs._email(email_raw)
-        for col, value in (("first_name", first), ("last_name", last), ("image_url", image), ("role", role)):
+        if person.email != row["email"]:
+            changes["email"] = person.email
+        for col in ("first_name", "last_name", "image_url", "role"):
+            value = getattr(person, col)
             if value is not None and value != row[col]:
                 changes[col] = value
         diff = {k: v for k, v in changes.items() if row[k] != v}
         if diff:
             diff["updated_at"] = to_iso(self.clock.now())
-            self.db.update("users", "id", row["id"], diff)
+            org_queries.update_user(self.db, row["id"], diff)
             self.result.bump("updated", "user")
 
     # -- schedules ------------------------------------------------------------------------------
@@ -252,10 +234,7 @@ class Puller:
         return seen
 
     def remove_schedules(self, seen: set[str]) -> None:
-        for r in self.db.all(
-            "SELECT id, remote_id FROM schedules WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL",
-            (self.org_id,),
-        ):
+        for r in remote_links.linked_rows(self.db, "schedules", self.org_id, pulled_only=True):
             if r["remote_id"] not in seen:
                 try:
                     schedules.delete_schedule(self.ctx, r["id"])
@@ -311,7 +290,7 @@ class Puller:
             }
             if body["rotationLengthDays"] is None:
                 del body["rotationLengthDays"]  # daily/weekly imply it
-            local = self.local_id("rotation_layers", rid, scope=("schedule_id", schedule_id))
+            local = self.local_id("rotation_layers", rid, within=schedule_id)
             try:
                 with self.db.write():
                     if local is None:
@@ -331,10 +310,7 @@ class Puller:
                 self.result.error("rotation_layer", rid, exc)
                 continue
             order.append(local)
-        for r in self.db.all(
-            "SELECT id, remote_id FROM rotation_layers WHERE schedule_id = ? AND remote_id IS NOT NULL",
-            (schedule_id,),
-        ):
+        for r in remote_links.linked_rows(self.db, "rotation_layers", schedule_id):
             if r["remote_id"] not in seen:
                 schedules.delete_rotation_layer(self.ctx, schedule_id, r["id"])
                 self.result.bump("deleted", "rotation_layer")
@@ -369,10 +345,7 @@ class Puller:
                     self._upsert_policy(rid, merged, shape, layers)
             except (DomainError, sqlite3.IntegrityError) as exc:
                 self.result.error("policy", rid, exc)
-        for r in self.db.all(
-            "SELECT id, remote_id FROM policies WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL",
-            (self.org_id,),
-        ):
+        for r in remote_links.linked_rows(self.db, "policies", self.org_id, pulled_only=True):
             if r["remote_id"] not in seen and r["id"] not in self.pending:
                 try:
                     policies.delete_policy(self.ctx, r["id"])
@@ -404,7 +377,7 @@ class Puller:
             ] != f"{body['name']} (Scaling)"[:255]:
                 self._named(policies.update_policy, body, self.ctx, local)
                 self.result.bump("updated", "policy")
-        self.db.update("policies", "id", local, {"remote_shape": shape})
+        policy_queries.update_policy(self.db, local, {"remote_shape": shape})
         if layers is not None:
             self._sync_escalation_layers(local, layers)
 
@@ -429,7 +402,7 @@ class Puller:
         for i, lyr in enumerate(remote, start=1):
             rid = str(lyr["id"])
             seen.add(rid)
-            local = self.local_id("escalation_layers", rid, scope=("policy_id", policy_id))
+            local = self.local_id("escalation_layers", rid, within=policy_id)
             try:
                 with self.db.write():
                     body = {
@@ -455,10 +428,7 @@ class Puller:
                 self.result.error("escalation_layer", rid, exc)
                 continue
             order.append(local)
-        for r in self.db.all(
-            "SELECT id, remote_id FROM escalation_layers WHERE policy_id = ? AND remote_id IS NOT NULL",
-            (policy_id,),
-        ):
+        for r in remote_links.linked_rows(self.db, "escalation_layers", policy_id):
             if r["remote_id"] not in seen:
                 policies.delete_layer(self.ctx, policy_id, r["id"])
                 self.result.bump("deleted", "escalation_layer")
@@ -470,12 +440,7 @@ class Puller:
     # -- incidents ------------------------------------------------------------------------------
 
     def pull_incidents(self) -> None:
-        known = {
-            r["remote_id"]
-            for r in self.db.all(
-                "SELECT remote_id FROM incidents WHERE org_id = ? AND remote_id IS NOT NULL", (self.org_id,)
-            )
-        }
+        known = {r["remote_id"] for r in remote_links.linked_rows(self.db, "incidents", self.org_id)}
         seen: set[str] = set()
         open_remote: list[str] = []
         fetched: list[tuple[str, dict[str, Any]]] = []
@@ -497,13 +462,9 @@ class Puller:
         for rid, inc in reversed(fetched):
             self._store_incident(rid, inc)
         # Open incidents: fetched one by one for the status history and the escalation state.
-        for r in self.db.all(
-            "SELECT remote_id FROM incidents WHERE org_id = ? AND origin = 'remote' AND remote_id IS NOT NULL "
-            "AND status != 'resolved' ORDER BY created_at",
-            (self.org_id,),
-        ):
-            if r["remote_id"] not in open_remote:
-                open_remote.append(r["remote_id"])
+        for open_rid in incident_queries.open_pulled_incident_remote_ids(self.db, self.org_id):
+            if open_rid not in open_remote:
+                open_remote.append(open_rid)
         for rid in open_remote:
             try:
                 full = self.client.get_incident(rid)
@@ -541,18 +502,16 @@ class Puller:
 
     def _apply_incident(self, local: str, inc: dict[str, Any], *, new: bool) -> bool:
         """Bring the local copy to the remote's state; timeline events for what changed. True if changed."""
-        row = self.db.one("SELECT * FROM incidents WHERE id = ?", (local,))
+        row = incident_queries.incident_row(self.db, self.org_id, local)
         assert row is not None
         now = self.clock.now()
         changes: dict[str, Any] = {}
-        title = name_string(inc.get("title"), "title", max_len=100)
-        changes["title"] = title
+        # The rules a local create and a status change use (engine.service.models), field by field.
+        changes["title"] = decode_field(IncidentCreate, "title", inc.get("title"))
         if "description" in inc:
-            changes["description"] = string(
-                inc.get("description"), "description", max_len=10_000, nullable=True
-            )
-        changes["severity"] = enum(inc.get("severity"), "severity", SEVERITIES)
-        status = enum(inc.get("status") or row["status"], "status", STATUSES)
+            changes["description"] = decode_field(IncidentCreate, "description", inc.get("description"))
+        changes["severity"] = decode_field(IncidentCreate, "severity", inc.get("severity"))
+        status = decode_field(StatusChange, "status", inc.get("status") or row["status"])
         changes["status"] = status
         if "ownerId" in inc:
             changes["owner_id"] = self.user(inc.get("ownerId"))
@@ -579,7 +538,7 @@ class Puller:
         diff = {k: v for k, v in changes.items() if row[k] != v}
         if not diff:
             return False
-        self.db.update("incidents", "id", local, diff)
+        incident_queries.update_incident(self.db, local, diff)
         self._history(row, inc, status, now)
         if not new:
             if "status" in diff:
@@ -618,24 +577,19 @@ class Puller:
 
     def _history(self, row: sqlite3.Row, inc: dict[str, Any], status: str, now: Any) -> None:
         """Status history rows for statuses the local copy has not recorded yet."""
-        have = {
-            r["status"]
-            for r in self.db.all("SELECT status FROM status_history WHERE incident_id = ?", (row["id"],))
-        }
+        have = incident_queries.recorded_statuses(self.db, row["id"])
         entries = [e for e in inc.get("statusHistory") or [] if isinstance(e, dict)]
         by_status = {e.get("status"): e for e in entries}
         created = _iso(inc.get("createdAt"))
         if created and "investigating" in have:
-            self.db.execute(
-                "UPDATE status_history SET changed_at = ? WHERE incident_id = ? AND status = 'investigating'",
-                (_iso(by_status.get("investigating", {}).get("changedAt")) or created, row["id"]),
-            )
+            changed_at = _iso(by_status.get("investigating", {}).get("changedAt")) or created
+            incident_queries.set_status_changed_at(self.db, row["id"], "investigating", changed_at)
         for s in STATUSES[: STATUSES.index(status) + 1]:
             if s in have:
                 continue
             e = by_status.get(s, {})
-            self.db.insert(
-                "status_history",
+            incident_queries.insert_status_change(
+                self.db,
                 {
                     "id": new_id("sh", now),
                     "incident_id": row["id"],

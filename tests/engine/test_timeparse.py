@@ -20,7 +20,7 @@ from engine.service import Ctx
 from engine.service.demo import seed_demo
 from engine.service.scenarios import build_scenario
 from engine.timefmt import to_iso
-from engine.timeparse import parse_clock_time, parse_local_instant
+from engine.timeparse import DayBound, parse_clock_time, parse_day_bound, parse_local_instant
 from storage.db import Database
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenario.toml"
@@ -136,3 +136,36 @@ def test_scenario_mistakes_name_the_key_with_the_same_predicates(demo: Ctx) -> N
     with pytest.raises(ValidationError) as night:
         build_scenario(demo, data)
     assert str(night.value) == "night.end: must be 'HH:MM' between 00:00 and 23:59, got '7:00'"
+
+
+# -- the incidents list's from/to: a day or an instant -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "at", "whole_day"),
+    [
+        ("2026-04-07", False, "2026-04-07T00:00:00.000Z", True),
+        (
+            "2026-04-07",
+            True,
+            "2026-04-08T00:00:00.000Z",
+            True,
+        ),  # the day is included: up to the next midnight
+        ("2026-12-31", True, "2027-01-01T00:00:00.000Z", True),
+        ("9999-12-31", True, "9999-12-31T23:59:59.999Z", True),  # there is no next day
+        ("0001-01-01", False, "0001-01-01T00:00:00.000Z", True),
+        ("2026-04-07T10:00:00+02:00", True, "2026-04-07T08:00:00.000Z", False),
+        ("2026-04-07T10:00:00.0004z", False, "2026-04-07T10:00:00.000Z", False),
+    ],
+)
+def test_day_bound_reads_a_date_or_an_instant(text: str, end: bool, at: str, whole_day: bool) -> None:
+    bound = parse_day_bound(text, end=end)
+    assert (to_iso(bound.at), bound.whole_day) == (at, whole_day)
+    assert isinstance(bound, DayBound)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "2026-04-07T10:00:00", "", None, 20260407])
+def test_day_bound_refuses_anything_else_with_one_message(text: object) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_day_bound(text, end=False)
+    assert str(caught.value) == "must be a date (YYYY-MM-DD) or an ISO 8601 datetime"

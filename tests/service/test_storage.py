@@ -111,3 +111,19 @@ def test_concurrent_writers_never_see_locked(db_path: Path) -> None:
         t.join()
     assert errors == []
     assert open_db(db_path).scalar("SELECT count(*) FROM orgs") == 400
+
+
+def test_the_unused_sync_lease_table_is_dropped_on_upgrade(db_path: Path) -> None:
+    names = [m.name for m in MIGRATIONS._migrations]
+    db = open_db(db_path, migrate=False)
+    with db.write():
+        MIGRATIONS.apply(db.utils, stop_before="0008_drop_sync_lease")
+    assert "sync_lease" in db.utils.table_names()
+    db.close()
+    db = open_db(db_path)
+    assert schema_version(db) == names
+    assert "sync_lease" not in db.utils.table_names()
+    db.close()
+    fresh = open_db(db_path.with_name("fresh.db"))
+    assert "sync_lease" not in fresh.utils.table_names()
+    fresh.close()

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from engine.clock import VirtualClock
-from engine.service import Ctx, incidents, policies, schedules
+from engine.errors import ValidationError
+from engine.service import Ctx, incidents, orgs, policies, schedules
 from storage.db import Database
 from storage.sync import credentials, link
 from storage.sync.change_queue import list_changes, push, waiting_count
@@ -269,3 +270,47 @@ def test_without_a_list_of_people_the_pull_goes_on_with_placeholders(
     row = linked.db.one("SELECT * FROM users WHERE remote_id = 'user_1'")
     assert row is not None and row["email"] == "user_1@unknown.scaling.invalid"
     assert linked.db.scalar("SELECT count(*) FROM incidents WHERE remote_id = ?", (INC,)) == 1
+
+
+def test_pulled_people_and_incidents_are_checked_by_the_rules_of_a_local_create(
+    linked: Ctx, fake: FakeScaling, clock: VirtualClock
+) -> None:
+    """One rule, written once: what a local create refuses, a pull refuses with the same message (and
+    skips that object); what a local create accepts, a pull stores."""
+    people = [{"id": "user_1", "firstName": "Jane", "lastName": "Smith", "email": "jane@example.com"}]
+    incident = {"description": "line one\nline two"}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.method == "GET" and req.url.path == "/v1/users":
+            return httpx.Response(200, json={"data": {"users": people}})
+        answer = fake(req)
+        if req.method == "GET" and req.url.path == f"/v1/incidents/{INC}":
+            return httpx.Response(200, json={"data": {**answer.json()["data"], **incident}})
+        return answer
+
+    c = ScalingClient("https://api.scaling.cloud", Secret("scl_live_" + "k" * 32),
+                      transport=httpx.MockTransport(handler), sleep=lambda s: None)  # fmt: skip
+    first = pull(linked.db, linked.org_id, c, clock=clock)
+    assert first.errors == []
+    # A multi-line description is an ordinary description (a local create takes it).
+    row = linked.db.one("SELECT * FROM incidents WHERE remote_id = ?", (INC,))
+    assert row["description"] == "line one\nline two"
+
+    invisible, too_long, bad_email = "\u200b", "x" * 256, "not-an-address"
+    expected = {}
+    for field, value in (("firstName", invisible), ("lastName", too_long), ("email", bad_email)):
+        with pytest.raises(ValidationError) as refused:
+            orgs.create_user(linked, {"email": "someone@example.com", field: value})
+        expected[field] = refused.value.message
+    people[0] = {**people[0], "firstName": invisible}
+    people.append({"id": "user_2", "email": "sam@example.com", "lastName": too_long})
+    people.append({"id": "user_3", "email": bad_email})
+    second = pull(linked.db, linked.org_id, c, clock=clock)
+    assert sorted((e["remoteId"], e["error"]) for e in second.errors if e["kind"] == "user") == [
+        ("user_1", expected["firstName"]),
+        ("user_2", expected["lastName"]),
+        ("user_3", expected["email"]),
+    ]
+    jane = linked.db.one("SELECT * FROM users WHERE remote_id = 'user_1'")
+    assert jane["first_name"] == "Jane"  # nothing half-applied
+    assert linked.db.scalar("SELECT count(*) FROM users WHERE remote_id IN ('user_2', 'user_3')") == 0

@@ -1,0 +1,25 @@
+"""Drills: a rehearsal runs the real engine on a scratch copy of the database, never on the file itself
+(:mod:`engine.service.drills`)."""
+
+from __future__ import annotations
+
+from storage.db import Database
+
+
+def scratch_copy(source: Database) -> Database:
+    """An in-memory copy of ``source`` (SQLite's online backup, under ``source``'s lock), foreign keys on,
+    migrations not re-run. The caller closes it."""
+    scratch = Database(":memory:", migrate=False)
+    with source.lock:
+        source.conn.backup(scratch.conn)
+    scratch.execute("PRAGMA foreign_keys=ON")
+    return scratch
+
+
+def disarm_copy(db: Database) -> None:
+    """Make a scratch copy safe to drill on: no escalation of the copy is armed, no page queued before
+    the drill can be delivered from it (``pending``/``sending`` rows go), and no clock is recorded (the
+    copy runs on the drill's own clock). Call inside the copy's write transaction."""
+    db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
+    db.execute("DELETE FROM outbox WHERE status IN ('pending', 'sending')")
+    db.execute("DELETE FROM clock")

@@ -1,0 +1,143 @@
+"""Escalations under way (table ``escalations``): one row per incident under escalation, the whole truth of
+its timers (:mod:`engine.runtime.escalator`).
+
+A row holds the current layer (``step``), repeat ``loop``, pass ``round``, ``state``, ``generation`` and
+the next ``due_at_ms`` (epoch milliseconds of the database's clock, NULL when nothing is armed) with its
+``due_kind``; ``policy_snapshot`` is the JSON of the policy the escalation started with. Every function
+runs inside the caller's write transaction; :func:`due_rows` and :func:`save_state` are the engine's hot
+path (one tick fires up to 500 steps).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from storage.db import Database
+
+_ROW_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
+_ROWS_SQL = (
+    "SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id "
+    "WHERE i.org_id = ? AND e.incident_id IN (SELECT value FROM json_each(?))"
+)
+_DUE_SQL = (
+    "SELECT e.*, i.title, i.severity, i.status, i.org_id AS inc_org FROM escalations e "
+    "JOIN incidents i ON i.id = e.incident_id "
+    "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?"
+)
+_SAVE_SQL = (
+    "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
+    "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?"
+)
+_COLUMNS = (
+    "incident_id",
+    "org_id",
+    "policy_id",
+    "policy_snapshot",
+    "policy_hash",
+    "step",
+    "loop",
+    "round",
+    "generation",
+    "state",
+    "due_at_ms",
+    "due_kind",
+    "acked_by",
+    "started_at",
+    "updated_at",
+)
+_INSERT_SQL = f"INSERT INTO escalations ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+def escalation_row(db: Database, incident_id: str) -> sqlite3.Row | None:
+    """The whole ``escalations`` row of the incident, or None when it never escalated."""
+    return db.one(_ROW_SQL, (incident_id,))
+
+
+def escalation_rows(db: Database, org_id: str, incident_ids: Sequence[str]) -> list[sqlite3.Row]:
+    """The whole ``escalations`` rows of those of ``incident_ids`` that belong to the organisation and
+    escalate (any order)."""
+    return db.all(_ROWS_SQL, (org_id, json.dumps(list(incident_ids))))
+
+
+def has_escalation(db: Database, incident_id: str) -> bool:
+    """Whether the incident has an ``escalations`` row (it started escalating once)."""
+    return db.one("SELECT 1 FROM escalations WHERE incident_id = ?", (incident_id,)) is not None
+
+
+def insert_escalation(db: Database, values: dict[str, Any]) -> None:
+    """Insert the row of an escalation that starts: ``values`` holds every column of ``_COLUMNS``
+    (``due_at_ms`` in epoch ms, ``started_at``/``updated_at`` ISO 8601)."""
+    db.execute(_INSERT_SQL, tuple(values[c] for c in _COLUMNS))
+
+
+def save_state(
+    db: Database,
+    incident_id: str,
+    expected_generation: int,
+    *,
+    step: int,
+    loop: int,
+    round: int,
+    generation: int,
+    state: str,
+    due_at_ms: int | None,
+    due_kind: str | None,
+    acked_by: str | None,
+    updated_at: str,
+) -> bool:
+    """Write the escalation's new state if its ``generation`` is still ``expected_generation``; False
+    (nothing written) when it is not. ``due_at_ms`` in epoch ms, ``updated_at`` ISO 8601."""
+    cur = db.execute(
+        _SAVE_SQL,
+        (
+            step,
+            loop,
+            round,
+            generation,
+            state,
+            due_at_ms,
+            due_kind,
+            acked_by,
+            updated_at,
+            incident_id,
+            expected_generation,
+        ),
+    )
+    return cur.rowcount == 1
+
+
+def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:
+    """Remember the live policy's fingerprint (or ``deleted``) the timeline last reported a drift to."""
+    db.execute("UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?", (noted, incident_id))
+
+
+def due_rows(db: Database, now_ms: int, limit: int) -> list[sqlite3.Row]:
+    """At most ``limit`` escalations due at ``now_ms`` (epoch ms), in due order (then incident id): whole
+    ``escalations`` rows plus their incident's ``title``, ``severity``, ``status`` and ``inc_org``."""
+    return db.all(_DUE_SQL, (now_ms, limit))
+
+
+def earliest_due_ms(db: Database) -> int | None:
+    """The earliest armed ``due_at_ms`` (epoch ms), or None when nothing is armed."""
+    ms = db.scalar("SELECT min(due_at_ms) FROM escalations WHERE due_at_ms IS NOT NULL")
+    return None if ms is None else int(ms)
+
+
+def overdue_count(db: Database, now_ms: int) -> int:
+    """How many escalations are due at or before ``now_ms`` (epoch ms)."""
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM escalations WHERE due_at_ms IS NOT NULL AND due_at_ms <= ?", (now_ms,)
+        )
+        or 0
+    )
+
+
+def policy_snapshot(db: Database, incident_id: str) -> str | None:
+    """The JSON text of the policy snapshot the incident's escalation runs on, or None when it never
+    escalated."""
+    row = db.one("SELECT policy_snapshot FROM escalations WHERE incident_id = ?", (incident_id,))
+    return None if row is None else str(row["policy_snapshot"])
