@@ -14,8 +14,12 @@ from typing import Any
 from engine.clock import Clock
 from engine.runtime.runner import EngineRunner
 from engine.runtime.timers import TimerHandler
+from engine.service import alerts, maintenance
 
-HANDLERS: dict[str, TimerHandler] = {}
+HANDLERS: dict[str, TimerHandler] = {
+    maintenance.TIMER_KIND: maintenance.fire_window_end,
+    alerts.RESOLVE_TIMER_KIND: alerts.fire_resolve,
+}
 """Every timer kind the engine fires besides escalation steps: ``kind`` → handler."""
 
 
