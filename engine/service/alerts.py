@@ -146,6 +146,13 @@ class _Receipt:
         self.alerts.append({"alertId": alert_id, "incidentId": incident_id, "action": action})
 
 
+def check_token(db: Database, token: str) -> None:
+    """404 ``not_found`` unless ``token`` is the URL token of a live integration (read only)."""
+    with db.read():
+        if integration_queries.by_token_hash(db, integrations.hash_token(token)) is None:
+            raise NotFound("integration")
+
+
 def receive(
     db: Database, clock: Clock, token: str, payload: Any, *, config: OperatorConfig | None = None
 ) -> dict[str, Any]:

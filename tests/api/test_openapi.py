@@ -21,6 +21,18 @@ LOCAL_OPERATIONS = {
     ("get", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
     ("patch", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
     ("delete", "/v1/users/{userId}/contact-methods/{contactMethodId}"),
+    # Alerts in (docs/ALERTS.md): Scaling has GET and PUT selectors of an inbound integration only.
+    ("post", "/v1/integrations/inbound"),
+    ("patch", "/v1/integrations/inbound/{integrationId}"),
+    ("delete", "/v1/integrations/inbound/{integrationId}"),
+    ("post", "/v1/integrations/inbound/{integrationId}/rotate"),
+    ("post", "/v1/integrations/inbound/{token}/alerts"),
+    ("get", "/v1/incidents/{incidentId}/alerts"),
+    ("get", "/v1/alerts"),
+    ("get", "/v1/alerts/{alertId}"),
+    ("get", "/v1/maintenance-windows"),
+    ("post", "/v1/maintenance-windows"),
+    ("post", "/v1/maintenance-windows/{windowId}/end"),
 }
 
 
