@@ -1253,7 +1253,7 @@ def _alert_paths() -> dict[str, dict[str, Any]]:
         "nothing. Authenticated by the URL token alone.",
     )
     receive["security"] = []
-    return {
+    paths: dict[str, dict[str, Any]] = {
         inb: {
             "get": _operation(
                 "listIntegrations",
@@ -1421,6 +1421,8 @@ def _alert_paths() -> dict[str, dict[str, Any]]:
             ),
         },
     }
+    _add_links(paths, ALERT_LINKS)
+    return paths
 
 
 # Where a created object's id can be used next: OpenAPI links (they also drive schemathesis's stateful
@@ -1490,8 +1492,28 @@ LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = {
 }
 
 
-def _add_links(paths: dict[str, dict[str, Any]]) -> None:
-    for (path, method, status), links in LINKS.items():
+ALERT_LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = dict(
+    {
+        ("/v1/integrations/inbound", "post", "201"): [
+            (op_id, {"integrationId": _NEW_ID})
+            for op_id in (
+                "getIntegration",
+                "updateIntegration",
+                "deleteIntegration",
+                "replaceIntegrationSelectors",
+                "rotateIntegrationToken",
+            )
+        ],
+        ("/v1/maintenance-windows", "post", "201"): [("endMaintenanceWindow", {"windowId": _NEW_ID})],
+    }
+)
+
+
+def _add_links(
+    paths: dict[str, dict[str, Any]],
+    table: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] | None = None,
+) -> None:
+    for (path, method, status), links in (LINKS if table is None else table).items():
         response = paths[path][method]["responses"][status]
         response["links"] = {
             op_id[0].upper() + op_id[1:]: {"operationId": op_id, "parameters": params}
