@@ -1387,7 +1387,7 @@ def _alert_paths() -> dict[str, dict[str, Any]]:
                     "200": _data(
                         record({"maintenanceWindows": {"type": "array", "items": window}}), "By start"
                     ),
-                    **_errors(),
+                    **_errors(422),
                 },
                 params=[
                     {
@@ -1503,7 +1503,8 @@ ALERT_LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = dict
                 "replaceIntegrationSelectors",
                 "rotateIntegrationToken",
             )
-        ],
+        ]
+        + [("receiveAlerts", {"token": "$response.body#/data/token"})],
         ("/v1/maintenance-windows", "post", "201"): [("endMaintenanceWindow", {"windowId": _NEW_ID})],
     }
 )
