@@ -290,7 +290,8 @@ def main() -> None:
         proc, url = start_server(db_path)
         try:
             print(
-                f"{os.cpu_count()} CPUs; {args.alerts} alerts over {args.keys} dedup keys, {args.clients} clients"
+                f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.alerts} alerts over "
+                f"{args.keys} dedup keys, {args.clients} clients"
             )
             for kind, batch in (("events", 1), ("alertmanager", args.batch)):
                 run = f"{kind}{batch}"
