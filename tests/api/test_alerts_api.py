@@ -206,3 +206,42 @@ def test_a_window_end_and_a_flap_window_fire_as_engine_timers_in_oncall_serve(tm
     finally:
         api.close()
         stop_serve(server)
+
+
+def test_alert_answers_are_their_response_models_byte_for_byte(live: Live, policy_id: str) -> None:
+    """As tests/api/test_openapi.py does for the rest: each answer, read strictly into its operation's
+    response model and encoded again, gives back the very bytes the server sent."""
+    import msgspec
+
+    from tests.api.test_openapi import _operation_for
+
+    def call(method: str, path: str, body: Any = None, client: httpx.Client | None = None) -> Any:
+        resp = (client or live.client).request(method, path, json=body)
+        operation = _operation_for(method, path)
+        assert resp.status_code == operation.status, resp.text
+        model = msgspec.convert(resp.json()["data"], operation.response)
+        assert resp.content == msgspec.json.encode({"data": model}), operation.operation_id
+        return resp.json()["data"]
+
+    selectors = [{"matchers": [{"key": "team", "value": "db"}], "severity": "low"}]
+    made = call(
+        "POST", "/v1/integrations/inbound", {"name": "am", "kind": "alertmanager", "selectors": selectors}
+    )
+    one = f"/v1/integrations/inbound/{made['id']}"
+    call("GET", "/v1/integrations/inbound")
+    call("PATCH", one, {"escalationPolicyId": policy_id, "severityMap": {"warning": "high"}})
+    call("PUT", one + "/selectors", {"selectors": selectors})
+    token = call("POST", one + "/rotate")["token"]
+    with httpx.Client(base_url=live.url, timeout=10) as anonymous:
+        got = call(
+            "POST", f"/v1/integrations/inbound/{token}/alerts", payload("alertmanager_firing"), anonymous
+        )
+    incident_id = got["alerts"][0]["incidentId"]
+    call("GET", f"/v1/incidents/{incident_id}/alerts")
+    call("GET", "/v1/alerts")
+    call("GET", f"/v1/alerts/{got['alerts'][0]['alertId']}")
+    window = call("POST", "/v1/maintenance-windows", {"scope": "org", "durationMinutes": 5})
+    call("GET", "/v1/maintenance-windows")
+    call("POST", f"/v1/maintenance-windows/{window['id']}/end")
+    other = live.client.post("/v1/incidents", json={"title": "by hand", "severity": "low"}).json()["data"]
+    assert live.client.get(f"/v1/incidents/{other['id']}/alerts").content == b'{"data":null}'
