@@ -1148,6 +1148,7 @@ def get_incident_alerts(call: Call) -> Any:
     ALERTS,
     query=AlertListQuery,
     response=res.Alerts,
+    errors={404: ["not_found (integrationId names no integration)"]},
     local=True,
 )
 def list_alerts(call: Call) -> Any:
