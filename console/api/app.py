@@ -140,6 +140,9 @@ class Api:
         with self.pool.connection() as db:
             if op.auth == "feed_token":  # the query's token is the credential; the handler checks it
                 ctx = Ctx(db=db, org_id="", is_admin=False, clock=self.clock, config=self.config)
+            elif op.precheck is not None:
+                ctx = Ctx(db=db, org_id="", clock=self.clock, config=self.config)
+                op.precheck(Call(ctx=ctx, path=request.path_params, query=request.query_params, body=NO_BODY))
             else:
                 ctx = replace(
                     authenticate_header(db, request.headers.get("authorization"), self.clock),

@@ -280,6 +280,8 @@ def operation_object(operation: Operation, by_id: dict[str, Operation]) -> Schem
     out["responses"] = responses
     if operation.auth != "api_key":
         out["security"] = []  # the query's token is the credential, not a Bearer key
+    elif operation.precheck is not None:
+        out["security"] = []  # authenticated by its path (an inbound integration's URL token), not a key
     description = operation.description
     if operation.local:
         out["x-local-extension"] = True

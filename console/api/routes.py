@@ -17,13 +17,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from engine.errors import ValidationError
-from engine.service import Ctx, calendars, contacts, incidents, notification_rules, orgs, policies, schedules
+from engine.service import (
+    Ctx,
+    alerts,
+    calendars,
+    contacts,
+    incidents,
+    integrations,
+    maintenance,
+    notification_rules,
+    orgs,
+    policies,
+    schedules,
+)
 from engine.service import models as req
 from engine.service import responses as res
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
@@ -70,7 +82,8 @@ Errors = Mapping[int, Sequence[str]]
 """HTTP status -> the error codes an operation answers with it (empty: the status's usual code)."""
 
 POLICIES, SCHEDULES, INCIDENTS, TEAM = "Escalation policies", "On-call schedules", "Incidents", "Team"
-TAGS = (POLICIES, SCHEDULES, INCIDENTS, TEAM)
+ALERTS = "Alerts"
+TAGS = (POLICIES, SCHEDULES, INCIDENTS, TEAM, ALERTS)
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,9 @@ class Operation:
     # ``call.ctx`` is in no organisation until the token names one.
     auth: str = "api_key"
     media_type: str | None = None  # a handler answering :class:`Raw` (not JSON): its media type
+    # Public endpoints (an inbound integration's receiver) take no API key: ``precheck`` authenticates
+    # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
+    precheck: Handler | None = None
 
     @property
     def writes(self) -> bool:
@@ -135,6 +151,7 @@ def op(  # type: ignore[no-untyped-def]
     links: tuple[str, ...] = (),
     auth: str = "api_key",
     media_type: str | None = None,
+    precheck: Handler | None = None,
 ):
     """Register the decorated handler as ``method path`` in :data:`OPERATIONS`, with its description."""
 
@@ -160,6 +177,7 @@ def op(  # type: ignore[no-untyped-def]
                 links=links,
                 auth=auth,
                 media_type=media_type,
+                precheck=precheck,
             )
         )
         return fn
@@ -1116,3 +1134,254 @@ def get_shift_reminders(call: Call) -> Any:
 )
 def update_shift_reminders(call: Call) -> Any:
     return notification_rules.set_reminders(call.ctx, _user_id(call), call.json())
+
+
+# -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) --------------------
+
+INB = "/v1/integrations/inbound"
+ADMIN_WRITES = "Needs an org:admin key (the URL token is a credential)."
+
+
+class AlertListQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/alerts``."""
+
+    integration_id: Annotated[str, Meta(description="an integration's id or name")] | UnsetType = (
+        msgspec.field(default=UNSET, name="integrationId")
+    )
+    limit: Annotated[int, Meta(ge=1, le=500)] = 100
+
+
+class MaintenanceListQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/maintenance-windows``."""
+
+    include: Annotated[Literal["ended"], Meta(description="ended: list ended windows too")] | UnsetType = (
+        UNSET
+    )
+
+
+class AlertPayload(msgspec.Struct):
+    """The integration kind's own payload: Alertmanager's webhook (version 4), Grafana alerting's
+    webhook, or an event (action, dedupKey, summary, severity, source, details; PagerDuty Events v2
+    names accepted). Read by engine/alerts.py; one without the kind's shape is 422."""
+
+
+@op(
+    "GET",
+    INB,
+    "List inbound integrations (never their tokens)",
+    ALERTS,
+    response=res.Integrations,
+    local=True,
+)
+def list_integrations(call: Call) -> Any:
+    return {"integrations": integrations.list_integrations(call.ctx)}
+
+
+@op(
+    "POST",
+    INB,
+    "Create an inbound integration; its URL token is in this answer only",
+    ALERTS,
+    status=201,
+    body="required",
+    admin=True,
+    request=req.IntegrationCreate,
+    response=res.IntegrationWithToken,
+    errors={404: [], 409: [NAME_TAKEN]},
+    local=True,
+    description=ADMIN_WRITES + " An unknown escalationPolicyId (default or in a selector) is 404.",
+    links=("getIntegration", "updateIntegration", "deleteIntegration", "replaceIntegrationSelectors",
+           "rotateIntegrationToken"),
+)  # fmt: skip
+def create_integration(call: Call) -> Any:
+    return integrations.create_integration(call.ctx, call.json())
+
+
+@op(
+    "GET",
+    INB + "/{integrationId}",
+    "Get an inbound integration (by id or name)",
+    ALERTS,
+    response=res.Integration,
+)
+def get_integration(call: Call) -> Any:
+    return integrations.get_integration(call.ctx, call.path["integrationId"])
+
+
+@op(
+    "PATCH",
+    INB + "/{integrationId}",
+    "Change an integration's name or routing",
+    ALERTS,
+    body="required",
+    admin=True,
+    request=req.IntegrationUpdate,
+    response=res.Integration,
+    errors={409: [NAME_TAKEN]},
+    local=True,
+    description=ADMIN_WRITES + " selectors, given, replaces the whole list.",
+)
+def update_integration(call: Call) -> Any:
+    return integrations.update_integration(call.ctx, call.path["integrationId"], call.json())
+
+
+@op(
+    "DELETE",
+    INB + "/{integrationId}",
+    "Delete an integration: its token stops working; its alerts and incidents stay",
+    ALERTS,
+    status=204,
+    admin=True,
+    local=True,
+    description=ADMIN_WRITES,
+)
+def delete_integration(call: Call) -> Any:
+    integrations.delete_integration(call.ctx, call.path["integrationId"])
+
+
+@op(
+    "PUT",
+    INB + "/{integrationId}/selectors",
+    "Replace an integration's ordered selectors",
+    ALERTS,
+    body="required",
+    admin=True,
+    request=req.SelectorsReplace,
+    response=res.Integration,
+    description="Matchers are label key/value pairs compared case-insensitively; all must match; the first "
+    "matching selector wins; no match uses the integration's default routing. Locally a selector names an "
+    "escalationPolicyId (Scaling's names a routingPolicyId). " + ADMIN_WRITES,
+)
+def replace_integration_selectors(call: Call) -> Any:
+    return integrations.replace_selectors(call.ctx, call.path["integrationId"], call.json())
+
+
+@op(
+    "POST",
+    INB + "/{integrationId}/rotate",
+    "Replace an integration's URL token; the old one stops working now",
+    ALERTS,
+    admin=True,
+    response=res.IntegrationWithToken,
+    local=True,
+    description=ADMIN_WRITES,
+)
+def rotate_integration_token(call: Call) -> Any:
+    return integrations.rotate_token(call.ctx, call.path["integrationId"])
+
+
+def _known_token(call: Call) -> None:
+    alerts.check_token(call.ctx.db, call.path["token"])
+
+
+@op(
+    "POST",
+    INB + "/{token}/alerts",
+    "Receive an alert payload on an integration's secret URL (no API key)",
+    ALERTS,
+    status=202,
+    body="required",
+    request=AlertPayload,
+    response=res.AlertReceipt,
+    local=True,
+    precheck=_known_token,
+    description="Authenticated by the URL token alone. An unknown, rotated or deleted token is 404 before "
+    "the body is read; a body that is not JSON, over 1,000,000 bytes or without the kind's shape is 422 "
+    "and stores nothing. Every alert of the payload is stored in one transaction; opening an incident "
+    "pages layer 1 in it, as any create does.",
+)
+def receive_alerts(call: Call) -> Any:
+    return alerts.receive(
+        call.ctx.db, call.ctx.clock, call.path["token"], call.json(), config=call.ctx.config
+    )
+
+
+@op(
+    "GET",
+    INC + "/{incidentId}/alerts",
+    "The alerts of an incident (null when alerts did not open it)",
+    ALERTS,
+    response=res.IncidentAlerts | None,
+    local=True,
+)
+def get_incident_alerts(call: Call) -> Any:
+    return alerts.incident_alerts(call.ctx, call.path["incidentId"])
+
+
+@op(
+    "GET",
+    "/v1/alerts",
+    "Alerts, most recently seen first",
+    ALERTS,
+    query=AlertListQuery,
+    response=res.Alerts,
+    errors={404: ["not_found (integrationId names no integration)"]},
+    local=True,
+)
+def list_alerts(call: Call) -> Any:
+    limit = _int_param(call.query, "limit", 100)
+    if limit is None or not 1 <= limit <= 500:
+        raise ValidationError("limit must be between 1 and 500", field="limit")
+    return {"alerts": alerts.list_alerts(call.ctx, integration=call.query.get("integrationId"), limit=limit)}
+
+
+@op(
+    "GET",
+    "/v1/alerts/{alertId}",
+    "One alert with its stored raw payload (cut at 16 KiB)",
+    ALERTS,
+    response=res.AlertWithRaw,
+    local=True,
+)
+def get_alert(call: Call) -> Any:
+    return alerts.get_alert(call.ctx, call.path["alertId"])
+
+
+MW = "/v1/maintenance-windows"
+
+
+@op(
+    "GET",
+    MW,
+    "Active and scheduled maintenance windows (include=ended: all)",
+    ALERTS,
+    query=MaintenanceListQuery,
+    response=res.MaintenanceWindows,
+    local=True,
+)
+def list_maintenance_windows(call: Call) -> Any:
+    include = call.query.get("include")
+    if include not in (None, "ended"):
+        raise ValidationError('include must be "ended"', field="include")
+    return {"maintenanceWindows": maintenance.list_windows(call.ctx, include_ended=include == "ended")}
+
+
+@op(
+    "POST",
+    MW,
+    "Start or schedule a maintenance window",
+    ALERTS,
+    status=201,
+    body="required",
+    request=req.MaintenanceStart,
+    response=res.MaintenanceWindow,
+    errors={404: []},
+    local=True,
+    description="hold: incidents opened by alerts are not paged until the window ends (then they are, if "
+    "still firing and unacknowledged); drop: alerts are recorded, no incident opens.",
+    links=("endMaintenanceWindow",),
+)
+def start_maintenance_window(call: Call) -> Any:
+    return maintenance.start_window(call.ctx, call.json())
+
+
+@op(
+    "POST",
+    MW + "/{windowId}/end",
+    "End a maintenance window now",
+    ALERTS,
+    response=res.MaintenanceWindow,
+    local=True,
+)
+def end_maintenance_window(call: Call) -> Any:
+    return maintenance.end_window(call.ctx, call.path["windowId"])

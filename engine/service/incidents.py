@@ -369,6 +369,24 @@ def _apply_status(ctx: Ctx, row: sqlite3.Row, new_status: str, note: str | None,
         escalator.stop(ctx.db, now, row["id"])
 
 
+def resolve_from_source(ctx: Ctx, incident_id: str, note: str) -> dict[str, Any]:
+    """Resolve an incident from whatever status it is in, one lifecycle step at a time (each step recorded
+    as ``PATCH …/status`` records it); the last step carries ``note`` as its resolution note. Used when the
+    source of its alerts says they all cleared. A resolved incident is left as it is."""
+    with ctx.write() as now:
+        row = _row(ctx, incident_id)
+        while (step := next_status(row["status"])) is not None:
+            note_here = note if step == "resolved" else None
+            _apply_status(ctx, row, step, note_here, now)
+            _insert_update(ctx, incident_id, None, step, "internal", now)
+            change: dict[str, Any] = {"status": step}
+            if note_here is not None:
+                change["resolutionNote"] = note_here
+            sync_outbox.record_change(ctx, "incident.status", incident_id, change)
+            row = _row(ctx, incident_id)
+        return incident_wire(row)
+
+
 def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """``PATCH …/status``: exactly one step forward; also recorded as an internal update."""
     checked = decode(StatusChange, body)

@@ -440,3 +440,145 @@ class ApiKey(Wire):
     masked: str
     created_at: Timestamp
     revoked_at: Timestamp | None
+
+
+# -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) --------------------
+
+IntegrationKind = Literal["alertmanager", "grafana", "events"]
+
+
+class SelectorMatcher(Wire):
+    key: str
+    value: str
+
+
+class IntegrationSelector(Wire):
+    """A selector's matchers and the routing fields it sets (one left out is the integration's default)."""
+
+    matchers: list[SelectorMatcher]
+    escalation_policy_id: str | None | UnsetType = UNSET
+    component: str | None | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+
+
+class Integration(Wire):
+    """An inbound integration (never its token)."""
+
+    id: Id
+    org_id: Id
+    name: str
+    kind: IntegrationKind
+    escalation_policy_id: str | None
+    component: str | None
+    severity: Severity
+    severity_map: dict[str, Severity]
+    selectors: list[IntegrationSelector]
+    auto_resolve: bool
+    flap_window_seconds: int
+    token_last4: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class IntegrationWithToken(Integration):
+    """An integration just created or rotated: its URL token, shown this once."""
+
+    local_extension: ClassVar[bool] = True
+    token: str
+    receive_path: str
+
+
+class Integrations(Wire):
+    integrations: list[Integration]
+
+
+class AlertLink(Wire):
+    href: str
+    text: str
+
+
+class Alert(Wire):
+    """One alert (its raw payload only from ``GET /v1/alerts/{alertId}``)."""
+
+    local_extension: ClassVar[bool] = True
+    id: Id
+    integration_id: Id
+    incident_id: str | None
+    dedup_key: str
+    group_key: str
+    status: Literal["firing", "resolved", "acknowledged"]
+    summary: str
+    severity: Severity
+    source: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    links: list[AlertLink]
+    count: int
+    first_seen: Timestamp
+    last_seen: Timestamp
+    resolved_at: Timestamp | None
+    dropped_by: str | None
+    raw_truncated: bool
+
+
+class AlertWithRaw(Alert):
+    raw: str
+
+
+class Alerts(Wire):
+    local_extension: ClassVar[bool] = True
+    alerts: list[Alert]
+
+
+class IncidentAlerts(Wire):
+    """The alerts of an incident opened by alerts: counts, first/last seen, common labels, links."""
+
+    local_extension: ClassVar[bool] = True
+    incident_id: Id
+    integration_id: Id
+    integration_name: str | None
+    count: int
+    firing: int
+    first_seen: Timestamp
+    last_seen: Timestamp
+    held_by: str | None
+    labels: dict[str, str]
+    links: list[AlertLink]
+    alerts: list[Alert]
+
+
+class ReceivedAlert(Wire):
+    alert_id: str | None
+    incident_id: str | None
+    action: Literal["open", "attach", "repeat", "refire", "resolve", "acknowledge", "ignore", "dropped"]
+
+
+class AlertReceipt(Wire):
+    """What each alert of a received payload did."""
+
+    local_extension: ClassVar[bool] = True
+    integration_id: Id
+    accepted: int
+    alerts: list[ReceivedAlert]
+
+
+class MaintenanceWindow(Wire):
+    local_extension: ClassVar[bool] = True
+    id: Id
+    org_id: Id
+    scope: Literal["org", "integration", "component"]
+    integration_id: str | None
+    component: str | None
+    mode: Literal["hold", "drop"]
+    reason: str | None
+    starts_at: Timestamp
+    ends_at: Timestamp
+    ended_early: bool
+    state: Literal["scheduled", "active", "ended"]
+    created_by: str | None
+    created_at: Timestamp
+
+
+class MaintenanceWindows(Wire):
+    local_extension: ClassVar[bool] = True
+    maintenance_windows: list[MaintenanceWindow]

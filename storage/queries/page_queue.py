@@ -121,3 +121,11 @@ def next_pending_ms(db: Database, incident_id: str) -> int | None:
         "SELECT min(next_attempt_ms) FROM outbox WHERE incident_id = ? AND status = 'pending'", (incident_id,)
     )
     return None if ms is None else int(ms)
+
+
+def has_due(db: Database, now_ms: int) -> bool:
+    """Whether a page is waiting to be sent at ``now_ms`` (epoch ms): one indexed lookup."""
+    return (
+        db.one("SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ? LIMIT 1", (now_ms,))
+        is not None
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 import typing
 from typing import Any
 
@@ -33,6 +34,19 @@ LOCAL_OPERATIONS = {
     ("post", "/v1/users/{userId}/notification-rules/{ruleId}/move"),
     ("get", "/v1/users/{userId}/shift-reminders"),
     ("patch", "/v1/users/{userId}/shift-reminders"),
+    # Alerts in (docs/ALERTS.md): Scaling has GET and PUT selectors of an inbound integration only.
+    ("get", "/v1/integrations/inbound"),
+    ("post", "/v1/integrations/inbound"),
+    ("patch", "/v1/integrations/inbound/{integrationId}"),
+    ("delete", "/v1/integrations/inbound/{integrationId}"),
+    ("post", "/v1/integrations/inbound/{integrationId}/rotate"),
+    ("post", "/v1/integrations/inbound/{token}/alerts"),
+    ("get", "/v1/incidents/{incidentId}/alerts"),
+    ("get", "/v1/alerts"),
+    ("get", "/v1/alerts/{alertId}"),
+    ("get", "/v1/maintenance-windows"),
+    ("post", "/v1/maintenance-windows"),
+    ("post", "/v1/maintenance-windows/{windowId}/end"),
 }
 
 
@@ -74,8 +88,8 @@ def _response_models() -> list[type[msgspec.Struct]]:
     found = []
     for operation in OPERATIONS:
         model = operation.response
-        while typing.get_origin(model) is list:
-            (model,) = typing.get_args(model)
+        while typing.get_origin(model) in (list, types.UnionType):  # a list of one, or "one | None"
+            (model,) = [arg for arg in typing.get_args(model) if arg is not type(None)]
         if model is not None:
             found.append(model)
     return found
