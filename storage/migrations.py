@@ -461,6 +461,37 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0010_heartbeats")
+def m0010_heartbeats(db: sqlite_utils.Database) -> None:
+    """Heartbeat monitors (dead man's switches, docs/ALERTS.md "Heartbeats"): a ping token stored only as
+    its SHA-256 hash, the interval and grace in minutes, the latest ping, and the incident a missed
+    interval opened (NULL while the heartbeat is up). The due time is not here: it is the heartbeat's row
+    in ``timers`` (kind ``heartbeat``), fired by the engine. ``escalation_policy_id`` has no foreign key:
+    a deleted policy leaves the heartbeat, whose next missed interval opens an unpaged incident saying so."""
+    _run(
+        db,
+        [
+            """CREATE TABLE heartbeats (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                name TEXT NOT NULL,
+                escalation_policy_id TEXT NOT NULL,
+                severity TEXT NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low')),
+                interval_minutes INTEGER NOT NULL CHECK (interval_minutes >= 1),
+                grace_minutes INTEGER NOT NULL CHECK (grace_minutes >= 0),
+                token_hash TEXT NOT NULL UNIQUE,
+                token_last4 TEXT NOT NULL,
+                last_ping_at TEXT,
+                ping_count INTEGER NOT NULL DEFAULT 0,
+                incident_id TEXT REFERENCES incidents(id),
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                UNIQUE (org_id, name)
+            )""",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     db = database.utils

@@ -371,6 +371,44 @@ def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
         return incident_wire(_row(ctx, incident_id))
 
 
+def resolve_automatically(ctx: Ctx, incident_id: str, note: str) -> bool:
+    """Resolve an incident because its source says the problem is over (a heartbeat pinged again), from
+    whatever status it is in, with ``note`` as the resolution note and an internal update; the escalation
+    stops. One write transaction (a savepoint inside the caller's). Returns False, changing nothing, when
+    the incident is already resolved or does not exist in the organisation."""
+    with ctx.write() as now:
+        row = queries.incident_row(ctx.db, ctx.org_id, incident_id)
+        if row is None or row["status"] == "resolved":
+            return False
+        ts = to_iso(now)
+        ctx.db.update(
+            "incidents", "id", incident_id, {"status": "resolved", "resolved_at": ts, "updated_at": ts}
+        )
+        ctx.db.insert(
+            "status_history",
+            {
+                "id": new_id("sh", now),
+                "incident_id": incident_id,
+                "status": "resolved",
+                "changed_at": ts,
+                "changed_by": ctx.actor_id,
+                "resolution_note": note,
+            },
+        )
+        timeline.record(
+            ctx.db,
+            incident_id,
+            now,
+            "status_changed",
+            ctx.actor_id,
+            fromStatus=row["status"],
+            toStatus="resolved",
+        )
+        escalator.stop(ctx.db, now, incident_id)
+        _insert_update(ctx, incident_id, note, "resolved", "internal", now)
+        return True
+
+
 def _insert_update(
     ctx: Ctx, incident_id: str, body: str | None, status_change: str | None, visibility: str, now: datetime
 ) -> str:

@@ -14,8 +14,11 @@ from typing import Any
 from engine.clock import Clock
 from engine.runtime.runner import EngineRunner
 from engine.runtime.timers import TimerHandler
+from engine.service import heartbeats
 
-HANDLERS: dict[str, TimerHandler] = {}
+HANDLERS: dict[str, TimerHandler] = {
+    heartbeats.TIMER_KIND: heartbeats.fire_missed,
+}
 """Every timer kind the engine fires besides escalation steps: ``kind`` → handler."""
 
 
