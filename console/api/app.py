@@ -46,6 +46,7 @@ from engine.clock import Clock
 from engine.errors import DomainError, ValidationError
 from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.runner import EngineRunner
+from engine.service import Ctx
 from engine.service.database import Database, open_db
 from engine.service.timer_kinds import new_runner
 
@@ -137,11 +138,14 @@ class Api:
     def execute(self, op: Operation, request: Request, raw: bytes | None) -> Any:
         """Authenticate, parse ``raw`` (None: the body was over the limit) and run ``op``."""
         with self.pool.connection() as db:
-            ctx = replace(
-                authenticate_header(db, request.headers.get("authorization"), self.clock),
-                via="api_key",
-                config=self.config,
-            )
+            if op.public:
+                ctx = Ctx(db=db, org_id="", is_admin=False, clock=self.clock, config=self.config)
+            else:
+                ctx = replace(
+                    authenticate_header(db, request.headers.get("authorization"), self.clock),
+                    via="api_key",
+                    config=self.config,
+                )
             if op.admin:
                 require_admin(ctx)
             elif op.self_or_admin is not None:

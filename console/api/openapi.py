@@ -408,7 +408,15 @@ REQUESTS: dict[str, Schema] = {
     },
 }
 
-LOCAL_REQUESTS = ("Escalate", "Snooze", "UserCreate", "ContactMethodCreate", "ContactMethodUpdate")
+LOCAL_REQUESTS = (
+    "Escalate",
+    "Snooze",
+    "UserCreate",
+    "ContactMethodCreate",
+    "ContactMethodUpdate",
+    "HeartbeatCreate",
+    "HeartbeatUpdate",
+)
 """Request models of operations the Scaling API does not have."""
 
 
@@ -1146,8 +1154,187 @@ def _paths() -> dict[str, dict[str, Any]]:
             ),
         },
     }
+    paths.update(_heartbeat_paths())
     _add_links(paths)
     return paths
+
+
+# -- heartbeats (local extension) ---------------------------------------------------------------------
+
+HEARTBEAT_SCHEMAS: dict[str, Schema] = {
+    "Heartbeat": {
+        **record(
+            {
+                "id": ID,
+                "orgId": ID,
+                "name": STR,
+                "escalationPolicyId": ID,
+                "severity": {"type": "string", "enum": list(SEVERITIES)},
+                "intervalMinutes": {"type": "integer", "minimum": 1},
+                "graceMinutes": {"type": "integer", "minimum": 0},
+                "status": {
+                    "type": "string",
+                    "enum": ["waiting", "up", "down"],
+                    "description": "waiting: never pinged; up: pinged in time; down: missed, incidentId open",
+                },
+                "lastPingAt": nullable(TS),
+                "pingCount": {"type": "integer", "minimum": 0},
+                "dueAt": {
+                    **nullable(TS),
+                    "description": "when a missed ping opens an incident; null while down",
+                },
+                "incidentId": {**nullable(ID), "description": "the incident the last missed interval opened"},
+                "token": {"type": "string", "description": "the ping token, masked (hbt_…abcd)"},
+                "createdAt": TS,
+                "updatedAt": TS,
+            }
+        ),
+        "description": "A dead man's switch: a job pings its URL every intervalMinutes; a ping later than "
+        "interval + grace opens an incident on the escalation policy, and the next ping resolves it.",
+        **LOCAL,
+    },
+    "HeartbeatWithToken": {
+        "allOf": [
+            ref("Heartbeat"),
+            record(
+                {
+                    "token": {"type": "string", "description": "the ping token, shown in this answer only"},
+                    "pingPath": {
+                        "type": "string",
+                        "description": "/v1/integrations/inbound/heartbeats/{token}",
+                    },
+                }
+            ),
+        ],
+        **LOCAL,
+    },
+    "HeartbeatPing": {
+        **record(
+            {
+                "heartbeatId": ID,
+                "status": {"type": "string", "enum": ["up"]},
+                "dueAt": TS,
+                "resolvedIncidentId": {**nullable(ID), "description": "the incident this ping resolved"},
+            }
+        ),
+        **LOCAL,
+    },
+}
+
+HB_WHO = (
+    "Any API key of the organisation. Pings go to the ping URL, which needs no key (the token is the secret)."
+)
+
+
+def _heartbeat_paths() -> dict[str, dict[str, Any]]:
+    """The heartbeat operations (docs/ALERTS.md, "Heartbeats")."""
+    one = _path("heartbeatId")
+    bad_policy = {400: ["invalid_escalation_policy"]}
+    ping_errors = {
+        "404": {
+            "description": "not_found: no heartbeat has this token (unknown, or rotated away)",
+            "content": {"application/json": {"schema": ref("Error")}},
+        },
+        **{k: v for k, v in _errors().items() if k != "401"},
+    }
+
+    def ping(op_id: str, method: str) -> dict[str, Any]:
+        out = _operation(
+            op_id,
+            f"Ping a heartbeat ({method}, no API key)",
+            "Heartbeats",
+            {"202": _data(ref("HeartbeatPing"), "Recorded; the next ping is due by dueAt"), **ping_errors},
+            params=_path("token"),
+            local=True,
+            description="Resets the heartbeat's timer; if it was down, resolves the incident it opened, "
+            "with a note. Any request body is ignored. Needs no Authorization header.",
+        )
+        out["security"] = []
+        return out
+
+    return {
+        "/v1/heartbeats": {
+            "get": _operation(
+                "listHeartbeats",
+                "List heartbeats",
+                "Heartbeats",
+                {
+                    "200": _data(
+                        record({"heartbeats": {"type": "array", "items": ref("Heartbeat")}}),
+                        "The organisation's heartbeats by name (tokens masked)",
+                    ),
+                    **_errors(),
+                },
+                local=True,
+                description=HB_WHO,
+            ),
+            "post": _operation(
+                "createHeartbeat",
+                "Create a heartbeat",
+                "Heartbeats",
+                {
+                    "201": _data(ref("HeartbeatWithToken"), "The heartbeat, with its ping token once"),
+                    **_errors(400, 409, 422, codes=bad_policy),
+                },
+                body=_body("HeartbeatCreate"),
+                local=True,
+                description=HB_WHO + " Armed from now: due by now + interval + grace (grace 5, severity high "
+                "unless given).",
+            ),
+        },
+        "/v1/heartbeats/{heartbeatId}": {
+            "get": _operation(
+                "getHeartbeat",
+                "Get a heartbeat",
+                "Heartbeats",
+                {"200": _data(ref("Heartbeat"), "The heartbeat"), **_errors(404)},
+                params=one,
+                local=True,
+                description=HB_WHO,
+            ),
+            "patch": _operation(
+                "updateHeartbeat",
+                "Change a heartbeat",
+                "Heartbeats",
+                {
+                    "200": _data(ref("Heartbeat"), "The updated heartbeat"),
+                    **_errors(400, 404, 409, 422, codes=bad_policy),
+                },
+                params=one,
+                body=_body("HeartbeatUpdate"),
+                local=True,
+                description=HB_WHO + " A new interval or grace moves the due time of a heartbeat that is not "
+                "down (from its last ping, or its creation).",
+            ),
+            "delete": _operation(
+                "deleteHeartbeat",
+                "Delete a heartbeat",
+                "Heartbeats",
+                {"204": _no_content("Deleted"), **_errors(404)},
+                params=one,
+                local=True,
+                description=HB_WHO + " An incident it opened stays as it is.",
+            ),
+        },
+        "/v1/heartbeats/{heartbeatId}/rotate": {
+            "post": _operation(
+                "rotateHeartbeatToken",
+                "Replace a heartbeat's ping token",
+                "Heartbeats",
+                {
+                    "200": _data(ref("HeartbeatWithToken"), "The heartbeat with its new token, once"),
+                    **_errors(404),
+                },
+                params=one,
+                local=True,
+                description=HB_WHO + " The old ping URL stops working at once.",
+            ),
+        },
+        "/v1/integrations/inbound/heartbeats/{token}": {
+            "post": ping("pingHeartbeat", "POST"),
+            "get": ping("pingHeartbeatByGet", "GET"),
+        },
+    }
 
 
 # Where a created object's id can be used next: OpenAPI links (they also drive schemathesis's stateful
@@ -1214,6 +1401,10 @@ LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = {
         for op_id in ("getContactMethod", "updateContactMethod", "deleteContactMethod")
     ],
     ("/v1/team/members/invite", "post", "201"): [("revokeInvitation", {"invitationId": _NEW_ID})],
+    ("/v1/heartbeats", "post", "201"): [
+        (op_id, {"heartbeatId": _NEW_ID})
+        for op_id in ("getHeartbeat", "updateHeartbeat", "deleteHeartbeat", "rotateHeartbeatToken")
+    ],
 }
 
 
@@ -1252,7 +1443,10 @@ def document() -> dict[str, Any]:
             },
             "servers": [{"url": "/"}],
             "security": [{"bearerAuth": []}],
-            "tags": [{"name": t} for t in ("Escalation policies", "On-call schedules", "Incidents", "Team")],
+            "tags": [
+                {"name": t}
+                for t in ("Escalation policies", "On-call schedules", "Incidents", "Team", "Heartbeats")
+            ],
             "paths": _with_disk_full(_paths()),
             "components": {
                 "securitySchemes": {
@@ -1264,7 +1458,7 @@ def document() -> dict[str, Any]:
                         "schema": {"type": "string", "format": "uuid"},
                     }
                 },
-                "schemas": {**SCHEMAS, **REQUESTS, **generated_requests()},
+                "schemas": {**SCHEMAS, **HEARTBEAT_SCHEMAS, **REQUESTS, **generated_requests()},
             },
         }
     )

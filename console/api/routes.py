@@ -16,7 +16,7 @@ from typing import Any
 from msgspec import UNSET
 
 from engine.errors import ValidationError
-from engine.service import Ctx, contacts, incidents, orgs, policies, schedules
+from engine.service import Ctx, contacts, heartbeats, incidents, orgs, policies, schedules
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
 from engine.service.validate import decode
 from engine.timefmt import parse_iso
@@ -60,10 +60,14 @@ class Operation:
     # Per-user endpoints: the path parameter naming the user. An org:admin key may act on anyone, a
     # member key on its own user only (else 401 not_authorized, before the user is looked up).
     self_or_admin: str | None = None
+    # No API key: the path's secret token is the credential (a heartbeat's ping URL). The handler gets
+    # an anonymous context (no organisation, no actor): only its database and clock are meant for use.
+    public: bool = False
+    write: bool | None = None  # None: every method but GET writes
 
     @property
     def writes(self) -> bool:
-        return self.method != "GET"
+        return self.method != "GET" if self.write is None else self.write
 
 
 OPERATIONS: list[Operation] = []
@@ -77,10 +81,22 @@ def op(  # type: ignore[no-untyped-def]
     body: str = "none",
     admin: bool = False,
     self_or_admin: str | None = None,
+    public: bool = False,
+    write: bool | None = None,
 ):
     def register(fn: Handler) -> Handler:
         OPERATIONS.append(
-            Operation(method, path, fn, status=status, body=body, admin=admin, self_or_admin=self_or_admin)
+            Operation(
+                method,
+                path,
+                fn,
+                status=status,
+                body=body,
+                admin=admin,
+                self_or_admin=self_or_admin,
+                public=public,
+                write=write,
+            )
         )
         return fn
 
@@ -398,3 +414,47 @@ def update_contact_method(call: Call) -> Any:
 @op("DELETE", CM + "/{contactMethodId}", status=204, self_or_admin="userId")
 def delete_contact_method(call: Call) -> Any:
     contacts.delete_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
+
+
+# -- heartbeats (local extension): dead man's switches -----------------------------------------------
+
+HB = "/v1/heartbeats"
+
+
+@op("GET", HB)
+def list_heartbeats(call: Call) -> Any:
+    return {"heartbeats": heartbeats.list_heartbeats(call.ctx)}
+
+
+@op("POST", HB, status=201, body="required")
+def create_heartbeat(call: Call) -> Any:
+    return heartbeats.create_heartbeat(call.ctx, call.json())
+
+
+@op("GET", HB + "/{heartbeatId}")
+def get_heartbeat(call: Call) -> Any:
+    return heartbeats.get_heartbeat(call.ctx, call.path["heartbeatId"])
+
+
+@op("PATCH", HB + "/{heartbeatId}", body="required")
+def update_heartbeat(call: Call) -> Any:
+    return heartbeats.update_heartbeat(call.ctx, call.path["heartbeatId"], call.json())
+
+
+@op("DELETE", HB + "/{heartbeatId}", status=204)
+def delete_heartbeat(call: Call) -> Any:
+    heartbeats.delete_heartbeat(call.ctx, call.path["heartbeatId"])
+
+
+@op("POST", HB + "/{heartbeatId}/rotate")
+def rotate_heartbeat_token(call: Call) -> Any:
+    return heartbeats.rotate_token(call.ctx, call.path["heartbeatId"])
+
+
+def _ping(call: Call) -> Any:
+    """The monitored job's ping: no API key, the token in the path is the secret; any body is ignored."""
+    return heartbeats.ping_by_token(call.ctx.db, call.path["token"], call.ctx.clock)
+
+
+op("POST", heartbeats.PING_PATH, status=202, public=True)(_ping)
+op("GET", heartbeats.PING_PATH, status=202, public=True, write=True)(_ping)

@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.drills", "lint_command"),
     ("console.cli.drills", "explain_command"),
     ("console.cli.sync", "sync_group"),
+    ("console.cli.heartbeats", "heartbeats_group"),
 ]
 
 
