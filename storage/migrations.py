@@ -461,6 +461,93 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0009_integrations_alerts")
+def m0009_integrations_alerts(db: sqlite_utils.Database) -> None:
+    """Alerts in (docs/ALERTS.md): inbound integrations (a kind, a hashed URL token, a default routing and
+    ordered selectors), the alerts they receive, one ``alert_groups`` row per incident opened by alerts (the
+    aggregate the incident list reads: alert count, alerts still firing, first/last seen, the maintenance
+    window holding its pages), and maintenance windows. An alert or group is "open" while its incident is
+    not resolved (a join on ``incidents.status``: resolving by hand needs no bookkeeping here)."""
+    _run(
+        db,
+        [
+            """CREATE TABLE integrations (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('alertmanager', 'grafana', 'events')),
+                token_hash TEXT UNIQUE,
+                token_last4 TEXT,
+                escalation_policy_id TEXT,
+                component TEXT,
+                default_severity TEXT NOT NULL,
+                severity_map TEXT NOT NULL DEFAULT '{}',
+                selectors TEXT NOT NULL DEFAULT '[]',
+                auto_resolve INTEGER NOT NULL DEFAULT 1,
+                flap_window_seconds INTEGER NOT NULL DEFAULT 0,
+                created_by TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                deleted_at TEXT
+            )""",
+            "CREATE UNIQUE INDEX integrations_name ON integrations (org_id, name) WHERE deleted_at IS NULL",
+            """CREATE TABLE alert_groups (
+                incident_id TEXT PRIMARY KEY REFERENCES incidents(id),
+                org_id TEXT NOT NULL,
+                integration_id TEXT NOT NULL REFERENCES integrations(id),
+                group_key TEXT NOT NULL,
+                component TEXT,
+                alert_count INTEGER NOT NULL DEFAULT 0,
+                firing_count INTEGER NOT NULL DEFAULT 0,
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                held_by TEXT
+            )""",
+            "CREATE INDEX alert_groups_key ON alert_groups (integration_id, group_key)",
+            "CREATE INDEX alert_groups_held ON alert_groups (held_by) WHERE held_by IS NOT NULL",
+            """CREATE TABLE alerts (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL,
+                integration_id TEXT NOT NULL REFERENCES integrations(id),
+                incident_id TEXT REFERENCES incidents(id),
+                dedup_key TEXT NOT NULL,
+                group_key TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('firing', 'resolved', 'acknowledged')),
+                summary TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                source TEXT,
+                labels TEXT NOT NULL DEFAULT '{}',
+                annotations TEXT NOT NULL DEFAULT '{}',
+                links TEXT NOT NULL DEFAULT '[]',
+                count INTEGER NOT NULL DEFAULT 1,
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                resolved_at TEXT,
+                dropped_by TEXT,
+                raw TEXT NOT NULL,
+                raw_truncated INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX alerts_key ON alerts (integration_id, dedup_key)",
+            "CREATE INDEX alerts_incident ON alerts (incident_id)",
+            """CREATE TABLE maintenance_windows (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                scope TEXT NOT NULL CHECK (scope IN ('org', 'integration', 'component')),
+                integration_id TEXT REFERENCES integrations(id),
+                component TEXT,
+                mode TEXT NOT NULL CHECK (mode IN ('hold', 'drop')),
+                reason TEXT,
+                starts_at TEXT NOT NULL,
+                ends_at TEXT NOT NULL,
+                ended_early INTEGER NOT NULL DEFAULT 0,
+                created_by TEXT,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX maintenance_windows_end ON maintenance_windows (org_id, ends_at)",
+        ],
+    )
+
+
 @MIGRATIONS(name="0010_heartbeats")
 def m0010_heartbeats(db: sqlite_utils.Database) -> None:
     """Heartbeat monitors (dead man's switches, docs/ALERTS.md "Heartbeats"): a ping token stored only as

@@ -138,8 +138,9 @@ class Api:
     def execute(self, op: Operation, request: Request, raw: bytes | None) -> Any:
         """Authenticate, parse ``raw`` (None: the body was over the limit) and run ``op``."""
         with self.pool.connection() as db:
-            if op.public:
-                ctx = Ctx(db=db, org_id="", is_admin=False, clock=self.clock, config=self.config)
+            if op.precheck is not None:
+                ctx = Ctx(db=db, org_id="", clock=self.clock, config=self.config)
+                op.precheck(Call(ctx=ctx, path=request.path_params, query=request.query_params, body=NO_BODY))
             else:
                 ctx = replace(
                     authenticate_header(db, request.headers.get("authorization"), self.clock),

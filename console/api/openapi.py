@@ -416,6 +416,9 @@ LOCAL_REQUESTS = (
     "ContactMethodUpdate",
     "HeartbeatCreate",
     "HeartbeatUpdate",
+    "IntegrationCreate",
+    "IntegrationUpdate",
+    "MaintenanceStart",
 )
 """Request models of operations the Scaling API does not have."""
 
@@ -1235,7 +1238,7 @@ def _heartbeat_paths() -> dict[str, dict[str, Any]]:
             "description": "not_found: no heartbeat has this token (unknown, or rotated away)",
             "content": {"application/json": {"schema": ref("Error")}},
         },
-        **{k: v for k, v in _errors().items() if k != "401"},
+        **{k: v for k, v in _errors().items() if k != "404"},
     }
 
     def ping(op_id: str, method: str) -> dict[str, Any]:
@@ -1333,6 +1336,270 @@ def _heartbeat_paths() -> dict[str, dict[str, Any]]:
         "/v1/integrations/inbound/heartbeats/{token}": {
             "post": ping("pingHeartbeat", "POST"),
             "get": ping("pingHeartbeatByGet", "GET"),
+        },
+    }
+
+
+ALERT_SCHEMAS: dict[str, Schema] = {
+    "AlertPayload": {
+        "description": "the integration kind's own payload (Alertmanager v4, Grafana alerting, or an event); "
+        "any JSON value is read, and one without the kind's shape is 422",
+    },
+}
+
+
+def _alert_paths() -> dict[str, dict[str, Any]]:
+    """Alerts in (docs/ALERTS.md): inbound integrations, their receiver, alerts, maintenance windows."""
+    inb, one, mw = (
+        "/v1/integrations/inbound",
+        "/v1/integrations/inbound/{integrationId}",
+        "/v1/maintenance-windows",
+    )
+    integ = _path("integrationId")
+    tag = "Alerts"
+    admin = {401: ["not_authorized (the key's user is not org:admin)"]}
+    integration = record(
+        {
+            "id": ID,
+            "orgId": ID,
+            "name": STR,
+            "kind": {"type": "string", "enum": ["alertmanager", "grafana", "events"]},
+            "escalationPolicyId": nullable(STR),
+            "component": nullable(STR),
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "severityMap": {"type": "object"},
+            "selectors": {"type": "array", "items": {"type": "object"}},
+            "autoResolve": {"type": "boolean"},
+            "flapWindowSeconds": {"type": "integer"},
+            "tokenLast4": nullable(STR),
+            "createdAt": TS,
+            "updatedAt": TS,
+        }
+    )
+    with_token = {"allOf": [integration, record({"token": STR, "receivePath": STR})]}
+    alert = record(
+        {
+            "id": ID,
+            "integrationId": ID,
+            "incidentId": nullable(STR),
+            "dedupKey": STR,
+            "groupKey": STR,
+            "status": {"type": "string", "enum": ["firing", "resolved", "acknowledged"]},
+            "summary": STR,
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "labels": {"type": "object"},
+            "links": {"type": "array", "items": {"type": "object"}},
+            "count": {"type": "integer"},
+            "firstSeen": TS,
+            "lastSeen": TS,
+        }
+    )
+    window = record(
+        {
+            "id": ID,
+            "scope": {"type": "string", "enum": ["org", "integration", "component"]},
+            "mode": {"type": "string", "enum": ["hold", "drop"]},
+            "startsAt": TS,
+            "endsAt": TS,
+            "state": {"type": "string", "enum": ["scheduled", "active", "ended"]},
+        }
+    )
+    receipt = record(
+        {
+            "integrationId": ID,
+            "accepted": {"type": "integer"},
+            "alerts": {
+                "type": "array",
+                "items": record({"alertId": nullable(STR), "incidentId": nullable(STR), "action": STR}),
+            },
+        }
+    )
+    receive = _operation(
+        "receiveAlerts",
+        "Receive an alert payload on an integration's secret URL (no API key)",
+        tag,
+        {
+            "202": _data(
+                receipt, "What each alert of the payload did (open, attach, repeat, refire, resolve, ...)"
+            ),
+            **_errors(404, 422),
+        },
+        params=_path("token"),
+        body=_body("AlertPayload"),
+        local=True,
+        description="The body is the integration kind's payload: Alertmanager's webhook (version 4), Grafana "
+        "alerting's webhook, or an event (action trigger|acknowledge|resolve, dedupKey, summary, severity, "
+        "source, details; PagerDuty Events v2 names accepted). An unknown or revoked token is 404 before the "
+        "body is read; a body without the kind's shape, not JSON, or over 1,000,000 bytes is 422 and stores "
+        "nothing. Authenticated by the URL token alone.",
+    )
+    receive["security"] = []
+    return {
+        inb: {
+            "get": _operation(
+                "listIntegrations",
+                "List inbound integrations (never their tokens)",
+                tag,
+                {
+                    "200": _data(
+                        record({"integrations": {"type": "array", "items": integration}}), "Oldest first"
+                    ),
+                    **_errors(),
+                },
+            ),
+            "post": _operation(
+                "createIntegration",
+                "Create an inbound integration (org:admin); its URL token is in this answer only",
+                tag,
+                {
+                    "201": _data(with_token, "The integration with token and receivePath"),
+                    **_errors(404, 409, 422, codes=admin),
+                },
+                body=_body("IntegrationCreate"),
+                local=True,
+            ),
+        },
+        one: {
+            "get": _operation(
+                "getIntegration",
+                "Get an inbound integration (by id or name)",
+                tag,
+                {"200": _data(integration, "The integration"), **_errors(404)},
+                params=integ,
+            ),
+            "patch": _operation(
+                "updateIntegration",
+                "Change an integration's routing (org:admin)",
+                tag,
+                {"200": _data(integration, "The integration"), **_errors(404, 409, 422, codes=admin)},
+                params=integ,
+                body=_body("IntegrationUpdate"),
+                local=True,
+            ),
+            "delete": _operation(
+                "deleteIntegration",
+                "Delete an integration and revoke its token (org:admin)",
+                tag,
+                {"204": _no_content("Deleted; its alerts and incidents stay"), **_errors(404, codes=admin)},
+                params=integ,
+                local=True,
+            ),
+        },
+        one + "/selectors": {
+            "put": _operation(
+                "replaceIntegrationSelectors",
+                "Replace an integration's ordered selectors (org:admin)",
+                tag,
+                {"200": _data(integration, "The integration"), **_errors(404, 422, codes=admin)},
+                params=integ,
+                body=_body("SelectorsReplace"),
+                description="Matchers are label key/value pairs compared case-insensitively, all of them must "
+                "match, the first matching selector wins; no match uses the integration's default routing. "
+                "Locally a selector names an escalationPolicyId (Scaling's names a routingPolicyId).",
+            ),
+        },
+        one + "/rotate": {
+            "post": _operation(
+                "rotateIntegrationToken",
+                "Replace an integration's URL token (org:admin); the old one stops now",
+                tag,
+                {
+                    "200": _data(with_token, "The integration with its new token and receivePath"),
+                    **_errors(404, codes=admin),
+                },
+                params=integ,
+                local=True,
+            ),
+        },
+        "/v1/integrations/inbound/{token}/alerts": {"post": receive},
+        "/v1/incidents/{incidentId}/alerts": {
+            "get": _operation(
+                "getIncidentAlerts",
+                "The alerts of an incident (null when alerts did not open it)",
+                tag,
+                {
+                    "200": _data(
+                        nullable({"type": "object"}),
+                        "count, firing, firstSeen, lastSeen, labels, links, alerts",
+                    ),
+                    **_errors(404),
+                },
+                params=_path("incidentId"),
+                local=True,
+            ),
+        },
+        "/v1/alerts": {
+            "get": _operation(
+                "listAlerts",
+                "Alerts, most recently seen first",
+                tag,
+                {
+                    "200": _data(record({"alerts": {"type": "array", "items": alert}}), "Alerts"),
+                    **_errors(404, 422),
+                },
+                params=[
+                    {"name": "integrationId", "in": "query", "required": False, "schema": STR},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+                local=True,
+            ),
+        },
+        "/v1/alerts/{alertId}": {
+            "get": _operation(
+                "getAlert",
+                "One alert with its stored raw payload (cut at 16 KiB)",
+                tag,
+                {"200": _data(alert, "The alert"), **_errors(404)},
+                params=_path("alertId"),
+                local=True,
+            ),
+        },
+        mw: {
+            "get": _operation(
+                "listMaintenanceWindows",
+                "Active and scheduled maintenance windows (include=ended: all)",
+                tag,
+                {
+                    "200": _data(
+                        record({"maintenanceWindows": {"type": "array", "items": window}}), "By start"
+                    ),
+                    **_errors(),
+                },
+                params=[
+                    {
+                        "name": "include",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["ended"]},
+                    }
+                ],
+                local=True,
+            ),
+            "post": _operation(
+                "startMaintenanceWindow",
+                "Start or schedule a maintenance window",
+                tag,
+                {"201": _data(window, "The window"), **_errors(404, 422)},
+                body=_body("MaintenanceStart"),
+                local=True,
+                description="hold: incidents opened by alerts are not paged until the window ends (then they "
+                "are, if still firing and unacknowledged); drop: alerts are recorded, no incident opens.",
+            ),
+        },
+        mw + "/{windowId}/end": {
+            "post": _operation(
+                "endMaintenanceWindow",
+                "End a maintenance window now",
+                tag,
+                {"200": _data(window, "The window"), **_errors(404)},
+                params=_path("windowId"),
+                local=True,
+            ),
         },
     }
 
@@ -1445,9 +1712,16 @@ def document() -> dict[str, Any]:
             "security": [{"bearerAuth": []}],
             "tags": [
                 {"name": t}
-                for t in ("Escalation policies", "On-call schedules", "Incidents", "Team", "Heartbeats")
+                for t in (
+                    "Escalation policies",
+                    "On-call schedules",
+                    "Incidents",
+                    "Team",
+                    "Alerts",
+                    "Heartbeats",
+                )
             ],
-            "paths": _with_disk_full(_paths()),
+            "paths": _with_disk_full({**_paths(), **_alert_paths()}),
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "scl_live_… API key"}
@@ -1458,7 +1732,13 @@ def document() -> dict[str, Any]:
                         "schema": {"type": "string", "format": "uuid"},
                     }
                 },
-                "schemas": {**SCHEMAS, **HEARTBEAT_SCHEMAS, **REQUESTS, **generated_requests()},
+                "schemas": {
+                    **SCHEMAS,
+                    **ALERT_SCHEMAS,
+                    **HEARTBEAT_SCHEMAS,
+                    **REQUESTS,
+                    **generated_requests(),
+                },
             },
         }
     )

@@ -16,7 +16,18 @@ from typing import Any
 from msgspec import UNSET
 
 from engine.errors import ValidationError
-from engine.service import Ctx, contacts, heartbeats, incidents, orgs, policies, schedules
+from engine.service import (
+    Ctx,
+    alerts,
+    contacts,
+    heartbeats,
+    incidents,
+    integrations,
+    maintenance,
+    orgs,
+    policies,
+    schedules,
+)
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
 from engine.service.validate import decode
 from engine.timefmt import parse_iso
@@ -60,10 +71,10 @@ class Operation:
     # Per-user endpoints: the path parameter naming the user. An org:admin key may act on anyone, a
     # member key on its own user only (else 401 not_authorized, before the user is looked up).
     self_or_admin: str | None = None
-    # No API key: the path's secret token is the credential (a heartbeat's ping URL). The handler gets
-    # an anonymous context (no organisation, no actor): only its database and clock are meant for use.
-    public: bool = False
-    write: bool | None = None  # None: every method but GET writes
+    write: bool | None = None  # None: every method but GET writes (a heartbeat's GET ping writes)
+    # Public endpoints (an inbound integration's receiver) take no API key: ``precheck`` authenticates
+    # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
+    precheck: Handler | None = None
 
     @property
     def writes(self) -> bool:
@@ -81,8 +92,8 @@ def op(  # type: ignore[no-untyped-def]
     body: str = "none",
     admin: bool = False,
     self_or_admin: str | None = None,
-    public: bool = False,
     write: bool | None = None,
+    precheck: Handler | None = None,
 ):
     def register(fn: Handler) -> Handler:
         OPERATIONS.append(
@@ -94,8 +105,8 @@ def op(  # type: ignore[no-untyped-def]
                 body=body,
                 admin=admin,
                 self_or_admin=self_or_admin,
-                public=public,
                 write=write,
+                precheck=precheck,
             )
         )
         return fn
@@ -416,6 +427,94 @@ def delete_contact_method(call: Call) -> Any:
     contacts.delete_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
 
 
+# -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) --------------------
+
+INB = "/v1/integrations/inbound"
+
+
+@op("GET", INB)
+def list_integrations(call: Call) -> Any:
+    return {"integrations": integrations.list_integrations(call.ctx)}
+
+
+@op("POST", INB, status=201, body="required", admin=True)
+def create_integration(call: Call) -> Any:
+    return integrations.create_integration(call.ctx, call.json())
+
+
+@op("GET", INB + "/{integrationId}")
+def get_integration(call: Call) -> Any:
+    return integrations.get_integration(call.ctx, call.path["integrationId"])
+
+
+@op("PATCH", INB + "/{integrationId}", body="required", admin=True)
+def update_integration(call: Call) -> Any:
+    return integrations.update_integration(call.ctx, call.path["integrationId"], call.json())
+
+
+@op("DELETE", INB + "/{integrationId}", status=204, admin=True)
+def delete_integration(call: Call) -> Any:
+    integrations.delete_integration(call.ctx, call.path["integrationId"])
+
+
+@op("PUT", INB + "/{integrationId}/selectors", body="required", admin=True)
+def replace_selectors(call: Call) -> Any:
+    return integrations.replace_selectors(call.ctx, call.path["integrationId"], call.json())
+
+
+@op("POST", INB + "/{integrationId}/rotate", admin=True)
+def rotate_token(call: Call) -> Any:
+    return integrations.rotate_token(call.ctx, call.path["integrationId"])
+
+
+def _known_token(call: Call) -> None:
+    alerts.check_token(call.ctx.db, call.path["token"])
+
+
+@op("POST", INB + "/{token}/alerts", status=202, body="required", precheck=_known_token)
+def receive_alerts(call: Call) -> Any:
+    return alerts.receive(
+        call.ctx.db, call.ctx.clock, call.path["token"], call.json(), config=call.ctx.config
+    )
+
+
+@op("GET", INC + "/{incidentId}/alerts")
+def incident_alerts(call: Call) -> Any:
+    return alerts.incident_alerts(call.ctx, call.path["incidentId"])
+
+
+@op("GET", "/v1/alerts")
+def list_alerts(call: Call) -> Any:
+    limit = _int_param(call.query, "limit", 100)
+    if limit is None or not 1 <= limit <= 500:
+        raise ValidationError("limit must be between 1 and 500", field="limit")
+    return {"alerts": alerts.list_alerts(call.ctx, integration=call.query.get("integrationId"), limit=limit)}
+
+
+@op("GET", "/v1/alerts/{alertId}")
+def get_alert(call: Call) -> Any:
+    return alerts.get_alert(call.ctx, call.path["alertId"])
+
+
+MW = "/v1/maintenance-windows"
+
+
+@op("GET", MW)
+def list_maintenance_windows(call: Call) -> Any:
+    everything = call.query.get("include") == "ended"
+    return {"maintenanceWindows": maintenance.list_windows(call.ctx, include_ended=everything)}
+
+
+@op("POST", MW, status=201, body="required")
+def start_maintenance_window(call: Call) -> Any:
+    return maintenance.start_window(call.ctx, call.json())
+
+
+@op("POST", MW + "/{windowId}/end")
+def end_maintenance_window(call: Call) -> Any:
+    return maintenance.end_window(call.ctx, call.path["windowId"])
+
+
 # -- heartbeats (local extension): dead man's switches -----------------------------------------------
 
 HB = "/v1/heartbeats"
@@ -451,10 +550,14 @@ def rotate_heartbeat_token(call: Call) -> Any:
     return heartbeats.rotate_token(call.ctx, call.path["heartbeatId"])
 
 
+def _known_heartbeat_token(call: Call) -> None:
+    heartbeats.check_token(call.ctx.db, call.path["token"])
+
+
 def _ping(call: Call) -> Any:
     """The monitored job's ping: no API key, the token in the path is the secret; any body is ignored."""
     return heartbeats.ping_by_token(call.ctx.db, call.path["token"], call.ctx.clock)
 
 
-op("POST", heartbeats.PING_PATH, status=202, public=True)(_ping)
-op("GET", heartbeats.PING_PATH, status=202, public=True, write=True)(_ping)
+op("POST", heartbeats.PING_PATH, status=202, precheck=_known_heartbeat_token)(_ping)
+op("GET", heartbeats.PING_PATH, status=202, precheck=_known_heartbeat_token, write=True)(_ping)

@@ -243,7 +243,8 @@ def _record_ping(ctx: Ctx, row: sqlite3.Row, now: datetime) -> dict[str, Any]:
     if incident_id is not None:
         silent = _minutes(now - parse_iso(row["last_ping_at"] or row["created_at"]))
         note = f"Heartbeat {row['name']} pinged again at {to_iso(now)} after {silent} min without a ping."
-        if incidents.resolve_automatically(ctx, incident_id, note):
+        if queries.incident_status(ctx.db, incident_id) not in (None, "resolved"):
+            incidents.resolve_from_source(ctx, incident_id, note)
             resolved = incident_id
     queries.record_ping(ctx.db, row["id"], to_iso(now))
     fresh = queries.heartbeat_by_id(ctx.db, row["id"])
@@ -257,6 +258,16 @@ def _record_ping(ctx: Ctx, row: sqlite3.Row, now: datetime) -> dict[str, Any]:
         "dueAt": to_iso(from_epoch_ms(timer.due_at_ms)),
         "resolvedIncidentId": resolved,
     }
+
+
+def check_token(db: Database, token: str) -> None:
+    """404 ``not_found`` unless ``token`` is a heartbeat's current ping token (one read, no write): how
+    the ping URL is authenticated before anything else."""
+    digest = _hash(token)
+    with db.read():
+        row = queries.heartbeat_by_token_hash(db, digest)
+    if row is None or not secrets.compare_digest(row["token_hash"], digest):
+        raise NotFound("heartbeat")
 
 
 def ping_by_token(db: Database, token: str, clock: Clock) -> dict[str, Any]:

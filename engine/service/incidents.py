@@ -357,6 +357,24 @@ def _apply_status(ctx: Ctx, row: sqlite3.Row, new_status: str, note: str | None,
         escalator.stop(ctx.db, now, row["id"])
 
 
+def resolve_from_source(ctx: Ctx, incident_id: str, note: str) -> dict[str, Any]:
+    """Resolve an incident from whatever status it is in, one lifecycle step at a time (each step recorded
+    as ``PATCH …/status`` records it); the last step carries ``note`` as its resolution note. Used when the
+    source of its alerts says they all cleared. A resolved incident is left as it is."""
+    with ctx.write() as now:
+        row = _row(ctx, incident_id)
+        while (step := next_status(row["status"])) is not None:
+            note_here = note if step == "resolved" else None
+            _apply_status(ctx, row, step, note_here, now)
+            _insert_update(ctx, incident_id, None, step, "internal", now)
+            change: dict[str, Any] = {"status": step}
+            if note_here is not None:
+                change["resolutionNote"] = note_here
+            sync_outbox.record_change(ctx, "incident.status", incident_id, change)
+            row = _row(ctx, incident_id)
+        return incident_wire(row)
+
+
 def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
     """``PATCH …/status``: exactly one step forward; also recorded as an internal update."""
     checked = decode(StatusChange, body)
@@ -369,44 +387,6 @@ def advance_status(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:
         _insert_update(ctx, incident_id, None, new_status, "internal", now)
         sync_outbox.record_change(ctx, "incident.status", incident_id, body)
         return incident_wire(_row(ctx, incident_id))
-
-
-def resolve_automatically(ctx: Ctx, incident_id: str, note: str) -> bool:
-    """Resolve an incident because its source says the problem is over (a heartbeat pinged again), from
-    whatever status it is in, with ``note`` as the resolution note and an internal update; the escalation
-    stops. One write transaction (a savepoint inside the caller's). Returns False, changing nothing, when
-    the incident is already resolved or does not exist in the organisation."""
-    with ctx.write() as now:
-        row = queries.incident_row(ctx.db, ctx.org_id, incident_id)
-        if row is None or row["status"] == "resolved":
-            return False
-        ts = to_iso(now)
-        ctx.db.update(
-            "incidents", "id", incident_id, {"status": "resolved", "resolved_at": ts, "updated_at": ts}
-        )
-        ctx.db.insert(
-            "status_history",
-            {
-                "id": new_id("sh", now),
-                "incident_id": incident_id,
-                "status": "resolved",
-                "changed_at": ts,
-                "changed_by": ctx.actor_id,
-                "resolution_note": note,
-            },
-        )
-        timeline.record(
-            ctx.db,
-            incident_id,
-            now,
-            "status_changed",
-            ctx.actor_id,
-            fromStatus=row["status"],
-            toStatus="resolved",
-        )
-        escalator.stop(ctx.db, now, incident_id)
-        _insert_update(ctx, incident_id, note, "resolved", "internal", now)
-        return True
 
 
 def _insert_update(

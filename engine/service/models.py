@@ -382,3 +382,79 @@ REQUESTS: tuple[type[Body], ...] = (
     HeartbeatUpdate,
 )
 """Every request model, for the OpenAPI document's components."""
+
+
+# -- inbound integrations and maintenance windows (docs/ALERTS.md) -----------------------------------
+
+IntegrationKind = Literal["alertmanager", "grafana", "events"]
+ComponentName = Annotated[str, name(100)]
+SeverityMap = Annotated[
+    dict[str, Severity],
+    Meta(max_length=50, description="a source's severity label (any case) → our severity"),
+]
+
+
+class LabelMatcher(Body):
+    key: Annotated[str, name(255)]
+    value: Annotated[str, Meta(max_length=1024)]
+
+
+class RoutingSelector(Body):
+    """Labels to match (all of them, case-insensitively) and the routing they choose."""
+
+    matchers: Annotated[list[LabelMatcher], Meta(min_length=1, max_length=20)]
+    escalation_policy_id: Id | None | UnsetType = UNSET
+    component: ComponentName | None | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+
+
+Selectors = Annotated[list[RoutingSelector], Meta(max_length=50)]
+FlapWindow = Annotated[int, Meta(ge=0, le=86_400, description="seconds")]
+
+
+class IntegrationCreate(Body):
+    name: Name
+    kind: IntegrationKind
+    escalation_policy_id: Id | None | UnsetType = UNSET
+    component: ComponentName | None | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+    severity_map: SeverityMap | UnsetType = UNSET
+    selectors: Selectors | UnsetType = UNSET
+    auto_resolve: bool | UnsetType = UNSET
+    flap_window_seconds: FlapWindow | UnsetType = UNSET
+
+
+class IntegrationUpdate(Body):
+    name: Name | UnsetType = UNSET
+    escalation_policy_id: Id | None | UnsetType = UNSET
+    component: ComponentName | None | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+    severity_map: SeverityMap | UnsetType = UNSET
+    selectors: Selectors | UnsetType = UNSET
+    auto_resolve: bool | UnsetType = UNSET
+    flap_window_seconds: FlapWindow | UnsetType = UNSET
+
+
+class SelectorsReplace(Body):
+    selectors: Selectors
+
+
+class MaintenanceStart(Body):
+    scope: Literal["org", "integration", "component"]
+    integration_id: Id | UnsetType = UNSET
+    component: ComponentName | UnsetType = UNSET
+    mode: Literal["hold", "drop"] | UnsetType = UNSET
+    starts_at: Instant | UnsetType = UNSET
+    ends_at: Instant | UnsetType = UNSET
+    duration_minutes: Annotated[int, Meta(ge=1, le=LONGEST_WAIT_MINUTES * 5)] | UnsetType = UNSET
+    reason: Annotated[str, text(1_000)] | UnsetType = UNSET
+
+
+ALERT_REQUESTS: tuple[type[Body], ...] = (
+    IntegrationCreate,
+    IntegrationUpdate,
+    SelectorsReplace,
+    MaintenanceStart,
+)
+"""The request models of integrations and maintenance windows (part of :data:`REQUESTS`)."""
+REQUESTS = REQUESTS + ALERT_REQUESTS

@@ -14,9 +14,11 @@ from typing import Any
 from engine.clock import Clock
 from engine.runtime.runner import EngineRunner
 from engine.runtime.timers import TimerHandler
-from engine.service import heartbeats
+from engine.service import alerts, heartbeats, maintenance
 
 HANDLERS: dict[str, TimerHandler] = {
+    maintenance.TIMER_KIND: maintenance.fire_window_end,
+    alerts.RESOLVE_TIMER_KIND: alerts.fire_resolve,
     heartbeats.TIMER_KIND: heartbeats.fire_missed,
 }
 """Every timer kind the engine fires besides escalation steps: ``kind`` → handler."""

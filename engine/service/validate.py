@@ -284,6 +284,23 @@ def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, 
         )
     if isinstance(base, msgspec.inspect.DateTimeType):
         return instant(value, label)
+    if isinstance(base, msgspec.inspect.BoolType):
+        if not isinstance(value, bool):
+            raise ValidationError(f"{label} must be a boolean", field=label)
+        return value
+    if isinstance(base, msgspec.inspect.DictType):
+        return _string_map(base, value, label)
+    if isinstance(base, msgspec.inspect.ListType) and isinstance(
+        _unwrap(base.item_type)[0], msgspec.inspect.StructType
+    ):
+        if not isinstance(value, list):
+            raise ValidationError(f"{label} must be an array", field=label)
+        if base.max_length is not None and len(value) > base.max_length:
+            raise ValidationError(f"{label} must have at most {base.max_length} items", field=label)
+        if len(value) < (base.min_length or 0):
+            raise ValidationError(f"{label} must have at least {base.min_length} items", field=label)
+        item_type = _unwrap(base.item_type)[0]
+        return [_check_struct(item_type, v, f"{label}[{i}]", None) for i, v in enumerate(value)]
     if isinstance(base, msgspec.inspect.ListType) and invalid is None:
         return string_list(value, label, min_items=base.min_length or 0)
     if isinstance(base, msgspec.inspect.ListType):
@@ -299,6 +316,20 @@ def _check(t: msgspec.inspect.Type, value: Any, label: str, choices: tuple[Any, 
     if isinstance(base, (msgspec.inspect.StructType, msgspec.inspect.UnionType)):
         return _check_struct(base, value, label, invalid)
     raise TypeError(f"no rule for {label}: {base!r}")  # a model declared a type decode does not know
+
+
+def _string_map(t: msgspec.inspect.DictType, value: Any, label: str) -> dict[str, Any]:
+    """A JSON object whose values are checked against the dict's value type (keys: one-line strings)."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{label} must be a JSON object", field=label)
+    if t.max_length is not None and len(value) > t.max_length:
+        raise ValidationError(f"{label} must have at most {t.max_length} entries", field=label)
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        key_label = f"{label}.{key}"
+        string(key, key_label, min_len=1, max_len=255)
+        out[key] = _check(t.value_type, item, key_label)
+    return out
 
 
 def _check_struct(t: msgspec.inspect.Type, value: Any, label: str, invalid: str | None) -> Any:
