@@ -554,7 +554,8 @@ def m0010_heartbeats(db: sqlite_utils.Database) -> None:
     its SHA-256 hash, the interval and grace in minutes, the latest ping, and the incident a missed
     interval opened (NULL while the heartbeat is up). The due time is not here: it is the heartbeat's row
     in ``timers`` (kind ``heartbeat``), fired by the engine. ``escalation_policy_id`` has no foreign key:
-    a deleted policy leaves the heartbeat, whose next missed interval opens an unpaged incident saying so."""
+    a deleted policy leaves the heartbeat, whose next missed interval opens an unpaged incident saying so.
+    Also an index for the console's live incident table on ``alert_groups`` (0009)."""
     _run(
         db,
         [
@@ -575,6 +576,9 @@ def m0010_heartbeats(db: sqlite_utils.Database) -> None:
                 updated_at TEXT NOT NULL,
                 UNIQUE (org_id, name)
             )""",
+            # The console's live incident table notices repeated alerts by the groups' last_seen
+            # (storage/queries/incidents.py, alert_groups_seen_since).
+            "CREATE INDEX alert_groups_seen ON alert_groups (org_id, last_seen)",
         ],
     )
 

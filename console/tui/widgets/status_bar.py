@@ -1,13 +1,21 @@
-"""The top bar: where you are (mode tabs, clickable), the engine state, the sync state and the clock."""
+"""The top bar: where you are (mode tabs, clickable), the maintenance windows in force, the engine state,
+the sync state and the clock."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
+
+from engine.errors import DomainError
+from engine.service import maintenance
+from engine.service.database import StorageError
+from engine.timefmt import parse_iso
 
 if TYPE_CHECKING:
     from console.tui.app import OncallApp
@@ -22,6 +30,20 @@ ENGINE_LOOK = {
     "stopped": ("○", "engine stopped"),
     "unavailable": ("✗", "no engine"),
 }
+
+
+def maintenance_label(windows: Sequence[dict[str, Any]], now: datetime, *, wide: bool) -> str | None:
+    """``⏸ maint: 2 windows until 14:00`` (``⏸ maint×2→14:00`` when narrow) while maintenance windows
+    are in force: how many, and when the last of them ends (UTC, as the bar's clock; with the date when
+    not today). None when no window is in force."""
+    if not windows:
+        return None
+    end = max(parse_iso(w["endsAt"]) for w in windows)
+    at = end.strftime("%H:%M") if end.date() == now.date() else end.strftime("%d %b %H:%M")
+    n = len(windows)
+    if wide:
+        return f"⏸ maint: {n} window{'s' if n != 1 else ''} until {at}"
+    return f"⏸ maint{'' if n == 1 else f'×{n}'}→{at}"
 
 
 class StatusBar(Horizontal):
@@ -61,12 +83,26 @@ class StatusBar(Horizontal):
             else:
                 parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
         self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
+        now = app.clock.now()
+        state = []
+        maint = self._maintenance(now, wide)
+        if maint is not None:
+            state.append(maint)
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
-        state = [f"{glyph} {word}"]
+        state.append(f"{glyph} {word}")
         if app.sync_on:
             state.append(app.sync.label())
         if app.demo:
             state.append("demo")
-        now = app.clock.now()
         state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
         self.query_one("#status-state", Static).update(Content("  ".join(state) + " "))
+
+    def _maintenance(self, now: datetime, wide: bool) -> str | None:
+        """The maintenance indicator, read through the service layer (one small query a second)."""
+        app = self.oncall
+        if app.gone is not None:
+            return None
+        try:
+            return maintenance_label(maintenance.active_windows(app.ctx), now, wide=wide)
+        except (DomainError, StorageError):
+            return None
