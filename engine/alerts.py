@@ -112,9 +112,13 @@ def _labels_key(labels: Mapping[str, str]) -> str:
 
 
 def _summary(*candidates: Any) -> str:
+    """The first candidate with a visible character, on one line, at most 100 characters (an incident
+    title's limit); "alert" when none has one."""
     for c in candidates:
-        if isinstance(c, str) and c.strip():
-            return _text(c.strip(), 255)
+        if isinstance(c, str):
+            cleaned = " ".join(_text(c, 1024).split())[:100].strip()
+            if cleaned:
+                return cleaned
     return "alert"
 
 

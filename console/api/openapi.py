@@ -1434,7 +1434,7 @@ def _alert_paths() -> dict[str, dict[str, Any]]:
         "nothing. Authenticated by the URL token alone.",
     )
     receive["security"] = []
-    return {
+    paths: dict[str, dict[str, Any]] = {
         inb: {
             "get": _operation(
                 "listIntegrations",
@@ -1568,7 +1568,7 @@ def _alert_paths() -> dict[str, dict[str, Any]]:
                     "200": _data(
                         record({"maintenanceWindows": {"type": "array", "items": window}}), "By start"
                     ),
-                    **_errors(),
+                    **_errors(422),
                 },
                 params=[
                     {
@@ -1602,6 +1602,8 @@ def _alert_paths() -> dict[str, dict[str, Any]]:
             ),
         },
     }
+    _add_links(paths, ALERT_LINKS)
+    return paths
 
 
 # Where a created object's id can be used next: OpenAPI links (they also drive schemathesis's stateful
@@ -1675,8 +1677,29 @@ LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = {
 }
 
 
-def _add_links(paths: dict[str, dict[str, Any]]) -> None:
-    for (path, method, status), links in LINKS.items():
+ALERT_LINKS: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] = dict(
+    {
+        ("/v1/integrations/inbound", "post", "201"): [
+            (op_id, {"integrationId": _NEW_ID})
+            for op_id in (
+                "getIntegration",
+                "updateIntegration",
+                "deleteIntegration",
+                "replaceIntegrationSelectors",
+                "rotateIntegrationToken",
+            )
+        ]
+        + [("receiveAlerts", {"token": "$response.body#/data/token"})],
+        ("/v1/maintenance-windows", "post", "201"): [("endMaintenanceWindow", {"windowId": _NEW_ID})],
+    }
+)
+
+
+def _add_links(
+    paths: dict[str, dict[str, Any]],
+    table: dict[tuple[str, str, str], list[tuple[str, dict[str, str]]]] | None = None,
+) -> None:
+    for (path, method, status), links in (LINKS if table is None else table).items():
         response = paths[path][method]["responses"][status]
         response["links"] = {
             op_id[0].upper() + op_id[1:]: {"operationId": op_id, "parameters": params}

@@ -501,7 +501,10 @@ MW = "/v1/maintenance-windows"
 
 @op("GET", MW)
 def list_maintenance_windows(call: Call) -> Any:
-    everything = call.query.get("include") == "ended"
+    include = call.query.get("include")
+    if include not in (None, "ended"):
+        raise ValidationError('include must be "ended"', field="include")
+    everything = include == "ended"
     return {"maintenanceWindows": maintenance.list_windows(call.ctx, include_ended=everything)}
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -168,14 +168,31 @@ def receive(
         row = integration_queries.by_token_hash(db, digest)
     if row is None:
         raise NotFound("integration")
-    try:
-        received = rules.normalize(row["kind"], payload)
-    except rules.PayloadError as exc:
-        raise ValidationError(f"not a {row['kind']} payload: {exc}") from None
     ctx = Ctx(db=db, org_id=row["org_id"], actor_id=row["id"], clock=clock, config=config or OperatorConfig())
+    return _receive(ctx, row["kind"], payload, lambda: integration_queries.by_token_hash(db, digest))
+
+
+def send_test(ctx: Ctx, ident: str, *, resolved: bool = False) -> dict[str, Any]:
+    """Receive the sample payload of the integration's kind (:func:`engine.service.integrations.sample_payload`,
+    firing or ``resolved``) as if its URL had been called: ``oncall integrations test``. Answers as
+    :func:`receive`; 404 for an unknown integration."""
+    with ctx.db.read():
+        row = integrations.integration_row(ctx, ident)
+    test_ctx = Ctx(db=ctx.db, org_id=ctx.org_id, actor_id=row["id"], clock=ctx.clock, config=ctx.config)
+    body = integrations.sample_payload(row["kind"], resolved=resolved)
+    return _receive(
+        test_ctx, row["kind"], body, lambda: integration_queries.by_id(ctx.db, ctx.org_id, row["id"])
+    )
+
+
+def _receive(ctx: Ctx, kind: str, payload: Any, reread: Callable[[], sqlite3.Row | None]) -> dict[str, Any]:
+    try:
+        received = rules.normalize(kind, payload)
+    except rules.PayloadError as exc:
+        raise ValidationError(f"not a {kind} payload: {exc}") from None
     receipt = _Receipt()
     with ctx.write() as now:
-        row = integration_queries.by_token_hash(db, digest)  # rotated or deleted meanwhile
+        row = reread()  # rotated or deleted meanwhile
         if row is None:
             raise NotFound("integration")
         intake = _Intake(ctx, row, now)

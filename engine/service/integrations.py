@@ -111,6 +111,11 @@ def _stored_selectors(ctx: Ctx, selectors: list[RoutingSelector]) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
+def integration_row(ctx: Ctx, ident: str) -> sqlite3.Row:
+    """The organisation's live integration by id or name; 404 ``not_found`` otherwise."""
+    return _row(ctx, ident)
+
+
 def _row(ctx: Ctx, ident: str) -> sqlite3.Row:
     row = queries.by_id(ctx.db, ctx.org_id, ident) or queries.by_name(ctx.db, ctx.org_id, ident)
     if row is None:

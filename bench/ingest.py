@@ -1,0 +1,321 @@
+"""Benchmark of alerts in: ``python bench/ingest.py [--alerts 10000] [--keys 500] [--clients 32]``.
+
+Starts a real ``oncall serve`` (engine embedded) on a fresh database with one escalation policy whose layer
+1 pages a person through a webhook contact method (a loopback receiver in this script that notes when each
+page arrives), and an integration of each kind, then sends a storm of
+``--alerts`` alerts over ``--keys`` dedup keys (in a shuffled order, so new incidents are spread through the
+storm) from ``--clients`` concurrent keep-alive clients. Two runs: generic events, one alert per request,
+and Alertmanager webhooks of ``--batch`` alerts each (as Alertmanager groups them). Prints:
+
+* alerts accepted per second (every answer must be 202);
+* the p50/p99 of the receive call (request sent → answer read, at the client);
+* the p50/p99 from receipt to the first page of each new incident: the client's send instant to the page
+  queue row's ``created_at`` (queued, in the receive transaction) and to the page's arrival at the
+  webhook (delivered by the engine).
+
+Asserts nothing about timing (goal: ≥ 1,000 alerts/s, receipt → page p99 ≤ 200 ms); exits non-zero only if
+an alert was refused or a new incident was never paged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.clock import WallClock  # noqa: E402
+from engine.service import Ctx, contacts, integrations, policies  # noqa: E402
+from engine.service.orgs import create_org  # noqa: E402
+from storage.db import open_db  # noqa: E402
+
+
+class Pages:
+    """A loopback webhook receiver: the first arrival instant (epoch s) of a page for each incident."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        pages = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                at = time.time()
+                incident = json.loads(body)["incident"]["id"]
+                pages.first.setdefault(incident, at)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/page"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def seed(db_path: Path, webhook: str) -> str:
+    """An organisation, a person paged by a log contact method, a policy and an alertmanager+events pair of
+    integrations; returns ``{kind: receive path}``."""
+    clock = WallClock()
+    db = open_db(db_path)
+    init = create_org(db, "Bench", "bench@example.com", clock=clock)
+    admin = init.admin["id"]
+    ctx = Ctx(db=db, org_id=init.org["id"], actor_id=admin, actor_user_id=admin, clock=clock, via="operator")
+    contacts.add_contact_method(ctx, admin, {"channel": "webhook", "address": webhook})
+    pol = policies.create_policy(ctx, {"name": "Bench"})
+    layer = {"position": 1, "ackTimeoutMinutes": 30, "target": {"type": "users", "userIds": [admin]}}
+    policies.add_layer(ctx, pol["id"], layer)
+    paths = {}
+    for kind in ("events", "alertmanager"):
+        made = integrations.create_integration(
+            ctx, {"name": kind, "kind": kind, "escalationPolicyId": pol["id"]}
+        )
+        paths[kind] = made["receivePath"]
+    db.close()
+    return json.dumps(paths)
+
+
+def start_server(db_path: Path) -> tuple[subprocess.Popen[str], str]:
+    oncall = Path(sys.executable).with_name("oncall")
+    cmd = [str(oncall) if oncall.exists() else "oncall", "serve", "--db", str(db_path), "--port", "0",
+           "--no-access-log"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    url = None
+    for _ in range(3):
+        line = proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)/v1 ", line)
+        if m:
+            url = m.group(1)
+        print("  server:", line.rstrip())
+    if url is None:
+        proc.kill()
+        raise SystemExit("oncall serve did not print its address; see its output above")
+    return proc, url
+
+
+def _event(run: str, key: int, n: int) -> dict[str, Any]:
+    return {
+        "action": "trigger",
+        "dedupKey": f"{run}-{key}",
+        "summary": f"bench alert {key}",
+        "severity": "critical",
+        "source": f"host-{key}",
+        "details": {"n": n},
+    }
+
+
+def _am(run: str, keys: list[int], n: int) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": "firing",
+        "receiver": "oncall",
+        "groupKey": f"{run}-group-{keys[0]}",
+        "groupLabels": {"alertname": "Bench"},
+        "commonLabels": {"alertname": "Bench", "severity": "critical"},
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "Bench", "severity": "critical", "instance": f"host-{k}"},
+                "annotations": {"summary": f"bench alert {k}", "n": str(n)},
+                "startsAt": "2026-01-01T00:00:00Z",
+                "fingerprint": f"{run}-{k}",
+            }
+            for k in keys
+        ],
+    }
+
+
+def storm(
+    url: str, path: str, kind: str, alerts: int, keys: int, batch: int, clients: int, run: str
+) -> dict[str, Any]:
+    """Send the storm; returns latencies, the send instant (epoch s) of each key's first alert, errors."""
+    rng = random.Random(7)
+    order = [i % keys for i in range(alerts)]
+    rng.shuffle(order)
+    if kind == "events":
+        requests = [([k], _event(run, k, n)) for n, k in enumerate(order)]
+    else:
+        # Alertmanager groups: each group key is a fixed set of `batch` alert keys, re-sent as it repeats.
+        groups = max(1, keys // batch)
+        requests = []
+        for n in range(alerts // batch):
+            g = order[n] % groups
+            members = [g * batch + j for j in range(batch)]
+            requests.append((members, _am(run, members, n)))
+    queue: asyncio.Queue[tuple[list[int], dict[str, Any]]] = asyncio.Queue()
+    for item in requests:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+    first_sent: dict[int, float] = {}
+    errors: list[str] = []
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while True:
+                try:
+                    members, body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                content = json.dumps(body).encode()
+                sent = time.time()
+                for k in members:
+                    first_sent.setdefault(k, sent)
+                t0 = time.perf_counter()
+                resp = await http.post(path, content=content, headers={"Content-Type": "application/json"})
+                await resp.aread()
+                latencies.append(time.perf_counter() - t0)
+                if resp.status_code != 202:
+                    errors.append(f"{resp.status_code} {resp.text[:200]}")
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return time.perf_counter() - t0
+
+    elapsed = asyncio.run(main())
+    accepted = sum(len(m) for m, _ in requests)
+    return {
+        "latencies": latencies,
+        "first_sent": first_sent,
+        "errors": errors,
+        "elapsed": elapsed,
+        "accepted": accepted,
+    }
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+
+
+def page_delays(
+    db_path: Path, run: str, first_sent: dict[int, float], arrived: dict[str, float]
+) -> tuple[list[float], list[float], int]:
+    """Receipt → page queued and → page arrived (seconds) for every incident the run opened; and how many
+    of those incidents no page reached."""
+    db = open_db(db_path, migrate=False)
+    try:
+        rows = db.all(
+            "SELECT g.incident_id, min(a.dedup_key) AS dedup_key, min(o.created_at) AS queued_at "
+            "FROM alert_groups g JOIN alerts a ON a.incident_id = g.incident_id AND a.first_seen = g.first_seen "
+            "LEFT JOIN outbox o ON o.incident_id = g.incident_id WHERE a.dedup_key LIKE ? GROUP BY g.incident_id",
+            (f"{run}-%",),
+        )
+    finally:
+        db.close()
+    queued, sent, unpaged = [], [], 0
+    for r in rows:
+        start = first_sent[int(r["dedup_key"].rsplit("-", 1)[1])]
+        if r["queued_at"] is not None:
+            queued.append(_epoch(r["queued_at"]) - start)
+        if r["incident_id"] in arrived:
+            sent.append(arrived[r["incident_id"]] - start)
+        else:
+            unpaged += 1
+    return queued, sent, unpaged
+
+
+def _pct(values: list[float], p: int) -> float:
+    if len(values) < 2:
+        return values[0] * 1000 if values else float("nan")
+    return statistics.quantiles(values, n=100)[p - 1] * 1000
+
+
+def wait_delivered(db_path: Path, timeout: float = 60) -> dict[str, int]:
+    """Wait (at most ``timeout`` s) until no page is pending; returns the page queue's count by status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db = open_db(db_path, migrate=False)
+        try:
+            rows = db.all("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+        finally:
+            db.close()
+        counts = {r["status"]: r["n"] for r in rows}
+        if not counts.get("pending") or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
+
+
+def in_process(tmp: Path, alerts: int, keys: int) -> None:
+    """The receive use case alone (no HTTP, no engine), on its own database: the service's ceiling."""
+    from engine.service import alerts as alert_service
+
+    db_path = tmp / "in-process.db"
+    paths = json.loads(seed(db_path, "http://127.0.0.1:9/unused"))
+    token = paths["events"].split("/")[-2]
+    db = open_db(db_path)
+    clock = WallClock()
+    order = [i % keys for i in range(alerts)]
+    random.Random(7).shuffle(order)
+    t0 = time.perf_counter()
+    for n, k in enumerate(order):
+        alert_service.receive(db, clock, token, _event("inproc", k, n))
+    elapsed = time.perf_counter() - t0
+    db.close()
+    print(
+        f"in process (receive use case only, events): {alerts / elapsed:7.0f} alerts/s ({keys} incidents opened)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--keys", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=10, help="alerts per Alertmanager webhook")
+    args = parser.parse_args()
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "ingest.db"
+        pages = Pages()
+        paths = json.loads(seed(db_path, pages.url))
+        proc, url = start_server(db_path)
+        try:
+            print(
+                f"{os.cpu_count()} CPUs; {args.alerts} alerts over {args.keys} dedup keys, {args.clients} clients"
+            )
+            for kind, batch in (("events", 1), ("alertmanager", args.batch)):
+                run = f"{kind}{batch}"
+                got = storm(url, paths[kind], kind, args.alerts, args.keys, batch, args.clients, run)
+                queue = wait_delivered(db_path)
+                queued, sent, unpaged = page_delays(db_path, run, got["first_sent"], pages.first)
+                lat = sorted(got["latencies"])
+                print(
+                    f"{kind:12} batch {batch:3}: {got['accepted'] / got['elapsed']:7.0f} alerts/s "
+                    f"({len(lat) / got['elapsed']:.0f} req/s, {len(got['errors'])} refused)   "
+                    f"receive p50 {_pct(lat, 50):6.1f} ms p99 {_pct(lat, 99):6.1f} ms   "
+                    f"receipt→page queued p99 {_pct(queued, 99):6.1f} ms, arrived p50 {_pct(sent, 50):6.1f} "
+                    f"p99 {_pct(sent, 99):6.1f} ms ({len(queued)} incidents, {unpaged} unpaged)"
+                )
+                print(f"  page queue by status: {queue}")
+                if got["errors"]:
+                    print("  first refusal:", got["errors"][0])
+                failed = failed or bool(got["errors"]) or unpaged > 0
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        in_process(Path(tmp), args.alerts, args.keys)
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
