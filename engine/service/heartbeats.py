@@ -113,6 +113,12 @@ def get_heartbeat(ctx: Ctx, heartbeat_id: str) -> dict[str, Any]:
         return _wire(ctx.db, _row(ctx, heartbeat_id))
 
 
+def down_count(ctx: Ctx) -> int:
+    """How many of the organisation's heartbeats are down (for a status bar: one cheap read)."""
+    with ctx.db.read():
+        return queries.down_count(ctx.db, ctx.org_id)
+
+
 def find_heartbeat(ctx: Ctx, ident: str) -> dict[str, Any]:
     """By id or by exact name (as people type it on the command line); 404 ``not_found`` otherwise."""
     with ctx.db.read():

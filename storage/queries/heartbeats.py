@@ -44,6 +44,13 @@ def heartbeat_rows(db: Database, org_id: str) -> list[sqlite3.Row]:
     return db.all("SELECT * FROM heartbeats WHERE org_id = ? ORDER BY name, id", (org_id,))
 
 
+def down_count(db: Database, org_id: str) -> int:
+    """How many of the organisation's heartbeats are down (a missed interval opened an incident)."""
+    return int(
+        db.scalar("SELECT count(*) FROM heartbeats WHERE org_id = ? AND incident_id IS NOT NULL", (org_id,))
+    )
+
+
 def update(db: Database, heartbeat_id: str, changes: dict[str, Any]) -> None:
     """Set the columns of ``changes`` on the heartbeat (keys are column names from this module's callers)."""
     sets = ", ".join(f"{column} = ?" for column in changes)

@@ -18,8 +18,10 @@ from console.tui.widgets.alerts_view import AlertsView
 from console.tui.widgets.incident_table import IncidentTable
 from console.tui.widgets.status_bar import maintenance_label
 from engine.clock import VirtualClock
-from engine.service import Ctx, alerts, integrations, maintenance
+from engine.runtime import timers
+from engine.service import Ctx, alerts, heartbeats, integrations, maintenance
 from engine.service.demo import DemoOrg
+from engine.service.timer_kinds import HANDLERS
 from storage.db import Database, open_db
 from tests.tui.conftest import FROZEN, settle, wait_for
 
@@ -158,6 +160,35 @@ async def test_status_bar_shows_maintenance_while_a_window_is_active(
         clock.advance(timedelta(minutes=31))
         assert maintenance.active_windows(ctx) == []
         await wait_for(pilot, lambda: "maint" not in shown(), "the indicator to go")
+
+
+async def test_status_bar_shows_a_heartbeat_down_until_it_pings(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg, clock: VirtualClock, db_path: Path
+) -> None:
+    body = {
+        "name": "backup",
+        "escalationPolicyId": demo.policies["default"],
+        "intervalMinutes": 5,
+        "graceMinutes": 0,
+    }
+    hb = heartbeats.create_heartbeat(ctx, body)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def shown() -> str:
+            return str(app.screen.query_one("#status-state").render())
+
+        await settle(pilot)
+        assert "heartbeat" not in shown()
+        other = open_db(db_path)  # the engine's own connection
+        try:
+            timers.drive(other, clock, clock.now() + timedelta(minutes=6), HANDLERS)
+        finally:
+            other.close()
+        assert heartbeats.get_heartbeat(ctx, hb["id"])["status"] == "down"
+        await wait_for(pilot, lambda: "♥ 1 heartbeat down" in shown(), "the heartbeat indicator")
+        heartbeats.ping_heartbeat(ctx, hb["id"])
+        await wait_for(pilot, lambda: "heartbeat" not in shown(), "the indicator to go")
 
 
 def test_maintenance_label_narrow_and_other_days() -> None:

@@ -1,5 +1,5 @@
-"""The top bar: where you are (mode tabs, clickable), the maintenance windows in force, the engine state,
-the sync state and the clock."""
+"""The top bar: where you are (mode tabs, clickable), heartbeats that are down, the maintenance windows in
+force, the engine state, the sync state and the clock."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from engine.errors import DomainError
-from engine.service import maintenance
+from engine.service import heartbeats, maintenance
 from engine.service.database import StorageError
 from engine.timefmt import parse_iso
 
@@ -30,6 +30,15 @@ ENGINE_LOOK = {
     "stopped": ("○", "engine stopped"),
     "unavailable": ("✗", "no engine"),
 }
+
+
+def heartbeat_label(down: int, *, wide: bool) -> str | None:
+    """``♥ 1 heartbeat down`` (``♥1 down`` when narrow) while heartbeats are down; None otherwise."""
+    if down == 0:
+        return None
+    if wide:
+        return f"♥ {down} heartbeat{'s' if down != 1 else ''} down"
+    return f"♥{down} down"
 
 
 def maintenance_label(windows: Sequence[dict[str, Any]], now: datetime, *, wide: bool) -> str | None:
@@ -84,10 +93,7 @@ class StatusBar(Horizontal):
                 parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
         self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
         now = app.clock.now()
-        state = []
-        maint = self._maintenance(now, wide)
-        if maint is not None:
-            state.append(maint)
+        state = [label for label in self._alerting(now, wide) if label is not None]
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
         state.append(f"{glyph} {word}")
         if app.sync_on:
@@ -97,12 +103,15 @@ class StatusBar(Horizontal):
         state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
         self.query_one("#status-state", Static).update(Content("  ".join(state) + " "))
 
-    def _maintenance(self, now: datetime, wide: bool) -> str | None:
-        """The maintenance indicator, read through the service layer (one small query a second)."""
+    def _alerting(self, now: datetime, wide: bool) -> list[str | None]:
+        """The heartbeat and maintenance indicators, read through the service layer (two small queries a
+        second); nothing once the database is gone or unreadable."""
         app = self.oncall
         if app.gone is not None:
-            return None
+            return []
         try:
-            return maintenance_label(maintenance.active_windows(app.ctx), now, wide=wide)
+            down = heartbeats.down_count(app.ctx)
+            windows = maintenance.active_windows(app.ctx)
         except (DomainError, StorageError):
-            return None
+            return []
+        return [heartbeat_label(down, wide=wide), maintenance_label(windows, now, wide=wide)]
