@@ -7,7 +7,7 @@ and only its SHA-256 is stored; rotating replaces it (the old URL stops at once)
 keeps the row for the alerts that name it.
 
 Wire form (:func:`integration_wire`): ``{id, orgId, name, kind, escalationPolicyId, component, severity,
-severityMap, selectors: [{matchers: [{key, value}], escalationPolicyId, component, severity}],
+severityMap, selectors: [{matchers: [{key, value}], escalationPolicyId?, component?, severity?}],
 autoResolve, flapWindowSeconds, tokenLast4, createdAt, updatedAt}``.
 """
 
@@ -45,12 +45,12 @@ def _new_token() -> str:
 
 
 def _selector_wire(sel: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "matchers": [{"key": k, "value": v} for k, v in sel["matchers"]],
-        "escalationPolicyId": sel.get("escalationPolicyId"),
-        "component": sel.get("component"),
-        "severity": sel.get("severity"),
-    }
+    """A stored selector on the wire: only the routing fields it sets (one left out inherits the default)."""
+    out: dict[str, Any] = {"matchers": [{"key": k, "value": v} for k, v in sel["matchers"]]}
+    for name in ("escalationPolicyId", "component", "severity"):
+        if name in sel:
+            out[name] = sel[name]
+    return out
 
 
 def integration_wire(row: sqlite3.Row) -> dict[str, Any]:
@@ -77,15 +77,16 @@ def _with_token(row: sqlite3.Row, token: str) -> dict[str, Any]:
 
 
 def routing_of(row: sqlite3.Row) -> tuple[rules.Routing, list[rules.Selector], dict[str, str]]:
-    """The integration row's default routing, its selectors and its severity map, as the pure rules take them."""
+    """The integration row's default routing, its selectors (a field a selector leaves out is the
+    default's) and its severity map, as the pure rules take them."""
     default = rules.Routing(row["escalation_policy_id"], row["component"], row["default_severity"])
     selectors = [
         rules.Selector(
             tuple((k, v) for k, v in s["matchers"]),
             rules.Routing(
-                s.get("escalationPolicyId") or None,
-                s.get("component"),
-                s.get("severity") or row["default_severity"],
+                s.get("escalationPolicyId", default.escalation_policy_id),
+                s.get("component", default.component),
+                s.get("severity", default.default_severity),
             ),
         )
         for s in json.loads(row["selectors"])
@@ -94,20 +95,20 @@ def routing_of(row: sqlite3.Row) -> tuple[rules.Routing, list[rules.Selector], d
 
 
 def _stored_selectors(ctx: Ctx, selectors: list[RoutingSelector]) -> str:
+    """Selectors as stored: matchers as pairs, and only the routing fields given (null included)."""
     out = []
-    for i, sel in enumerate(selectors):
-        policy = None if sel.escalation_policy_id is UNSET else sel.escalation_policy_id
-        if policy is not None and not policy_queries.policy_exists(ctx.db, ctx.org_id, policy):
-            raise NotFound("escalation policy", policy)
-        out.append(
-            {
-                "matchers": [[m.key, m.value] for m in sel.matchers],
-                "escalationPolicyId": policy,
-                "component": None if sel.component is UNSET else sel.component,
-                "severity": None if sel.severity is UNSET else sel.severity,
-                "position": i,
-            }
-        )
+    for sel in selectors:
+        stored: dict[str, Any] = {"matchers": [[m.key, m.value] for m in sel.matchers]}
+        if sel.escalation_policy_id is not UNSET:
+            policy = sel.escalation_policy_id
+            if policy is not None and not policy_queries.policy_exists(ctx.db, ctx.org_id, policy):
+                raise NotFound("escalation policy", policy)
+            stored["escalationPolicyId"] = policy
+        if sel.component is not UNSET:
+            stored["component"] = sel.component
+        if sel.severity is not UNSET:
+            stored["severity"] = sel.severity
+        out.append(stored)
     return json.dumps(out, separators=(",", ":"))
 
 

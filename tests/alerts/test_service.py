@@ -265,3 +265,25 @@ def test_window_bodies_are_checked(ctx: Ctx, pol) -> None:
         )
     with pytest.raises(NotFound):
         maintenance.end_window(ctx, "mw_nope")
+
+
+def test_a_selector_inherits_the_routing_fields_it_leaves_out(ctx: Ctx, pol) -> None:
+    token = _integration(
+        ctx,
+        pol,
+        kind="events",
+        component="db",
+        selectors=[
+            {"matchers": [{"key": "class", "value": "disk"}], "severity": "critical"},
+            {"matchers": [{"key": "class", "value": "noise"}], "escalationPolicyId": None},
+        ],
+    )["token"]
+    wire = integrations.list_integrations(ctx)[0]["selectors"]
+    assert wire[0] == {"matchers": [{"key": "class", "value": "disk"}], "severity": "critical"}
+    assert wire[1]["escalationPolicyId"] is None
+    disk = _send(ctx, token, {"action": "trigger", "dedupKey": "d", "summary": "disk", "class": "DISK"})
+    inc = incidents.get_incident(ctx, disk["alerts"][0]["incidentId"])
+    assert (inc["escalationPolicyId"], inc["severity"]) == (pol["id"], "critical")
+    noise = _send(ctx, token, {"action": "trigger", "dedupKey": "n", "summary": "noise", "class": "noise"})
+    inc = incidents.get_incident(ctx, noise["alerts"][0]["incidentId"])
+    assert inc["escalationPolicyId"] is None and "layer_paged" not in _kinds(ctx, inc["id"])
