@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from msgspec import UNSET
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import DomainError
+from engine.service.responses import Error, wire
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_RAW = REQUEST_ID_HEADER.lower().encode()
@@ -39,19 +41,19 @@ def request_id(conn: HTTPConnection) -> str:
 
 
 def error_body(exc: DomainError, rid: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "statusCode": exc.status_code,
-        "type": "internal_error" if exc.status_code >= 500 else exc.type,
-        "code": exc.code,
-        "requestId": rid,
-        "message": exc.message,
-    }
+    """The error answer (:class:`engine.service.responses.Error`) as builtins; ``field`` and ``details``
+    only when the error has them."""
     field = getattr(exc, "field", None)
-    if field:
-        body["field"] = field
-    if exc.details is not None:
-        body["details"] = exc.details
-    return body
+    body = Error(
+        status_code=exc.status_code,
+        type="internal_error" if exc.status_code >= 500 else exc.type,  # type: ignore[arg-type]
+        code=exc.code,
+        request_id=rid,
+        message=exc.message,
+        field=field if field else UNSET,
+        details=UNSET if exc.details is None else exc.details,
+    )
+    return wire(body)
 
 
 def error_response(exc: DomainError, rid: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -1,19 +1,26 @@
-"""The operations of the local Scaling-compatible API: one thin function per method and path.
+"""The operations of the local Scaling-compatible API: one thin function per method and path, and the
+description of each.
 
 Each handler parses nothing but the HTTP bits (path ids, query strings, the JSON body) and calls the
 service layer, which owns every schema check and business rule and already answers in wire form. The
-table :data:`OPERATIONS` is the single list the router is built from; a test checks that the OpenAPI
-document (:mod:`console.api.openapi`) describes exactly these operations.
+table :data:`OPERATIONS` is the single list the router is built from, and the OpenAPI document
+(:mod:`console.api.openapi`) is generated from it: each ``@op(...)`` names its operationId (the handler's
+name in camelCase unless ``id=`` says otherwise), summary, tag, request model (``request=``, a Struct of
+:mod:`engine.service.models`), query model, response model (``response=``, from
+:mod:`engine.service.responses`; none for a 204), the business error codes it can answer (``errors=``:
+status -> codes; 401, 404 for a path id, 422 for a body or query, 500, 503 and 507 for writes are added by
+the generator), whether it is a local extension, a description and the operations a created id links to.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
-from msgspec import UNSET
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from engine.errors import ValidationError
 from engine.service import (
@@ -28,6 +35,8 @@ from engine.service import (
     policies,
     schedules,
 )
+from engine.service import models as req
+from engine.service import responses as res
 from engine.service.models import Escalate, LayerOrder, RoleChange, Snooze
 from engine.service.validate import decode
 from engine.timefmt import parse_iso
@@ -58,13 +67,24 @@ class Call:
 
 
 Handler = Callable[[Call], Any]
+Errors = Mapping[int, Sequence[str]]
+"""HTTP status -> the error codes an operation answers with it (empty: the status's usual code)."""
+
+POLICIES, SCHEDULES, INCIDENTS, TEAM = "Escalation policies", "On-call schedules", "Incidents", "Team"
+ALERTS, HEARTBEATS = "Alerts", "Heartbeats"
+TAGS = (POLICIES, SCHEDULES, INCIDENTS, TEAM, ALERTS, HEARTBEATS)
 
 
 @dataclass(frozen=True)
 class Operation:
+    """One method on one path: how the router serves it and how the OpenAPI document describes it."""
+
     method: str
     path: str
     handler: Handler
+    operation_id: str
+    summary: str
+    tag: str
     status: int = 200  # 201 for creates, 204 (no body) for deletes
     body: str = "none"  # "none" | "required" | "optional"
     admin: bool = False  # team endpoints: org:admin only (else 401 not_authorized)
@@ -75,6 +95,13 @@ class Operation:
     # Public endpoints (an inbound integration's receiver) take no API key: ``precheck`` authenticates
     # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
     precheck: Handler | None = None
+    request: type[msgspec.Struct] | None = None  # the body's model (engine.service.models)
+    query: type[msgspec.Struct] | None = None  # the query string's model (below)
+    response: Any = None  # the ``data`` model (engine.service.responses), a list of one, or None (204)
+    errors: Errors = field(default_factory=dict)
+    local: bool = False  # not in the Scaling API
+    description: str | None = None
+    links: tuple[str, ...] = ()  # operationIds that take the id this operation creates
 
     @property
     def writes(self) -> bool:
@@ -84,34 +111,104 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
+def _camel(name: str) -> str:
+    first, *rest = name.strip("_").split("_")
+    return first + "".join(word.title() for word in rest)
+
+
 def op(  # type: ignore[no-untyped-def]
     method: str,
     path: str,
+    summary: str,
+    tag: str,
     *,
+    id: str | None = None,
     status: int = 200,
     body: str = "none",
     admin: bool = False,
     self_or_admin: str | None = None,
     write: bool | None = None,
     precheck: Handler | None = None,
+    request: type[msgspec.Struct] | None = None,
+    query: type[msgspec.Struct] | None = None,
+    response: Any = None,
+    errors: Errors | None = None,
+    local: bool = False,
+    description: str | None = None,
+    links: tuple[str, ...] = (),
 ):
+    """Register the decorated handler as ``method path`` in :data:`OPERATIONS`, with its description."""
+
     def register(fn: Handler) -> Handler:
         OPERATIONS.append(
             Operation(
                 method,
                 path,
                 fn,
+                operation_id=id or _camel(fn.__name__),
+                summary=summary,
+                tag=tag,
                 status=status,
                 body=body,
                 admin=admin,
                 self_or_admin=self_or_admin,
                 write=write,
                 precheck=precheck,
+                request=request,
+                query=query,
+                response=response,
+                errors=errors or {},
+                local=local,
+                description=description,
+                links=links,
             )
         )
         return fn
 
     return register
+
+
+# -- query strings (documented from these models; parsed by the handlers and the services) ----------
+
+DayOrInstant = Annotated[
+    str, Meta(extra_json_schema={"anyOf": [{"format": "date"}, {"format": "date-time"}]})
+]
+
+
+class IncidentListQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/incidents``."""
+
+    status: req.Status | UnsetType = UNSET
+    severity: req.Severity | UnsetType = UNSET
+    from_: (
+        Annotated[
+            DayOrInstant,
+            Meta(description="created on/after: a date (YYYY-MM-DD, from 00:00Z) or an ISO 8601 instant"),
+        ]
+        | UnsetType
+    ) = msgspec.field(default=UNSET, name="from")
+    to: (
+        Annotated[
+            DayOrInstant,
+            Meta(
+                description="created on/before: a date (whole day, UTC, inclusive) or an ISO 8601 instant "
+                "(inclusive)"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    cursor: Annotated[str, Meta(min_length=1, description="nextCursor of the previous page")] | UnsetType = (
+        UNSET
+    )
+
+
+class ResolveQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/oncall/schedules/{scheduleId}/resolve``."""
+
+    at: Annotated[req.Instant, Meta(description="ISO 8601 instant with a zone; default: now")] | UnsetType = (
+        UNSET
+    )
 
 
 # -- query-string helpers ----------------------------------------------------------------------------
@@ -145,49 +242,125 @@ def _layer_ids(call: Call) -> list[str]:
 # -- escalation policies and layers ------------------------------------------------------------------
 
 P = "/v1/escalation/policies"
+IN_USE = "policy_in_use"
+LAYER_ORDER = "invalid_layer_order (the layerIds are not exactly the current set)"
+NAME_TAKEN = "name_conflict"
+SYNCED = "synced_object_read_only (the object is managed by the linked Scaling organisation)"
 
 
-@op("GET", P)
+@op(
+    "GET",
+    P,
+    "List escalation policies (metadata only)",
+    POLICIES,
+    response=list[res.Policy],
+)
 def list_policies(call: Call) -> Any:
     return policies.list_policies(call.ctx)
 
 
-@op("POST", P, status=201, body="required")
+@op(
+    "POST",
+    P,
+    "Create an escalation policy",
+    POLICIES,
+    status=201,
+    body="required",
+    request=req.PolicyCreate,
+    response=res.Policy,
+    errors={409: [NAME_TAKEN]},
+    links=("getPolicy", "updatePolicy", "deletePolicy", "createEscalationLayer", "reorderEscalationLayers"),
+)
 def create_policy(call: Call) -> Any:
     return policies.create_policy(call.ctx, call.json())
 
 
-@op("GET", P + "/{policyId}")
+@op("GET", P + "/{policyId}", "Get a policy with its layers", POLICIES, response=res.PolicyWithLayers)
 def get_policy(call: Call) -> Any:
     return policies.get_policy(call.ctx, call.path["policyId"])
 
 
-@op("PATCH", P + "/{policyId}", body="required")
+@op(
+    "PATCH",
+    P + "/{policyId}",
+    "Update a policy (partial)",
+    POLICIES,
+    body="required",
+    request=req.PolicyUpdate,
+    response=res.Policy,
+    errors={409: [NAME_TAKEN]},
+)
 def update_policy(call: Call) -> Any:
     return policies.update_policy(call.ctx, call.path["policyId"], call.json())
 
 
-@op("DELETE", P + "/{policyId}", status=204)
+@op(
+    "DELETE",
+    P + "/{policyId}",
+    "Delete a policy and its layers",
+    POLICIES,
+    status=204,
+    errors={400: [IN_USE]},
+    description="Refused (400 policy_in_use) while an open incident uses it.",
+)
 def delete_policy(call: Call) -> Any:
     policies.delete_policy(call.ctx, call.path["policyId"])
 
 
-@op("POST", P + "/{policyId}/layers", status=201, body="required")
+@op(
+    "POST",
+    P + "/{policyId}/layers",
+    "Add an escalation layer",
+    POLICIES,
+    status=201,
+    body="required",
+    request=req.EscalationLayerCreate,
+    response=res.EscalationLayer,
+    errors={400: ["invalid_target"]},
+    description="`position` inserts at that point and shifts later layers down; a position past the end "
+    "appends.",
+    links=("updateEscalationLayer", "deleteEscalationLayer"),
+)
 def create_escalation_layer(call: Call) -> Any:
     return policies.add_layer(call.ctx, call.path["policyId"], call.json())
 
 
-@op("PUT", P + "/{policyId}/layers/order", body="required")
+@op(
+    "PUT",
+    P + "/{policyId}/layers/order",
+    "Set the order of all layers",
+    POLICIES,
+    body="required",
+    request=req.LayerOrder,
+    response=list[res.EscalationLayer],
+    errors={400: [LAYER_ORDER]},
+    description="Answers every layer, renumbered 1..n.",
+)
 def reorder_escalation_layers(call: Call) -> Any:
     return policies.reorder_layers(call.ctx, call.path["policyId"], _layer_ids(call))
 
 
-@op("PATCH", P + "/{policyId}/layers/{layerId}", body="required")
+@op(
+    "PATCH",
+    P + "/{policyId}/layers/{layerId}",
+    "Update a layer (partial)",
+    POLICIES,
+    body="required",
+    request=req.EscalationLayerUpdate,
+    response=res.EscalationLayer,
+    errors={400: ["invalid_target"]},
+)
 def update_escalation_layer(call: Call) -> Any:
     return policies.update_layer(call.ctx, call.path["policyId"], call.path["layerId"], call.json())
 
 
-@op("DELETE", P + "/{policyId}/layers/{layerId}", status=204)
+@op(
+    "DELETE",
+    P + "/{policyId}/layers/{layerId}",
+    "Delete a layer (later layers move up)",
+    POLICIES,
+    status=204,
+)
 def delete_escalation_layer(call: Call) -> Any:
     policies.delete_layer(call.ctx, call.path["policyId"], call.path["layerId"])
 
@@ -197,17 +370,44 @@ def delete_escalation_layer(call: Call) -> Any:
 S = "/v1/oncall/schedules"
 
 
-@op("GET", S)
+@op("GET", S, "List on-call schedules (metadata only)", SCHEDULES, response=list[res.Schedule])
 def list_schedules(call: Call) -> Any:
     return schedules.list_schedules(call.ctx)
 
 
-@op("POST", S, status=201, body="required")
+@op(
+    "POST",
+    S,
+    "Create a schedule",
+    SCHEDULES,
+    status=201,
+    body="required",
+    request=req.ScheduleCreate,
+    response=res.Schedule,
+    errors={409: [NAME_TAKEN]},
+    links=(
+        "getSchedule",
+        "updateSchedule",
+        "replaceSchedule",
+        "deleteSchedule",
+        "resolveSchedule",
+        "createRotationLayer",
+        "reorderRotationLayers",
+        "listOverrides",
+        "createOverride",
+    ),
+)
 def create_schedule(call: Call) -> Any:
     return schedules.create_schedule(call.ctx, call.json())
 
 
-@op("GET", S + "/{scheduleId}")
+@op(
+    "GET",
+    S + "/{scheduleId}",
+    "Get a schedule with its rotation layers and overrides",
+    SCHEDULES,
+    response=res.ScheduleWithLayers,
+)
 def get_schedule(call: Call) -> Any:
     return schedules.get_schedule(call.ctx, call.path["scheduleId"])
 
@@ -216,16 +416,49 @@ def _update_schedule(call: Call) -> Any:
     return schedules.update_schedule(call.ctx, call.path["scheduleId"], call.json())
 
 
-op("PATCH", S + "/{scheduleId}", body="required")(_update_schedule)
-op("PUT", S + "/{scheduleId}", body="required")(_update_schedule)
+_SCHEDULE_UPDATE: dict[str, Any] = {
+    "body": "required",
+    "request": req.ScheduleUpdate,
+    "response": res.Schedule,
+    "errors": {409: [NAME_TAKEN, SYNCED]},
+}
+op("PATCH", S + "/{scheduleId}", "Update a schedule (partial)", SCHEDULES, **_SCHEDULE_UPDATE)(
+    _update_schedule
+)
+op(
+    "PUT",
+    S + "/{scheduleId}",
+    "Update a schedule (PUT, as the Terraform provider sends it)",
+    SCHEDULES,
+    id="replaceSchedule",
+    description="Same as PATCH: fields left out keep their value.",
+    **_SCHEDULE_UPDATE,
+)(_update_schedule)
 
 
-@op("DELETE", S + "/{scheduleId}", status=204)
+@op(
+    "DELETE",
+    S + "/{scheduleId}",
+    "Delete a schedule",
+    SCHEDULES,
+    status=204,
+    errors={400: ["schedule_in_use"], 409: [SYNCED]},
+    description="Refused (400 schedule_in_use) while an escalation layer targets it or an open incident's "
+    "escalation still pages it through its policy snapshot; the message names them and details is "
+    "{policies: [{id, name}], incidents: [{id, sequentialId}]}.",
+)
 def delete_schedule(call: Call) -> Any:
     schedules.delete_schedule(call.ctx, call.path["scheduleId"])
 
 
-@op("GET", S + "/{scheduleId}/resolve")
+@op(
+    "GET",
+    S + "/{scheduleId}/resolve",
+    "Who is on call now, or at another instant",
+    SCHEDULES,
+    query=ResolveQuery,
+    response=res.Resolution,
+)
 def resolve_schedule(call: Call) -> Any:
     raw = _instant_param(call.query, "at")
     at = None
@@ -237,12 +470,33 @@ def resolve_schedule(call: Call) -> Any:
     return schedules.resolve_schedule(call.ctx, call.path["scheduleId"], at)
 
 
-@op("POST", S + "/{scheduleId}/layers", status=201, body="required")
+@op(
+    "POST",
+    S + "/{scheduleId}/layers",
+    "Add a rotation layer at the next position",
+    SCHEDULES,
+    status=201,
+    body="required",
+    request=req.RotationLayerCreate,
+    response=res.RotationLayer,
+    errors={400: ["invalid_participant"], 409: [NAME_TAKEN, SYNCED]},
+    links=("updateRotationLayer", "replaceRotationLayer", "deleteRotationLayer"),
+)
 def create_rotation_layer(call: Call) -> Any:
     return schedules.add_rotation_layer(call.ctx, call.path["scheduleId"], call.json())
 
 
-@op("PUT", S + "/{scheduleId}/layers/order", body="required")
+@op(
+    "PUT",
+    S + "/{scheduleId}/layers/order",
+    "Set the order of all rotation layers",
+    SCHEDULES,
+    body="required",
+    request=req.LayerOrder,
+    response=list[res.RotationLayer],
+    errors={400: [LAYER_ORDER], 409: [SYNCED]},
+    description="Answers every layer, renumbered 0..n-1.",
+)
 def reorder_rotation_layers(call: Call) -> Any:
     return schedules.reorder_rotation_layers(call.ctx, call.path["scheduleId"], _layer_ids(call))
 
@@ -253,26 +507,82 @@ def _update_rotation_layer(call: Call) -> Any:
     )
 
 
-op("PATCH", S + "/{scheduleId}/layers/{layerId}", body="required")(_update_rotation_layer)
-op("PUT", S + "/{scheduleId}/layers/{layerId}", body="required")(_update_rotation_layer)
+_ROTATION_UPDATE: dict[str, Any] = {
+    "body": "required",
+    "request": req.RotationLayerUpdate,
+    "response": res.RotationLayer,
+    "errors": {400: ["invalid_participant"], 409: [NAME_TAKEN, SYNCED]},
+}
+op(
+    "PATCH",
+    S + "/{scheduleId}/layers/{layerId}",
+    "Update a rotation layer (partial)",
+    SCHEDULES,
+    **_ROTATION_UPDATE,
+)(_update_rotation_layer)
+op(
+    "PUT",
+    S + "/{scheduleId}/layers/{layerId}",
+    "Update a rotation layer (PUT, as the Terraform provider sends it)",
+    SCHEDULES,
+    id="replaceRotationLayer",
+    description="Same as PATCH; send effectiveUntil: null to clear it.",
+    **_ROTATION_UPDATE,
+)(_update_rotation_layer)
 
 
-@op("DELETE", S + "/{scheduleId}/layers/{layerId}", status=204)
+@op(
+    "DELETE",
+    S + "/{scheduleId}/layers/{layerId}",
+    "Delete a rotation layer (positions stay dense)",
+    SCHEDULES,
+    status=204,
+    errors={409: [SYNCED]},
+)
 def delete_rotation_layer(call: Call) -> Any:
     schedules.delete_rotation_layer(call.ctx, call.path["scheduleId"], call.path["layerId"])
 
 
-@op("GET", S + "/{scheduleId}/overrides")
+@op(
+    "GET",
+    S + "/{scheduleId}/overrides",
+    "List a schedule's overrides",
+    SCHEDULES,
+    response=list[res.Override],
+    local=True,
+    description="Overrides by start.",
+)
 def list_overrides(call: Call) -> Any:
     return schedules.list_overrides(call.ctx, call.path["scheduleId"])
 
 
-@op("POST", S + "/{scheduleId}/overrides", status=201, body="required")
+@op(
+    "POST",
+    S + "/{scheduleId}/overrides",
+    "Add an override",
+    SCHEDULES,
+    status=201,
+    body="required",
+    request=req.OverrideCreate,
+    response=res.Override,
+    errors={400: ["invalid_participant"], 409: [SYNCED]},
+    local=True,
+    description="While active, the override's user displaces the owner-bearing layer's participant.",
+    links=("deleteOverride",),
+)
 def create_override(call: Call) -> Any:
     return schedules.add_override(call.ctx, call.path["scheduleId"], call.json())
 
 
-@op("DELETE", S + "/{scheduleId}/overrides/{overrideId}", status=204)
+@op(
+    "DELETE",
+    S + "/{scheduleId}/overrides/{overrideId}",
+    "Delete an override",
+    SCHEDULES,
+    status=204,
+    errors={409: [SYNCED]},
+    local=True,
+)
 def delete_override(call: Call) -> Any:
     schedules.delete_override(call.ctx, call.path["scheduleId"], call.path["overrideId"])
 
@@ -280,9 +590,19 @@ def delete_override(call: Call) -> Any:
 # -- incidents ---------------------------------------------------------------------------------------
 
 INC = "/v1/incidents"
+RESOLVED = "incident_resolved"
+TRANSITION = "invalid_status_transition"
+EXTENSION_400 = [RESOLVED, "not_escalating", "invalid_layer (toLayer outside the policy)"]
 
 
-@op("GET", INC)
+@op(
+    "GET",
+    INC,
+    "List incidents, newest first",
+    INCIDENTS,
+    query=IncidentListQuery,
+    response=res.IncidentPage,
+)
 def list_incidents(call: Call) -> Any:
     q = call.query
     return incidents.list_incidents(
@@ -296,54 +616,152 @@ def list_incidents(call: Call) -> Any:
     )
 
 
-@op("POST", INC, status=201, body="required")
+@op(
+    "POST",
+    INC,
+    "Open an incident (starts paging with a policy)",
+    INCIDENTS,
+    status=201,
+    body="required",
+    request=req.IncidentCreate,
+    response=res.Incident,
+    errors={400: ["invalid_owner", "invalid_component_id", "duplicate_component_id"], 404: []},
+    description="ownerId and ownerScheduleId are optional: an incident with only escalationPolicyId (or "
+    "neither) is accepted with ownerId null, as the escalation guide shows.",
+    links=(
+        "getIncident",
+        "advanceStatus",
+        "listUpdates",
+        "postUpdate",
+        "acknowledgeIncident",
+        "handoffIncident",
+        "escalateIncident",
+        "snoozeIncident",
+    ),
+)
 def create_incident(call: Call) -> Any:
     return incidents.create_incident(call.ctx, call.json())
 
 
-@op("GET", INC + "/{incidentId}")
+@op(
+    "GET",
+    INC + "/{incidentId}",
+    "Get an incident with statusHistory, escalation state and timeline",
+    INCIDENTS,
+    response=res.IncidentDetail,
+)
 def get_incident(call: Call) -> Any:
     return incidents.get_incident(call.ctx, call.path["incidentId"])
 
 
-@op("PATCH", INC + "/{incidentId}/status", body="required")
+@op(
+    "PATCH",
+    INC + "/{incidentId}/status",
+    "Move the status exactly one step forward",
+    INCIDENTS,
+    body="required",
+    request=req.StatusChange,
+    response=res.Incident,
+    errors={400: [TRANSITION]},
+)
 def advance_status(call: Call) -> Any:
     return incidents.advance_status(call.ctx, call.path["incidentId"], call.json())
 
 
-@op("GET", INC + "/{incidentId}/updates")
+@op(
+    "GET",
+    INC + "/{incidentId}/updates",
+    "List updates, oldest first (redacted ones included)",
+    INCIDENTS,
+    response=res.IncidentUpdates,
+)
 def list_updates(call: Call) -> Any:
     return {"updates": incidents.list_updates(call.ctx, call.path["incidentId"])}
 
 
-@op("POST", INC + "/{incidentId}/updates", status=201, body="required")
+@op(
+    "POST",
+    INC + "/{incidentId}/updates",
+    "Post an update",
+    INCIDENTS,
+    status=201,
+    body="required",
+    request=req.UpdateCreate,
+    response=res.IncidentUpdate,
+    errors={400: [RESOLVED, TRANSITION, "no_public_surface"]},
+    description="Local incidents have no status page: visibility public is 400 no_public_surface.",
+    links=("redactUpdate",),
+)
 def post_update(call: Call) -> Any:
     return incidents.post_update(call.ctx, call.path["incidentId"], call.json())
 
 
-@op("POST", INC + "/{incidentId}/updates/{updateId}/redact")
+@op(
+    "POST",
+    INC + "/{incidentId}/updates/{updateId}/redact",
+    "Redact an update's body",
+    INCIDENTS,
+    response=res.IncidentUpdate,
+    errors={403: ["redaction_not_permitted"]},
+)
 def redact_update(call: Call) -> Any:
     return incidents.redact_update(call.ctx, call.path["incidentId"], call.path["updateId"])
 
 
-@op("POST", INC + "/{incidentId}/acknowledge")
-def acknowledge(call: Call) -> Any:
+@op(
+    "POST",
+    INC + "/{incidentId}/acknowledge",
+    "Acknowledge: stop the escalation (idempotent)",
+    INCIDENTS,
+    response=res.IncidentWithEscalation,
+)
+def acknowledge_incident(call: Call) -> Any:
     return incidents.acknowledge(call.ctx, call.path["incidentId"])
 
 
-@op("POST", INC + "/{incidentId}/handoff", body="required")
-def handoff(call: Call) -> Any:
+@op(
+    "POST",
+    INC + "/{incidentId}/handoff",
+    "Hand off to another member",
+    INCIDENTS,
+    body="required",
+    request=req.Handoff,
+    response=res.IncidentWithEscalation,
+    errors={400: ["invalid_target_user", RESOLVED]},
+)
+def handoff_incident(call: Call) -> Any:
     return incidents.handoff(call.ctx, call.path["incidentId"], call.json())
 
 
-@op("POST", INC + "/{incidentId}/escalate", body="optional")
-def escalate(call: Call) -> Any:
+@op(
+    "POST",
+    INC + "/{incidentId}/escalate",
+    "Page the next layer (or layer toLayer) now",
+    INCIDENTS,
+    body="optional",
+    request=req.Escalate,
+    response=res.IncidentWithEscalation,
+    errors={400: EXTENSION_400},
+    local=True,
+    description="The body is optional.",
+)
+def escalate_incident(call: Call) -> Any:
     to_layer = decode(Escalate, call.optional_json()).to_layer
     return incidents.escalate_now(call.ctx, call.path["incidentId"], None if to_layer is UNSET else to_layer)
 
 
-@op("POST", INC + "/{incidentId}/snooze", body="required")
-def snooze(call: Call) -> Any:
+@op(
+    "POST",
+    INC + "/{incidentId}/snooze",
+    "Hold the escalation for some minutes",
+    INCIDENTS,
+    body="required",
+    request=req.Snooze,
+    response=res.IncidentWithEscalation,
+    errors={400: EXTENSION_400},
+    local=True,
+)
+def snooze_incident(call: Call) -> Any:
     return incidents.snooze(call.ctx, call.path["incidentId"], decode(Snooze, call.json()).minutes)
 
 
@@ -352,38 +770,96 @@ def snooze(call: Call) -> Any:
 T = "/v1/team/members"
 
 
-@op("GET", T, admin=True)
+@op(
+    "GET",
+    T,
+    "List members and pending invitations (org:admin)",
+    TEAM,
+    admin=True,
+    response=res.MembersAndInvitations,
+)
 def list_members(call: Call) -> Any:
     return {"members": orgs.list_users(call.ctx), "invitations": orgs.list_invitations(call.ctx)}
 
 
-@op("POST", T + "/invite", status=201, body="required", admin=True)
+@op(
+    "POST",
+    T + "/invite",
+    "Invite someone by email (org:admin)",
+    TEAM,
+    status=201,
+    body="required",
+    admin=True,
+    request=req.Invite,
+    response=res.Invitation,
+    links=("revokeInvitation",),
+)
 def invite_member(call: Call) -> Any:
     return orgs.invite(call.ctx, call.json())
 
 
-@op("PATCH", T + "/{userId}/role", body="required", admin=True)
+@op(
+    "PATCH",
+    T + "/{userId}/role",
+    "Change a member's role (org:admin)",
+    TEAM,
+    body="required",
+    admin=True,
+    request=req.RoleChange,
+    response=res.Member,
+    errors={400: ["cannot_change_own_role"], 409: [SYNCED]},
+)
 def change_role(call: Call) -> Any:
     checked = decode(RoleChange, call.json(), later={"role"})
     return orgs.change_role(call.ctx, call.path["userId"], checked.role)
 
 
-@op("DELETE", T + "/invitations/{invitationId}", status=204, admin=True)
+@op(
+    "DELETE",
+    T + "/invitations/{invitationId}",
+    "Revoke a pending invitation (org:admin)",
+    TEAM,
+    status=204,
+    admin=True,
+)
 def revoke_invitation(call: Call) -> Any:
     orgs.revoke_invitation(call.ctx, call.path["invitationId"])
 
 
-@op("DELETE", T + "/{userId}", status=204, admin=True)
+@op(
+    "DELETE",
+    T + "/{userId}",
+    "Remove a member (org:admin)",
+    TEAM,
+    status=204,
+    admin=True,
+    errors={400: ["cannot_remove_self", "last_admin"], 409: [SYNCED]},
+    description="Their API keys are revoked.",
+)
 def remove_member(call: Call) -> Any:
     orgs.remove_user(call.ctx, call.path["userId"])
 
 
-@op("GET", "/v1/users")
+@op("GET", "/v1/users", "List the organisation's users (unpaginated)", TEAM, response=res.Users)
 def list_users(call: Call) -> Any:
     return {"users": orgs.list_users(call.ctx)}
 
 
-@op("POST", "/v1/users", status=201, body="required", admin=True)
+@op(
+    "POST",
+    "/v1/users",
+    "Create a user directly (org:admin)",
+    TEAM,
+    status=201,
+    body="required",
+    admin=True,
+    request=req.UserCreate,
+    response=res.Member,
+    errors={409: [NAME_TAKEN + " (the email is taken)"]},
+    local=True,
+    description="A local organisation has no sign-up flow, so an admin key can add people directly.",
+    links=("changeRole", "removeMember", "listContactMethods", "createContactMethod"),
+)
 def create_user(call: Call) -> Any:
     return orgs.create_user(call.ctx, call.json())
 
@@ -391,6 +867,19 @@ def create_user(call: Call) -> Any:
 # -- contact methods (local extension): how a user is paged ------------------------------------------
 
 CM = "/v1/users/{userId}/contact-methods"
+CM_WHO = (
+    "An org:admin key may manage anyone's contact methods; a member key only its own user's (any other "
+    "userId is 401 not_authorized, whether or not it exists). An unknown or removed user is 404. "
+    "Command methods are the machine operator's: readable here, but creating, changing or deleting one "
+    "through any API key, admin included, is 403 operator_only (use `oncall users contacts` on the server)."
+)
+CM_WEBHOOK = (
+    " A webhook address must be a well-formed http(s) URL without user:password (else 422 on address) and "
+    "every address its host resolves to must be public or on the operator's allow-list: loopback, "
+    "link-local, private, unspecified, CGNAT and other non-public addresses, and names that do not "
+    "resolve, are 422 validation_error on address."
+)
+OPERATOR_ONLY = {403: ["operator_only (a command contact method: the operator's, via the CLI)"]}
 
 
 def _user_id(call: Call) -> str:
@@ -400,29 +889,86 @@ def _user_id(call: Call) -> str:
     return user_id
 
 
-@op("GET", CM, self_or_admin="userId")
+@op(
+    "GET",
+    CM,
+    "List a user's contact methods (org:admin, or the user's own key)",
+    TEAM,
+    self_or_admin="userId",
+    response=res.ContactMethods,
+    local=True,
+    description=CM_WHO + " Oldest first; no secrets.",
+)
 def list_contact_methods(call: Call) -> Any:
     return {"contactMethods": contacts.list_contact_methods(call.ctx, call.path["userId"])}
 
 
-@op("POST", CM, status=201, body="required", self_or_admin="userId")
+@op(
+    "POST",
+    CM,
+    "Add a contact method (org:admin, or the user's own key)",
+    TEAM,
+    status=201,
+    body="required",
+    self_or_admin="userId",
+    request=req.ContactMethodCreate,
+    response=res.ContactMethodCreated,
+    errors=OPERATOR_ONLY,
+    local=True,
+    description=CM_WHO + CM_WEBHOOK + " A webhook's signing secret is generated when not given and is "
+    "returned in this answer only. Rules across fields are 422: log takes no address, a webhook needs an "
+    "http(s) URL, only a webhook takes a secret.",
+    links=("getContactMethod", "updateContactMethod", "deleteContactMethod"),
+)
 def create_contact_method(call: Call) -> Any:
     return contacts.add_contact_method(call.ctx, _user_id(call), call.json())
 
 
-@op("GET", CM + "/{contactMethodId}", self_or_admin="userId")
+@op(
+    "GET",
+    CM + "/{contactMethodId}",
+    "Get a contact method (org:admin, or the user's own key)",
+    TEAM,
+    self_or_admin="userId",
+    response=res.ContactMethod,
+    local=True,
+    description=CM_WHO,
+)
 def get_contact_method(call: Call) -> Any:
     return contacts.get_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
 
 
-@op("PATCH", CM + "/{contactMethodId}", body="required", self_or_admin="userId")
+@op(
+    "PATCH",
+    CM + "/{contactMethodId}",
+    "Change a contact method's address or secret (org:admin, or the user's own key)",
+    TEAM,
+    body="required",
+    self_or_admin="userId",
+    request=req.ContactMethodUpdate,
+    response=res.ContactMethod,
+    errors=OPERATOR_ONLY,
+    local=True,
+    description=CM_WHO + CM_WEBHOOK + " The channel is fixed (add a new method instead); a new secret is "
+    "not echoed back.",
+)
 def update_contact_method(call: Call) -> Any:
     return contacts.update_contact_method(
         call.ctx, call.path["userId"], call.path["contactMethodId"], call.json()
     )
 
 
-@op("DELETE", CM + "/{contactMethodId}", status=204, self_or_admin="userId")
+@op(
+    "DELETE",
+    CM + "/{contactMethodId}",
+    "Delete a contact method (org:admin, or the user's own key)",
+    TEAM,
+    status=204,
+    self_or_admin="userId",
+    errors=OPERATOR_ONLY,
+    local=True,
+    description=CM_WHO,
+)
 def delete_contact_method(call: Call) -> Any:
     contacts.delete_contact_method(call.ctx, call.path["userId"], call.path["contactMethodId"])
 
@@ -430,39 +976,118 @@ def delete_contact_method(call: Call) -> Any:
 # -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) --------------------
 
 INB = "/v1/integrations/inbound"
+ADMIN_KEY = " Needs an org:admin key."
 
 
-@op("GET", INB)
+class AlertListQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/alerts``."""
+
+    integration_id: (
+        Annotated[str, Meta(min_length=1, description="one integration's alerts (id or name)")] | UnsetType
+    ) = msgspec.field(default=UNSET, name="integrationId")
+    limit: Annotated[int, Meta(ge=1, le=500)] = 100
+
+
+class MaintenanceListQuery(msgspec.Struct, kw_only=True):
+    """The query string of ``GET /v1/maintenance-windows``."""
+
+    include: (
+        Annotated[Literal["ended"], Meta(description="ended: every window, ended ones too")] | UnsetType
+    ) = UNSET
+
+
+@op("GET", INB, "List inbound integrations (never their tokens)", ALERTS, response=res.Integrations)
 def list_integrations(call: Call) -> Any:
     return {"integrations": integrations.list_integrations(call.ctx)}
 
 
-@op("POST", INB, status=201, body="required", admin=True)
+@op(
+    "POST",
+    INB,
+    "Create an inbound integration (org:admin); its URL token is in this answer only",
+    ALERTS,
+    status=201,
+    body="required",
+    admin=True,
+    request=req.IntegrationCreate,
+    response=res.IntegrationWithToken,
+    errors={404: ["not_found (the escalation policy)"], 409: ["name_conflict"]},
+    local=True,
+    links=("getIntegration", "updateIntegration", "deleteIntegration", "rotateIntegrationToken"),
+)
 def create_integration(call: Call) -> Any:
     return integrations.create_integration(call.ctx, call.json())
 
 
-@op("GET", INB + "/{integrationId}")
+@op(
+    "GET",
+    INB + "/{integrationId}",
+    "Get an inbound integration (by id or name)",
+    ALERTS,
+    response=res.Integration,
+)
 def get_integration(call: Call) -> Any:
     return integrations.get_integration(call.ctx, call.path["integrationId"])
 
 
-@op("PATCH", INB + "/{integrationId}", body="required", admin=True)
+@op(
+    "PATCH",
+    INB + "/{integrationId}",
+    "Change an integration's routing (org:admin)",
+    ALERTS,
+    body="required",
+    admin=True,
+    request=req.IntegrationUpdate,
+    response=res.Integration,
+    errors={409: ["name_conflict"]},
+    local=True,
+)
 def update_integration(call: Call) -> Any:
     return integrations.update_integration(call.ctx, call.path["integrationId"], call.json())
 
 
-@op("DELETE", INB + "/{integrationId}", status=204, admin=True)
+@op(
+    "DELETE",
+    INB + "/{integrationId}",
+    "Delete an integration and revoke its token (org:admin)",
+    ALERTS,
+    status=204,
+    admin=True,
+    local=True,
+    description="Its alerts and incidents stay.",
+)
 def delete_integration(call: Call) -> Any:
     integrations.delete_integration(call.ctx, call.path["integrationId"])
 
 
-@op("PUT", INB + "/{integrationId}/selectors", body="required", admin=True)
+@op(
+    "PUT",
+    INB + "/{integrationId}/selectors",
+    "Replace an integration's ordered selectors (org:admin)",
+    ALERTS,
+    id="replaceIntegrationSelectors",
+    body="required",
+    admin=True,
+    request=req.SelectorsReplace,
+    response=res.Integration,
+    description="Matchers are label key/value pairs compared case-insensitively, all of them must match, "
+    "and the first selector that matches wins; a miss falls back to the integration's default routing. "
+    "Locally a selector names an escalationPolicyId (Scaling's names a routingPolicyId).",
+)
 def replace_selectors(call: Call) -> Any:
     return integrations.replace_selectors(call.ctx, call.path["integrationId"], call.json())
 
 
-@op("POST", INB + "/{integrationId}/rotate", admin=True)
+@op(
+    "POST",
+    INB + "/{integrationId}/rotate",
+    "Replace an integration's URL token (org:admin); the old one stops now",
+    ALERTS,
+    id="rotateIntegrationToken",
+    admin=True,
+    response=res.IntegrationWithToken,
+    local=True,
+)
 def rotate_token(call: Call) -> Any:
     return integrations.rotate_token(call.ctx, call.path["integrationId"])
 
@@ -471,19 +1096,52 @@ def _known_token(call: Call) -> None:
     alerts.check_token(call.ctx.db, call.path["token"])
 
 
-@op("POST", INB + "/{token}/alerts", status=202, body="required", precheck=_known_token)
+@op(
+    "POST",
+    INB + "/{token}/alerts",
+    "Receive an alert payload on an integration's secret URL (no API key)",
+    ALERTS,
+    status=202,
+    body="required",
+    precheck=_known_token,
+    response=res.AlertReceipt,
+    errors={422: ["validation_error (not JSON, not the kind's shape, over 1,000,000 bytes)"]},
+    local=True,
+    description="The body is the integration kind's payload: Alertmanager's webhook (version 4), Grafana "
+    "alerting's webhook, or an event (action trigger|acknowledge|resolve, dedupKey, summary, severity, "
+    "source, details; PagerDuty Events v2 names accepted). An unknown or revoked token is 404 before the "
+    "body is read; a body without the kind's shape, not JSON, or over 1,000,000 bytes is 422 and stores "
+    "nothing. Authenticated by the URL token alone.",
+)
 def receive_alerts(call: Call) -> Any:
     return alerts.receive(
         call.ctx.db, call.ctx.clock, call.path["token"], call.json(), config=call.ctx.config
     )
 
 
-@op("GET", INC + "/{incidentId}/alerts")
+@op(
+    "GET",
+    INC + "/{incidentId}/alerts",
+    "The alerts of an incident (null when alerts did not open it)",
+    ALERTS,
+    id="getIncidentAlerts",
+    response=res.IncidentAlerts | None,
+    local=True,
+)
 def incident_alerts(call: Call) -> Any:
     return alerts.incident_alerts(call.ctx, call.path["incidentId"])
 
 
-@op("GET", "/v1/alerts")
+@op(
+    "GET",
+    "/v1/alerts",
+    "Alerts, most recently seen first",
+    ALERTS,
+    query=AlertListQuery,
+    response=res.Alerts,
+    errors={404: ["not_found (the integration)"]},
+    local=True,
+)
 def list_alerts(call: Call) -> Any:
     limit = _int_param(call.query, "limit", 100)
     if limit is None or not 1 <= limit <= 500:
@@ -491,7 +1149,14 @@ def list_alerts(call: Call) -> Any:
     return {"alerts": alerts.list_alerts(call.ctx, integration=call.query.get("integrationId"), limit=limit)}
 
 
-@op("GET", "/v1/alerts/{alertId}")
+@op(
+    "GET",
+    "/v1/alerts/{alertId}",
+    "One alert with its stored raw payload (cut at 16 KiB)",
+    ALERTS,
+    response=res.AlertWithRaw,
+    local=True,
+)
 def get_alert(call: Call) -> Any:
     return alerts.get_alert(call.ctx, call.path["alertId"])
 
@@ -499,7 +1164,15 @@ def get_alert(call: Call) -> Any:
 MW = "/v1/maintenance-windows"
 
 
-@op("GET", MW)
+@op(
+    "GET",
+    MW,
+    "Active and scheduled maintenance windows (include=ended: all)",
+    ALERTS,
+    query=MaintenanceListQuery,
+    response=res.MaintenanceWindows,
+    local=True,
+)
 def list_maintenance_windows(call: Call) -> Any:
     include = call.query.get("include")
     if include not in (None, "ended"):
@@ -508,47 +1181,121 @@ def list_maintenance_windows(call: Call) -> Any:
     return {"maintenanceWindows": maintenance.list_windows(call.ctx, include_ended=everything)}
 
 
-@op("POST", MW, status=201, body="required")
+@op(
+    "POST",
+    MW,
+    "Start or schedule a maintenance window",
+    ALERTS,
+    status=201,
+    body="required",
+    request=req.MaintenanceStart,
+    response=res.MaintenanceWindow,
+    errors={404: ["not_found (the integration)"]},
+    local=True,
+    links=("endMaintenanceWindow",),
+)
 def start_maintenance_window(call: Call) -> Any:
     return maintenance.start_window(call.ctx, call.json())
 
 
-@op("POST", MW + "/{windowId}/end")
+@op(
+    "POST",
+    MW + "/{windowId}/end",
+    "End a maintenance window now",
+    ALERTS,
+    response=res.MaintenanceWindow,
+    local=True,
+)
 def end_maintenance_window(call: Call) -> Any:
     return maintenance.end_window(call.ctx, call.path["windowId"])
 
 
-# -- heartbeats (local extension): dead man's switches -----------------------------------------------
+# -- heartbeats (local extension): dead man's switches (docs/ALERTS.md, "Heartbeats") ------------------
 
 HB = "/v1/heartbeats"
+HB_WHO = (
+    "Any API key of the organisation. Pings go to the ping URL, which needs no key (the token is the secret)."
+)
+BAD_POLICY = {400: ["invalid_escalation_policy"]}
 
 
-@op("GET", HB)
+@op("GET", HB, "List heartbeats", HEARTBEATS, response=res.Heartbeats, local=True, description=HB_WHO)
 def list_heartbeats(call: Call) -> Any:
     return {"heartbeats": heartbeats.list_heartbeats(call.ctx)}
 
 
-@op("POST", HB, status=201, body="required")
+@op(
+    "POST",
+    HB,
+    "Create a heartbeat; its ping token is in this answer only",
+    HEARTBEATS,
+    status=201,
+    body="required",
+    request=req.HeartbeatCreate,
+    response=res.HeartbeatWithToken,
+    errors={**BAD_POLICY, 409: ["name_conflict"]},
+    local=True,
+    description=HB_WHO + " Armed from now: due by now + interval + grace (grace 5, severity high unless "
+    "given).",
+    links=("getHeartbeat", "updateHeartbeat", "deleteHeartbeat", "rotateHeartbeatToken"),
+)
 def create_heartbeat(call: Call) -> Any:
     return heartbeats.create_heartbeat(call.ctx, call.json())
 
 
-@op("GET", HB + "/{heartbeatId}")
+@op(
+    "GET",
+    HB + "/{heartbeatId}",
+    "Get a heartbeat",
+    HEARTBEATS,
+    response=res.Heartbeat,
+    local=True,
+    description=HB_WHO,
+)
 def get_heartbeat(call: Call) -> Any:
     return heartbeats.get_heartbeat(call.ctx, call.path["heartbeatId"])
 
 
-@op("PATCH", HB + "/{heartbeatId}", body="required")
+@op(
+    "PATCH",
+    HB + "/{heartbeatId}",
+    "Change a heartbeat",
+    HEARTBEATS,
+    body="required",
+    request=req.HeartbeatUpdate,
+    response=res.Heartbeat,
+    errors={**BAD_POLICY, 409: ["name_conflict"]},
+    local=True,
+    description=HB_WHO + " A new interval or grace moves the due time of a heartbeat that is not down "
+    "(from its last ping, or its creation).",
+)
 def update_heartbeat(call: Call) -> Any:
     return heartbeats.update_heartbeat(call.ctx, call.path["heartbeatId"], call.json())
 
 
-@op("DELETE", HB + "/{heartbeatId}", status=204)
+@op(
+    "DELETE",
+    HB + "/{heartbeatId}",
+    "Delete a heartbeat",
+    HEARTBEATS,
+    status=204,
+    local=True,
+    description=HB_WHO + " An incident it opened stays as it is.",
+)
 def delete_heartbeat(call: Call) -> Any:
     heartbeats.delete_heartbeat(call.ctx, call.path["heartbeatId"])
 
 
-@op("POST", HB + "/{heartbeatId}/rotate")
+@op(
+    "POST",
+    HB + "/{heartbeatId}/rotate",
+    "Replace a heartbeat's ping token; the old ping URL stops now",
+    HEARTBEATS,
+    id="rotateHeartbeatToken",
+    response=res.HeartbeatWithToken,
+    local=True,
+    description=HB_WHO,
+)
 def rotate_heartbeat_token(call: Call) -> Any:
     return heartbeats.rotate_token(call.ctx, call.path["heartbeatId"])
 
@@ -557,10 +1304,40 @@ def _known_heartbeat_token(call: Call) -> None:
     heartbeats.check_token(call.ctx.db, call.path["token"])
 
 
-def _ping(call: Call) -> Any:
+PING = (
+    "Resets the heartbeat's timer; if it was down, resolves the incident it opened, with a note. Any request "
+    "body is ignored. Needs no Authorization header: an unknown or rotated token is 404."
+)
+
+
+@op(
+    "POST",
+    heartbeats.PING_PATH,
+    "Ping a heartbeat (POST, no API key)",
+    HEARTBEATS,
+    status=202,
+    precheck=_known_heartbeat_token,
+    response=res.HeartbeatPing,
+    local=True,
+    description=PING,
+)
+def ping_heartbeat(call: Call) -> Any:
     """The monitored job's ping: no API key, the token in the path is the secret; any body is ignored."""
     return heartbeats.ping_by_token(call.ctx.db, call.path["token"], call.ctx.clock)
 
 
-op("POST", heartbeats.PING_PATH, status=202, precheck=_known_heartbeat_token)(_ping)
-op("GET", heartbeats.PING_PATH, status=202, precheck=_known_heartbeat_token, write=True)(_ping)
+@op(
+    "GET",
+    heartbeats.PING_PATH,
+    "Ping a heartbeat (GET, no API key)",
+    HEARTBEATS,
+    id="pingHeartbeatByGet",
+    status=202,
+    precheck=_known_heartbeat_token,
+    write=True,
+    response=res.HeartbeatPing,
+    local=True,
+    description=PING,
+)
+def ping_heartbeat_by_get(call: Call) -> Any:
+    return heartbeats.ping_by_token(call.ctx.db, call.path["token"], call.ctx.clock)

@@ -29,9 +29,10 @@ from msgspec import UNSET
 from engine.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.runtime.webhook_targets import check_webhook_target, parse_webhook_url
-from engine.service import Ctx
+from engine.service import Ctx, responses
 from engine.service.models import Channel, ContactMethodCreate, ContactMethodUpdate
 from engine.service.orgs import get_user_row
+from engine.service.responses import wire
 from engine.service.validate import decode, decode_field
 from engine.timefmt import to_iso
 
@@ -57,17 +58,19 @@ def _operator_only(ctx: Ctx, channel: str, verb: str) -> None:
 
 
 def contact_wire(row: sqlite3.Row, *, secret: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
+    """A contact method in wire form (:class:`~engine.service.responses.ContactMethod`); with ``secret``
+    (a new webhook's, shown once) a :class:`~engine.service.responses.ContactMethodCreated`."""
+    fields: dict[str, Any] = {
         "id": row["id"],
-        "userId": row["user_id"],
+        "user_id": row["user_id"],
         "channel": row["channel"],
         "address": row["address"],
-        "hasSecret": bool(row["secret"]),
-        "createdAt": row["created_at"],
+        "has_secret": bool(row["secret"]),
+        "created_at": row["created_at"],
     }
     if secret is not None:
-        out["secret"] = secret
-    return out
+        return wire(responses.ContactMethodCreated(**fields, secret=secret))
+    return wire(responses.ContactMethod(**fields))
 
 
 def _address(ctx: Ctx, channel: str, value: Any) -> str | None:

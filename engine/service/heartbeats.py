@@ -26,8 +26,9 @@ from msgspec import UNSET
 from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NameConflict, NotFound
 from engine.ids import new_id
-from engine.service import Ctx, incidents
+from engine.service import Ctx, incidents, responses
 from engine.service.models import HeartbeatCreate, HeartbeatUpdate
+from engine.service.responses import wire
 from engine.service.validate import decode
 from engine.timefmt import from_epoch_ms, parse_iso, to_epoch_ms, to_iso
 from storage.db import Database
@@ -65,30 +66,37 @@ def _status(row: sqlite3.Row) -> str:
     return "waiting" if row["last_ping_at"] is None else "up"
 
 
-def _wire(db: Database, row: sqlite3.Row) -> dict[str, Any]:
+def _fields(db: Database, row: sqlite3.Row) -> dict[str, Any]:
     timer = timers.get(db, TIMER_KIND, row["id"])
     return {
         "id": row["id"],
-        "orgId": row["org_id"],
+        "org_id": row["org_id"],
         "name": row["name"],
-        "escalationPolicyId": row["escalation_policy_id"],
+        "escalation_policy_id": row["escalation_policy_id"],
         "severity": row["severity"],
-        "intervalMinutes": row["interval_minutes"],
-        "graceMinutes": row["grace_minutes"],
+        "interval_minutes": row["interval_minutes"],
+        "grace_minutes": row["grace_minutes"],
         "status": _status(row),
-        "lastPingAt": row["last_ping_at"],
-        "pingCount": row["ping_count"],
-        "dueAt": None if timer is None else to_iso(from_epoch_ms(timer.due_at_ms)),
-        "incidentId": row["incident_id"],
+        "last_ping_at": row["last_ping_at"],
+        "ping_count": row["ping_count"],
+        "due_at": None if timer is None else to_iso(from_epoch_ms(timer.due_at_ms)),
+        "incident_id": row["incident_id"],
         "token": "hbt_…" + row["token_last4"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
     }
 
 
+def _wire(db: Database, row: sqlite3.Row) -> dict[str, Any]:
+    """The heartbeat in wire form (:class:`~engine.service.responses.Heartbeat`), its token masked."""
+    return wire(responses.Heartbeat(**_fields(db, row)))
+
+
 def _with_token(db: Database, row: sqlite3.Row, token: str) -> dict[str, Any]:
-    """The wire form with the plain token and its ping path: only in the answer that minted it."""
-    return {**_wire(db, row), "token": token, "pingPath": ping_path(token)}
+    """The wire form with the plain token and its ping path (:class:`~engine.service.responses.
+    HeartbeatWithToken`): only in the answer that minted it."""
+    fields = {**_fields(db, row), "token": token}
+    return wire(responses.HeartbeatWithToken(**fields, ping_path=ping_path(token)))
 
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -258,12 +266,13 @@ def _record_ping(ctx: Ctx, row: sqlite3.Row, now: datetime) -> dict[str, Any]:
     _arm(ctx.db, fresh)
     timer = timers.get(ctx.db, TIMER_KIND, row["id"])
     assert timer is not None
-    return {
-        "heartbeatId": row["id"],
-        "status": "up",
-        "dueAt": to_iso(from_epoch_ms(timer.due_at_ms)),
-        "resolvedIncidentId": resolved,
-    }
+    answer = responses.HeartbeatPing(
+        heartbeat_id=row["id"],
+        status="up",
+        due_at=to_iso(from_epoch_ms(timer.due_at_ms)),
+        resolved_incident_id=resolved,
+    )
+    return wire(answer)
 
 
 def check_token(db: Database, token: str) -> None:

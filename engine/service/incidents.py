@@ -13,15 +13,17 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 from msgspec import UNSET, UnsetType
 
 from engine.errors import DomainError, Forbidden, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import SEVERITIES, STATUSES, next_status
 from engine.runtime import escalator
-from engine.service import Ctx, schedules
+from engine.service import Ctx, responses, schedules
 from engine.service.models import Escalate, Handoff, IncidentCreate, Snooze, StatusChange, UpdateCreate
 from engine.service.orgs import active_user_ids, display_name
+from engine.service.responses import wire
 from engine.service.validate import decode, enum, integer
 from engine.timefmt import parse_iso, to_iso
 from storage import timeline
@@ -44,57 +46,75 @@ def _given(value: T | UnsetType) -> T | None:
 # -- wire forms ----------------------------------------------------------------------------------
 
 
-def incident_wire(row: sqlite3.Row) -> dict[str, Any]:
+def incident_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """The :class:`~engine.service.responses.Incident` fields of an incident row, by attribute name."""
     return {
         "id": row["id"],
-        "orgId": row["org_id"],
+        "org_id": row["org_id"],
         "title": row["title"],
         "description": row["description"],
         "severity": row["severity"],
         "status": row["status"],
-        "ownerId": row["owner_id"],
-        "escalationPolicyId": row["escalation_policy_id"],
-        "affectedComponents": [],
-        "createdBy": row["created_by"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-        # Local additions (documented in docs/API.md):
-        "sequentialId": row["seq"],
-        "acknowledgedAt": row["acknowledged_at"],
-        "acknowledgedBy": row["acknowledged_by"],
-        "resolvedAt": row["resolved_at"],
-        "isDrill": bool(row["is_drill"]),
+        "owner_id": row["owner_id"],
+        "escalation_policy_id": row["escalation_policy_id"],
+        "affected_components": [],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "sequential_id": row["seq"],
+        "acknowledged_at": row["acknowledged_at"],
+        "acknowledged_by": row["acknowledged_by"],
+        "resolved_at": row["resolved_at"],
+        "is_drill": bool(row["is_drill"]),
     }
 
 
-def _status_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "status": row["status"],
-        "changedAt": row["changed_at"],
-        "resolutionNote": row["resolution_note"],
-    }
+def incident_wire(row: sqlite3.Row) -> dict[str, Any]:
+    """An incident in wire form (:class:`~engine.service.responses.Incident`)."""
+    return wire(responses.Incident(**incident_fields(row)))
 
 
-def _person(ctx: Ctx, user_id: str | None) -> dict[str, Any] | None:
+def _status_change(row: sqlite3.Row) -> responses.StatusHistoryEntry:
+    return responses.StatusHistoryEntry(
+        id=row["id"],
+        status=row["status"],
+        changed_at=row["changed_at"],
+        resolution_note=row["resolution_note"],
+    )
+
+
+def _person(ctx: Ctx, user_id: str | None) -> responses.Person | None:
     if user_id is None:
         return None
     row = queries.user_row(ctx.db, user_id)
-    return {"id": user_id, "name": display_name(row) if row else user_id}
+    return responses.Person(id=user_id, name=display_name(row) if row else user_id)
+
+
+def _update(ctx: Ctx, row: sqlite3.Row) -> responses.IncidentUpdate:
+    return responses.IncidentUpdate(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        body=row["body"],
+        status_change=row["status_change"],
+        visibility=row["visibility"],
+        posted_by=_person(ctx, row["posted_by"]),
+        posted_at=row["posted_at"],
+        redacted_at=row["redacted_at"],
+        redacted_by=_person(ctx, row["redacted_by"]),
+    )
 
 
 def _update_wire(ctx: Ctx, row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "incidentId": row["incident_id"],
-        "body": row["body"],
-        "statusChange": row["status_change"],
-        "visibility": row["visibility"],
-        "postedBy": _person(ctx, row["posted_by"]),
-        "postedAt": row["posted_at"],
-        "redactedAt": row["redacted_at"],
-        "redactedBy": _person(ctx, row["redacted_by"]),
-    }
+    return wire(_update(ctx, row))
+
+
+def _escalation(state: dict[str, Any] | None) -> responses.EscalationState | None:
+    """The runtime's escalation state (camelCase builtins) read into its response model."""
+    return None if state is None else msgspec.convert(state, responses.EscalationState)
+
+
+def _timeline(events: list[dict[str, Any]]) -> list[responses.TimelineEntry]:
+    return msgspec.convert(events, list[responses.TimelineEntry])
 
 
 # -- create --------------------------------------------------------------------------------------
@@ -223,11 +243,13 @@ def create_incident(
 def get_incident(ctx: Ctx, incident_id: str) -> dict[str, Any]:
     """The incident with ``statusHistory``, its escalation state and its paging ``timeline``."""
     with ctx.db.read():
-        out = incident_wire(_row(ctx, incident_id))
-        out["statusHistory"] = [_status_wire(r) for r in queries.status_history_rows(ctx.db, incident_id)]
-        out["escalation"] = escalator.escalation_state(ctx.db, incident_id)
-        out["timeline"] = timeline.events(ctx.db, incident_id)
-    return out
+        detail = responses.IncidentDetail(
+            **incident_fields(_row(ctx, incident_id)),
+            status_history=[_status_change(r) for r in queries.status_history_rows(ctx.db, incident_id)],
+            escalation=_escalation(escalator.escalation_state(ctx.db, incident_id)),
+            timeline=_timeline(timeline.events(ctx.db, incident_id)),
+        )
+    return wire(detail)
 
 
 def find_incident(ctx: Ctx, ident: str) -> dict[str, Any]:
@@ -317,10 +339,11 @@ def list_incidents(
         include_drills=include_drills,
     )
     page = rows[:limit]
-    return {
-        "incidents": [incident_wire(r) for r in page],
-        "nextCursor": _encode_cursor(page[-1]) if len(rows) > limit else None,
-    }
+    answer = responses.IncidentPage(
+        incidents=[responses.Incident(**incident_fields(r)) for r in page],
+        next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None,
+    )
+    return wire(answer)
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
@@ -501,9 +524,11 @@ def acknowledge(ctx: Ctx, incident_id: str) -> dict[str, Any]:
 
 
 def _with_escalation(ctx: Ctx, incident_id: str) -> dict[str, Any]:
-    out = incident_wire(_row(ctx, incident_id))
-    out["escalation"] = escalator.escalation_state(ctx.db, incident_id)
-    return out
+    answer = responses.IncidentWithEscalation(
+        **incident_fields(_row(ctx, incident_id)),
+        escalation=_escalation(escalator.escalation_state(ctx.db, incident_id)),
+    )
+    return wire(answer)
 
 
 def handoff(ctx: Ctx, incident_id: str, body: Any) -> dict[str, Any]:

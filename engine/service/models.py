@@ -4,7 +4,7 @@ A field's wire name (camelCase, ``rename="camel"``), type, limits (``Meta(ge=…
 enum (``Literal``), whether it may be null and whether it may be left out (``UNSET``) are written here
 once. :func:`engine.service.validate.decode` checks a body against a model, field by field in the order
 declared here, with the reference's error messages (422 ``validation_error`` naming the field), and
-returns the Struct; ``console/api/openapi.py`` takes these models' JSON Schema
+returns the Struct; ``console/api/openapi.py`` generates the document from these models' JSON Schema
 (``msgspec.json.schema_components``), so the document cannot drift from what the services accept.
 
 Every surface passes plain dicts (the HTTP body, the CLI's options, the TUI's forms, a sync pull) and
@@ -20,7 +20,7 @@ has no address) and rules that need the database stay in the service modules.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -69,7 +69,10 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 class Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """A request body: camelCase on the wire, unknown fields refused (so a typo never passes silently)."""
+    """A request body: camelCase on the wire, unknown fields refused (so a typo never passes silently).
+    ``local_extension``: the body of an operation the Scaling API does not have (marked in the document)."""
+
+    local_extension: ClassVar[bool] = False
 
 
 # -- escalation policies and layers ------------------------------------------------------------------
@@ -174,10 +177,14 @@ class Handoff(Body):
 
 
 class Escalate(Body):
+    local_extension: ClassVar[bool] = True
+
     to_layer: Position | None | UnsetType = UNSET
 
 
 class Snooze(Body):
+    local_extension: ClassVar[bool] = True
+
     minutes: Annotated[AckTimeout, Meta(extra={"required": "minutes is required"})]
 
 
@@ -274,6 +281,8 @@ PersonName = Annotated[str, Meta(max_length=255, pattern=LINE_PATTERN, extra={"t
 
 
 class UserCreate(Body):
+    local_extension: ClassVar[bool] = True
+
     email: Email
     first_name: PersonName | None | UnsetType = UNSET
     last_name: PersonName | None | UnsetType = UNSET
@@ -299,6 +308,8 @@ Secret = Annotated[str, Meta(min_length=16, max_length=256)]
 
 
 class ContactMethodCreate(Body, kw_only=True):
+    local_extension: ClassVar[bool] = True
+
     channel: Channel
     address: (
         Annotated[
@@ -321,6 +332,8 @@ class ContactMethodCreate(Body, kw_only=True):
 
 
 class ContactMethodUpdate(Body):
+    local_extension: ClassVar[bool] = True
+
     address: (
         Annotated[
             Address | None, Meta(description="as on create, for the method's channel (null only for log)")

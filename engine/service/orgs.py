@@ -16,8 +16,9 @@ from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.model import Membership
-from engine.service import Ctx
+from engine.service import Ctx, responses
 from engine.service.models import Invite, RoleChange, UserCreate
+from engine.service.responses import wire
 from engine.service.validate import decode, decode_field, name_string
 from engine.timefmt import parse_iso, to_iso
 from storage.db import Database
@@ -32,15 +33,17 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def user_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "email": row["email"],
-        "firstName": row["first_name"],
-        "lastName": row["last_name"],
-        "imageUrl": row["image_url"],
-        "role": row["role"],
-        "joinedAt": row["created_at"],
-    }
+    """A user (a team member) in wire form (:class:`~engine.service.responses.Member`)."""
+    answer = responses.Member(
+        id=row["id"],
+        email=row["email"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        image_url=row["image_url"],
+        role=row["role"],
+        joined_at=row["created_at"],
+    )
+    return wire(answer)
 
 
 def display_name(row: sqlite3.Row | dict[str, Any] | None) -> str:
@@ -54,18 +57,22 @@ def display_name(row: sqlite3.Row | dict[str, Any] | None) -> str:
 
 
 def org_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "createdAt": row["created_at"]}
+    """An organisation in wire form (:class:`~engine.service.responses.Organisation`)."""
+    answer = responses.Organisation(id=row["id"], name=row["name"], created_at=row["created_at"])
+    return wire(answer)
 
 
 def key_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "userId": row["user_id"],
-        "masked": mask_key_suffix(row["last4"]),
-        "createdAt": row["created_at"],
-        "revokedAt": row["revoked_at"],
-    }
+    """An API key as listed (:class:`~engine.service.responses.ApiKey`), never the key itself."""
+    answer = responses.ApiKey(
+        id=row["id"],
+        name=row["name"],
+        user_id=row["user_id"],
+        masked=mask_key_suffix(row["last4"]),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+    return wire(answer)
 
 
 def mask_key_suffix(last4: str) -> str:
@@ -357,13 +364,15 @@ def invite(ctx: Ctx, body: Any) -> dict[str, Any]:
 
 
 def invitation_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "emailAddress": row["email_address"],
-        "role": row["role"],
-        "status": row["status"],
-        "createdAt": row["created_at"],
-    }
+    """An invitation in wire form (:class:`~engine.service.responses.Invitation`)."""
+    answer = responses.Invitation(
+        id=row["id"],
+        email_address=row["email_address"],
+        role=row["role"],
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+    return wire(answer)
 
 
 def list_invitations(ctx: Ctx) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from msgspec import UNSET
 from engine.errors import DomainError, NameConflict, NotFound
 from engine.ids import new_id
 from engine.rotation import TargetResolution
-from engine.service import Ctx
+from engine.service import Ctx, responses
 from engine.service.models import (
     Body,
     EscalationLayerCreate,
@@ -20,8 +20,10 @@ from engine.service.models import (
     PolicyCreate,
     PolicyUpdate,
     ScheduleTarget,
+    UsersTarget,
 )
 from engine.service.orgs import active_user_ids
+from engine.service.responses import wire
 from engine.service.schedules import check_full_order, renumber_positions
 from engine.service.schedules import paged_now as paged_target_now
 from engine.service.validate import decode, decode_field
@@ -35,36 +37,51 @@ from storage.sync import change_queue as sync_outbox
 
 
 def policy_wire(row: sqlite3.Row) -> dict[str, Any]:
+    """A policy in wire form (:class:`~engine.service.responses.Policy`)."""
+    return wire(responses.Policy(**_policy_fields(row)))
+
+
+def _policy_fields(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
-        "orgId": row["org_id"],
+        "org_id": row["org_id"],
         "name": row["name"],
         "description": row["description"],
         "repeat": row["repeat_count"],
-        "repageAfterMinutes": row["repage_after_minutes"],
-        "createdBy": row["created_by"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
+        "repage_after_minutes": row["repage_after_minutes"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
     }
+
+
+def _target_model(row: sqlite3.Row) -> ScheduleTarget | UsersTarget:
+    if row["target_type"] == "schedule":
+        return ScheduleTarget(schedule_id=row["schedule_id"])
+    return UsersTarget(user_ids=json.loads(row["user_ids"] or "[]"))
 
 
 def target_wire(row: sqlite3.Row) -> dict[str, Any]:
-    if row["target_type"] == "schedule":
-        return {"type": "schedule", "scheduleId": row["schedule_id"]}
-    return {"type": "users", "userIds": json.loads(row["user_ids"] or "[]")}
+    """A layer's target in wire form: ``{"type": "schedule", "scheduleId"}`` or ``{"type": "users", "userIds"}``."""
+    return wire(_target_model(row))
+
+
+def _layer(row: sqlite3.Row) -> responses.EscalationLayer:
+    return responses.EscalationLayer(
+        id=row["id"],
+        policy_id=row["policy_id"],
+        org_id=row["org_id"],
+        position=row["position"],
+        ack_timeout_minutes=row["ack_timeout_minutes"],
+        target=_target_model(row),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def layer_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "policyId": row["policy_id"],
-        "orgId": row["org_id"],
-        "position": row["position"],
-        "ackTimeoutMinutes": row["ack_timeout_minutes"],
-        "target": target_wire(row),
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
+    """An escalation layer in wire form (:class:`~engine.service.responses.EscalationLayer`)."""
+    return wire(_layer(row))
 
 
 # -- policies ------------------------------------------------------------------------------------
@@ -129,9 +146,11 @@ def list_policies(ctx: Ctx) -> list[dict[str, Any]]:
 def get_policy(ctx: Ctx, policy_id: str) -> dict[str, Any]:
     """The policy with its layers in position order."""
     with ctx.db.read():
-        out = policy_wire(_policy_row(ctx, policy_id))
-        out["layers"] = list_layers(ctx, policy_id)
-    return out
+        answer = responses.PolicyWithLayers(
+            **_policy_fields(_policy_row(ctx, policy_id)),
+            layers=[_layer(r) for r in queries.layer_rows(ctx.db, ctx.org_id, policy_id)],
+        )
+    return wire(answer)
 
 
 def find_policy(ctx: Ctx, ident: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from engine import rotation
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import Schedule, Target
-from engine.service import Ctx
+from engine.service import Ctx, responses
 from engine.service.models import (
     OverrideCreate,
     RotationLayerCreate,
@@ -22,6 +22,7 @@ from engine.service.models import (
     ScheduleUpdate,
 )
 from engine.service.orgs import active_user_ids, membership
+from engine.service.responses import wire
 from engine.service.validate import decode, decode_field, only_fields
 from engine.timefmt import to_iso, to_iso_opt
 from storage.db import Database
@@ -34,47 +35,62 @@ ROTATION_LENGTHS = {"daily": 1, "weekly": 7}
 # -- wire forms ----------------------------------------------------------------------------------
 
 
-def schedule_wire(row: sqlite3.Row) -> dict[str, Any]:
+def _schedule_fields(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
-        "orgId": row["org_id"],
+        "org_id": row["org_id"],
         "name": row["name"],
         "description": row["description"],
         "timezone": row["timezone"],
-        "createdBy": row["created_by"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
     }
+
+
+def schedule_wire(row: sqlite3.Row) -> dict[str, Any]:
+    """A schedule in wire form (:class:`~engine.service.responses.Schedule`)."""
+    return wire(responses.Schedule(**_schedule_fields(row)))
+
+
+def _rotation_layer(row: sqlite3.Row) -> responses.RotationLayer:
+    return responses.RotationLayer(
+        id=row["id"],
+        schedule_id=row["schedule_id"],
+        name=row["name"],
+        position=row["position"],
+        rotation_type=row["rotation_type"],
+        rotation_length_days=row["rotation_length_days"],
+        handoff_time=row["handoff_time"],
+        effective_from=row["effective_from"],
+        effective_until=row["effective_until"],
+        participant_ids=json.loads(row["participant_ids"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def rotation_layer_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "scheduleId": row["schedule_id"],
-        "name": row["name"],
-        "position": row["position"],
-        "rotationType": row["rotation_type"],
-        "rotationLengthDays": row["rotation_length_days"],
-        "handoffTime": row["handoff_time"],
-        "effectiveFrom": row["effective_from"],
-        "effectiveUntil": row["effective_until"],
-        "participantIds": json.loads(row["participant_ids"]),
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
+    """A rotation layer in wire form (:class:`~engine.service.responses.RotationLayer`)."""
+    return wire(_rotation_layer(row))
+
+
+def _override(row: sqlite3.Row) -> responses.Override:
+    return responses.Override(
+        id=row["id"],
+        schedule_id=row["schedule_id"],
+        user_id=row["user_id"],
+        start=row["start_at"],
+        end=row["end_at"],
+        note=row["note"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
 
 
 def override_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "scheduleId": row["schedule_id"],
-        "userId": row["user_id"],
-        "start": row["start_at"],
-        "end": row["end_at"],
-        "note": row["note"],
-        "createdBy": row["created_by"],
-        "createdAt": row["created_at"],
-    }
+    """An override in wire form (:class:`~engine.service.responses.Override`)."""
+    return wire(_override(row))
 
 
 # -- schedules -----------------------------------------------------------------------------------
@@ -490,34 +506,36 @@ def delete_override(ctx: Ctx, schedule_id: str, override_id: str) -> None:
 
 
 def resolution_wire(res: rotation.Resolution) -> dict[str, Any]:
-    return {
-        "scheduleId": res.schedule_id,
-        "at": to_iso(res.at),
-        "scheduleOwner": res.owner_id,
-        "pagingTargets": list(res.paging_targets),
-        "currentOncall": [
-            {
-                "layerId": lr.layer_id,
-                "name": lr.name,
-                "position": lr.position,
-                "active": lr.active,
-                "userId": lr.participant_id,
-                "shiftStart": to_iso_opt(lr.shift_start),
-                "shiftEnd": to_iso_opt(lr.shift_end),
-                "displacedByOverride": lr.displaced_by_override,
-            }
+    """Who is on call (:class:`~engine.service.responses.Resolution`) in wire form."""
+    answer = responses.Resolution(
+        schedule_id=res.schedule_id,
+        at=to_iso(res.at),
+        schedule_owner=res.owner_id,
+        paging_targets=list(res.paging_targets),
+        current_oncall=[
+            responses.LayerOnCall(
+                layer_id=lr.layer_id,
+                name=lr.name,
+                position=lr.position,
+                active=lr.active,
+                user_id=lr.participant_id,
+                shift_start=to_iso_opt(lr.shift_start),
+                shift_end=to_iso_opt(lr.shift_end),
+                displaced_by_override=lr.displaced_by_override,
+            )
             for lr in res.layers
         ],
-        "override": None
+        override=None
         if res.override is None
-        else {
-            "id": res.override.id,
-            "userId": res.override.user_id,
-            "start": to_iso(res.override.start),
-            "end": to_iso(res.override.end),
-        },
-        "nextHandoff": to_iso_opt(res.next_handoff),
-    }
+        else responses.ActiveOverride(
+            id=res.override.id,
+            user_id=res.override.user_id,
+            start=to_iso(res.override.start),
+            end=to_iso(res.override.end),
+        ),
+        next_handoff=to_iso_opt(res.next_handoff),
+    )
+    return wire(answer)
 
 
 RESOLVE_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import types
+import typing
+from typing import Any
+
 import httpx
+import msgspec
 
 from console.api import openapi
-from console.api.routes import OPERATIONS
-from engine.service import models
+from console.api.routes import OPERATIONS, Operation
+from engine.service import models, responses
 from tests.api.conftest import Live
 
 LOCAL_OPERATIONS = {
@@ -71,13 +77,83 @@ def test_statuses_and_local_extensions() -> None:
     assert local == LOCAL_OPERATIONS
 
 
-def test_request_bodies_reject_unknown_fields() -> None:
+def test_request_and_response_schemas_are_strict() -> None:
+    """Request bodies refuse unknown fields, as the services do; response bodies declare every key, so
+    schemathesis's response check fails on an answer with a key its model does not have."""
     schemas = openapi.document()["components"]["schemas"]
-    for name in [*openapi.REQUESTS, *openapi.generated_requests()]:
-        if name == "Timezone":
-            continue
-        schema = schemas[name]
-        assert schema.get("additionalProperties") is False, name
+    for model in [*models.REQUESTS, *_response_models()]:
+        assert schemas[model.__name__].get("additionalProperties") is False, model.__name__
+
+
+def _response_models() -> list[type[msgspec.Struct]]:
+    found = []
+    for operation in OPERATIONS:
+        model = operation.response
+        while typing.get_origin(model) is list:
+            (model,) = typing.get_args(model)
+        if isinstance(model, types.UnionType):  # ``Model | None``: an answer that may be null
+            (model,) = [t for t in typing.get_args(model) if t is not type(None)]
+        if model is not None:
+            found.append(model)
+    return found
+
+
+def test_every_operation_declares_its_answer_and_errors() -> None:
+    """Each operation names a response model (a Struct of engine.service.responses, or a list of one)
+    unless it answers 204, and the document lists its success status with that schema under ``data``,
+    every error status it declares with each declared code, and the statuses every operation can answer."""
+    doc = openapi.document()
+    for operation in OPERATIONS:
+        described = doc["paths"][operation.path][operation.method.lower()]
+        responses = described["responses"]
+        success = responses[str(operation.status)]
+        if operation.status == 204:
+            assert operation.response is None and "content" not in success, operation.operation_id
+        else:
+            assert operation.response is not None, operation.operation_id
+            data = success["content"]["application/json"]["schema"]["properties"]["data"]
+            assert data == openapi.schema_of(operation.response)
+        for status, codes in operation.errors.items():
+            for code in codes:
+                assert code in responses[str(status)]["description"], (operation.operation_id, code)
+        expected = {"401", "500", "503"} | {str(s) for s in operation.errors}
+        if operation.writes:
+            expected.add("507")
+        if operation.request is not None or operation.query is not None:
+            expected.add("422")
+        if "{" in operation.path:
+            expected.add("404")
+        assert set(responses) - {str(operation.status)} == expected, operation.operation_id
+        if operation.admin:
+            assert "not_authorized" in responses["401"]["description"]
+
+
+def test_response_schemas_are_the_models() -> None:
+    """The answer schemas come from engine.service.responses: required keys are the model's fields in
+    declaration order (the order the API answers them), local fields and models are marked."""
+    schemas = openapi.document()["components"]["schemas"]
+    incident = schemas["Incident"]
+    fields = msgspec.structs.fields(responses.Incident)
+    assert incident["required"] == [f.encode_name for f in fields]
+    assert incident["properties"]["sequentialId"]["x-local-extension"] is True
+    assert schemas["ContactMethod"]["x-local-extension"] is True
+    assert "secret" not in schemas["ContactMethod"]["properties"]
+    assert "secret" not in schemas["ContactMethodCreated"].get("required", [])
+    assert schemas["Error"]["required"] == ["statusCode", "type", "code", "requestId", "message"]
+
+
+def test_links_follow_created_ids() -> None:
+    """A create links to the operations on what it created: the new id from the answer, the parent's
+    from the request path."""
+    doc = openapi.document()
+    layer = doc["paths"]["/v1/escalation/policies/{policyId}/layers"]["post"]["responses"]["201"]["links"]
+    assert layer["UpdateEscalationLayer"]["parameters"] == {
+        "policyId": "$request.path.policyId",
+        "layerId": "$response.body#/data/id",
+    }
+    ids = {o.operation_id for o in OPERATIONS}
+    for operation in OPERATIONS:
+        assert set(operation.links) <= ids, operation.operation_id
 
 
 def test_document_is_served_without_a_key(live: Live) -> None:
@@ -126,3 +202,73 @@ def test_schedule_people_and_contact_bodies_are_generated_with_their_limits() ->
         "command",
     }
     assert schemas["ContactMethodCreate"]["x-local-extension"] is True
+
+
+def _operation_for(method: str, path: str) -> Operation:
+    for operation in OPERATIONS:
+        pattern = re.sub(r"{\w+}", "[^/]+", operation.path)
+        if operation.method == method and re.fullmatch(pattern, path):
+            return operation
+    raise AssertionError(f"no operation for {method} {path}")
+
+
+def test_answers_are_their_response_models_byte_for_byte(live: Live) -> None:
+    """A walk through every kind of answer: each body, read strictly into its operation's response model
+    (unknown keys refused, types checked) and encoded again, gives back the very bytes the server sent:
+    the answer holds exactly the model's fields, in the model's order, nulls included (a builder or an
+    envelope that adds, drops or reorders a key fails here; tests/api/test_error_bodies.py and
+    test_guide.py pin the bytes themselves)."""
+    c = live.client
+    seen: set[str] = set()
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        resp = c.request(method, path, json=body)
+        operation = _operation_for(method, path)
+        assert resp.status_code == operation.status, resp.text
+        data = resp.json()["data"]
+        model = msgspec.convert(data, operation.response)
+        assert resp.content == msgspec.json.encode({"data": model}), operation.operation_id
+        seen.add(operation.operation_id)
+        return data
+
+    schedule = call("POST", "/v1/oncall/schedules", {"name": "Primary", "timezone": "Europe/London"})
+    sched = f"/v1/oncall/schedules/{schedule['id']}"
+    layer = {
+        "name": "Weekly",
+        "rotationType": "weekly",
+        "handoffTime": "09:00",
+        "effectiveFrom": "2026-01-01T00:00:00Z",
+        "participantIds": [live.admin_id],
+    }
+    call("POST", sched + "/layers", layer)
+    override = {"userId": live.admin_id, "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T12:00:00Z"}
+    call("POST", sched + "/overrides", override)
+    call("GET", sched)
+    call("GET", sched + "/resolve")
+    policy = call("POST", "/v1/escalation/policies", {"name": "Default"})
+    target = {"type": "schedule", "scheduleId": schedule["id"]}
+    call(
+        "POST",
+        f"/v1/escalation/policies/{policy['id']}/layers",
+        {"position": 1, "ackTimeoutMinutes": 5, "target": target},
+    )
+    call("GET", f"/v1/escalation/policies/{policy['id']}")
+    call("GET", "/v1/escalation/policies")
+    incident = call(
+        "POST", "/v1/incidents", {"title": "Down", "severity": "high", "escalationPolicyId": policy["id"]}
+    )
+    inc = f"/v1/incidents/{incident['id']}"
+    call("POST", inc + "/updates", {"visibility": "internal", "body": "looking"})
+    call("POST", inc + "/acknowledge")
+    call("GET", inc + "/updates")
+    call("GET", inc)
+    call("GET", "/v1/incidents")
+    call("POST", "/v1/team/members/invite", {"emailAddress": "new@example.com"})
+    call("GET", "/v1/team/members")
+    call("GET", "/v1/users")
+    call("POST", f"/v1/users/{live.admin_id}/contact-methods", {"channel": "log"})
+    call("GET", f"/v1/users/{live.admin_id}/contact-methods")
+    assert {"getIncident", "getSchedule", "resolveSchedule", "listMembers"} <= seen
+
+    error = c.get("/v1/incidents/nope")
+    assert error.content == msgspec.json.encode(msgspec.convert(error.json(), responses.Error))
