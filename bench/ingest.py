@@ -4,7 +4,7 @@ Starts a real ``oncall serve`` (engine embedded) on a fresh database with one es
 1 pages a person through a webhook contact method (a loopback receiver in this script that notes when each
 page arrives), and an integration of each kind, then sends a storm of
 ``--alerts`` alerts over ``--keys`` dedup keys (in a shuffled order, so new incidents are spread through the
-storm) from ``--clients`` concurrent keep-alive clients. Two runs: generic events, one alert per request,
+storm) from ``--clients`` concurrent keep-alive clients, after an untimed warm-up on other keys. Two runs: generic events, one alert per request,
 and Alertmanager webhooks of ``--batch`` alerts each (as Alertmanager groups them). Prints:
 
 * alerts accepted per second (every answer must be 202);
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -29,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,28 +46,49 @@ from engine.service.orgs import create_org  # noqa: E402
 from storage.db import open_db  # noqa: E402
 
 
+def _receive_pages(port_out: Any, log_path: str) -> None:
+    """The webhook receiver's process: append ``<incident id> <arrival epoch s>`` per page to ``log_path``."""
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            at = time.time()
+            log.write(f"{json.loads(body)['incident']['id']} {at}\n")
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_out.send(server.server_address[1])
+    server.serve_forever()
+
+
 class Pages:
-    """A loopback webhook receiver: the first arrival instant (epoch s) of a page for each incident."""
+    """A loopback webhook receiver in its own process (so it takes no time from the load generator): the
+    first arrival instant (epoch s) of a page for each incident."""
 
-    def __init__(self) -> None:
-        self.first: dict[str, float] = {}
-        pages = self
+    def __init__(self, folder: Path) -> None:
+        self.log = folder / "pages.log"
+        parent, child = multiprocessing.Pipe()
+        self.proc = multiprocessing.Process(target=_receive_pages, args=(child, str(self.log)), daemon=True)
+        self.proc.start()
+        self.url = f"http://127.0.0.1:{parent.recv()}/page"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                at = time.time()
-                incident = json.loads(body)["incident"]["id"]
-                pages.first.setdefault(incident, at)
-                self.send_response(204)
-                self.end_headers()
+    @property
+    def first(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.log.exists():
+            for line in self.log.read_text().splitlines():
+                incident, at = line.split()
+                out.setdefault(incident, float(at))
+        return out
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/page"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.join(5)
 
 
 def seed(db_path: Path, webhook: str) -> str:
@@ -240,7 +261,8 @@ def _pct(values: list[float], p: int) -> float:
 
 
 def wait_delivered(db_path: Path, timeout: float = 60) -> dict[str, int]:
-    """Wait (at most ``timeout`` s) until no page is pending; returns the page queue's count by status."""
+    """Wait (at most ``timeout`` s) until no page is pending or being sent; returns the page queue's count
+    by status."""
     deadline = time.monotonic() + timeout
     while True:
         db = open_db(db_path, migrate=False)
@@ -249,7 +271,7 @@ def wait_delivered(db_path: Path, timeout: float = 60) -> dict[str, int]:
         finally:
             db.close()
         counts = {r["status"]: r["n"] for r in rows}
-        if not counts.get("pending") or time.monotonic() > deadline:
+        if not (counts.get("pending") or counts.get("sending")) or time.monotonic() > deadline:
             return counts
         time.sleep(0.2)
 
@@ -285,15 +307,18 @@ def main() -> None:
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "ingest.db"
-        pages = Pages()
+        pages = Pages(Path(tmp))
         paths = json.loads(seed(db_path, pages.url))
         proc, url = start_server(db_path)
         try:
             print(
-                f"{os.cpu_count()} CPUs; {args.alerts} alerts over {args.keys} dedup keys, {args.clients} clients"
+                f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.alerts} alerts over "
+                f"{args.keys} dedup keys, {args.clients} clients"
             )
             for kind, batch in (("events", 1), ("alertmanager", args.batch)):
                 run = f"{kind}{batch}"
+                # Warm up (connections, the server's thread pool and caches) on other keys, untimed.
+                storm(url, paths[kind], kind, 64 * batch, 16, batch, args.clients, f"warm-{run}")
                 got = storm(url, paths[kind], kind, args.alerts, args.keys, batch, args.clients, run)
                 queue = wait_delivered(db_path)
                 queued, sent, unpaged = page_delays(db_path, run, got["first_sent"], pages.first)
@@ -312,6 +337,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(15)
+            pages.stop()
         in_process(Path(tmp), args.alerts, args.keys)
     if failed:
         raise SystemExit(1)

@@ -152,15 +152,7 @@ def components() -> dict[str, Schema]:
         "enum": _timezones(),
         "description": "an IANA region name (e.g. Europe/London) or UTC; abbreviations such as EST are refused",
     }
-    return {**copy.deepcopy(_generated()[1]), "Timezone": timezone, "AlertPayload": ALERT_PAYLOAD}
-
-
-ALERT_PAYLOAD: Schema = {
-    "description": "the integration kind's own payload (Alertmanager v4, Grafana alerting, or an event); any "
-    "JSON value is read, and one without the kind's shape is 422",
-    **LOCAL,
-}
-"""The body of an alert receiver: another product's shape, so no model of ours."""
+    return {**copy.deepcopy(_generated()[1]), "Timezone": timezone}
 
 
 def schema_of(t: Any) -> Schema:
@@ -277,13 +269,6 @@ def operation_object(operation: Operation, by_id: dict[str, Operation]) -> Schem
             "required": operation.body == "required",
             "content": {"application/json": {"schema": schema_of(operation.request)}},
         }
-    elif operation.body != "none":  # a payload of another product's shape (an alert receiver's)
-        out["requestBody"] = {
-            "required": operation.body == "required",
-            "content": {"application/json": {"schema": ref("AlertPayload")}},
-        }
-    if operation.precheck is not None:  # a URL token is the credential: no API key
-        out["security"] = []
     success = _success(operation)
     if operation.links:
         success["links"] = _links(operation, by_id)
@@ -291,6 +276,8 @@ def operation_object(operation: Operation, by_id: dict[str, Operation]) -> Schem
     for status, codes in error_statuses(operation).items():
         responses[str(status)] = _error(status, _error_text(status, codes))
     out["responses"] = responses
+    if operation.precheck is not None:
+        out["security"] = []  # authenticated by its path (an inbound integration's URL token), not a key
     description = operation.description
     if operation.local:
         out["x-local-extension"] = True

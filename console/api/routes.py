@@ -71,7 +71,8 @@ Errors = Mapping[int, Sequence[str]]
 """HTTP status -> the error codes an operation answers with it (empty: the status's usual code)."""
 
 POLICIES, SCHEDULES, INCIDENTS, TEAM = "Escalation policies", "On-call schedules", "Incidents", "Team"
-ALERTS, HEARTBEATS = "Alerts", "Heartbeats"
+ALERTS = "Alerts"
+HEARTBEATS = "Heartbeats"
 TAGS = (POLICIES, SCHEDULES, INCIDENTS, TEAM, ALERTS, HEARTBEATS)
 
 
@@ -91,10 +92,6 @@ class Operation:
     # Per-user endpoints: the path parameter naming the user. An org:admin key may act on anyone, a
     # member key on its own user only (else 401 not_authorized, before the user is looked up).
     self_or_admin: str | None = None
-    write: bool | None = None  # None: every method but GET writes (a heartbeat's GET ping writes)
-    # Public endpoints (an inbound integration's receiver) take no API key: ``precheck`` authenticates
-    # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
-    precheck: Handler | None = None
     request: type[msgspec.Struct] | None = None  # the body's model (engine.service.models)
     query: type[msgspec.Struct] | None = None  # the query string's model (below)
     response: Any = None  # the ``data`` model (engine.service.responses), a list of one, or None (204)
@@ -102,6 +99,10 @@ class Operation:
     local: bool = False  # not in the Scaling API
     description: str | None = None
     links: tuple[str, ...] = ()  # operationIds that take the id this operation creates
+    # Public endpoints (an inbound integration's receiver) take no API key: ``precheck`` authenticates
+    # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
+    precheck: Handler | None = None
+    write: bool | None = None  # None: every method but GET writes (a heartbeat's GET ping writes)
 
     @property
     def writes(self) -> bool:
@@ -127,8 +128,6 @@ def op(  # type: ignore[no-untyped-def]
     body: str = "none",
     admin: bool = False,
     self_or_admin: str | None = None,
-    write: bool | None = None,
-    precheck: Handler | None = None,
     request: type[msgspec.Struct] | None = None,
     query: type[msgspec.Struct] | None = None,
     response: Any = None,
@@ -136,6 +135,8 @@ def op(  # type: ignore[no-untyped-def]
     local: bool = False,
     description: str | None = None,
     links: tuple[str, ...] = (),
+    precheck: Handler | None = None,
+    write: bool | None = None,
 ):
     """Register the decorated handler as ``method path`` in :data:`OPERATIONS`, with its description."""
 
@@ -152,8 +153,6 @@ def op(  # type: ignore[no-untyped-def]
                 body=body,
                 admin=admin,
                 self_or_admin=self_or_admin,
-                write=write,
-                precheck=precheck,
                 request=request,
                 query=query,
                 response=response,
@@ -161,6 +160,8 @@ def op(  # type: ignore[no-untyped-def]
                 local=local,
                 description=description,
                 links=links,
+                precheck=precheck,
+                write=write,
             )
         )
         return fn
@@ -976,27 +977,40 @@ def delete_contact_method(call: Call) -> Any:
 # -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) --------------------
 
 INB = "/v1/integrations/inbound"
-ADMIN_KEY = " Needs an org:admin key."
+ADMIN_WRITES = "Needs an org:admin key (the URL token is a credential)."
 
 
 class AlertListQuery(msgspec.Struct, kw_only=True):
     """The query string of ``GET /v1/alerts``."""
 
-    integration_id: (
-        Annotated[str, Meta(min_length=1, description="one integration's alerts (id or name)")] | UnsetType
-    ) = msgspec.field(default=UNSET, name="integrationId")
+    integration_id: Annotated[str, Meta(description="an integration's id or name")] | UnsetType = (
+        msgspec.field(default=UNSET, name="integrationId")
+    )
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
 
 
 class MaintenanceListQuery(msgspec.Struct, kw_only=True):
     """The query string of ``GET /v1/maintenance-windows``."""
 
-    include: (
-        Annotated[Literal["ended"], Meta(description="ended: every window, ended ones too")] | UnsetType
-    ) = UNSET
+    include: Annotated[Literal["ended"], Meta(description="ended: list ended windows too")] | UnsetType = (
+        UNSET
+    )
 
 
-@op("GET", INB, "List inbound integrations (never their tokens)", ALERTS, response=res.Integrations)
+class AlertPayload(msgspec.Struct):
+    """The integration kind's own payload: Alertmanager's webhook (version 4), Grafana alerting's
+    webhook, or an event (action, dedupKey, summary, severity, source, details; PagerDuty Events v2
+    names accepted). Read by engine/alerts.py; one without the kind's shape is 422."""
+
+
+@op(
+    "GET",
+    INB,
+    "List inbound integrations (never their tokens)",
+    ALERTS,
+    response=res.Integrations,
+    local=True,
+)
 def list_integrations(call: Call) -> Any:
     return {"integrations": integrations.list_integrations(call.ctx)}
 
@@ -1004,17 +1018,19 @@ def list_integrations(call: Call) -> Any:
 @op(
     "POST",
     INB,
-    "Create an inbound integration (org:admin); its URL token is in this answer only",
+    "Create an inbound integration; its URL token is in this answer only",
     ALERTS,
     status=201,
     body="required",
     admin=True,
     request=req.IntegrationCreate,
     response=res.IntegrationWithToken,
-    errors={404: ["not_found (the escalation policy)"], 409: ["name_conflict"]},
+    errors={404: [], 409: [NAME_TAKEN]},
     local=True,
-    links=("getIntegration", "updateIntegration", "deleteIntegration", "rotateIntegrationToken"),
-)
+    description=ADMIN_WRITES + " An unknown escalationPolicyId (default or in a selector) is 404.",
+    links=("getIntegration", "updateIntegration", "deleteIntegration", "replaceIntegrationSelectors",
+           "rotateIntegrationToken"),
+)  # fmt: skip
 def create_integration(call: Call) -> Any:
     return integrations.create_integration(call.ctx, call.json())
 
@@ -1033,14 +1049,15 @@ def get_integration(call: Call) -> Any:
 @op(
     "PATCH",
     INB + "/{integrationId}",
-    "Change an integration's routing (org:admin)",
+    "Change an integration's name or routing",
     ALERTS,
     body="required",
     admin=True,
     request=req.IntegrationUpdate,
     response=res.Integration,
-    errors={409: ["name_conflict"]},
+    errors={409: [NAME_TAKEN]},
     local=True,
+    description=ADMIN_WRITES + " selectors, given, replaces the whole list.",
 )
 def update_integration(call: Call) -> Any:
     return integrations.update_integration(call.ctx, call.path["integrationId"], call.json())
@@ -1049,12 +1066,12 @@ def update_integration(call: Call) -> Any:
 @op(
     "DELETE",
     INB + "/{integrationId}",
-    "Delete an integration and revoke its token (org:admin)",
+    "Delete an integration: its token stops working; its alerts and incidents stay",
     ALERTS,
     status=204,
     admin=True,
     local=True,
-    description="Its alerts and incidents stay.",
+    description=ADMIN_WRITES,
 )
 def delete_integration(call: Call) -> Any:
     integrations.delete_integration(call.ctx, call.path["integrationId"])
@@ -1063,32 +1080,31 @@ def delete_integration(call: Call) -> Any:
 @op(
     "PUT",
     INB + "/{integrationId}/selectors",
-    "Replace an integration's ordered selectors (org:admin)",
+    "Replace an integration's ordered selectors",
     ALERTS,
-    id="replaceIntegrationSelectors",
     body="required",
     admin=True,
     request=req.SelectorsReplace,
     response=res.Integration,
-    description="Matchers are label key/value pairs compared case-insensitively, all of them must match, "
-    "and the first selector that matches wins; a miss falls back to the integration's default routing. "
-    "Locally a selector names an escalationPolicyId (Scaling's names a routingPolicyId).",
+    description="Matchers are label key/value pairs compared case-insensitively; all must match; the first "
+    "matching selector wins; no match uses the integration's default routing. Locally a selector names an "
+    "escalationPolicyId (Scaling's names a routingPolicyId). " + ADMIN_WRITES,
 )
-def replace_selectors(call: Call) -> Any:
+def replace_integration_selectors(call: Call) -> Any:
     return integrations.replace_selectors(call.ctx, call.path["integrationId"], call.json())
 
 
 @op(
     "POST",
     INB + "/{integrationId}/rotate",
-    "Replace an integration's URL token (org:admin); the old one stops now",
+    "Replace an integration's URL token; the old one stops working now",
     ALERTS,
-    id="rotateIntegrationToken",
     admin=True,
     response=res.IntegrationWithToken,
     local=True,
+    description=ADMIN_WRITES,
 )
-def rotate_token(call: Call) -> Any:
+def rotate_integration_token(call: Call) -> Any:
     return integrations.rotate_token(call.ctx, call.path["integrationId"])
 
 
@@ -1103,15 +1119,14 @@ def _known_token(call: Call) -> None:
     ALERTS,
     status=202,
     body="required",
-    precheck=_known_token,
+    request=AlertPayload,
     response=res.AlertReceipt,
-    errors={422: ["validation_error (not JSON, not the kind's shape, over 1,000,000 bytes)"]},
     local=True,
-    description="The body is the integration kind's payload: Alertmanager's webhook (version 4), Grafana "
-    "alerting's webhook, or an event (action trigger|acknowledge|resolve, dedupKey, summary, severity, "
-    "source, details; PagerDuty Events v2 names accepted). An unknown or revoked token is 404 before the "
-    "body is read; a body without the kind's shape, not JSON, or over 1,000,000 bytes is 422 and stores "
-    "nothing. Authenticated by the URL token alone.",
+    precheck=_known_token,
+    description="Authenticated by the URL token alone. An unknown, rotated or deleted token is 404 before "
+    "the body is read; a body that is not JSON, over 1,000,000 bytes or without the kind's shape is 422 "
+    "and stores nothing. Every alert of the payload is stored in one transaction; opening an incident "
+    "pages layer 1 in it, as any create does.",
 )
 def receive_alerts(call: Call) -> Any:
     return alerts.receive(
@@ -1124,11 +1139,10 @@ def receive_alerts(call: Call) -> Any:
     INC + "/{incidentId}/alerts",
     "The alerts of an incident (null when alerts did not open it)",
     ALERTS,
-    id="getIncidentAlerts",
     response=res.IncidentAlerts | None,
     local=True,
 )
-def incident_alerts(call: Call) -> Any:
+def get_incident_alerts(call: Call) -> Any:
     return alerts.incident_alerts(call.ctx, call.path["incidentId"])
 
 
@@ -1139,7 +1153,7 @@ def incident_alerts(call: Call) -> Any:
     ALERTS,
     query=AlertListQuery,
     response=res.Alerts,
-    errors={404: ["not_found (the integration)"]},
+    errors={404: ["not_found (integrationId names no integration)"]},
     local=True,
 )
 def list_alerts(call: Call) -> Any:
@@ -1177,8 +1191,7 @@ def list_maintenance_windows(call: Call) -> Any:
     include = call.query.get("include")
     if include not in (None, "ended"):
         raise ValidationError('include must be "ended"', field="include")
-    everything = include == "ended"
-    return {"maintenanceWindows": maintenance.list_windows(call.ctx, include_ended=everything)}
+    return {"maintenanceWindows": maintenance.list_windows(call.ctx, include_ended=include == "ended")}
 
 
 @op(
@@ -1190,8 +1203,10 @@ def list_maintenance_windows(call: Call) -> Any:
     body="required",
     request=req.MaintenanceStart,
     response=res.MaintenanceWindow,
-    errors={404: ["not_found (the integration)"]},
+    errors={404: []},
     local=True,
+    description="hold: incidents opened by alerts are not paged until the window ends (then they are, if "
+    "still firing and unacknowledged); drop: alerts are recorded, no incident opens.",
     links=("endMaintenanceWindow",),
 )
 def start_maintenance_window(call: Call) -> Any:

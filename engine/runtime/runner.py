@@ -49,8 +49,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from engine.clock import Clock, WallClock
 from engine.runtime import delivery, escalator, timers
 from engine.runtime.operator_config import OperatorConfig
+from engine.timefmt import to_epoch_ms
 from storage import db_clock, lease
 from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
+from storage.queries import outbox
 
 log = logging.getLogger("oncall.engine")
 logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -310,8 +312,11 @@ class EngineRunner:
                 self._set_mode("standby")
                 return
             self._arm(db)
+            # A page queued by a request (an incident created, an alert received) goes out now, not at
+            # the next delivery interval.
+            pages_due = self.deliver and outbox.has_due(db, to_epoch_ms(self.clock.now()))
         sched = self._sched
-        if fired_any and self.deliver and sched is not None:
+        if (fired_any or pages_due) and self.deliver and sched is not None:
             sched.add_job(
                 self._safe(self._deliver), id="deliver-now", executor="delivery", replace_existing=True
             )

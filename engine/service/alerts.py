@@ -343,7 +343,11 @@ class _Intake:
             )
             self._maybe_resolve(incident_id)
         elif action == "acknowledge":
-            queries.touch_alert(self.db, known["id"], {"last_seen": self.ts})
+            # Still counted as firing (a resolve clears it); a resolved alert stays resolved.
+            changes = {"last_seen": self.ts}
+            if known["status"] == "firing":
+                changes["status"] = "acknowledged"
+            queries.touch_alert(self.db, known["id"], changes)
             incidents.acknowledge(self.ctx, incident_id)
         receipt.add(known["id"], incident_id, action)
 

@@ -426,6 +426,8 @@ FlapWindow = Annotated[int, Meta(ge=0, le=86_400, description="seconds")]
 
 
 class IntegrationCreate(Body):
+    local_extension: ClassVar[bool] = True
+
     name: Name
     kind: IntegrationKind
     escalation_policy_id: Id | None | UnsetType = UNSET
@@ -438,6 +440,8 @@ class IntegrationCreate(Body):
 
 
 class IntegrationUpdate(Body):
+    local_extension: ClassVar[bool] = True
+
     name: Name | UnsetType = UNSET
     escalation_policy_id: Id | None | UnsetType = UNSET
     component: ComponentName | None | UnsetType = UNSET
@@ -453,6 +457,8 @@ class SelectorsReplace(Body):
 
 
 class MaintenanceStart(Body):
+    local_extension: ClassVar[bool] = True
+
     scope: Literal["org", "integration", "component"]
     integration_id: Id | UnsetType = UNSET
     component: ComponentName | UnsetType = UNSET

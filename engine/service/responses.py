@@ -385,7 +385,9 @@ class ApiKey(Wire):
     revoked_at: Timestamp | None
 
 
-# -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) ----------------------
+# -- alerts in: inbound integrations, alerts, maintenance windows (docs/ALERTS.md) --------------------
+
+IntegrationKind = Literal["alertmanager", "grafana", "events"]
 
 
 class SelectorMatcher(Wire):
@@ -394,22 +396,22 @@ class SelectorMatcher(Wire):
 
 
 class IntegrationSelector(Wire):
-    """Labels to match and the routing fields they choose (a field left out inherits the default)."""
+    """A selector's matchers and the routing fields it sets (one left out is the integration's default)."""
 
     matchers: list[SelectorMatcher]
-    escalation_policy_id: Id | None | UnsetType = UNSET
+    escalation_policy_id: str | None | UnsetType = UNSET
     component: str | None | UnsetType = UNSET
     severity: Severity | UnsetType = UNSET
 
 
 class Integration(Wire):
-    """An inbound integration (never its token: ``tokenLast4`` shows its last characters)."""
+    """An inbound integration (never its token)."""
 
     id: Id
     org_id: Id
     name: str
-    kind: Literal["alertmanager", "grafana", "events"]
-    escalation_policy_id: Id | None
+    kind: IntegrationKind
+    escalation_policy_id: str | None
     component: str | None
     severity: Severity
     severity_map: dict[str, Severity]
@@ -422,8 +424,9 @@ class Integration(Wire):
 
 
 class IntegrationWithToken(Integration):
-    """An integration with its URL token and receiver path, shown in this answer only."""
+    """An integration just created or rotated: its URL token, shown this once."""
 
+    local_extension: ClassVar[bool] = True
     token: str
     receive_path: str
 
@@ -438,18 +441,17 @@ class AlertLink(Wire):
 
 
 class Alert(Wire):
-    """One alert as received (its notification ``count``, first and last seen)."""
+    """One alert (its raw payload only from ``GET /v1/alerts/{alertId}``)."""
 
     local_extension: ClassVar[bool] = True
-
     id: Id
     integration_id: Id
-    incident_id: Id | None
+    incident_id: str | None
     dedup_key: str
     group_key: str
     status: Literal["firing", "resolved", "acknowledged"]
     summary: str
-    severity: str
+    severity: Severity
     source: str | None
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -458,27 +460,23 @@ class Alert(Wire):
     first_seen: Timestamp
     last_seen: Timestamp
     resolved_at: Timestamp | None
-    dropped_by: Id | None
+    dropped_by: str | None
     raw_truncated: bool
 
 
 class AlertWithRaw(Alert):
-    """An alert with its stored raw payload text (size-limited)."""
-
     raw: str
 
 
 class Alerts(Wire):
     local_extension: ClassVar[bool] = True
-
     alerts: list[Alert]
 
 
 class IncidentAlerts(Wire):
-    """The alerts of an incident alerts opened: counts, first and last seen, shared labels, links."""
+    """The alerts of an incident opened by alerts: counts, first/last seen, common labels, links."""
 
     local_extension: ClassVar[bool] = True
-
     incident_id: Id
     integration_id: Id
     integration_name: str | None
@@ -486,23 +484,22 @@ class IncidentAlerts(Wire):
     firing: int
     first_seen: Timestamp
     last_seen: Timestamp
-    held_by: Id | None
+    held_by: str | None
     labels: dict[str, str]
     links: list[AlertLink]
     alerts: list[Alert]
 
 
 class ReceivedAlert(Wire):
-    alert_id: Id | None
-    incident_id: Id | None
-    action: str
+    alert_id: str | None
+    incident_id: str | None
+    action: Literal["open", "attach", "repeat", "refire", "resolve", "acknowledge", "ignore", "dropped"]
 
 
 class AlertReceipt(Wire):
     """What each alert of a received payload did."""
 
     local_extension: ClassVar[bool] = True
-
     integration_id: Id
     accepted: int
     alerts: list[ReceivedAlert]
@@ -510,25 +507,23 @@ class AlertReceipt(Wire):
 
 class MaintenanceWindow(Wire):
     local_extension: ClassVar[bool] = True
-
     id: Id
     org_id: Id
     scope: Literal["org", "integration", "component"]
-    integration_id: Id | None
+    integration_id: str | None
     component: str | None
     mode: Literal["hold", "drop"]
     reason: str | None
     starts_at: Timestamp
     ends_at: Timestamp
     ended_early: bool
-    state: Literal["active", "scheduled", "ended"]
+    state: Literal["scheduled", "active", "ended"]
     created_by: str | None
     created_at: Timestamp
 
 
 class MaintenanceWindows(Wire):
     local_extension: ClassVar[bool] = True
-
     maintenance_windows: list[MaintenanceWindow]
 
 

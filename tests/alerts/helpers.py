@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from engine.clock import monotonic
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -40,3 +44,13 @@ def am_group(
             for fp in fingerprints
         ],
     }
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); ``timeout`` only says when to give up."""
+    start = monotonic()
+    while not (value := predicate()):
+        if monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+    return value

@@ -13,8 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.clock import WallClock, monotonic
+from engine.clock import WallClock
+from tests.alerts.helpers import wait_for
 from tests.api.conftest import ServeProcess, start_serve, stop_serve
 
 BINARY_NAMES = ("prometheus-alertmanager", "alertmanager")
@@ -40,16 +40,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned); ``timeout`` only says when to give up."""
-    start = monotonic()
-    while not (value := predicate()):
-        if monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 class Alertmanager:

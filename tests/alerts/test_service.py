@@ -185,6 +185,9 @@ def test_events_trigger_acknowledge_resolve(ctx: Ctx, pol) -> None:
     assert inc["severity"] == "medium"  # warning
     _send(ctx, token, {"event_action": "acknowledge", "dedup_key": "disk-full/db-3"})
     assert incidents.get_incident(ctx, iid)["acknowledgedAt"] is not None
+    summary = alerts.incident_alerts(ctx, iid)
+    assert summary is not None and summary["alerts"][0]["status"] == "acknowledged" and summary["firing"] == 1
+    assert _send(ctx, token, payload("events_trigger"))["alerts"][0]["action"] == "repeat"
     unknown = _send(ctx, token, {"action": "resolve", "dedupKey": "never-seen"})
     assert unknown["alerts"] == [{"alertId": None, "incidentId": None, "action": "ignore"}]
     _send(ctx, token, {"action": "resolve", "dedupKey": "disk-full/db-3"})

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from engine.clock import WallClock
 from engine.service import orgs, policies
-from tests.alerts.helpers import am_group, payload
-from tests.api.conftest import Live
+from tests.alerts.helpers import am_group, payload, wait_for
+from tests.api.conftest import Live, start_serve, stop_serve
 
 
 @pytest.fixture
@@ -161,3 +164,84 @@ def test_maintenance_windows_over_http(live: Live, policy_id: str) -> None:
     assert any(e["kind"] == "layer_paged" for e in incident["timeline"])
     bad = live.client.post("/v1/maintenance-windows", json={"scope": "component", "durationMinutes": 5})
     assert bad.status_code == 422 and bad.json()["field"] == "component"
+
+
+def test_a_window_end_and_a_flap_window_fire_as_engine_timers_in_oncall_serve(tmp_path: Path) -> None:
+    """The engine of a real ``oncall serve`` ends a hold window (pages the held incident) and resolves an
+    incident once its flap window passed quietly, with no request to prompt it."""
+    server = start_serve(tmp_path / "timers.db")
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}, timeout=10)
+    try:
+        pol = api.post("/v1/escalation/policies", json={"name": "P"}).json()["data"]
+        layer = {
+            "position": 1,
+            "ackTimeoutMinutes": 5,
+            "target": {"type": "users", "userIds": [server.admin_id]},
+        }
+        api.post(f"/v1/escalation/policies/{pol['id']}/layers", json=layer)
+        body = {"name": "ev", "kind": "events", "escalationPolicyId": pol["id"], "flapWindowSeconds": 1}
+        token = api.post("/v1/integrations/inbound", json=body).json()["data"]["token"]
+        ends = (WallClock().now() + timedelta(seconds=2)).isoformat()
+        assert api.post("/v1/maintenance-windows", json={"scope": "org", "endsAt": ends}).status_code == 201
+        with httpx.Client(base_url=server.url, timeout=10) as anonymous:
+            sent = anonymous.post(
+                f"/v1/integrations/inbound/{token}/alerts",
+                json={"action": "trigger", "dedupKey": "k", "summary": "s"},
+            )
+            incident_id = sent.json()["data"]["alerts"][0]["incidentId"]
+
+            def kinds() -> list[str]:
+                return [e["kind"] for e in api.get(f"/v1/incidents/{incident_id}").json()["data"]["timeline"]]
+
+            assert "paging_held" in kinds() and "layer_paged" not in kinds()
+            wait_for(lambda: "layer_paged" in kinds(), what="the window's end to page")
+            anonymous.post(
+                f"/v1/integrations/inbound/{token}/alerts", json={"action": "resolve", "dedupKey": "k"}
+            )
+            assert api.get(f"/v1/incidents/{incident_id}").json()["data"]["status"] != "resolved"
+            wait_for(
+                lambda: api.get(f"/v1/incidents/{incident_id}").json()["data"]["status"] == "resolved",
+                what="the flap window to pass",
+            )
+    finally:
+        api.close()
+        stop_serve(server)
+
+
+def test_alert_answers_are_their_response_models_byte_for_byte(live: Live, policy_id: str) -> None:
+    """As tests/api/test_openapi.py does for the rest: each answer, read strictly into its operation's
+    response model and encoded again, gives back the very bytes the server sent."""
+    import msgspec
+
+    from tests.api.test_openapi import _operation_for
+
+    def call(method: str, path: str, body: Any = None, client: httpx.Client | None = None) -> Any:
+        resp = (client or live.client).request(method, path, json=body)
+        operation = _operation_for(method, path)
+        assert resp.status_code == operation.status, resp.text
+        model = msgspec.convert(resp.json()["data"], operation.response)
+        assert resp.content == msgspec.json.encode({"data": model}), operation.operation_id
+        return resp.json()["data"]
+
+    selectors = [{"matchers": [{"key": "team", "value": "db"}], "severity": "low"}]
+    made = call(
+        "POST", "/v1/integrations/inbound", {"name": "am", "kind": "alertmanager", "selectors": selectors}
+    )
+    one = f"/v1/integrations/inbound/{made['id']}"
+    call("GET", "/v1/integrations/inbound")
+    call("PATCH", one, {"escalationPolicyId": policy_id, "severityMap": {"warning": "high"}})
+    call("PUT", one + "/selectors", {"selectors": selectors})
+    token = call("POST", one + "/rotate")["token"]
+    with httpx.Client(base_url=live.url, timeout=10) as anonymous:
+        got = call(
+            "POST", f"/v1/integrations/inbound/{token}/alerts", payload("alertmanager_firing"), anonymous
+        )
+    incident_id = got["alerts"][0]["incidentId"]
+    call("GET", f"/v1/incidents/{incident_id}/alerts")
+    call("GET", "/v1/alerts")
+    call("GET", f"/v1/alerts/{got['alerts'][0]['alertId']}")
+    window = call("POST", "/v1/maintenance-windows", {"scope": "org", "durationMinutes": 5})
+    call("GET", "/v1/maintenance-windows")
+    call("POST", f"/v1/maintenance-windows/{window['id']}/end")
+    other = live.client.post("/v1/incidents", json={"title": "by hand", "severity": "low"}).json()["data"]
+    assert live.client.get(f"/v1/incidents/{other['id']}/alerts").content == b'{"data":null}'
