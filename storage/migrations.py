@@ -556,6 +556,41 @@ def m0009_integrations_alerts(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0010_heartbeats")
+def m0010_heartbeats(db: sqlite_utils.Database) -> None:
+    """Heartbeat monitors (dead man's switches, docs/ALERTS.md "Heartbeats"): a ping token stored only as
+    its SHA-256 hash, the interval and grace in minutes, the latest ping, and the incident a missed
+    interval opened (NULL while the heartbeat is up). The due time is not here: it is the heartbeat's row
+    in ``timers`` (kind ``heartbeat``), fired by the engine. ``escalation_policy_id`` has no foreign key:
+    a deleted policy leaves the heartbeat, whose next missed interval opens an unpaged incident saying so.
+    Also an index for the console's live incident table on ``alert_groups`` (0009)."""
+    _run(
+        db,
+        [
+            """CREATE TABLE heartbeats (
+                id TEXT PRIMARY KEY,
+                org_id TEXT NOT NULL REFERENCES orgs(id),
+                name TEXT NOT NULL,
+                escalation_policy_id TEXT NOT NULL,
+                severity TEXT NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low')),
+                interval_minutes INTEGER NOT NULL CHECK (interval_minutes >= 1),
+                grace_minutes INTEGER NOT NULL CHECK (grace_minutes >= 0),
+                token_hash TEXT NOT NULL UNIQUE,
+                token_last4 TEXT NOT NULL,
+                last_ping_at TEXT,
+                ping_count INTEGER NOT NULL DEFAULT 0,
+                incident_id TEXT REFERENCES incidents(id),
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                UNIQUE (org_id, name)
+            )""",
+            # The console's live incident table notices repeated alerts by the groups' last_seen
+            # (storage/queries/incidents.py, alert_groups_seen_since).
+            "CREATE INDEX alert_groups_seen ON alert_groups (org_id, last_seen)",
+        ],
+    )
+
+
 @MIGRATIONS(name="0011_contact_channels")
 def m0011_contact_channels(db: sqlite_utils.Database) -> None:
     """The ``apprise`` channel, acknowledge links and the per-contact-method rate limit (docs/PAGES.md).

@@ -28,6 +28,7 @@ from engine.service import (
     alerts,
     calendars,
     contacts,
+    heartbeats,
     incidents,
     integrations,
     maintenance,
@@ -83,7 +84,8 @@ Errors = Mapping[int, Sequence[str]]
 
 POLICIES, SCHEDULES, INCIDENTS, TEAM = "Escalation policies", "On-call schedules", "Incidents", "Team"
 ALERTS = "Alerts"
-TAGS = (POLICIES, SCHEDULES, INCIDENTS, TEAM, ALERTS)
+HEARTBEATS = "Heartbeats"
+TAGS = (POLICIES, SCHEDULES, INCIDENTS, TEAM, ALERTS, HEARTBEATS)
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,11 @@ class Operation:
     # Public endpoints (an inbound integration's receiver) take no API key: ``precheck`` authenticates
     # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
     precheck: Handler | None = None
+    write: bool | None = None  # None: every method but GET writes (a heartbeat's GET ping writes)
 
     @property
     def writes(self) -> bool:
-        return self.method != "GET"
+        return self.method != "GET" if self.write is None else self.write
 
 
 OPERATIONS: list[Operation] = []
@@ -152,6 +155,7 @@ def op(  # type: ignore[no-untyped-def]
     auth: str = "api_key",
     media_type: str | None = None,
     precheck: Handler | None = None,
+    write: bool | None = None,
 ):
     """Register the decorated handler as ``method path`` in :data:`OPERATIONS`, with its description."""
 
@@ -178,6 +182,7 @@ def op(  # type: ignore[no-untyped-def]
                 auth=auth,
                 media_type=media_type,
                 precheck=precheck,
+                write=write,
             )
         )
         return fn
@@ -1385,3 +1390,136 @@ def start_maintenance_window(call: Call) -> Any:
 )
 def end_maintenance_window(call: Call) -> Any:
     return maintenance.end_window(call.ctx, call.path["windowId"])
+
+
+# -- heartbeats (local extension): dead man's switches (docs/ALERTS.md, "Heartbeats") ------------------
+
+HB = "/v1/heartbeats"
+HB_WHO = (
+    "Any API key of the organisation. Pings go to the ping URL, which needs no key (the token is the secret)."
+)
+BAD_POLICY = {400: ["invalid_escalation_policy"]}
+
+
+@op("GET", HB, "List heartbeats", HEARTBEATS, response=res.Heartbeats, local=True, description=HB_WHO)
+def list_heartbeats(call: Call) -> Any:
+    return {"heartbeats": heartbeats.list_heartbeats(call.ctx)}
+
+
+@op(
+    "POST",
+    HB,
+    "Create a heartbeat; its ping token is in this answer only",
+    HEARTBEATS,
+    status=201,
+    body="required",
+    request=req.HeartbeatCreate,
+    response=res.HeartbeatWithToken,
+    errors={**BAD_POLICY, 409: ["name_conflict"]},
+    local=True,
+    description=HB_WHO + " Armed from now: due by now + interval + grace (grace 5, severity high unless "
+    "given).",
+    links=("getHeartbeat", "updateHeartbeat", "deleteHeartbeat", "rotateHeartbeatToken"),
+)
+def create_heartbeat(call: Call) -> Any:
+    return heartbeats.create_heartbeat(call.ctx, call.json())
+
+
+@op(
+    "GET",
+    HB + "/{heartbeatId}",
+    "Get a heartbeat",
+    HEARTBEATS,
+    response=res.Heartbeat,
+    local=True,
+    description=HB_WHO,
+)
+def get_heartbeat(call: Call) -> Any:
+    return heartbeats.get_heartbeat(call.ctx, call.path["heartbeatId"])
+
+
+@op(
+    "PATCH",
+    HB + "/{heartbeatId}",
+    "Change a heartbeat",
+    HEARTBEATS,
+    body="required",
+    request=req.HeartbeatUpdate,
+    response=res.Heartbeat,
+    errors={**BAD_POLICY, 409: ["name_conflict"]},
+    local=True,
+    description=HB_WHO + " A new interval or grace moves the due time of a heartbeat that is not down "
+    "(from its last ping, or its creation).",
+)
+def update_heartbeat(call: Call) -> Any:
+    return heartbeats.update_heartbeat(call.ctx, call.path["heartbeatId"], call.json())
+
+
+@op(
+    "DELETE",
+    HB + "/{heartbeatId}",
+    "Delete a heartbeat",
+    HEARTBEATS,
+    status=204,
+    local=True,
+    description=HB_WHO + " An incident it opened stays as it is.",
+)
+def delete_heartbeat(call: Call) -> Any:
+    heartbeats.delete_heartbeat(call.ctx, call.path["heartbeatId"])
+
+
+@op(
+    "POST",
+    HB + "/{heartbeatId}/rotate",
+    "Replace a heartbeat's ping token; the old ping URL stops now",
+    HEARTBEATS,
+    id="rotateHeartbeatToken",
+    response=res.HeartbeatWithToken,
+    local=True,
+    description=HB_WHO,
+)
+def rotate_heartbeat_token(call: Call) -> Any:
+    return heartbeats.rotate_token(call.ctx, call.path["heartbeatId"])
+
+
+def _known_heartbeat_token(call: Call) -> None:
+    heartbeats.check_token(call.ctx.db, call.path["token"])
+
+
+PING = (
+    "Resets the heartbeat's timer; if it was down, resolves the incident it opened, with a note. Any request "
+    "body is ignored. Needs no Authorization header: an unknown or rotated token is 404."
+)
+
+
+@op(
+    "POST",
+    heartbeats.PING_PATH,
+    "Ping a heartbeat (POST, no API key)",
+    HEARTBEATS,
+    status=202,
+    precheck=_known_heartbeat_token,
+    response=res.HeartbeatPing,
+    local=True,
+    description=PING,
+)
+def ping_heartbeat(call: Call) -> Any:
+    """The monitored job's ping: no API key, the token in the path is the secret; any body is ignored."""
+    return heartbeats.ping_by_token(call.ctx.db, call.path["token"], call.ctx.clock)
+
+
+@op(
+    "GET",
+    heartbeats.PING_PATH,
+    "Ping a heartbeat (GET, no API key)",
+    HEARTBEATS,
+    id="pingHeartbeatByGet",
+    status=202,
+    precheck=_known_heartbeat_token,
+    write=True,
+    response=res.HeartbeatPing,
+    local=True,
+    description=PING,
+)
+def ping_heartbeat_by_get(call: Call) -> Any:
+    return heartbeats.ping_by_token(call.ctx.db, call.path["token"], call.ctx.clock)

@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.drills", "explain_command"),
     ("console.cli.sync", "sync_group"),
     ("console.cli.watching", "completion_command"),
+    ("console.cli.heartbeats", "heartbeats_group"),
     ("console.cli.alerts", "integrations_group"),
     ("console.cli.alerts", "maintenance_group"),
 ]

@@ -133,3 +133,11 @@ def until(end: datetime | None, now: datetime, tz: str | None = None) -> str:
     if end - now < timedelta(days=6):
         return f"until {short_time(end, tz)}"
     return f"until {local(end, tz).strftime('%d %b %H:%M')}"
+
+
+def alert_count_text(count: int | None) -> str:
+    """The incident list's alert-count cell: blank for an incident alerts did not open, else the count
+    in at most 3 characters (``7``, ``999``, ``12k``)."""
+    if count is None:
+        return ""
+    return str(count) if count < 1000 else f"{min(count // 1000, 99)}k"

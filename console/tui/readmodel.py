@@ -36,6 +36,7 @@ class IncidentRow:
     layer_count: int | None
     due_ms: int | None
     is_drill: bool = False  # a rehearsal (console drills come from a scratch copy, never the live table)
+    alert_count: int | None = None  # alerts received on the incident; None when alerts did not open it
 
     @property
     def due(self) -> datetime | None:
@@ -83,6 +84,7 @@ def _rows(rows: list[Any]) -> dict[str, IncidentRow]:
             layer_count=_layer_count(r["policy_snapshot"], counts),
             due_ms=due,
             is_drill=bool(r["is_drill"]),
+            alert_count=r["alert_count"],
         )
     return out
 
@@ -112,6 +114,19 @@ def changed_incidents(db: Database, org_id: str, since: int) -> tuple[dict[str, 
         row = found.get(iid)
         changes[iid] = row if row is not None and row.status != "resolved" else None
     return changes, position
+
+
+def alerts_mark(db: Database, org_id: str) -> str:
+    """Where :func:`changed_alert_counts` starts (read it before the full read it follows)."""
+    return readmodel.alerts_mark(db, org_id)
+
+
+def changed_alert_counts(db: Database, org_id: str, since: str) -> tuple[dict[str, IncidentRow | None], str]:
+    """Incidents whose alert count may have moved since the mark ``since``: their new rows, or None once
+    resolved, and the next mark. A repeated alert adds no timeline event, so :func:`changed_incidents`
+    alone would not see it."""
+    rows, mark = readmodel.changed_alert_groups(db, org_id, since)
+    return {key: row if row.status != "resolved" else None for key, row in _rows(rows).items()}, mark
 
 
 class Directory:

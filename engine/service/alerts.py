@@ -247,8 +247,8 @@ class _Intake:
     ) -> str:
         raw, cut = rules.clip_raw(alert.raw)
         alert_id = new_id("alr", self.now)
-        self.db.insert(
-            "alerts",
+        queries.insert_alert(
+            self.db,
             {
                 "id": alert_id,
                 "org_id": self.ctx.org_id,
@@ -294,8 +294,8 @@ class _Intake:
             body["description"] = description
         incident = incidents.create_incident(self.ctx, body, page=verdict.mode == "page")
         held = verdict.window.id if verdict.window is not None else None
-        self.db.insert(
-            "alert_groups",
+        queries.insert_alert_group(
+            self.db,
             {
                 "incident_id": incident["id"],
                 "org_id": self.ctx.org_id,

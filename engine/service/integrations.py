@@ -140,8 +140,8 @@ def create_integration(ctx: Ctx, body: Any) -> dict[str, Any]:
         selectors = _stored_selectors(ctx, [] if checked.selectors is UNSET else checked.selectors)
         iid = new_id("int", now)
         ts = to_iso(now)
-        ctx.db.insert(
-            "integrations",
+        queries.insert_integration(
+            ctx.db,
             {
                 "id": iid,
                 "org_id": ctx.org_id,
@@ -207,7 +207,7 @@ def update_integration(ctx: Ctx, ident: str, body: Any) -> dict[str, Any]:
             changes["flap_window_seconds"] = checked.flap_window_seconds
         if changes:
             changes["updated_at"] = to_iso(now)
-            ctx.db.update("integrations", "id", row["id"], changes)
+            queries.update_integration(ctx.db, row["id"], changes)
         return integration_wire(_row(ctx, row["id"]))
 
 
@@ -216,9 +216,8 @@ def replace_selectors(ctx: Ctx, ident: str, body: Any) -> dict[str, Any]:
     checked = decode(SelectorsReplace, body)
     with ctx.write() as now:
         row = _row(ctx, ident)
-        ctx.db.update(
-            "integrations",
-            "id",
+        queries.update_integration(
+            ctx.db,
             row["id"],
             {"selectors": _stored_selectors(ctx, checked.selectors), "updated_at": to_iso(now)},
         )
@@ -230,9 +229,8 @@ def rotate_token(ctx: Ctx, ident: str) -> dict[str, Any]:
     token = _new_token()
     with ctx.write() as now:
         row = _row(ctx, ident)
-        ctx.db.update(
-            "integrations",
-            "id",
+        queries.update_integration(
+            ctx.db,
             row["id"],
             {"token_hash": hash_token(token), "token_last4": token[-4:], "updated_at": to_iso(now)},
         )
@@ -244,8 +242,8 @@ def delete_integration(ctx: Ctx, ident: str) -> None:
     with ctx.write() as now:
         row = _row(ctx, ident)
         ts = to_iso(now)
-        ctx.db.update(
-            "integrations", "id", row["id"], {"token_hash": None, "deleted_at": ts, "updated_at": ts}
+        queries.update_integration(
+            ctx.db, row["id"], {"token_hash": None, "deleted_at": ts, "updated_at": ts}
         )
 
 

@@ -111,8 +111,8 @@ def start_window(ctx: Ctx, body: Any) -> dict[str, Any]:
         if ends <= starts:
             raise ValidationError("endsAt must be after startsAt (and after now)", field="endsAt")
         wid = new_id("mw", now)
-        ctx.db.insert(
-            "maintenance_windows",
+        queries.insert_window(
+            ctx.db,
             {
                 "id": wid,
                 "org_id": ctx.org_id,

@@ -403,6 +403,32 @@ class ShiftReminders(Body):
     at_end: bool | UnsetType = UNSET
 
 
+# -- heartbeats (local) ------------------------------------------------------------------------------
+
+HeartbeatName = Annotated[str, name(80)]
+"""80 characters at most, so the incident a missed interval opens can name it in a 100-character title."""
+IntervalMinutes = Annotated[int, Meta(ge=1, le=MAX_ACK_TIMEOUT_MINUTES, description="minutes between pings")]
+GraceMinutes = Annotated[
+    int, Meta(ge=0, le=MAX_ACK_TIMEOUT_MINUTES, description="minutes a ping may be late before it is missed")
+]
+
+
+class HeartbeatCreate(Body, kw_only=True):
+    name: HeartbeatName
+    escalation_policy_id: Id
+    interval_minutes: IntervalMinutes
+    grace_minutes: GraceMinutes | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+
+
+class HeartbeatUpdate(Body):
+    name: HeartbeatName | UnsetType = UNSET
+    escalation_policy_id: Id | UnsetType = UNSET
+    interval_minutes: IntervalMinutes | UnsetType = UNSET
+    grace_minutes: GraceMinutes | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+
+
 REQUESTS: tuple[type[Body], ...] = (
     PolicyCreate,
     PolicyUpdate,
@@ -428,6 +454,8 @@ REQUESTS: tuple[type[Body], ...] = (
     NotificationRuleCreate,
     RuleMove,
     ShiftReminders,
+    HeartbeatCreate,
+    HeartbeatUpdate,
 )
 """Every request model, for the OpenAPI document's components."""
 

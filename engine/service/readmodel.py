@@ -3,7 +3,8 @@
 The live incident table may hold 10,000 open incidents and refreshes whenever the database changes, so it
 reads the few columns it shows in one query instead of calling ``get_incident`` per row. Rows are mappings
 (``row["column"]``) with the columns ``id, seq, title, severity, status, owner_id, acknowledged_by,
-created_at, is_drill, esc_state, esc_step, due_at_ms, due_kind, policy_snapshot``; what the console shows is
+created_at, is_drill, esc_state, esc_step, due_at_ms, due_kind, policy_snapshot, alert_count`` (``alert_count``:
+the alerts received on an incident alerts opened, NULL for the others); what the console shows is
 built from them in ``console/tui/readmodel.py``.
 """
 
@@ -43,3 +44,19 @@ def changed_incidents(db: Database, org_id: str, since: int) -> tuple[list[str],
         if not ids:
             return [], [], position
         return ids, incident_queries.incident_rows(db, org_id, ids), position
+
+
+def alerts_mark(db: Database, org_id: str) -> str:
+    """Where :func:`changed_alert_groups` starts: the latest instant an alert group of the organisation
+    saw an alert (ISO 8601, ``""`` for none). Read it before a full read of the table, never after."""
+    with db.read():
+        return incident_queries.alert_groups_mark(db, org_id)
+
+
+def changed_alert_groups(db: Database, org_id: str, since: str) -> tuple[list[Any], str]:
+    """The rows (as :func:`some_incidents`) of the incidents whose alert count may have moved at or after
+    ``since`` (a repeated alert adds to its incident's count without a timeline event), and the next
+    mark; one read transaction."""
+    with db.read():
+        ids, mark = incident_queries.alert_groups_seen_since(db, org_id, since)
+        return (incident_queries.incident_rows(db, org_id, ids) if ids else []), mark

@@ -582,3 +582,55 @@ class MaintenanceWindow(Wire):
 class MaintenanceWindows(Wire):
     local_extension: ClassVar[bool] = True
     maintenance_windows: list[MaintenanceWindow]
+
+
+# -- heartbeats (docs/ALERTS.md, "Heartbeats") ----------------------------------------------------------
+
+
+class Heartbeat(Wire):
+    """A dead man's switch: a job pings its URL every intervalMinutes; a ping later than interval + grace
+    opens an incident on the escalation policy, and the next ping resolves it."""
+
+    local_extension: ClassVar[bool] = True
+
+    id: Id
+    org_id: Id
+    name: str
+    escalation_policy_id: Id
+    severity: Severity
+    interval_minutes: int
+    grace_minutes: int
+    status: Annotated[
+        Literal["waiting", "up", "down"],
+        Meta(description="waiting: never pinged; up: pinged in time; down: missed, incidentId open"),
+    ]
+    last_ping_at: Timestamp | None
+    ping_count: int
+    due_at: Annotated[str | None, Meta(description="when a missed ping opens an incident; null while down")]
+    incident_id: Annotated[str | None, Meta(description="the incident the last missed interval opened")]
+    token: Annotated[str, Meta(description="the ping token, masked (hbt_…abcd); plain when just minted")]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class HeartbeatWithToken(Heartbeat):
+    """A heartbeat with its plain ping token and ping path, shown in this answer only."""
+
+    ping_path: Annotated[str, Meta(description="/v1/integrations/inbound/heartbeats/{token}")]
+
+
+class Heartbeats(Wire):
+    local_extension: ClassVar[bool] = True
+
+    heartbeats: list[Heartbeat]
+
+
+class HeartbeatPing(Wire):
+    """A ping recorded: when the next one is due, and the incident this one resolved (or null)."""
+
+    local_extension: ClassVar[bool] = True
+
+    heartbeat_id: Id
+    status: Literal["up"]
+    due_at: Timestamp
+    resolved_incident_id: Id | None

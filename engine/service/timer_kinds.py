@@ -15,13 +15,14 @@ from engine.clock import Clock
 from engine.runtime import rule_steps, shift_reminders
 from engine.runtime.runner import EngineRunner
 from engine.runtime.timers import TimerHandler
-from engine.service import alerts, maintenance
+from engine.service import alerts, heartbeats, maintenance
 
 HANDLERS: dict[str, TimerHandler] = {
     rule_steps.KIND: rule_steps.fire,
     shift_reminders.KIND: shift_reminders.fire,
     maintenance.TIMER_KIND: maintenance.fire_window_end,
     alerts.RESOLVE_TIMER_KIND: alerts.fire_resolve,
+    heartbeats.TIMER_KIND: heartbeats.fire_missed,
 }
 """Every timer kind the engine fires besides escalation steps: ``kind`` → handler."""
 

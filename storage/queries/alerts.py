@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.db import Database
+from storage.queries import _rows
 
 
 def open_alert(db: Database, integration_id: str, dedup_key: str) -> sqlite3.Row | None:
@@ -117,3 +118,13 @@ def alert_counts(db: Database, integration_id: str) -> sqlite3.Row:
     )
     assert row is not None
     return row
+
+
+def insert_alert(db: Database, values: dict[str, Any]) -> None:
+    """Insert an ``alerts`` row (``values`` by column name)."""
+    _rows.insert(db, "alerts", values)
+
+
+def insert_alert_group(db: Database, values: dict[str, Any]) -> None:
+    """Insert an ``alert_groups`` row (``values`` by column name): an incident's alert aggregate."""
+    _rows.insert(db, "alert_groups", values)

@@ -18,8 +18,10 @@ from storage.queries import _rows
 
 _COLUMNS = """
 SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
-       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot,
+       ag.alert_count
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+     LEFT JOIN alert_groups ag ON ag.incident_id = i.id
 """
 _OPEN_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.status != 'resolved'"
 _SOME_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))"
@@ -198,3 +200,20 @@ def set_status_changed_at(db: Database, incident_id: str, status: str, changed_a
         "UPDATE status_history SET changed_at = ? WHERE incident_id = ? AND status = ?",
         (changed_at, incident_id, status),
     )
+
+
+def alert_groups_seen_since(db: Database, org_id: str, since: str) -> tuple[list[str], str]:
+    """Incidents of the organisation whose alert group (table ``alert_groups``) saw an alert at or after
+    ``since`` (ISO 8601; ``""`` for all), and the latest such instant (``since`` when none): how the live
+    table notices an alert repeating on an incident, which adds no timeline event. At-or-after, so a write
+    stamped with the same millisecond as the last one seen is not missed (a few rows are read again)."""
+    rows = db.all(
+        "SELECT incident_id, last_seen FROM alert_groups WHERE org_id = ? AND last_seen >= ?", (org_id, since)
+    )
+    mark = max((str(r["last_seen"]) for r in rows), default=since)
+    return [r["incident_id"] for r in rows], mark
+
+
+def alert_groups_mark(db: Database, org_id: str) -> str:
+    """The latest instant an alert group of the organisation saw an alert (``""`` for none)."""
+    return str(db.scalar("SELECT coalesce(max(last_seen), '') FROM alert_groups WHERE org_id = ?", (org_id,)))

@@ -7,8 +7,10 @@ URL stops working at once and its name is free again.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from storage.db import Database
+from storage.queries import _rows
 
 
 def by_id(db: Database, org_id: str, integration_id: str) -> sqlite3.Row | None:
@@ -42,3 +44,13 @@ def live_rows(db: Database, org_id: str) -> list[sqlite3.Row]:
 def any_row(db: Database, integration_id: str) -> sqlite3.Row | None:
     """The integration ``integration_id`` whatever its state (a timer firing after it was deleted)."""
     return db.one("SELECT * FROM integrations WHERE id = ?", (integration_id,))
+
+
+def insert_integration(db: Database, values: dict[str, Any]) -> None:
+    """Insert an ``integrations`` row (``values`` by column name)."""
+    _rows.insert(db, "integrations", values)
+
+
+def update_integration(db: Database, integration_id: str, changes: dict[str, Any]) -> None:
+    """Set ``changes`` (by column name) on the ``integrations`` row of ``integration_id``."""
+    _rows.update(db, "integrations", integration_id, changes)

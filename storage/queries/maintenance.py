@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from storage.db import Database
+from storage.queries import _rows
 
 
 def window(db: Database, org_id: str, window_id: str) -> sqlite3.Row | None:
@@ -28,3 +30,8 @@ def every(db: Database, org_id: str) -> list[sqlite3.Row]:
 def end_now(db: Database, window_id: str, at: str) -> None:
     """Bring the window's end forward to ``at`` (ISO text), marking it ended early."""
     db.execute("UPDATE maintenance_windows SET ends_at = ?, ended_early = 1 WHERE id = ?", (at, window_id))
+
+
+def insert_window(db: Database, values: dict[str, Any]) -> None:
+    """Insert a ``maintenance_windows`` row (``values`` by column name)."""
+    _rows.insert(db, "maintenance_windows", values)

@@ -47,6 +47,15 @@ LOCAL_OPERATIONS = {
     ("get", "/v1/maintenance-windows"),
     ("post", "/v1/maintenance-windows"),
     ("post", "/v1/maintenance-windows/{windowId}/end"),
+    # Heartbeats (docs/ALERTS.md, "Heartbeats")
+    ("get", "/v1/heartbeats"),
+    ("post", "/v1/heartbeats"),
+    ("get", "/v1/heartbeats/{heartbeatId}"),
+    ("patch", "/v1/heartbeats/{heartbeatId}"),
+    ("delete", "/v1/heartbeats/{heartbeatId}"),
+    ("post", "/v1/heartbeats/{heartbeatId}/rotate"),
+    ("post", "/v1/integrations/inbound/heartbeats/{token}"),
+    ("get", "/v1/integrations/inbound/heartbeats/{token}"),
 }
 
 

@@ -1,4 +1,5 @@
-"""An incident up close: status history, updates (post, redact) and the paging timeline, live."""
+"""An incident up close: status history, updates (post, redact), the paging timeline and the alerts
+monitoring sent about it, live."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from console.tui.presentation import (
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.form import Field, FormScreen
 from console.tui.screens.incident_actions import IncidentActions
+from console.tui.widgets.alerts_view import AlertsView
 from engine.errors import DomainError
+from engine.service import alerts as alerts_svc
 from engine.service import incidents as incidents_svc
 from engine.service import policies
 from engine.timefmt import parse_iso
@@ -102,6 +105,8 @@ class IncidentDetailScreen(IncidentActions):
                     yield OptionList(id="updates-list", markup=False)
                 with TabPane("Status history", id="tab-history"):
                     yield Static("", id="history")
+                with TabPane("Alerts", id="tab-alerts"):
+                    yield AlertsView()
 
     def on_mount(self) -> None:
         table = self.query_one("#timeline-table", DataTable)
@@ -117,6 +122,7 @@ class IncidentDetailScreen(IncidentActions):
         try:
             self.incident = incidents_svc.get_incident(ctx, self.incident_id)
             updates = incidents_svc.list_updates(ctx, self.incident_id)
+            alerts = alerts_svc.incident_alerts(ctx, self.incident_id)
         except DomainError as exc:
             self.flash(exc.message, error=True)
             return
@@ -127,6 +133,7 @@ class IncidentDetailScreen(IncidentActions):
         self._render_timeline(inc["timeline"])
         self._render_updates(updates)
         self._render_history(inc["statusHistory"])
+        self.query_one(AlertsView).show(alerts)
         self.refresh_bindings()
 
     def tick(self, now: datetime) -> None:
@@ -293,7 +300,7 @@ class IncidentDetailScreen(IncidentActions):
 
     def action_next_tab(self) -> None:
         tabs = self.query_one(TabbedContent)
-        order = ["tab-timeline", "tab-updates", "tab-history"]
+        order = ["tab-timeline", "tab-updates", "tab-history", "tab-alerts"]
         tabs.active = order[(order.index(tabs.active) + 1) % len(order)] if tabs.active in order else order[0]
 
     def action_post_update(self) -> None:

@@ -11,7 +11,13 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from console.tui.readmodel import IncidentRow, changed_incidents, open_incidents
+from console.tui.readmodel import (
+    IncidentRow,
+    alerts_mark,
+    changed_alert_counts,
+    changed_incidents,
+    open_incidents,
+)
 from console.tui.screens.incident_actions import IncidentActions
 from console.tui.widgets.incident_table import IncidentTable
 from engine.clock import monotonic
@@ -43,6 +49,7 @@ class IncidentsScreen(IncidentActions):
     def __init__(self) -> None:
         super().__init__()
         self._position: int | None = None
+        self._alerts_mark = ""  # see console.tui.readmodel.changed_alert_counts
         self._full_at = 0.0
         self._availability: object = ()
         self._drill_key: str | None = None
@@ -89,11 +96,14 @@ class IncidentsScreen(IncidentActions):
         change an incident without a timeline event."""
         db, org_id = self.oncall.db, self.oncall.ctx.org_id
         if self._position is None:
+            self._alerts_mark = alerts_mark(db, org_id)
             rows, self._position = open_incidents(db, org_id)
             self._full_at = monotonic()
             self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
         else:
             changes, self._position = changed_incidents(db, org_id, self._position)
+            counts, self._alerts_mark = changed_alert_counts(db, org_id, self._alerts_mark)
+            changes = counts | changes
             self.table.apply_changes(changes, self.oncall.clock.now())
             if monotonic() - self._full_at > FULL_RESYNC_S:
                 self._full_at = monotonic()

@@ -26,6 +26,7 @@ from textual.strip import Strip
 
 from console.tui.presentation import (
     SEVERITY_ORDER,
+    alert_count_text,
     countdown_text,
     drill_title,
     plain,
@@ -34,18 +35,19 @@ from console.tui.presentation import (
 )
 from console.tui.readmodel import IncidentRow
 
-COLUMNS = ("sev", "num", "status", "title", "owner", "layer", "next", "ack")
+COLUMNS = ("sev", "num", "status", "title", "alerts", "owner", "layer", "next", "ack")
 HEADERS = {
     "sev": "Sev",
     "num": "#",
     "status": "Status",
     "title": "Title",
+    "alerts": "Alerts",
     "owner": "Owner",
     "layer": "Layer",
     "next": "Escalates",
     "ack": "Acked by",
 }
-SHORT_HEADERS = {"layer": "Lyr", "next": "Next"}
+SHORT_HEADERS = {"alerts": "Alr", "layer": "Lyr", "next": "Next"}
 COMPACT_BELOW = 100
 GAP = 2  # spaces between columns
 
@@ -118,7 +120,7 @@ class IncidentTable(ScrollView, can_focus=True):
         compact = width < COMPACT_BELOW
         fixed = {"sev": 6, "num": 4 if compact else 5, "status": 10 if compact else 15}
         fixed |= {"owner": 8 if compact else 16, "layer": 3 if compact else 5, "next": 7 if compact else 9}
-        fixed |= {"ack": 8 if compact else 16}
+        fixed |= {"ack": 8 if compact else 16, "alerts": 3 if compact else 6}
         title = max(12, width - sum(fixed.values()) - GAP * (len(COLUMNS) - 1) - 3)
         self.widths = {c: title if c == "title" else fixed[c] for c in COLUMNS}
         self.compact = compact
@@ -158,6 +160,9 @@ class IncidentTable(ScrollView, can_focus=True):
             "num": Text("—" if row.id in self._row_now else f"#{row.seq}", no_wrap=True),
             "status": status_text(row.status, short=self.compact),
             "title": drill_title(row.title) if row.is_drill else plain(row.title),
+            "alerts": Text(
+                alert_count_text(row.alert_count).rjust(self.widths.get("alerts", 0)), no_wrap=True
+            ),
             "owner": plain(self.name_of(row.owner_id, self.compact)),
             "layer": Text(layer, no_wrap=True),
             "next": countdown_text(row.due, now, state),

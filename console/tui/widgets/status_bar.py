@@ -1,13 +1,21 @@
-"""The top bar: where you are (mode tabs, clickable), the engine state, the sync state and the clock."""
+"""The top bar: where you are (mode tabs, clickable), heartbeats that are down, the maintenance windows in
+force, the engine state, the sync state and the clock."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
+
+from engine.errors import DomainError
+from engine.service import heartbeats, maintenance
+from engine.service.database import StorageError
+from engine.timefmt import parse_iso
 
 if TYPE_CHECKING:
     from console.tui.app import OncallApp
@@ -22,6 +30,29 @@ ENGINE_LOOK = {
     "stopped": ("○", "engine stopped"),
     "unavailable": ("✗", "no engine"),
 }
+
+
+def heartbeat_label(down: int, *, wide: bool) -> str | None:
+    """``♥ 1 heartbeat down`` (``♥1 down`` when narrow) while heartbeats are down; None otherwise."""
+    if down == 0:
+        return None
+    if wide:
+        return f"♥ {down} heartbeat{'s' if down != 1 else ''} down"
+    return f"♥{down} down"
+
+
+def maintenance_label(windows: Sequence[dict[str, Any]], now: datetime, *, wide: bool) -> str | None:
+    """``⏸ maint: 2 windows until 14:00`` (``⏸ maint×2→14:00`` when narrow) while maintenance windows
+    are in force: how many, and when the last of them ends (UTC, as the bar's clock; with the date when
+    not today). None when no window is in force."""
+    if not windows:
+        return None
+    end = max(parse_iso(w["endsAt"]) for w in windows)
+    at = end.strftime("%H:%M") if end.date() == now.date() else end.strftime("%d %b %H:%M")
+    n = len(windows)
+    if wide:
+        return f"⏸ maint: {n} window{'s' if n != 1 else ''} until {at}"
+    return f"⏸ maint{'' if n == 1 else f'×{n}'}→{at}"
 
 
 class StatusBar(Horizontal):
@@ -61,12 +92,26 @@ class StatusBar(Horizontal):
             else:
                 parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
         self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
+        now = app.clock.now()
+        state = [label for label in self._alerting(now, wide) if label is not None]
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
-        state = [f"{glyph} {word}"]
+        state.append(f"{glyph} {word}")
         if app.sync_on:
             state.append(app.sync.label())
         if app.demo:
             state.append("demo")
-        now = app.clock.now()
         state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
         self.query_one("#status-state", Static).update(Content("  ".join(state) + " "))
+
+    def _alerting(self, now: datetime, wide: bool) -> list[str | None]:
+        """The heartbeat and maintenance indicators, read through the service layer (two small queries a
+        second); nothing once the database is gone or unreadable."""
+        app = self.oncall
+        if app.gone is not None:
+            return []
+        try:
+            down = heartbeats.down_count(app.ctx)
+            windows = maintenance.active_windows(app.ctx)
+        except (DomainError, StorageError):
+            return []
+        return [heartbeat_label(down, wide=wide), maintenance_label(windows, now, wide=wide)]
