@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from console.cli.main import State, echo, echo_json, fail, handle_errors, pass_state
+from console.cli.main import State, echo, echo_json, fail, handle_errors, json_option, pass_state, report
 from console.cli.table import print_table
 from engine.alerts import KINDS
 from engine.model import SEVERITIES
@@ -147,14 +147,15 @@ def integrations_rotate(state: State, integration: str, as_json: bool) -> None:
 
 @integrations_group.command("delete")
 @click.argument("integration")
+@json_option
 @pass_state
 @handle_errors
-def integrations_delete(state: State, integration: str) -> None:
+def integrations_delete(state: State, integration: str, as_json: bool) -> None:
     """Delete an integration: its URL stops working; its alerts and incidents stay."""
     ctx = state.ctx()
     found = integrations.get_integration(ctx, integration)
     integrations.delete_integration(ctx, found["id"])
-    echo(f"Deleted {found['name']} ({found['id']})")
+    report(as_json, {"id": found["id"], "deleted": True}, f"Deleted {found['name']} ({found['id']})")
 
 
 @integrations_group.command("test")

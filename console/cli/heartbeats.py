@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from console.cli.main import AsciiIntRange, State, echo, echo_json, handle_errors, pass_state
+from console.cli.main import (
+    AsciiIntRange,
+    State,
+    echo,
+    echo_json,
+    handle_errors,
+    json_option,
+    pass_state,
+    report,
+)
 from console.cli.table import print_table
 from engine.model import SEVERITIES
 from engine.service import heartbeats, policies
@@ -150,11 +159,12 @@ def heartbeats_rotate(state: State, heartbeat: str, base_url: str, as_json: bool
 
 @heartbeats_group.command("delete")
 @click.argument("heartbeat")
+@json_option
 @pass_state
 @handle_errors
-def heartbeats_delete(state: State, heartbeat: str) -> None:
+def heartbeats_delete(state: State, heartbeat: str, as_json: bool) -> None:
     """Delete a heartbeat (an incident it opened stays open)."""
     ctx = state.ctx()
     hb = heartbeats.find_heartbeat(ctx, heartbeat)
     heartbeats.delete_heartbeat(ctx, hb["id"])
-    echo(f"Deleted heartbeat {hb['name']} ({hb['id']})")
+    report(as_json, {"id": hb["id"], "deleted": True}, f"Deleted heartbeat {hb['name']} ({hb['id']})")
