@@ -24,9 +24,10 @@ _INSERT = (
     "attempts, next_attempt_ms, created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-# The claim's rows have the page queue's shape where delivery reads it: no incident, no layer.
+# The claim's rows have the page queue's shape where delivery reads it (no incident, no layer), and
+# ``is_notice`` (1) says which queue they came from.
 _SELECT = (
-    "SELECT n.*, NULL AS incident_id, NULL AS layer_position, c.address, c.secret, c.address_set_via, "
+    "SELECT n.*, 1 AS is_notice, NULL AS incident_id, NULL AS layer_position, c.address, c.secret, c.address_set_via, "
     "c.address_sealed FROM notices n LEFT JOIN contact_methods c ON c.id = n.contact_id "
 )
 
