@@ -187,3 +187,39 @@ def reminders_at(shifts: Iterable[OwnShift], settings: ReminderSettings, at: dat
     """The reminders due exactly at ``at`` (what a reminder timer armed for ``at`` should still send:
     none when the shift it was armed for no longer exists)."""
     return [r for r in reminders(shifts, settings, at, at + timedelta(microseconds=1)) if r.at == at]
+
+
+def _lead_text(lead: timedelta) -> str:
+    """``2 h``, ``30 min``, ``1 h 30 min`` (whole minutes; a week is ``168 h``)."""
+    minutes = max(0, int(lead.total_seconds() // 60))
+    hours, rest = divmod(minutes, 60)
+    if hours and rest:
+        return f"{hours} h {rest} min"
+    return f"{hours} h" if hours else f"{rest} min"
+
+
+def _local_text(instant: datetime, zone: str, reference: datetime) -> str:
+    """``14:00 Europe/London``, with the local date (``Sat 24 Oct 14:00 Europe/London``) when it is not
+    the local day of ``reference``."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    local, ref = instant.astimezone(tz), reference.astimezone(tz)
+    day = "" if local.date() == ref.date() else local.strftime("%a %d %b ").lstrip("0")
+    return f"{day}{local:%H:%M} {zone}"
+
+
+def reminder_text(reminder: Reminder, schedule_name: str, zone: str) -> str:
+    """The reminder as one sentence, times in the schedule's time zone ``zone`` (an IANA name):
+
+    * ``Your on-call shift on Primary starts in 2 h (14:00 Europe/London)``;
+    * ``Your on-call shift on Primary starts now (14:00 Europe/London) and ends Sat 24 Oct 09:00 Europe/London``;
+    * ``Your on-call shift on Primary ends now (09:00 Europe/London)``.
+    """
+    shift, at = reminder.shift, reminder.at
+    head = f"Your on-call shift on {schedule_name}"
+    if reminder.kind == "before":
+        return f"{head} starts in {_lead_text(shift.start - at)} ({_local_text(shift.start, zone, at)})"
+    if reminder.kind == "start":
+        return f"{head} starts now ({_local_text(shift.start, zone, at)}) and ends {_local_text(shift.end, zone, at)}"
+    return f"{head} ends now ({_local_text(shift.end, zone, at)})"

@@ -719,6 +719,56 @@ def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0014_notices")
+def m0014_notices(db: sqlite_utils.Database) -> None:
+    """Messages to people that belong to no incident (shift reminders), delivered by the same delivery
+    loop as pages (engine/runtime/delivery.py, docs/PAGES.md "Shift reminders").
+
+    ``notices``: the notices queue, one row per (notice, contact method) with the page queue's columns
+    and statuses (``pending``, ``sending``, ``sent``, ``failed``, ``unknown``) but no incident; ``kind``
+    says what it is (``shift_reminder``) and ``idem_key`` is UNIQUE (a reminder's is per person, schedule,
+    kind, shift start and contact method). The page queue (``outbox``, ``incident_id NOT NULL``) is left
+    as it is: loosening that column would mean rebuilding the table, which drops it.
+    ``notice_events``: every attempt and outcome of a notice, append-only (a notice has no incident
+    timeline to record them in)."""
+    _run(
+        db,
+        [
+            """CREATE TABLE notices (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                idem_key TEXT NOT NULL UNIQUE,
+                org_id TEXT NOT NULL,
+                user_id TEXT NOT NULL REFERENCES users(id),
+                kind TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                contact_id TEXT,
+                payload TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+                lease_until_ms INTEGER,
+                last_error TEXT,
+                created_at TEXT NOT NULL,
+                sent_at TEXT
+            )""",
+            "CREATE INDEX notices_pending ON notices(status, next_attempt_ms)",
+            "CREATE INDEX notices_user ON notices(user_id, seq)",
+            """CREATE TABLE notice_events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                notice_seq INTEGER NOT NULL REFERENCES notices(seq),
+                at TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                data TEXT NOT NULL DEFAULT '{}'
+            )""",
+            "CREATE INDEX notice_events_notice ON notice_events(notice_seq, seq)",
+            """CREATE TRIGGER notice_events_no_update BEFORE UPDATE ON notice_events
+               BEGIN SELECT RAISE(ABORT, 'notice_events is append-only'); END""",
+            """CREATE TRIGGER notice_events_no_delete BEFORE DELETE ON notice_events
+               BEGIN SELECT RAISE(ABORT, 'notice_events is append-only'); END""",
+        ],
+    )
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     db = database.utils

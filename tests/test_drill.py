@@ -14,6 +14,7 @@ from engine.clock import VirtualClock
 from engine.drill import AckPlan, format_offset, next_dst_change, parse_ack, parse_at, parse_duration
 from engine.errors import ValidationError
 from engine.service import Ctx, drills
+from engine.service import notification_rules as rules_svc
 from engine.service.contacts import add_contact_method
 from engine.service.demo import DemoOrg
 from storage.db import open_db
@@ -279,3 +280,43 @@ def test_start_drill_refuses_an_ack_layer_the_policy_lacks(demo: tuple[Path, Dem
             )
     finally:
         live.close()
+
+
+def test_a_drill_runs_the_paged_persons_notification_rule_steps(
+    demo: tuple[Path, DemoOrg], tmp_path: Path
+) -> None:
+    """A drill fires the rule timers the engine would: Bob's later contact methods two and four minutes after his
+    page shows as a ``step`` line, delivered only with ``--deliver``; an acknowledgement stops the rest."""
+    path, org = demo
+    sink = tmp_path / "steps.jsonl"
+    db = open_db(path)
+    ctx = Ctx(db=db, org_id=org.org_id, clock=VirtualClock(T0), via="operator")
+    bob = org.users["bob"]
+    first = add_contact_method(ctx, bob, {"channel": "log"})["id"]
+    second = add_contact_method(ctx, bob, {"channel": "command", "address": f"sh -c 'cat >> {sink}'"})["id"]
+    third = add_contact_method(ctx, bob, {"channel": "log"})["id"]
+    for method, delay in ((first, 0), (second, 2), (third, 4)):
+        rules_svc.add_rule(ctx, bob, {"urgency": "high", "contactMethodId": method, "delayMinutes": delay})
+    db.close()
+    out = run(path, "drill", "Legacy Nights (broken)", "--at", AT, "--no-ack").stdout
+    assert "step    rule 2 (+2 min)  Bob Okafor via command (not delivered: drill)" in out
+    assert "step    rule 3 (+4 min)  Bob Okafor via log" in out
+    assert not sink.exists()
+    out = run(path, "drill", "Legacy Nights (broken)", "--at", AT, "--no-ack", "--deliver").stdout
+    assert "step    rule 2 (+2 min)  Bob Okafor via command\n" in out + "\n"
+    (page,) = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert page["ruleStep"] == 1 and page["incident"]["title"].startswith("DRILL:")
+    # Acknowledged a minute in: the two-minute step never comes.
+    live = open_db(path)
+    at = datetime(2026, 4, 8, 15, 0, tzinfo=UTC)
+    drill = drills.start_drill(
+        live, org.org_id, "Legacy Nights (broken)", at=at, ack=AckPlan(1, timedelta(minutes=1))
+    )
+    try:
+        lines = [line for step in drills.run_drill(drill) for line in step]
+    finally:
+        drill.close()
+        live.close()
+    kinds = [line.kind for line in lines]
+    assert "ack" in kinds and "step" not in kinds
+    assert _counts(path)["incidents"] == 4  # still only the demo's incidents

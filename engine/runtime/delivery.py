@@ -15,6 +15,13 @@ that died mid-send is **not** retried (its receiver may have answered 2xx): the 
 marks it ``unknown`` and records ``page_delivery_unknown``; the escalation's next layer is the safety net.
 So pages are at-most-once per attempt and bounded-retry at-least-once for answered failures.
 
+Notices (messages not tied to an incident: shift reminders; table ``notices``,
+:mod:`engine.runtime.notices`) are claimed in the same transaction as pages and go through the same
+channels, timeouts, retries, rate limit and crash rule; their attempts are ``notice_events`` rows rather
+than incident timeline events, they carry no acknowledge link, are never cancelled, and one over its
+contact method's rate limit waits for room rather than being folded into a summary. A claimed notice
+row has ``is_notice`` (1) and NULL ``incident_id`` and ``layer_position``.
+
 Webhook: ``POST`` of the JSON page, ``Content-Type: application/json``, ``X-Oncall-Signature:
 sha256=<hex HMAC-SHA256 of the raw body with the contact method's secret>``, ``X-Oncall-Idempotency-Key``,
 5 s timeout, redirects not followed. 2xx is success; 408, 429, 5xx and transport errors are retried; other
@@ -38,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shlex
 import signal
@@ -64,11 +72,14 @@ from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage import timeline
 from storage.db import Database
 from storage.db_clock import write_at
+from storage.queries import notices as notice_rows
 from storage.queries import page_queue as queue_rows
 from storage.queries import pages as page_rows
 
 if TYPE_CHECKING:
     import httpx
+
+log = logging.getLogger("oncall.engine")
 
 SEND_TIMEOUT_S = 5.0
 MAX_ATTEMPTS = 4
@@ -211,10 +222,20 @@ def shown_address(channel: str, address: str | None) -> str | None:
     return address if channel == "apprise" else apprise_channel.mask(address)
 
 
+def is_notice(row: RowLike) -> bool:
+    """Whether a claimed row is a notice (table ``notices``) rather than a page."""
+    return "is_notice" in row.keys()
+
+
 def _event(db: Database, row: sqlite3.Row, now: datetime, kind: str, **data: Any) -> None:
     keys = row.keys()
     if "address" in keys and row["channel"] in ("webhook", "apprise"):
         data.setdefault("address", shown_address(row["channel"], row["address"]))
+    if is_notice(row):  # no incident: the notice's own record (kind page_delivery_* → notice_delivery_*)
+        data.update(userId=row["user_id"], channel=row["channel"], contactId=row["contact_id"],
+                    idempotencyKey=row["idem_key"])  # fmt: skip
+        notice_rows.record_event(db, row["seq"], to_iso(now), kind.replace("page_", "notice_", 1), data)
+        return
     timeline.record(
         db,
         row["incident_id"],
@@ -251,7 +272,12 @@ def mark_orphans_unknown(db: Database, clock: Clock) -> int:
                 _event(db, folded, now, "page_delivery_unknown", attempt=0, inSummary=row["idem_key"],
                        note="the summary page carrying it was cut off by the engine stopping")  # fmt: skip
             page_rows.settle_folded(db, row["seq"], "unknown", to_iso(now), None)
-    return len(rows)
+        notices = notice_rows.sending_rows(db)
+        for row in notices:
+            notice_rows.mark_unknown(db, row["seq"])
+            _event(db, row, now, "page_delivery_unknown", attempt=row["attempts"],
+                   note="the engine stopped while sending; not retried because the receiver may have answered")  # fmt: skip
+    return len(rows) + len(notices)
 
 
 _TIMER_REASONS = ("escalation", "snooze_end")
@@ -342,7 +368,28 @@ def claim(
             if row["contact_id"] is not None and row["channel"] != "log":
                 page_rows.record_send(db, row["contact_id"], now_ms)
             queue_rows.mark_sending(db, row["seq"], now_ms + int(SEND_TIMEOUT_S * 1000) * 2)
-    return rows
+        room = limit - len(candidates)
+        notices = _claim_notices(db, now_ms, room, rate_limit_per_minute) if room > 0 else []
+    return rows + notices
+
+
+def _claim_notices(db: Database, now_ms: int, limit: int, per_minute: int) -> list[sqlite3.Row]:
+    """Claim up to ``limit`` due notices (inside :func:`claim`'s transaction, after the pages, so pages
+    take a contact method's room first); one over its method's rate limit waits, still pending, until
+    the oldest message of the minute leaves the window."""
+    out = []
+    for row in notice_rows.due_rows(db, now_ms, limit):
+        contact_id = row["contact_id"]
+        if per_minute > 0 and contact_id is not None and row["channel"] != "log":
+            sent = page_rows.recent_sends(db, contact_id, now_ms)
+            if len(sent) >= per_minute:
+                notice_rows.postpone(db, row["seq"], sent[len(sent) - per_minute] + page_rows.RATE_WINDOW_MS)
+                continue
+        if contact_id is not None and row["channel"] != "log":
+            page_rows.record_send(db, contact_id, now_ms)
+        notice_rows.mark_sending(db, row["seq"], now_ms + int(SEND_TIMEOUT_S * 1000) * 2)
+        out.append(row)
+    return out
 
 
 @dataclass(frozen=True)
@@ -385,6 +432,8 @@ def page_text(row: RowLike, extra: Outgoing) -> apprise_channel.Message:
     """The page as a short text message (apprise): title ``#12 [critical] Disk full``; the body says the
     status, the layer, the acknowledge link and, for a summary, ``N more pages`` with each one."""
     page = json.loads(row["payload"])
+    if page.get("type") not in ("page", "test") and page.get("text"):  # a notice: it says itself
+        return apprise_channel.Message(str(page.get("title") or "oncall"), str(page["text"]))
     if page.get("type") == "test":
         return apprise_channel.Message(
             "Test page from oncall",
@@ -464,7 +513,7 @@ def _send(
             )
         layer = row["layer_position"]
         variables = {
-            "ONCALL_INCIDENT_ID": row["incident_id"],
+            "ONCALL_INCIDENT_ID": row["incident_id"] or "",
             "ONCALL_USER_ID": row["user_id"],
             "ONCALL_CONTACT_METHOD_ID": row["contact_id"] or "",
             "ONCALL_LAYER": "" if layer is None else str(layer),
@@ -476,6 +525,9 @@ def _send(
 def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None:
     """Record one attempt's ``result`` at ``clock``'s now, read inside the transaction."""
     attempt = row["attempts"] + 1
+    if is_notice(row):
+        _record_notice(db, row, clock, result, attempt)
+        return
     with write_at(db, clock) as now:
         if result.ok:
             queue_rows.mark_sent(db, row["seq"], to_iso(now))
@@ -501,6 +553,31 @@ def record(db: Database, row: sqlite3.Row, clock: Clock, result: Result) -> None
             _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
             _settle_folded(db, row, now, result, give_up=True)
             rule_steps.step_failed(db, row, now)  # a person's next notification rule step goes at once
+
+
+def _retry_at(now: datetime, result: Result, attempt: int) -> int | None:
+    """When a failed attempt is tried again (epoch ms), or None to give up."""
+    if not result.retryable or attempt >= MAX_ATTEMPTS:
+        return None
+    return to_epoch_ms(now) + int(BACKOFF_BASE_S * 1000 * 2 ** (attempt - 1))
+
+
+def _record_notice(db: Database, row: sqlite3.Row, clock: Clock, result: Result, attempt: int) -> None:
+    """:func:`record` for a notice: the same statuses and back-off, its events in ``notice_events``."""
+    with write_at(db, clock) as now:
+        if result.ok:
+            notice_rows.mark_sent(db, row["seq"], to_iso(now))
+            _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=True, result=result.detail)
+            return
+        retry_at = _retry_at(now, result, attempt)
+        notice_rows.mark_failed_attempt(
+            db, row["seq"], give_up=retry_at is None, retry_at_ms=retry_at, error=result.detail
+        )
+        _event(db, row, now, "page_delivery_attempt", attempt=attempt, ok=False, result=result.detail,
+               retryAt=None if retry_at is None else to_iso(from_epoch_ms(retry_at)))  # fmt: skip
+        if retry_at is None:
+            _event(db, row, now, "page_delivery_failed", attempts=attempt, error=result.detail)
+            log.warning("notice %s to %s failed: %s", row["idem_key"], row["user_id"], result.detail)
 
 
 def _settle_folded(db: Database, row: sqlite3.Row, now: datetime, result: Result, *, give_up: bool) -> None:
@@ -543,13 +620,15 @@ def ack_url(db: Database, config: OperatorConfig, row: sqlite3.Row, now_ms: int)
 
 def outgoing(
     db: Database, clock: Clock, rows: list[sqlite3.Row], config: OperatorConfig
-) -> dict[int, Outgoing]:
-    """Per claimed row (by ``seq``): its acknowledge link and the pages folded into it."""
+) -> dict[str, Outgoing]:
+    """Per claimed page row (by idempotency key): its acknowledge link and the pages folded into it
+    (notices have neither)."""
     now_ms = to_epoch_ms(clock.now())
-    folded = page_rows.folded_into(db, [r["seq"] for r in rows])
+    pages = [r for r in rows if not is_notice(r)]
+    folded = page_rows.folded_into(db, [r["seq"] for r in pages])
     return {
-        r["seq"]: Outgoing(ack_url(db, config, r, now_ms), tuple(folded.get(r["seq"], ())))
-        for r in rows
+        r["idem_key"]: Outgoing(ack_url(db, config, r, now_ms), tuple(folded.get(r["seq"], ())))
+        for r in pages
         if r["channel"] != "log"
     }
 
@@ -625,7 +704,7 @@ def deliver_due(
     http = client
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
-            results = list(pool.map(lambda r: _send(r, http, config, extras.get(r["seq"])), rows))
+            results = list(pool.map(lambda r: _send(r, http, config, extras.get(r["idem_key"])), rows))
     finally:
         if own:
             http.close()

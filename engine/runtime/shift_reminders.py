@@ -21,6 +21,7 @@ from engine import ids, rotation
 from engine import notification_rules as rules
 from engine.errors import NotFound
 from engine.model import Membership
+from engine.runtime import notices
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso
 from storage.db import Database
 from storage.queries import reminders as queries
@@ -96,6 +97,37 @@ def rearm_org(db: Database, org_id: str, now: datetime) -> None:
         rearm(db, org_id, user_id, now)
 
 
+def notice_key(user_id: str, reminder: rules.Reminder) -> str:
+    """A reminder's notice key: one per person, schedule, kind and shift start (the contact method's tag
+    is added per row)."""
+    return f"reminder:{user_id}:{reminder.shift.schedule_id}:{reminder.kind}:{to_iso(reminder.shift.start)}"
+
+
+def send(db: Database, now: datetime, org_id: str, user_id: str, reminder: rules.Reminder) -> int:
+    """Queue ``reminder`` to every contact method of the person (:mod:`engine.runtime.notices`); returns
+    how many rows were new. The payload (webhook JSON, command stdin) is ``{"type": "shift_reminder",
+    "idempotencyKey", "userId", "channel", "kind", "schedule": {"id", "name", "timezone"}, "shiftStart",
+    "shiftEnd", "remindAt", "title", "text"}`` (ISO 8601 instants)."""
+    schedule_id = reminder.shift.schedule_id
+    try:
+        sched = load_schedule_model(db, schedule_id)
+        name, zone = sched.name, sched.timezone
+    except NotFound:  # cannot happen inside the firing transaction that just read it; say what we know
+        name, zone = schedule_id, "UTC"
+    payload = {
+        "kind": reminder.kind,
+        "schedule": {"id": schedule_id, "name": name, "timezone": zone},
+        "shiftStart": to_iso(reminder.shift.start),
+        "shiftEnd": to_iso(reminder.shift.end),
+        "remindAt": to_iso(reminder.at),
+        "title": f"Shift reminder: {name}",
+        "text": rules.reminder_text(reminder, name, zone),
+    }
+    return notices.enqueue(
+        db, now, org_id=org_id, user_id=user_id, kind=KIND, key=notice_key(user_id, reminder), payload=payload
+    )
+
+
 def fire(db: Database, now: datetime, timer: Timer) -> int | None:
     """The timer handler: send the reminders still due at the timer's instant; returns the next one."""
     user_id = timer.subject_id
@@ -122,6 +154,8 @@ def fire(db: Database, now: datetime, timer: Timer) -> int | None:
         )
         if fresh:
             log.info("shift reminder (%s) for %s on %s", reminder.kind, user_id, reminder.shift.schedule_id)
+        # Queued whether or not the record is new: the notice's key makes a second write queue nothing.
+        send(db, now, timer.org_id, user_id, reminder)
     end = due + rules.REMINDER_HORIZON
     nxt = rules.next_reminder_after(shifts, settings, due, end)
     return to_epoch_ms(nxt.at if nxt is not None else end)

@@ -3,7 +3,9 @@
 :func:`start_drill` copies the database (SQLite's online backup, into memory), opens a drill incident
 (``is_drill``, title starting ``DRILL:``) on the copy through the incident service, and so pages layer 1 at
 the drill's start instant exactly as production would. :func:`advance_drill` then runs the same
-:func:`engine.runtime.escalator.tick` the engine process runs, on the drill's clock, and acknowledges as a paged
+:func:`engine.runtime.escalator.tick` the engine process runs, on the drill's clock, fires the paged people's
+notification rule steps (the engine's ``notification_rule`` timers, :mod:`engine.runtime.rule_steps`: a
+person's later contact methods show as ``step`` lines), and acknowledges as a paged
 person when the :class:`engine.drill.AckPlan` says so. Both return the new timeline lines, so the command
 line prints them as they happen and a console can drive the same drill a step at a time.
 
@@ -11,10 +13,11 @@ Guarantees:
 
 * the live database is only read (one backup); every write goes to the in-memory copy, which disappears
   with the :class:`Drill`;
-* on the copy, every other incident's escalation is disarmed first, so only the drill pages;
+* on the copy, every other incident's escalation and every engine timer (other incidents' rule steps,
+  shift reminders, …) is disarmed first, so only the drill pages;
 * nothing is delivered unless ``deliver=True``: pages then go out through the real channels
   (:mod:`engine.runtime.delivery`) from the copy, with ``DRILL:`` in the incident title of every payload;
-* a timeout and an acknowledgement due at the same instant: the timeout fires first (an acknowledgement
+* a timeout (or a rule step) and an acknowledgement due at the same instant: the timeout fires first (an acknowledgement
   exactly at the timeout is too late, as with a live engine that ticks first).
 """
 
@@ -29,7 +32,7 @@ from engine.clock import Clock, VirtualClock
 from engine.drill import AckPlan, format_instant, format_offset
 from engine.errors import DomainError, ValidationError
 from engine.model import Policy
-from engine.runtime import escalator
+from engine.runtime import escalator, rule_steps, timers
 from engine.service import Ctx
 from engine.service import incidents as incidents_svc
 from engine.service.orgs import first_admin_id, user_names
@@ -40,6 +43,7 @@ from storage.db import Database
 from storage.queries import drills as drill_queries
 from storage.queries import page_queue as queue_rows
 from storage.queries import schedules as schedule_queries
+from storage.queries import timers as timer_rows
 
 __all__ = [
     "Drill",
@@ -62,7 +66,7 @@ class DrillLine:
 
     at: datetime
     offset: timedelta  # since the drill started
-    kind: str  # page | nobody | timeout | ack | exhausted | repeat | delivery | opened | note
+    kind: str  # page | step | nobody | timeout | ack | exhausted | repeat | delivery | opened | note
     text: str  # the human sentence, names not ids
     layer: int | None = None
     user_id: str | None = None
@@ -116,7 +120,8 @@ class Drill:
         return self.stopped_reason is not None
 
     def next_instant(self) -> datetime | None:
-        """When something next happens (a timeout, the planned acknowledgement, a delivery retry)."""
+        """When something next happens (a timeout, a rule step, the planned acknowledgement, a delivery
+        retry)."""
         if self.finished:
             return None
         state = escalator.escalation_state(self.db, self.incident_id) or {}
@@ -124,6 +129,9 @@ class Drill:
         due = state.get("nextEscalationAt")
         if due and state.get("state") == "paging":
             times.append(parse_iso(due))
+        step = self.next_rule_step()
+        if step is not None:
+            times.append(step)
         if self.ack_at is not None and self.acked_at is None:
             times.append(self.ack_at)
         if self.deliver:
@@ -131,6 +139,12 @@ class Drill:
             if ms is not None:
                 times.append(from_epoch_ms(ms))
         return min(times) if times else None
+
+    def next_rule_step(self) -> datetime | None:
+        """When a paged person's next notification rule step is due (their rule timer), or None."""
+        mine = [t.due_at_ms for t in timer_rows.of_kind(self.db, rule_steps.KIND) if t.subject_id.startswith(
+            f"{self.incident_id}:")]  # fmt: skip
+        return from_epoch_ms(min(mine)) if mine else None
 
     def close(self) -> None:
         self.db.close()
@@ -256,11 +270,13 @@ def advance_drill(drill: Drill, until: datetime | None = None) -> list[DrillLine
         now = drill.clock.now()
         state = escalator.escalation_state(drill.db, drill.incident_id) or {}
         due = state.get("nextEscalationAt")
-        timeout_first = due is not None and parse_iso(due) <= now
+        step = drill.next_rule_step()
+        timeout_first = (due is not None and parse_iso(due) <= now) or (step is not None and step <= now)
         if drill.ack_at is not None and drill.acked_at is None and drill.ack_at <= now and not timeout_first:
             _acknowledge(drill)
         else:
             escalator.tick(drill.db, now)
+            timers.fire_due(drill.db, now, _DRILL_TIMERS)
             if drill.deliver:
                 from engine.runtime import delivery
 
@@ -268,6 +284,10 @@ def advance_drill(drill: Drill, until: datetime | None = None) -> list[DrillLine
                     pass
         _after_step(drill)
     return drill.lines[start:]
+
+
+_DRILL_TIMERS: dict[str, timers.TimerHandler] = {rule_steps.KIND: rule_steps.fire}
+"""The engine timers a drill fires: the paged people's notification rule steps (the copy has no other)."""
 
 
 def run_drill(drill: Drill) -> Iterator[list[DrillLine]]:
@@ -347,6 +367,38 @@ def _after_step(drill: Drill) -> None:
             ):
                 drill.ack_at = at + drill.ack.delay
                 drill.ack_user = data["userIds"][0]
+        elif kind == "notification_rule_step":
+            uid = data.get("userId")
+            chans = [d.get("channel") or "deleted contact method" for d in data.get("deliveries", [])]
+            how = ", ".join(str(c) for c in chans) or "?"
+            note = "" if drill.deliver or chans == ["log"] else " (not delivered: drill)"
+            fell = " at once: the previous step failed" if data.get("fallThrough") else ""
+            delay = f"+{data.get('delayMinutes')} min"
+            drill.lines.append(
+                _line(
+                    drill,
+                    at,
+                    "step",
+                    f"step    rule {int(data.get('step', 0)) + 1} ({delay}{fell})  "
+                    f"{drill.names.get(uid or '', uid or '?')} via {how}{note}",
+                    layer=data.get("layer"),
+                    user_id=uid,
+                    name=drill.names.get(uid or "", uid),
+                    channel=how,
+                )
+            )
+        elif kind == "notification_rules_stopped":
+            uid = data.get("userId")
+            drill.lines.append(
+                _line(
+                    drill,
+                    at,
+                    "note",
+                    f"rules   {drill.names.get(uid or '', uid or '?')}: later steps stopped ({data.get('reason')}), "
+                    f"{data.get('stepsSent')} of {data.get('stepCount')} sent",
+                    user_id=uid,
+                )
+            )
         elif kind == "nobody_on_call":
             pos = data.get("position")
             drill.lines.append(

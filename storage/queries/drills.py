@@ -19,7 +19,11 @@ def scratch_copy(source: Database) -> Database:
 def disarm_copy(db: Database) -> None:
     """Make a scratch copy safe to drill on: no escalation of the copy is armed, no page queued before
     the drill can be delivered from it (``pending``/``sending`` rows go), and no clock is recorded (the
-    copy runs on the drill's own clock). Call inside the copy's write transaction."""
+    copy runs on the drill's own clock), no engine timer of the copy fires (other incidents' rule steps,
+    shift reminders, heartbeats: ``timers`` rows go), and no notice queued before it goes out (``cancelled`` on the copy).
+    Call inside the copy's write transaction."""
     db.execute("UPDATE escalations SET due_at_ms = NULL, due_kind = NULL")
+    db.execute("DELETE FROM timers")
+    db.execute("UPDATE notices SET status = 'cancelled' WHERE status IN ('pending', 'sending')")
     db.execute("DELETE FROM outbox WHERE status IN ('pending', 'sending')")
     db.execute("DELETE FROM clock")
