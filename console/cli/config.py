@@ -9,8 +9,8 @@ from typing import cast
 
 import click
 
-from console.cli.main import EXIT_ERROR, EXIT_USAGE, State, echo, echo_json, fail, handle_errors, pass_state
 from console.cli.alerts import _receive_url as _url
+from console.cli.main import EXIT_ERROR, EXIT_USAGE, State, echo, echo_json, fail, handle_errors, pass_state
 from engine import config as cfg
 from engine.service import config as config_service
 
