@@ -4,17 +4,20 @@ Pure (no I/O, no clock reads): the service layer (engine/service/config.py) read
 :class:`Config`, parses a file into another, and asks :func:`plan` for the difference; it then applies the
 plan through the use cases in one transaction. docs/CONFIG.md documents the format.
 
-A document is a mapping with ``version = 1`` and up to three sections, ``people``, ``schedules`` and
-``policies``. Objects refer to each other by name or email, never by id: a person by ``email``, a schedule
-by ``name`` (unique in an organisation), a rotation layer by ``name`` within its schedule, a policy by
-``name``; an escalation layer by its place in its policy's list, an override by ``(person, start, end)``.
+A document is a mapping with ``version = 1`` and up to six sections (:data:`SECTIONS`): ``people``,
+``schedules``, ``policies``, ``integrations``, ``heartbeats`` and ``notification_rules``. Objects refer to
+each other by name or email, never by id: a person by ``email``, a schedule by ``name`` (unique in an
+organisation), a rotation layer by ``name`` within its schedule, a policy, an integration and a heartbeat
+by ``name``; an escalation layer by its place in its policy's list, an override by ``(person, start,
+end)``, a person's notification rules by the person, a contact method by its channel and masked address
+(:class:`NotificationRulesSpec`). Secrets (URL tokens, contact method addresses) are never in a document.
 
 A section that is present is **managed**: the file is the whole truth for that kind of object, so an
 object of that kind absent from the file is deleted (a person is removed). A section left out entirely
 is not managed: nothing of that kind is created, changed or deleted. Past overrides are history and are
 never managed: only overrides that have not yet ended (``end > now``) are exported, planned and deleted.
 
-Adding a section (integrations, notification rules): a spec dataclass here, its parsing in
+Adding a section: a spec dataclass here, its parsing in
 :func:`parse`, its canonical form in :func:`to_data`, its diff in :func:`plan` (in dependency order),
 and in engine/service/config.py its reading (``current``) and its ``_apply_*`` step; docs/CONFIG.md
 lists the steps.
@@ -1035,6 +1038,8 @@ def _plain(value: Any) -> Any:
 def _show(value: Any) -> str:
     if value is None:
         return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime):
         return to_iso(value)
     if isinstance(value, tuple | list):

@@ -6,6 +6,7 @@ the entry point (``oncall export``, ``oncall apply``, ``oncall lint FILE``) and 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,7 +203,7 @@ def test_edits_plan_change_delete_and_recreate_and_apply(tmp_path: Path, setup_d
         '~ change heartbeat "Nightly backup": grace_minutes 30 -> 10',
         '~ change notification rules of "alice@example.com": high [webhook https://hooks.example.com/… after 0m, '
         "webhook https://hooks.example.com/… #2 after 5m] -> [webhook https://hooks.example.com/… after 0m, "
-        "webhook https://hooks.example.com/… #2 after 15m]; shift_reminders.at_end False -> True",
+        "webhook https://hooks.example.com/… #2 after 15m]; shift_reminders.at_end false -> true",
         '- delete notification rules of "bob@example.com"',
         '- delete integration "Grafana"',
         "Plan: 0 to create, 3 to change, 2 to delete.",
@@ -327,3 +328,20 @@ def test_references_check_policies_and_the_persons_contact_methods() -> None:
     assert 'theirs: "log", "webhook https://h.io/…"' in problems[1].message
     # A selector's "" is an explicit "no policy", never a reference.
     assert cfg.references(cfg.Config(integrations=(replace(PROM, policy=None),)), CURRENT) == []
+
+
+def test_the_documented_examples_read_and_name_only_what_they_define() -> None:
+    """docs/CONFIG.md's TOML and YAML examples are valid documents (their rules name the methods the
+    text describes)."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "CONFIG.md").read_text()
+    blocks = re.findall(r"```(toml|yaml)\n(.*?)```", doc, re.S)
+    assert [fmt for fmt, _ in blocks] == ["toml", "yaml"]
+    methods = {
+        "log": "cm_1",
+        "webhook https://hooks.example.com/…": "cm_2",
+        "webhook https://hooks.example.com/… #2": "cm_3",
+    }
+    for fmt, text in blocks:
+        config = cfg.parse(cfg.loads(text, fmt))
+        assert config.integrations and config.notification_rules
+        assert cfg.references(config, cfg.Config(contact_methods={"alice@example.com": methods})) == []

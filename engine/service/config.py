@@ -2,7 +2,8 @@
 
 The document and the diff are :mod:`engine.config` (pure). Here: reading the database into a
 :class:`~engine.config.Config` (:func:`current`), and applying a plan through the ordinary use cases
-(people, schedules, policies) inside ONE outer write transaction, so an error anywhere rolls everything
+(people, schedules, policies, integrations, heartbeats, notification rules and shift reminders) inside
+ONE outer write transaction, so an error anywhere rolls everything
 back (the use cases' own transactions become savepoints). :func:`lint_text` runs the same apply and
 :func:`engine.service.lint.lint` on the result, then rolls back: it finds every error an apply would hit
 without writing anything. docs/CONFIG.md.
@@ -484,8 +485,15 @@ class _Applier:
         if c.action == "create":
             created = heartbeats.create_heartbeat(self.ctx, body)
             self.revealed.append((f"heartbeat {json.dumps(hb.name)}", created["pingPath"]))
-        else:
-            heartbeats.update_heartbeat(self.ctx, c.current.id, body)
+        else:  # only what changed: a new interval or grace re-arms the heartbeat's timer
+            names = {
+                "policy": "escalationPolicyId",
+                "interval_minutes": "intervalMinutes",
+                "grace_minutes": "graceMinutes",
+                "severity": "severity",
+            }
+            changed = {names[f]: body[names[f]] for f, _, _ in c.fields}
+            heartbeats.update_heartbeat(self.ctx, c.current.id, changed)
 
     # notification rules and shift reminders
 
