@@ -174,7 +174,7 @@ def test_round_trip_with_integrations_heartbeats_rules_and_reminders(
     assert listed["Prometheus"]["tokenLast4"] == token[-4:]
 
 
-def test_edits_plan_change_delete_and_recreate_and_apply(tmp_path: Path, setup_db: Path) -> None:
+def test_edits_plan_changes_and_deletes_and_a_change_keeps_the_url(tmp_path: Path, setup_db: Path) -> None:
     text = run_oncall(setup_db, "export").stdout
     db = _fresh(tmp_path)
     _alice_methods(db)
