@@ -1,8 +1,9 @@
 """Benchmark of configuration as code and calendar feeds: ``python bench/config.py [--people 200]
 [--schedules 60] [--policies 60]``.
 
-Builds a setup file by hand (people; schedules of three rotation layers each with an override; policies of
-three layers), then times, on fresh database files: ``apply`` into an empty organisation (one
+Builds a setup file by hand (people with shift reminders; schedules of three rotation layers each with an
+override; policies of three layers; an integration of two selectors per policy; a heartbeat per three
+policies), then times, on fresh database files: ``apply`` into an empty organisation (one
 transaction), ``export``, the plan of the same file again ("no changes"), ``lint FILE`` (the apply rolled
 back, then the linter), and one person's and one whole schedule's calendar feed over 400 days. Prints the
 figures; asserts nothing about timing.
@@ -74,6 +75,31 @@ def setup_text(people: int, n_schedules: int, n_policies: int) -> str:
             }
             for p in range(n_policies)
         ],
+        "integrations": [
+            {
+                "name": f"Integration {p:03d}",
+                "kind": ("alertmanager", "grafana", "events")[p % 3],
+                "policy": f"Policy {p:03d}",
+                "component": f"svc-{p}",
+                "severity_map": {"P1": "critical", "P2": "high"},
+                "selectors": [
+                    {
+                        "matchers": {"team": "db", "env": "prod"},
+                        "policy": f"Policy {(p + 1) % n_policies:03d}",
+                    },
+                    {"matchers": {"alertname": "Watchdog"}, "policy": "", "severity": "low"},
+                ],
+            }
+            for p in range(n_policies)
+        ],
+        "heartbeats": [
+            {"name": f"Heartbeat {p:03d}", "policy": f"Policy {p:03d}", "interval_minutes": 60}
+            for p in range(0, n_policies, 3)
+        ],
+        "notification_rules": [
+            {"person": e, "shift_reminders": {"before_minutes": 30, "at_start": True, "at_end": False}}
+            for e in emails
+        ],
     }
     return cfg.dumps(data, "toml")
 
@@ -94,7 +120,9 @@ def main() -> None:
     text = setup_text(args.people, args.schedules, args.policies)
     print(
         f"{args.people} people, {args.schedules} schedules x 3 rotation layers + 1 override, "
-        f"{args.policies} policies x 3 layers; file {len(text) // 1024} KiB"
+        f"{args.policies} policies x 3 layers, {args.policies} integrations of 2 selectors, "
+        f"{len(range(0, args.policies, 3))} heartbeats, shift reminders for every person; "
+        f"file {len(text) // 1024} KiB"
     )
     with tempfile.TemporaryDirectory() as tmp:
         clock = VirtualClock(NOW)

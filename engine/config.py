@@ -4,17 +4,20 @@ Pure (no I/O, no clock reads): the service layer (engine/service/config.py) read
 :class:`Config`, parses a file into another, and asks :func:`plan` for the difference; it then applies the
 plan through the use cases in one transaction. docs/CONFIG.md documents the format.
 
-A document is a mapping with ``version = 1`` and up to three sections, ``people``, ``schedules`` and
-``policies``. Objects refer to each other by name or email, never by id: a person by ``email``, a schedule
-by ``name`` (unique in an organisation), a rotation layer by ``name`` within its schedule, a policy by
-``name``; an escalation layer by its place in its policy's list, an override by ``(person, start, end)``.
+A document is a mapping with ``version = 1`` and up to six sections (:data:`SECTIONS`): ``people``,
+``schedules``, ``policies``, ``integrations``, ``heartbeats`` and ``notification_rules``. Objects refer to
+each other by name or email, never by id: a person by ``email``, a schedule by ``name`` (unique in an
+organisation), a rotation layer by ``name`` within its schedule, a policy, an integration and a heartbeat
+by ``name``; an escalation layer by its place in its policy's list, an override by ``(person, start,
+end)``, a person's notification rules by the person, a contact method by its channel and masked address
+(:class:`NotificationRulesSpec`). Secrets (URL tokens, contact method addresses) are never in a document.
 
 A section that is present is **managed**: the file is the whole truth for that kind of object, so an
 object of that kind absent from the file is deleted (a person is removed). A section left out entirely
 is not managed: nothing of that kind is created, changed or deleted. Past overrides are history and are
 never managed: only overrides that have not yet ended (``end > now``) are exported, planned and deleted.
 
-Adding a section (integrations, notification rules): a spec dataclass here, its parsing in
+Adding a section: a spec dataclass here, its parsing in
 :func:`parse`, its canonical form in :func:`to_data`, its diff in :func:`plan` (in dependency order),
 and in engine/service/config.py its reading (``current``) and its ``_apply_*`` step; docs/CONFIG.md
 lists the steps.
@@ -43,12 +46,17 @@ __all__ = [
     "Config",
     "ConfigInvalid",
     "EscalationLayerSpec",
+    "HeartbeatSpec",
+    "IntegrationSpec",
+    "NotificationRulesSpec",
     "OverrideSpec",
     "Person",
     "PolicySpec",
     "Problem",
     "RotationLayerSpec",
+    "RuleStepSpec",
     "ScheduleSpec",
+    "SelectorSpec",
     "dumps",
     "loads",
     "parse",
@@ -58,12 +66,18 @@ __all__ = [
 ]
 
 VERSION = 1
+SECTIONS = ("people", "schedules", "policies", "integrations", "heartbeats", "notification_rules")
 FORMATS = ("toml", "yaml")
 Format = Literal["toml", "yaml"]
 Action = Literal["create", "change", "delete"]
 ROLES = ("org:admin", "org:member")
 ROTATION_TYPES = ("daily", "weekly", "custom")
 ROTATION_LENGTHS = {"daily": 1, "weekly": 7}
+INTEGRATION_KINDS = ("alertmanager", "grafana", "events")
+SEVERITIES = ("critical", "high", "medium", "low")
+DEFAULT_SEVERITY = "high"
+DEFAULT_GRACE_MINUTES = 5
+URGENCIES = ("high", "low")
 
 
 # --------------------------------------------------------------------------------------------- the model
@@ -140,12 +154,107 @@ class PolicySpec:
 
 
 @dataclass(frozen=True)
+class SelectorSpec:
+    """A routing selector: all ``matchers`` (label, value) must match. A routing field that is None is
+    inherited from the integration's default; ``""`` for ``policy`` or ``component`` means explicitly none."""
+
+    matchers: tuple[tuple[str, str], ...]
+    policy: str | None = None
+    component: str | None = None
+    severity: str | None = None
+
+    @property
+    def text(self) -> str:
+        parts = [" ".join(f"{k}={v}" for k, v in self.matchers)]
+        if self.policy is not None:
+            parts.append(f"policy {_q(self.policy)}" if self.policy else "no policy")
+        if self.component is not None:
+            parts.append(f"component {_q(self.component)}" if self.component else "no component")
+        if self.severity is not None:
+            parts.append(f"severity {self.severity}")
+        return " -> ".join(parts[:1]) + (" -> " + ", ".join(parts[1:]) if parts[1:] else "")
+
+
+@dataclass(frozen=True)
+class IntegrationSpec:
+    """An inbound integration (docs/ALERTS.md) by ``name``; its URL token is never part of a document."""
+
+    name: str  # the key
+    kind: str
+    policy: str | None = None  # the default routing's escalation policy, by name (None: none)
+    component: str | None = None
+    severity: str = DEFAULT_SEVERITY
+    severity_map: tuple[tuple[str, str], ...] = ()  # (label, severity), sorted by label
+    selectors: tuple[SelectorSpec, ...] = ()  # in matching order
+    auto_resolve: bool = True
+    flap_window_seconds: int = 0
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class HeartbeatSpec:
+    """A heartbeat monitor (docs/ALERTS.md, "Heartbeats") by ``name``; its ping token is never exported."""
+
+    name: str  # the key
+    policy: str  # escalation policy, by name
+    interval_minutes: int
+    grace_minutes: int = DEFAULT_GRACE_MINUTES
+    severity: str = DEFAULT_SEVERITY
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleStepSpec:
+    """One notification rule step: the contact method ``method`` (a reference, see
+    :class:`NotificationRulesSpec`), ``delay_minutes`` after the page."""
+
+    method: str
+    delay_minutes: int = 0
+
+    @property
+    def text(self) -> str:
+        return f"{self.method} after {self.delay_minutes}m"
+
+
+@dataclass(frozen=True)
+class NotificationRulesSpec:
+    """A person's notification rules per urgency (steps in firing order: by delay, then as listed) and
+    their shift reminder settings. A contact method is referenced as ``channel`` (``log``) or ``channel
+    masked-address`` (``webhook https://hooks.example.com/…``), with `` #2``, `` #3`` for a person's
+    second, third method of the same reference (in the order they were added): the methods themselves
+    hold secrets and are never in a document (docs/CONFIG.md)."""
+
+    person: str  # email; the key
+    high: tuple[RuleStepSpec, ...] = ()
+    low: tuple[RuleStepSpec, ...] = ()
+    before_minutes: int | None = None
+    at_start: bool = False
+    at_end: bool = False
+    id: str | None = None  # the person's id, on objects read from the database
+
+    @property
+    def empty(self) -> bool:
+        return not self.high and not self.low and self.reminders == (None, False, False)
+
+    @property
+    def reminders(self) -> tuple[int | None, bool, bool]:
+        return (self.before_minutes, self.at_start, self.at_end)
+
+
+@dataclass(frozen=True)
 class Config:
-    """A whole setup. A section that is None was left out of the file: it is not managed."""
+    """A whole setup. A section that is None was left out of the file: it is not managed.
+
+    ``contact_methods`` is never read from a file: the database's contact method references per person's
+    email (reference -> the method's id), which a file's notification rules may name."""
 
     people: tuple[Person, ...] | None = None
     schedules: tuple[ScheduleSpec, ...] | None = None
     policies: tuple[PolicySpec, ...] | None = None
+    integrations: tuple[IntegrationSpec, ...] | None = None
+    heartbeats: tuple[HeartbeatSpec, ...] | None = None
+    notification_rules: tuple[NotificationRulesSpec, ...] | None = None
+    contact_methods: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,7 +316,8 @@ def loads(text: str, fmt: Format) -> Any:
 
 
 HEADER = (
-    "oncall configuration: people, schedules and escalation policies by name.\n"
+    "oncall configuration: people, schedules, escalation policies, integrations, heartbeats and notification\n"
+    "rules, by name (never ids, tokens or contact method addresses).\n"
     "Check with `oncall lint FILE`, preview with `oncall apply FILE`, apply with `oncall apply FILE --yes`.\n"
     "A section present here is managed: objects of that kind missing from it are deleted. docs/CONFIG.md.\n"
 )
@@ -290,6 +400,22 @@ class _Reader:
             self.fail(f"{path}.{key}", str(exc), value)
             return None
 
+    def flag(self, t: dict[str, Any], key: str, path: str, default: bool) -> bool:
+        value = t.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{path}.{key}", "must be true or false", value)
+            return default
+        return value
+
+    def choice(
+        self, t: dict[str, Any], key: str, path: str, choices: tuple[str, ...], *, required: bool = False
+    ) -> str | None:
+        value = self.text(t, key, path, required=required)
+        if value is not None and value not in choices:
+            self.fail(f"{path}.{key}", f"must be one of {', '.join(choices)}", value)
+            return None
+        return value
+
     def emails(self, value: Any, path: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             self.fail(path, "must be a non-empty list of email addresses")
@@ -313,7 +439,7 @@ def parse(data: Any) -> Config:
     required fields, duplicates); the values' own rules (zones, limits, HH:MM) are the use cases', which
     :func:`engine.service.config.lint_text` runs without writing. Raises :class:`ConfigInvalid`."""
     r = _Reader()
-    top = r.table(data, "", ("version", "people", "schedules", "policies"))
+    top = r.table(data, "", ("version", *SECTIONS))
     if top is None:
         raise ConfigInvalid(r.problems or [Problem("", "the document must be a table")])
     version = top.get("version", VERSION)
@@ -322,9 +448,19 @@ def parse(data: Any) -> Config:
     people = _people(r, top) if "people" in top else None
     schedules = _schedules(r, top) if "schedules" in top else None
     policies = _policies(r, top) if "policies" in top else None
+    integrations = _integrations(r, top) if "integrations" in top else None
+    heartbeats = _heartbeats(r, top) if "heartbeats" in top else None
+    rules = _notification_rules(r, top) if "notification_rules" in top else None
     if r.problems:
         raise ConfigInvalid(r.problems)
-    return Config(people=people, schedules=schedules, policies=policies)
+    return Config(
+        people=people,
+        schedules=schedules,
+        policies=policies,
+        integrations=integrations,
+        heartbeats=heartbeats,
+        notification_rules=rules,
+    )
 
 
 def _people(r: _Reader, top: dict[str, Any]) -> tuple[Person, ...]:
@@ -458,6 +594,139 @@ def _policies(r: _Reader, top: dict[str, Any]) -> tuple[PolicySpec, ...]:
     return tuple(out)
 
 
+def _integrations(r: _Reader, top: dict[str, Any]) -> tuple[IntegrationSpec, ...]:
+    out: list[IntegrationSpec] = []
+    keys = (
+        "name",
+        "kind",
+        "policy",
+        "component",
+        "severity",
+        "severity_map",
+        "selectors",
+        "auto_resolve",
+        "flap_window_seconds",
+    )
+    for n, raw in enumerate(r.items(top["integrations"], "integrations")):
+        path = f"integrations[{n}]"
+        t = r.table(raw, path, keys)
+        if t is None:
+            continue
+        name = r.text(t, "name", path)
+        kind = r.choice(t, "kind", path, INTEGRATION_KINDS, required=True)
+        severity_map: list[tuple[str, str]] = []
+        smap = t.get("severity_map", {})
+        if not isinstance(smap, dict):
+            r.fail(f"{path}.severity_map", "must be a table of label = severity")
+            smap = {}
+        for label, sev in smap.items():
+            if sev not in SEVERITIES:
+                r.fail(f"{path}.severity_map.{label}", f"must be one of {', '.join(SEVERITIES)}", sev)
+            else:
+                severity_map.append((str(label), sev))
+        selectors: list[SelectorSpec] = []
+        for i, sraw in enumerate(r.items(t.get("selectors"), f"{path}.selectors")):
+            sp = f"{path}.selectors[{i}]"
+            st = r.table(sraw, sp, ("matchers", "policy", "component", "severity"))
+            if st is None:
+                continue
+            mt = st.get("matchers")
+            if not isinstance(mt, dict) or not mt or not all(isinstance(v, str) for v in mt.values()):
+                r.fail(f"{sp}.matchers", "must be a non-empty table of label = value")
+                continue
+            selectors.append(
+                SelectorSpec(
+                    matchers=tuple((str(k), v) for k, v in mt.items()),
+                    policy=r.text(st, "policy", sp, required=False),
+                    component=r.text(st, "component", sp, required=False),
+                    severity=r.choice(st, "severity", sp, SEVERITIES),
+                )
+            )
+        flap = r.integer(t, "flap_window_seconds", path, 0)
+        if name and kind:
+            out.append(
+                IntegrationSpec(
+                    name=name,
+                    kind=kind,
+                    policy=r.text(t, "policy", path, required=False),
+                    component=r.text(t, "component", path, required=False),
+                    severity=r.choice(t, "severity", path, SEVERITIES) or DEFAULT_SEVERITY,
+                    severity_map=tuple(sorted(severity_map)),
+                    selectors=tuple(selectors),
+                    auto_resolve=r.flag(t, "auto_resolve", path, True),
+                    flap_window_seconds=flap or 0,
+                )
+            )
+    r.unique([i.name for i in out], "integrations", "integration")
+    return tuple(out)
+
+
+def _heartbeats(r: _Reader, top: dict[str, Any]) -> tuple[HeartbeatSpec, ...]:
+    out: list[HeartbeatSpec] = []
+    for n, raw in enumerate(r.items(top["heartbeats"], "heartbeats")):
+        path = f"heartbeats[{n}]"
+        t = r.table(raw, path, ("name", "policy", "interval_minutes", "grace_minutes", "severity"))
+        if t is None:
+            continue
+        name = r.text(t, "name", path)
+        policy = r.text(t, "policy", path)
+        interval = r.integer(t, "interval_minutes", path, None)
+        if interval is None:
+            r.fail(f"{path}.interval_minutes", "is required")
+        grace = r.integer(t, "grace_minutes", path, DEFAULT_GRACE_MINUTES)
+        severity = r.choice(t, "severity", path, SEVERITIES) or DEFAULT_SEVERITY
+        if name and policy and interval is not None:
+            out.append(
+                HeartbeatSpec(
+                    name, policy, interval, DEFAULT_GRACE_MINUTES if grace is None else grace, severity
+                )
+            )
+    r.unique([h.name for h in out], "heartbeats", "heartbeat")
+    return tuple(out)
+
+
+def _notification_rules(r: _Reader, top: dict[str, Any]) -> tuple[NotificationRulesSpec, ...]:
+    out: list[NotificationRulesSpec] = []
+    for n, raw in enumerate(r.items(top["notification_rules"], "notification_rules")):
+        path = f"notification_rules[{n}]"
+        t = r.table(raw, path, ("person", "high", "low", "shift_reminders"))
+        if t is None:
+            continue
+        person = r.text(t, "person", path)
+        steps: dict[str, tuple[RuleStepSpec, ...]] = {}
+        for urgency in URGENCIES:
+            found = []
+            for i, step in enumerate(r.items(t.get(urgency), f"{path}.{urgency}")):
+                sp = f"{path}.{urgency}[{i}]"
+                st = r.table(step, sp, ("method", "delay_minutes"))
+                if st is None:
+                    continue
+                method = r.text(st, "method", sp)
+                delay = r.integer(st, "delay_minutes", sp, 0)
+                if method:
+                    found.append(RuleStepSpec(method, delay or 0))
+            # firing order: by delay, then as listed (as the use cases order them)
+            steps[urgency] = tuple(sorted(found, key=lambda s: s.delay_minutes))
+        reminders = r.table(t.get("shift_reminders", {}), f"{path}.shift_reminders", REMINDER_KEYS) or {}
+        rp = f"{path}.shift_reminders"
+        if person:
+            out.append(
+                NotificationRulesSpec(
+                    person=person.strip().lower(),
+                    high=steps["high"],
+                    low=steps["low"],
+                    before_minutes=r.integer(reminders, "before_minutes", rp, None),
+                    at_start=r.flag(reminders, "at_start", rp, False),
+                    at_end=r.flag(reminders, "at_end", rp, False),
+                )
+            )
+    r.unique([x.person for x in out], "notification_rules", "person")
+    return tuple(out)
+
+
+REMINDER_KEYS = ("before_minutes", "at_start", "at_end")
+
+
 # ------------------------------------------------------------------------------------ canonical form
 
 
@@ -531,7 +800,60 @@ def to_data(config: Config) -> dict[str, Any]:
                 item["layers"] = layers
             policies.append(item)
         data["policies"] = policies
+    if config.integrations is not None:
+        data["integrations"] = [
+            _integration_data(i) for i in sorted(config.integrations, key=lambda i: i.name)
+        ]
+    if config.heartbeats is not None:
+        heartbeats = []
+        for h in sorted(config.heartbeats, key=lambda h: h.name):
+            item = {"name": h.name, "policy": h.policy, "interval_minutes": h.interval_minutes}
+            _put(item, "grace_minutes", h.grace_minutes, DEFAULT_GRACE_MINUTES)
+            _put(item, "severity", h.severity, DEFAULT_SEVERITY)
+            heartbeats.append(item)
+        data["heartbeats"] = heartbeats
+    if config.notification_rules is not None:
+        rules = []
+        for nr in sorted(config.notification_rules, key=lambda x: x.person):
+            if nr.empty:
+                continue
+            item = {"person": nr.person}
+            for urgency in URGENCIES:
+                steps = [
+                    {"method": st.method, "delay_minutes": st.delay_minutes} for st in getattr(nr, urgency)
+                ]
+                if steps:
+                    item[urgency] = steps
+            if nr.reminders != (None, False, False):
+                reminders: dict[str, Any] = {}
+                _put(reminders, "before_minutes", nr.before_minutes)
+                reminders["at_start"] = nr.at_start
+                reminders["at_end"] = nr.at_end
+                item["shift_reminders"] = reminders
+            rules.append(item)
+        data["notification_rules"] = rules
     return data
+
+
+def _integration_data(i: IntegrationSpec) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": i.name, "kind": i.kind}
+    _put(item, "policy", i.policy)
+    _put(item, "component", i.component)
+    _put(item, "severity", i.severity, DEFAULT_SEVERITY)
+    if i.severity_map:
+        item["severity_map"] = dict(sorted(i.severity_map))
+    _put(item, "auto_resolve", i.auto_resolve, True)
+    _put(item, "flap_window_seconds", i.flap_window_seconds, 0)
+    selectors = []
+    for sel in i.selectors:
+        st: dict[str, Any] = {"matchers": dict(sel.matchers)}
+        _put(st, "policy", sel.policy)
+        _put(st, "component", sel.component)
+        _put(st, "severity", sel.severity)
+        selectors.append(st)
+    if selectors:
+        item["selectors"] = selectors
+    return item
 
 
 # ------------------------------------------------------------------------------------------ references
@@ -571,6 +893,36 @@ def references(desired: Config, current: Config) -> list[Problem]:
                 )
             for email in el.users:
                 person(email, f"policies[{n}].layers[{i}].users")
+    policies = {
+        p.name for p in (desired.policies if desired.policies is not None else current.policies or ())
+    }
+
+    def policy(name: str | None, path: str) -> None:
+        if name and name not in policies:
+            where = "the file's policies" if desired.policies is not None else "the organisation"
+            out.append(Problem(path, f"unknown escalation policy {_q(name)} (not in {where})", value=name))
+
+    for n, integ in enumerate(desired.integrations or ()):
+        policy(integ.policy, f"integrations[{n}].policy")
+        for i, sel in enumerate(integ.selectors):
+            policy(sel.policy, f"integrations[{n}].selectors[{i}].policy")
+    for n, hb in enumerate(desired.heartbeats or ()):
+        policy(hb.policy, f"heartbeats[{n}].policy")
+    for n, nr in enumerate(desired.notification_rules or ()):
+        person(nr.person, f"notification_rules[{n}].person")
+        known = current.contact_methods.get(nr.person, {})
+        for urgency in URGENCIES:
+            for i, step in enumerate(getattr(nr, urgency)):
+                if step.method not in known:
+                    have = ", ".join(_q(m) for m in known) or "none"
+                    out.append(
+                        Problem(
+                            f"notification_rules[{n}].{urgency}[{i}].method",
+                            f"{nr.person} has no contact method {_q(step.method)} (theirs: {have}; "
+                            "contact methods are not in the file: add it with `oncall users contacts add`)",
+                            value=step.method,
+                        )
+                    )
     return out
 
 
@@ -602,7 +954,7 @@ def locate(text: str, problems: list[Problem]) -> list[Problem]:
 
 def _object_line(lines: list[str], path: str) -> int:
     """The 0-based line where the object at ``path``'s first ``section[n]`` begins (0 if not found)."""
-    m = re.match(r"(people|schedules|policies)\[(\d+)\]", path)
+    m = re.match(r"(" + "|".join(SECTIONS) + r")\[(\d+)\]", path)
     if m is None:
         return 0
     section, index = m.group(1), int(m.group(2))
@@ -686,6 +1038,8 @@ def _plain(value: Any) -> Any:
 def _show(value: Any) -> str:
     if value is None:
         return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime):
         return to_iso(value)
     if isinstance(value, tuple | list):
@@ -699,7 +1053,11 @@ def _show(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Plan:
+    """The changes, in order. ``revealed`` is filled by an apply: ``(subject, token)`` of each
+    integration or heartbeat it created (their URL tokens are shown once, as their create commands do)."""
+
     changes: tuple[Change, ...] = field(default=())
+    revealed: tuple[tuple[str, str], ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -776,7 +1134,101 @@ def plan(desired: Config, current: Config, now: datetime) -> Plan:
             changes += _plan_policy(pol, have_p.get(pol.name))
         deletes_p = [p for p in current.policies or () if p.name not in want_p]
         late = [Change("delete", "policy", f"policy {_q(p.name)}", current=p) for p in deletes_p] + late
+    if desired.integrations is not None:
+        have_i = {i.name: i for i in current.integrations or ()}
+        want_i = {i.name for i in desired.integrations}
+        for integ in desired.integrations:
+            old_i = have_i.get(integ.name)
+            if old_i is not None and old_i.kind != integ.kind:  # a kind cannot be changed: replace it
+                changes.append(_delete_integration(old_i, f" (its kind becomes {integ.kind})"))
+                old_i = None
+            changes += _plan_integration(integ, old_i)
+        late = [_delete_integration(i) for i in current.integrations or () if i.name not in want_i] + late
+    if desired.heartbeats is not None:
+        have_h = {h.name: h for h in current.heartbeats or ()}
+        want_h = {h.name for h in desired.heartbeats}
+        for hb in desired.heartbeats:
+            old_h = have_h.get(hb.name)
+            subject = f"heartbeat {_q(hb.name)}"
+            if old_h is None:
+                changes.append(
+                    Change("create", "heartbeat", f"{subject} (every {hb.interval_minutes}m)", spec=hb)
+                )
+                continue
+            fields = _diff(
+                [
+                    ("policy", old_h.policy, hb.policy),
+                    ("interval_minutes", old_h.interval_minutes, hb.interval_minutes),
+                    ("grace_minutes", old_h.grace_minutes, hb.grace_minutes),
+                    ("severity", old_h.severity, hb.severity),
+                ]
+            )
+            if fields:
+                changes.append(Change("change", "heartbeat", subject, fields, spec=hb, current=old_h))
+        late = [
+            Change("delete", "heartbeat", f"heartbeat {_q(h.name)}", current=h)
+            for h in current.heartbeats or ()
+            if h.name not in want_h
+        ] + late
+    if desired.notification_rules is not None:
+        have_r = {x.person: x for x in current.notification_rules or () if not x.empty}
+        want_r = {x.person for x in desired.notification_rules if not x.empty}
+        for nr in desired.notification_rules:
+            changes += _plan_rules(nr, have_r.get(nr.person))
+        late = [
+            Change("delete", "notification rules", f"notification rules of {_q(x.person)}", current=x)
+            for x in have_r.values()
+            if x.person not in want_r
+        ] + late
     return Plan(tuple(changes + late))
+
+
+def _delete_integration(i: IntegrationSpec, why: str = "") -> Change:
+    return Change("delete", "integration", f"integration {_q(i.name)}{why}", current=i)
+
+
+def _plan_integration(integ: IntegrationSpec, old: IntegrationSpec | None) -> list[Change]:
+    subject = f"integration {_q(integ.name)}"
+    if old is None:
+        return [Change("create", "integration", f"{subject} ({integ.kind})", spec=integ)]
+    fields = _diff(
+        [
+            ("policy", old.policy, integ.policy),
+            ("component", old.component, integ.component),
+            ("severity", old.severity, integ.severity),
+            ("severity_map", _pairs(old.severity_map), _pairs(integ.severity_map)),
+            ("selectors", _texts(old.selectors), _texts(integ.selectors)),
+            ("auto_resolve", old.auto_resolve, integ.auto_resolve),
+            ("flap_window_seconds", old.flap_window_seconds, integ.flap_window_seconds),
+        ]
+    )
+    return [Change("change", "integration", subject, fields, spec=integ, current=old)] if fields else []
+
+
+def _pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[_Verbatim, ...]:
+    return tuple(_Verbatim(f"{k}={v}") for k, v in pairs)
+
+
+def _texts(items: Iterable[SelectorSpec | RuleStepSpec]) -> tuple[_Verbatim, ...]:
+    return tuple(_Verbatim(x.text) for x in items)
+
+
+def _plan_rules(nr: NotificationRulesSpec, old: NotificationRulesSpec | None) -> list[Change]:
+    subject = f"notification rules of {_q(nr.person)}"
+    if old is None:
+        if nr.empty:
+            return []
+        return [Change("create", "notification rules", subject, spec=nr)]
+    fields = _diff(
+        [
+            ("high", _texts(old.high), _texts(nr.high)),
+            ("low", _texts(old.low), _texts(nr.low)),
+            ("shift_reminders.before_minutes", old.before_minutes, nr.before_minutes),
+            ("shift_reminders.at_start", old.at_start, nr.at_start),
+            ("shift_reminders.at_end", old.at_end, nr.at_end),
+        ]
+    )
+    return [Change("change", "notification rules", subject, fields, spec=nr, current=old)] if fields else []
 
 
 def _plan_schedule(s: ScheduleSpec, old: ScheduleSpec | None, now: datetime) -> list[Change]:

@@ -69,6 +69,7 @@ def test_round_trip_on_the_demo_and_a_second_apply_changes_nothing(
         "create": 0,
         "change": 0,
         "delete": 0,
+        "tokens": [],
     }
     assert "No changes" in run_oncall(db, "apply", str(file)).stdout
 
@@ -193,7 +194,7 @@ def test_lint_file_runs_the_linters_rules_on_the_setup_it_would_leave(
         (
             "top.toml",
             "version = 1\nteams = []\n",
-            ":2: teams: unknown key (expected one of: people, policies",
+            ":2: teams: unknown key (expected one of: heartbeats, integrations, notification_rules, people, policies",
         ),
         ("empty.yaml", "", "must be a table"),
         (

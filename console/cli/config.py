@@ -9,6 +9,7 @@ from typing import cast
 
 import click
 
+from console.cli.alerts import _receive_url as _url
 from console.cli.main import EXIT_ERROR, EXIT_USAGE, State, echo, echo_json, fail, handle_errors, pass_state
 from engine import config as cfg
 from engine.service import config as config_service
@@ -40,7 +41,8 @@ def _read(path: Path) -> tuple[str, cfg.Format]:
 @handle_errors
 def export_command(state: State, fmt: str | None, output: Path | None, as_json: bool) -> None:
     """Write the organisation's setup as a file: people (no secrets), schedules with their rotation
-    layers and future overrides, escalation policies with their layers, all by name or email.
+    layers and future overrides, escalation policies with their layers, integrations, heartbeats,
+    notification rules and shift reminders, all by name or email (no ids, tokens or addresses).
 
     Apply it elsewhere with `oncall apply FILE`; docs/CONFIG.md describes the format."""
     if as_json:
@@ -66,21 +68,25 @@ def export_command(state: State, fmt: str | None, output: Path | None, as_json: 
 def apply_command(state: State, file: Path, yes: bool, as_json: bool) -> None:
     """Show what FILE would create, change and delete; with --yes, apply it in one transaction.
 
-    A section the file has (people, schedules, policies) is managed: objects of that kind missing from
-    it are deleted. Applying the same file twice changes nothing."""
+    A section the file has (people, schedules, policies, integrations, heartbeats, notification_rules)
+    is managed: objects of that kind missing from it are deleted. Applying the same file twice changes
+    nothing. An integration or heartbeat it creates prints its URL once (its token is never in a file)."""
     text, fmt = _read(file)
     ctx = state.ctx()
     if yes:
         plan = config_service.apply_text(ctx, text, fmt, source=str(file))
     else:
         plan = config_service.plan_text(ctx, text, fmt, source=str(file))
+    tokens = [{"subject": subject, "path": path, "url": _url(path)} for subject, path in plan.revealed]
     if as_json:
-        echo_json({"applied": yes and not plan.empty, **plan.wire()})
+        echo_json({"applied": yes and not plan.empty, **plan.wire(), "tokens": tokens})
         return
     for line in plan.lines():
         echo(line)
     if not plan.empty:
         echo("Applied." if yes else "Nothing was changed: run again with --yes to apply.")
+    for subject, path in plan.revealed:
+        echo(f"{subject}: its URL (shown once, store it now): {_url(path)}")
 
 
 def lint_file(state: State, file: Path, weeks: int, as_json: bool) -> None:

@@ -2,7 +2,8 @@
 
 The document and the diff are :mod:`engine.config` (pure). Here: reading the database into a
 :class:`~engine.config.Config` (:func:`current`), and applying a plan through the ordinary use cases
-(people, schedules, policies) inside ONE outer write transaction, so an error anywhere rolls everything
+(people, schedules, policies, integrations, heartbeats, notification rules and shift reminders) inside
+ONE outer write transaction, so an error anywhere rolls everything
 back (the use cases' own transactions become savepoints). :func:`lint_text` runs the same apply and
 :func:`engine.service.lint.lint` on the result, then rolls back: it finds every error an apply would hit
 without writing anything. docs/CONFIG.md.
@@ -11,14 +12,25 @@ without writing anything. docs/CONFIG.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import shlex
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine import config as cfg
 from engine.config import Change, Config, Plan, Problem
 from engine.errors import DomainError
 from engine.lint import Finding
-from engine.service import Ctx, orgs, policies, schedules
+from engine.runtime import apprise_channel, shift_reminders
+from engine.service import (
+    Ctx,
+    contacts,
+    heartbeats,
+    integrations,
+    notification_rules,
+    orgs,
+    policies,
+    schedules,
+)
 from engine.service import lint as lint_service
 from engine.timefmt import parse_iso, parse_iso_opt, to_iso, to_iso_opt
 
@@ -88,7 +100,107 @@ def current(ctx: Ctx) -> Config:
                     id=p["id"],
                 )
             )
-    return Config(people=people, schedules=tuple(specs), policies=tuple(pols))
+        pol_names = {p.id: p.name for p in pols if p.id}
+        integs = tuple(_integration_spec(i, pol_names) for i in integrations.list_integrations(ctx))
+        beats = tuple(
+            cfg.HeartbeatSpec(
+                name=h["name"],
+                policy=pol_names.get(h["escalationPolicyId"], h["escalationPolicyId"]),
+                interval_minutes=h["intervalMinutes"],
+                grace_minutes=h["graceMinutes"],
+                severity=h["severity"],
+                id=h["id"],
+            )
+            for h in heartbeats.list_heartbeats(ctx)
+        )
+        methods: dict[str, dict[str, str]] = {}
+        rules: list[cfg.NotificationRulesSpec] = []
+        for person in people:
+            assert person.id is not None
+            refs = method_references(contacts.list_contact_methods(ctx, person.id))
+            methods[person.email] = {ref: mid for mid, ref in refs.items()}
+            steps = notification_rules.list_rules(ctx, person.id)
+            reminders = shift_reminders.settings_of(ctx.db, person.id)
+            rules.append(
+                cfg.NotificationRulesSpec(
+                    person=person.email,
+                    high=tuple(
+                        cfg.RuleStepSpec(refs[s["contactMethodId"]], s["delayMinutes"]) for s in steps["high"]
+                    ),
+                    low=tuple(
+                        cfg.RuleStepSpec(refs[s["contactMethodId"]], s["delayMinutes"]) for s in steps["low"]
+                    ),
+                    before_minutes=reminders.before_minutes,
+                    at_start=reminders.at_start,
+                    at_end=reminders.at_end,
+                    id=person.id,
+                )
+            )
+    return Config(
+        people=people,
+        schedules=tuple(specs),
+        policies=tuple(pols),
+        integrations=integs,
+        heartbeats=beats,
+        notification_rules=tuple(r for r in rules if not r.empty),
+        contact_methods=methods,
+    )
+
+
+def method_reference(method: dict[str, Any]) -> str:
+    """How a document names a contact method (its wire form), without its secrets: ``log``, ``webhook
+    https://hooks.example.com/…``, ``apprise ntfys://ntfy.sh/…`` (scheme and server only), ``command
+    notify-send`` (the program, without its arguments)."""
+    channel, address = method["channel"], method["address"]
+    if channel == "log" or not address:
+        return str(channel)
+    if channel == "command":
+        try:
+            program = shlex.split(address)[0]
+        except (ValueError, IndexError):
+            program = "…"
+        return f"command {program}"
+    return f"{channel} {apprise_channel.mask(address)}"
+
+
+def method_references(methods: list[dict[str, Any]]) -> dict[str, str]:
+    """Each of a person's contact methods (wire forms, oldest first) by id -> its reference; a second,
+    third method with the same reference gets `` #2``, `` #3``."""
+    seen: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for m in sorted(methods, key=lambda m: (m["createdAt"], m["id"])):
+        ref = method_reference(m)
+        seen[ref] = seen.get(ref, 0) + 1
+        out[m["id"]] = ref if seen[ref] == 1 else f"{ref} #{seen[ref]}"
+    return out
+
+
+def _integration_spec(i: dict[str, Any], pol_names: dict[str, str]) -> cfg.IntegrationSpec:
+    def policy(pid: str | None) -> str | None:
+        return None if pid is None else pol_names.get(pid, pid)
+
+    selectors = tuple(
+        cfg.SelectorSpec(
+            matchers=tuple((m["key"], m["value"]) for m in sel["matchers"]),
+            # a selector's explicit null is "" in a document (None: inherited from the default)
+            policy=(policy(sel["escalationPolicyId"]) or "") if "escalationPolicyId" in sel else None,
+            component=(sel["component"] or "") if "component" in sel else None,
+            severity=sel.get("severity"),
+        )
+        for sel in i["selectors"]
+    )
+    return cfg.IntegrationSpec(
+        name=i["name"],
+        kind=i["kind"],
+        policy=policy(i["escalationPolicyId"]),
+        component=i["component"],
+        severity=i["severity"],
+        severity_map=tuple(sorted(i["severityMap"].items())),
+        selectors=selectors,
+        auto_resolve=i["autoResolve"],
+        flap_window_seconds=i["flapWindowSeconds"],
+        id=i["id"],
+    )
 
 
 def _layer_spec(
@@ -169,8 +281,9 @@ def _apply(ctx: Ctx, desired: Config) -> Plan:
     with ctx.write():
         now_config = current(ctx)
         plan = cfg.plan(desired, now_config, ctx.now())
-        _Applier(ctx, now_config).run(plan)
-    return plan
+        applier = _Applier(ctx, now_config)
+        applier.run(plan)
+    return replace(plan, revealed=tuple(applier.revealed))
 
 
 # --------------------------------------------------------------------------------------------- applying
@@ -185,6 +298,8 @@ class _Applier:
         self.users: dict[str, str] = {p.email: p.id for p in now_config.people or () if p.id}
         self.schedules: dict[str, str] = {s.name: s.id for s in now_config.schedules or () if s.id}
         self.policies: dict[str, str] = {p.name: p.id for p in now_config.policies or () if p.id}
+        self.methods = now_config.contact_methods
+        self.revealed: list[tuple[str, str]] = []
 
     def run(self, plan: Plan) -> None:
         for change in plan.changes:
@@ -317,6 +432,101 @@ class _Applier:
             policies.add_layer(self.ctx, pid, {"position": c.position, **body})
         else:
             policies.update_layer(self.ctx, pid, c.current.id, body)
+
+    def _policy_id(self, name: str | None) -> str | None:
+        return None if not name else self.policies.get(name, name)
+
+    # integrations and heartbeats (their tokens are shown once, in the apply's answer)
+
+    def _integration(self, c: Change) -> None:
+        if c.action == "delete":
+            integrations.delete_integration(self.ctx, c.current.id)
+            return
+        spec: cfg.IntegrationSpec = c.spec
+        body: dict[str, Any] = {
+            "escalationPolicyId": self._policy_id(spec.policy),
+            "component": spec.component,
+            "severity": spec.severity,
+            "severityMap": dict(spec.severity_map),
+            "selectors": [self._selector(sel) for sel in spec.selectors],
+            "autoResolve": spec.auto_resolve,
+            "flapWindowSeconds": spec.flap_window_seconds,
+        }
+        if c.action == "create":
+            created = integrations.create_integration(
+                self.ctx, {"name": spec.name, "kind": spec.kind, **body}
+            )
+            self.revealed.append((f"integration {json.dumps(spec.name)}", created["receivePath"]))
+        else:
+            integrations.update_integration(self.ctx, c.current.id, body)
+
+    def _selector(self, sel: cfg.SelectorSpec) -> dict[str, Any]:
+        out: dict[str, Any] = {"matchers": [{"key": k, "value": v} for k, v in sel.matchers]}
+        if sel.policy is not None:
+            out["escalationPolicyId"] = self._policy_id(sel.policy)
+        if sel.component is not None:
+            out["component"] = sel.component or None
+        if sel.severity is not None:
+            out["severity"] = sel.severity
+        return out
+
+    def _heartbeat(self, c: Change) -> None:
+        if c.action == "delete":
+            heartbeats.delete_heartbeat(self.ctx, c.current.id)
+            return
+        hb: cfg.HeartbeatSpec = c.spec
+        body = {
+            "name": hb.name,
+            "escalationPolicyId": self._policy_id(hb.policy),
+            "intervalMinutes": hb.interval_minutes,
+            "graceMinutes": hb.grace_minutes,
+            "severity": hb.severity,
+        }
+        if c.action == "create":
+            created = heartbeats.create_heartbeat(self.ctx, body)
+            self.revealed.append((f"heartbeat {json.dumps(hb.name)}", created["pingPath"]))
+        else:  # only what changed: a new interval or grace re-arms the heartbeat's timer
+            names = {
+                "policy": "escalationPolicyId",
+                "interval_minutes": "intervalMinutes",
+                "grace_minutes": "graceMinutes",
+                "severity": "severity",
+            }
+            changed = {names[f]: body[names[f]] for f, _, _ in c.fields}
+            heartbeats.update_heartbeat(self.ctx, c.current.id, changed)
+
+    # notification rules and shift reminders
+
+    def _notification_rules(self, c: Change) -> None:
+        ctx = self.ctx
+        if c.action == "delete":
+            old: cfg.NotificationRulesSpec = c.current
+            uid = self._user(old.person)
+            notification_rules.clear_rules(ctx, uid)
+            if old.reminders != (None, False, False):
+                notification_rules.set_reminders(
+                    ctx, uid, {"beforeMinutes": None, "atStart": False, "atEnd": False}
+                )
+            return
+        nr: cfg.NotificationRulesSpec = c.spec
+        uid = self._user(nr.person)
+        changed = {f for f, _, _ in c.fields} if c.action == "change" else {"high", "low", "reminders"}
+        methods = self.methods.get(nr.person, {})
+        for urgency in cfg.URGENCIES:
+            if urgency not in changed:
+                continue
+            notification_rules.clear_rules(ctx, uid, urgency)
+            for step in getattr(nr, urgency):
+                method = methods.get(step.method)
+                if method is None:  # references() ran first: only a method of a person created by this file
+                    raise DomainError("invalid_config", f"{nr.person} has no contact method {step.method!r}")
+                body = {"urgency": urgency, "contactMethodId": method, "delayMinutes": step.delay_minutes}
+                notification_rules.add_rule(ctx, uid, body)
+        if c.action == "create" and nr.reminders == (None, False, False):
+            return
+        if c.action == "create" or any(f.startswith("shift_reminders.") for f in changed):
+            body2 = {"beforeMinutes": nr.before_minutes, "atStart": nr.at_start, "atEnd": nr.at_end}
+            notification_rules.set_reminders(ctx, uid, body2)
 
 
 # ------------------------------------------------------------------------------------------------ lint
