@@ -40,6 +40,7 @@ __all__ = [
     "TimelineFact",
     "compute",
     "durations",
+    "format_duration",
     "is_night",
     "percentile",
 ]
@@ -73,6 +74,20 @@ def is_night(at: datetime, zone: str, start: time = NIGHT_START, end: time = NIG
     if end > start:
         return start <= local < end
     return local >= start or local < end
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration for people: ``4m 30s``, ``2h 05m``, ``1d 03h``; ``-`` for None."""
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86_400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86_400}d {s % 86_400 // 3600:02d}h"
 
 
 @dataclass(frozen=True)

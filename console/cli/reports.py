@@ -12,23 +12,10 @@ from typing import Any
 import click
 
 from console.cli.main import State, echo, echo_json, handle_errors, json_option, pass_state
+from engine.reports import format_duration as duration
 from engine.service import reports
 
 BAR_WIDTH = 30
-
-
-def duration(seconds: float | None) -> str:
-    """``4m 30s``, ``2h 05m``, ``1d 03h``; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86_400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86_400}d {s % 86_400 // 3600:02d}h"
 
 
 def bars(rows: list[tuple[str, int, int]], width: int = BAR_WIDTH) -> list[str]:

@@ -1,0 +1,172 @@
+"""Mode 5: reports. The figures ``oncall report`` prints (engine/service/reports.py: MTTA, MTTR, pages and
+night pages per person, incidents per policy and per severity, exhausted escalations, busiest hours) for
+the last 7, 28 or 90 days, each chart drawn with textual-plotext and its numbers beside it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from console.terminal import terminal_text
+from console.tui.screens.base import OncallScreen
+from engine.errors import DomainError
+from engine.reports import format_duration as duration
+from engine.service import reports
+
+PERIODS = (7, 28, 90)
+"""The windows ``p`` cycles through, in days before now."""
+CHARTS = ("people", "policies", "severity", "hours")
+
+
+class ReportsScreen(OncallScreen):
+    MODE = "reports"
+    TITLE = "Reports"
+
+    DEFAULT_CSS = """
+    ReportsScreen #report-summary { height: auto; padding: 0 1; }
+    ReportsScreen .chart-row { height: 9; }
+    ReportsScreen .chart-row PlotextPlot { width: 1fr; height: 9; }
+    ReportsScreen .chart-numbers { width: 34; height: 9; padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("p", "next_period", "Period", id="reports.period"),
+        Binding("r", "reload", "Reload", id="reports.reload"),
+        Binding("j", "scroll('down')", "Scroll down", show=False, id="reports.down"),
+        Binding("k", "scroll('up')", "Scroll up", show=False, id="reports.up"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.days = 28
+        self.data: dict[str, Any] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="report-body"):
+            yield Static("", id="report-summary", markup=False)
+            for name in CHARTS:
+                with Horizontal(classes="chart-row", id=f"row-{name}"):
+                    yield PlotextPlot(id=f"chart-{name}")
+                    yield Static("", classes="chart-numbers", id=f"numbers-{name}", markup=False)
+
+    def on_mount(self) -> None:
+        for name in CHARTS:
+            self.query_one(f"#chart-{name}", PlotextPlot).theme = "textual-clear"
+
+    def refresh_data(self) -> None:
+        """Read the report of the last :attr:`days` days (the app's clock) and redraw every chart."""
+        ctx = self.oncall.ctx
+        try:
+            end = ctx.now()
+            window = reports.Period(end - timedelta(days=self.days), end, "UTC")
+            self.data = reports.report_wire(ctx, window, reports.compute(ctx, window))
+        except DomainError as exc:
+            self.flash(exc.message, error=True)
+            return
+        self._draw(self.data)
+
+    def action_next_period(self) -> None:
+        self.days = PERIODS[(PERIODS.index(self.days) + 1) % len(PERIODS)]
+        self.sync(force=True)
+        self.flash(f"showing the last {self.days} days")
+
+    def action_reload(self) -> None:
+        self.sync(force=True)
+        self.flash("report read again")
+
+    def action_scroll(self, direction: str) -> None:
+        body = self.query_one("#report-body", VerticalScroll)
+        if direction == "down":
+            body.scroll_down()
+        else:
+            body.scroll_up()
+
+    # -- drawing -------------------------------------------------------------------------------------
+
+    def _draw(self, d: dict[str, Any]) -> None:
+        tta, ttr = d["timeToAcknowledgeSeconds"], d["timeToResolveSeconds"]
+        start, end = d["from"][:16].replace("T", " "), d["to"][:16].replace("T", " ")
+        self.query_one("#report-summary", Static).update(
+            f"Last {self.days} days  {start} → {end} UTC  (p: period)\n"
+            f"{d['incidents']} incidents · {d['acknowledged']} acknowledged · {d['resolved']} resolved · "
+            f"{d['exhausted']} exhausted\n"
+            f"MTTA {duration(tta['mean'])} (p95 {duration(tta['p95'])})  ·  "
+            f"MTTR {duration(ttr['mean'])} (p95 {duration(ttr['p95'])})"
+        )
+        people = d["people"]
+        names = [terminal_text(p["name"]) for p in people]
+        self._bars(
+            "people",
+            f"Pages per person (night {d['night']['start']}-{d['night']['end']})",
+            names,
+            [[p["pages"] - p["nightPages"] for p in people], [p["nightPages"] for p in people]],
+            ["day", "night"],
+            [
+                f"{n[:18]:<18} {p['pages']:>4} ({p['nightPages']} night)"
+                for n, p in zip(names, people, strict=True)
+            ]
+            or ["nobody was paged"],
+        )
+        pol = d["byPolicy"]
+        pnames = [terminal_text(p["policy"]) for p in pol]
+        self._bars(
+            "policies",
+            "Incidents per policy",
+            pnames,
+            [[p["incidents"] - p["exhausted"] for p in pol], [p["exhausted"] for p in pol]],
+            ["handled", "exhausted"],
+            [
+                f"{n[:18]:<18} {p['incidents']:>4} ({p['exhausted']} exh.)"
+                for n, p in zip(pnames, pol, strict=True)
+            ]
+            or ["no incidents in this period"],
+        )
+        sev = d["bySeverity"]
+        self._bars(
+            "severity",
+            "Incidents per severity",
+            list(sev),
+            [list(sev.values())],
+            None,
+            [f"{k:<18} {v:>4}" for k, v in sev.items()],
+        )
+        hours = d["busiestHours"]
+        top = sorted(range(24), key=lambda h: (-hours[h], h))[:5]
+        self._bars(
+            "hours",
+            f"Incidents by hour opened ({d['timezone']})",
+            [f"{h:02d}" for h in range(24)],
+            [hours],
+            None,
+            ["busiest hours:"] + [f"{h:02d}:00  {hours[h]:>4}" for h in top if hours[h]]
+            if any(hours)
+            else ["no incidents in this period"],
+        )
+
+    def _bars(
+        self,
+        name: str,
+        title: str,
+        labels: list[str],
+        series: list[list[int]],
+        legend: list[str] | None,
+        numbers: list[str],
+    ) -> None:
+        widget = self.query_one(f"#chart-{name}", PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.title(title)
+        if labels:
+            short = [label[:10] for label in labels]
+            if len(series) == 1:
+                plt.bar(short, series[0], marker="sd")
+            else:
+                plt.stacked_bar(short, series, labels=legend, marker="sd")  # type: ignore[call-arg]  # the stub says label
+        widget.refresh()
+        self.query_one(f"#numbers-{name}", Static).update("\n".join(numbers))
