@@ -597,13 +597,6 @@ def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0014_timeline_at")
-def m0014_timeline_at(db: sqlite_utils.Database) -> None:
-    """Reports read a period's timeline events by time (storage/queries/reports.py): an index on ``(at,
-    kind)`` so a report reads only the events of its window, never the whole history."""
-    _run(db, ["CREATE INDEX IF NOT EXISTS timeline_at ON timeline (at, kind)"])
-
-
 def migrate(database: Database) -> None:
     """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
     db = database.utils

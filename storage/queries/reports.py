@@ -2,8 +2,10 @@
 events, each read through an index on time so a report never scans more than its window.
 
 * incidents: ``incidents_org_created`` (``org_id, created_at``), drills left out;
-* timeline events: ``timeline_at`` (``at, kind``, migration 0014), joined to their incident by primary key;
-  only the incidents opened in the window and only the kinds asked for;
+* timeline events: those of the incidents opened in the window (found by that index), each incident's
+  through ``timeline_incident``, stamped before the window's end and of the kinds asked for; so the
+  history before the window is never read, however long it is (tests/cli/test_report.py checks the
+  plans);
 * the policy snapshot each escalation ran on, and the schedules' zones (to read night pages on the paged
   person's clock).
 
