@@ -32,7 +32,7 @@ class ReportsScreen(OncallScreen):
     ReportsScreen #report-summary { height: auto; padding: 0 1; }
     ReportsScreen .chart-row { height: 9; }
     ReportsScreen .chart-row PlotextPlot { width: 1fr; height: 9; }
-    ReportsScreen .chart-numbers { width: 34; height: 9; padding: 0 1; }
+    ReportsScreen .chart-numbers { width: 33; height: 9; padding: 0 1; }
     """
 
     BINDINGS = [
@@ -103,29 +103,32 @@ class ReportsScreen(OncallScreen):
         names = [terminal_text(p["name"]) for p in people]
         self._bars(
             "people",
-            f"Pages per person (night {d['night']['start']}-{d['night']['end']})",
+            "Pages per person: day █ night ▒",
             names,
             [[p["pages"] - p["nightPages"] for p in people], [p["nightPages"] for p in people]],
-            ["day", "night"],
-            [
-                f"{n[:18]:<18} {p['pages']:>4} ({p['nightPages']} night)"
+            ["PERSON           PAGES  NIGHT"]
+            + [
+                f"{n[:16]:<16} {p['pages']:>5}  {p['nightPages']:>5}"
                 for n, p in zip(names, people, strict=True)
             ]
-            or ["nobody was paged"],
+            + [f"night: {d['night']['start']}-{d['night']['end']}, their zone"]
+            if people
+            else ["nobody was paged"],
         )
         pol = d["byPolicy"]
         pnames = [terminal_text(p["policy"]) for p in pol]
         self._bars(
             "policies",
-            "Incidents per policy",
+            "Incidents per policy: exhausted ▒",
             pnames,
             [[p["incidents"] - p["exhausted"] for p in pol], [p["exhausted"] for p in pol]],
-            ["handled", "exhausted"],
-            [
-                f"{n[:18]:<18} {p['incidents']:>4} ({p['exhausted']} exh.)"
+            ["POLICY              INC.  EXH."]
+            + [
+                f"{n[:19]:<19} {p['incidents']:>4}  {p['exhausted']:>4}"
                 for n, p in zip(pnames, pol, strict=True)
             ]
-            or ["no incidents in this period"],
+            if pol
+            else ["no incidents in this period"],
         )
         sev = d["bySeverity"]
         self._bars(
@@ -133,8 +136,7 @@ class ReportsScreen(OncallScreen):
             "Incidents per severity",
             list(sev),
             [list(sev.values())],
-            None,
-            [f"{k:<18} {v:>4}" for k, v in sev.items()],
+            ["SEVERITY       INCIDENTS"] + [f"{k:<14} {v:>9}" for k, v in sev.items()],
         )
         hours = d["busiestHours"]
         top = sorted(range(24), key=lambda h: (-hours[h], h))[:5]
@@ -143,8 +145,8 @@ class ReportsScreen(OncallScreen):
             f"Incidents by hour opened ({d['timezone']})",
             [f"{h:02d}" for h in range(24)],
             [hours],
-            None,
-            ["busiest hours:"] + [f"{h:02d}:00  {hours[h]:>4}" for h in top if hours[h]]
+            ["BUSIEST HOURS  INCIDENTS"]
+            + [f"{h:02d}:00-{h + 1:02d}:00    {hours[h]:>9}" for h in top if hours[h]]
             if any(hours)
             else ["no incidents in this period"],
         )
@@ -155,18 +157,21 @@ class ReportsScreen(OncallScreen):
         title: str,
         labels: list[str],
         series: list[list[int]],
-        legend: list[str] | None,
         numbers: list[str],
     ) -> None:
         widget = self.query_one(f"#chart-{name}", PlotextPlot)
         plt = widget.plt
         plt.clear_data()
         plt.title(title)
+        top = max((sum(col) for col in zip(*series, strict=True)), default=0)
+        step = max(1, -(-top // 4))  # whole numbers on the count axis, at most 5 ticks
+        plt.yticks(list(range(0, top + step, step)))
         if labels:
             short = [label[:10] for label in labels]
             if len(series) == 1:
                 plt.bar(short, series[0], marker="sd")
             else:
-                plt.stacked_bar(short, series, labels=legend, marker="sd")  # type: ignore[call-arg]  # the stub says label
+                # the second part (night, exhausted) differs by glyph, not only by colour (NO_COLOR)
+                plt.stacked_bar(short, series, marker=["sd", "▒"])  # type: ignore[arg-type]  # stub: str only
         widget.refresh()
         self.query_one(f"#numbers-{name}", Static).update("\n".join(numbers))
