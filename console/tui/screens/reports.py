@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
@@ -29,10 +29,11 @@ class ReportsScreen(OncallScreen):
     TITLE = "Reports"
 
     DEFAULT_CSS = """
+    ReportsScreen #report-body { scrollbar-gutter: stable; }
     ReportsScreen #report-summary { height: auto; padding: 0 1; }
-    ReportsScreen .chart-row { height: 9; }
-    ReportsScreen .chart-row PlotextPlot { width: 1fr; height: 9; }
-    ReportsScreen .chart-numbers { width: 33; height: 9; padding: 0 1; }
+    ReportsScreen .chart-row { height: 10; }
+    ReportsScreen .chart-row BarChart { width: 1fr; height: 10; }
+    ReportsScreen .chart-numbers { width: 33; height: 10; padding: 1 1 0 1; }
     """
 
     BINDINGS = [
@@ -52,12 +53,12 @@ class ReportsScreen(OncallScreen):
             yield Static("", id="report-summary", markup=False)
             for name in CHARTS:
                 with Horizontal(classes="chart-row", id=f"row-{name}"):
-                    yield PlotextPlot(id=f"chart-{name}")
+                    yield BarChart(id=f"chart-{name}")
                     yield Static("", classes="chart-numbers", id=f"numbers-{name}", markup=False)
 
     def on_mount(self) -> None:
         for name in CHARTS:
-            self.query_one(f"#chart-{name}", PlotextPlot).theme = "textual-clear"
+            self.query_one(f"#chart-{name}", BarChart).theme = "textual-clear"
 
     def refresh_data(self) -> None:
         """Read the report of the last :attr:`days` days (the app's clock) and redraw every chart."""
@@ -159,19 +160,41 @@ class ReportsScreen(OncallScreen):
         series: list[list[int]],
         numbers: list[str],
     ) -> None:
-        widget = self.query_one(f"#chart-{name}", PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
+        self.query_one(f"#chart-{name}", BarChart).show(title, labels, series)
+        self.query_one(f"#numbers-{name}", Static).update("\n".join(numbers))
+
+
+class BarChart(PlotextPlot):
+    """A bar chart (stacked when given several series) drawn from scratch at every render, so what it shows
+    depends only on its data and its size (plotext keeps state between builds otherwise: a resized
+    figure's tick labels could land a column apart from a fresh one's)."""
+
+    def __init__(self, *, id: str) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._chart: tuple[str, list[str], list[list[int]]] = ("", [], [])
+
+    def show(self, title: str, labels: list[str], series: list[list[int]]) -> None:
+        self._chart = (title, labels, series)
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        title, labels, series = self._chart
+        plt = self.plt
+        plt.clear_figure()
         plt.title(title)
         top = max((sum(col) for col in zip(*series, strict=True)), default=0)
         step = max(1, -(-top // 4))  # whole numbers on the count axis, at most 5 ticks
-        plt.yticks(list(range(0, top + step, step)))
-        if labels:
-            short = [label[:10] for label in labels]
-            if len(series) == 1:
-                plt.bar(short, series[0], marker="sd")
-            else:
-                # the second part (night, exhausted) differs by glyph, not only by colour (NO_COLOR)
-                plt.stacked_bar(short, series, marker=["sd", "▒"])  # type: ignore[arg-type]  # stub: str only
-        widget.refresh()
-        self.query_one(f"#numbers-{name}", Static).update("\n".join(numbers))
+        counts = [float(c) for c in range(0, top + step, step)]
+        # plotext writes tick labels in a hash-dependent order, so labels that could touch are avoided:
+        # few bars are drawn across (one label per row), many (the hours) down with every third labelled
+        if labels and len(labels) <= 8:
+            short = [label[:12] for label in reversed(labels)]  # plotext draws the first at the bottom
+            parts = [list(reversed(part)) for part in series]
+            markers = ["sd", "▒"][: len(series)]  # the second part differs by glyph, not only by colour
+            plt.stacked_bar(short, parts, marker=markers, orientation="h", width=0.6)  # type: ignore[arg-type]
+            plt.xticks(counts)
+        elif labels:
+            plt.bar(list(range(1, len(labels) + 1)), series[0], marker="sd")
+            plt.xticks([float(x) for x in range(1, len(labels) + 1, 3)], labels[::3])
+            plt.yticks(counts)
+        return super().render()
