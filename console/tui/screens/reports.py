@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -61,16 +62,27 @@ class ReportsScreen(OncallScreen):
             self.query_one(f"#chart-{name}", BarChart).theme = "textual-clear"
 
     def refresh_data(self) -> None:
-        """Read the report of the last :attr:`days` days (the app's clock) and redraw every chart."""
+        """Read the report of the last :attr:`days` days (the app's clock) in a worker thread, then redraw
+        every chart: a long history or another process's write never holds up the screen."""
+        self._load(self.days)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _load(self, days: int) -> None:
         ctx = self.oncall.ctx
         try:
             end = ctx.now()
-            window = reports.Period(end - timedelta(days=self.days), end, "UTC")
-            self.data = reports.report_wire(ctx, window, reports.compute(ctx, window))
+            window = reports.Period(end - timedelta(days=days), end, "UTC")
+            data = reports.report_wire(ctx, window, reports.compute(ctx, window))
         except DomainError as exc:
-            self.flash(exc.message, error=True)
+            self.app.call_from_thread(self.flash, exc.message, error=True)
             return
-        self._draw(self.data)
+        self.app.call_from_thread(self._show, data, days)
+
+    def _show(self, data: dict[str, Any], days: int) -> None:
+        if not self.is_mounted or days != self.days:
+            return  # a newer read for another period is under way
+        self.data = data
+        self._draw(data)
 
     def action_next_period(self) -> None:
         self.days = PERIODS[(PERIODS.index(self.days) + 1) % len(PERIODS)]
