@@ -32,7 +32,7 @@ import heapq
 import math
 import random
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from typing import Any
 from engine import escalation as esc
 from engine import rotation
 from engine.model import Membership, Policy, Schedule, Target
+from engine.reports import NIGHT_END, NIGHT_START, percentile
 
 __all__ = [
     "Behaviour",
@@ -130,19 +131,11 @@ class Scenario:
     default: Behaviour = Behaviour()
     layer_behaviour: tuple[tuple[str | None, int, BehaviourPatch], ...] = ()  # (policy id|None, position, …)
     people: dict[str, Person] = field(default_factory=dict)
-    night_start: time = time(22, 0)
-    night_end: time = time(7, 0)
+    night_start: time = NIGHT_START  # the definitions shared with the live report (engine/reports.py)
+    night_end: time = NIGHT_END
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of an ascending sequence (``q`` in 0..100); None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def _mix(x: int) -> int:

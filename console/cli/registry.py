@@ -32,6 +32,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.drills", "simulate_command"),
     ("console.cli.drills", "lint_command"),
     ("console.cli.drills", "explain_command"),
+    ("console.cli.reports", "report_command"),
     ("console.cli.sync", "sync_group"),
     ("console.cli.watching", "completion_command"),
     ("console.cli.heartbeats", "heartbeats_group"),

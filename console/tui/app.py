@@ -59,6 +59,12 @@ def _people_screen() -> Screen[None]:
     return PeopleScreen()
 
 
+def _reports_screen() -> Screen[None]:
+    from console.tui.screens.reports import ReportsScreen
+
+    return ReportsScreen()
+
+
 def _oncall_commands() -> type[Provider]:
     from console.tui.commands import OncallCommands
 
@@ -73,6 +79,7 @@ class OncallApp(App[None]):
         "policies": _policies_screen,
         "schedules": _schedules_screen,
         "people": _people_screen,
+        "reports": _reports_screen,
     }
     DEFAULT_MODE = "incidents"
     COMMANDS = App.COMMANDS | {_oncall_commands}
@@ -84,6 +91,7 @@ class OncallApp(App[None]):
         Binding("2", "switch_mode('policies')", "Go to policies", id="app.policies", show=False),
         Binding("3", "switch_mode('schedules')", "Go to schedules", id="app.schedules", show=False),
         Binding("4", "switch_mode('people')", "Go to people", id="app.people", show=False),
+        Binding("5", "switch_mode('reports')", "Go to reports", id="app.reports", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("colon", "open_palette", "Command palette", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),

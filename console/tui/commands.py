@@ -15,7 +15,13 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-MODE_TITLES = {"incidents": "Incidents", "policies": "Policies", "schedules": "Schedules", "people": "People"}
+MODE_TITLES = {
+    "incidents": "Incidents",
+    "policies": "Policies",
+    "schedules": "Schedules",
+    "people": "People",
+    "reports": "Reports",
+}
 SKIP_ACTIONS = {"command_palette", "open_palette", "help_quit"}
 
 Command = tuple[str, str, Callable[[], Any]]
@@ -47,6 +53,7 @@ class OncallCommands(Provider):
         from console.tui.screens.incidents import IncidentsScreen
         from console.tui.screens.people import PeopleScreen
         from console.tui.screens.policies import PoliciesScreen
+        from console.tui.screens.reports import ReportsScreen
         from console.tui.screens.schedules import SchedulesScreen
 
         mode_screens = {
@@ -54,6 +61,7 @@ class OncallCommands(Provider):
             "policies": PoliciesScreen,
             "schedules": SchedulesScreen,
             "people": PeopleScreen,
+            "reports": ReportsScreen,
         }
         for number, (mode, title) in enumerate(MODE_TITLES.items(), start=1):
             add(f"Go to {title}", f"key {number}", partial(app.switch_mode, mode))
