@@ -272,6 +272,7 @@ async def test_filter_by_status_word_finds_resolved(make_app: MakeApp, ctx: Ctx,
 async def test_my_oncall_view(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     me = demo.users["alice"]
     now = FROZEN
+    incidents.escalate_now(ctx, demo.incidents[1], 2)  # SRE Critical's layer 2 pages Alice and Grace
     shifts = [
         s
         for s in schedules.person_shifts(ctx, me, now - timedelta(days=7), now + timedelta(days=14))
@@ -299,6 +300,7 @@ async def test_my_oncall_view(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> Non
                 for ev in incidents.get_incident(ctx, i)["timeline"]
             )
         ]
+        assert demo.incidents[1] in paged
         assert len([p for p in pages if "no open pages" not in p]) == len(paged)
         if paged:
             target = next(i for i in paged if incidents.get_incident(ctx, i)["acknowledgedBy"] is None)
@@ -338,7 +340,7 @@ async def test_help_lists_the_new_keys(make_app: MakeApp) -> None:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         rows = {desc: keys for keys, desc, _ in app.screen.rows}  # type: ignore[attr-defined]
-        assert rows["Open/resolved"] == "f"
+        assert rows["Status filter: open, resolved, all"] == "f"
         assert rows["Go to my on-call"] == "m"
         await pilot.press("escape")
         await go_schedules(pilot)

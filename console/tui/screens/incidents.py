@@ -49,7 +49,7 @@ class IncidentsScreen(IncidentActions):
         Binding(
             "f",
             "status_filter",
-            "Open/resolved",
+            "Status filter: open, resolved, all",
             id="incidents.status_filter",
             show=False,
             tooltip="Show open, resolved or all incidents",
@@ -64,6 +64,9 @@ class IncidentsScreen(IncidentActions):
         self._availability: object = ()
         self._drill_key: str | None = None
         self.view = "open"  # the status filter: one of VIEWS
+        self._history_full = (
+            False  # the history view holds HISTORY_LIMIT resolved incidents: older ones exist
+        )
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -140,6 +143,7 @@ class IncidentsScreen(IncidentActions):
         if self.view == "open":
             return open_rows
         resolved = resolved_incidents(self.oncall.db, self.oncall.ctx.org_id, HISTORY_LIMIT)
+        self._history_full = len(resolved) >= HISTORY_LIMIT
         return resolved if self.view == "resolved" else open_rows | resolved
 
     def _changes_in_view(self, changes: dict[str, IncidentRow | None]) -> dict[str, IncidentRow | None]:
@@ -205,6 +209,8 @@ class IncidentsScreen(IncidentActions):
         t = self.table
         total, word = t.open_count, VIEW_WORDS[self.view]
         parts = [f"{total} {word}" if t.shown_count == total else f"{t.shown_count} of {total} {word}"]
+        if self.view != "open" and self._history_full:
+            parts.append(f"the newest {HISTORY_LIMIT} resolved (older: oncall incidents --status resolved)")
         parts.append(f"sorted by {t.sort_by}")
         drills = self.oncall.drills
         if drills.drill is not None:
