@@ -23,7 +23,7 @@ from console.tui.widgets.incident_table import IncidentTable
 from engine.clock import monotonic
 
 FULL_RESYNC_S = 20.0
-HISTORY_LIMIT = 500  # resolved incidents the history views hold (the newest; `oncall incidents --all` pages)
+HISTORY_LIMIT = 500  # resolved incidents the history views hold: the newest
 VIEWS = ("open", "resolved", "all")  # the status filter, in the order `f` cycles through it
 VIEW_WORDS = {"open": "open", "resolved": "resolved", "all": "open or resolved"}
 
@@ -210,7 +210,7 @@ class IncidentsScreen(IncidentActions):
         total, word = t.open_count, VIEW_WORDS[self.view]
         parts = [f"{total} {word}" if t.shown_count == total else f"{t.shown_count} of {total} {word}"]
         if self.view != "open" and self._history_full:
-            parts.append(f"the newest {HISTORY_LIMIT} resolved (older: oncall incidents --status resolved)")
+            parts.append(f"the newest {HISTORY_LIMIT} resolved shown")
         parts.append(f"sorted by {t.sort_by}")
         drills = self.oncall.drills
         if drills.drill is not None:

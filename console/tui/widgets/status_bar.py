@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from console.tui.app import OncallApp
 
 MODES = (("incidents", "1", "Incidents"), ("policies", "2", "Policies"), ("schedules", "3", "Schedules"))
-# Modes without a permanent tab (their key still works everywhere); shown as a tab only while open.
-OTHER_MODES = {"people": ("4", "People"), "mine": ("m", "My on-call")}
+# A mode without a permanent tab (its key still works everywhere): shown as a tab only while open.
+MINE = ("mine", "m", "My on-call")
 ENGINE_LOOK = {
     "embedded": ("●", "embedded"),
     "attached": ("◐", "attached"),
@@ -62,8 +62,8 @@ class StatusBar(Horizontal):
                 parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
             else:
                 parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
-        if self.mode == "mine":
-            key, label = OTHER_MODES[self.mode]
+        if self.mode == MINE[0]:
+            _, key, label = MINE
             parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
         self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
