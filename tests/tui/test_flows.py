@@ -19,6 +19,7 @@ from console.tui.screens.incident_detail import IncidentDetailScreen
 from console.tui.screens.my_oncall import MyOncallScreen
 from console.tui.widgets.incident_table import IncidentTable
 from console.tui.widgets.layer_list import LayerList
+from engine.clock import VirtualClock
 from engine.service import Ctx, incidents, schedules
 from engine.service.demo import DemoOrg
 from tests.tui.conftest import FROZEN, settle, wait_for
@@ -355,3 +356,20 @@ async def test_help_lists_the_new_keys(make_app: MakeApp) -> None:
             ("Delete rotation", "d"),
         ]:
             assert rows[desc] == key
+
+
+async def test_my_oncall_follows_the_clock(make_app: MakeApp, clock: VirtualClock) -> None:
+    """Alice's next Platform Primary shift starts Tue 03 Mar 09:00 New York (14:00Z): once the clock
+    passes it, the view says she is on call, without any write to the database."""
+    app = make_app(tick_seconds=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MyOncallScreen), "the my on-call view")
+        await wait_for(pilot, lambda: "not on call now" in rendered(app, "#mine-head"))
+        assert "Tue 03 Mar 09:00 · your Platform Primary shift starts" in rendered(app, "#mine-head")
+        clock.advance_to(FROZEN + timedelta(days=1, minutes=1))
+        await wait_for(pilot, lambda: "● on call now" in rendered(app, "#mine-head"), "the shift to start")
+        head = rendered(app, "#mine-head")
+        assert "Platform Primary until Wed 09:00" in head
+        assert "Wed 04 Mar 09:00 · your Platform Primary shift ends" in head

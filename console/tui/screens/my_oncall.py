@@ -51,6 +51,7 @@ class MyOncallScreen(IncidentActions):
         self._order: list[str] = []
         self._tz: dict[str, str] = {}
         self._signature: object = None
+        self._minute: datetime | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(classes="pane-right"):
@@ -65,6 +66,14 @@ class MyOncallScreen(IncidentActions):
     def on_mount(self) -> None:
         self.sync()
         self.query_one("#mine-pages", OptionList).focus()
+
+    def tick(self, now: datetime) -> None:
+        # "on call now" and the next handoff move with the clock, not only with the data: re-read each
+        # minute (the signature check makes an unchanged minute free to repaint).
+        minute = now.replace(second=0, microsecond=0)
+        if minute != self._minute and self.query("#mine-head"):
+            self._minute = minute
+            self.refresh_data()
 
     @property
     def me(self) -> str | None:
