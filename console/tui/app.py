@@ -1,4 +1,4 @@
-"""The on-call console: four modes (incidents, policies, schedules, people) over one database and one clock.
+"""The on-call console: five modes (incidents, policies, schedules, people, my on-call) over one database and one clock.
 
 Live data: a timer polls ``PRAGMA data_version`` (it changes when another connection commits: the embedded
 engine's, another process's) and the console's own service calls mark the data dirty; either way the
@@ -65,6 +65,12 @@ def _reports_screen() -> Screen[None]:
     return ReportsScreen()
 
 
+def _my_oncall_screen() -> Screen[None]:
+    from console.tui.screens.my_oncall import MyOncallScreen
+
+    return MyOncallScreen()
+
+
 def _oncall_commands() -> type[Provider]:
     from console.tui.commands import OncallCommands
 
@@ -80,6 +86,7 @@ class OncallApp(App[None]):
         "schedules": _schedules_screen,
         "people": _people_screen,
         "reports": _reports_screen,
+        "mine": _my_oncall_screen,
     }
     DEFAULT_MODE = "incidents"
     COMMANDS = App.COMMANDS | {_oncall_commands}
@@ -92,6 +99,7 @@ class OncallApp(App[None]):
         Binding("3", "switch_mode('schedules')", "Go to schedules", id="app.schedules", show=False),
         Binding("4", "switch_mode('people')", "Go to people", id="app.people", show=False),
         Binding("5", "switch_mode('reports')", "Go to reports", id="app.reports", show=False),
+        Binding("m", "switch_mode('mine')", "Go to my on-call", id="app.mine", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("colon", "open_palette", "Command palette", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),

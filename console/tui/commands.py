@@ -21,7 +21,9 @@ MODE_TITLES = {
     "schedules": "Schedules",
     "people": "People",
     "reports": "Reports",
+    "mine": "My on-call",
 }
+MODE_KEYS = {"incidents": "1", "policies": "2", "schedules": "3", "people": "4", "reports": "5", "mine": "m"}
 SKIP_ACTIONS = {"command_palette", "open_palette", "help_quit"}
 
 Command = tuple[str, str, Callable[[], Any]]
@@ -51,6 +53,7 @@ class OncallCommands(Provider):
             prefix = "App" if node is app else label
             add(f"{prefix}: {b.description}", f"key {', '.join(keys)}", partial(self._run, node, b.action))
         from console.tui.screens.incidents import IncidentsScreen
+        from console.tui.screens.my_oncall import MyOncallScreen
         from console.tui.screens.people import PeopleScreen
         from console.tui.screens.policies import PoliciesScreen
         from console.tui.screens.reports import ReportsScreen
@@ -62,9 +65,10 @@ class OncallCommands(Provider):
             "schedules": SchedulesScreen,
             "people": PeopleScreen,
             "reports": ReportsScreen,
+            "mine": MyOncallScreen,
         }
-        for number, (mode, title) in enumerate(MODE_TITLES.items(), start=1):
-            add(f"Go to {title}", f"key {number}", partial(app.switch_mode, mode))
+        for mode, title in MODE_TITLES.items():
+            add(f"Go to {title}", f"key {MODE_KEYS[mode]}", partial(app.switch_mode, mode))
             screen_cls = mode_screens[mode]
             if mode == app.current_mode:
                 continue

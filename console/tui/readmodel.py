@@ -96,6 +96,16 @@ def open_incidents(db: Database, org_id: str) -> tuple[dict[str, IncidentRow], i
     return _rows(rows), position
 
 
+def resolved_incidents(db: Database, org_id: str, limit: int) -> dict[str, IncidentRow]:
+    """The ``limit`` newest resolved incidents, keyed by id (the incidents screen's history views)."""
+    return _rows(readmodel.resolved_incidents(db, org_id, limit))
+
+
+def my_open_incidents(db: Database, org_id: str, user_id: str) -> dict[str, IncidentRow]:
+    """Open incidents ``user_id`` owns or was paged for, keyed by id."""
+    return _rows(readmodel.my_open_incidents(db, org_id, user_id))
+
+
 def some_incidents(db: Database, org_id: str, ids: list[str]) -> dict[str, IncidentRow]:
     """The rows of ``ids`` (resolved ones included), keyed by id: how a drill's scratch copy is read."""
     return _rows(readmodel.some_incidents(db, org_id, ids))

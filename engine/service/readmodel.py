@@ -25,6 +25,18 @@ def open_incidents(db: Database, org_id: str) -> tuple[list[Any], int]:
         return incident_queries.open_incident_rows(db, org_id), position
 
 
+def resolved_incidents(db: Database, org_id: str, limit: int) -> list[Any]:
+    """The ``limit`` newest resolved incidents of the organisation (newest first): the console's history."""
+    with db.read():
+        return incident_queries.resolved_incident_rows(db, org_id, limit)
+
+
+def my_open_incidents(db: Database, org_id: str, user_id: str) -> list[Any]:
+    """Open incidents ``user_id`` owns or was paged for: the "my on-call" view's pages."""
+    with db.read():
+        return incident_queries.open_incident_rows_of(db, org_id, user_id)
+
+
 def some_incidents(db: Database, org_id: str, ids: Sequence[str]) -> list[Any]:
     """The rows of ``ids`` (resolved ones included): how a drill's scratch copy is read."""
     with db.read():

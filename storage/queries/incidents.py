@@ -25,6 +25,14 @@ FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
 """
 _OPEN_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.status != 'resolved'"
 _SOME_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))"
+# ``+i.status``: walk incidents_org_created newest first and stop at the limit, rather than collect every
+# resolved incident through incidents_org_status and sort them (history may hold 100,000).
+_RESOLVED_SQL = (
+    _COLUMNS + "WHERE i.org_id = ? AND +i.status = 'resolved' ORDER BY i.created_at DESC, i.id DESC LIMIT ?"
+)
+_MINE_SQL = _OPEN_SQL + (
+    " AND (i.owner_id = ? OR EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.user_id = ?))"
+)
 
 
 def timeline_position(db: Database) -> int:
@@ -35,6 +43,18 @@ def timeline_position(db: Database) -> int:
 def open_incident_rows(db: Database, org_id: str) -> list[sqlite3.Row]:
     """Every incident of the organisation that is not resolved, with its escalation columns (any order)."""
     return db.all(_OPEN_SQL, (org_id,))
+
+
+def resolved_incident_rows(db: Database, org_id: str, limit: int) -> list[sqlite3.Row]:
+    """The organisation's ``limit`` newest resolved incidents (by ``created_at``, then id), with the
+    escalation columns of :func:`open_incident_rows`."""
+    return db.all(_RESOLVED_SQL, (org_id, limit))
+
+
+def open_incident_rows_of(db: Database, org_id: str, user_id: str) -> list[sqlite3.Row]:
+    """The organisation's open incidents that ``user_id`` owns or was paged for (a page queue row names
+    them), with the columns of :func:`open_incident_rows` (any order)."""
+    return db.all(_MINE_SQL, (org_id, user_id, user_id))
 
 
 def incident_rows(db: Database, org_id: str, ids: Sequence[str]) -> list[sqlite3.Row]:

@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList
 
 from console.tui import OncallApp
-from engine.service import Ctx, contacts, notification_rules
+from engine.service import Ctx, contacts, incidents, notification_rules
 from engine.service.demo import DemoOrg
 from tests.tui.conftest import settle
 
@@ -124,3 +124,77 @@ def test_new_incident_form_with_errors(snap_compare, make_app: MakeApp, size: tu
 def test_incidents_no_color(snap_compare, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_settle)
+
+
+# -- the flows of issue 15 item 2: schedules and rotation layers edited, history, my on-call ----------
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_new_schedule_form_with_errors(snap_compare, make_app: MakeApp, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _settle(pilot)
+        await pilot.press("3")
+        await _settle(pilot)
+        await pilot.press("N")
+        await _settle(pilot)
+        await pilot.press(*"Platform Primary", "ctrl+s")  # the name is taken: refused inline
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_edit_rotation_layer_form(snap_compare, make_app: MakeApp, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _settle(pilot)
+        await pilot.press("3")
+        await _settle(pilot)
+        _pick(pilot, "#schedule-list", "Platform Secondary")
+        await _settle(pilot)
+        pilot.app.screen.query_one("#rotation-list", OptionList).focus()
+        await pilot.press("e")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_resolved_incidents(
+    snap_compare, make_app: MakeApp, ctx: Ctx, demo: DemoOrg, size: tuple[int, int]
+) -> None:  # type: ignore[no-untyped-def]
+    incidents.resolve_incident(ctx, demo.incidents[1], "index rebuilt")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _settle(pilot)
+        await pilot.press("f")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_resolved_incident_detail(
+    snap_compare, make_app: MakeApp, ctx: Ctx, demo: DemoOrg, size: tuple[int, int]
+) -> None:  # type: ignore[no-untyped-def]
+    incidents.resolve_incident(ctx, demo.incidents[1], "index rebuilt")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _settle(pilot)
+        await pilot.press("f")
+        await _settle(pilot)
+        await pilot.press("enter")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_my_oncall(snap_compare, make_app: MakeApp, ctx: Ctx, demo: DemoOrg, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    incidents.escalate_now(ctx, demo.incidents[1], 2)  # SRE Critical's layer 2 pages Alice
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _settle(pilot)
+        await pilot.press("m")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

@@ -180,8 +180,17 @@ class IncidentDetailScreen(IncidentActions):
         if inc.get("acknowledgedBy"):
             bits.append(f" · acked by {self._person(inc['acknowledgedBy'])}")
         bits.append(f" · opened {ago(parse_iso(inc['createdAt']), now)}")
+        if inc.get("resolvedAt"):
+            bits.append(f" · resolved {ago(parse_iso(inc['resolvedAt']), now)}")
         line2 = Text.assemble(*bits)
         parts = [line1, line2]
+        note = next((h["resolutionNote"] for h in inc["statusHistory"] if h.get("resolutionNote")), None)
+        if inc["status"] == "resolved":
+            parts.append(
+                Text.assemble(("resolution: ", "bold"), plain(note, style="italic"))
+                if note
+                else Text("resolved without a note", style="dim italic")
+            )
         if inc.get("description"):
             parts.append(plain(inc["description"], style="italic", ellipsis=False))
         self.query_one("#detail-head", Static).update(Text("\n").join(parts))

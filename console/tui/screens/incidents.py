@@ -17,12 +17,17 @@ from console.tui.readmodel import (
     changed_alert_counts,
     changed_incidents,
     open_incidents,
+    resolved_incidents,
+    some_incidents,
 )
 from console.tui.screens.incident_actions import IncidentActions
 from console.tui.widgets.incident_table import IncidentTable
 from engine.clock import monotonic
 
 FULL_RESYNC_S = 20.0
+HISTORY_LIMIT = 500  # resolved incidents the history views hold: the newest
+VIEWS = ("open", "resolved", "all")  # the status filter, in the order `f` cycles through it
+VIEW_WORDS = {"open": "open", "resolved": "resolved", "all": "open or resolved"}
 
 
 class IncidentsScreen(IncidentActions):
@@ -43,6 +48,14 @@ class IncidentsScreen(IncidentActions):
         Binding("enter", "open", "Details", id="incidents.open"),
         Binding("slash", "filter", "Filter", id="incidents.filter"),
         Binding("o", "sort", "Sort", id="incidents.sort", tooltip="Sort by severity or by age"),
+        Binding(
+            "f",
+            "status_filter",
+            "Status filter: open, resolved, all",
+            id="incidents.status_filter",
+            show=False,
+            tooltip="Show open, resolved or all incidents",
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="incidents.clear_filter"),
     ]
 
@@ -53,6 +66,10 @@ class IncidentsScreen(IncidentActions):
         self._full_at = 0.0
         self._availability: object = ()
         self._drill_key: str | None = None
+        self.view = "open"  # the status filter: one of VIEWS
+        self._history_full = (
+            False  # the history view holds HISTORY_LIMIT resolved incidents: older ones exist
+        )
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -99,12 +116,12 @@ class IncidentsScreen(IncidentActions):
             self._alerts_mark = alerts_mark(db, org_id)
             rows, self._position = open_incidents(db, org_id)
             self._full_at = monotonic()
-            self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
+            self.table.apply(self._in_view(rows) | self._drill_rows(), self.oncall.clock.now())
         else:
             changes, self._position = changed_incidents(db, org_id, self._position)
             counts, self._alerts_mark = changed_alert_counts(db, org_id, self._alerts_mark)
             changes = counts | changes
-            self.table.apply_changes(changes, self.oncall.clock.now())
+            self.table.apply_changes(self._changes_in_view(changes), self.oncall.clock.now())
             if monotonic() - self._full_at > FULL_RESYNC_S:
                 self._full_at = monotonic()
                 self._resync()
@@ -114,7 +131,7 @@ class IncidentsScreen(IncidentActions):
     @work(thread=True, exclusive=True, group="incident-resync")
     def _resync(self) -> None:
         rows, position = open_incidents(self.oncall.db, self.oncall.ctx.org_id)
-        self.app.call_from_thread(self._apply_resync, rows, position)
+        self.app.call_from_thread(self._apply_resync, self._in_view(rows), position)
 
     def _apply_resync(self, rows: dict[str, IncidentRow], position: int) -> None:
         if self._mounted_table() is None:
@@ -123,6 +140,47 @@ class IncidentsScreen(IncidentActions):
         # Anything logged after the snapshot is fetched again by the next incremental read.
         self._position = min(self._position or position, position)
         self._summary()
+
+    # -- the status filter (open, resolved, all) -------------------------------------------------------
+
+    def _in_view(self, open_rows: dict[str, IncidentRow]) -> dict[str, IncidentRow]:
+        """What the status filter shows, given every open incident: the open ones, the newest resolved
+        ones (at most HISTORY_LIMIT, read on each full read), or both."""
+        if self.view == "open":
+            return open_rows
+        resolved = resolved_incidents(self.oncall.db, self.oncall.ctx.org_id, HISTORY_LIMIT)
+        self._history_full = len(resolved) >= HISTORY_LIMIT
+        return resolved if self.view == "resolved" else open_rows | resolved
+
+    def _changes_in_view(self, changes: dict[str, IncidentRow | None]) -> dict[str, IncidentRow | None]:
+        """The incremental read answers None for an incident that is no longer open; a history view keeps
+        it (as resolved), and the resolved view drops the open ones."""
+        if self.view == "open" or not changes:
+            return changes
+        gone = [key for key, row in changes.items() if row is None]
+        if gone:
+            found = some_incidents(self.oncall.db, self.oncall.ctx.org_id, gone)
+            for key in gone:
+                row = found.get(key)
+                if row is not None and row.status == "resolved":
+                    changes[key] = row
+        if self.view == "resolved":
+            changes = {
+                k: (r if r is not None and r.status == "resolved" else None) for k, r in changes.items()
+            }
+        return changes
+
+    def set_view(self, view: str) -> None:
+        """Show ``view`` (one of VIEWS): a full read, the cursor kept on its incident when still shown."""
+        if view == self.view:
+            return
+        self.view = view
+        self._position = None
+        self.refresh_data()
+        self.flash(f"showing {VIEW_WORDS[view]} incidents · f changes it")
+
+    def action_status_filter(self) -> None:
+        self.set_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
 
     def tick(self, now: datetime) -> None:
         if (table := self._mounted_table()) is not None:
@@ -155,8 +213,10 @@ class IncidentsScreen(IncidentActions):
 
     def _summary(self) -> None:
         t = self.table
-        total = t.open_count
-        parts = [f"{total} open" if t.shown_count == total else f"{t.shown_count} of {total} open"]
+        total, word = t.open_count, VIEW_WORDS[self.view]
+        parts = [f"{total} {word}" if t.shown_count == total else f"{t.shown_count} of {total} {word}"]
+        if self.view != "open" and self._history_full:
+            parts.append(f"the newest {HISTORY_LIMIT} resolved shown")
         parts.append(f"sorted by {t.sort_by}")
         drills = self.oncall.drills
         if drills.drill is not None:
@@ -218,6 +278,10 @@ class IncidentsScreen(IncidentActions):
 
     @on(Input.Changed, "#incident-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        if self.view == "open" and any(
+            len(w) >= 5 and "resolved".startswith(w) for w in event.value.lower().split()
+        ):
+            self.set_view("all")  # `/resolved` finds resolved incidents: the open view holds none
         self.table.set_filter(event.value)
         self._summary()
 

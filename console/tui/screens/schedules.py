@@ -1,4 +1,5 @@
-"""Mode 3: schedules, who is on call now, 14 days ahead, rotation layers (add, reorder) and overrides."""
+"""Mode 3: schedules (create, edit, delete), who is on call now, 14 days ahead, rotation layers (add, edit,
+delete, reorder) and overrides."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ class SchedulesScreen(OncallScreen):
         Binding("u", "undo", "Undo", id="schedules.undo"),
         Binding("o", "add_override", "Add override", id="schedules.add_override"),
         Binding("x", "delete_override", "Remove override", id="schedules.delete_override", show=False),
+        Binding("e", "edit_rotation", "Edit rotation", id="schedules.edit_rotation", show=False),
+        Binding("d", "delete_rotation", "Delete rotation", id="schedules.delete_rotation", show=False),
+        Binding("N", "new_schedule", "New schedule", id="schedules.new", show=False),
+        Binding("r", "edit_schedule", "Edit schedule", id="schedules.edit", show=False),
+        Binding("D", "delete_schedule", "Delete schedule", id="schedules.delete", show=False),
     ]
 
     def __init__(self) -> None:
@@ -65,6 +71,7 @@ class SchedulesScreen(OncallScreen):
         )
         self._tz = "UTC"
         self._shown_signature: object = None
+        self._rotations: dict[str, dict[str, Any]] = {}
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="panes"):
@@ -125,8 +132,11 @@ class SchedulesScreen(OncallScreen):
         head = self.query_one("#schedule-head", Static)
         timeline = self.query_one(ScheduleTimeline)
         if self.schedule_id is None:
-            head.update(Text("No schedules yet.", style="italic"))
+            head.update(Text("No schedules yet: N creates one.", style="italic"))
             timeline.show(None)
+            self.rotation_list.set_items([])
+            self.query_one("#override-list", OptionList).set_options([])
+            self.refresh_bindings()
             return
         ctx, now = self.oncall.ctx, self.oncall.clock.now()
         try:
@@ -165,6 +175,7 @@ class SchedulesScreen(OncallScreen):
         )
         names = dict(self.oncall.directory.full)
         items = []
+        self._rotations = {layer["id"]: layer for layer in sched["layers"]}
         for layer in sched["layers"]:
             people = ", ".join(
                 self.oncall.directory.name(p, short=True) + ("" if p in active else " (removed)")
@@ -213,6 +224,10 @@ class SchedulesScreen(OncallScreen):
     def _schedule_selected(self) -> None:
         self.rotation_list.focus()
 
+    @on(OptionList.OptionSelected, "#rotation-list")
+    def _rotation_selected(self) -> None:
+        self.action_edit_rotation()
+
     @on(OptionList.OptionHighlighted, "#override-list")
     def _override_highlighted(self) -> None:
         self.refresh_bindings()
@@ -236,45 +251,82 @@ class SchedulesScreen(OncallScreen):
     def action_undo(self) -> None:
         self.reorders.undo()
 
-    def action_add_rotation(self) -> None:
-        sid = self.schedule_id
-        if sid is None:
-            return
-        ctx, tz = self.oncall.ctx, self._tz
+    def _rotation_fields(self, layer: dict[str, Any] | None) -> list[Field]:
+        """The rotation-layer form: every field, filled from ``layer`` when editing one. Times are local
+        to the schedule's zone; participants are offered in the layer's rotation order first."""
+        tz = self._tz
+        now = self.oncall.clock.now().astimezone(ZoneInfo(tz))
         people = self.oncall.directory.people()
-        today = self.oncall.clock.now().astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d 00:00")
-        fields = [
-            Field("name", "Name", required=True),
+        current = list((layer or {}).get("participantIds", []))
+        ranked = {uid: i for i, uid in enumerate(current)}
+        people = sorted(people, key=lambda p: (ranked.get(p[1], len(ranked)),))
+        until = (layer or {}).get("effectiveUntil")
+        return [
+            Field("name", "Name", value=(layer or {}).get("name"), required=True),
             Field(
                 "rotationType",
                 "Rotation",
                 kind="select",
                 options=[(t, t) for t in ROTATION_TYPES],
-                value="weekly",
+                value=(layer or {}).get("rotationType", "weekly"),
                 required=True,
             ),
             Field(
                 "rotationLengthDays",
                 "Length in days (custom only)",
                 kind="int",
+                value=(layer or {}).get("rotationLengthDays") if layer else None,
                 show_when=("rotationType", "custom"),
             ),
-            Field("handoffTime", f"Handoff time HH:MM ({tz})", value="09:00", required=True),
-            Field("effectiveFrom", f"Starts YYYY-MM-DD HH:MM ({tz})", value=today, required=True),
+            Field(
+                "handoffTime",
+                f"Handoff time HH:MM ({tz})",
+                value=(layer or {}).get("handoffTime", "09:00"),
+                required=True,
+            ),
+            Field(
+                "effectiveFrom",
+                f"Starts YYYY-MM-DD HH:MM ({tz})",
+                value=_local(layer["effectiveFrom"], tz) if layer else now.strftime("%Y-%m-%d 00:00"),
+                required=True,
+            ),
+            Field(
+                "effectiveUntil",
+                f"Ends YYYY-MM-DD HH:MM ({tz})",
+                value=_local(until, tz) if until else None,
+                placeholder="empty: no end",
+            ),
             Field(
                 "participantIds",
                 "Participants (they rotate in the order you tick them)",
                 kind="multi",
                 options=people,
+                value=current,
                 required=True,
             ),
         ]
 
+    def _rotation_body(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The form's values as a rotation-layer body (times to ISO instants, unset length left out)."""
+        tz = self._tz
+        body = dict(values)
+        body["effectiveFrom"] = parse_local(values.get("effectiveFrom"), tz, "effectiveFrom")
+        body["effectiveUntil"] = parse_local(values.get("effectiveUntil"), tz, "effectiveUntil")
+        if body.get("rotationLengthDays") is None:
+            body.pop("rotationLengthDays", None)
+        return body
+
+    def action_add_rotation(self) -> None:
+        sid = self.schedule_id
+        if sid is None:
+            self.flash("no schedule yet: N creates one", error=True)
+            return
+        ctx = self.oncall.ctx
+
         def submit(values: dict[str, Any]) -> Any:
-            body = dict(values)
-            body["effectiveFrom"] = parse_local(values.get("effectiveFrom"), tz, "effectiveFrom")
-            if body.get("rotationLengthDays") is None:
-                body.pop("rotationLengthDays", None)
+            body = self._rotation_body(values)
+            if body["effectiveUntil"] is None:
+                body.pop("effectiveUntil")
             return schedules.add_rotation_layer(ctx, sid, body)
 
         def done(result: Any) -> None:
@@ -283,7 +335,131 @@ class SchedulesScreen(OncallScreen):
                 self.refresh_data()
                 self.flash(f"rotation layer {result['name']} added")
 
-        self.app.push_screen(FormScreen("Add a rotation layer", fields, submit, ok="Add"), done)
+        form = FormScreen("Add a rotation layer", self._rotation_fields(None), submit, ok="Add")
+        self.app.push_screen(form, done)
+
+    def _selected_rotation(self) -> dict[str, Any] | None:
+        """The highlighted rotation layer of the shown schedule (wire form), or None."""
+        key = self.rotation_list.selected_key
+        return None if key is None else self._rotations.get(key)
+
+    def action_edit_rotation(self) -> None:
+        sid, layer = self.schedule_id, self._selected_rotation()
+        if sid is None or layer is None:
+            self.flash("no rotation layer selected: a adds one", error=True)
+            return
+        ctx, lid = self.oncall.ctx, layer["id"]
+
+        def submit(values: dict[str, Any]) -> Any:
+            return schedules.update_rotation_layer(ctx, sid, lid, self._rotation_body(values))
+
+        def done(result: Any) -> None:
+            if result:
+                self.oncall.data_changed()
+                self.refresh_data()
+                self.flash(f"rotation layer {result['name']} saved")
+
+        title = f"Edit rotation layer {layer['name']}"
+        self.app.push_screen(FormScreen(title, self._rotation_fields(layer), submit), done)
+
+    def action_delete_rotation(self) -> None:
+        sid, layer = self.schedule_id, self._selected_rotation()
+        if sid is None or layer is None:
+            self.flash("no rotation layer selected", error=True)
+            return
+        name = layer["name"]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.oncall.act(
+                    schedules.delete_rotation_layer, sid, layer["id"], done=f"rotation layer {name} deleted"
+                )
+
+        people = len(layer["participantIds"])
+        question = (
+            f"Delete the rotation layer {name} ({people} participant{'s' if people != 1 else ''})? "
+            "The schedule's next layer takes over its times."
+        )
+        self.app.push_screen(ConfirmScreen(question), answer)
+
+    # -- schedules -----------------------------------------------------------------------------------
+
+    def _schedule_fields(self, sched: dict[str, Any] | None) -> list[Field]:
+        return [
+            Field("name", "Name", value=(sched or {}).get("name"), required=True),
+            Field(
+                "timezone",
+                "Time zone (IANA, e.g. Europe/Berlin)",
+                value=(sched or {}).get("timezone", self._tz),
+                required=True,
+                help="rotation handoffs and local times are read in this zone",
+            ),
+            Field("description", "Description", value=(sched or {}).get("description")),
+        ]
+
+    def action_new_schedule(self) -> None:
+        ctx = self.oncall.ctx
+
+        def submit(values: dict[str, Any]) -> Any:
+            return schedules.create_schedule(ctx, {k: v for k, v in values.items() if v is not None})
+
+        def done(result: Any) -> None:
+            if result:
+                self.schedule_id = result["id"]
+                self.oncall.data_changed()
+                self.refresh_data()
+                self.flash(f"schedule {result['name']} created · a adds a rotation layer")
+
+        self.app.push_screen(
+            FormScreen("New schedule", self._schedule_fields(None), submit, ok="Create"), done
+        )
+
+    def action_edit_schedule(self) -> None:
+        sid = self.schedule_id
+        if sid is None:
+            self.flash("no schedule yet: N creates one", error=True)
+            return
+        ctx = self.oncall.ctx
+        try:
+            sched = schedules.get_schedule(ctx, sid)
+        except DomainError as exc:
+            self.flash(exc.message, error=True)
+            return
+
+        def submit(values: dict[str, Any]) -> Any:
+            return schedules.update_schedule(ctx, sid, values)
+
+        def done(result: Any) -> None:
+            if result:
+                self.oncall.data_changed()
+                self.refresh_data()
+                self.flash(f"schedule {result['name']} saved")
+
+        title = f"Edit schedule {sched['name']}"
+        self.app.push_screen(FormScreen(title, self._schedule_fields(sched), submit), done)
+
+    def action_delete_schedule(self) -> None:
+        sid = self.schedule_id
+        if sid is None:
+            self.flash("no schedule yet", error=True)
+            return
+        try:
+            sched = schedules.get_schedule(self.oncall.ctx, sid)
+        except DomainError as exc:
+            self.flash(exc.message, error=True)
+            return
+        name = sched["name"]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.oncall.act(schedules.delete_schedule, sid, done=f"schedule {name} deleted")
+
+        layers, overrides = len(sched["layers"]), len(sched["overrides"])
+        question = (
+            f"Delete the schedule {name}? Its {layers} rotation layer{'s' if layers != 1 else ''} and "
+            f"{overrides} override{'s' if overrides != 1 else ''} go with it."
+        )
+        self.app.push_screen(ConfirmScreen(question), answer)
 
     # -- overrides -----------------------------------------------------------------------------------
 
@@ -343,7 +519,16 @@ class SchedulesScreen(OncallScreen):
             return None
         if action == "delete_override" and self._selected_override() is None:
             return None
+        if action in ("edit_rotation", "delete_rotation") and self._selected_rotation() is None:
+            return None
+        if action in ("edit_schedule", "delete_schedule", "add_rotation", "add_override"):
+            return True if self.schedule_id is not None else None
         return True
+
+
+def _local(iso: str, tz: str) -> str:
+    """An ISO instant as the forms' ``YYYY-MM-DD HH:MM`` in ``tz`` (what :func:`parse_local` reads back)."""
+    return parse_iso(iso).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def _fmt(iso: str, tz: str) -> str:
