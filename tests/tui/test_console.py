@@ -204,10 +204,18 @@ async def test_advance_status_and_resolve_with_note(make_app: MakeApp, ctx: Ctx,
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("s")
+        await pilot.press("s")  # asks first, naming the incident and the step
+        await pilot.pause()
+        assert "from investigating to identified?" in str(app.screen.query_one(Static).render())
+        await pilot.press("y")
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["status"] == "identified"
         await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("n")  # no: nothing changes
+        await pilot.pause()
+        assert incidents.get_incident(ctx, iid)["status"] == "identified"
+        await pilot.press("s", "y")
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["status"] == "monitoring"
         await pilot.press("s")  # resolving asks for a note
@@ -250,7 +258,7 @@ async def test_escalate_now(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("e")
+        await pilot.press("e", "y")
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["escalation"]["currentLayer"] == 2
         table = app.screen.query_one(IncidentTable)

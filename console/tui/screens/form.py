@@ -1,7 +1,7 @@
 """A modal form whose submit goes through a service call; every error is shown inline, never raised.
 
-Fields are declared as data (:class:`Field`). Simple checks (required, whole number) run when a field loses
-focus and again on submit; the service call then applies the domain's own rules, and a
+Fields are declared as data (:class:`Field`). Simple checks (required, whole number) run as a field is
+edited, when it loses focus and again on submit; the service call then applies the domain's own rules, and a
 :class:`~engine.errors.ValidationError` lands under the field it names. The form stays open until the
 service call succeeds, then dismisses with its result.
 """
@@ -117,7 +117,9 @@ class FormScreen(ModalScreen[Any]):
             value="" if f.value is None else str(f.value),
             placeholder=f.placeholder,
             id=wid,
-            type="integer" if f.kind == "int" else "text",
+            # Always "text": Textual's integer input drops the keys it refuses, so "2.5" became 25 and was
+            # saved; a whole-number field instead keeps what was typed and says why it is refused.
+            type="text",
             compact=True,
         )
 
@@ -180,6 +182,15 @@ class FormScreen(ModalScreen[Any]):
         if f.kind == "int" and v is not None and not isinstance(v, int):
             return f"{f.label} must be a whole number"
         return None
+
+    @on(Input.Changed)
+    def _edited(self, event: Input.Changed) -> None:
+        """A whole-number field says at once when what was typed is not one (``2.5``, ``1e3``)."""
+        name = (event.input.id or "").removeprefix("field-")
+        f = next((f for f in self.fields if f.name == name), None)
+        if f is not None and f.kind == "int" and self.is_mounted:
+            v = self.value(name)
+            self.set_error(name, None if v is None or isinstance(v, int) else self.check(f))
 
     @on(Input.Blurred)
     def _blurred(self, event: Input.Blurred) -> None:

@@ -164,10 +164,13 @@ class IncidentsScreen(IncidentActions):
         return {
             "id": row.id,
             "seq": row.seq,
+            "title": row.title,
             "status": row.status,
             "acknowledged": row.acknowledged_by is not None,
             "owner_id": row.owner_id,
             "escalates": row.esc_state is not None,
+            "layer": row.layer,
+            "layer_count": row.layer_count,
             "drill": self.oncall.drills.owns(row.id),
         }
 

@@ -22,6 +22,7 @@ from console.tui.screens.form import Field, FormScreen
 from console.tui.screens.reorder_undo import ReorderUndo
 from console.tui.widgets.layer_list import LayerList
 from console.tui.widgets.schedule_timeline import DAYS, ScheduleTimeline, TimelineData
+from engine import rotation
 from engine.errors import DomainError, ValidationError
 from engine.model import ROTATION_TYPES
 from engine.service import orgs, schedules
@@ -102,7 +103,8 @@ class SchedulesScreen(OncallScreen):
             try:
                 res = schedules.on_call(ctx, s["id"], now)
                 who = self.oncall.directory.name(res.owner_id, short=True) if res.owner_id else "nobody"
-                when = until(res.next_handoff, now, s["timezone"]) if res.owner_id else ""
+                end = schedules.on_call_until(ctx, s["id"], now) if res.owner_id else None
+                when = until(end, now, s["timezone"]) if res.owner_id else ""
                 when = when.replace("until ", "→ ")
             except (DomainError, ValueError) as exc:
                 who, when = "?", str(exc)
@@ -153,6 +155,10 @@ class SchedulesScreen(OncallScreen):
         # only the overrides that can still put someone on call.
         model = replace(model, overrides=tuple(o for o in model.overrides if o.user_id in active))
         who = self.oncall.directory.name(res.owner_id) if res.owner_id else "nobody"
+        # Until the end of this person's own shift, not the next handoff of any layer.
+        end = rotation.owner_shift_end(shifts.owners, res.owner_id, now) if res.owner_id else None
+        if res.owner_id and end is None:
+            end = schedules.on_call_until(ctx, self.schedule_id, now)  # beyond the 14 days drawn
         head.update(
             Text.assemble(
                 plain(sched["name"], style="bold"),
@@ -160,7 +166,7 @@ class SchedulesScreen(OncallScreen):
                 "\n",
                 ("on call now: ", ""),
                 (who, "bold"),
-                (f" {until(res.next_handoff, now, sched['timezone'])}" if res.owner_id else "", "dim"),
+                (f" {until(end, now, sched['timezone'])}" if res.owner_id else "", "dim"),
             )
         )
         names = dict(self.oncall.directory.full)
