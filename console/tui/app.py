@@ -219,6 +219,37 @@ class OncallApp(App[None]):
             screen.flash(done)
         return result
 
+    def attempt(
+        self, fn: Callable[..., object], *args: Any, done: str | None = None, poke: bool = False
+    ) -> bool:
+        """:meth:`act` for a service call that answers nothing (a delete): True when it succeeded."""
+
+        def call(ctx: Ctx, *a: Any) -> bool:
+            fn(ctx, *a)
+            return True
+
+        return bool(self.act(call, *args, done=done, poke=poke))
+
+    def act_or_raise(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a service function as the console's user and let its :class:`DomainError` through (for a
+        caller that words the refusal itself, as undo does); on success, as :meth:`act`. A vanished
+        database blocks the console and raises too; any other failure is logged and raised as a
+        DomainError ``internal_error``."""
+        try:
+            result = fn(self.ctx, *args)
+        except DatabaseGone as exc:
+            self.database_gone(exc)
+            raise DomainError("database_gone", "the database file is gone") from None
+        except DomainError:
+            raise
+        except Exception as exc:  # a bug below must not take the console down
+            self.log.error("service call failed", exc_info=exc)
+            raise DomainError("internal_error", f"internal error: {type(exc).__name__}") from None
+        self.engine.poke()
+        self.sync.poke()
+        self.data_changed()
+        return result
+
     def _show_error(self, screen: OncallScreen | None, message: str, code: str) -> None:
         if screen is not None:
             screen.flash(message, error=True)
