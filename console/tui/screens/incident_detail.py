@@ -80,8 +80,8 @@ class IncidentDetailScreen(IncidentActions):
         Binding("s", "advance", "Status", id="detail.advance"),
         Binding("h", "handoff", "Hand off", id="detail.handoff"),
         Binding("e", "escalate", "Escalate", id="detail.escalate"),
-        Binding("p", "post_update", "Post update", id="detail.post"),
-        Binding("x", "redact", "Redact update", id="detail.redact"),
+        Binding("p", "post_update", "Post", id="detail.post", tooltip="Post an update"),
+        Binding("x", "redact", "Redact", id="detail.redact", tooltip="Redact the highlighted update"),
         Binding("t", "next_tab", "Next tab", id="detail.tab"),
     ]
 

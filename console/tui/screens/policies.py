@@ -82,7 +82,9 @@ class PoliciesScreen(OncallScreen):
                 yield Static(
                     Text("   #  after  timeout  target", style="bold"), id="layer-header", markup=False
                 )
-                yield LayerList(id="layer-list")
+                yield LayerList(
+                    id="layer-list", empty="no layers yet · a adds one (a policy pages nobody without)"
+                )
                 yield Static(
                     "shift+↑/↓ or K/J move · drag with the mouse · u undo", id="layer-hint", markup=False
                 )

@@ -39,7 +39,7 @@ def parse_local(text: str | None, tz: str, field: str) -> str | None:
     try:
         return to_iso(parse_local_instant(text, tz).instant)
     except ValueError as exc:
-        raise ValidationError(f"{field}: {exc}", field=field) from None
+        raise ValidationError(str(exc), field=field) from None  # shown under the field: no field name
 
 
 class SchedulesScreen(OncallScreen):
@@ -81,7 +81,7 @@ class SchedulesScreen(OncallScreen):
             with VerticalScroll(classes="pane-right", id="schedule-detail"):
                 yield Static("", id="schedule-head", markup=False)
                 yield Static("Rotation layers (first owns the schedule)", classes="section-title")
-                yield LayerList(id="rotation-list")
+                yield LayerList(id="rotation-list", empty="no rotation layers · a adds one")
                 yield Static(f"Next {DAYS} days", classes="section-title")
                 yield ScheduleTimeline(id="timeline")
                 yield Static("Overrides", classes="section-title")
