@@ -82,3 +82,30 @@ async def test_help_says_exactly_what_undo_covers(make_app: MakeApp) -> None:
             assert words in str(app.screen.query_one("#help-undo", Static).render())
             await pilot.press("escape")
             await settle(pilot)
+
+
+async def test_x_removes_a_rule_step_from_anywhere_naming_it(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg
+) -> None:
+    from engine.service import contacts as contacts_svc
+    from engine.service import notification_rules as rules_svc
+
+    alice = demo.users["alice"]
+    hook = contacts_svc.add_contact_method(
+        ctx, alice, {"channel": "webhook", "address": "https://hooks.example.com/T0/secret-token"}
+    )["id"]
+    rules_svc.add_rule(ctx, alice, {"urgency": "high", "contactMethodId": hook, "delayMinutes": 5})
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query("#people-list"), "the people")
+        await settle(pilot)
+        assert app.screen.query_one("#people-list").has_focus  # not in a rules list
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dialog")
+        question = str(app.screen.query_one(Static).render())
+        assert "Remove step 1 of Alice Chen's high-urgency rules (+5 min, webhook" in question, question
+        assert "secret-token" not in question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: rules_svc.list_rules(ctx, alice)["high"] == [], "the removal")
+        assert "removed step 1 of Alice Chen's" in flash_text(app)
