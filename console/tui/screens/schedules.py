@@ -30,6 +30,8 @@ from engine.service.schedules import load_schedule_model
 from engine.timefmt import parse_iso, to_iso
 from engine.timeparse import parse_local_instant
 
+_FIELD_WORDS = {"start": "the start", "end": "the end", "effectiveFrom": "the start"}
+
 
 def parse_local(text: str | None, tz: str, field: str) -> str | None:
     """``YYYY-MM-DD HH:MM`` in the schedule's zone (or a date, or a full ISO instant) to an ISO instant
@@ -39,7 +41,8 @@ def parse_local(text: str | None, tz: str, field: str) -> str | None:
     try:
         return to_iso(parse_local_instant(text, tz).instant)
     except ValueError as exc:
-        raise ValidationError(str(exc), field=field) from None  # shown under the field: no field name
+        words = _FIELD_WORDS.get(field, field)  # a person reads "the start", never "effectiveFrom"
+        raise ValidationError(f"{words} {exc}", field=field) from None
 
 
 class SchedulesScreen(OncallScreen):
