@@ -315,7 +315,9 @@ def escalate_now(
     * Paging or exhausted: the escalation moves there and that layer's timer starts from ``now``. Layers
       jumped over are recorded as ``layer_skipped``; going back to an earlier (or the same) layer starts a
       new round, so the layers after it are paged again rather than silently swallowed as duplicates.
-    * Acknowledged or snoozed: the layer is paged and the state is kept (the ack stands; nothing is armed).
+    * Acknowledged or snoozed: the layer is paged and the escalation moves to it (so the layer shown is
+      the one paged, and escalating again reaches the next one, up to the last); the state is kept (the
+      ack stands; nothing is armed).
 
     Raises 400 ``invalid_layer`` for a position outside 1..n and ``not_escalating`` when there is nothing
     to escalate to (stopped, or already past the last layer with no repeat left).
@@ -339,15 +341,19 @@ def escalate_now(
     ]
     if state.state in ("acknowledged", "snoozed"):
         step = target_step if target_step < n else 0
+        loop = state.loop + (1 if target_step >= n else 0)
+        moved = EscalationState(
+            step, loop, gen, state.state, state.due_at, state.due_kind, state.round, state.acked_by
+        )
         layer = plan.layers[step]
         users = resolve(layer.target, now)
         if not users:
-            events.append(_nobody(step, state.loop, layer))
-            return Outcome(evolve(state, generation=gen), tuple(events))
+            events.append(_nobody(step, loop, layer))
+            return Outcome(moved, tuple(events))
         page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
-        data = (_paged_data, (step + 1, n, state.loop, users, "escalate_now", None))
+        data = (_paged_data, (step + 1, n, loop, users, "escalate_now", None))
         events.append(Event("layer_paged", data, page))
-        return Outcome(evolve(state, generation=gen), tuple(events))
+        return Outcome(moved, tuple(events))
     rnd, loop = state.round, state.loop
     already_paged = state.state == "exhausted" or target_step <= state.step
     if target_step >= n:  # next layer wraps into the next repeat loop (handled by _enter)

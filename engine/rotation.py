@@ -8,6 +8,7 @@ are in docs/TIME_RULES.md; the rule numbers in comments refer to that file.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
@@ -580,3 +581,22 @@ def handoff_dst_issues(schedule: Schedule, start: datetime, end: datetime) -> tu
         _, hands = rot.segments(lo, hi)
         found.extend((h.at, n, h) for h in hands if h.dst is not None)
     return tuple(h for _, _, h in sorted(found, key=lambda x: (x[0], x[1])))
+
+
+def owner_shift_end(owners: Sequence[Shift], user_id: str, at: datetime) -> datetime | None:
+    """When ``user_id``'s stint owning the schedule that covers ``at`` ends: the end of the owner shift
+    holding ``at``, carried across back-to-back shifts of the same person (a handoff on another layer,
+    an override edge). ``owners`` are :attr:`ScheduleShifts.owners`, in time order. None when they do not
+    own the schedule at ``at``, or when the stint runs to the end of the shifts given (no end in sight)."""
+    end: datetime | None = None
+    for shift in owners:
+        if end is None:
+            if shift.user_id == user_id and shift.start <= at < shift.end:
+                end = shift.end
+        elif shift.start == end and shift.user_id == user_id:
+            end = shift.end
+        elif shift.start >= end:
+            break
+    if end is None or end == owners[-1].end:
+        return None
+    return end

@@ -363,6 +363,7 @@ def test_escalate_now_while_acknowledged_pages_but_keeps_ack(
     inc_svc.acknowledge(ctx, iid)
     out = inc_svc.escalate_now(ctx, iid)
     assert out["escalation"]["state"] == "acknowledged"
+    assert out["escalation"]["currentLayer"] == 2  # the layer shown is the one just paged
     assert [p[2] for p in _pages(db, iid)] == [people["alice"], people["bob"]]
     _drive(db, clock, 60)
     assert len(_pages(db, iid)) == 2

@@ -13,13 +13,14 @@ nothing more, and covers everything with a blocking message whose only key, ``q`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -103,6 +104,9 @@ class OncallApp(App[None]):
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("colon", "open_palette", "Command palette", show=False, id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # j/k move in every list (the focused widget's cursor), as ↓/↑ do; a text field takes them as text.
+        Binding("j", "cursor(1)", "", show=False),
+        Binding("k", "cursor(-1)", "", show=False),
     ]
 
     def __init__(
@@ -117,6 +121,7 @@ class OncallApp(App[None]):
         tick_seconds: float = 1.0,
         drill_clock: ClockFactory = scaled_drill_clock,
         drill_step_seconds: float = 0.2,
+        flash_seconds: float = 5.0,
     ) -> None:
         super().__init__()
         self.ctx = ctx
@@ -133,6 +138,7 @@ class OncallApp(App[None]):
         self.drills = DrillLink(ctx.db, ctx.org_id, drill_clock)
         self.drill_speeds = SPEEDS
         self.drill_step_seconds = drill_step_seconds
+        self.flash_seconds = flash_seconds  # how long a result stays on a screen's flash line
         self._drill_timer: Timer | None = None
         self.org_name: str = orgs.org_name(ctx)
         self._data_version = -1
@@ -235,6 +241,37 @@ class OncallApp(App[None]):
             screen.flash(done)
         return result
 
+    def attempt(
+        self, fn: Callable[..., object], *args: Any, done: str | None = None, poke: bool = False
+    ) -> bool:
+        """:meth:`act` for a service call that answers nothing (a delete): True when it succeeded."""
+
+        def call(ctx: Ctx, *a: Any) -> bool:
+            fn(ctx, *a)
+            return True
+
+        return bool(self.act(call, *args, done=done, poke=poke))
+
+    def act_or_raise(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a service function as the console's user and let its :class:`DomainError` through (for a
+        caller that words the refusal itself, as undo does); on success, as :meth:`act`. A vanished
+        database blocks the console and raises too; any other failure is logged and raised as a
+        DomainError ``internal_error``."""
+        try:
+            result = fn(self.ctx, *args)
+        except DatabaseGone as exc:
+            self.database_gone(exc)
+            raise DomainError("database_gone", "the database file is gone") from None
+        except DomainError:
+            raise
+        except Exception as exc:  # a bug below must not take the console down
+            self.log.error("service call failed", exc_info=exc)
+            raise DomainError("internal_error", f"internal error: {type(exc).__name__}") from None
+        self.engine.poke()
+        self.sync.poke()
+        self.data_changed()
+        return result
+
     def _show_error(self, screen: OncallScreen | None, message: str, code: str) -> None:
         if screen is not None:
             screen.flash(message, error=True)
@@ -315,6 +352,36 @@ class OncallApp(App[None]):
     def action_open_palette(self) -> None:
         """``:`` as in k9s. (Named apart from ``command_palette`` so Textual still binds ctrl+p.)"""
         self.action_command_palette()
+
+    async def run_action(
+        self,
+        action: str | tuple[str, str, tuple[object, ...]],
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every key binding, palette command and click runs through here: the screen's flash line
+        (the last action's outcome) is cleared first, so it never describes an older action."""
+        screen = self.screen
+        if isinstance(screen, OncallScreen) and screen.is_mounted:
+            try:
+                target, name, params = self._parse_action(
+                    action, self if default_namespace is None else default_namespace, namespaces
+                )
+            except Exception:  # Textual reports a bad action itself, below
+                target, name, params = None, "", ()
+            # Only an action that will run (a dimmed key does nothing, so it changes nothing on screen).
+            if target is not None and not name.startswith("cursor") and target.check_action(name, params):
+                screen.clear_flash()
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def action_cursor(self, delta: int) -> None:
+        """``j``/``k``: move the focused list's cursor (option lists, layer lists, tables)."""
+        widget = self.focused
+        if widget is None:
+            return
+        action = getattr(widget, "action_cursor_down" if delta > 0 else "action_cursor_up", None)
+        if callable(action):
+            action()
 
     def action_help(self) -> None:
         from console.tui.screens.help import HelpScreen

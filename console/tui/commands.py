@@ -1,7 +1,8 @@
 """The command palette (ctrl+p): every action of every mode, by name.
 
 Commands of the current screen are read from its live bindings (so the palette, the footer and the help
-screen never disagree); commands of the other modes switch to that mode first, then run there.
+screen never disagree); commands of the other modes switch to that mode first, then run there. Actions come
+first, navigation ("Go to …") last, and each is named once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MODE_TITLES = {
     "mine": "My on-call",
 }
 MODE_KEYS = {"incidents": "1", "policies": "2", "schedules": "3", "people": "4", "reports": "5", "mine": "m"}
-SKIP_ACTIONS = {"command_palette", "open_palette", "help_quit"}
+SKIP_ACTIONS = {"command_palette", "open_palette", "help_quit", "cursor"}
 
 Command = tuple[str, str, Callable[[], Any]]
 
@@ -50,6 +51,8 @@ class OncallCommands(Provider):
             entry = grouped.setdefault((id(active.node), b.action), (active.node, b, []))
             entry[2].append(key)
         for node, b, keys in grouped.values():
+            if b.action.startswith("switch_mode"):
+                continue  # navigation: listed once, last, as "Go to …"
             prefix = "App" if node is app else label
             add(f"{prefix}: {b.description}", f"key {', '.join(keys)}", partial(self._run, node, b.action))
         from console.tui.screens.incidents import IncidentsScreen
@@ -68,7 +71,6 @@ class OncallCommands(Provider):
             "mine": MyOncallScreen,
         }
         for mode, title in MODE_TITLES.items():
-            add(f"Go to {title}", f"key {MODE_KEYS[mode]}", partial(app.switch_mode, mode))
             screen_cls = mode_screens[mode]
             if mode == app.current_mode:
                 continue
@@ -80,6 +82,8 @@ class OncallCommands(Provider):
                     f"switches to {title.lower()}; key {b.key}",
                     partial(self._switch_and_run, mode, b.action),
                 )
+        for mode, title in MODE_TITLES.items():
+            add(f"Go to {title}", f"key {MODE_KEYS[mode]}", partial(app.switch_mode, mode))
         return out
 
     async def _run(self, node: DOMNode, action: str) -> None:

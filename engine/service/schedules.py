@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from msgspec import UNSET
@@ -511,6 +511,22 @@ def coverage(ctx: Ctx, schedule_id: str, start: datetime, end: datetime) -> rota
         model = load_schedule_model(ctx.db, schedule_id)
         members = membership(ctx)
     return rotation.shifts(model, start, end, members)
+
+
+SHIFT_END_HORIZON = timedelta(days=92)
+
+
+def on_call_until(ctx: Ctx, schedule_id: str, at: datetime | None = None) -> datetime | None:
+    """When the person on call at ``at`` (default: now) stops being on call: the end of their own shift,
+    carried across back-to-back shifts (not the next handoff of any layer, which may not change the
+    owner). None when nobody is on call, or when their stint runs past :data:`SHIFT_END_HORIZON`.
+    Errors as :func:`on_call`."""
+    when = at or ctx.now()
+    res = on_call(ctx, schedule_id, when)
+    if res.owner_id is None:
+        return None
+    cover = coverage(ctx, schedule_id, when, when + SHIFT_END_HORIZON)
+    return rotation.owner_shift_end(cover.owners, res.owner_id, when)
 
 
 def paged_now(ctx: Ctx, target: Target, at: datetime | None = None) -> rotation.TargetResolution:

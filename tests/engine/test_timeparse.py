@@ -91,11 +91,11 @@ def test_bad_text_and_range_read_the_same_on_every_surface() -> None:
     with pytest.raises(ValidationError) as form:
         parse_local("tomorrowish", NY, "start")
     assert str(drill.value).startswith("--at must be 'now', 'spring-forward 02:30', ")
-    assert str(form.value).startswith("start: must be a local date and time such as '2026-03-08 02:30'")
+    assert str(form.value).startswith("the start must be a local date and time such as '2026-03-08 02:30'")
     assert str(drill.value).endswith("; got 'tomorrowish'") and str(form.value).endswith(
         "; got 'tomorrowish'"
     )
-    with pytest.raises(ValidationError, match="^start: is out of datetime range; got '0001-01-01 00:00'$"):
+    with pytest.raises(ValidationError, match="^the start is out of datetime range; got '0001-01-01 00:00'$"):
         parse_local("0001-01-01 00:00", "Asia/Tokyo", "start")
     with pytest.raises(ValidationError, match="^--at must be between 1970-01-01 and 8999-12-31; got "):
         parse_at("0001-01-01 00:00", "Asia/Tokyo", NOW)

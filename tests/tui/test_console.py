@@ -204,10 +204,18 @@ async def test_advance_status_and_resolve_with_note(make_app: MakeApp, ctx: Ctx,
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("s")
+        await pilot.press("s")  # asks first, naming the incident and the step
+        await pilot.pause()
+        assert "from investigating to identified?" in str(app.screen.query_one(Static).render())
+        await pilot.press("y")
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["status"] == "identified"
         await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("n")  # no: nothing changes
+        await pilot.pause()
+        assert incidents.get_incident(ctx, iid)["status"] == "identified"
+        await pilot.press("s", "y")
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["status"] == "monitoring"
         await pilot.press("s")  # resolving asks for a note
@@ -250,7 +258,7 @@ async def test_escalate_now(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("e")
+        await pilot.press("e", "y")
         await pilot.pause()
         assert incidents.get_incident(ctx, iid)["escalation"]["currentLayer"] == 2
         table = app.screen.query_one(IncidentTable)
@@ -505,35 +513,75 @@ async def test_rotation_undo_behaves_as_on_policies(make_app: MakeApp, ctx: Ctx,
         await pilot.press("u")
         await pilot.pause()
         assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original
-        assert "reorder undone" in flash_text(app)
+        assert "undone: the reorder of Platform Secondary's layers" in flash_text(app)
         assert not undo_shown(app)  # the stack is empty: the key dims at once, as on policies
         await pilot.press("u")  # dimmed: nothing happens
         await pilot.pause()
-        assert "reorder undone" in flash_text(app)
+        assert "undone: the reorder of Platform Secondary's layers" in flash_text(app)
         assert [layer["id"] for layer in schedules.list_rotation_layers(ctx, sid)] == original
 
 
-async def test_undo_forgets_a_deleted_layers_policy(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
-    """Deleting a layer drops that policy's undo entries: undo cannot resurrect an order that names it."""
+async def test_undo_covers_add_edit_delete_and_older_reorders(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg
+) -> None:
+    """Undo covers every change on the policies screen, newest first: a deleted layer comes back (same
+    position, timeout and target), and an older reorder still finds it under its new id."""
     pid = demo.policies["default"]
-    original = layer_order(ctx, pid)
+    original = policies.list_layers(ctx, pid)
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         layers = await open_policy(pilot, "Platform Default")
         await pilot.press("J")
         await pilot.pause()
         assert undo_shown(app) and "layer moved to position 2 · u undoes" in flash_text(app)
-        assert layers.selected_key == original[0]
+        assert layers.selected_key == original[0]["id"]
         await pilot.press("d")
         await pilot.pause()
+        question = str(app.screen.query_one(Static).render())
+        assert "Delete layer 2 of Platform Default (after 5 min:" in question
         await pilot.press("y")
         await pilot.pause()
-        assert layer_order(ctx, pid) == [original[1], original[2]]
-        assert not undo_shown(app)
-        await pilot.press("u")  # dimmed: nothing happens
+        assert layer_order(ctx, pid) == [original[1]["id"], original[2]["id"]]
+        assert undo_shown(app)  # the delete itself is on the stack
+        await pilot.press("u")
         await pilot.pause()
-        assert "layer 2 deleted" in flash_text(app)
-        assert layer_order(ctx, pid) == [original[1], original[2]]
+        assert "undone: deleting layer 2 of Platform Default" in flash_text(app)
+        back = policies.list_layers(ctx, pid)
+        assert [(la["position"], la["ackTimeoutMinutes"], la["target"]) for la in back] == [
+            (1, original[1]["ackTimeoutMinutes"], original[1]["target"]),
+            (2, original[0]["ackTimeoutMinutes"], original[0]["target"]),
+            (3, original[2]["ackTimeoutMinutes"], original[2]["target"]),
+        ]
+        await pilot.press("u")  # the reorder, with the re-created layer's new id
+        await pilot.pause()
+        assert "undone: the reorder of Platform Default's layers" in flash_text(app)
+        after = policies.list_layers(ctx, pid)
+        assert [(la["ackTimeoutMinutes"], la["target"]) for la in after] == [
+            (la["ackTimeoutMinutes"], la["target"]) for la in original
+        ]
+        assert not undo_shown(app)
+
+
+async def test_a_failed_undo_says_why_in_words_and_is_dropped(
+    make_app: MakeApp, ctx: Ctx, demo: DemoOrg
+) -> None:
+    pid = demo.policies["default"]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_policy(pilot, "Platform Default")
+        await pilot.press("J")
+        await pilot.pause()
+        # Someone else deletes a layer meanwhile: the old order can no longer be stored.
+        policies.delete_layer(ctx, pid, layer_order(ctx, pid)[2])
+        stored = layer_order(ctx, pid)
+        await pilot.press("u")
+        await pilot.pause()
+        flash = flash_text(app)
+        assert "could not undo the reorder of Platform Default's layers" in flash
+        assert "dropped from the undo list" in flash
+        assert "layer_" not in flash and "pol_" not in flash  # words, never internal ids
+        assert layer_order(ctx, pid) == stored
+        assert not undo_shown(app)
 
 
 async def test_add_and_remove_override(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:

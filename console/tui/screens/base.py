@@ -8,13 +8,27 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
 
 from console.terminal import terminal_text
 from console.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from console.tui.app import OncallApp
+
+
+class FittingFooter(Footer):
+    """The footer, each key tagged with its action (``-key-help``, ``-key-back``…) so the theme can drop
+    the keys every screen shares when a narrow terminal (80 columns) has no room for them: they still
+    work, and ``?`` and the palette list them."""
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.add_class("-key-" + widget.action.split("(")[0].replace("_", "-"))
+            yield widget
 
 
 class OncallScreen(Screen[None]):
@@ -34,16 +48,35 @@ class OncallScreen(Screen[None]):
         yield StatusBar(self.MODE)
         yield from self.compose_body()
         yield Static("", id="flash", markup=False)
-        yield Footer(compact=True)
+        yield FittingFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    _flash_timer: Timer | None = None
+
     def flash(self, message: str, *, error: bool = False) -> None:
-        """Show the outcome of the last action on the line above the footer (errors stay until replaced)."""
+        """Show the outcome of the last action on the line above the footer. It clears by itself after
+        the app's ``flash_seconds`` (twice that for an error), or when the next action runs
+        (:meth:`console.tui.app.OncallApp.run_action`)."""
         line = self.query_one("#flash", Static)
         line.update(Content(("✗ " if error else "✓ ") + terminal_text(message)))
         line.set_class(error, "-error")
+        if self._flash_timer is not None:
+            self._flash_timer.stop()
+        seconds = self.oncall.flash_seconds * (2 if error else 1)
+        self._flash_timer = self.set_timer(seconds, self.clear_flash)
+
+    def clear_flash(self) -> None:
+        """Empty the flash line (a message is only about the action just taken)."""
+        if self._flash_timer is not None:
+            self._flash_timer.stop()
+            self._flash_timer = None
+        lines = self.query("#flash")
+        if lines:
+            line = lines.first(Static)
+            line.update("")
+            line.remove_class("-error")
 
     _seen_generation = -1
 

@@ -1,4 +1,6 @@
-"""Yes/no confirmation for destructive actions (delete a layer, a policy, an override)."""
+"""Yes/no confirmation for destructive or paging actions (delete a layer, a policy, an override; advance an
+incident's status, escalate it). The question names the object: which incident, which override (person
+and dates), which layer of which policy."""
 
 from __future__ import annotations
 
@@ -25,16 +27,18 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, *, yes: str = "Yes") -> None:
+        """``question`` names the object and what happens; ``yes`` labels the confirming button."""
         super().__init__()
         self.question = question
+        self.yes_label = yes
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Content(self.question))
             with Horizontal(id="confirm-buttons"):
                 yield Button("No (n)", id="confirm-no")
-                yield Button("Yes (y)", id="confirm-yes", variant="error")
+                yield Button(f"{self.yes_label} (y)", id="confirm-yes", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

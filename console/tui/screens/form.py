@@ -1,7 +1,7 @@
 """A modal form whose submit goes through a service call; every error is shown inline, never raised.
 
-Fields are declared as data (:class:`Field`). Simple checks (required, whole number) run when a field loses
-focus and again on submit; the service call then applies the domain's own rules, and a
+Fields are declared as data (:class:`Field`). Simple checks (required, whole number) run as a field is
+edited, when it loses focus and again on submit; the service call then applies the domain's own rules, and a
 :class:`~engine.errors.ValidationError` lands under the field it names. The form stays open until the
 service call succeeds, then dismisses with its result.
 """
@@ -13,17 +13,42 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.segment import Segment
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+from textual.widgets._toggle_button import ToggleButton
+from textual.widgets.option_list import OptionDoesNotExist
 
 from engine.errors import DomainError, ValidationError
 
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+class CheckList(SelectionList[Any]):
+    """A :class:`SelectionList` whose boxes differ by glyph, not only by shade: ``✓`` ticked, blank not
+    (so the choice reads the same with ``NO_COLOR``)."""
+
+    TICKED = "✓"
+    UNTICKED = " "
+
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        segments = list(line)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return line
+        if len(segments) < 3 or segments[1].text != ToggleButton.BUTTON_INNER:
+            return line
+        glyph = self.TICKED if selection.value in self._selected else self.UNTICKED
+        segments[1] = Segment(glyph, segments[1].style)
+        return Strip(segments, line.cell_length)
 
 
 @dataclass
@@ -82,6 +107,7 @@ class FormScreen(ModalScreen[Any]):
         self.fields = list(fields)
         self.submit_fn = submit
         self.ok_label = ok
+        self._not_whole: set[str] = set()  # fields showing "must be a whole number" as typed
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -112,12 +138,14 @@ class FormScreen(ModalScreen[Any]):
             )
         if f.kind == "multi":
             chosen = set(f.value or ())
-            return SelectionList(*[(label, v, v in chosen) for label, v in f.options], id=wid, compact=True)
+            return CheckList(*[(label, v, v in chosen) for label, v in f.options], id=wid, compact=True)
         return Input(
             value="" if f.value is None else str(f.value),
             placeholder=f.placeholder,
             id=wid,
-            type="integer" if f.kind == "int" else "text",
+            # Always "text": Textual's integer input drops the keys it refuses, so "2.5" became 25 and was
+            # saved; a whole-number field instead keeps what was typed and says why it is refused.
+            type="text",
             compact=True,
         )
 
@@ -180,6 +208,21 @@ class FormScreen(ModalScreen[Any]):
         if f.kind == "int" and v is not None and not isinstance(v, int):
             return f"{f.label} must be a whole number"
         return None
+
+    @on(Input.Changed)
+    def _edited(self, event: Input.Changed) -> None:
+        """A whole-number field says at once when what was typed is not one (``2.5``, ``1e3``)."""
+        name = (event.input.id or "").removeprefix("field-")
+        f = next((f for f in self.fields if f.name == name), None)
+        if f is None or f.kind != "int" or not self.is_mounted:
+            return
+        v = self.value(name)
+        if v is not None and not isinstance(v, int):
+            self.set_error(name, self.check(f))
+            self._not_whole.add(name)
+        elif name in self._not_whole:  # only our own message goes; a service's refusal stays
+            self._not_whole.discard(name)
+            self.set_error(name, None)
 
     @on(Input.Blurred)
     def _blurred(self, event: Input.Blurred) -> None:

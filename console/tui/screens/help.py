@@ -81,6 +81,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > Vertical { width: 76; max-width: 100%; height: 90%; border: thick $accent;
         background: $surface; padding: 0 1; }
     HelpScreen #help-title { text-style: bold; }
+    HelpScreen #help-undo { margin-top: 1; }
     """
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
@@ -104,6 +105,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(f"Keys — {self.for_screen.title or type(self.for_screen).__name__}", id="help-title")
             with VerticalScroll():
                 yield Static(table)
+                covers = getattr(self.for_screen, "UNDO_COVERS", None)
+                if covers:  # what u reverses here, exactly (console/tui/screens/reorder_undo.py)
+                    yield Static(Text(covers, style="italic"), id="help-undo")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,4 +1,9 @@
-"""The incident actions shared by the list and the detail screen: ack, advance, hand off, escalate, new."""
+"""The incident actions shared by the list and the detail screen: ack, advance, hand off, escalate, new.
+
+Acknowledging is one key (it stops paging). Advancing the status and escalating page or change what others
+see, so both ask first in a dialog that names the incident (number and title) and what will happen;
+resolving asks for its note instead. A hand-off to the incident's current owner is refused in the picker.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ from typing import Any
 
 from console.tui.presentation import SEVERITY_LOOK
 from console.tui.screens.base import OncallScreen
+from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.form import Field, FormScreen
 from console.tui.screens.picker import PickerScreen
+from engine.errors import DomainError, ValidationError
 from engine.model import SEVERITIES, next_status
 from engine.service import incidents as incidents_svc
 from engine.service import policies, schedules
@@ -17,7 +24,8 @@ class IncidentActions(OncallScreen):
     """Subclasses say which incident is current; the actions and their availability live here."""
 
     def current_incident(self) -> dict[str, Any] | None:
-        """``{"id", "seq", "status", "acknowledged"}`` of the incident the keys act on, or None."""
+        """``{"id", "seq", "title", "status", "acknowledged", "owner_id", "escalates", "layer",
+        "layer_count"}`` of the incident the keys act on (the last four optional), or None."""
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -38,6 +46,11 @@ class IncidentActions(OncallScreen):
     def _label(self, inc: dict[str, Any]) -> str:
         return f"#{inc['seq']}"
 
+    def _named(self, inc: dict[str, Any]) -> str:
+        """The incident as a dialog names it: ``#3 “Checkout errors”``."""
+        title = inc.get("title")
+        return f"#{inc['seq']} “{title}”" if title else f"#{inc['seq']}"
+
     def action_acknowledge(self) -> None:
         inc = self.current_incident()
         if inc is None:
@@ -56,11 +69,18 @@ class IncidentActions(OncallScreen):
             self.flash(f"{self._label(inc)} is resolved; its status can no longer change", error=True)
             return
         if nxt != "resolved":
-            self.oncall.act(
-                incidents_svc.advance_status,
-                inc["id"],
-                {"status": nxt},
-                done=f"{self._label(inc)} → {nxt}",
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.oncall.act(
+                        incidents_svc.advance_status,
+                        inc["id"],
+                        {"status": nxt},
+                        done=f"{self._label(inc)} → {nxt}",
+                    )
+
+            self.app.push_screen(
+                ConfirmScreen(f"Move {self._named(inc)} from {inc['status']} to {nxt}?", yes="Move"), answer
             )
             return
 
@@ -105,17 +125,39 @@ class IncidentActions(OncallScreen):
                     poke=True,
                 )
 
+        owner = inc.get("owner_id")
+        refuse = (
+            None
+            if owner is None
+            else f"{self.oncall.directory.name(owner)} already owns {self._label(inc)}: choose someone else"
+        )
         self.app.push_screen(
-            PickerScreen(f"Hand off {self._label(inc)} to…", users, current=inc.get("owner_id")), chosen
+            PickerScreen(f"Hand off {self._named(inc)} to…", users, current=owner, refuse_current=refuse),
+            chosen,
         )
 
     def action_escalate(self) -> None:
         inc = self.current_incident()
         if inc is None:
             return
-        self.oncall.act(
-            incidents_svc.escalate_now, inc["id"], done=f"{self._label(inc)} escalated", poke=True
-        )
+        if not inc.get("escalates", True):  # nothing would be paged: the service says why, no dialog
+            self.oncall.act(incidents_svc.escalate_now, inc["id"])
+            return
+        layer, count = inc.get("layer"), inc.get("layer_count")
+        if layer and count and layer < count:
+            what = f"page layer {layer + 1} of {count} now"
+        elif layer and count:
+            what = f"go past its last layer ({count} of {count}; only a repeating policy starts over)"
+        else:
+            what = "page the next layer now"
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.oncall.act(
+                    incidents_svc.escalate_now, inc["id"], done=f"{self._label(inc)} escalated", poke=True
+                )
+
+        self.app.push_screen(ConfirmScreen(f"Escalate {self._named(inc)}: {what}?", yes="Escalate"), answer)
 
     def action_new(self) -> None:
         ctx = self.oncall.ctx
@@ -138,8 +180,14 @@ class IncidentActions(OncallScreen):
             ),
         ]
 
+        warned: set[str] = set()
+
         def create(values: dict[str, Any]) -> Any:
             body = {k: v for k, v in values.items() if v is not None}
+            pid = body.get("escalationPolicyId")
+            if pid and pid not in warned and (warning := self._pages_nobody(pid)):
+                warned.add(pid)  # said once: saving again opens it anyway
+                raise ValidationError(f"{warning} · ctrl+s again opens it anyway", field="escalationPolicyId")
             return incidents_svc.create_incident(ctx, body)
 
         def done(result: Any) -> None:
@@ -149,3 +197,16 @@ class IncidentActions(OncallScreen):
                 self.flash(f"#{result['sequentialId']} opened: {result['title']}")
 
         self.app.push_screen(FormScreen("New incident", fields, create, ok="Open incident"), done)
+
+    def _pages_nobody(self, policy_id: str) -> str | None:
+        """Why opening an incident on this policy would page nobody now (no layers, or no layer's target
+        has anyone on call), as the drill warns; None when someone would be paged."""
+        try:
+            paged = policies.paged_now(self.oncall.ctx, policy_id)
+        except (DomainError, ValueError):
+            return None  # the service call itself will say what is wrong
+        if not paged:
+            return "this policy has no layers: nobody would be paged"
+        if not any(r.user_ids for r in paged.values()):
+            return "no layer of this policy pages anybody now"
+        return None

@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from console.terminal import terminal_text
 from console.tui.presentation import (
     ago,
     countdown_text,
@@ -82,8 +83,8 @@ class IncidentDetailScreen(IncidentActions):
         Binding("s", "advance", "Status", id="detail.advance"),
         Binding("h", "handoff", "Hand off", id="detail.handoff"),
         Binding("e", "escalate", "Escalate", id="detail.escalate"),
-        Binding("p", "post_update", "Post update", id="detail.post"),
-        Binding("x", "redact", "Redact update", id="detail.redact"),
+        Binding("p", "post_update", "Post", id="detail.post", tooltip="Post an update"),
+        Binding("x", "redact", "Redact", id="detail.redact", tooltip="Redact the highlighted update"),
         Binding("t", "next_tab", "Next tab", id="detail.tab"),
     ]
 
@@ -92,7 +93,8 @@ class IncidentDetailScreen(IncidentActions):
         self.incident_id = incident_id
         self.incident: dict[str, Any] | None = None
         self._event_ids: set[str] = set()
-        self._updates_sig: list[tuple[Any, ...]] = []
+        self._updates_sig: list[tuple[Any, ...]] | None = None
+        self._updates: dict[str, dict[str, Any]] = {}
         self._policy_name: str | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -111,9 +113,25 @@ class IncidentDetailScreen(IncidentActions):
     def on_mount(self) -> None:
         table = self.query_one("#timeline-table", DataTable)
         table.add_column("When", key="when", width=20)
-        table.add_column("Event", key="event")
+        table.add_column("Event", key="event", width=self._event_width())
         self.sync()
         table.focus()
+
+    def _event_width(self) -> int:
+        """The event column fills the screen and no more: a long row ends in an ellipsis instead of
+        running off the edge (the "When" column, the cell padding and the scrollbar take the rest)."""
+        return max(10, self.app.size.width - 20 - 4 - 2)
+
+    def on_resize(self) -> None:
+        tables = self.query("#timeline-table")
+        if not tables:
+            return
+        table = tables.first(DataTable)
+        width = self._event_width()
+        column = table.columns.get("event")  # type: ignore[call-overload]
+        if column is not None and column.width != width:
+            column.width = width
+            table.refresh()
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -254,6 +272,7 @@ class IncidentDetailScreen(IncidentActions):
         if sig == self._updates_sig:
             return
         self._updates_sig = sig
+        self._updates = {u["id"]: u for u in updates}
         ol = self.query_one("#updates-list", OptionList)
         keep = ol.highlighted
         options = []
@@ -267,8 +286,12 @@ class IncidentDetailScreen(IncidentActions):
             else:
                 body = Text(f"status → {u['statusChange']}", style="italic")
             options.append(Option(Text.assemble(head, "\n", body), id=u["id"]))
+        if not options:
+            options.append(
+                Option(Text("no updates yet · p posts one", style="dim italic"), id="-none-", disabled=True)
+            )
         ol.set_options(options)
-        if options:
+        if updates:
             ol.highlighted = min(keep if keep is not None else len(options) - 1, len(options) - 1)
 
     def _render_history(self, history: list[dict[str, Any]]) -> None:
@@ -290,10 +313,13 @@ class IncidentDetailScreen(IncidentActions):
         return {
             "id": inc["id"],
             "seq": inc["sequentialId"],
+            "title": terminal_text(inc["title"]),
             "status": inc["status"],
             "acknowledged": inc["acknowledgedAt"] is not None,
             "owner_id": inc["ownerId"],
             "escalates": inc.get("escalation") is not None,
+            "layer": (inc.get("escalation") or {}).get("currentLayer"),
+            "layer_count": (inc.get("escalation") or {}).get("layerCount"),
         }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -348,7 +374,13 @@ class IncidentDetailScreen(IncidentActions):
             self.flash("no update selected (open the Updates tab with t)", error=True)
             return
         update_id = ol.get_option_at_index(ol.highlighted).id
+        if update_id not in self._updates:
+            return
         self.query_one(TabbedContent).active = "tab-updates"
+        u = self._updates[update_id]
+        who = (u.get("postedBy") or {}).get("name", "?")
+        body = terminal_text(u.get("body") or "")
+        excerpt = body if len(body) <= 40 else body[:39] + "…"
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -357,7 +389,12 @@ class IncidentDetailScreen(IncidentActions):
                 )
 
         self.app.push_screen(
-            ConfirmScreen("Redact the highlighted update? Its text is removed for good."), answer
+            ConfirmScreen(
+                f"Redact the update {who} posted at {stamp(parse_iso(u['postedAt']))}"
+                f" (“{excerpt}”)? Its text is removed for good.",
+                yes="Redact",
+            ),
+            answer,
         )
 
     @on(OptionList.OptionSelected, "#updates-list")

@@ -223,6 +223,10 @@ class IncidentsScreen(IncidentActions):
             parts.append(f"DRILL at {drills.speed:g}× ({'ended' if drills.drill.finished else 'running'})")
         if t.filter_text:
             parts.append(f"filter: {t.filter_text}")
+            if t.shown_count == 0 and total:
+                parts.append("no incident matches the filter · esc clears it")
+        elif total == 0 and self._position is not None:
+            parts.append("no open incidents · n opens one")
         self.query_one("#incident-summary", Static).update(Content(" · ".join(parts)))
 
     # -- selection -----------------------------------------------------------------------------------
@@ -234,10 +238,13 @@ class IncidentsScreen(IncidentActions):
         return {
             "id": row.id,
             "seq": row.seq,
+            "title": row.title,
             "status": row.status,
             "acknowledged": row.acknowledged_by is not None,
             "owner_id": row.owner_id,
             "escalates": row.esc_state is not None,
+            "layer": row.layer,
+            "layer_count": row.layer_count,
             "drill": self.oncall.drills.owns(row.id),
         }
 

@@ -252,18 +252,47 @@ class PeopleScreen(OncallScreen):
 
         self.app.push_screen(FormScreen("Add a notification rule step", fields, submit, ok="Add"), done)
 
+    def _step_anywhere(self) -> str | None:
+        """``x`` from anywhere on the screen: the focused list's highlighted step, else the highlighted
+        (or first) step of the high-urgency rules, then of the low-urgency ones."""
+        sid = self._selected_step()
+        if sid is not None:
+            return sid
+        for urgency in ("high", "low"):
+            steps = self._rules[urgency]
+            if steps:
+                ol = self.query_one(f"#rules-{urgency}", OptionList)
+                index = ol.highlighted if ol.highlighted is not None and ol.highlighted < len(steps) else 0
+                return str(steps[index]["id"])
+        return None
+
+    def _step_words(self, sid: str) -> str:
+        """A step in words: ``step 2 of Alice Chen's high-urgency rules (+5 min, webhook https://…)``."""
+        by_id = {m["id"]: m for m in self._methods}
+        for urgency, steps in self._rules.items():
+            for st in steps:
+                if st["id"] == sid:
+                    method = by_id.get(st["contactMethodId"], {"channel": st["channel"], "address": None})
+                    who = self.oncall.directory.name(self.user_id)
+                    return (
+                        f"step {st['step'] + 1} of {who}'s {urgency}-urgency rules"
+                        f" (+{st['delayMinutes']} min, {st['channel']} {masked(method)})"
+                    )
+        return "this notification rule step"
+
     def action_remove_step(self) -> None:
-        uid, sid = self.user_id, self._selected_step()
+        uid, sid = self.user_id, self._step_anywhere()
         if uid is None or sid is None:
-            self.flash("select a step first (tab to a rules list)", error=True)
+            self.flash("this person has no notification rule steps to remove", error=True)
             return
+        words = self._step_words(sid)
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.oncall.act(rules_svc.remove_rule, uid, sid, done="step removed")
+                self.oncall.act(rules_svc.remove_rule, uid, sid, done=f"removed {words}")
                 self._show_fresh()
 
-        self.app.push_screen(ConfirmScreen("Remove this notification rule step?"), answer)
+        self.app.push_screen(ConfirmScreen(f"Remove {words}?", yes="Remove"), answer)
 
     def action_move_step(self, direction: str) -> None:
         uid, sid = self.user_id, self._selected_step()
@@ -324,7 +353,9 @@ class PeopleScreen(OncallScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
             return True
-        if action in ("remove_step", "move_step") and self._selected_step() is None:
+        if action == "remove_step" and self._step_anywhere() is None:
+            return None
+        if action == "move_step" and self._selected_step() is None:
             return None
         return True
 

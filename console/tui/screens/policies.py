@@ -23,9 +23,27 @@ from engine.rotation import TargetResolution
 from engine.service import policies, schedules
 
 
+def _layer_fields_of(layer: dict[str, Any]) -> dict[str, Any]:
+    """The body that adds ``layer`` (wire form) back, or stores its values again."""
+    target = layer["target"]
+    if target["type"] == "users":
+        body_target: dict[str, Any] = {"type": "users", "userIds": list(target.get("userIds") or [])}
+    else:
+        body_target = {"type": "schedule", "scheduleId": target.get("scheduleId")}
+    return {
+        "position": layer["position"],
+        "ackTimeoutMinutes": layer["ackTimeoutMinutes"],
+        "target": body_target,
+    }
+
+
 class PoliciesScreen(OncallScreen):
     MODE = "policies"
     TITLE = "Policies"
+    UNDO_COVERS = (
+        "u undoes, newest first: layer moves, layer adds, edits and deletes, a new policy and a rename."
+        " Deleting a whole policy cannot be undone (it asks first)."
+    )
 
     BINDINGS = [
         Binding("shift+up,K", "move_layer(-1)", "Move ↑", id="policies.move_up", key_display="⇧↑/K"),
@@ -44,7 +62,11 @@ class PoliciesScreen(OncallScreen):
         super().__init__()
         self.policy_id: str | None = None
         self.reorders = ReorderUndo(
-            self, policies.reorder_layers, show_owner=self._select_policy, show_stored=self._show_stored
+            self,
+            policies.reorder_layers,
+            show_owner=self._select_policy,
+            show_stored=self._show_stored,
+            owner_name=self._policy_name,
         )
         self._layers: dict[str, dict[str, Any]] = {}
         self._shown_signature: object = None
@@ -60,7 +82,9 @@ class PoliciesScreen(OncallScreen):
                 yield Static(
                     Text("   #  after  timeout  target", style="bold"), id="layer-header", markup=False
                 )
-                yield LayerList(id="layer-list")
+                yield LayerList(
+                    id="layer-list", empty="no layers yet · a adds one (a policy pages nobody without)"
+                )
                 yield Static(
                     "shift+↑/↓ or K/J move · drag with the mouse · u undo", id="layer-hint", markup=False
                 )
@@ -186,6 +210,12 @@ class PoliciesScreen(OncallScreen):
     def _select_policy(self, pid: str) -> None:
         self.policy_id = pid
 
+    def _policy_name(self, pid: str) -> str:
+        try:
+            return str(policies.get_policy(self.oncall.ctx, pid)["name"])
+        except DomainError:
+            return ""
+
     def _show_stored(self) -> None:
         self._shown_signature = None
         self._show_policy()
@@ -284,11 +314,19 @@ class PoliciesScreen(OncallScreen):
         ctx = self.oncall.ctx
 
         def submit(values: dict[str, Any]) -> Any:
-            return policies.add_layer(ctx, pid, self._layer_body(values))
+            added = policies.add_layer(ctx, pid, self._layer_body(values))
+            lid = added["id"]
+            self.reorders.record(
+                pid,
+                f"adding layer {added['position']} to {self._policy_name(pid)}",
+                lambda c: policies.delete_layer(c, pid, lid),
+            )
+            return added
 
         fields = self._layer_fields(None, len(self._layers))
         self.app.push_screen(
-            FormScreen("Add an escalation layer", fields, submit, ok="Add"), self._after_form("layer added")
+            FormScreen("Add an escalation layer", fields, submit, ok="Add"),
+            self._after_form("layer added · u undoes"),
         )
 
     def action_edit_layer(self) -> None:
@@ -298,26 +336,50 @@ class PoliciesScreen(OncallScreen):
         ctx = self.oncall.ctx
         layer = self._layers[lid]
 
+        before = _layer_fields_of(layer)
+
         def submit(values: dict[str, Any]) -> Any:
-            return policies.update_layer(ctx, pid, lid, self._layer_body(values))
+            saved = policies.update_layer(ctx, pid, lid, self._layer_body(values))
+            self.reorders.record(
+                pid,
+                f"the edit of layer {saved['position']} of {self._policy_name(pid)}",
+                lambda c: policies.update_layer(c, pid, lid, before),
+            )
+            return saved
 
         fields = self._layer_fields(layer, len(self._layers))
         self.app.push_screen(
-            FormScreen(f"Edit layer {layer['position']}", fields, submit), self._after_form("layer saved")
+            FormScreen(f"Edit layer {layer['position']}", fields, submit),
+            self._after_form("layer saved · u undoes"),
         )
 
     def action_delete_layer(self) -> None:
         pid, lid = self.policy_id, self.layer_list.selected_key
         if pid is None or lid is None:
             return
-        pos = self._layers[lid]["position"]
+        layer = self._layers[lid]
+        pos, name = layer["position"], self._policy_name(pid)
+        body = _layer_fields_of(layer)
+        target = self._target_text(layer["target"], None).plain.lstrip("▣☺ ")
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.oncall.act(policies.delete_layer, pid, lid, done=f"layer {pos} deleted")
-                self.reorders.forget(pid)
+            if yes and self.oncall.attempt(
+                policies.delete_layer, pid, lid, done=f"layer {pos} deleted · u undoes"
+            ):
+                self.reorders.record(
+                    pid,
+                    f"deleting layer {pos} of {name}",
+                    lambda c: policies.add_layer(c, pid, body),
+                    replaces=lid,
+                )
 
-        self.app.push_screen(ConfirmScreen(f"Delete layer {pos} of this policy?"), answer)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete layer {pos} of {name} (after {layer['ackTimeoutMinutes']} min: {target})?",
+                yes="Delete",
+            ),
+            answer,
+        )
 
     # -- policy forms --------------------------------------------------------------------------------
 
@@ -325,7 +387,12 @@ class PoliciesScreen(OncallScreen):
         ctx = self.oncall.ctx
 
         def submit(values: dict[str, Any]) -> Any:
-            return policies.create_policy(ctx, values)
+            created = policies.create_policy(ctx, values)
+            pid = created["id"]
+            self.reorders.record(
+                pid, f"creating the policy {created['name']}", lambda c: policies.delete_policy(c, pid)
+            )
+            return created
 
         def done(result: Any) -> None:
             if isinstance(result, dict):
@@ -347,14 +414,22 @@ class PoliciesScreen(OncallScreen):
         ctx = self.oncall.ctx
         pol = policies.get_policy(ctx, pid)
 
+        before = {"name": pol["name"], "description": pol.get("description")}
+
         def submit(values: dict[str, Any]) -> Any:
-            return policies.update_policy(ctx, pid, values)
+            saved = policies.update_policy(ctx, pid, values)
+            self.reorders.record(
+                pid, f"the rename of {before['name']}", lambda c: policies.update_policy(c, pid, before)
+            )
+            return saved
 
         fields = [
             Field("name", "Name", value=pol["name"], required=True),
             Field("description", "Description", value=pol.get("description")),
         ]
-        self.app.push_screen(FormScreen("Rename policy", fields, submit), self._after_form("policy saved"))
+        self.app.push_screen(
+            FormScreen("Rename policy", fields, submit), self._after_form("policy saved · u undoes")
+        )
 
     def action_delete_policy(self) -> None:
         pid = self.policy_id
@@ -363,15 +438,19 @@ class PoliciesScreen(OncallScreen):
         name = policies.get_policy(self.oncall.ctx, pid)["name"]
 
         def answer(yes: bool | None) -> None:
-            if (
-                yes
-                and self.oncall.act(policies.delete_policy, pid, done=f"policy {name} deleted") is not None
-            ):
+            if yes and self.oncall.attempt(policies.delete_policy, pid, done=f"policy {name} deleted"):
                 self.policy_id = None
                 self.reorders.forget(pid)
                 self.refresh_data()
 
-        self.app.push_screen(ConfirmScreen(f"Delete the policy {name!r} and all its layers?"), answer)
+        count = len(self._layers)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete the policy {name} and its {count} layer{'s' if count != 1 else ''}? This cannot be undone.",
+                yes="Delete",
+            ),
+            answer,
+        )
 
     # -- drill -------------------------------------------------------------------------------------------
 

@@ -23,12 +23,15 @@ from console.tui.screens.form import Field, FormScreen
 from console.tui.screens.reorder_undo import ReorderUndo
 from console.tui.widgets.layer_list import LayerList
 from console.tui.widgets.schedule_timeline import DAYS, ScheduleTimeline, TimelineData
+from engine import rotation
 from engine.errors import DomainError, ValidationError
 from engine.model import ROTATION_TYPES
 from engine.service import orgs, schedules
 from engine.service.schedules import load_schedule_model
 from engine.timefmt import parse_iso, to_iso
 from engine.timeparse import parse_local_instant
+
+_FIELD_WORDS = {"start": "the start", "end": "the end", "effectiveFrom": "the start"}
 
 
 def parse_local(text: str | None, tz: str, field: str) -> str | None:
@@ -39,12 +42,17 @@ def parse_local(text: str | None, tz: str, field: str) -> str | None:
     try:
         return to_iso(parse_local_instant(text, tz).instant)
     except ValueError as exc:
-        raise ValidationError(f"{field}: {exc}", field=field) from None
+        words = _FIELD_WORDS.get(field, field)  # a person reads "the start", never "effectiveFrom"
+        raise ValidationError(f"{words} {exc}", field=field) from None
 
 
 class SchedulesScreen(OncallScreen):
     MODE = "schedules"
     TITLE = "Schedules"
+    UNDO_COVERS = (
+        "u undoes, newest first: rotation layer moves, an added rotation layer, an added override and a"
+        " removed override."
+    )
 
     BINDINGS = [
         Binding("a", "add_rotation", "Add rotation", id="schedules.add_rotation"),
@@ -68,8 +76,10 @@ class SchedulesScreen(OncallScreen):
             schedules.reorder_rotation_layers,
             show_owner=self._select_schedule,
             show_stored=self._show_stored,
+            owner_name=self._schedule_name,
         )
         self._tz = "UTC"
+        self._overrides: dict[str, dict[str, Any]] = {}
         self._shown_signature: object = None
         self._rotations: dict[str, dict[str, Any]] = {}
 
@@ -81,7 +91,7 @@ class SchedulesScreen(OncallScreen):
             with VerticalScroll(classes="pane-right", id="schedule-detail"):
                 yield Static("", id="schedule-head", markup=False)
                 yield Static("Rotation layers (first owns the schedule)", classes="section-title")
-                yield LayerList(id="rotation-list")
+                yield LayerList(id="rotation-list", empty="no rotation layers · a adds one")
                 yield Static(f"Next {DAYS} days", classes="section-title")
                 yield ScheduleTimeline(id="timeline")
                 yield Static("Overrides", classes="section-title")
@@ -109,7 +119,8 @@ class SchedulesScreen(OncallScreen):
             try:
                 res = schedules.on_call(ctx, s["id"], now)
                 who = self.oncall.directory.name(res.owner_id, short=True) if res.owner_id else "nobody"
-                when = until(res.next_handoff, now, s["timezone"]) if res.owner_id else ""
+                end = schedules.on_call_until(ctx, s["id"], now) if res.owner_id else None
+                when = until(end, now, s["timezone"]) if res.owner_id else ""
                 when = when.replace("until ", "→ ")
             except (DomainError, ValueError) as exc:
                 who, when = "?", str(exc)
@@ -163,6 +174,10 @@ class SchedulesScreen(OncallScreen):
         # only the overrides that can still put someone on call.
         model = replace(model, overrides=tuple(o for o in model.overrides if o.user_id in active))
         who = self.oncall.directory.name(res.owner_id) if res.owner_id else "nobody"
+        # Until the end of this person's own shift, not the next handoff of any layer.
+        end = rotation.owner_shift_end(shifts.owners, res.owner_id, now) if res.owner_id else None
+        if res.owner_id and end is None:
+            end = schedules.on_call_until(ctx, self.schedule_id, now)  # beyond the 14 days drawn
         head.update(
             Text.assemble(
                 plain(sched["name"], style="bold"),
@@ -170,7 +185,7 @@ class SchedulesScreen(OncallScreen):
                 "\n",
                 ("on call now: ", ""),
                 (who, "bold"),
-                (f" {until(res.next_handoff, now, sched['timezone'])}" if res.owner_id else "", "dim"),
+                (f" {until(end, now, sched['timezone'])}" if res.owner_id else "", "dim"),
             )
         )
         names = dict(self.oncall.directory.full)
@@ -196,6 +211,7 @@ class SchedulesScreen(OncallScreen):
         self.rotation_list.set_items(items)
         timeline.show(TimelineData(model, shifts, start, now, names, sorted(names, key=names.__getitem__)))
         ovl = self.query_one("#override-list", OptionList)
+        self._overrides = {o["id"]: o for o in sched["overrides"]}
         overrides = []
         for o in sched["overrides"]:
             gone = o["userId"] not in active
@@ -243,6 +259,12 @@ class SchedulesScreen(OncallScreen):
 
     def _select_schedule(self, sid: str) -> None:
         self.schedule_id = sid
+
+    def _schedule_name(self, sid: str) -> str:
+        try:
+            return str(schedules.get_schedule(self.oncall.ctx, sid)["name"])
+        except DomainError:
+            return ""
 
     def _show_stored(self) -> None:
         self._shown_signature = None
@@ -327,13 +349,20 @@ class SchedulesScreen(OncallScreen):
             body = self._rotation_body(values)
             if body["effectiveUntil"] is None:
                 body.pop("effectiveUntil")
-            return schedules.add_rotation_layer(ctx, sid, body)
+            added = schedules.add_rotation_layer(ctx, sid, body)
+            lid = added["id"]
+            self.reorders.record(
+                sid,
+                f"adding the rotation layer {added['name']}",
+                lambda c: schedules.delete_rotation_layer(c, sid, lid),
+            )
+            return added
 
         def done(result: Any) -> None:
             if result:
                 self.oncall.data_changed()
                 self.refresh_data()
-                self.flash(f"rotation layer {result['name']} added")
+                self.flash(f"rotation layer {result['name']} added · u undoes")
 
         form = FormScreen("Add a rotation layer", self._rotation_fields(None), submit, ok="Add")
         self.app.push_screen(form, done)
@@ -483,34 +512,56 @@ class SchedulesScreen(OncallScreen):
             body = dict(values)
             body["start"] = parse_local(values.get("start"), tz, "start")
             body["end"] = parse_local(values.get("end"), tz, "end")
-            return schedules.add_override(ctx, sid, body)
+            added = schedules.add_override(ctx, sid, body)
+            oid = added["id"]
+            self.reorders.record(
+                sid,
+                f"adding the override {self._override_words(added)}",
+                lambda c: schedules.delete_override(c, sid, oid),
+            )
+            return added
 
         def done(result: Any) -> None:
             if result:
                 self.oncall.data_changed()
                 self.refresh_data()
-                self.flash("override added")
+                self.flash("override added · u undoes")
 
         self.app.push_screen(FormScreen("Add an override", fields, submit, ok="Add"), done)
 
+    def _override_words(self, o: dict[str, Any]) -> str:
+        """An override in words: ``Dan Brown, Tue 03 Mar 15:00 → Wed 04 Mar 10:00``."""
+        who = self.oncall.directory.name(o["userId"])
+        return f"{who}, {_fmt(o['start'], self._tz)} → {_fmt(o['end'], self._tz)}"
+
     def _selected_override(self) -> str | None:
+        """The highlighted override, or (``x`` from anywhere on the screen) the first one listed."""
         ol = self.query_one("#override-list", OptionList)
-        if ol.highlighted is None or ol.option_count == 0:
+        if ol.option_count == 0:
             return None
-        oid = ol.get_option_at_index(ol.highlighted).id
-        return None if oid == "-none-" else oid
+        oid = ol.get_option_at_index(ol.highlighted or 0).id
+        return None if oid in (None, "-none-") else oid
 
     def action_delete_override(self) -> None:
         sid, oid = self.schedule_id, self._selected_override()
-        if sid is None or oid is None:
-            self.flash("select an override first (tab to the Overrides list)", error=True)
+        if sid is None or oid is None or oid not in self._overrides:
+            self.flash("this schedule has no overrides to remove", error=True)
             return
+        o = self._overrides[oid]
+        words = self._override_words(o)
+        body = {"userId": o["userId"], "start": o["start"], "end": o["end"]}
+        if o.get("note"):
+            body["note"] = o["note"]
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.oncall.act(schedules.delete_override, sid, oid, done="override removed")
+            if yes and self.oncall.attempt(
+                schedules.delete_override, sid, oid, done=f"override removed: {words} · u undoes"
+            ):
+                self.reorders.record(
+                    sid, f"removing the override {words}", lambda c: schedules.add_override(c, sid, body)
+                )
 
-        self.app.push_screen(ConfirmScreen("Remove this override?"), answer)
+        self.app.push_screen(ConfirmScreen(f"Remove the override {words}?", yes="Remove"), answer)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:

@@ -44,8 +44,10 @@ class LayerList(OptionList):
         def control(self) -> LayerList:
             return self.layer_list
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, empty: str = "") -> None:
+        """``empty`` is what the list says while it has no items (what to do about it)."""
         super().__init__(id=id, markup=False)
+        self.empty = empty
         self._items: list[tuple[str, Text]] = []
         self._drag_from: int | None = None
         self._drag_start_order: list[str] | None = None
@@ -79,7 +81,7 @@ class LayerList(OptionList):
         if self._drag_from is not None:
             self._pending = list(items)
             return
-        if list(items) == self._items:
+        if list(items) == self._items and (items or self.option_count):
             return
         keep = self.selected_key
         index = self.highlighted or 0
@@ -92,6 +94,9 @@ class LayerList(OptionList):
             self.highlighted = min(index, len(keys) - 1)
 
     def _render_items(self) -> None:
+        if not self._items and self.empty:
+            self.set_options([Option(Text(self.empty, style="dim italic"), id="-none-", disabled=True)])
+            return
         self.set_options([Option(text, id=key) for key, text in self._items])
 
     def _move(self, src: int, dst: int) -> bool:

@@ -1,5 +1,5 @@
 """The top bar: where you are (mode tabs, clickable), heartbeats that are down, the maintenance windows in
-force, the engine state, the sync state and the clock."""
+force, the engine state, the sync state, the clock and its speed when it is not 1× (``--speed N``)."""
 
 from __future__ import annotations
 
@@ -105,6 +105,9 @@ class StatusBar(Horizontal):
             state.append(app.sync.label())
         if app.demo:
             state.append("demo")
+        speed = getattr(app.clock, "speed", 1.0)
+        if isinstance(speed, int | float) and speed != 1:
+            state.append(f"⏩ {speed:g}×")  # a scaled clock (--speed N): timers run N times faster
         state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
         self.query_one("#status-state", Static).update(Content("  ".join(state) + " "))
 
