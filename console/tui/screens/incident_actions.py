@@ -45,7 +45,9 @@ class IncidentActions(OncallScreen):
         if inc.get("drill"):
             self.oncall.acknowledge_drill()
             return
-        self.oncall.act(incidents_svc.acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged")
+        self.oncall.act_in_worker(
+            incidents_svc.acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged"
+        )
 
     def action_advance(self) -> None:
         inc = self.current_incident()
@@ -56,7 +58,7 @@ class IncidentActions(OncallScreen):
             self.flash(f"{self._label(inc)} is resolved; its status can no longer change", error=True)
             return
         if nxt != "resolved":
-            self.oncall.act(
+            self.oncall.act_in_worker(
                 incidents_svc.advance_status,
                 inc["id"],
                 {"status": nxt},
@@ -97,7 +99,7 @@ class IncidentActions(OncallScreen):
         def chosen(user_id: str | None) -> None:
             if user_id:
                 name = self.oncall.directory.name(user_id)
-                self.oncall.act(
+                self.oncall.act_in_worker(
                     incidents_svc.handoff,
                     inc["id"],
                     {"targetUserId": user_id},
@@ -113,7 +115,7 @@ class IncidentActions(OncallScreen):
         inc = self.current_incident()
         if inc is None:
             return
-        self.oncall.act(
+        self.oncall.act_in_worker(
             incidents_svc.escalate_now, inc["id"], done=f"{self._label(inc)} escalated", poke=True
         )
 
