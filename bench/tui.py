@@ -6,9 +6,9 @@ Prints:
   incident table has been drawn; for the demo database and for the 10,000-incident one;
 * keypress-to-repaint with 10,000 open incidents: from a cursor key (``down``) entering the app to the
   next frame written to the terminal driver, p50/p95;
-* a live update with 10,000 open incidents: another connection commits a change (an escalation step); the
-  time from the console noticing it (its ``data_version`` poll) to the repainted frame, p50/p95; and, for
-  information, commit-to-frame including the poll interval;
+* a live update with 10,000 open incidents: another connection commits a change (an acknowledgement); the
+  time from the console's poll noticing it (``data_version``), through the database read of what changed, to
+  the repainted frame, p50/p95; and, for information, commit-to-frame including the poll interval;
 * the console process's resident memory with the 10,000 incidents loaded;
 * all of it twice: with the 10,000 open incidents alone, and with 100,000 resolved incidents in the history
   besides (history must not slow the live screens). Seeding 100,000 through the use cases takes minutes:
@@ -149,10 +149,22 @@ def time_to_first_frame(db_path: Path, *, timeout: float = 30.0) -> float:
 
 async def _inner(db_path: Path, presses: int, updates: int) -> dict[str, float]:
     from console.tui import OncallApp
+    from console.tui.screens.incidents import IncidentsScreen
     from console.tui.widgets.incident_table import IncidentTable
     from engine.service import Ctx
     from engine.service.orgs import find_org
     from storage.db import open_db
+
+    # When each re-read of the incident screen begins (the poll saw a change): the live figure runs from
+    # there, through the database read, to the frame, so a slow read shows in it.
+    reads: list[float] = []
+    original_refresh = IncidentsScreen.refresh_data
+
+    def timed_refresh(self: IncidentsScreen) -> None:
+        reads.append(time.monotonic())
+        original_refresh(self)
+
+    IncidentsScreen.refresh_data = timed_refresh  # type: ignore[method-assign]
 
     clock = VirtualClock(datetime.fromtimestamp(time.time(), UTC))
     db = open_db(db_path)
@@ -219,10 +231,10 @@ async def _inner(db_path: Path, presses: int, updates: int) -> dict[str, float]:
             end = time.monotonic() + 3
             while app.generation == generation and time.monotonic() < end:
                 await asyncio.sleep(0.0005)
-            if app.generation == generation:
+            if app.generation == generation or not reads or reads[-1] < committed:
                 continue
-            seen = time.monotonic()
-            f = await next_frame(seen - 0.002)
+            seen = reads[-1]  # the re-read that picked the change up began here
+            f = await next_frame(seen)
             live.append(f - seen)
             commit_to_frame.append(f - committed)
         other.close()
@@ -337,7 +349,7 @@ def main() -> None:
                 f"{r['cursor_p95_ms']:6.1f} ms  target p95 ≤ 50 ms  {verdict(r['cursor_p95_ms'] <= 50)}"
             )
             print(
-                f"   live update noticed→repaint:   p50 {r['live_p50_ms']:6.1f} ms  p95 "
+                f"   live update poll→read→repaint: p50 {r['live_p50_ms']:6.1f} ms  p95 "
                 f"{r['live_p95_ms']:6.1f} ms  target p95 ≤ 50 ms  {verdict(r['live_p95_ms'] <= 50)}"
             )
             print(
