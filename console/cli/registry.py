@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("console.cli.demo", "demo_command"),
     ("console.cli.engine", "engine_command"),
     ("console.cli.serve", "serve_command"),
+    ("console.cli.web", "web_command"),
     ("console.cli.drills", "drill_command"),
     ("console.cli.config", "export_command"),
     ("console.cli.config", "apply_command"),

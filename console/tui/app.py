@@ -13,10 +13,12 @@ nothing more, and covers everything with a blocking message whose only key, ``q`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
@@ -35,7 +37,7 @@ from engine.clock import Clock
 from engine.errors import DomainError
 from engine.service import Ctx, orgs
 from engine.service import drills as drills_store
-from engine.service.database import DatabaseGone
+from engine.service.database import Database, DatabaseGone, open_db
 
 T = TypeVar("T")
 
@@ -145,6 +147,8 @@ class OncallApp(App[None]):
         self._dirty = False
         self.gone: DatabaseGone | None = None  # set once the database file was deleted or replaced
         self.generation = 0  # bumped on every observed change; screens compare to skip work
+        self._writer: Database | None = None  # the workers' own connection (act_in_worker), opened on use
+        self._writer_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -164,6 +168,10 @@ class OncallApp(App[None]):
         self.engine.stop()
         self.sync.stop()
         self.drills.close()
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     # -- live data -----------------------------------------------------------------------------------
 
@@ -272,8 +280,77 @@ class OncallApp(App[None]):
         self.data_changed()
         return result
 
+    def act_in_worker(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        done: str | None = None,
+        poke: bool = False,
+        then: Callable[[T], None] | None = None,
+    ) -> None:
+        """:meth:`act` in a worker thread, on the console's own write connection: the event loop never
+        waits for the write, so a transaction another process holds (the write lock, up to the 15 s busy
+        timeout) leaves the screen answering keys. Once it committed, ``done`` is flashed on the screen
+        that was current when it began, ``then(result)`` runs on the event loop, and the screens repaint;
+        a domain error is flashed there instead (``then`` is not called)."""
+        screen = self.screen if isinstance(self.screen, OncallScreen) else None
+        self._act_worker(fn, args, done, poke, then, screen)
+
+    @work(thread=True, group="writes")
+    def _act_worker(
+        self,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        done: str | None,
+        poke: bool,
+        then: Callable[[T], None] | None,
+        screen: OncallScreen | None,
+    ) -> None:
+        try:
+            result = fn(self._writer_ctx(), *args)
+        except DatabaseGone as exc:
+            self.call_from_thread(self.database_gone, exc)
+            return
+        except DomainError as exc:
+            self.call_from_thread(self._show_error, screen, exc.message, exc.code)
+            return
+        except Exception as exc:  # a bug below must not take the console down in the middle of an incident
+            self.log.error("service call failed", exc_info=exc)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            self.call_from_thread(self._show_error, screen, message, "internal_error")
+            return
+        self.call_from_thread(self._acted, result, done, poke, then, screen)
+
+    def _acted(
+        self,
+        result: T,
+        done: str | None,
+        poke: bool,
+        then: Callable[[T], None] | None,
+        screen: OncallScreen | None,
+    ) -> None:
+        if poke:
+            self.engine.poke()
+        self.sync.poke()
+        self.data_changed()
+        if done and screen is not None and screen.is_attached:
+            screen.flash(done)
+        if then is not None:
+            then(result)
+
+    def _writer_ctx(self) -> Ctx:
+        """The console's context on its write connection (opened on first use, in the worker): a second
+        connection to the same file, so a write waiting for the lock never holds the one the event loop
+        polls and reads with. An in-memory database has only the one."""
+        if self.db.path in (":memory:", ""):
+            return self.ctx
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = open_db(self.db.path, create=False, migrate=False, identity=self.db.file)
+            return replace(self.ctx, db=self._writer)
+
     def _show_error(self, screen: OncallScreen | None, message: str, code: str) -> None:
-        if screen is not None:
+        if screen is not None and screen.is_attached:
             screen.flash(message, error=True)
         else:
             self.notify(terminal_text(message), title=code, severity="error", markup=False)

@@ -23,8 +23,12 @@ SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
      LEFT JOIN alert_groups ag ON ag.incident_id = i.id
 """
-_OPEN_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.status != 'resolved'"
-_SOME_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.id IN (SELECT value FROM json_each(?))"
+# The live table's reads must not grow with the history (100,000 resolved incidents): the open ones are
+# three equality seeks of incidents_org_status (the CHECK constraint names every status; ``!= 'resolved'``
+# would walk the organisation's resolved entries too), and a few ids are primary-key lookups (the unary
+# ``+`` keeps the planner off the org_id indexes, which would scan every incident of the organisation).
+_OPEN_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.status IN ('investigating', 'identified', 'monitoring')"
+_SOME_SQL = _COLUMNS + "WHERE i.id IN (SELECT value FROM json_each(?)) AND +i.org_id = ?"
 # ``+i.status``: walk incidents_org_created newest first and stop at the limit, rather than collect every
 # resolved incident through incidents_org_status and sort them (history may hold 100,000).
 _RESOLVED_SQL = (
@@ -59,14 +63,19 @@ def open_incident_rows_of(db: Database, org_id: str, user_id: str) -> list[sqlit
 
 def incident_rows(db: Database, org_id: str, ids: Sequence[str]) -> list[sqlite3.Row]:
     """The rows of ``ids`` within the organisation (resolved ones included; unknown ids are left out)."""
-    return db.all(_SOME_SQL, (org_id, json.dumps(list(ids))))
+    return db.all(_SOME_SQL, (json.dumps(list(ids)), org_id))
 
 
 def incidents_changed_since(db: Database, since: int) -> list[str]:
-    """Ids of the incidents with timeline events after sequence number ``since`` (any organisation)."""
-    return [
-        r["incident_id"] for r in db.all("SELECT DISTINCT incident_id FROM timeline WHERE seq > ?", (since,))
-    ]
+    """Ids of the incidents with timeline events after sequence number ``since`` (any organisation), in
+    the order of their first such event.
+
+    A range of the timeline's integer primary key (the monotonic cursor), so it reads only the new
+    events however long the history is; ``DISTINCT`` in SQL would make SQLite walk a whole index of the
+    timeline instead, so duplicates are dropped here.
+    """
+    rows = db.all("SELECT incident_id FROM timeline WHERE seq > ? ORDER BY seq", (since,))
+    return list(dict.fromkeys(r["incident_id"] for r in rows))
 
 
 def incident_row(db: Database, org_id: str, incident_id: str) -> sqlite3.Row | None:

@@ -17,6 +17,7 @@ from tests.helpers import oncall_in_process, run_oncall
 NO_JSON: dict[str, str] = {
     "oncall engine": "a long-running process: it logs lines until stopped",
     "oncall serve": "a long-running process: the HTTP API answers JSON, the command logs",
+    "oncall web": "a long-running process: it serves the console to a browser",
     "oncall completion": "prints a shell script, not data",
 }
 """Commands without --json, each with the reason."""

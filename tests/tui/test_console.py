@@ -21,7 +21,7 @@ from engine.runtime import escalator
 from engine.service import Ctx, incidents, policies
 from engine.service.demo import DemoOrg
 from storage.db import open_db
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import settle, wait_for
 
 MakeApp = Callable[..., OncallApp]
 
@@ -190,7 +190,7 @@ async def test_acknowledge(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
         await pilot.pause()
         assert selected_seq(app) == 1  # critical first
         await pilot.press("a")
-        await pilot.pause()
+        await settle(pilot)  # the write runs in a worker
         inc = incidents.get_incident(ctx, demo.incidents[0])
         assert inc["acknowledgedBy"] == demo.users["alice"]
         assert inc["escalation"]["state"] == "acknowledged"
@@ -205,18 +205,18 @@ async def test_advance_status_and_resolve_with_note(make_app: MakeApp, ctx: Ctx,
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("s")  # asks first, naming the incident and the step
-        await pilot.pause()
+        await settle(pilot)
         assert "from investigating to identified?" in str(app.screen.query_one(Static).render())
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
         assert incidents.get_incident(ctx, iid)["status"] == "identified"
         await pilot.press("s")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("n")  # no: nothing changes
-        await pilot.pause()
+        await settle(pilot)
         assert incidents.get_incident(ctx, iid)["status"] == "identified"
         await pilot.press("s", "y")
-        await pilot.pause()
+        await settle(pilot)
         assert incidents.get_incident(ctx, iid)["status"] == "monitoring"
         await pilot.press("s")  # resolving asks for a note
         await pilot.pause()
@@ -247,7 +247,7 @@ async def test_handoff(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
         app.screen.query_one("#picker-filter", Input).focus()
         await pilot.press(*"bob")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         inc = incidents.get_incident(ctx, iid)
         assert inc["ownerId"] == demo.users["bob"]
         assert any(ev["kind"] == "incident_handed_off" for ev in inc["timeline"])
@@ -259,7 +259,7 @@ async def test_escalate_now(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("e", "y")
-        await pilot.pause()
+        await settle(pilot)
         assert incidents.get_incident(ctx, iid)["escalation"]["currentLayer"] == 2
         table = app.screen.query_one(IncidentTable)
         assert table.cell_text(iid, "layer") == "2/3"

@@ -58,7 +58,9 @@ class IncidentActions(OncallScreen):
         if inc.get("drill"):
             self.oncall.acknowledge_drill()
             return
-        self.oncall.act(incidents_svc.acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged")
+        self.oncall.act_in_worker(
+            incidents_svc.acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged"
+        )
 
     def action_advance(self) -> None:
         inc = self.current_incident()
@@ -72,7 +74,7 @@ class IncidentActions(OncallScreen):
 
             def answer(yes: bool | None) -> None:
                 if yes:
-                    self.oncall.act(
+                    self.oncall.act_in_worker(
                         incidents_svc.advance_status,
                         inc["id"],
                         {"status": nxt},
@@ -117,7 +119,7 @@ class IncidentActions(OncallScreen):
         def chosen(user_id: str | None) -> None:
             if user_id:
                 name = self.oncall.directory.name(user_id)
-                self.oncall.act(
+                self.oncall.act_in_worker(
                     incidents_svc.handoff,
                     inc["id"],
                     {"targetUserId": user_id},
@@ -141,7 +143,7 @@ class IncidentActions(OncallScreen):
         if inc is None:
             return
         if not inc.get("escalates", True):  # nothing would be paged: the service says why, no dialog
-            self.oncall.act(incidents_svc.escalate_now, inc["id"])
+            self.oncall.act_in_worker(incidents_svc.escalate_now, inc["id"])
             return
         layer, count = inc.get("layer"), inc.get("layer_count")
         if layer and count and layer < count:
@@ -153,7 +155,7 @@ class IncidentActions(OncallScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.oncall.act(
+                self.oncall.act_in_worker(
                     incidents_svc.escalate_now, inc["id"], done=f"{self._label(inc)} escalated", poke=True
                 )
 

@@ -384,7 +384,7 @@ class IncidentDetailScreen(IncidentActions):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.oncall.act(
+                self.oncall.act_in_worker(
                     incidents_svc.redact_update, self.incident_id, update_id, done="update redacted"
                 )
 
