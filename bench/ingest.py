@@ -117,7 +117,11 @@ def start_server(db_path: Path) -> tuple[subprocess.Popen[str], str]:
     oncall = Path(sys.executable).with_name("oncall")
     cmd = [str(oncall) if oncall.exists() else "oncall", "serve", "--db", str(db_path), "--port", "0",
            "--no-access-log"]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Every page of the storm goes to one person's one webhook: the default per-contact-method rate limit
+    # (5 a minute, docs/PAGES.md) would fold them into summaries, so the bench measures with it off.
+    config = db_path.with_name("config.toml")
+    config.write_text("[pages]\nrate_limit_per_minute = 0\n")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "ONCALL_CONFIG": str(config)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     url = None
