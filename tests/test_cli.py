@@ -119,6 +119,17 @@ def test_demo_no_console_and_read_commands(tmp_path: Path) -> None:
     assert "already exists" in run(db, "demo", "--no-console").stdout
 
 
+def test_demo_takes_db_after_the_command_too(tmp_path: Path) -> None:
+    """``oncall demo --no-console --db X`` (the global option after the command) seeds X, as ``oncall --db
+    X demo`` does, and never the demo database in the user data directory."""
+    db = tmp_path / "after.db"
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "ONCALL_DB": None}
+    done = oncall_in_process(["demo", "--no-console", "--db", str(db)], env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"created in {db}" in done.stdout
+    assert db.exists() and not (tmp_path / "xdg").exists()
+
+
 def test_demo_never_touches_the_oncall_db_database(tmp_path: Path) -> None:
     """``ONCALL_DB`` names the real database; ``oncall demo --reset`` without --db must leave it alone."""
     real = tmp_path / "real.db"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from console.cli.main import State, echo, echo_json, handle_errors, pass_state, run_console, speed_option
 from engine.service.database import demo_db_path, exclusive_use
@@ -32,8 +31,7 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
     always be opened with --speed N. --reset --speed N (or --reset alone) starts it over on that clock.
     """
     state.use_speed(speed)
-    db_given = click.get_current_context().find_root().get_parameter_source("db_path")
-    path = state.db_path if state.db_path and db_given is ParameterSource.COMMANDLINE else demo_db_path()
+    path = state.db_path if state.db_path and state.db_on_command_line else demo_db_path()
     if reset:
         # The real file the path names: through a symbolic link, the in-use check is the target's and
         # the link stays a link (the new database is created where it points).

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from console.terminal import JSON_UNSAFE, terminal_text
 from engine.clock import MAX_SPEED, Clock
@@ -69,6 +70,9 @@ class State:
         self.json = json  # --json, given before or after the command: print what the API answers
         self.identity = identity  # --as EMAIL (or ONCALL_AS): who acts; else the configured identity
         self.create = False  # init, demo and sync login set it: only they may create the database file
+        # --db typed on this command line (before or after the command), not $ONCALL_DB: the demo uses
+        # only such a path, so it never seeds the real database ONCALL_DB names
+        self.db_on_command_line = False
         self._db: Database | None = None
         self._clock: Clock | None = None
         self._config: OperatorConfig | None = None
@@ -337,6 +341,7 @@ def cli(
     --org, --as and --json may also follow the command (oncall ack 12 --as you@example.com --json).
     """
     ctx.obj = State(db_path, org, speed, sync_on=sync_on, json=as_json, identity=identity)
+    ctx.obj.db_on_command_line = ctx.get_parameter_source("db_path") is ParameterSource.COMMANDLINE
     ctx.call_on_close(ctx.obj.close)  # the connection and its flock end with the command, not the process
     if ctx.invoked_subcommand is None:
         run_console(ctx.obj)
@@ -376,6 +381,8 @@ def _global_callback(attr: str) -> Callable[[click.Context, click.Parameter, Any
         state = ctx.find_object(State)
         if state is not None and value not in (None, False):
             setattr(state, attr, value)
+            if attr == "db_path":
+                state.db_on_command_line = True
         return value
 
     return callback

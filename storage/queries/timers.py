@@ -73,15 +73,6 @@ def disarm(db: Database, kind: str, subject_id: str) -> bool:
     return db.execute("DELETE FROM timers WHERE kind = ? AND subject_id = ?", (kind, subject_id)).rowcount > 0
 
 
-def disarm_prefix(db: Database, kind: str, subject_prefix: str) -> int:
-    """Remove every ``kind`` timer whose subject id starts with ``subject_prefix`` (e.g. every rule step
-    of one incident when subjects are ``<incident>:<person>:<step>``). Returns how many went."""
-    escaped = subject_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return db.execute(
-        "DELETE FROM timers WHERE kind = ? AND subject_id LIKE ? ESCAPE '\\'", (kind, escaped + "%")
-    ).rowcount
-
-
 def get(db: Database, kind: str, subject_id: str) -> Timer | None:
     """The ``(kind, subject_id)`` timer, or None."""
     row = db.one("SELECT * FROM timers WHERE kind = ? AND subject_id = ?", (kind, subject_id))
