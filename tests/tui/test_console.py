@@ -712,6 +712,27 @@ async def test_mode_tabs_are_clickable(make_app: MakeApp) -> None:
         await wait_for(pilot, lambda: app.current_mode == "policies", "the policies mode")
 
 
+async def test_every_mode_shows_where_you_are_in_the_tabs(make_app: MakeApp) -> None:
+    """People (4), reports (5) and my on-call (m) have no permanent tab at 80 columns: while one is open,
+    the tab bar names it, as it names the first three."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key, mode, label in (
+            ("4", "people", "4 People"),
+            ("5", "reports", "5 Reports"),
+            ("m", "mine", "m My"),
+        ):
+            await pilot.press(key)
+            await wait_for(pilot, lambda mode=mode: app.current_mode == mode, f"the {mode} mode")
+            await settle(pilot)
+            assert label in str(app.screen.query_one("#status-tabs").render())
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.current_mode == "incidents", "the incidents mode")
+        await settle(pilot)
+        assert "People" not in str(app.screen.query_one("#status-tabs").render())
+
+
 async def test_add_rotation_layer_in_tick_order(make_app: MakeApp, ctx: Ctx, demo: DemoOrg) -> None:
     from engine.service import schedules
 

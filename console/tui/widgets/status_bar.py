@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from console.tui.app import OncallApp
 
 MODES = (("incidents", "1", "Incidents"), ("policies", "2", "Policies"), ("schedules", "3", "Schedules"))
-# A mode without a permanent tab (its key still works everywhere): shown as a tab only while open.
-MINE = ("mine", "m", "My on-call")
+# Modes without a permanent tab (80 columns hold three; their keys work everywhere): each is shown as a
+# tab only while it is open, so every screen says where you are.
+OTHER_MODES = (("people", "4", "People"), ("reports", "5", "Reports"), ("mine", "m", "My on-call"))
 ENGINE_LOOK = {
     "embedded": ("●", "embedded"),
     "attached": ("◐", "attached"),
@@ -93,9 +94,9 @@ class StatusBar(Horizontal):
                 parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
             else:
                 parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
-        if self.mode == MINE[0]:
-            _, key, label = MINE
-            parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
+        for mode, key, label in OTHER_MODES:
+            if mode == self.mode:
+                parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
         self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
         now = app.clock.now()
         state = [label for label in self._alerting(now, wide) if label is not None]
