@@ -44,6 +44,7 @@ from engine.clock import monotonic
 from engine.errors import DomainError
 from storage.errors import DatabaseError
 from storage.migrations import migrate as apply_migrations
+from storage.postgres import PgDatabase, is_url
 
 log = logging.getLogger("oncall.db")
 
@@ -135,11 +136,12 @@ def _data_dir() -> Path:
     return Path(platformdirs.user_data_dir("oncall", appauthor=False))
 
 
-def default_db_path() -> Path:
-    """``--db`` wins, then ``ONCALL_DB``, then the user data directory (platformdirs)."""
+def default_db_path() -> Path | str:
+    """``--db`` wins, then ``ONCALL_DB``, then the user data directory (platformdirs). A PostgreSQL URL
+    (``postgresql://…``) is returned as the string it is."""
     env = os.environ.get("ONCALL_DB")
     if env:
-        return Path(env).expanduser()
+        return env if is_url(env) else Path(env).expanduser()
     return _data_dir() / "oncall.db"
 
 
@@ -283,6 +285,8 @@ class Database:
     ``create=False`` refuses a path where no file exists (:class:`DatabaseMissing`) instead of creating
     one; ``identity`` makes this connection part of another one's :class:`FileIdentity` (a pool).
     """
+
+    dialect = "sqlite"
 
     def __init__(
         self,
@@ -473,6 +477,19 @@ class Database:
         with self.lock:
             return self.conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]] | Sequence[dict[str, Any]]) -> int:
+        """Run ``sql`` once per parameter row in one call; returns the number of rows changed."""
+        with self.lock:
+            return self.conn.executemany(sql, rows).rowcount
+
+    def table_names(self) -> list[str]:
+        """The database's tables."""
+        return list(self.utils.table_names())
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         with self.lock:
             return self.conn.execute(sql, params).fetchone()
@@ -513,5 +530,11 @@ class Database:
 
 
 def open_db(path: str | Path | None = None, **kwargs: Any) -> Database:
-    """A :class:`Database` on ``path`` (default: :func:`default_db_path`); keyword arguments as there."""
-    return Database(path if path is not None else default_db_path(), **kwargs)
+    """A :class:`Database` on ``path`` (default: :func:`default_db_path`); keyword arguments as there.
+
+    A ``postgresql://`` URL opens the PostgreSQL backend (:class:`storage.postgres.PgDatabase`, the
+    same methods); typed as :class:`Database` so callers need not know which backend they hold."""
+    where = path if path is not None else default_db_path()
+    if is_url(where):
+        return PgDatabase(str(where), **kwargs)  # type: ignore[return-value]
+    return Database(where, **kwargs)

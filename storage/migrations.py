@@ -1,4 +1,6 @@
-"""Versioned schema migrations, applied on open through sqlite-utils' ``Migrations``.
+"""Versioned schema migrations, applied on open: through sqlite-utils' ``Migrations`` on SQLite, and from
+the same functions on PostgreSQL (each statement rewritten by :func:`storage.dialect.ddl_to_postgres`; the
+applied ones recorded in ``_oncall_migrations``).
 
 Append new migrations at the end; never edit one that has shipped. A database that records a migration this
 version does not know was written by a newer oncall: it is refused and left untouched.
@@ -9,34 +11,62 @@ times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are
 
 from __future__ import annotations
 
+import secrets
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from storage.dialect import ddl_to_postgres
 from storage.errors import DatabaseError
 
 
 class Database(Protocol):
-    """What migrating needs of :class:`storage.db.Database` (which imports this module to migrate on open)."""
+    """What migrating needs of :class:`storage.db.Database` or :class:`storage.postgres.PgDatabase`
+    (which import this module to migrate on open)."""
 
     path: str
-    utils: sqlite_utils.Database
+    dialect: str
 
     def write(self) -> AbstractContextManager[object]: ...
+
+    def execute(self, sql: str, params: Any = ()) -> Any: ...
+
+    def all(self, sql: str, params: Any = ()) -> list[Any]: ...
+
+    def table_names(self) -> list[str]: ...
+
+
+class _PgSchema:
+    """What a migration function is handed on PostgreSQL: ``execute`` rewrites SQLite's DDL
+    (:func:`storage.dialect.ddl_to_postgres`); ``dialect`` lets the rare migration that must differ ask."""
+
+    dialect = "postgresql"
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        if params:
+            return self._db.execute(sql, params)
+        return self._db.execute(ddl_to_postgres(sql))
+
+
+def _dialect(db: Any) -> str:
+    return getattr(db, "dialect", "sqlite")
 
 
 MIGRATIONS = Migrations("oncall")
 
 
-def _run(db: sqlite_utils.Database, statements: list[str]) -> None:
+def _run(db: sqlite_utils.Database | _PgSchema, statements: list[str]) -> None:
     for stmt in statements:
         db.execute(stmt)
 
 
 @MIGRATIONS(name="0001_initial")
-def m0001_initial(db: sqlite_utils.Database) -> None:
+def m0001_initial(db: sqlite_utils.Database | _PgSchema) -> None:
     _run(
         db,
         [
@@ -267,7 +297,7 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0002_engine")
-def m0002_engine(db: sqlite_utils.Database) -> None:
+def m0002_engine(db: sqlite_utils.Database | _PgSchema) -> None:
     """The escalation engine's extra state: passes over the layers (``round``, part of the idempotency
     key), who acknowledged (for re-page reminders), the snapshot's fingerprint and the last live-policy
     divergence already recorded, and the shared anchor of a scaled clock."""
@@ -289,7 +319,7 @@ def m0002_engine(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0003_sync")
-def m0003_sync(db: sqlite_utils.Database) -> None:
+def m0003_sync(db: sqlite_utils.Database | _PgSchema) -> None:
     """Sync with a remote Scaling organisation (storage/sync, docs/SYNC.md): the link (base URL only; the
     API key lives in a 0600 file or the OS keyring, never here), the outbox of local changes waiting to be
     pushed, a lease so only one process pushes at a time, the remote ids of posted updates, the escalation
@@ -350,7 +380,7 @@ def m0003_sync(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0004_sync_uncertain")
-def m0004_sync_uncertain(db: sqlite_utils.Database) -> None:
+def m0004_sync_uncertain(db: sqlite_utils.Database | _PgSchema) -> None:
     """Sync never takes someone else's object as its own (docs/SYNC.md): a create whose outcome is unknown
     and that cannot be proven ours waits as ``uncertain`` for the user, with its send window (the earliest
     and latest moment the request may have been applied, wall-clock ISO text) and the remote objects that
@@ -402,7 +432,7 @@ def m0004_sync_uncertain(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0005_contact_methods_set_via")
-def m0005_contact_methods_set_via(db: sqlite_utils.Database) -> None:
+def m0005_contact_methods_set_via(db: sqlite_utils.Database | _PgSchema) -> None:
     """Who last set a contact method's address: ``operator`` (the CLI or the console) or ``api_key`` (the
     HTTP API). Rows from before this migration keep NULL, "unknown": delivery treats them as set through
     the API (a webhook is re-checked against the operator's allow-list, a command is not run), because an
@@ -411,7 +441,7 @@ def m0005_contact_methods_set_via(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0006_clock")
-def m0006_clock(db: sqlite_utils.Database) -> None:
+def m0006_clock(db: sqlite_utils.Database | _PgSchema) -> None:
     """The database's clock (storage/db_clock.py): ``wall``, or ``scaled`` with its speed, its anchor
     (clock instant = wall instant, epoch ms) and the latest clock instant handed out with the wall time
     it was handed out at, so a scaled database reopened later resumes where it stopped. One row, written
@@ -437,7 +467,7 @@ def m0006_clock(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0007_timers")
-def m0007_timers(db: sqlite_utils.Database) -> None:
+def m0007_timers(db: sqlite_utils.Database | _PgSchema) -> None:
     """Engine timers other than escalation steps (heartbeats, maintenance-window ends, notification-rule
     steps, shift reminders): one row per ``(kind, subject_id)`` with its due time (epoch ms) and a
     ``generation`` bumped every time the row is armed again, so a timer fired from a stale read never
@@ -462,7 +492,7 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0008_drop_sync_lease")
-def m0008_drop_sync_lease(db: sqlite_utils.Database) -> None:
+def m0008_drop_sync_lease(db: sqlite_utils.Database | _PgSchema) -> None:
     """``sync_lease`` (0003) was never used: each organisation's push lease is a row of the fenced
     leases (``engine_lease`` row ``push:<org>``, storage/lease.py). Nothing reads or writes the table, so it
     goes with whatever it holds."""
@@ -470,7 +500,7 @@ def m0008_drop_sync_lease(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0009_integrations_alerts")
-def m0009_integrations_alerts(db: sqlite_utils.Database) -> None:
+def m0009_integrations_alerts(db: sqlite_utils.Database | _PgSchema) -> None:
     """Alerts in (docs/ALERTS.md): inbound integrations (a kind, a hashed URL token, a default routing and
     ordered selectors), the alerts they receive, one ``alert_groups`` row per incident opened by alerts (the
     aggregate the incident list reads: alert count, alerts still firing, first/last seen, the maintenance
@@ -557,7 +587,7 @@ def m0009_integrations_alerts(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0010_heartbeats")
-def m0010_heartbeats(db: sqlite_utils.Database) -> None:
+def m0010_heartbeats(db: sqlite_utils.Database | _PgSchema) -> None:
     """Heartbeat monitors (dead man's switches, docs/ALERTS.md "Heartbeats"): a ping token stored only as
     its SHA-256 hash, the interval and grace in minutes, the latest ping, and the incident a missed
     interval opened (NULL while the heartbeat is up). The due time is not here: it is the heartbeat's row
@@ -592,7 +622,7 @@ def m0010_heartbeats(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0011_contact_channels")
-def m0011_contact_channels(db: sqlite_utils.Database) -> None:
+def m0011_contact_channels(db: sqlite_utils.Database | _PgSchema) -> None:
     """The ``apprise`` channel, acknowledge links and the per-contact-method rate limit (docs/PAGES.md).
 
     * ``contact_methods.channel`` also takes ``apprise``. Only the CHECK constraint widens, so the table's
@@ -605,20 +635,31 @@ def m0011_contact_channels(db: sqlite_utils.Database) -> None:
     * ``ack_link_uses``: every acknowledge-link token used, so a replay is refused.
     * ``contact_sends``: when each message went to a contact method, for the rate limit's sliding minute.
     * ``outbox.folded_into``: the ``seq`` of the summary page a rate-limited page was folded into."""
-    conn = db.conn
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
-    conn.execute("PRAGMA writable_schema = ON")
-    try:
-        conn.execute(
-            "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'contact_methods'",
-            (
-                "CHECK (channel IN ('log', 'webhook', 'command'))",
+    if isinstance(db, _PgSchema):  # PostgreSQL widens a CHECK in place
+        _run(
+            db,
+            [
+                "ALTER TABLE contact_methods DROP CONSTRAINT contact_methods_channel_check",
+                "ALTER TABLE contact_methods ADD CONSTRAINT contact_methods_channel_check "
                 "CHECK (channel IN ('log', 'webhook', 'command', 'apprise'))",
-            ),
+            ],
         )
-        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
-    finally:
-        conn.execute("PRAGMA writable_schema = OFF")
+    else:
+        conn = db.conn
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        conn.execute("PRAGMA writable_schema = ON")
+        try:
+            conn.execute(
+                "UPDATE sqlite_master SET sql = replace(sql, ?, ?) "
+                "WHERE type = 'table' AND name = 'contact_methods'",
+                (
+                    "CHECK (channel IN ('log', 'webhook', 'command'))",
+                    "CHECK (channel IN ('log', 'webhook', 'command', 'apprise'))",
+                ),
+            )
+            conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+        finally:
+            conn.execute("PRAGMA writable_schema = OFF")
     _run(
         db,
         [
@@ -627,7 +668,12 @@ def m0011_contact_channels(db: sqlite_utils.Database) -> None:
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 secret TEXT NOT NULL
             )""",
-            "INSERT INTO page_link_keys (id, secret) VALUES (1, lower(hex(randomblob(32))))",
+        ],
+    )
+    db.execute("INSERT INTO page_link_keys (id, secret) VALUES (1, ?)", (secrets.token_hex(32),))
+    _run(
+        db,
+        [
             """CREATE TABLE ack_link_uses (
                 token_id TEXT PRIMARY KEY,
                 incident_id TEXT NOT NULL,
@@ -646,7 +692,7 @@ def m0011_contact_channels(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0012_notification_rules")
-def m0012_notification_rules(db: sqlite_utils.Database) -> None:
+def m0012_notification_rules(db: sqlite_utils.Database | _PgSchema) -> None:
     """Personal notification rules and shift reminders (docs/PAGES.md).
 
     ``notification_rules``: a person's ordered steps per urgency (``high``: critical and high incidents,
@@ -697,7 +743,7 @@ def m0012_notification_rules(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0013_calendar_feeds")
-def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
+def m0013_calendar_feeds(db: sqlite_utils.Database | _PgSchema) -> None:
     """Secret, revocable calendar feed URLs (engine/service/calendars.py): one row per feed of a schedule's
     shifts, or of one person's shifts on it (``user_id``). Only the token's SHA-256 is kept; a revoked feed
     keeps its row (``revoked_at``) and answers 404. Deleting the schedule deletes its feeds."""
@@ -720,7 +766,7 @@ def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS(name="0014_notices")
-def m0014_notices(db: sqlite_utils.Database) -> None:
+def m0014_notices(db: sqlite_utils.Database | _PgSchema) -> None:
     """Messages to people that belong to no incident (shift reminders), delivered by the same delivery
     loop as pages (engine/runtime/delivery.py, docs/PAGES.md "Shift reminders").
 
@@ -770,19 +816,18 @@ def m0014_notices(db: sqlite_utils.Database) -> None:
 
 
 def migrate(database: Database) -> None:
-    """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
-    db = database.utils
+    """Apply pending migrations in one write transaction (``BEGIN IMMEDIATE`` on SQLite, the write lock on
+    PostgreSQL: safe when processes race). A database that records a migration we do not know is refused
+    untouched, and so is one holding other tables but no ``orgs``."""
+    if _dialect(database) == "postgresql":
+        _migrate_postgres(database)
+        return
+    db = database.utils  # type: ignore[attr-defined]
     with database.write():
         known = {m.name for m in MIGRATIONS._migrations}
         if "_sqlite_migrations" in db.table_names():
             applied = {m.name for m in MIGRATIONS.applied(db)}
-            newer = sorted(applied - known)
-            if newer:
-                raise DatabaseError(
-                    f"{database.path} was written by a newer version of oncall "
-                    f"(unknown migrations: {', '.join(newer)}); upgrade oncall to open it. "
-                    "The file was not changed."
-                )
+            _refuse_newer(database, applied - known)
         elif db.table_names():
             tables = set(db.table_names())
             if "orgs" not in tables:
@@ -790,5 +835,60 @@ def migrate(database: Database) -> None:
         MIGRATIONS.apply(db)
 
 
+def _refuse_newer(database: Database, newer: set[str]) -> None:
+    if newer:
+        raise DatabaseError(
+            f"{database.path} was written by a newer version of oncall "
+            f"(unknown migrations: {', '.join(sorted(newer))}); upgrade oncall to open it. "
+            "The file was not changed."
+        )
+
+
+PG_MIGRATIONS_TABLE = "_oncall_migrations"
+
+
+def _pg_applied(database: Database) -> list[str]:
+    if PG_MIGRATIONS_TABLE not in database.table_names():
+        return []
+    rows = database.all(
+        f"SELECT name FROM {PG_MIGRATIONS_TABLE} WHERE migration_set = ? ORDER BY seq", ("oncall",)
+    )
+    return [r[0] for r in rows]
+
+
+def _migrate_postgres(database: Database) -> None:
+    """The same migrations on PostgreSQL, recorded in ``_oncall_migrations``; ``_oncall_changes`` is the
+    change counter every write transaction bumps (:meth:`storage.postgres.PgDatabase.data_version`)."""
+    with database.write():
+        tables = set(database.table_names())
+        applied = set(_pg_applied(database))
+        known = [m.name for m in MIGRATIONS._migrations]
+        if PG_MIGRATIONS_TABLE in tables:
+            _refuse_newer(database, applied - set(known))
+        elif tables - {"_oncall_changes"}:
+            raise DatabaseError(f"{database.path} is a PostgreSQL database but not an oncall database")
+        database.execute(
+            f"CREATE TABLE IF NOT EXISTS {PG_MIGRATIONS_TABLE} (seq BIGINT GENERATED BY DEFAULT AS IDENTITY "
+            "PRIMARY KEY, migration_set TEXT NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL, "
+            "UNIQUE (migration_set, name))"
+        )
+        database.execute(
+            "CREATE TABLE IF NOT EXISTS _oncall_changes (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)"
+        )
+        database.execute("INSERT INTO _oncall_changes (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING")
+        schema = _PgSchema(database)
+        for migration in MIGRATIONS._migrations:
+            if migration.name in applied:
+                continue
+            migration.fn(schema)  # type: ignore[arg-type]
+            database.execute(
+                f"INSERT INTO {PG_MIGRATIONS_TABLE} (migration_set, name, applied_at) "
+                "VALUES (?, ?, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'))",
+                ("oncall", migration.name),
+            )
+
+
 def schema_version(database: Database) -> list[str]:
-    return [m.name for m in MIGRATIONS.applied(database.utils)]
+    if _dialect(database) == "postgresql":
+        return _pg_applied(database)
+    return [m.name for m in MIGRATIONS.applied(database.utils)]  # type: ignore[attr-defined]

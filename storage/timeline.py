@@ -55,10 +55,9 @@ and ``data`` JSON text."""
 
 def insert_rows(db: Database, rows: Sequence[EventRow]) -> None:
     """Append many events in one ``executemany``, already stamped (clamp them with :func:`latest_at`)."""
-    with db.lock:
-        db.conn.executemany(
-            "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
+    db.executemany(
+        "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)", rows
+    )
 
 
 def count_of_kind(db: Database, incident_id: str, kind: str) -> int:

@@ -1,18 +1,30 @@
-"""Shared fixtures: a real SQLite file per test, a virtual clock, and an organisation to act in."""
+"""Shared fixtures: a real database per test (a SQLite file, or a PostgreSQL database for the tests run on
+both backends), a virtual clock, and an organisation to act in.
+
+``db_backend`` is ``sqlite`` unless a test module is one of :data:`BOTH_BACKENDS` (the service, engine and
+API tests), which run once per backend: ``[sqlite]`` and ``[postgresql]``. The PostgreSQL server is the
+one ``ONCALL_TEST_PG`` names (``.ci/run`` starts one: tests/pg_server.py), else one this session starts
+when ``initdb`` is installed, else the ``[postgresql]`` runs are skipped (never under ``CI``, where a
+missing server fails them). Each test gets a fresh database copied from a migrated template database.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from engine.clock import VirtualClock
 from engine.service import Ctx
 from engine.service.orgs import create_org
 from storage.db import Database, open_db
+from tests import pg_server
 
 T0 = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
 
@@ -31,9 +43,107 @@ def clock() -> VirtualClock:
     return VirtualClock(T0)
 
 
+BOTH_BACKENDS = (
+    "tests/service/",
+    "tests/api/",
+    "tests/test_escalation.py",
+    "tests/test_timers.py",
+    "tests/test_engine_process.py",
+    "tests/test_pg_backend.py",
+)
+"""The tests that run on SQLite and on PostgreSQL (paths from the repository root)."""
+
+SQLITE_ONLY = ("tests/api/test_database_file.py", "tests/service/test_storage.py")
+"""Tests of the SQLite file itself (its identity, permissions, the disk filling up)."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_backend" not in metafunc.fixturenames:
+        return
+    where = (
+        Path(str(metafunc.definition.fspath)).resolve().relative_to(Path(__file__).resolve().parent.parent)
+    )
+    name = where.as_posix()
+    if name.startswith(BOTH_BACKENDS) and not name.startswith(SQLITE_ONLY):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"])
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
+def db_backend() -> str:
+    """``sqlite``, or ``postgresql`` for a test that runs on both (see :func:`pytest_generate_tests`)."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str | None]:
+    """The test PostgreSQL server's URL (to its ``postgres`` database), or None when there is none."""
+    url = os.environ.get("ONCALL_TEST_PG")
+    if url:
+        yield url
+        return
+    if not pg_server.available():
+        yield None
+        return
+    url, where = pg_server.start()
+    try:
+        yield url
+    finally:
+        pg_server.stop(where)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server_url: str | None) -> Iterator[str | None]:
+    """A migrated empty PostgreSQL database used as the template of each test's database (its name)."""
+    if pg_server_url is None:
+        yield None
+        return
+    from storage.db import open_db
+
+    name = f"oncall_tpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'")
+    open_db(_with_database(pg_server_url, name)).close()
+    yield name
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_database(pg_server_url: str | None, pg_template: str | None) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test (copied from the template), as a URL; dropped after."""
+    if pg_server_url is None or pg_template is None:
+        if os.environ.get("CI"):
+            pytest.fail("no PostgreSQL server for the [postgresql] tests (set ONCALL_TEST_PG)")
+        pytest.skip("no PostgreSQL server (initdb not installed and ONCALL_TEST_PG unset)")
+    name = f"oncall_t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template} STRATEGY FILE_COPY")
+    yield _with_database(pg_server_url, name)
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Path | str:
+    """Where the test's database is: a file path (not created yet) on SQLite, a fresh database's URL on
+    PostgreSQL (already migrated)."""
+    if db_backend == "postgresql":
+        url: str = request.getfixturevalue("pg_database")
+        return url
     return tmp_path / "oncall.db"
+
+
+def fresh_copy(db_path: Path | str, migrated_template: Path) -> None:
+    """Make the test's database at ``db_path`` a migrated empty one (a copy of the SQLite template; a
+    PostgreSQL database is made that way already)."""
+    if isinstance(db_path, Path):
+        shutil.copy(migrated_template, db_path)
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +156,9 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def db(db_path: Path, migrated_template: Path) -> Iterator[Database]:
-    """The test's own database file: a copy (mode 0600 kept) of the migrated template, opened."""
-    shutil.copy(migrated_template, db_path)
+def db(db_path: Path | str, migrated_template: Path) -> Iterator[Database]:
+    """The test's own database: a copy (mode 0600 kept) of the migrated template, opened."""
+    fresh_copy(db_path, migrated_template)
     database = open_db(db_path)
     yield database
     database.close()

@@ -47,7 +47,7 @@ from engine.errors import DomainError, ValidationError
 from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.runner import EngineRunner
 from engine.service import Ctx
-from engine.service.database import Database, open_db
+from engine.service.database import Database, is_db_url, open_db
 from engine.service.timer_kinds import new_runner
 
 log = logging.getLogger("oncall.api")
@@ -60,7 +60,7 @@ class DatabasePool:
     first one's :class:`storage.db.FileIdentity`, so the file going away is seen by all of them at once.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
         self._idle: list[Database] = []
         self._all: list[Database] = []
@@ -127,7 +127,7 @@ class Api:
     request's context carries it) and the engine to poke after writes."""
 
     def __init__(
-        self, db_path: Path, clock: Clock, engine: EngineRunner | None, config: OperatorConfig
+        self, db_path: Path | str, clock: Clock, engine: EngineRunner | None, config: OperatorConfig
     ) -> None:
         self.pool = DatabasePool(db_path)
         self.clock = clock
@@ -236,7 +236,7 @@ def create_app(
     mode ("embedded" or "standby") is then in ``app.state.engine.mode``. Every write request pokes it so
     a new due time is seen at once.
     """
-    path = Path(db_path)
+    path = db_path if is_db_url(db_path) else Path(db_path)
     config = config or OperatorConfig()
     runner = new_runner(path, clock, f"serve-{os.getpid()}", config=config) if engine else None
     api = Api(path, clock, runner, config)

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from console.cli.main import State, echo, echo_json, handle_errors, pass_state, run_console, speed_option
+from console.cli.main import (
+    State,
+    echo,
+    echo_json,
+    fail,
+    handle_errors,
+    pass_state,
+    run_console,
+    speed_option,
+)
 from engine.service.database import demo_db_path, exclusive_use
 from engine.service.demo import DEMO_ORG, seed_demo
 from engine.service.orgs import list_orgs
@@ -32,7 +41,12 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
     """
     state.use_speed(speed)
     path = state.db_path if state.db_path and state.db_on_command_line else demo_db_path()
-    if reset:
+    if reset and isinstance(path, str):
+        fail(
+            "oncall demo --reset starts a SQLite file over; "
+            "drop and create a PostgreSQL database with PostgreSQL's own tools"
+        )
+    if reset and not isinstance(path, str):
         # The real file the path names: through a symbolic link, the in-use check is the target's and
         # the link stays a link (the new database is created where it points).
         real = path.resolve()

@@ -21,39 +21,43 @@ from types import FrameType
 
 import click
 
-from console.cli.main import AsciiFloat, State, echo, handle_errors, speed_option
+from console.cli.main import DB_HELP, DB_LOCATION, AsciiFloat, State, echo, handle_errors, speed_option
 
 
 @click.command("engine")
-@click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Database file."
-)
+@click.option("--db", "db_path", type=DB_LOCATION, default=None, help=DB_HELP + ".")
 @speed_option
 @click.option("--name", default="engine", show_default=True, help="Name shown in the lease holder.")
 @click.option("--lease-ttl", type=AsciiFloat(), default=5.0, hidden=True)
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.pass_context
 def engine_command(
-    ctx: click.Context, db_path: Path | None, speed: float | None, name: str, lease_ttl: float, quiet: bool
+    ctx: click.Context,
+    db_path: Path | str | None,
+    speed: float | None,
+    name: str,
+    lease_ttl: float,
+    quiet: bool,
 ) -> None:
     """Run the escalation engine without the console."""
     from engine.errors import DomainError
+    from engine.service.database import display_location
     from engine.service.timer_kinds import new_runner
 
     state = ctx.obj if isinstance(ctx.obj, State) else State(None, None, None)
     if db_path is not None:
         state.db_path = db_path
     state.use_speed(speed)
-    db_path = state.path
+    location = state.path
     clock = handle_errors(lambda: state.clock)()
     state.close()
     config = handle_errors(state.operator_config)()
 
     def say(mode: str) -> None:
         if not quiet:
-            echo(f"engine {mode}: {db_path} ({clock!r})", err=True)
+            echo(f"engine {mode}: {display_location(location)} ({clock!r})", err=True)
 
-    runner = new_runner(db_path, clock, name, lease_ttl=lease_ttl, on_mode=say, config=config)
+    runner = new_runner(location, clock, name, lease_ttl=lease_ttl, on_mode=say, config=config)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

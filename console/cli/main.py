@@ -39,7 +39,7 @@ from engine.clock import check_speed as valid_speed
 from engine.errors import DomainError
 from engine.runtime.operator_config import OperatorConfig, load_operator_config
 from engine.service import Ctx
-from engine.service.database import Database, StorageError, bind_clock, default_db_path, open_db
+from engine.service.database import Database, StorageError, bind_clock, default_db_path, is_db_url, open_db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,7 +55,7 @@ class State:
 
     def __init__(
         self,
-        db_path: Path | None,
+        db_path: Path | str | None,
         org: str | None,
         speed: float | None,
         *,
@@ -78,7 +78,7 @@ class State:
         self._config: OperatorConfig | None = None
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | str:
         return self.db_path or default_db_path()
 
     @property
@@ -236,6 +236,24 @@ _ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
+class DbLocation(click.ParamType):
+    """``--db``: a SQLite file path, or a PostgreSQL URL (``postgresql://user@host/db``) kept as text."""
+
+    name = "path|url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if is_db_url(text):
+            return text
+        return Path(text)
+
+
+DB_LOCATION = DbLocation()
+DB_HELP = "SQLite database file or postgresql:// URL"
+
+
 class AsciiIntRange(click.IntRange):
     """click's ``IntRange`` (no bounds: any integer) reading ASCII digits only: ``int()`` would also take
     ``١`` (Arabic-Indic one) or full-width digits as numbers. A usage error (exit 2) otherwise."""
@@ -315,9 +333,9 @@ AS_HELP = (
 @click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=DB_LOCATION,
     envvar="ONCALL_DB",
-    help="SQLite database file (default: $ONCALL_DB, else the user data directory).",
+    help=DB_HELP + " (default: $ONCALL_DB, else the user data directory).",
 )
 @click.option("--org", help=ORG_HELP)
 @click.option("--speed", type=SPEED, default=None, help=SPEED_HELP)
@@ -395,10 +413,10 @@ def _global_options(command: click.Command) -> list[click.Option]:
     made = [
         click.Option(
             ["--db"],
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=DB_LOCATION,
             expose_value=False,
             callback=_global_callback("db_path"),
-            help="SQLite database file (as the global --db).",
+            help=DB_HELP + " (as the global --db).",
         ),
         click.Option(["--org"], expose_value=False, callback=_global_callback("org"), help=ORG_HELP),
         click.Option(

@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli.main import AsciiIntRange, State, echo, fail, handle_errors, pass_state, speed_option
+from console.cli.main import (
+    DB_HELP,
+    DB_LOCATION,
+    AsciiIntRange,
+    State,
+    echo,
+    fail,
+    handle_errors,
+    pass_state,
+    speed_option,
+)
 from engine.clock import monotonic
 from engine.errors import DomainError
 from engine.service.database import DatabaseGone
@@ -102,9 +112,9 @@ def _url(host: str, port: int) -> str:
 @click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=DB_LOCATION,
     default=None,
-    help="SQLite database file (overrides the global --db).",
+    help=DB_HELP + " (overrides the global --db).",
 )
 @click.option(
     "--allow-remote",

@@ -22,10 +22,18 @@ from storage.db import (
     open_db,
 )
 from storage.db_clock import bind_clock
+from storage.postgres import display_url
+from storage.postgres import is_url as is_db_url
 
 StorageError = sqlite3.Error
 """What SQLite raises for a fault no storage module turned into a :class:`DatabaseError` (the CLI prints
 it as one ``error: database error: …`` line)."""
+
+
+def display_location(location: object) -> str:
+    """A database location for messages: a file path as it is, a PostgreSQL URL without its password."""
+    return display_url(location) if isinstance(location, str) and is_db_url(location) else str(location)
+
 
 __all__ = [
     "Database",
@@ -37,6 +45,8 @@ __all__ = [
     "bind_clock",
     "default_db_path",
     "demo_db_path",
+    "display_location",
     "exclusive_use",
+    "is_db_url",
     "open_db",
 ]

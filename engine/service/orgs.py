@@ -49,8 +49,10 @@ def user_wire(row: sqlite3.Row) -> dict[str, Any]:
 def display_name(row: sqlite3.Row | dict[str, Any] | None) -> str:
     if row is None:
         return "?"
-    first = row["first_name"] if isinstance(row, sqlite3.Row) else row.get("firstName")
-    last = row["last_name"] if isinstance(row, sqlite3.Row) else row.get("lastName")
+    if isinstance(row, dict):  # wire form
+        first, last = row.get("firstName"), row.get("lastName")
+    else:  # a database row (either backend's)
+        first, last = row["first_name"], row["last_name"]
     email = row["email"]
     name = " ".join(p for p in (first, last) if p)
     return name or email

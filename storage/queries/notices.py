@@ -34,8 +34,8 @@ _SELECT = (
 
 def insert(db: Database, row: NoticeRow) -> int | None:
     """Insert one notice unless its idempotency key is already queued; its ``seq``, or None if it was."""
-    cur = db.execute(_INSERT, row)
-    return int(cur.lastrowid) if cur.rowcount and cur.lastrowid is not None else None
+    seq = db.scalar(_INSERT + " RETURNING seq", row)
+    return None if seq is None else int(seq)
 
 
 def due_rows(db: Database, now_ms: int, limit: int) -> list[sqlite3.Row]:

@@ -96,7 +96,7 @@ def sent_through(db: Database, subject: str) -> int | None:
 
 def mark_rows(db: Database, keys: list[str], subject: str, step: int) -> None:
     """Tag the page queue rows ``keys`` as written for rule step ``step`` of ``subject``."""
-    db.conn.executemany(
+    db.executemany(
         "UPDATE outbox SET rule_subject = ?, rule_step = ? WHERE idem_key = ?",
         [(subject, step, k) for k in keys],
     )

@@ -60,8 +60,7 @@ def existing_keys(db: Database, keys: Sequence[str]) -> set[str]:
 
 def insert_rows(db: Database, rows: Sequence[OutboxRow]) -> None:
     """Insert many rows in one ``executemany`` (``INSERT OR IGNORE``: a key already queued is skipped)."""
-    with db.lock:
-        db.conn.executemany(_INSERT, rows)
+    db.executemany(_INSERT, rows)
 
 
 def sending_rows(db: Database) -> list[sqlite3.Row]:

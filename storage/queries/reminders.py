@@ -31,7 +31,7 @@ def people_with_reminders(db: Database, org_id: str) -> list[str]:
         for r in db.all(
             "SELECT s.user_id FROM shift_reminder_settings s JOIN users u ON u.id = s.user_id "
             "WHERE s.org_id = ? AND u.removed_at IS NULL "
-            "AND (s.before_minutes IS NOT NULL OR s.at_start OR s.at_end) ORDER BY s.user_id",
+            "AND (s.before_minutes IS NOT NULL OR s.at_start != 0 OR s.at_end != 0) ORDER BY s.user_id",
             (org_id,),
         )
     ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from engine.runtime.operator_config import OperatorConfig
 from engine.service import Ctx
 from engine.service.orgs import create_org
 from storage.db import open_db
-from tests.conftest import T0
+from tests.conftest import T0, fresh_copy
 from tests.helpers import oncall_in_process
 
 
@@ -38,7 +37,7 @@ class Live:
     admin_id: str
     org_id: str
     clock: VirtualClock
-    db_path: Path
+    db_path: Path | str
     client: httpx.Client
 
     def as_key(self, key: str | None) -> httpx.Client:
@@ -70,10 +69,11 @@ def operator_config(request: pytest.FixtureRequest) -> OperatorConfig:
 
 
 @pytest.fixture
-def live(tmp_path: Path, operator_config: OperatorConfig, migrated_template: Path) -> Iterator[Live]:
-    db_path = tmp_path / "api.db"
+def live(
+    tmp_path: Path, operator_config: OperatorConfig, migrated_template: Path, db_path: Path | str
+) -> Iterator[Live]:
     clock = VirtualClock(T0)
-    shutil.copy(migrated_template, db_path)  # tests/conftest.py: a migrated empty file, copied
+    fresh_copy(db_path, migrated_template)  # tests/conftest.py: a migrated empty database
     db = open_db(db_path)
     init = create_org(db, "Acme", "admin@example.com", first_name="Ada", last_name="Admin", clock=clock)
     db.close()
