@@ -11,7 +11,7 @@ rewrites it for PostgreSQL once. The transaction discipline is SQLite's, kept on
   Readers never wait (MVCC), as with SQLite's WAL. Nested ``write()`` blocks are savepoints.
 * The instant of a write is taken after that lock is held (``storage.db_clock.write_at``), so commit
   order is timestamp order across every process sharing the database; SQL ``now()`` is never used.
-* Each committing write transaction bumps the one row of ``_oncall_changes`` and sends
+* Each committing write transaction that changed a row bumps the one row of ``_oncall_changes`` and sends
   ``NOTIFY oncall_changes`` (delivered at commit): :meth:`PgDatabase.data_version` reads the counter (the
   console's and ``--watch``'s change poll, as ``PRAGMA data_version`` on SQLite) and
   :mod:`storage.pg_listen` wakes engines on the notification.
@@ -129,6 +129,14 @@ def _mapped(exc: psycopg.Error) -> sqlite3.Error:
     return sqlite3.DatabaseError(message)
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP")
+
+
+def _writes(sql: str) -> bool:
+    """Whether ``sql`` may change rows or the schema (an ``INSERT … RETURNING`` returns rows and writes)."""
+    return sql.lstrip()[:6].upper().startswith(_WRITES)
+
+
 class _Cursor:
     """What ``execute`` returns: ``fetchone``/``fetchall``, ``rowcount`` and iteration, as sqlite3's."""
 
@@ -179,6 +187,7 @@ class PgDatabase:
         self.lock = threading.RLock()
         self._depth = 0
         self._savepoints = 0
+        self._dirty = False  # the open write transaction changed a row (so its commit is announced)
         self.conn = self._connect()
         if migrate:
             from storage.migrations import migrate as apply_migrations
@@ -195,8 +204,8 @@ class PgDatabase:
                 self.url,
                 autocommit=True,
                 cursor_factory=psycopg.ClientCursor,
-                options=f"-c lock_timeout={LOCK_TIMEOUT_MS}",
             )
+            conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}".encode())
         except psycopg.Error as exc:
             raise DatabaseError(
                 f"cannot connect to {self.path}: {str(exc).strip()}", "database_missing"
@@ -254,15 +263,20 @@ class PgDatabase:
             self._ensure_connected()
             self._run(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
             self._depth = 1
+            self._dirty = False
             try:
                 yield self
-                self._run(f"UPDATE _oncall_changes SET n = n + 1 WHERE id = 1; NOTIFY {CHANNEL}; COMMIT")
+                if self._dirty:
+                    self._run(f"UPDATE _oncall_changes SET n = n + 1 WHERE id = 1; NOTIFY {CHANNEL}; COMMIT")
+                else:
+                    self._run("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
             finally:
                 self._depth = 0
                 self._savepoints = 0
+                self._dirty = False
 
     def _rollback(self) -> None:
         try:
@@ -305,6 +319,8 @@ class PgDatabase:
                 self._ensure_connected()
             try:
                 cur = self.conn.execute(text.encode(), (params if bound else None))  # type: ignore[arg-type]
+                if cur.rowcount != 0 and _writes(text):  # DDL: -1
+                    self._dirty = True
                 return _Cursor(cur)
             except psycopg.Error as exc:
                 raise _mapped(exc) from exc
@@ -320,6 +336,7 @@ class PgDatabase:
             try:
                 with self.conn.cursor() as cur:
                     cur.executemany(text.encode(), rows)  # type: ignore[arg-type]
+                    self._dirty = True
                     return cur.rowcount
             except psycopg.Error as exc:
                 raise _mapped(exc) from exc

@@ -49,7 +49,6 @@ BOTH_BACKENDS = (
     "tests/test_escalation.py",
     "tests/test_timers.py",
     "tests/test_engine_process.py",
-    "tests/test_pg_backend.py",
 )
 """The tests that run on SQLite and on PostgreSQL (paths from the repository root)."""
 

@@ -50,7 +50,7 @@ from engine.clock import Clock, WallClock
 from engine.runtime import delivery, escalator, timers
 from engine.runtime.operator_config import OperatorConfig
 from engine.timefmt import to_epoch_ms
-from storage import db_clock, lease
+from storage import db_clock, lease, pg_listen
 from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
 from storage.queries import page_queue as queued_pages
 
@@ -123,6 +123,7 @@ class EngineRunner:
         self._sched: BackgroundScheduler | None = None
         self._db: Database | None = None
         self._delivery_db: Database | None = None
+        self._listener: pg_listen.ChangeListener | None = None  # PostgreSQL: LISTEN/NOTIFY wakes us
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -155,7 +156,13 @@ class EngineRunner:
         self.mode = "starting"  # not announced: the first lease attempt says embedded or standby
         sched.start()
         sched.add_job(self._safe(self._lease_step), id="lease-now")
+        self._listener = pg_listen.listener_for(db, self._notified)
         return self
+
+    def _notified(self) -> None:
+        """Another connection committed a change (PostgreSQL's NOTIFY): the leaseholder runs a cycle."""
+        if self._fence is not None:
+            self.poke()
 
     def stop(self) -> None:
         """Stop cleanly and release the lease so a standby engine takes over at once.
@@ -186,6 +193,9 @@ class EngineRunner:
         self._set_mode("stopped")
 
     def _shutdown_scheduler(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
         sched, self._sched = self._sched, None
         if sched is not None:
             sched.shutdown(wait=False)
@@ -278,7 +288,7 @@ class EngineRunner:
         if db is None:
             return
         db.check_file()
-        if self._fence is None:
+        if self._fence is None or self._listener is not None:  # PostgreSQL: woken by NOTIFY instead
             return
         version = db.data_version()
         if version != self._version:
