@@ -14,6 +14,13 @@
 
 Targets: p99 lateness <= 100 ms and max <= 1 s; burst >= 50% of the floor's rate; recovery <= 2 s;
 memory <= 200 MB. Exit status 1 if a target is missed.
+
+(p) with ``--db postgresql://…`` (a server URL: each round makes and drops its own databases there):
+    ``oncall engine`` processes on PostgreSQL, 1 and 3 of them, beside 1 on SQLite, measured alternately
+    (bench/harness.py ``Compare``, ``--rounds`` rounds): the burst rate (``--burst`` steps due at once:
+    steps / the last step's lateness) and the lateness p99 of ``--pg-steps`` steps due over ``--pg-spread``
+    seconds, both from the lateness each step's ``escalation_timeout`` event records. Printed as ratios
+    against SQLite with one engine (a missed target is printed, not an exit status).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from engine.timefmt import to_epoch_ms  # noqa: E402
 from storage.db import Database, open_db  # noqa: E402
 
 
-def populate(path: Path, n: int, clock: Clock, *, synchronous: str = "NORMAL") -> Database:
+def populate(path: Path | str, n: int, clock: Clock, *, synchronous: str = "NORMAL") -> Database:
     """A database with ``n`` open incidents paging layer 1 of a 3-layer policy (60-minute timeouts)."""
     db = open_db(path, synchronous=synchronous)
     init = create_org(db, "Bench", "admin@example.com", clock=clock)
@@ -72,7 +79,7 @@ def set_due(db: Database, start_ms: int, spread_ms: int, seed: int = 1) -> list[
     ids = [r[0] for r in db.all("SELECT incident_id FROM escalations ORDER BY incident_id")]
     dues = [start_ms + rng.randrange(max(1, spread_ms)) for _ in ids]
     with db.write():
-        db.conn.executemany(
+        db.executemany(
             "UPDATE escalations SET due_at_ms = ? WHERE incident_id = ?", list(zip(dues, ids, strict=True))
         )
     return dues
@@ -236,13 +243,150 @@ def bench_recovery(tmp: Path, n: int) -> dict[str, float]:
     return {"seconds": elapsed, "cpu": cpu, "fired": fired, "idle_mb": idle_mb, "peak_mb": peak_mb}
 
 
+# -- (p) PostgreSQL: 1 and 3 engine processes beside SQLite ----------------------------------------------
+
+
+def _fresh_pg(server: str, template: str | None = None) -> str:
+    """A new database on ``server`` (copied from ``template`` when given); its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"oncall_bench_{uuid.uuid4().hex[:12]}"
+    source = f"TEMPLATE {template} STRATEGY FILE_COPY" if template else "TEMPLATE template0 LOCALE 'C'"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} {source}")  # type: ignore[arg-type]
+    base, _, query = server.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def _drop_pg(server: str, url: str) -> None:
+    import psycopg
+
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def _run_engines(where: str | Path, engines: int, n: int, spread_ms: int) -> list[float]:
+    """Start ``engines`` engine processes on ``where`` (n open incidents), wait until one holds the lease,
+    make every escalation due over ``spread_ms`` from 1 s ahead, wait until all fired; the lateness (ms)
+    of each step, as its ``escalation_timeout`` event recorded it."""
+    from storage import lease
+
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "console.cli.engine",
+                "--db",
+                str(where),
+                "--name",
+                f"bench{i}",
+                "--quiet",
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(engines)
+    ]
+    db = open_db(where, migrate=False)
+    try:
+        deadline = monotonic() + 60
+        while lease.current(db) is None or not lease.current(db)["alive"]:  # type: ignore[index]
+            time.sleep(0.05)
+            if monotonic() > deadline:
+                raise RuntimeError("no engine took the lease")
+        ids = [r[0] for r in db.all("SELECT incident_id FROM escalations ORDER BY incident_id")]
+        due = dict(zip(ids, set_due(db, to_epoch_ms(WallClock().now()) + 1000, spread_ms), strict=True))
+        deadline = monotonic() + spread_ms / 1000 + 120
+        while db.scalar("SELECT count(*) FROM timeline WHERE kind = 'escalation_timeout'") < n:
+            time.sleep(0.05)
+            if monotonic() > deadline:
+                raise RuntimeError("the engines did not fire every step")
+        # Lateness: the instant the step's event was stamped (inside its transaction) minus its due time.
+        return [
+            float(to_epoch_ms(datetime.fromisoformat(r[1].replace("Z", "+00:00"))) - due[r[0]])
+            for r in db.all("SELECT incident_id, at FROM timeline WHERE kind = 'escalation_timeout'")
+        ]
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(15)
+        db.close()
+
+
+def bench_postgres(tmp: Path, server: str, burst: int, steps: int, spread_s: float, rounds: int) -> None:
+    """(p): see the module docstring."""
+    import shutil
+
+    from bench.harness import Compare, percentile
+
+    clock = WallClock()
+    templates: dict[tuple[str, int], str | Path] = {}
+    for n in {burst, steps}:
+        path = tmp / f"template-{n}.db"
+        populate(path, n, clock).close()
+        templates[("sqlite", n)] = path
+        url = _fresh_pg(server)
+        populate(url, n, clock).close()
+        templates[("postgresql", n)] = url.partition("?")[0].rsplit("/", 1)[1]
+
+    def fresh(backend: str, n: int) -> str | Path:
+        if backend == "sqlite":
+            path = tmp / f"run-{monotonic()}.db"
+            shutil.copy(templates[(backend, n)], path)
+            return path
+        return _fresh_pg(server, str(templates[(backend, n)]))
+
+    def run(backend: str, engines: int, n: int, spread_ms: int) -> list[float]:
+        where = fresh(backend, n)
+        try:
+            return _run_engines(where, engines, n, spread_ms)
+        finally:
+            if isinstance(where, str):
+                _drop_pg(server, where)
+
+    variants = [
+        ("sqlite, 1 engine", "sqlite", 1),
+        ("postgresql, 1 engine", "postgresql", 1),
+        ("postgresql, 3 engines", "postgresql", 3),
+    ]
+    rate = Compare(f"burst: {burst} steps due at once, drained by engine processes", unit="steps/s")
+    late = Compare(f"lateness p99: {steps} steps due over {spread_s:g} s", unit="ms", higher_is_better=False)
+    for _ in rate.rounds(rounds):
+        for label, backend, engines in variants:
+            lates = run(backend, engines, burst, 0)
+            rate.add(label, burst / max(max(lates) / 1000, 1e-3))
+            lates = run(backend, engines, steps, int(spread_s * 1000))
+            late.add(label, percentile(lates, 99))
+    for label in ("postgresql, 1 engine", "postgresql, 3 engines"):
+        rate.report(workload=label, baseline="sqlite, 1 engine", target=0.5)
+    for label in ("postgresql, 1 engine", "postgresql, 3 engines"):
+        late.report(workload=label, baseline="sqlite, 1 engine", target=0.5)
+    for (backend, _), name in templates.items():
+        if backend == "postgresql":
+            _drop_pg(server, f"{server.partition('?')[0].rsplit('/', 1)[0]}/{name}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--incidents", type=int, default=10_000)
     ap.add_argument("--spread", type=float, default=120.0, help="seconds over which (a)'s steps fall due")
     ap.add_argument("--burst", type=int, default=1_000)
-    ap.add_argument("--parts", default="abcd", help="which measurements to run, e.g. 'cd'")
+    ap.add_argument(
+        "--parts", default=None, help="which measurements to run, e.g. 'cd' (default abcd; p with --db)"
+    )
+    ap.add_argument("--db", default=None, help="a PostgreSQL server URL for (p); alone, runs only (p)")
+    ap.add_argument("--pg-steps", type=int, default=1_000, help="(p): steps due over --pg-spread seconds")
+    ap.add_argument("--pg-spread", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.parts is None:
+        args.parts = "p" if args.db else "abcd"
     ok = True
     with tempfile.TemporaryDirectory(prefix="oncall-bench-") as d:
         tmp = Path(d)
@@ -282,6 +426,10 @@ def main() -> int:
                 f"(d) engine process peak memory with {args.incidents} open incidents: idle {c['idle_mb']:.0f} MB, "
                 f"after recovering all of them {c['peak_mb']:.0f} MB [target <= 200 MB: {'OK' if good else 'MISSED'}]"
             )
+        if "p" in args.parts:
+            if not args.db:
+                ap.error("(p) needs --db postgresql://… (a server URL)")
+            bench_postgres(tmp, args.db, args.burst, args.pg_steps, args.pg_spread, args.rounds)
     return 0 if ok else 1
 
 

@@ -1,8 +1,9 @@
 """Shared fixtures: a real database per test (a SQLite file, or a PostgreSQL database for the tests run on
 both backends), a virtual clock, and an organisation to act in.
 
-``db_backend`` is ``sqlite`` unless a test module is one of :data:`BOTH_BACKENDS` (the service, engine and
-API tests), which run once per backend: ``[sqlite]`` and ``[postgresql]``. The PostgreSQL server is the
+``db_backend`` is ``sqlite`` unless a test module is one of :data:`BOTH_BACKENDS` (the service, engine,
+API and sync tests, the console's writes in workers, and any test marked ``both_backends``), which run once
+per backend: ``[sqlite]`` and ``[postgresql]``. The PostgreSQL server is the
 one ``ONCALL_TEST_PG`` names (``.ci/run`` starts one: tests/pg_server.py), else one this session starts
 when ``initdb`` is installed, else the ``[postgresql]`` runs are skipped (never under ``CI``, where a
 missing server fails them). Each test gets a fresh database copied from a migrated template database.
@@ -49,6 +50,8 @@ BOTH_BACKENDS = (
     "tests/test_escalation.py",
     "tests/test_timers.py",
     "tests/test_engine_process.py",
+    "tests/sync/",
+    "tests/tui/test_workers.py",
 )
 """The tests that run on SQLite and on PostgreSQL (paths from the repository root)."""
 
@@ -63,7 +66,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         Path(str(metafunc.definition.fspath)).resolve().relative_to(Path(__file__).resolve().parent.parent)
     )
     name = where.as_posix()
-    if name.startswith(BOTH_BACKENDS) and not name.startswith(SQLITE_ONLY):
+    marked = metafunc.definition.get_closest_marker("both_backends") is not None
+    if marked or (name.startswith(BOTH_BACKENDS) and not name.startswith(SQLITE_ONLY)):
         metafunc.parametrize("db_backend", ["sqlite", "postgresql"])
 
 

@@ -161,7 +161,7 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
 
 @dataclass
 class LocalSide:
-    db_path: Path
+    db_path: Path | str
     db: Database
     org_id: str
     admin_id: str
@@ -173,8 +173,8 @@ class LocalSide:
 
 
 @pytest.fixture
-def local(tmp_path: Path) -> Iterator[LocalSide]:
-    db_path = tmp_path / "local.db"
+def local(db_path: Path | str) -> Iterator[LocalSide]:
+    """The local side: the test's database (a SQLite file, or PostgreSQL for the ``[postgresql]`` runs)."""
     db = open_db(db_path)
     clock = WallClock()
     init = create_org(db, "Mine", "me@local.test", first_name="Me", clock=clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 from textual.widgets._footer import FooterKey
@@ -330,6 +331,7 @@ async def test_details_post_and_redact_update(make_app: MakeApp, ctx: Ctx, demo:
         assert not isinstance(app.screen, IncidentDetailScreen)
 
 
+@pytest.mark.both_backends
 async def test_live_update_from_another_process(
     make_app: MakeApp, ctx: Ctx, demo: DemoOrg, db_path, clock: VirtualClock
 ) -> None:  # type: ignore[no-untyped-def]
