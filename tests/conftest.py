@@ -51,12 +51,18 @@ BOTH_BACKENDS = (
     "tests/test_timers.py",
     "tests/test_engine_process.py",
     "tests/sync/",
+    "tests/alerts/test_service.py",
     "tests/tui/test_workers.py",
 )
 """The tests that run on SQLite and on PostgreSQL (paths from the repository root)."""
 
-SQLITE_ONLY = ("tests/api/test_database_file.py", "tests/service/test_storage.py")
-"""Tests of the SQLite file itself (its identity, permissions, the disk filling up)."""
+SQLITE_ONLY = (
+    "tests/api/test_database_file.py",
+    "tests/service/test_storage.py",
+    "tests/sync/test_remote.py::test_the_key_is_nowhere_in_the_database_or_the_logs",  # reads the file's bytes
+)
+"""Tests of the SQLite file itself (its identity, permissions, the disk filling up, its bytes): paths, or
+``path::test_name``."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -65,7 +71,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     where = (
         Path(str(metafunc.definition.fspath)).resolve().relative_to(Path(__file__).resolve().parent.parent)
     )
-    name = where.as_posix()
+    name = f"{where.as_posix()}::{metafunc.function.__name__}"
     marked = metafunc.definition.get_closest_marker("both_backends") is not None
     if marked or (name.startswith(BOTH_BACKENDS) and not name.startswith(SQLITE_ONLY)):
         metafunc.parametrize("db_backend", ["sqlite", "postgresql"])

@@ -9,6 +9,7 @@ from console.cli.main import State, echo, echo_json, handle_errors, json_option,
 from console.cli.table import print_table
 from engine.model import ROLES
 from engine.service import contacts, orgs
+from engine.service.database import display_location
 
 
 @click.command("init")
@@ -35,7 +36,7 @@ def init_command(
     if as_json:
         echo_json({"org": result.org, "admin": result.admin, "apiKey": result.api_key})
         return
-    echo(f"Created organisation {result.org['name']} ({result.org['id']}) in {state.path}")
+    echo(f"Created organisation {result.org['name']} ({result.org['id']}) in {display_location(state.path)}")
     echo(f"Admin: {result.admin['email']} ({result.admin['id']})")
     echo("API key (shown once, store it now):")
     echo(f"  {result.api_key}")

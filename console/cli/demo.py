@@ -16,7 +16,7 @@ from console.cli.main import (
     run_console,
     speed_option,
 )
-from engine.service.database import demo_db_path, exclusive_use
+from engine.service.database import demo_db_path, display_location, exclusive_use
 from engine.service.demo import DEMO_ORG, seed_demo
 from engine.service.orgs import list_orgs
 
@@ -60,18 +60,20 @@ def demo_command(state: State, no_console: bool, reset: bool, as_json: bool, spe
     if not any(o["name"] == DEMO_ORG for o in list_orgs(db)):
         demo = seed_demo(db, clock)
         if as_json:
-            echo_json({"db": str(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__})
+            echo_json(
+                {"db": display_location(path), "orgId": demo.org_id, "apiKey": demo.api_key, **demo.__dict__}
+            )
         else:
-            echo(f"Demo organisation {DEMO_ORG!r} created in {path}")
+            echo(f"Demo organisation {DEMO_ORG!r} created in {display_location(path)}")
             echo(
                 f"  people: {len(demo.users)}, schedules: {len(demo.schedules)}, "
                 f"policies: {len(demo.policies)}, open incidents: {len(demo.incidents)}"
             )
             echo(f"  API key (shown once): {demo.api_key}")
     elif not no_console:
-        echo(f"Using the existing demo database {path} (--reset to start over)")
+        echo(f"Using the existing demo database {display_location(path)} (--reset to start over)")
     else:
-        echo(f"The demo database already exists: {path} (--reset to start over)")
+        echo(f"The demo database already exists: {display_location(path)} (--reset to start over)")
     state.org = DEMO_ORG
     if not no_console:
         run_console(state, demo=True)

@@ -31,7 +31,7 @@ from console.cli.main import (
 )
 from engine.clock import monotonic
 from engine.errors import DomainError
-from engine.service.database import DatabaseGone
+from engine.service.database import DatabaseGone, display_location
 from engine.service.orgs import has_organisation
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def serve_command(
             mode = "off (--no-engine)" if engine is None else engine.mode
             has_org = _has_org(app)  # before the banner: once it is out, startup is over
             echo(f"oncall API on {_url(host, bound)}/v1  (OpenAPI: {_url(host, bound)}/v1/openapi.json)")
-            echo(f"database: {Path(path).resolve()}")
+            echo(f"database: {display_location(path if isinstance(path, str) else Path(path).resolve())}")
             echo(f"engine: {mode}")
             if operator_config.pages.public_url:
                 echo(f"acknowledge links: {operator_config.pages.public_url}/ack/…")

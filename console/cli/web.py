@@ -27,6 +27,7 @@ import click
 
 from console.cli.main import AsciiIntRange, State, echo, fail, handle_errors, pass_state
 from console.cli.serve import is_loopback, listen_sockets
+from engine.service.database import display_location
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -35,7 +36,14 @@ if TYPE_CHECKING:
 def console_command(state: State) -> str:
     """The shell command each browser session runs: this Python's ``oncall`` on the same database,
     organisation, identity and clock speed (quoted for ``/bin/sh``, which textual-serve runs it with)."""
-    argv = [sys.executable, "-m", "console", "--db", str(Path(state.path).resolve())]
+    where = state.path
+    argv = [
+        sys.executable,
+        "-m",
+        "console",
+        "--db",
+        where if isinstance(where, str) else str(Path(where).resolve()),
+    ]
     if state.org:
         argv += ["--org", state.org]
     if state.identity:
@@ -106,7 +114,7 @@ def web_command(state: State, host: str, port: int, allow_remote: bool, public_u
     try:
         # Open it here so a missing file, an unknown --org or --as is one error line now, not in the page.
         state.ctx()
-        path = Path(state.path).resolve()
+        path = display_location(state.path if isinstance(state.path, str) else Path(state.path).resolve())
         command = console_command(state)
         state.close()
     except BaseException:

@@ -112,7 +112,8 @@ def alert_counts(db: Database, integration_id: str) -> sqlite3.Row:
     """``total`` alerts and ``firing`` ones on open incidents of the integration."""
     row = db.one(
         "SELECT count(*) AS total, "
-        "coalesce(sum(a.status = 'firing' AND i.status IS NOT NULL AND i.status != 'resolved'), 0) AS firing "
+        "coalesce(sum(CASE WHEN a.status = 'firing' AND i.status IS NOT NULL AND i.status != 'resolved' "
+        "THEN 1 ELSE 0 END), 0) AS firing "
         "FROM alerts a LEFT JOIN incidents i ON i.id = a.incident_id WHERE a.integration_id = ?",
         (integration_id,),
     )
