@@ -9,6 +9,8 @@ DDL. What is translated, and nothing more:
   bound);
 * ``INSERT OR IGNORE INTO`` → ``INSERT INTO … ON CONFLICT DO NOTHING`` (before any ``RETURNING``);
 * ``SELECT value FROM json_each(?)`` (a JSON list bound as one parameter) → ``json_array_elements_text``;
+  ``json_each(col, '$.key') alias`` and ``json_extract(alias.value, '$.a.b')`` → ``json_array_elements``
+  and the ``->``/``->>`` operators;
 * SQLite's two-argument scalar ``max(a, b)``/``min(a, b)`` → ``GREATEST``/``LEAST`` (only where a
   statement says so through :data:`SCALAR_MAX`, since one-argument ``max`` is the aggregate in both);
 * ``IS ?``/``IS NOT ?`` (SQLite's null-safe comparison with a parameter) → ``IS [NOT] DISTINCT FROM``;
@@ -27,7 +29,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-ROWID_TABLES = frozenset({"contact_methods", "notification_rules", "status_history", "incident_updates"})
+ROWID_TABLES = frozenset(
+    {"contact_methods", "notification_rules", "status_history", "incident_updates", "alerts", "alert_groups"}
+)
 """Tables whose queries order by ``rowid`` (insertion order after a timestamp): PostgreSQL has no rowid,
 so these get a ``rowid`` identity column there."""
 
@@ -40,14 +44,17 @@ _UNARY_PLUS = re.compile(r"(?<=[\s(=,])\+(?=[a-z_])")
 _IS_NOT = re.compile(r"\bIS\s+NOT\s+\?", re.IGNORECASE)
 _IS = re.compile(r"\bIS\s+\?", re.IGNORECASE)
 _SCALAR = re.compile(r"\b(max|min)\((?=[^()]*,)", re.IGNORECASE)
-_POLICY_LAYERS = (
-    "EXISTS (SELECT 1 FROM json_each(e.policy_snapshot, '$.layers') l\n"
-    "              WHERE json_extract(l.value, '$.target.scheduleId') = ?)"
-)
-_POLICY_LAYERS_PG = (
-    "EXISTS (SELECT 1 FROM json_array_elements(e.policy_snapshot::json -> 'layers') l\n"
-    "              WHERE (l -> 'target') ->> 'scheduleId' = ?)"
-)
+_JSON_EACH_PATH = re.compile(r"\bjson_each\((\w+(?:\.\w+)?), '\$\.(\w+)'\) (\w+)", re.IGNORECASE)
+_JSON_EXTRACT_VALUE = re.compile(r"\bjson_extract\((\w+)\.value, '\$((?:\.\w+)+)'\)", re.IGNORECASE)
+
+
+def _json_path(match: re.Match[str]) -> str:
+    """``json_extract(l.value, '$.a.b')`` → ``(l.value -> 'a') ->> 'b'`` (text, as SQLite returns)."""
+    keys = match.group(2).lstrip(".").split(".")
+    expr = f"{match.group(1)}.value"
+    for key in keys[:-1]:
+        expr = f"({expr} -> '{key}')"
+    return f"{expr} ->> '{keys[-1]}'"
 
 
 def _scalar_minmax(sql: str) -> str:
@@ -59,7 +66,10 @@ def _scalar_minmax(sql: str) -> str:
 def to_postgres(sql: str, bound: bool) -> str:
     """The PostgreSQL text of the SQLite statement ``sql``; ``bound``: parameters will be bound (so
     placeholders are translated and a literal ``%`` doubled). Cached: each statement is rewritten once."""
-    sql = sql.replace(_POLICY_LAYERS, _POLICY_LAYERS_PG)
+    sql = _JSON_EACH_PATH.sub(
+        lambda m: f"json_array_elements({m.group(1)}::json -> '{m.group(2)}') AS {m.group(3)}(value)", sql
+    )
+    sql = _JSON_EXTRACT_VALUE.sub(_json_path, sql)
     sql = _JSON_EACH.sub("(SELECT value FROM json_array_elements_text(?::json) AS value)", sql)
     ignore = bool(_OR_IGNORE.search(sql))
     if ignore:

@@ -53,6 +53,11 @@ REPO = Path(__file__).resolve().parents[1]
             "SELECT 1 FROM t WHERE k IN (SELECT value FROM json_array_elements_text(%s::json) AS value)",
         ),
         ("SELECT 1 FROM t WHERE id IS NOT ?", "SELECT 1 FROM t WHERE id IS DISTINCT FROM %s"),
+        (
+            "SELECT 1 FROM json_each(s.snapshot, '$.layers') l WHERE json_extract(l.value, '$.target.id') = ?",
+            "SELECT 1 FROM json_array_elements(s.snapshot::json -> 'layers') AS l(value) "
+            "WHERE (l.value -> 'target') ->> 'id' = %s",
+        ),
         ("UPDATE t SET n = max(0, n + ?)", "UPDATE t SET n = GREATEST(0, n + %s)"),
         ("SELECT max(seq) FROM t", "SELECT max(seq) FROM t"),
         ("SELECT 1 FROM t i WHERE +i.org_id = ?", "SELECT 1 FROM t i WHERE i.org_id = %s"),
