@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -94,8 +95,8 @@ def stop(base: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["start"]:
         url, where = start()
-        print(f"ONCALL_TEST_PG={url}")
-        print(f"ONCALL_TEST_PG_DIR={where}")
+        print(f"ONCALL_TEST_PG={shlex.quote(url)}")
+        print(f"ONCALL_TEST_PG_DIR={shlex.quote(str(where))}")
     elif sys.argv[1:2] == ["stop"] and len(sys.argv) == 3:
         stop(Path(sys.argv[2]))
     else:
