@@ -36,14 +36,15 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import monotonic
 from engine.errors import DomainError
 from storage.errors import DatabaseError
 from storage.migrations import migrate as apply_migrations
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger("oncall.db")
 
@@ -325,7 +326,8 @@ class Database:
                 identity.lose()
             self.file = identity or here
             self._reopen = not _writable(self.path)
-        self.utils = sqlite_utils.Database(self.conn)
+        self._utils: sqlite_utils.Database | None = None
+        self._savepoints = 0
         if migrate:
             try:
                 apply_migrations(self)
@@ -360,12 +362,23 @@ class Database:
         self.check_file()
         old = self.conn
         self.conn = self._connect()
-        self.utils.conn = self.conn  # the same wrapper: callers may hold it across a write()
+        if self._utils is not None:
+            self._utils.conn = self.conn  # the same wrapper: callers may hold it across a write()
         try:
             old.close()
         except sqlite3.Error:
             pass
         self._reopen = not _writable(self.path)
+
+    @property
+    def utils(self) -> sqlite_utils.Database:
+        """sqlite-utils' wrapper of the connection, for migrations (sqlite-utils imported on first use: an
+        up-to-date database never needs it)."""
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils
 
     def set_pragma(self, name: str, value: int | str) -> None:
         """Set a connection pragma that survives a reconnect (e.g. ``cache_size``)."""
@@ -396,7 +409,7 @@ class Database:
         """
         with self.lock:
             if self.conn.in_transaction:
-                with self.utils.atomic():
+                with self._savepoint():
                     yield self
                 return
             self.check_file()
@@ -421,6 +434,23 @@ class Database:
                     if mapped is not None:
                         raise mapped from exc
                 raise
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A nested write: a savepoint, rolled back to (and released) if the block raises, unless the
+        error already ended the whole transaction (a ``RAISE(ROLLBACK)`` trigger)."""
+        self._savepoints += 1
+        name = f"oncall_{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
     def _rollback(self) -> None:
         """Leave no transaction open: roll back, or start over on a new connection if that fails."""

@@ -1,5 +1,9 @@
 """Versioned schema migrations, applied on open through sqlite-utils' ``Migrations``.
 
+Opening a database that is up to date (every open but the first after an upgrade) reads the applied names
+with one query and imports nothing more: sqlite-utils (tens of milliseconds to import) loads only when a
+migration is pending, so a command such as ``oncall ack 1`` does not pay for it (issue 17).
+
 Append new migrations at the end; never edit one that has shipped. A database that records a migration this
 version does not know was written by a newer oncall: it is refused and left untouched.
 
@@ -9,25 +13,63 @@ times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from functools import cache
+from typing import TYPE_CHECKING, Protocol
 
 from storage.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
 
 
 class Database(Protocol):
     """What migrating needs of :class:`storage.db.Database` (which imports this module to migrate on open)."""
 
     path: str
-    utils: sqlite_utils.Database
+    conn: sqlite3.Connection
+
+    @property
+    def utils(self) -> sqlite_utils.Database: ...
 
     def write(self) -> AbstractContextManager[object]: ...
 
 
-MIGRATIONS = Migrations("oncall")
+MIGRATION_SET = "oncall"
+"""The ``migration_set`` of our rows in sqlite-utils' ``_sqlite_migrations`` table."""
+
+_STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = []
+
+
+def _migration(
+    name: str,
+) -> Callable[[Callable[[sqlite_utils.Database], None]], Callable[[sqlite_utils.Database], None]]:
+    """Register the decorated function as the migration ``name`` (in the order of this file)."""
+
+    def add(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+        _STEPS.append((name, fn))
+        return fn
+
+    return add
+
+
+def migration_names() -> list[str]:
+    """Every migration this version knows, oldest first."""
+    return [name for name, _ in _STEPS]
+
+
+@cache
+def migrations() -> Migrations:
+    """sqlite-utils' ``Migrations`` holding every step (sqlite-utils imported now, on first use)."""
+    from sqlite_utils.migrations import Migrations
+
+    steps = Migrations(MIGRATION_SET)
+    for name, fn in _STEPS:
+        steps(name=name)(fn)
+    return steps
 
 
 def _run(db: sqlite_utils.Database, statements: list[str]) -> None:
@@ -35,7 +77,7 @@ def _run(db: sqlite_utils.Database, statements: list[str]) -> None:
         db.execute(stmt)
 
 
-@MIGRATIONS(name="0001_initial")
+@_migration("0001_initial")
 def m0001_initial(db: sqlite_utils.Database) -> None:
     _run(
         db,
@@ -266,7 +308,7 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0002_engine")
+@_migration("0002_engine")
 def m0002_engine(db: sqlite_utils.Database) -> None:
     """The escalation engine's extra state: passes over the layers (``round``, part of the idempotency
     key), who acknowledged (for re-page reminders), the snapshot's fingerprint and the last live-policy
@@ -288,7 +330,7 @@ def m0002_engine(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0003_sync")
+@_migration("0003_sync")
 def m0003_sync(db: sqlite_utils.Database) -> None:
     """Sync with a remote Scaling organisation (storage/sync, docs/SYNC.md): the link (base URL only; the
     API key lives in a 0600 file or the OS keyring, never here), the outbox of local changes waiting to be
@@ -349,7 +391,7 @@ def m0003_sync(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0004_sync_uncertain")
+@_migration("0004_sync_uncertain")
 def m0004_sync_uncertain(db: sqlite_utils.Database) -> None:
     """Sync never takes someone else's object as its own (docs/SYNC.md): a create whose outcome is unknown
     and that cannot be proven ours waits as ``uncertain`` for the user, with its send window (the earliest
@@ -401,7 +443,7 @@ def m0004_sync_uncertain(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0005_contact_methods_set_via")
+@_migration("0005_contact_methods_set_via")
 def m0005_contact_methods_set_via(db: sqlite_utils.Database) -> None:
     """Who last set a contact method's address: ``operator`` (the CLI or the console) or ``api_key`` (the
     HTTP API). Rows from before this migration keep NULL, "unknown": delivery treats them as set through
@@ -410,7 +452,7 @@ def m0005_contact_methods_set_via(db: sqlite_utils.Database) -> None:
     _run(db, ["ALTER TABLE contact_methods ADD COLUMN address_set_via TEXT"])
 
 
-@MIGRATIONS(name="0006_clock")
+@_migration("0006_clock")
 def m0006_clock(db: sqlite_utils.Database) -> None:
     """The database's clock (storage/db_clock.py): ``wall``, or ``scaled`` with its speed, its anchor
     (clock instant = wall instant, epoch ms) and the latest clock instant handed out with the wall time
@@ -436,7 +478,7 @@ def m0006_clock(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0007_timers")
+@_migration("0007_timers")
 def m0007_timers(db: sqlite_utils.Database) -> None:
     """Engine timers other than escalation steps (heartbeats, maintenance-window ends, notification-rule
     steps, shift reminders): one row per ``(kind, subject_id)`` with its due time (epoch ms) and a
@@ -461,7 +503,7 @@ def m0007_timers(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0008_drop_sync_lease")
+@_migration("0008_drop_sync_lease")
 def m0008_drop_sync_lease(db: sqlite_utils.Database) -> None:
     """``sync_lease`` (0003) was never used: each organisation's push lease is a row of the fenced
     leases (``engine_lease`` row ``push:<org>``, storage/lease.py). Nothing reads or writes the table, so it
@@ -469,7 +511,7 @@ def m0008_drop_sync_lease(db: sqlite_utils.Database) -> None:
     _run(db, ["DROP TABLE IF EXISTS sync_lease"])
 
 
-@MIGRATIONS(name="0009_integrations_alerts")
+@_migration("0009_integrations_alerts")
 def m0009_integrations_alerts(db: sqlite_utils.Database) -> None:
     """Alerts in (docs/ALERTS.md): inbound integrations (a kind, a hashed URL token, a default routing and
     ordered selectors), the alerts they receive, one ``alert_groups`` row per incident opened by alerts (the
@@ -556,7 +598,7 @@ def m0009_integrations_alerts(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0010_heartbeats")
+@_migration("0010_heartbeats")
 def m0010_heartbeats(db: sqlite_utils.Database) -> None:
     """Heartbeat monitors (dead man's switches, docs/ALERTS.md "Heartbeats"): a ping token stored only as
     its SHA-256 hash, the interval and grace in minutes, the latest ping, and the incident a missed
@@ -591,7 +633,7 @@ def m0010_heartbeats(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0011_contact_channels")
+@_migration("0011_contact_channels")
 def m0011_contact_channels(db: sqlite_utils.Database) -> None:
     """The ``apprise`` channel, acknowledge links and the per-contact-method rate limit (docs/PAGES.md).
 
@@ -645,7 +687,7 @@ def m0011_contact_channels(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0012_notification_rules")
+@_migration("0012_notification_rules")
 def m0012_notification_rules(db: sqlite_utils.Database) -> None:
     """Personal notification rules and shift reminders (docs/PAGES.md).
 
@@ -696,7 +738,7 @@ def m0012_notification_rules(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0013_calendar_feeds")
+@_migration("0013_calendar_feeds")
 def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
     """Secret, revocable calendar feed URLs (engine/service/calendars.py): one row per feed of a schedule's
     shifts, or of one person's shifts on it (``user_id``). Only the token's SHA-256 is kept; a revoked feed
@@ -719,7 +761,7 @@ def m0013_calendar_feeds(db: sqlite_utils.Database) -> None:
     )
 
 
-@MIGRATIONS(name="0014_notices")
+@_migration("0014_notices")
 def m0014_notices(db: sqlite_utils.Database) -> None:
     """Messages to people that belong to no incident (shift reminders), delivered by the same delivery
     loop as pages (engine/runtime/delivery.py, docs/PAGES.md "Shift reminders").
@@ -769,13 +811,27 @@ def m0014_notices(db: sqlite_utils.Database) -> None:
     )
 
 
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _applied(conn: sqlite3.Connection) -> list[str]:
+    """The names of our applied migrations, in the order they were applied."""
+    rows = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid", (MIGRATION_SET,)
+    )
+    return [row[0] for row in rows]
+
+
 def migrate(database: Database) -> None:
-    """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race)."""
-    db = database.utils
+    """Apply pending migrations in one ``BEGIN IMMEDIATE`` transaction (safe when processes race). Raises
+    :class:`storage.errors.DatabaseError` for a file written by a newer oncall (unknown migrations) or a
+    SQLite file that is not ours, changing nothing. Nothing pending: one query, no sqlite-utils."""
     with database.write():
-        known = {m.name for m in MIGRATIONS._migrations}
-        if "_sqlite_migrations" in db.table_names():
-            applied = {m.name for m in MIGRATIONS.applied(db)}
+        known = set(migration_names())
+        tables = _table_names(database.conn)
+        if "_sqlite_migrations" in tables:
+            applied = set(_applied(database.conn))
             newer = sorted(applied - known)
             if newer:
                 raise DatabaseError(
@@ -783,12 +839,15 @@ def migrate(database: Database) -> None:
                     f"(unknown migrations: {', '.join(newer)}); upgrade oncall to open it. "
                     "The file was not changed."
                 )
-        elif db.table_names():
-            tables = set(db.table_names())
-            if "orgs" not in tables:
-                raise DatabaseError(f"{database.path} is a SQLite file but not an oncall database")
-        MIGRATIONS.apply(db)
+            if known <= applied:
+                return
+        elif tables and "orgs" not in tables:
+            raise DatabaseError(f"{database.path} is a SQLite file but not an oncall database")
+        migrations().apply(database.utils)
 
 
 def schema_version(database: Database) -> list[str]:
-    return [m.name for m in MIGRATIONS.applied(database.utils)]
+    """The names of the migrations applied to ``database``, in the order they were applied."""
+    if "_sqlite_migrations" not in _table_names(database.conn):
+        return []
+    return _applied(database.conn)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import DatabaseError, open_db
-from storage.migrations import MIGRATIONS, schema_version
+from storage.migrations import migrations, schema_version
 
 
 def test_pragmas(db_path: Path) -> None:
@@ -53,15 +53,15 @@ def test_newer_database_is_refused_untouched(db_path: Path) -> None:
 def test_migrations_are_recorded_and_idempotent(db_path: Path) -> None:
     open_db(db_path).close()
     db = open_db(db_path)
-    assert schema_version(db) == [m.name for m in MIGRATIONS._migrations]
+    assert schema_version(db) == [m.name for m in migrations()._migrations]
 
 
 def test_migrates_an_older_schema_keeping_data(db_path: Path) -> None:
-    names = [m.name for m in MIGRATIONS._migrations]
+    names = [m.name for m in migrations()._migrations]
     assert len(names) >= 2, "there must be a later migration to upgrade to"
     db = open_db(db_path, migrate=False)
     with db.write():
-        MIGRATIONS.apply(db.utils, stop_before=names[1])
+        migrations().apply(db.utils, stop_before=names[1])
     db.execute("INSERT INTO orgs (id, name, created_at) VALUES ('org_1', 'Old', '2026-01-01T00:00:00.000Z')")
     db.close()
     db = open_db(db_path)
@@ -114,10 +114,10 @@ def test_concurrent_writers_never_see_locked(db_path: Path) -> None:
 
 
 def test_the_unused_sync_lease_table_is_dropped_on_upgrade(db_path: Path) -> None:
-    names = [m.name for m in MIGRATIONS._migrations]
+    names = [m.name for m in migrations()._migrations]
     db = open_db(db_path, migrate=False)
     with db.write():
-        MIGRATIONS.apply(db.utils, stop_before="0008_drop_sync_lease")
+        migrations().apply(db.utils, stop_before="0008_drop_sync_lease")
     assert "sync_lease" in db.utils.table_names()
     db.close()
     db = open_db(db_path)
@@ -127,3 +127,24 @@ def test_the_unused_sync_lease_table_is_dropped_on_upgrade(db_path: Path) -> Non
     fresh = open_db(db_path.with_name("fresh.db"))
     assert "sync_lease" not in fresh.utils.table_names()
     fresh.close()
+
+
+def test_a_nested_write_is_a_savepoint(db_path: Path) -> None:
+    """A failed inner ``write()`` undoes only its own rows; the outer transaction commits the rest."""
+    db = open_db(db_path)
+    with db.write():
+        db.execute(
+            "INSERT INTO orgs (id, name, created_at) VALUES ('org_a', 'A', '2026-01-01T00:00:00.000Z')"
+        )
+        with pytest.raises(RuntimeError), db.write():
+            db.execute(
+                "INSERT INTO orgs (id, name, created_at) VALUES ('org_b', 'B', '2026-01-01T00:00:00.000Z')"
+            )
+            raise RuntimeError("inner fails")
+        with db.write():
+            db.execute(
+                "INSERT INTO orgs (id, name, created_at) VALUES ('org_c', 'C', '2026-01-01T00:00:00.000Z')"
+            )
+    db.close()
+    again = open_db(db_path)
+    assert [r[0] for r in again.all("SELECT id FROM orgs ORDER BY id")] == ["org_a", "org_c"]
