@@ -58,7 +58,11 @@ def main() -> None:
     src = args.src.resolve()
     env = {**os.environ, "PYTHONPATH": str(src), "ONCALL_DEBUG": "1"}
     env.pop("ONCALL_AS", None)
+    # as installed (pip compiles every module): bytecode cached, not compiled again by each process
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     python = sys.executable
+    for package in ("console", "engine", "storage"):
+        subprocess.run([python, "-m", "compileall", "-q", str(src / package)], env=env, check=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "demo.db"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import sqlite3
 import threading
@@ -46,7 +45,6 @@ from storage.migrations import migrate as apply_migrations
 if TYPE_CHECKING:
     import sqlite_utils
 
-log = logging.getLogger("oncall.db")
 
 BUSY_TIMEOUT_MS = 15_000
 FILE_MODE = 0o600
@@ -127,7 +125,9 @@ def _log_once(path: str, exc: DomainError) -> None:
         if last is not None and now - last < LOG_REPEAT_S:
             return
         _logged_at[key] = now
-    log.error("%s: %s", exc.code, exc.message)
+    import logging  # only when there is something to log: not on every command's start-up
+
+    logging.getLogger("oncall.db").error("%s: %s", exc.code, exc.message)
 
 
 def _data_dir() -> Path:

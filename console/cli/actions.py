@@ -26,7 +26,6 @@ from console.cli.main import (
 )
 from console.cli.table import print_table
 from console.cli.views import incidents_command
-from engine.drill import parse_duration
 from engine.errors import ValidationError
 from engine.model import SEVERITIES
 from engine.service import Ctx, orgs, policies
@@ -51,6 +50,8 @@ def _actor(ctx: Ctx) -> str:
 def snooze_minutes(text: str) -> int:
     """``DURATION`` of ``oncall snooze``: ``30m``, ``2h``, ``1h30m`` or a bare number of minutes, in whole
     minutes (the escalation's unit); 422 ``validation_error`` (exit 2) otherwise."""
+    from engine.drill import parse_duration  # the drill's rules load for ``snooze`` only
+
     delta = parse_duration(text)
     seconds = int(delta.total_seconds())
     if seconds <= 0 or seconds % 60:

@@ -37,12 +37,13 @@ from console.terminal import JSON_UNSAFE, terminal_text
 from engine.clock import MAX_SPEED, Clock
 from engine.clock import check_speed as valid_speed
 from engine.errors import DomainError
-from engine.runtime.operator_config import OperatorConfig, load_operator_config
-from engine.service import Ctx
-from engine.service.database import Database, StorageError, bind_clock, default_db_path, open_db
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine loads when a command opens the database, not for ``--help``
     from click.shell_completion import CompletionItem
+
+    from engine.runtime.operator_config import OperatorConfig
+    from engine.service import Ctx
+    from engine.service.database import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +83,8 @@ class State:
 
     @property
     def path(self) -> Path:
+        from engine.service.database import default_db_path
+
         return self.db_path or default_db_path()
 
     @property
@@ -89,12 +92,16 @@ class State:
         """The database's clock for ``--speed`` (:func:`engine.service.database.bind_clock`): recorded on first
         use; raises :class:`storage.db_clock.ClockModeError` when the database runs on another clock."""
         if self._clock is None:
+            from engine.service.database import bind_clock
+
             self._clock = bind_clock(self.db(), self.speed)
         return self._clock
 
     def operator_config(self) -> OperatorConfig:
         """The operator's configuration file (engine/runtime/operator_config.py), read on first use."""
         if self._config is None:
+            from engine.runtime.operator_config import load_operator_config
+
             self._config = load_operator_config()
         return self._config
 
@@ -112,6 +119,8 @@ class State:
 
     def db(self) -> Database:
         if self._db is None:
+            from engine.service.database import open_db
+
             self._db = open_db(self.path, create=self.create)
         return self._db
 
@@ -119,6 +128,7 @@ class State:
         """The acting context: the chosen (or only) organisation, as the machine's operator (whoever runs
         the CLI or the console holds the database file itself), acting as :meth:`acting_as` names, else
         as the organisation's first admin. A named person who is not a member is 404 ``not_found``."""
+        from engine.service import Ctx
         from engine.service.orgs import find_org, find_user, first_admin_id
 
         db = self.db()
@@ -191,11 +201,15 @@ def handle_errors(fn: F) -> F:
             fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
         except OSError as exc:
             fail(str(exc))
-        except StorageError as exc:
-            fail(f"database error: {exc}")
-        except (ValueError, OverflowError) as exc:
-            # A value no parser caught (each known one is a DomainError): still one line, not a traceback.
-            fail(str(exc) or type(exc).__name__)
+        except Exception as exc:
+            from engine.service.database import StorageError  # loaded already: the command used it
+
+            if isinstance(exc, StorageError):
+                fail(f"database error: {exc}")
+            if isinstance(exc, (ValueError, OverflowError)):
+                # A value no parser caught (each known one is a DomainError): one line, not a traceback.
+                fail(str(exc) or type(exc).__name__)
+            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 import math
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import escalation as esc
 from engine import ids, rotation, snapshot
@@ -37,6 +36,9 @@ from engine.runtime.page_queue import to_iso
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, timeline
 from storage.db import Database
+
+if TYPE_CHECKING:
+    import logging
 from storage.queries import escalations as escalation_rows
 from storage.queries import incidents as incident_queries
 from storage.queries import orgs as org_queries
@@ -58,7 +60,13 @@ __all__ = [
 ]
 
 DEFAULT_BATCH = 500
-log = logging.getLogger("oncall.engine")
+
+
+def _log() -> logging.Logger:
+    """The engine's logger (``logging`` imported on first use: a command's start-up does without it)."""
+    import logging
+
+    return logging.getLogger("oncall.engine")
 
 
 @dataclass
@@ -160,7 +168,7 @@ class _Tx:
                 sched = self._schedule(sid)
                 found = rotation.resolve_target(target, sched, at, self.members)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
-                log.warning("schedule %s could not be resolved: %r", sid, exc)
+                _log().warning("schedule %s could not be resolved: %r", sid, exc)
                 self.resolve_errors[sid] = f"{type(exc).__name__}: {exc}"[:300]
                 found = rotation.TargetResolution(())
             if sched is None and sid not in self.resolve_errors:
@@ -518,7 +526,7 @@ def _step_failed(
 ) -> None:
     """A step raised (a bug, or data this version cannot read): undo its buffered writes, record it in
     the timeline and retry it a minute later. Visible, never silent, and never blocking other rows."""
-    log.exception("escalation step of %s failed", inc["id"])
+    _log().exception("escalation step of %s failed", inc["id"])
     tx.rewind(mark)
     retry_ms = now_ms + STEP_RETRY_MS
     _save(

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -225,6 +224,8 @@ def load_operator_config(path: Path | None = None) -> OperatorConfig:
         return OperatorConfig(key_file=path.parent / KEY_FILE_NAME)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    import tomllib  # only when there is a file: its parser costs a few ms of every command's start-up
+
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

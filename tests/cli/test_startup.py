@@ -180,3 +180,21 @@ def test_completion_lists_commands_from_the_table(tmp_path: Path) -> None:
         timeout=120,
     )
     assert "plain,ack" in proc.stdout.split("\n"), proc.stdout + proc.stderr
+
+
+def test_the_console_loads_textual_and_the_engine_only(tmp_path: Path) -> None:
+    """``oncall`` with no command imports the console (Textual, Rich, asyncio: its first frame needs them)
+    and nothing else heavy before that frame: no HTTP server or client, no scheduler, no delivery channels."""
+    probe = (
+        "import sys; from console.cli.main import run_console; import console.tui.app; "
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.split())
+    assert "textual.app" in modules
+    forbidden = set(HEAVY) - {"textual", "rich", "asyncio", "pygments"}
+    heavy = sorted(m for m in modules if m.split(".")[0] in forbidden or m in forbidden)
+    assert heavy == [], f"the console imported {heavy} before its first frame"
