@@ -18,9 +18,10 @@ from storage.queries import _rows
 
 _COLUMNS = """
 SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
-       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot,
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, s.snapshot AS policy_snapshot,
        ag.alert_count
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+     LEFT JOIN policy_snapshots s ON s.hash = e.snapshot_hash
      LEFT JOIN alert_groups ag ON ag.incident_id = i.id
 """
 # The live table's reads must not grow with the history (100,000 resolved incidents): the open ones are
