@@ -781,7 +781,8 @@ def m0015_history_indexes(db: sqlite_utils.Database) -> None:
       prefix), ``escalations_live`` (partial: escalations not stopped), ``alerts_open_key`` (an
       integration's alerts of a dedup key that opened or joined an incident, newest last by rowid; it
       replaces ``alerts_key``),
-      ``alerts_org_seen`` and ``alerts_integration_seen`` (the alert lists newest first).
+      ``alerts_org_seen`` and ``alerts_integration_seen`` (the alert lists newest first), ``outbox_folded``
+      (partial: the pages folded into a summary page).
     * Policy snapshots are stored once by content: ``policy_snapshots`` (``hash``: the first 32 hex digits
       of the SHA-256 of the snapshot's JSON text, ``snapshot``: that text) and ``escalations.snapshot_hash``
       naming it; ``escalations.policy_snapshot`` is dropped after existing rows are moved (thousands of
@@ -800,6 +801,7 @@ def m0015_history_indexes(db: sqlite_utils.Database) -> None:
             "CREATE INDEX escalations_live ON escalations(incident_id) WHERE state != 'stopped'",
             "CREATE INDEX alerts_open_key ON alerts(integration_id, dedup_key) WHERE incident_id IS NOT NULL",
             "DROP INDEX alerts_key",
+            "CREATE INDEX outbox_folded ON outbox(folded_into) WHERE folded_into IS NOT NULL",
             "CREATE INDEX alerts_org_seen ON alerts(org_id, last_seen DESC, id)",
             "CREATE INDEX alerts_integration_seen ON alerts(integration_id, last_seen DESC, id)",
             """CREATE TABLE policy_snapshots (

@@ -21,6 +21,7 @@ from storage.queries import alerts as alert_queries
 from storage.queries import escalations as escalation_queries
 from storage.queries import notices as notice_queries
 from storage.queries import page_queue as page_queries
+from storage.queries import pages as page_rows
 from storage.queries import policies as policy_queries
 from storage.queries import schedules as schedule_queries
 from storage.queries import timers as timer_queries
@@ -133,6 +134,7 @@ def live_paths(ctx: Ctx, clock: VirtualClock, world: dict[str, Any]) -> dict[str
         "timers due": read(lambda: timer_queries.due(db, now_ms, 500, ["heartbeat", "rule_step"])),
         "timers next due": read(lambda: timer_queries.next_due_ms(db, ["heartbeat", "rule_step"])),
         "notices claim": read(lambda: notice_queries.due_rows(db, now_ms, 500)),
+        "delivery's folded pages": read(lambda: page_rows.folded_into(db, [1, 2, 3])),
         "alert by dedup key": read(lambda: alert_queries.open_alert(db, world["integration"], "disk")),
         "alert group by key": read(lambda: alert_queries.open_group(db, world["integration"], "disk")),
         "alert received": lambda: alerts.receive(
