@@ -187,7 +187,7 @@ def build(path: Path, history_rows: int) -> dict[str, Any]:
 
 
 def _schema_key() -> str:
-    return f"m{len(MIGRATIONS._migrations)}b3"  # schema and build version
+    return f"m{len(MIGRATIONS._migrations)}b4"  # schema and build version
 
 
 def cached(cache: Path, history_rows: int) -> tuple[Path, dict[str, Any]]:

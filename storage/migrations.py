@@ -784,9 +784,10 @@ def m0015_history_indexes(db: sqlite_utils.Database) -> None:
       ``alerts_org_seen`` and ``alerts_integration_seen`` (the alert lists newest first), ``outbox_folded``
       (partial: the pages folded into a summary page).
     * Policy snapshots are stored once by content: ``policy_snapshots`` (``hash``: the first 32 hex digits
-      of the SHA-256 of the snapshot's JSON text, ``snapshot``: that text) and ``escalations.snapshot_hash``
-      naming it; ``escalations.policy_snapshot`` is dropped after existing rows are moved (thousands of
-      escalations on one policy share one row, where each held ~1 kB).
+      of the SHA-256 of the snapshot's JSON text, ``snapshot``: that text, ``policy_hash``: the policy's
+      fingerprint, a function of the same content) and ``escalations.snapshot_hash`` naming it;
+      ``escalations.policy_snapshot`` and ``escalations.policy_hash`` are dropped after existing rows are
+      moved (thousands of escalations on one policy share one row, where each held ~0.5-1 kB).
 
     Plain DDL (``CREATE INDEX … WHERE``, ``ALTER TABLE … DROP COLUMN``) that PostgreSQL reads too; the
     hashing is done here in Python, in batches.
@@ -806,13 +807,20 @@ def m0015_history_indexes(db: sqlite_utils.Database) -> None:
             "CREATE INDEX alerts_integration_seen ON alerts(integration_id, last_seen DESC, id)",
             """CREATE TABLE policy_snapshots (
                 hash TEXT PRIMARY KEY,
-                snapshot TEXT NOT NULL
+                snapshot TEXT NOT NULL,
+                policy_hash TEXT
             )""",
             "ALTER TABLE escalations ADD COLUMN snapshot_hash TEXT REFERENCES policy_snapshots(hash)",
         ],
     )
     _share_snapshots(db)
-    _run(db, ["ALTER TABLE escalations DROP COLUMN policy_snapshot"])
+    _run(
+        db,
+        [
+            "ALTER TABLE escalations DROP COLUMN policy_snapshot",
+            "ALTER TABLE escalations DROP COLUMN policy_hash",
+        ],
+    )
 
 
 def snapshot_hash(snapshot: str) -> str:
@@ -822,25 +830,26 @@ def snapshot_hash(snapshot: str) -> str:
 
 
 def _share_snapshots(db: sqlite_utils.Database, batch: int = 5000) -> None:
-    """Move every ``escalations.policy_snapshot`` into ``policy_snapshots`` (once per content) and point
-    the row at it; walks the table by primary key in batches."""
+    """Move every ``escalations.policy_snapshot`` (with its ``policy_hash``) into ``policy_snapshots``
+    (once per content) and point the row at it; walks the table by primary key in batches."""
     known: set[str] = set()
     after = ""
     while True:
         rows = db.execute(
-            "SELECT incident_id, policy_snapshot FROM escalations WHERE incident_id > ? "
+            "SELECT incident_id, policy_snapshot, policy_hash FROM escalations WHERE incident_id > ? "
             "ORDER BY incident_id LIMIT ?",
             (after, batch),
         ).fetchall()
         if not rows:
             return
         updates = []
-        for incident_id, text in rows:
+        for incident_id, text, fingerprint in rows:
             key = snapshot_hash(text)
             if key not in known:
                 db.execute(
-                    "INSERT INTO policy_snapshots (hash, snapshot) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING",
-                    (key, text),
+                    "INSERT INTO policy_snapshots (hash, snapshot, policy_hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT (hash) DO NOTHING",
+                    (key, text, fingerprint),
                 )
                 known.add(key)
             updates.append((key, incident_id))

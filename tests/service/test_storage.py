@@ -153,9 +153,9 @@ def test_migration_0015_stores_each_policy_snapshot_once_and_keeps_every_escalat
             (iid, n, now, now),
         )
         old.execute(
-            "INSERT INTO escalations (incident_id, org_id, policy_id, policy_snapshot, state, started_at, "
-            "updated_at) VALUES (?, 'org_1', 'pol', ?, 'stopped', ?, ?)",
-            (iid, snap, now, now),
+            "INSERT INTO escalations (incident_id, org_id, policy_id, policy_snapshot, policy_hash, state, "
+            "started_at, updated_at) VALUES (?, 'org_1', 'pol', ?, ?, 'stopped', ?, ?)",
+            (iid, snap, f"fp:{snap}", now, now),
         )
     old.conn.commit()
     old.close()
@@ -163,11 +163,11 @@ def test_migration_0015_stores_each_policy_snapshot_once_and_keeps_every_escalat
     db = open_db(db_path)
     assert "0015_history_indexes" in schema_version(db)
     assert db.scalar("SELECT count(*) FROM policy_snapshots") == 2
-    assert "policy_snapshot" not in {c[1] for c in db.all("PRAGMA table_info(escalations)")}
+    assert not {"policy_snapshot", "policy_hash"} & {c[1] for c in db.all("PRAGMA table_info(escalations)")}
     for iid, snap in snapshots.items():
         assert escalations.policy_snapshot(db, iid) == snap
         row = escalations.escalation_row(db, iid)
-        assert row is not None and row["policy_snapshot"] == snap
+        assert row is not None and (row["policy_snapshot"], row["policy_hash"]) == (snap, f"fp:{snap}")
     db.close()
 
 
