@@ -203,6 +203,7 @@ def cached(cache: Path, history_rows: int) -> tuple[Path, dict[str, Any]]:
         info = build(tmp, history_rows)
         info["build_s"] = monotonic() - t0
         tmp.rename(path)
+        Path(f"{tmp}-lock").unlink(missing_ok=True)  # the builder's lock file stays with its name
         meta.write_text(json.dumps(info))
     return path, json.loads(meta.read_text())
 
