@@ -795,7 +795,8 @@ def m0015_history_indexes(db: sqlite_utils.Database) -> None:
     _run(
         db,
         [
-            "CREATE INDEX incidents_open ON incidents(org_id, created_at DESC, id DESC) WHERE status != 'resolved'",
+            "CREATE INDEX incidents_open ON incidents(org_id, created_at DESC, id DESC) "
+            "WHERE status != 'resolved'",
             "CREATE INDEX incidents_open_policy ON incidents(escalation_policy_id) WHERE status != 'resolved'",
             "CREATE INDEX incidents_org_status_created ON incidents(org_id, status, created_at DESC, id DESC)",
             "DROP INDEX incidents_org_status",

@@ -6,9 +6,8 @@ the next ``due_at_ms`` (epoch milliseconds of the database's clock, NULL when no
 ``due_kind``; ``policy_snapshot`` is the JSON of the policy the escalation started with, stored once per
 content in ``policy_snapshots`` and named by ``snapshot_hash`` (migration 0015: thousands of escalations on
 one policy share one row) with the policy's fingerprint; every read here returns them as the row's
-``policy_snapshot`` and ``policy_hash`` columns. Every
-function runs inside the caller's write transaction; :func:`due_rows` and :func:`save_state` are the engine's hot
-path (one tick fires up to 500 steps).
+``policy_snapshot`` and ``policy_hash`` columns. Every function runs inside the caller's write transaction;
+:func:`due_rows` and :func:`save_state` are the engine's hot path (one tick fires up to 500 steps).
 """
 
 from __future__ import annotations
@@ -57,7 +56,10 @@ _COLUMNS = (
     "updated_at",
 )
 _INSERT_SQL = f"INSERT INTO escalations ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_INSERT_SNAPSHOT_SQL = "INSERT INTO policy_snapshots (hash, snapshot, policy_hash) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING"
+_INSERT_SNAPSHOT_SQL = (
+    "INSERT INTO policy_snapshots (hash, snapshot, policy_hash) VALUES (?, ?, ?) "
+    "ON CONFLICT (hash) DO NOTHING"
+)
 
 
 def escalation_row(db: Database, incident_id: str) -> sqlite3.Row | None:
@@ -79,7 +81,8 @@ def has_escalation(db: Database, incident_id: str) -> bool:
 def insert_escalation(db: Database, values: dict[str, Any]) -> None:
     """Insert the row of an escalation that starts: ``values`` holds every column of ``_COLUMNS`` but
     ``snapshot_hash``, and ``policy_snapshot`` (the policy's JSON text) and ``policy_hash`` (its
-    fingerprint), stored once per content in ``policy_snapshots``; ``due_at_ms`` in epoch ms, ``started_at``/``updated_at`` ISO 8601."""
+    fingerprint), stored once per content in ``policy_snapshots``; ``due_at_ms`` in epoch ms,
+    ``started_at``/``updated_at`` ISO 8601."""
     text = str(values["policy_snapshot"])
     key = snapshot_hash(text)
     db.execute(_INSERT_SNAPSHOT_SQL, (key, text, values["policy_hash"]))
