@@ -13,6 +13,7 @@ times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -821,6 +822,94 @@ def _applied(conn: sqlite3.Connection) -> list[str]:
         "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid", (MIGRATION_SET,)
     )
     return [row[0] for row in rows]
+
+
+@_migration("0015_history_indexes")
+def m0015_history_indexes(db: sqlite_utils.Database) -> None:
+    """Nothing on a live path grows with history (issue 17, docs/PERFORMANCE.md "History growth").
+
+    * Indexes whose reads cost the live rows, not the resolved history: ``incidents_open`` (partial, only
+      incidents not resolved: the open-only list newest first, the pull's open remote ids),
+      ``incidents_open_policy`` (partial: a policy's open incidents), ``incidents_org_status_created``
+      (a status-filtered list newest first stops at its limit; it replaces ``incidents_org_status``, its
+      prefix), ``escalations_live`` (partial: escalations not stopped), ``alerts_open_key`` (an
+      integration's alerts of a dedup key that opened or joined an incident, newest last by rowid; it
+      replaces ``alerts_key``),
+      ``alerts_org_seen`` and ``alerts_integration_seen`` (the alert lists newest first), ``outbox_folded``
+      (partial: the pages folded into a summary page).
+    * Policy snapshots are stored once by content: ``policy_snapshots`` (``hash``: the first 32 hex digits
+      of the SHA-256 of the snapshot's JSON text, ``snapshot``: that text, ``policy_hash``: the policy's
+      fingerprint, a function of the same content) and ``escalations.snapshot_hash`` naming it;
+      ``escalations.policy_snapshot`` and ``escalations.policy_hash`` are dropped after existing rows are
+      moved (thousands of escalations on one policy share one row, where each held ~0.5-1 kB).
+
+    Plain DDL (``CREATE INDEX … WHERE``, ``ALTER TABLE … DROP COLUMN``) that PostgreSQL reads too; the
+    hashing is done here in Python, in batches.
+    """
+    _run(
+        db,
+        [
+            "CREATE INDEX incidents_open ON incidents(org_id, created_at DESC, id DESC) "
+            "WHERE status != 'resolved'",
+            "CREATE INDEX incidents_open_policy ON incidents(escalation_policy_id) WHERE status != 'resolved'",
+            "CREATE INDEX incidents_org_status_created ON incidents(org_id, status, created_at DESC, id DESC)",
+            "DROP INDEX incidents_org_status",
+            "CREATE INDEX escalations_live ON escalations(incident_id) WHERE state != 'stopped'",
+            "CREATE INDEX alerts_open_key ON alerts(integration_id, dedup_key) WHERE incident_id IS NOT NULL",
+            "DROP INDEX alerts_key",
+            "CREATE INDEX outbox_folded ON outbox(folded_into) WHERE folded_into IS NOT NULL",
+            "CREATE INDEX alerts_org_seen ON alerts(org_id, last_seen DESC, id)",
+            "CREATE INDEX alerts_integration_seen ON alerts(integration_id, last_seen DESC, id)",
+            """CREATE TABLE policy_snapshots (
+                hash TEXT PRIMARY KEY,
+                snapshot TEXT NOT NULL,
+                policy_hash TEXT
+            )""",
+            "ALTER TABLE escalations ADD COLUMN snapshot_hash TEXT REFERENCES policy_snapshots(hash)",
+        ],
+    )
+    _share_snapshots(db)
+    _run(
+        db,
+        [
+            "ALTER TABLE escalations DROP COLUMN policy_snapshot",
+            "ALTER TABLE escalations DROP COLUMN policy_hash",
+        ],
+    )
+
+
+def snapshot_hash(snapshot: str) -> str:
+    """The key a policy snapshot's JSON text is stored under in ``policy_snapshots``: the first 32 hex
+    digits (128 bits) of its SHA-256."""
+    return hashlib.sha256(snapshot.encode()).hexdigest()[:32]
+
+
+def _share_snapshots(db: sqlite_utils.Database, batch: int = 5000) -> None:
+    """Move every ``escalations.policy_snapshot`` (with its ``policy_hash``) into ``policy_snapshots``
+    (once per content) and point the row at it; walks the table by primary key in batches."""
+    known: set[str] = set()
+    after = ""
+    while True:
+        rows = db.execute(
+            "SELECT incident_id, policy_snapshot, policy_hash FROM escalations WHERE incident_id > ? "
+            "ORDER BY incident_id LIMIT ?",
+            (after, batch),
+        ).fetchall()
+        if not rows:
+            return
+        updates = []
+        for incident_id, text, fingerprint in rows:
+            key = snapshot_hash(text)
+            if key not in known:
+                db.execute(
+                    "INSERT INTO policy_snapshots (hash, snapshot, policy_hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT (hash) DO NOTHING",
+                    (key, text, fingerprint),
+                )
+                known.add(key)
+            updates.append((key, incident_id))
+        db.conn.executemany("UPDATE escalations SET snapshot_hash = ? WHERE incident_id = ?", updates)
+        after = rows[-1][0]
 
 
 def migrate(database: Database) -> None:

@@ -65,10 +65,12 @@ def schedule_ids(db: Database, org_id: str) -> list[str]:
 
 # -- schedules -------------------------------------------------------------------------------------
 
+# Through ``escalations_live`` (partial: state != 'stopped'), so stopped history is never read.
 _RUNNING_ESCALATIONS_SQL = """
 SELECT i.id, i.seq FROM escalations e JOIN incidents i ON i.id = e.incident_id
-WHERE i.status != 'resolved' AND e.state != 'stopped'
-  AND EXISTS (SELECT 1 FROM json_each(e.policy_snapshot, '$.layers') l
+     JOIN policy_snapshots s ON s.hash = e.snapshot_hash
+WHERE e.state != 'stopped' AND i.status != 'resolved'
+  AND EXISTS (SELECT 1 FROM json_each(s.snapshot, '$.layers') l
               WHERE json_extract(l.value, '$.target.scheduleId') = ?)
 ORDER BY i.seq
 """

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
+from engine.service import Ctx
 from storage.db import DatabaseError, open_db
 from storage.migrations import migrations, schema_version
 
@@ -148,3 +150,71 @@ def test_a_nested_write_is_a_savepoint(db_path: Path) -> None:
     db.close()
     again = open_db(db_path)
     assert [r[0] for r in again.all("SELECT id FROM orgs ORDER BY id")] == ["org_a", "org_c"]
+
+
+def test_migration_0015_stores_each_policy_snapshot_once_and_keeps_every_escalation_readable(
+    db_path: Path,
+) -> None:
+    """A file from before 0015: its escalations' snapshots move to ``policy_snapshots`` (one row per
+    content), each escalation still reads its own snapshot, and the old column is gone."""
+    import sqlite_utils
+
+    from storage.queries import escalations
+
+    old = sqlite_utils.Database(db_path)
+    migrations().apply(old, stop_before="0015_history_indexes")
+    now = "2026-04-07T10:00:00.000Z"
+    old.execute("INSERT INTO orgs (id, name, created_at) VALUES ('org_1', 'Acme', ?)", (now,))
+    snapshots = {"inc_1": '{"id":"pol_a","layers":[]}', "inc_2": '{"id":"pol_a","layers":[]}'}
+    snapshots["inc_3"] = '{"id":"pol_b","layers":[{"id":"lay_1"}]}'
+    for n, (iid, snap) in enumerate(snapshots.items(), start=1):
+        old.execute(
+            "INSERT INTO incidents (id, org_id, seq, title, severity, status, created_at, updated_at) "
+            "VALUES (?, 'org_1', ?, 't', 'high', 'resolved', ?, ?)",
+            (iid, n, now, now),
+        )
+        old.execute(
+            "INSERT INTO escalations (incident_id, org_id, policy_id, policy_snapshot, policy_hash, state, "
+            "started_at, updated_at) VALUES (?, 'org_1', 'pol', ?, ?, 'stopped', ?, ?)",
+            (iid, snap, f"fp:{snap}", now, now),
+        )
+    old.conn.commit()
+    old.close()
+
+    db = open_db(db_path)
+    assert "0015_history_indexes" in schema_version(db)
+    assert db.scalar("SELECT count(*) FROM policy_snapshots") == 2
+    assert not {"policy_snapshot", "policy_hash"} & {c[1] for c in db.all("PRAGMA table_info(escalations)")}
+    for iid, snap in snapshots.items():
+        assert escalations.policy_snapshot(db, iid) == snap
+        row = escalations.escalation_row(db, iid)
+        assert row is not None and (row["policy_snapshot"], row["policy_hash"]) == (snap, f"fp:{snap}")
+    db.close()
+
+
+def test_escalations_on_one_policy_share_its_snapshot(ctx: Ctx) -> None:
+    """Every escalation reads its own snapshot, but one stored row serves all that started on the same
+    policy content; an edited policy's next escalation stores a second one."""
+    from engine.service import incidents, policies
+    from storage.queries import escalations
+
+    pol = policies.create_policy(ctx, {"name": "Primary"})
+    layer = {
+        "position": 1,
+        "ackTimeoutMinutes": 5,
+        "target": {"type": "users", "userIds": [ctx.actor_user_id]},
+    }
+    policies.add_layer(ctx, pol["id"], layer)
+    body = {"title": "t", "severity": "high", "escalationPolicyId": pol["id"]}
+    first, second = (incidents.create_incident(ctx, body)["id"] for _ in range(2))
+    incidents.resolve_incident(ctx, first)
+    assert ctx.db.scalar("SELECT count(*) FROM policy_snapshots") == 1
+    policies.add_layer(ctx, pol["id"], {**layer, "position": 2})
+    third = incidents.create_incident(ctx, body)["id"]
+    assert ctx.db.scalar("SELECT count(*) FROM policy_snapshots") == 2
+    layers = [
+        len(json.loads(escalations.policy_snapshot(ctx.db, i) or "{}")["layers"])
+        for i in (first, second, third)
+    ]
+    assert layers == [1, 1, 2]
+    assert incidents.get_incident(ctx, first)["escalation"]["layerCount"] == 1
