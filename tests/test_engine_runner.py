@@ -168,3 +168,37 @@ def test_a_burst_of_pokes_runs_few_cycles_and_fires_everything(
     wait_for(lambda: escalator.overdue_count(db, clock.now()) == 0, what="layer 2 to be paged")
     wait_for(lambda: r.fired_total == 5, what="the runner's count")
     assert r.cycles - before < 1_000
+
+
+def test_the_people_side_cached_between_ticks_is_dropped_when_another_connection_commits(
+    db_path: Path, db: Database, ctx: Ctx, clock: VirtualClock
+) -> None:
+    """The runner's cache keeps contact methods between ticks on its own connection; a contact method
+    added through another connection (the API, the console) is used by the very next page."""
+    from engine.service import contacts as contacts_svc
+
+    pid = pol_svc.create_policy(ctx, {"name": "Same person"})["id"]
+    uid = add_user(ctx, email="solo@example.com")["id"]
+    for i in (1, 2, 3):
+        target = {"type": "users", "userIds": [uid]}
+        pol_svc.add_layer(ctx, pid, {"position": i, "ackTimeoutMinutes": 5, "target": target})
+    iid = _incident(ctx, pid)
+    engine_db = open_db(db_path, migrate=False, create=False)
+    try:
+        cache = escalator.EngineCache()
+        clock.advance(5 * MIN)
+        assert escalator.tick(engine_db, clock, cache=cache) == 1  # layer 2: the log channel, cached
+        contacts_svc.add_contact_method(
+            ctx, uid, {"channel": "webhook", "address": "https://example.com/hook"}
+        )
+        clock.advance(5 * MIN)
+        assert escalator.tick(engine_db, clock, cache=cache) == 1  # layer 3
+    finally:
+        engine_db.close()
+    channels = [
+        (r["layer_position"], r["channel"])
+        for r in db.all(
+            "SELECT layer_position, channel FROM outbox WHERE incident_id = ? ORDER BY seq", (iid,)
+        )
+    ]
+    assert channels == [(1, "log"), (2, "log"), (3, "webhook")]

@@ -71,12 +71,44 @@ class EngineCache:
     """What one engine process keeps between transactions, keyed so that it can never be stale: the parsed
     policy snapshots (by the snapshot's text, which never changes for an escalation) and the live policies'
     fingerprints for the drift check (by :func:`storage.queries.policies.policy_shape`, every column that
-    changes how a policy escalates, read in one indexed query). Bounded: cleared past ``limit`` entries."""
+    changes how a policy escalates, read in one indexed query). Bounded: cleared past ``limit`` entries.
+
+    The people side (who is a member, each person's contact methods and notification rules, the schedules)
+    is kept while the file's ``PRAGMA data_version`` stays the same, i.e. while no other connection has
+    committed anything (the engine's own transactions never change those tables): :meth:`refresh`, called
+    inside each tick's transaction, drops it as soon as another process wrote.
+    """
 
     def __init__(self, limit: int = 512) -> None:
         self.limit = limit
         self.plans: dict[str, Policy] = {}
         self.fingerprints: dict[tuple[str, str], str] = {}
+        self.version: int | None = None
+        self.members: Membership | None = None
+        self.schedules: dict[str, Schedule | None] = {}
+        self.contacts: dict[str, list[page_queue.Contact]] = {}
+        self.rules: rule_steps.RulesCache = {}
+
+    def refresh(self, db: Database) -> None:
+        """Inside a write transaction: forget the people side if another connection committed since."""
+        version = db.data_version()
+        if version != self.version or len(self.contacts) + len(self.schedules) > self.limit:
+            self.version = version
+            self.members = None
+            self.schedules = {}
+            self.contacts = {}
+            self.rules = {}
+
+    def lend(self, tx: _Tx) -> None:
+        """Give ``tx`` the people side kept so far (it fills the same dicts)."""
+        tx._members = self.members
+        tx.schedules = self.schedules
+        tx.contacts = self.contacts
+        tx.rules = self.rules
+
+    def keep(self, tx: _Tx) -> None:
+        """Keep what ``tx`` read of the people side (the members, read at most once per version)."""
+        self.members = tx._members
 
     def plan(self, stored: str) -> Policy:
         plan = self.plans.get(stored)
@@ -541,6 +573,9 @@ def tick(
         # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
         horizon = rows[-1]["due_at_ms"] if len(rows) == limit else now_ms
         tx = _Tx(db, cache=cache, batched=True)
+        if cache is not None:
+            cache.refresh(db)
+            cache.lend(tx)
         heap: list[tuple[int, str]] = []
         current: dict[str, tuple[sqlite3.Row, esc.EscalationState, dict[str, Any]]] = {}
         for r in rows:
@@ -580,6 +615,8 @@ def tick(
             if nxt is not None and to_epoch_ms(nxt) <= min(now_ms, horizon):
                 heapq.heappush(heap, (to_epoch_ms(nxt), incident_id))
         tx.flush()
+        if cache is not None:
+            cache.keep(tx)
     return count
 
 
