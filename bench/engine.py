@@ -24,6 +24,8 @@ memory.
     due while it is down; time from the restart (process spawn) until none is overdue.
 (d) the engine process's peak memory (VmHWM) with 10,000 open incidents, idle and after the recovery.
 
+``--profile FILE`` needs pyinstrument (``pip install pyinstrument``; a profiling tool, not a dependency).
+
 A missed target is printed (``MISSED``); the exit status is non-zero only when the script itself fails
 (an exception, a wrong row count).
 """
