@@ -13,7 +13,7 @@ import base64
 import secrets
 from datetime import datetime
 
-__all__ = ["ALPHABET", "id_head", "new_id", "random_tail"]
+__all__ = ["ALPHABET", "id_head", "new_id", "random_tail", "random_tails"]
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 """Crockford's base32 alphabet, lowercase (no i, l, o, u)."""
@@ -40,6 +40,13 @@ def id_head(prefix: str, at: datetime) -> str:
 def random_tail() -> str:
     """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32."""
     return base64.b32encode(secrets.token_bytes(10)).decode("ascii").translate(_FROM_RFC4648)
+
+
+def random_tails(count: int) -> list[str]:
+    """``count`` random parts at once (as :func:`random_tail`): one CSPRNG read and one base32 encoding
+    for the lot; 10 bytes are exactly 16 base32 characters, so the encoding splits at every 16th."""
+    text = base64.b32encode(secrets.token_bytes(10 * count)).decode("ascii").translate(_FROM_RFC4648)
+    return [text[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
 def new_id(prefix: str, at: datetime) -> str:

@@ -126,6 +126,21 @@ def save_state(
     return cur.rowcount == 1
 
 
+StateRow = tuple[int, int, int, int, str, int | None, str | None, str | None, str, str, int]
+"""The parameters of one :func:`save_states` row: ``step, loop, round, generation, state, due_at_ms, due_kind,
+acked_by, updated_at, incident_id, expected_generation`` (the keywords of :func:`save_state`, in order)."""
+
+
+def save_states(db: Database, rows: Sequence[StateRow]) -> int:
+    """Write many escalations' new states in one ``executemany``, in order (the same ``UPDATE … WHERE
+    generation = ?`` as :func:`save_state`; one incident may appear twice, its generations chained).
+    Returns how many rows were written: ``len(rows)`` unless a generation had moved."""
+    if not rows:
+        return 0
+    with db.lock:
+        return db.conn.executemany(_SAVE_SQL, rows).rowcount
+
+
 def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:
     """Remember the live policy's fingerprint (or ``deleted``) the timeline last reported a drift to."""
     db.execute("UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?", (noted, incident_id))

@@ -40,6 +40,23 @@ def load_policy_model(db: Database, policy_id: str) -> Policy:
     )
 
 
+_SHAPE_SQL = (
+    "SELECT p.repeat_count || '/' || ifnull(p.repage_after_minutes, '-') || ':' || ifnull(("
+    "SELECT group_concat(l, '|') FROM (SELECT l.position || '/' || l.id || '/' || l.ack_timeout_minutes || '/' "
+    "|| l.target_type || '/' || ifnull(l.schedule_id, '-') || '/' || ifnull(l.user_ids, '-') AS l "
+    "FROM escalation_layers l WHERE l.policy_id = p.id ORDER BY l.position)), '') FROM policies p WHERE p.id = ?"
+)
+
+
+def policy_shape(db: Database, policy_id: str) -> str | None:
+    """Every column of the policy that changes how it escalates (repeat, re-page, each layer's position,
+    id, timeout and target), as one text in one indexed read, or None when the policy was deleted: equal
+    texts mean equal :func:`load_policy_model` results as far as escalating goes, so the engine's
+    policy-drift check caches its fingerprint by this text."""
+    row = db.one(_SHAPE_SQL, (policy_id,))
+    return None if row is None else str(row[0])
+
+
 def policy_row(db: Database, org_id: str, policy_id: str) -> sqlite3.Row | None:
     """The ``policies`` row of ``policy_id`` within the organisation, or None."""
     return db.one("SELECT * FROM policies WHERE id = ? AND org_id = ?", (policy_id, org_id))

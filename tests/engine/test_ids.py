@@ -59,3 +59,14 @@ def test_service_and_batched_escalator_ids_have_one_form(ctx: Ctx, db: Database,
     for row in rows:
         assert ID.match(row["id"]) and row["id"].startswith("evt_"), row["id"]
         assert _instant_ms(row["id"]) == int(parse_iso(row["at"]).timestamp() * 1000)
+
+
+def test_random_tails_in_one_go_have_the_form_of_random_tail() -> None:
+    """The batched tails (one CSPRNG read, one encoding) are each 16 Crockford characters, all distinct."""
+    from engine.ids import random_tails
+
+    tails = random_tails(1000)
+    assert len(tails) == 1000 and len(set(tails)) == 1000
+    assert all(len(t) == 16 and set(t) <= set(ALPHABET) for t in tails)
+    assert random_tails(0) == []
+    assert ID.match("evt_" + "0" * 10 + tails[0]) and ID.match("evt_" + "0" * 10 + random_tail())
