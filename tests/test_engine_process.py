@@ -249,6 +249,7 @@ def _holder(db: Database) -> str:
     return "" if row is None else str(row["holder"])
 
 
+@pytest.mark.slow
 def test_standby_process_takes_over_after_sigkill(db_path: Path, db: Database) -> None:
     """How soon is a figure of bench/failover.py; here: the standby takes the lease, and only then."""
     first = _spawn(db_path, "first")
