@@ -1,11 +1,17 @@
 """Simulation: weeks of incidents through the real escalation decisions, on virtual time, in memory.
 
-:func:`simulate` (or :func:`prepare`, :func:`run_part` per part, :func:`finish`) is a discrete-event loop over a heap of ``(instant, seq, kind, incident, detail)``: the
-virtual ``now`` jumps from one event to the next, and ``seq`` breaks ties first-in first-out, so a run is
-a pure function of the :class:`Scenario` and the seed. Every escalation step is decided by
-:mod:`engine.escalation` (``begin``, ``fire``, ``acknowledge``) with a :class:`CachedResolver` that
-answers "who does this target page at this instant" from :func:`engine.rotation.resolve`, precomputed
-once per schedule shift rather than once per page. Nothing here touches SQLite or reads a clock.
+:func:`simulate` (or :func:`prepare`, :func:`run_part` per part, :func:`finish`) is a discrete-event loop
+over a heap of ``(instant, kind, seq, incident, detail)``: the virtual ``now`` jumps from one event to the
+next, and ``seq`` breaks ties first-in first-out, so a run is a pure function of the :class:`Scenario` and
+the seed. Every escalation step is decided by :mod:`engine.escalation` (``begin``, ``fire``,
+``acknowledge``), called directly, with a :class:`CachedResolver` that answers "who does this target page
+at this instant" from :func:`engine.rotation.resolve`, precomputed once per schedule shift rather than once
+per page. Nothing here touches SQLite or reads a clock.
+
+Memory does not grow with what is finished: the arrivals are two arrays (:class:`Arrivals`, about 10 bytes
+an incident), only incidents still escalating hold a state, and a finished one leaves nothing but its
+share of the report's counts (and its time to acknowledge, one float). A million incidents run in about
+100 MB (docs/PERFORMANCE.md, "Simulation").
 
 Randomness:
 
