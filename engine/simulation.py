@@ -10,8 +10,8 @@ per page. Nothing here touches SQLite or reads a clock.
 
 Memory does not grow with what is finished: the arrivals are two arrays (:class:`Arrivals`, about 10 bytes
 an incident), only incidents still escalating hold a state, and a finished one leaves nothing but its
-share of the report's counts (and its time to acknowledge, one float). A million incidents run in about
-100 MB (docs/PERFORMANCE.md, "Simulation").
+share of the report's counts (and its time to acknowledge, one float). A million incidents peak at about
+75 MB of resident memory (docs/PERFORMANCE.md, "Simulation").
 
 Randomness:
 
