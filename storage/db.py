@@ -379,6 +379,20 @@ class Database:
         if self.file is not None:
             self.file.check()
 
+    def follow_permissions(self) -> None:
+        """Reconnect before the next write if this process may no longer write the file: a long-lived
+        writer connection (the API's group commit) would otherwise go on writing a file made read-only,
+        since SQLite decides read-only at open. One ``access`` call."""
+        with self.lock:
+            if not self.conn.in_transaction and not _writable(self.path):
+                self._reopen = True
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection (a group commit checks that a request's
+        failure did not end the batch's transaction: SQLite rolls back on some errors by itself)."""
+        return self.conn.in_transaction
+
     @property
     def gone(self) -> bool:
         """True once the file is known to be deleted or replaced (without a new ``stat``)."""
@@ -396,8 +410,15 @@ class Database:
         """
         with self.lock:
             if self.conn.in_transaction:
-                with self.utils.atomic():
-                    yield self
+                try:
+                    with self.utils.atomic():
+                        yield self
+                except sqlite3.Error as exc:
+                    # A savepoint (a request of a group commit): the same domain errors as a transaction.
+                    mapped = self._unavailable(exc)
+                    if mapped is not None:
+                        raise mapped from exc
+                    raise
                 return
             self.check_file()
             try:

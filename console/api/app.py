@@ -3,7 +3,8 @@
 One process serves ``/v1/…`` over the service layer and, unless told otherwise, runs the escalation
 engine beside it (:class:`engine.runtime.runner.EngineRunner`: it fires timers when it holds the engine
 lease and stands by when another process does). Requests run in Starlette's thread pool, each on its own
-pooled SQLite connection (WAL: readers never wait for the writer).
+pooled SQLite connection (WAL: readers never wait for the writer); writes are group-committed by one writer
+thread (:class:`Api`).
 
 Once the database file is deleted or replaced (:class:`storage.db.DatabaseGone`), every request is answered
 503 ``database_gone`` (reads too: they would show a file nobody else sees); ``oncall serve`` watches
@@ -12,6 +13,7 @@ Once the database file is deleted or replaced (:class:`storage.db.DatabaseGone`)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,6 +21,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,7 @@ from engine.runtime.operator_config import OperatorConfig
 from engine.runtime.runner import EngineRunner
 from engine.service import Ctx
 from engine.service.database import Database, open_db
+from engine.service.group_commit import GroupCommit
 from engine.service.timer_kinds import new_runner
 
 log = logging.getLogger("oncall.api")
@@ -124,7 +128,14 @@ def parse_json(raw: bytes | None) -> Any:
 
 class Api:
     """What every request needs: the connection pool, the clock, the operator's configuration (every
-    request's context carries it) and the engine to poke after writes."""
+    request's context carries it), the group-commit writer and the engine to poke after writes.
+
+    Reads run in Starlette's thread pool, each on a pooled connection. Writes run on the writer thread
+    (:class:`engine.service.group_commit.GroupCommit`): every write request waiting is authenticated and
+    run in one ``BEGIN IMMEDIATE`` transaction, committed once, then each is answered (its own result or
+    its own error); the engine is poked once a batch. The event loop awaits the answer directly: no
+    thread-pool hop and no lock on the write path.
+    """
 
     def __init__(
         self, db_path: Path, clock: Clock, engine: EngineRunner | None, config: OperatorConfig
@@ -133,38 +144,79 @@ class Api:
         self.clock = clock
         self.engine = engine
         self.config = config
-        self.write_lock = threading.Lock()
+        self._writer: GroupCommit | None = None
+        self._writer_lock = threading.Lock()
 
-    def execute(self, op: Operation, request: Request, raw: bytes | None) -> Any:
-        """Authenticate, parse ``raw`` (None: the body was over the limit) and run ``op``."""
-        with self.pool.connection() as db:
-            if op.auth == "feed_token":  # the query's token is the credential; the handler checks it
-                ctx = Ctx(db=db, org_id="", is_admin=False, clock=self.clock, config=self.config)
-            elif op.precheck is not None:
-                ctx = Ctx(db=db, org_id="", clock=self.clock, config=self.config)
-                op.precheck(Call(ctx=ctx, path=request.path_params, query=request.query_params, body=NO_BODY))
-            else:
-                ctx = replace(
-                    authenticate_header(db, request.headers.get("authorization"), self.clock),
-                    via="api_key",
-                    config=self.config,
-                )
-            if op.admin:
-                require_admin(ctx)
-            elif op.self_or_admin is not None:
-                require_self_or_admin(ctx, request.path_params[op.self_or_admin])
-            body = parse_json(raw) if op.body != "none" else NO_BODY
-            call = Call(ctx=ctx, path=request.path_params, query=request.query_params, body=body)
-            if op.writes:
-                # One writer at a time in this process: threads queue on a lock instead of spinning in
-                # SQLite's busy handler (which sleeps in coarse steps and wrecks tail latency).
-                with self.write_lock:
-                    result = op.handler(call)
-            else:
-                result = op.handler(call)
-        if op.writes and self.engine is not None:
+    @property
+    def writer(self) -> GroupCommit:
+        """The group-commit writer, started on the first write (on a connection of its own)."""
+        writer = self._writer
+        if writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self.pool.check()
+                    db = open_db(self.pool.path, migrate=False, create=False, identity=self.pool.file)
+                    self._writer = GroupCommit(db, on_commit=self._committed, name="api-writer")
+                writer = self._writer
+        return writer
+
+    def _committed(self, count: int) -> None:
+        """After a batch of ``count`` successful writes: one engine wake-up for all of them."""
+        if self.engine is not None:
             self.engine.poke()
-        return result
+
+    def close(self) -> None:
+        """Finish the queued writes, stop the writer and close every connection."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            writer.db.close()
+        self.pool.close()
+
+    def run(self, db: Database, op: Operation, request: Request, raw: bytes | None) -> Any:
+        """Authenticate, parse ``raw`` (None: the body was over the limit) and run ``op`` on ``db``."""
+        if op.auth == "feed_token":  # the query's token is the credential; the handler checks it
+            ctx = Ctx(db=db, org_id="", is_admin=False, clock=self.clock, config=self.config)
+        elif op.precheck is not None:
+            ctx = Ctx(db=db, org_id="", clock=self.clock, config=self.config)
+            op.precheck(Call(ctx=ctx, path=request.path_params, query=request.query_params, body=NO_BODY))
+        else:
+            ctx = replace(
+                authenticate_header(db, request.headers.get("authorization"), self.clock),
+                via="api_key",
+                config=self.config,
+            )
+        if op.admin:
+            require_admin(ctx)
+        elif op.self_or_admin is not None:
+            require_self_or_admin(ctx, request.path_params[op.self_or_admin])
+        body = parse_json(raw) if op.body != "none" else NO_BODY
+        return op.handler(Call(ctx=ctx, path=request.path_params, query=request.query_params, body=body))
+
+    def read(self, op: Operation, request: Request, raw: bytes | None) -> Any:
+        """Run a reading ``op`` on a pooled connection (in the thread pool)."""
+        with self.pool.connection() as db:
+            return self.run(db, op, request, raw)
+
+    async def write(self, work: Callable[[Database], Any]) -> Any:
+        """Run ``work(db)`` in the writer's next batch; its result once committed, or its error."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if answer.done():  # the client went away meanwhile: the write stands, nobody to tell
+                return
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(result)
+
+        def done(result: Any, error: BaseException | None) -> None:  # on the writer thread
+            loop.call_soon_threadsafe(settle, result, error)
+
+        self.writer.submit(work, done)
+        return await answer
 
     def endpoint(self, ops: dict[str, Operation]) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:
@@ -177,8 +229,11 @@ class Api:
                     try:
                         raw = await request.body()
                     except BodyTooLarge:
-                        raw = None  # refused after authentication, in execute()
-                result = await run_in_threadpool(self.execute, op, request, raw)
+                        raw = None  # refused after authentication, in run()
+                if op.writes:
+                    result = await self.write(partial(self.run, op=op, request=request, raw=raw))
+                else:
+                    result = await run_in_threadpool(self.read, op, request, raw)
             except DomainError as exc:
                 return error_response(exc, rid)
             except Exception:
@@ -257,7 +312,7 @@ def create_app(
         finally:
             if runner is not None:
                 await run_in_threadpool(runner.stop)
-            api.pool.close()
+            api.close()
 
     app = Starlette(
         routes=routes,

@@ -48,6 +48,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.clock import Clock, WallClock
 from engine.runtime import delivery, escalator, timers
+from engine.runtime.delivery_worker import DeliveryWorker
 from engine.runtime.operator_config import OperatorConfig
 from engine.timefmt import to_epoch_ms
 from storage import db_clock, lease
@@ -123,6 +124,7 @@ class EngineRunner:
         self._sched: BackgroundScheduler | None = None
         self._db: Database | None = None
         self._delivery_db: Database | None = None
+        self._delivery_worker: DeliveryWorker | None = None
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -147,11 +149,10 @@ class EngineRunner:
         sched.add_job(self._safe(self._heartbeat), "interval", seconds=self.renew_every, id="clock")
         sched.add_job(self._safe(self._cycle), "interval", seconds=self.safety_tick, id="safety")
         sched.add_job(self._safe(self._poll), "interval", seconds=self.poll_every, id="poll")
-        if self.deliver:
-            sched.add_job(
-                self._safe(self._deliver), "interval", seconds=1.0, id="deliver", executor="delivery"
-            )
         self._sched = sched
+        if self.deliver:  # its own thread, woken directly (delivery_worker.py), every 1 s otherwise
+            self._delivery_worker = DeliveryWorker(self._safe(self._deliver), name=f"{self.name}-delivery")
+            self._delivery_worker.start()
         self.mode = "starting"  # not announced: the first lease attempt says embedded or standby
         sched.start()
         sched.add_job(self._safe(self._lease_step), id="lease-now")
@@ -186,6 +187,9 @@ class EngineRunner:
         self._set_mode("stopped")
 
     def _shutdown_scheduler(self) -> None:
+        worker, self._delivery_worker = self._delivery_worker, None
+        if worker is not None:
+            worker.stop()
         sched, self._sched = self._sched, None
         if sched is not None:
             sched.shutdown(wait=False)
@@ -201,6 +205,12 @@ class EngineRunner:
         sched = self._sched
         if sched is not None:
             sched.add_job(self._safe(self._cycle), id="wake", replace_existing=True)
+
+    def wake_delivery(self) -> None:
+        """A page was queued by a commit of this process: deliver it now (no interval on the path)."""
+        worker = self._delivery_worker
+        if worker is not None:
+            worker.wake()
 
     @property
     def fence(self) -> lease.Fence | None:
@@ -315,11 +325,8 @@ class EngineRunner:
             # A page queued by a request (an incident created, an alert received) goes out now, not at
             # the next delivery interval.
             pages_due = self.deliver and queued_pages.has_due(db, to_epoch_ms(self.clock.now()))
-        sched = self._sched
-        if (fired_any or pages_due) and self.deliver and sched is not None:
-            sched.add_job(
-                self._safe(self._deliver), id="deliver-now", executor="delivery", replace_existing=True
-            )
+        if fired_any or pages_due:
+            self.wake_delivery()
 
     def _arm(self, db: Database) -> None:
         sched = self._sched
