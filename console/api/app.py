@@ -25,6 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import msgspec.inspect
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -219,6 +221,8 @@ class Api:
         return await answer
 
     def endpoint(self, ops: dict[str, Operation]) -> Callable[[Request], Any]:
+        plain = {method: plain_json(op.response) for method, op in ops.items()}
+
         async def handle(request: Request) -> Response:
             rid = request_id(request)
             # The Route only admits the methods in ``ops`` (plus HEAD where GET is); others are 405 there.
@@ -243,9 +247,60 @@ class Api:
                 return Response(result.body, media_type=result.media_type, headers={REQUEST_ID_HEADER: rid})
             if op.status == 204:
                 return Response(status_code=204, headers={REQUEST_ID_HEADER: rid})
+            if plain[op.method]:
+                body = _encode({"data": result})
+                return Response(body, op.status, {REQUEST_ID_HEADER: rid}, media_type="application/json")
             return JSONResponse({"data": result}, status_code=op.status, headers={REQUEST_ID_HEADER: rid})
 
         return handle
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def plain_json(model: Any) -> bool:
+    """Whether answers of ``model`` (a response model: Struct, list, union, None) hold no float and no
+    free-form value anywhere: then msgspec's encoder writes exactly the bytes Starlette's
+    ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` writes (same key order, same escapes, same
+    integers), ~5x faster; only floats are written differently (``1e16`` for ``1e+16``), so a model that
+    may hold one (or ``Any``: an alert's raw payload) keeps ``JSONResponse``."""
+    if model is None:
+        return False
+    seen: set[int] = set()
+
+    def plain(t: msgspec.inspect.Type) -> bool:
+        if isinstance(t, msgspec.inspect.Metadata):
+            return plain(t.type)
+        if isinstance(t, msgspec.inspect.StructType):
+            if id(t.cls) in seen:
+                return True
+            seen.add(id(t.cls))
+            return all(plain(f.type) for f in t.fields)
+        if isinstance(t, msgspec.inspect.ListType | msgspec.inspect.TupleType):
+            return (
+                plain(t.item_type)
+                if isinstance(t, msgspec.inspect.ListType)
+                else all(map(plain, t.item_types))
+            )
+        if isinstance(t, msgspec.inspect.DictType):
+            return plain(t.key_type) and plain(t.value_type)
+        if isinstance(t, msgspec.inspect.UnionType):
+            return all(plain(u) for u in t.types)
+        return isinstance(t, _PLAIN_TYPES)
+
+    try:
+        return plain(msgspec.inspect.type_info(model))
+    except (TypeError, ValueError):
+        return False
+
+
+_PLAIN_TYPES = (
+    msgspec.inspect.StrType,
+    msgspec.inspect.IntType,
+    msgspec.inspect.BoolType,
+    msgspec.inspect.NoneType,
+    msgspec.inspect.LiteralType,
+)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
