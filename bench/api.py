@@ -7,7 +7,8 @@ then alternates them (:class:`bench.harness.Compare`, at least 3 rounds) on ``GE
 and ``POST /v1/incidents`` from ``--connections`` keep-alive connections (``bench/loopback.py``'s
 hand-written client: ~30 µs of client CPU a request). Prints requests/s (min, median), p50/p99, the client
 CPU per request, and the ratio oncall/floor with issue 17's target (≥ 0.9). Checks that both servers
-answer the list with the same bytes; asserts nothing about timing.
+answer the list with the same bytes; asserts nothing about timing. ``--serve-from DIR --plain-http`` runs
+``oncall serve`` from another source tree (e.g. ``git archive main``) as it was, for a before/after.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bench.loopback import (  # noqa: E402
     cpu_split,
     drive,
     dumps,
+    from_tree,
     oncall_serve_command,
     raw_request,
     seed_incidents,
@@ -55,6 +57,8 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="client processes sharing the connections")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve-from", help="run oncall serve from this source tree (a before/after)")
+    parser.add_argument("--plain-http", action="store_true", help="oncall serve without httptools and uvloop")
     args = parser.parse_args()
     server_cpus, client_cpus = cpu_split()
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,8 +73,9 @@ def main() -> None:
             "POST", "/v1/incidents", dumps({"title": "Bench incident", "severity": "high"}), auth
         )
         floor_cmd = [sys.executable, str(Path(__file__).with_name("api_floor.py")), str(floor_db)]
+        ours_cmd, ours_env = from_tree(oncall_serve_command(ours_db), args.serve_from, args.plain_http)
         servers = {
-            "oncall": start_server(oncall_serve_command(ours_db), cpus=server_cpus),
+            "oncall": start_server(ours_cmd, cpus=server_cpus, env=ours_env),
             "floor": start_server(floor_cmd, cpus=server_cpus),
         }
         try:

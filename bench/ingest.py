@@ -43,6 +43,7 @@ from bench.loopback import (
     cpu_split,
     drive,
     dumps,
+    from_tree,
     oncall_serve_command,
     raw_request,
     seed_ingest,
@@ -102,15 +103,8 @@ def serve(db_path: Path, serve_from: str | None, plain_http: bool, cpus: str | N
     goes to one person's one webhook, and the default (5 a minute, docs/PAGES.md) would fold them."""
     config = db_path.with_name("config.toml")
     config.write_text("[pages]\nrate_limit_per_minute = 0\n")
-    env = {"ONCALL_CONFIG": str(config)}
-    cmd = oncall_serve_command(db_path)
-    if serve_from is not None or plain_http:
-        hide = "sys.modules['httptools'] = sys.modules['uvloop'] = None; " if plain_http else ""
-        code = f"import sys; {hide}sys.argv = ['oncall'] + sys.argv[1:]; from console.cli.main import main; main()"
-        cmd = [sys.executable, "-c", code, *cmd[1:]]
-        if serve_from is not None:
-            env["PYTHONPATH"] = serve_from
-    return start_server(cmd, cpus=cpus, env=env)
+    cmd, env = from_tree(oncall_serve_command(db_path), serve_from, plain_http)
+    return start_server(cmd, cpus=cpus, env={**env, "ONCALL_CONFIG": str(config)})
 
 
 def _event(run: str, key: int, n: int) -> dict[str, Any]:

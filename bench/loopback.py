@@ -103,6 +103,19 @@ def oncall_serve_command(db_path: Path) -> list[str]:
             "--no-access-log"]  # fmt: skip
 
 
+def from_tree(cmd: list[str], serve_from: str | None, plain_http: bool) -> tuple[list[str], dict[str, str]]:
+    """``oncall …`` run from the source tree ``serve_from`` (e.g. ``git archive main`` unpacked: a
+    before/after) and, with ``plain_http``, without httptools and uvloop (uvicorn then takes h11 and
+    asyncio's loop, as before they were dependencies). Returns the command and its extra environment."""
+    if serve_from is None and not plain_http:
+        return cmd, {}
+    hide = "sys.modules['httptools'] = sys.modules['uvloop'] = None; " if plain_http else ""
+    code = (
+        f"import sys; {hide}sys.argv = ['oncall'] + sys.argv[1:]; from console.cli.main import main; main()"
+    )
+    return [sys.executable, "-c", code, *cmd[1:]], ({"PYTHONPATH": serve_from} if serve_from else {})
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[str]
