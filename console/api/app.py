@@ -137,8 +137,9 @@ class Api:
     Reads run in Starlette's thread pool, each on a pooled connection. Writes run on the writer thread
     (:class:`engine.service.group_commit.GroupCommit`): every write request waiting is authenticated and
     run in one ``BEGIN IMMEDIATE`` transaction, committed once, then each is answered (its own result or
-    its own error); the engine is poked once a batch. The event loop awaits the answer directly: no
-    thread-pool hop and no lock on the write path.
+    its own error); then the delivery worker is woken if a page is due and the engine poked (at most every
+    :data:`POKE_EVERY_S`). The event loop awaits the answer directly: no thread-pool hop and no lock on
+    the write path.
     """
 
     def __init__(
