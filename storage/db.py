@@ -274,6 +274,65 @@ class FileIdentity:
             _log_once(self.path, DatabaseGone(self.path))
 
 
+class _WriteTurns:
+    """First come, first served among this process's connections to one file, before ``BEGIN IMMEDIATE``.
+
+    SQLite's busy handler polls (sleeps of 1 ms up to 100 ms): a connection that commits and at once begins
+    again (the API's group-commit writer under a storm) wins nearly every time, and the engine's delivery
+    waiting on another connection starved (pages arrived seconds late in bench/ingest.py). Here a writer
+    takes a ticket and waits its turn on a condition, so in-process writers alternate in arrival order;
+    other processes still meet in SQLite's lock. A thread already holding a turn (a second connection
+    written inside a first one's transaction) does not wait for itself: SQLite decides, as before. A turn
+    not granted within the busy timeout is given up and SQLite decides too (never a deadlock here).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next = 0
+        self._serving = 0
+        self._abandoned: set[int] = set()
+        self._holder: int | None = None
+
+    def enter(self) -> int | None:
+        """Wait for this thread's turn; the ticket to pass to :meth:`leave`, or None (no turn taken)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._holder == me:
+                return None
+            ticket = self._next
+            self._next += 1
+            if self._serving != ticket:
+                granted = self._cond.wait_for(lambda: self._serving == ticket, BUSY_TIMEOUT_MS / 1000)
+                if not granted:
+                    self._abandoned.add(ticket)
+                    return None
+            self._holder = me
+            return ticket
+
+    def leave(self, ticket: int | None) -> None:
+        if ticket is None:
+            return
+        with self._cond:
+            self._holder = None
+            self._serving = ticket + 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
+_turns: dict[str, _WriteTurns] = {}
+_turns_lock = threading.Lock()
+
+
+def _write_turns(path: str) -> _WriteTurns:
+    with _turns_lock:
+        turns = _turns.get(path)
+        if turns is None:
+            turns = _turns[path] = _WriteTurns()
+        return turns
+
+
 class Database:
     """One connection to the database file, with the transaction helpers every service uses.
 
@@ -302,6 +361,8 @@ class Database:
         self._reopen = False  # reconnect before the next write (SQLite opened the file read-only)
         self.lock = threading.RLock()
         on_disk = self.path not in (":memory:", "")
+        # In-process writers to this file take turns (see _WriteTurns); ":memory:" is one connection's own.
+        self._turns = _write_turns(os.path.realpath(self.path)) if on_disk else None
         if on_disk:
             p = Path(self.path)
             if p.is_dir():
@@ -392,6 +453,20 @@ class Database:
         if self.file is not None:
             self.file.check()
 
+    def follow_permissions(self) -> None:
+        """Reconnect before the next write if this process may no longer write the file: a long-lived
+        writer connection (the API's group commit) would otherwise go on writing a file made read-only,
+        since SQLite decides read-only at open. One ``access`` call."""
+        with self.lock:
+            if not self.conn.in_transaction and not _writable(self.path):
+                self._reopen = True
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection (a group commit checks that a request's
+        failure did not end the batch's transaction: SQLite rolls back on some errors by itself)."""
+        return self.conn.in_transaction
+
     @property
     def gone(self) -> bool:
         """True once the file is known to be deleted or replaced (without a new ``stat``)."""
@@ -409,31 +484,43 @@ class Database:
         """
         with self.lock:
             if self.conn.in_transaction:
-                with self._savepoint():
-                    yield self
-                return
-            self.check_file()
-            try:
-                if self._reopen:
-                    self._reconnect()
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self._rollback()
-                unavailable = self._unavailable(exc)
-                if unavailable is not None:
-                    raise unavailable from exc
-                raise
-            try:
-                yield self
-                self.check_file()
-                self.conn.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if isinstance(exc, sqlite3.Error):
+                try:
+                    with self._savepoint():
+                        yield self
+                except sqlite3.Error as exc:
+                    # A savepoint (a request of a group commit): the same domain errors as a transaction.
                     mapped = self._unavailable(exc)
                     if mapped is not None:
                         raise mapped from exc
-                raise
+                    raise
+                return
+            self.check_file()
+            turn = self._turns.enter() if self._turns is not None else None
+            try:
+                try:
+                    if self._reopen:
+                        self._reconnect()
+                    self.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    unavailable = self._unavailable(exc)
+                    if unavailable is not None:
+                        raise unavailable from exc
+                    raise
+                try:
+                    yield self
+                    self.check_file()
+                    self.conn.execute("COMMIT")
+                except BaseException as exc:
+                    self._rollback()
+                    if isinstance(exc, sqlite3.Error):
+                        mapped = self._unavailable(exc)
+                        if mapped is not None:
+                            raise mapped from exc
+                    raise
+            finally:
+                if self._turns is not None:
+                    self._turns.leave(turn)
 
     @contextmanager
     def _savepoint(self) -> Iterator[None]:

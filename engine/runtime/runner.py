@@ -266,6 +266,12 @@ class EngineRunner:
         """Something changed (or a virtual clock moved): run a cycle now. Sets an event; O(1), any thread."""
         self._wake.set()
 
+    def wake_delivery(self) -> None:
+        """A commit of this process queued a page (the API's writer after a batch): deliver it now, not at
+        the next delivery interval. Sets an event; O(1), any thread. The delivery loop clears the event
+        before each pass, so a wake during a pass runs another pass straight after it."""
+        self._deliver_wake.set()
+
     @property
     def fence(self) -> lease.Fence | None:
         return self._fence

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from engine.clock import Clock
+from engine.timefmt import to_epoch_ms
 from storage.db import (
     Database,
     DatabaseError,
@@ -22,10 +24,18 @@ from storage.db import (
     open_db,
 )
 from storage.db_clock import bind_clock
+from storage.queries import page_queue
 
 StorageError = sqlite3.Error
 """What SQLite raises for a fault no storage module turned into a :class:`DatabaseError` (the CLI prints
 it as one ``error: database error: …`` line)."""
+
+
+def pages_due(db: Database, clock: Clock) -> bool:
+    """Whether a page waits to go out at ``clock``'s now (one indexed read, no lock): what a surface that
+    just committed asks before waking the delivery worker (the API's writer, after a batch)."""
+    return page_queue.has_due(db, to_epoch_ms(clock.now()))
+
 
 __all__ = [
     "Database",
@@ -39,4 +49,5 @@ __all__ = [
     "demo_db_path",
     "exclusive_use",
     "open_db",
+    "pages_due",
 ]

@@ -16,7 +16,8 @@ from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.model import Membership
-from engine.service import Ctx, responses
+from engine.runtime.operator_config import OperatorConfig
+from engine.service import Ctx, Via, responses
 from engine.service.models import Invite, RoleChange, UserCreate
 from engine.service.responses import wire
 from engine.service.validate import decode, decode_field, name_string
@@ -460,10 +461,19 @@ def revoke_key(ctx: Ctx, key_id: str) -> dict[str, Any]:
         return key_wire(row)
 
 
-def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
+def authenticate(
+    db: Database,
+    key: str,
+    clock: Clock | None = None,
+    *,
+    via: Via = "api_key",
+    config: OperatorConfig | None = None,
+) -> Ctx:
     """The Ctx for a presented API key, or 401 ``invalid_api_key`` (unknown or revoked).
 
-    Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time.
+    Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time. ``via``
+    and ``config`` go into the Ctx (the HTTP API passes its configuration: building a default one reads
+    the environment and the user's config directory, a third of a create's CPU in bench/api.py).
     """
     digest = _hash_key(key)
     row = org_queries.api_key_by_hash(db, digest)
@@ -478,4 +488,6 @@ def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
         actor_user_id=row["user_id"],
         is_admin=(row["user_role"] == "org:admin") if row["user_id"] else True,
         clock=clock or WallClock(),
+        via=via,
+        config=config or OperatorConfig(),
     )
