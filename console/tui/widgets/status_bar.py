@@ -70,6 +70,8 @@ class StatusBar(Horizontal):
     def __init__(self, mode: str) -> None:
         super().__init__()
         self.mode = mode
+        self._tabs_for: tuple[object, ...] = ()
+        self._state_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-tabs", markup=False)
@@ -84,20 +86,13 @@ class StatusBar(Horizontal):
         return cast("OncallApp", self.app)
 
     def refresh_state(self) -> None:
+        """Redraw what changed, and only that: once a second the clock's digits (an idle console writes
+        a few bytes to the terminal, not the bar)."""
         app = self.oncall
-        parts: list[Content | str] = []
         wide = app.size.width >= 100
-        if wide:
-            parts.append(Content.from_markup("[b]oncall[/b] $org  ", org=app.org_name))
-        for mode, key, label in MODES:
-            if mode == self.mode:
-                parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
-            else:
-                parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
-        for mode, key, label in OTHER_MODES:
-            if mode == self.mode:
-                parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
-        self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
+        if self._tabs_for != (wide, app.org_name):
+            self._tabs_for = (wide, app.org_name)
+            self._draw_tabs(wide)
         now = app.clock.now()
         state = [label for label in self._alerting(now, wide) if label is not None]
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
@@ -110,7 +105,27 @@ class StatusBar(Horizontal):
         if isinstance(speed, int | float) and speed != 1:
             state.append(f"⏩ {speed:g}×")  # a scaled clock (--speed N): timers run N times faster
         state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
-        self.query_one("#status-state", Static).update(Content("  ".join(state) + " "))
+        text = "  ".join(state) + " "
+        if text != self._state_text:
+            # Its width is its text's: a layout only when the length changed.
+            relayout = len(text) != len(self._state_text)
+            self._state_text = text
+            self.query_one("#status-state", Static).update(Content(text), layout=relayout)
+
+    def _draw_tabs(self, wide: bool) -> None:
+        app = self.oncall
+        parts: list[Content | str] = []
+        if wide:
+            parts.append(Content.from_markup("[b]oncall[/b] $org  ", org=app.org_name))
+        for mode, key, label in MODES:
+            if mode == self.mode:
+                parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
+            else:
+                parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')] {key} {label} [/] "))
+        for mode, key, label in OTHER_MODES:
+            if mode == self.mode:
+                parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
+        self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
 
     def _alerting(self, now: datetime, wide: bool) -> list[str | None]:
         """The heartbeat and maintenance indicators, read through the service layer (two small queries a
