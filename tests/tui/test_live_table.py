@@ -207,3 +207,19 @@ async def test_a_clock_tick_repaints_only_countdown_cells_that_changed(
             assert table.cell_text(r.id, "next") in str(
                 table.render_line((table.index_of(r.id) or 0) + 1).text
             )
+
+
+def test_countdowns_show_seconds_only_under_a_quarter_of_an_hour() -> None:
+    """A countdown moving every second costs a terminal line every second: far-off ones move by minutes."""
+    from console.tui.presentation import countdown
+
+    assert [countdown(s) for s in (0, 59, 599, 899, 900, 3599, 3600, 90_000)] == [
+        "0:00",
+        "0:59",
+        "9:59",
+        "14:59",
+        "15m",
+        "59m",
+        "1h00m",
+        "1d01h",
+    ]

@@ -119,7 +119,9 @@ class IncidentsScreen(IncidentActions):
         self._loading = True
         self._summary()
         self._highlighted()
-        self._load_open()
+        # After the first frame is out: the worker's read would otherwise hold the interpreter while the
+        # frame is being drawn.
+        self.call_after_refresh(self._load_open)
 
     @work(thread=True, exclusive=True, group="incident-load")
     def _load_open(self) -> None:

@@ -308,7 +308,7 @@ class IncidentTable(ScrollView, can_focus=True):
         if not self.widths:
             return
         top = int(self.scroll_offset.y)
-        x = 1 + sum(self.widths[c] + GAP for c in COLUMNS[: COLUMNS.index("next")])
+        x = self._countdown_x()
         for y in range(1, self.size.height):
             index = top + y - 1
             if index >= len(self._sorted):
@@ -348,6 +348,10 @@ class IncidentTable(ScrollView, can_focus=True):
                 for seg in line.render(self.app.console)
             ]
         return Strip(segments).crop_extend(0, self.size.width, base)
+
+    def _countdown_x(self) -> int:
+        """The first cell of the countdown column (after the leading space and the columns before it)."""
+        return 1 + sum(self.widths[c] + GAP for c in COLUMNS[: COLUMNS.index("next")])
 
     def _header_strip(self) -> Strip:
         if self._header is None:
