@@ -13,7 +13,6 @@ from textual.content import Content
 from textual.widgets import Static
 
 from engine.errors import DomainError
-from engine.service import heartbeats, maintenance
 from engine.service.database import StorageError
 from engine.timefmt import parse_iso
 
@@ -78,14 +77,17 @@ class StatusBar(Horizontal):
         yield Static(id="status-state", markup=False)
 
     def on_mount(self) -> None:
-        self.refresh_state()
+        # The first frame without the heartbeat and maintenance indicators (their reads load the incident
+        # services, which the first frame does not otherwise need); they follow right after it.
+        self.refresh_state(alerts=False)
+        self.call_after_refresh(self.refresh_state)
         self.set_interval(1.0, self.refresh_state)
 
     @property
     def oncall(self) -> OncallApp:
         return cast("OncallApp", self.app)
 
-    def refresh_state(self) -> None:
+    def refresh_state(self, *, alerts: bool = True) -> None:
         """Redraw what changed, and only that: once a second the clock's digits (an idle console writes
         a few bytes to the terminal, not the bar)."""
         app = self.oncall
@@ -94,7 +96,7 @@ class StatusBar(Horizontal):
             self._tabs_for = (wide, app.org_name)
             self._draw_tabs(wide)
         now = app.clock.now()
-        state = [label for label in self._alerting(now, wide) if label is not None]
+        state = [label for label in self._alerting(now, wide) if label is not None] if alerts else []
         glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
         state.append(f"{glyph} {word}")
         if app.sync_on:
@@ -133,6 +135,8 @@ class StatusBar(Horizontal):
         app = self.oncall
         if app.gone is not None:
             return []
+        from engine.service import heartbeats, maintenance  # after the first frame: see incident_actions
+
         try:
             down = heartbeats.down_count(app.ctx)
             windows = maintenance.active_windows(app.ctx)
