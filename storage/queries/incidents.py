@@ -35,6 +35,14 @@ _SOME_SQL = _COLUMNS + "WHERE i.id IN (SELECT value FROM json_each(?)) AND +i.or
 _RESOLVED_SQL = (
     _COLUMNS + "WHERE i.org_id = ? AND i.status = 'resolved' ORDER BY i.created_at DESC, i.id DESC LIMIT ?"
 )
+# The first screenful of the console's table (its order: severity, then newest first), before the rest loads:
+# the ordering reads only the incidents' own columns of the open ones, then joins the few it keeps.
+_FIRST_OPEN_SQL = _COLUMNS + (
+    "WHERE i.id IN (SELECT id FROM incidents WHERE org_id = ? "
+    "AND status IN ('investigating', 'identified', 'monitoring') "
+    "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 "
+    "WHEN 'low' THEN 3 ELSE 9 END, created_at DESC, seq DESC LIMIT ?)"
+)
 _MINE_SQL = _OPEN_SQL + (
     " AND (i.owner_id = ? OR EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.user_id = ?))"
 )
@@ -48,6 +56,13 @@ def timeline_position(db: Database) -> int:
 def open_incident_rows(db: Database, org_id: str) -> list[sqlite3.Row]:
     """Every incident of the organisation that is not resolved, with its escalation columns (any order)."""
     return db.all(_OPEN_SQL, (org_id,))
+
+
+def first_open_incident_rows(db: Database, org_id: str, limit: int) -> list[sqlite3.Row]:
+    """The ``limit`` open incidents that come first by severity (critical first), then newest first
+    (``created_at``, then the higher number), with the columns of :func:`open_incident_rows` (any order):
+    what the console shows while it loads the rest."""
+    return db.all(_FIRST_OPEN_SQL, (org_id, limit))
 
 
 def resolved_incident_rows(db: Database, org_id: str, limit: int) -> list[sqlite3.Row]:
