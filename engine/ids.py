@@ -10,7 +10,6 @@ IDs that come from elsewhere (the remote service) are opaque strings; nothing pa
 from __future__ import annotations
 
 import base64
-import secrets
 from datetime import datetime
 
 __all__ = ["ALPHABET", "id_head", "new_id", "random_tail"]
@@ -39,6 +38,8 @@ def id_head(prefix: str, at: datetime) -> str:
 
 def random_tail() -> str:
     """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32."""
+    import secrets  # on the first id: it loads random, hmac and hashlib, which a read command never needs
+
     return base64.b32encode(secrets.token_bytes(10)).decode("ascii").translate(_FROM_RFC4648)
 
 

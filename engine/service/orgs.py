@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -412,6 +409,8 @@ def revoke_invitation(ctx: Ctx, invitation_id: str) -> None:
 
 
 def _hash_key(key: str) -> str:
+    import hashlib  # loaded by the key commands and the API only, not by every command's start-up
+
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -422,6 +421,8 @@ def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
     no control characters, at most 255 characters), else 422 ``validation_error`` on ``name``."""
     if name is not None:
         name = name_string(name, "name", max_len=255)
+    import secrets
+
     key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
     with ctx.write() as now:
         key_id = new_id("key", now)
@@ -465,6 +466,8 @@ def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
 
     Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time.
     """
+    import hmac
+
     digest = _hash_key(key)
     row = org_queries.api_key_by_hash(db, digest)
     if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["revoked_at"] is not None:
