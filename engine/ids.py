@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from uuid import uuid4
 
 __all__ = ["ALPHABET", "id_head", "new_id", "random_tail"]
 
@@ -37,10 +38,14 @@ def id_head(prefix: str, at: datetime) -> str:
 
 
 def random_tail() -> str:
-    """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32."""
-    import secrets  # on the first id: it loads random, hmac and hashlib, which a read command never needs
+    """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32.
 
-    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").translate(_FROM_RFC4648)
+    The bits are ``uuid4()``'s: 16 bytes of ``os.urandom`` (what ``secrets.token_bytes`` returns) with the
+    version in byte 6 and the variant in byte 8; bytes 0-5 and 10-13 are untouched. ``uuid`` is loaded by
+    the command line anyway, where ``secrets`` would add ``random``, ``hmac`` and ``hashlib`` to the
+    start-up of every command that writes (issue 17)."""
+    raw = uuid4().bytes
+    return base64.b32encode(raw[:6] + raw[10:14]).decode("ascii").translate(_FROM_RFC4648)
 
 
 def new_id(prefix: str, at: datetime) -> str:
