@@ -53,6 +53,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds (at least 5)")
     parser.add_argument("--src", type=Path, default=ROOT, help="the checkout whose commands are timed")
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=None,
+        help="another checkout (same database schema) timed beside it in every round, e.g. main's export",
+    )
     args = parser.parse_args()
     rounds = max(5, args.rounds)
     src = args.src.resolve()
@@ -61,12 +67,19 @@ def main() -> None:
     # as installed (pip compiles every module): bytecode cached, not compiled again by each process
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     python = sys.executable
-    for package in ("console", "engine", "storage"):
-        subprocess.run([python, "-m", "compileall", "-q", str(src / package)], env=env, check=True)
+    peer_env: dict[str, str] | None = None
+    if args.peer is not None:
+        peer_env = {**env, "PYTHONPATH": str(args.peer.resolve())}
+    trees = [src] if args.peer is None else [src, args.peer.resolve()]
+    for tree in trees:
+        for package in ("console", "engine", "storage"):
+            subprocess.run([python, "-m", "compileall", "-q", str(tree / package)], env=env, check=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "demo.db"
         env["BENCH_CWD"] = tmp
+        if peer_env is not None:
+            peer_env["BENCH_CWD"] = tmp
         oncall = [python, "-c", LAUNCH, "--db", str(db)]
         subprocess.run(
             [*oncall, "demo", "--no-console"], env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL
@@ -76,7 +89,7 @@ def main() -> None:
         ).stdout
         policy = json.loads(policies)[0]["name"]  # the ack stops a real escalation
         incidents: list[int] = []
-        for i in range(rounds):
+        for i in range(rounds * (2 if peer_env else 1)):  # each ack acts on an incident of its own
             out = subprocess.run(
                 [*oncall, "page", "--title", f"bench incident {i}", "--policy", policy, "--json"],
                 env=env,
@@ -98,11 +111,15 @@ def main() -> None:
         compares = {
             name: Compare(f"{name}: spawn to exit", unit="ms", higher_is_better=False) for name in names
         }
+        peer = f"peer {args.peer}"
         for r in range(rounds):
-            floor_ms = run([python, "-c", "pass"], env)
-            for name, argv in [*commands.items(), ("oncall ack N", ["ack", str(incidents[r])])]:
-                compares[name].add(floor, floor_ms)
+            # each command beside a floor of its own, measured just before it: the load moves quickly
+            acks = [("oncall ack N", ["ack", str(incidents[r])], ["ack", str(incidents[-1 - r])])]
+            for name, argv, peer_argv in [*((n, a, a) for n, a in commands.items()), *acks]:
+                compares[name].measure(floor, lambda: run([python, "-c", "pass"], env))
                 compares[name].measure(name, lambda argv=argv: run([*oncall, *argv], env))
+                if peer_env is not None:
+                    compares[name].measure(peer, lambda argv=peer_argv, e=peer_env: run([*oncall, *argv], e))
 
     print(f"checkout: {src}   python: {python}   rounds: {rounds}")
     for name, cmp in compares.items():
@@ -110,6 +127,11 @@ def main() -> None:
         times = statistics.median(cmp.figures[name]) / statistics.median(cmp.figures[floor])
         verdict = "met" if times <= TARGET else "MISSED"
         print(f"  {name} = {times:.2f}x python -c pass (median)   target <= {TARGET:g}x: {verdict}")
+        if peer_env is not None:
+            before = statistics.median(cmp.figures[peer]) / statistics.median(cmp.figures[floor])
+            print(
+                f"  peer: {before:.2f}x python -c pass (median); {cmp.ratio(name, peer):.2f}x faster than the peer"
+            )
 
 
 if __name__ == "__main__":

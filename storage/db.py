@@ -131,13 +131,13 @@ def _log_once(path: str, exc: DomainError) -> None:
 
 
 def _data_dir() -> Path:
-    import platformdirs
+    from storage.user_dirs import user_data_dir  # platformdirs' answer, without its imports
 
-    return Path(platformdirs.user_data_dir("oncall", appauthor=False))
+    return Path(user_data_dir("oncall"))
 
 
 def default_db_path() -> Path:
-    """``--db`` wins, then ``ONCALL_DB``, then the user data directory (platformdirs)."""
+    """``--db`` wins, then ``ONCALL_DB``, then the user data directory (XDG, as platformdirs answers)."""
     env = os.environ.get("ONCALL_DB")
     if env:
         return Path(env).expanduser()

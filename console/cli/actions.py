@@ -28,7 +28,7 @@ from console.cli.table import print_table
 from console.cli.views import incidents_command
 from engine.errors import ValidationError
 from engine.model import SEVERITIES
-from engine.service import Ctx, orgs, policies
+from engine.service import Ctx, orgs
 from engine.service import incidents as incidents_svc
 
 
@@ -78,6 +78,8 @@ def page_command(
     ctx = state.ctx()
     body: dict[str, Any] = {"title": title, "severity": severity}
     if policy is not None:
+        from engine.service import policies  # with the rotation rules: not loaded by ack or incidents
+
         body["escalationPolicyId"] = policies.find_policy(ctx, policy)["id"]
     if description is None:
         if not sys.stdin.isatty():  # piped: the description

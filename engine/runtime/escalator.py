@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine import escalation as esc
-from engine import ids, rotation, snapshot
+from engine import ids, snapshot
 from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NotFound
 from engine.model import Membership, Policy, Schedule, Target
@@ -265,6 +265,8 @@ class _Tx:
         schedule never stalls the engine for every other incident. The removed users the target would
         otherwise have paged are kept in ``removed_notes`` for the same event.
         """
+        from engine import rotation  # loaded when something pages, not by every command that imports us
+
         sched: Schedule | None = None
         if target.type == "schedule":
             sid = target.schedule_id or ""

@@ -196,9 +196,9 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     env = (os.environ if environ is None else environ).get(CONFIG_ENV)
     if env:
         return Path(env).expanduser()
-    from platformdirs import user_config_dir
+    from storage.user_dirs import user_config_dir  # platformdirs' answer, without its imports
 
-    return Path(user_config_dir("oncall", appauthor=False)) / "config.toml"
+    return Path(user_config_dir("oncall")) / "config.toml"
 
 
 _SECTIONS: dict[str, set[str]] = {

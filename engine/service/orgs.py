@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -413,6 +410,8 @@ def revoke_invitation(ctx: Ctx, invitation_id: str) -> None:
 
 
 def _hash_key(key: str) -> str:
+    import hashlib  # loaded by the key commands and the API only, not by every command's start-up
+
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -423,6 +422,8 @@ def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
     no control characters, at most 255 characters), else 422 ``validation_error`` on ``name``."""
     if name is not None:
         name = name_string(name, "name", max_len=255)
+    import secrets
+
     key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
     with ctx.write() as now:
         key_id = new_id("key", now)
@@ -475,6 +476,8 @@ def authenticate(
     and ``config`` go into the Ctx (the HTTP API passes its configuration: building a default one reads
     the environment and the user's config directory, a third of a create's CPU in bench/api.py).
     """
+    import hmac
+
     digest = _hash_key(key)
     row = org_queries.api_key_by_hash(db, digest)
     if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["revoked_at"] is not None:

@@ -9,7 +9,6 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine import rotation
 from engine.errors import NotFound
 from engine.model import Override, RotationLayer, Schedule
 from engine.timefmt import parse_iso
@@ -19,6 +18,8 @@ from storage.queries import _rows
 
 def load_schedule_model(db: Database, schedule_id: str) -> Schedule:
     """The pure-engine view of a schedule (any org: callers have already checked scope)."""
+    from engine import rotation  # the rotation rules load with the first schedule read, not at import
+
     row = db.one("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
     if row is None:
         raise NotFound("schedule", schedule_id)

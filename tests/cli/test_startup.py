@@ -34,9 +34,18 @@ HEAVY = (
     "asyncio",
     "multiprocessing",
 )
-"""Packages none of the read commands (nor ``ack``) may import: the console, the HTTP server and client,
-the scheduler, the delivery channels, calendars, charts, sqlite-utils (only a migration needs it), the
-sync client, asyncio and process pools."""
+"""Packages none of the read commands (nor ``ack``) may import and the console may not import before its
+first frame: the console, the HTTP server and client, the scheduler, the delivery channels, calendars,
+charts, sqlite-utils (only a migration needs it), the sync client, asyncio and process pools."""
+
+STARTUP_COSTS = ("platformdirs", "tempfile", "secrets", "random", "hmac", "logging")
+"""What else the read commands and ``ack`` do not import (issue 17): platformdirs (storage/user_dirs.py
+answers its paths; with it come tempfile and random), secrets (random, hmac, hashlib: ids take uuid4's bits) and logging (only when
+there is something to log)."""
+
+SCHEDULE_RULES = ("engine.rotation", "zoneinfo", "engine.service.schedules", "engine.service.policies")
+"""What only a command that reads schedules (``oncall oncall``, ``policies``, ``schedules``) loads: the
+rotation rules, time zones and the schedule and policy use cases; ``incidents`` and ``ack`` do not."""
 
 LIGHT_COMMANDS = [["incidents", "--json"], ["oncall"], ["ack", "1"], ["--help"]]
 
@@ -74,12 +83,79 @@ def imported_by(tmp_path: Path, args: list[str]) -> set[str]:
 @pytest.mark.parametrize("args", LIGHT_COMMANDS, ids=lambda a: " ".join(a))
 def test_read_commands_and_ack_import_nothing_heavy(demo: Path, tmp_path: Path, args: list[str]) -> None:
     modules = imported_by(tmp_path, ["--db", str(demo), *args])
-    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY)
+    banned = (*HEAVY, *STARTUP_COSTS)
+    heavy = sorted(m for m in modules if m.split(".")[0] in banned or m in banned)
     assert heavy == [], f"oncall {' '.join(args)} imported {heavy}"
     # only the module of the command invoked is loaded
     loaded = {m for m in modules if m.startswith("console.cli.")}
     assert "console.cli.serve" not in loaded and "console.cli.web" not in loaded
     assert "console.cli.drills" not in loaded and "console.cli.sync" not in loaded
+    if args[0] in ("incidents", "ack"):
+        schedule_rules = sorted(
+            m for m in modules if m.split(".")[0] in SCHEDULE_RULES or m in SCHEDULE_RULES
+        )
+        assert schedule_rules == [], f"oncall {' '.join(args)} imported {schedule_rules}"
+    elif args[0] == "oncall":
+        assert "engine.rotation" in modules  # the guard above can fail: oncall does need them
+
+
+def test_default_paths_without_platformdirs(tmp_path: Path) -> None:
+    """With neither ``--db`` nor ``ONCALL_DB`` a command looks for ``$XDG_DATA_HOME/oncall/oncall.db`` as
+    before, without importing platformdirs."""
+    out = tmp_path / "modules.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("ONCALL_DB", "ONCALL_CONFIG", "ONCALL_AS")}
+    env |= {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), "incidents", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    modules = set(out.read_text().split())
+    assert "platformdirs" not in modules and "tempfile" not in modules
+    assert f"no database at {tmp_path / 'data' / 'oncall' / 'oncall.db'} " in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "xdg",
+    [
+        {},
+        {"XDG_DATA_HOME": "/srv/data", "XDG_CONFIG_HOME": "/srv/config/"},
+        {"XDG_DATA_HOME": "relative/data", "XDG_CONFIG_HOME": "~/config"},
+        {"XDG_DATA_HOME": "", "XDG_CONFIG_HOME": "   "},
+        {"HOME": "/"},
+        {"HOME": "/home/someone/"},
+    ],
+    ids=["unset", "absolute", "relative", "blank", "root-home", "trailing-slash"],
+)
+def test_user_dirs_answer_as_platformdirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg: dict[str, str]
+) -> None:
+    """storage/user_dirs.py gives exactly platformdirs' paths for the same environment, and so do the
+    default database and operator file paths built on it."""
+    import platformdirs
+
+    from engine.runtime.operator_config import config_path
+    from storage.db import default_db_path
+    from storage.user_dirs import user_config_dir, user_data_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("ONCALL_DB", raising=False)
+    monkeypatch.delenv("ONCALL_CONFIG", raising=False)
+    for name, value in xdg.items():
+        monkeypatch.setenv(name, value)
+    assert user_data_dir("oncall") == platformdirs.user_data_dir("oncall", appauthor=False)
+    assert user_config_dir("oncall") == platformdirs.user_config_dir("oncall", appauthor=False)
+    data, config = (
+        platformdirs.user_data_dir("oncall", appauthor=False),
+        platformdirs.user_config_dir("oncall"),
+    )
+    assert default_db_path() == Path(data) / "oncall.db"
+    assert config_path() == Path(config) / "config.toml"
 
 
 def test_the_probe_sees_heavy_imports(demo: Path, tmp_path: Path) -> None:
