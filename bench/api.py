@@ -1,145 +1,113 @@
-"""Benchmark of the local HTTP API: ``python bench/api.py [--duration 10] [--clients 50]``.
+"""Benchmark of the local HTTP API against its floor: ``python bench/api.py [--rounds 3] [--duration 3]``.
 
-Seeds a fresh database with 10,000 incidents, starts a real ``oncall serve`` process on loopback, and
-drives it with 50 concurrent keep-alive clients (spread over a few client processes so the load
-generator is not the bottleneck on its own), first with ``GET /v1/incidents?limit=100`` then with
-``POST /v1/incidents``. Prints requests/s and p50/p99 latency; asserts nothing about timing.
+Seeds a database with 10,000 incidents and copies it, starts a real ``oncall serve`` (engine embedded) on
+one copy and the floor (``bench/api_floor.py``: bare Starlette + uvicorn serving the same SQL and the same
+JSON) on the other, the servers pinned to one core and the client processes to the others (``taskset``),
+then alternates them (:class:`bench.harness.Compare`, at least 3 rounds) on ``GET /v1/incidents?limit=100``
+and ``POST /v1/incidents`` from ``--connections`` keep-alive connections (``bench/loopback.py``'s
+hand-written client: ~30 µs of client CPU a request). Prints requests/s (min, median), p50/p99, the client
+CPU per request, and the ratio oncall/floor with issue 17's target (≥ 0.9). Checks that both servers
+answer the list with the same bytes; asserts nothing about timing. ``--serve-from DIR --plain-http`` runs
+``oncall serve`` from another source tree (e.g. ``git archive main``) as it was, for a before/after.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import re
-import statistics
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.clock import VirtualClock  # noqa: E402
-from engine.service import Ctx  # noqa: E402
-from engine.service.incidents import create_incident  # noqa: E402
-from engine.service.orgs import create_org  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from bench.harness import Compare, percentile  # noqa: E402
+from bench.loopback import (  # noqa: E402
+    Server,
+    cpu_split,
+    drive,
+    dumps,
+    from_tree,
+    oncall_serve_command,
+    raw_request,
+    seed_incidents,
+    start_server,
+)
 
-SEVERITIES = ("critical", "high", "medium", "low")
-
-
-def seed(db_path: Path, count: int) -> str:
-    """An organisation and ``count`` incidents (one a minute, through the service); returns the API key."""
-    clock = VirtualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    db = open_db(db_path)
-    init = create_org(db, "Bench", "bench@example.com", clock=clock)
-    ctx = Ctx(
-        db=db, org_id=init.org["id"], actor_id=init.admin["id"], actor_user_id=init.admin["id"], clock=clock
-    )
-    with db.write():
-        for i in range(count):
-            create_incident(
-                ctx, {"title": f"Incident {i}", "severity": SEVERITIES[i % 4], "description": "seeded"}
-            )
-            clock.advance(timedelta(minutes=1))
-    db.close()
-    return init.api_key
+TARGET = 0.9
 
 
-def start_server(db_path: Path) -> tuple[subprocess.Popen[str], str]:
-    oncall = Path(sys.executable).with_name("oncall")
-    cmd = [str(oncall) if oncall.exists() else "oncall", "serve", "--db", str(db_path), "--port", "0",
-           "--no-access-log"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    assert proc.stdout is not None
-    url = None
-    for _ in range(3):
-        line = proc.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+)/v1 ", line)
-        if m:
-            url = m.group(1)
-        print("  server:", line.rstrip())
-    if url is None:
-        proc.kill()
-        raise SystemExit("oncall serve did not print its address; see its output above")
-    return proc, url
+def _fetch(server: Server, raw: bytes) -> bytes:
+    import socket
 
-
-def _client_process(url: str, key: str, method: str, path: str, clients: int, start: float, stop: float) -> tuple[list[float], int]:  # fmt: skip
-    import httpx
-
-    body = json.dumps({"title": "Bench incident", "severity": "high"}).encode()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-
-    async def one_client(latencies: list[float], errors: list[int]) -> None:
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
-            while time.time() < start:
-                await asyncio.sleep(0.001)
-            while time.time() < stop:
-                t0 = time.perf_counter()
-                resp = await client.request(method, path, content=body if method == "POST" else None)
-                await resp.aread()
-                latencies.append(time.perf_counter() - t0)
-                if resp.status_code >= 300:
-                    errors.append(resp.status_code)
-
-    async def main() -> tuple[list[float], int]:
-        latencies: list[float] = []
-        errors: list[int] = []
-        await asyncio.gather(*(one_client(latencies, errors) for _ in range(clients)))
-        return latencies, len(errors)
-
-    return asyncio.run(main())
-
-
-def run_load(url: str, key: str, method: str, path: str, clients: int, procs: int, duration: float) -> None:
-    per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    start = time.time() + 1.5  # let every client process connect first
-    stop = start + duration
-    with ProcessPoolExecutor(procs) as pool:
-        futures = [pool.submit(_client_process, url, key, method, path, n, start, stop) for n in per]
-        results = [f.result() for f in futures]
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
-    if not latencies:
-        print(f"{method} {path}: no request completed")
-        return
-    p50 = statistics.quantiles(latencies, n=100)[49] * 1000
-    p99 = statistics.quantiles(latencies, n=100)[98] * 1000
-    print(
-        f"{method:4} {path:28} {len(latencies) / duration:8.0f} req/s   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
-        f"   ({len(latencies)} requests, {errors} non-2xx, {clients} clients)"
-    )
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(raw.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n", 1))
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).split(b"\r\n\r\n", 1)[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=10_000)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--procs", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
-                        help="client processes sharing the clients")  # fmt: skip
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--procs", type=int, default=2, help="client processes sharing the connections")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve-from", help="run oncall serve from this source tree (a before/after)")
+    parser.add_argument("--plain-http", action="store_true", help="oncall serve without httptools and uvloop")
     args = parser.parse_args()
+    server_cpus, client_cpus = cpu_split()
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = Path(tmp) / "bench.db"
         t0 = time.perf_counter()
-        key = seed(db_path, args.incidents)
+        ours_db, floor_db = Path(tmp) / "oncall.db", Path(tmp) / "floor.db"
+        key = seed_incidents(ours_db, args.incidents)
+        shutil.copy(ours_db, floor_db)
         print(f"seeded {args.incidents} incidents in {time.perf_counter() - t0:.1f} s")
-        proc, url = start_server(db_path)
+        auth = {"Authorization": f"Bearer {key}"}
+        get = raw_request("GET", "/v1/incidents?limit=100", headers=auth)
+        post = raw_request(
+            "POST", "/v1/incidents", dumps({"title": "Bench incident", "severity": "high"}), auth
+        )
+        floor_cmd = [sys.executable, str(Path(__file__).with_name("api_floor.py")), str(floor_db)]
+        ours_cmd, ours_env = from_tree(oncall_serve_command(ours_db), args.serve_from, args.plain_http)
+        servers = {
+            "oncall": start_server(ours_cmd, cpus=server_cpus, env=ours_env),
+            "floor": start_server(floor_cmd, cpus=server_cpus),
+        }
         try:
-            print(f"{os.cpu_count()} CPUs; load from {args.procs} client process(es) on the same machine")
-            run_load(url, key, "GET", "/v1/incidents?limit=100", args.clients, args.procs, args.duration)
-            run_load(url, key, "POST", "/v1/incidents", args.clients, args.procs, args.duration)
+            print(
+                f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; servers on CPU {server_cpus}, "
+                f"{args.procs} client processes on CPU {client_cpus}; {args.connections} connections"
+            )
+            same = _fetch(servers["oncall"], get) == _fetch(servers["floor"], get)
+            print(f"  the list's answer bytes are {'identical' if same else 'DIFFERENT'} on both servers")
+            for name, raw, ok in (
+                ("GET /v1/incidents?limit=100", get, 200),
+                ("POST /v1/incidents", post, 201),
+            ):
+                rate = Compare(f"{name}: requests per second", unit="req/s")
+                p99 = Compare(f"{name}: p99 latency", unit="ms", higher_is_better=False)
+                cpu = Compare(f"{name}: client CPU per request", unit="µs", higher_is_better=False)
+                for _ in rate.rounds(args.rounds):
+                    for variant in ("floor", "oncall"):
+                        load = drive(servers[variant].port, repeat=raw, duration=args.duration,
+                                     connections=args.connections, procs=args.procs, cpus=client_cpus,
+                                     ok_status=ok)  # fmt: skip
+                        if load.refusals:
+                            raise SystemExit(f"{variant} refused {name}: {load.refusals[0]}")
+                        rate.add(variant, load.rate)
+                        p99.add(variant, percentile(load.latencies, 99) * 1000)
+                        cpu.add(variant, load.client_cpu / max(1, len(load.results)) * 1e6)
+                rate.report(workload="oncall", baseline="floor", target=TARGET)
+                p99.report(workload="oncall", baseline="floor")
+                cpu.report(workload="oncall", baseline="floor")
         finally:
-            proc.terminate()
-            proc.wait(15)
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

@@ -1,37 +1,53 @@
-"""Escalation engine benchmark: lateness, burst rate against a bare-SQLite floor, recovery, memory.
+"""Escalation engine benchmark: burst against a batched bare-SQLite floor, lateness by due rate, recovery,
+memory.
 
-    python bench/engine.py [--incidents 10000] [--spread 120] [--burst 1000]
+    python bench/engine.py [--burst 2000] [--rates 17,167,833,1667] [--seconds 6] [--rounds 3] [--parts abcd]
 
-(a) lateness p50/p99/max of 10,000 open incidents whose next step falls due over ``--spread`` seconds,
-    fired by an in-process EngineRunner on the wall clock (APScheduler wake + tick, synchronous=FULL);
-    lateness = the clock after the step's transaction committed minus the step's due time.
-(b) a burst of 1,000 escalations due at once, synchronous=FULL: the engine's tick against a bare-SQLite
-    floor measured in the same run (per escalation: BEGIN IMMEDIATE, claim one due row, update it, insert
-    one outbox row, COMMIT; no engine code), printed as a ratio of rates.
+(a) lateness by due rate: for each rate R (steps due per second), ``R x --seconds`` open incidents (at
+    least 300) get their next step due at random instants over ``--seconds``, fired by an in-process
+    EngineRunner on the wall clock (synchronous=FULL). Lateness = the wall clock when the step's
+    transaction has committed minus the step's due time; p50/p99/max per round. Beside it, in the same
+    round, the *wake-up floor*: a thread that waits (``threading.Event.wait``) until the next of the same
+    due instants and commits the steps due by then in one durable plain-sqlite3 transaction (WAL,
+    synchronous=FULL), i.e. what the OS, the interpreter and the disk give on this machine with no engine
+    work at all. Targets (absolute, from issue 17): p99 <= 20 ms at 167/s; p99
+    <= 100 ms and max <= 1 s at 1,667/s.
+(b) burst: ``--burst`` escalations due at once, drained by ``escalator.tick`` in 500-step transactions,
+    against the *batched floor*: plain ``sqlite3`` on an identical copy of the same database (same schema,
+    indexes, triggers, synchronous=FULL) writing the same rows in the same 500-step transactions: claim the
+    due rows (the same query), advance each escalation (UPDATE, executemany), insert its page-queue row and
+    its two timeline events (``escalation_timeout``, ``layer_paged``, same JSON) with executemany, COMMIT.
+    The floor knows the bench policy's layers in advance (it parses no snapshot, resolves nobody); the
+    script checks that both end with the same row counts. Alternating, ``--rounds`` (>= 3) rounds, with
+    :class:`bench.harness.Compare`. Target >= 0.8x.
 (c) recovery: an ``oncall engine`` process is SIGKILLed with 10,000 escalations pending; they all fall
     due while it is down; time from the restart (process spawn) until none is overdue.
 (d) the engine process's peak memory (VmHWM) with 10,000 open incidents, idle and after the recovery.
 
-Targets: p99 lateness <= 100 ms and max <= 1 s; burst >= 50% of the floor's rate; recovery <= 2 s;
-memory <= 200 MB. Exit status 1 if a target is missed.
+``--profile FILE`` needs pyinstrument (``pip install pyinstrument``; a profiling tool, not a dependency).
 
 (p) with ``--db postgresql://…`` (a server URL: each round makes and drops its own databases there):
     ``oncall engine`` processes on PostgreSQL, 1 and 3 of them, beside 1 on SQLite, measured alternately
     (bench/harness.py ``Compare``, ``--rounds`` rounds): the burst rate (``--burst`` steps due at once:
-    steps / the real time from their due time until the last one was seen committed) and the lateness p99 of ``--pg-steps`` steps due over ``--pg-spread``
-    seconds (from each step's ``escalation_timeout`` event), and the catch-up after the leaseholder is
-    SIGKILLed with ``--burst`` steps overdue (restarted; with 3 engines a standby takes over). Printed as ratios
-    against SQLite with one engine (a missed target is printed, not an exit status).
+    steps / the real time from their due time until the last one was seen committed) and the lateness p99
+    of ``--pg-steps`` steps due over ``--pg-spread`` seconds (from each step's ``escalation_timeout``
+    event), and the catch-up after the leaseholder is SIGKILLed with ``--burst`` steps overdue (restarted;
+    with 3 engines a standby takes over). Printed as ratios against SQLite with one engine.
+
+A missed target is printed (``MISSED``); the exit status is non-zero only when the script itself fails
+(an exception, a wrong row count).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import secrets
+import shutil
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +59,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.harness import Compare, percentile  # noqa: E402
 from engine.clock import Clock, VirtualClock, WallClock, monotonic  # noqa: E402
 from engine.runtime import escalator  # noqa: E402
 from engine.runtime.runner import EngineRunner  # noqa: E402
@@ -50,8 +67,11 @@ from engine.service import Ctx  # noqa: E402
 from engine.service import incidents as inc_svc  # noqa: E402
 from engine.service import policies as pol_svc  # noqa: E402
 from engine.service.orgs import add_user, create_org  # noqa: E402
-from engine.timefmt import to_epoch_ms  # noqa: E402
+from engine.timefmt import to_epoch_ms, to_iso  # noqa: E402
 from storage.db import Database, open_db  # noqa: E402
+
+BATCH = 500
+TIMEOUT_MS = 3_600_000  # the bench policy's 60-minute layers
 
 
 def populate(path: Path | str, n: int, clock: Clock, *, synchronous: str = "NORMAL") -> Database:
@@ -74,10 +94,13 @@ def populate(path: Path | str, n: int, clock: Clock, *, synchronous: str = "NORM
     return db
 
 
-def set_due(db: Database, start_ms: int, spread_ms: int, seed: int = 1) -> list[int]:
-    """Move every escalation's next step to a random time in ``[start, start + spread]``."""
+def set_due(
+    db: Database, start_ms: int, spread_ms: int, seed: int = 1, count: int | None = None
+) -> list[int]:
+    """Move the next step of ``count`` escalations (default: all) to a random time in
+    ``[start, start + spread]``; returns those due times."""
     rng = random.Random(seed)
-    ids = [r[0] for r in db.all("SELECT incident_id FROM escalations ORDER BY incident_id")]
+    ids = [r[0] for r in db.all("SELECT incident_id FROM escalations ORDER BY incident_id")][:count]
     dues = [start_ms + rng.randrange(max(1, spread_ms)) for _ in ids]
     with db.write():
         db.executemany(
@@ -86,20 +109,33 @@ def set_due(db: Database, start_ms: int, spread_ms: int, seed: int = 1) -> list[
     return dues
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s))) - 1))]
+def checkpointed_copy(template: Path, dest: Path) -> Path:
+    """A fresh copy of a checkpointed template database (its WAL already folded in)."""
+    shutil.copyfile(template, dest)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{dest}{suffix}").unlink(missing_ok=True)
+    return dest
+
+
+def _template(tmp: Path, name: str, n: int, clock: Clock) -> Path:
+    path = tmp / f"{name}.db"
+    db = populate(path, n, clock)
+    db.scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
 
 
 # -- (a) lateness ---------------------------------------------------------------------------------
 
 
-def bench_lateness(tmp: Path, n: int, spread_s: float) -> dict[str, float]:
-    path = tmp / "lateness.db"
+def engine_lateness(template: Path, dest: Path, count: int, seconds: float, seed: int) -> list[float]:
+    """Lateness (ms) of ``count`` steps due at random over ``seconds``, fired by an EngineRunner."""
+    path = checkpointed_copy(template, dest)
     clock = WallClock()
-    db = populate(path, n, clock)
-    start_ms = to_epoch_ms(clock.now()) + 3000
-    set_due(db, start_ms, int(spread_s * 1000))
+    db = open_db(path)
+    start_ms = to_epoch_ms(clock.now()) + 1500
+    set_due(db, start_ms, int(seconds * 1000), seed=seed, count=count)
+    db.scalar("PRAGMA wal_checkpoint(TRUNCATE)")
     lateness: list[float] = []
     lock = threading.Lock()
 
@@ -108,86 +144,267 @@ def bench_lateness(tmp: Path, n: int, spread_s: float) -> dict[str, float]:
         with lock:
             lateness.extend(now_ms - due for _, due in fired)
 
-    runner = EngineRunner(path, clock, "bench", on_fired=on_fired, deliver=False).start()
-    deadline = monotonic() + spread_s + 30
-    while len(lateness) < n and monotonic() < deadline:
-        time.sleep(0.25)
+    runner = EngineRunner(path, clock, "bench", on_fired=on_fired, deliver=False, synchronous="FULL").start()
+    deadline = monotonic() + seconds + 30
+    while len(lateness) < count and monotonic() < deadline:
+        time.sleep(0.1)
     runner.stop()
     db.close()
-    return {
-        "fired": len(lateness),
-        "p50": pct(lateness, 50),
-        "p99": pct(lateness, 99),
-        "max": max(lateness),
-        "mean": statistics.fmean(lateness),
-    }
+    if len(lateness) != count:
+        raise RuntimeError(f"the engine fired {len(lateness)} of {count} steps")
+    return lateness
 
 
-# -- (b) burst vs floor ---------------------------------------------------------------------------
-
-
-def bench_floor(tmp: Path, n: int) -> float:
-    """Bare SQLite, synchronous=FULL: one claim + update + insert transaction per escalation."""
-    path = tmp / "floor.db"
-    conn = sqlite3.connect(path, isolation_level=None)
+def floor_lateness(dest: Path, count: int, seconds: float, seed: int) -> list[float]:
+    """The wake-up floor: one thread waits (``threading.Event.wait``) until the next of the same due
+    instants, then commits every step due by then in one durable transaction (plain sqlite3, WAL,
+    synchronous=FULL: one row per step) and records each step's lateness at that commit. No engine code."""
+    clock = WallClock()
+    rng = random.Random(seed)
+    start_ms = to_epoch_ms(clock.now()) + 1500
+    dues = sorted(start_ms + rng.randrange(max(1, int(seconds * 1000))) for _ in range(count))
+    dest.unlink(missing_ok=True)
+    conn = sqlite3.connect(dest, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE esc (id INTEGER PRIMARY KEY, step INTEGER NOT NULL, due_at_ms INTEGER)")
-    conn.execute("CREATE INDEX esc_due ON esc(due_at_ms) WHERE due_at_ms IS NOT NULL")
-    conn.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE, payload TEXT)")
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO esc (id, step, due_at_ms) VALUES (?, 0, ?)", [(i, 1000 + i % 7) for i in range(n)]
-    )
-    conn.execute("COMMIT")
-    now_ms = 10_000
-    t0 = monotonic()
-    done = 0
-    while True:
+    conn.execute("CREATE TABLE fired (k INTEGER PRIMARY KEY, due_at_ms INTEGER NOT NULL)")
+    event = threading.Event()
+    out: list[float] = []
+    k = 0
+    while k < len(dues):
+        now_ms = clock.now().timestamp() * 1000
+        if now_ms < dues[k]:
+            event.wait((dues[k] - now_ms) / 1000)
+            continue
+        j = k
+        while j < len(dues) and dues[j] <= now_ms:
+            j += 1
         conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(
-            "SELECT id, step FROM esc WHERE due_at_ms IS NOT NULL AND due_at_ms <= ? ORDER BY due_at_ms LIMIT 1",
-            (now_ms,),
-        ).fetchone()
-        if row is None:
-            conn.execute("COMMIT")
-            break
-        conn.execute(
-            "UPDATE esc SET step = step + 1, due_at_ms = ? WHERE id = ?", (now_ms + 3_600_000, row[0])
-        )
-        conn.execute(
-            "INSERT INTO outbox (idem_key, payload) VALUES (?, ?)",
-            (f"{row[0]}:{row[1] + 1}", '{"type":"page"}'),
+        conn.executemany(
+            "INSERT INTO fired (k, due_at_ms) VALUES (?, ?)", [(i, dues[i]) for i in range(k, j)]
         )
         conn.execute("COMMIT")
-        done += 1
-    elapsed = monotonic() - t0
+        done_ms = clock.now().timestamp() * 1000
+        out.extend(done_ms - dues[i] for i in range(k, j))
+        k = j
     conn.close()
-    assert done == n
-    return n / elapsed
+    return out
 
 
-def bench_burst(tmp: Path, n: int) -> dict[str, float]:
-    path = tmp / "burst.db"
-    t0 = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
-    clock = VirtualClock(t0)
-    populate(path, n, clock).close()
-    db = open_db(path, synchronous="FULL")
-    set_due(db, to_epoch_ms(t0) + 1000, 10)
-    clock.advance(timedelta(seconds=2))
+def bench_lateness(tmp: Path, rates: list[float], seconds: float, rounds: int) -> None:
+    counts = {rate: max(300, int(rate * seconds)) for rate in rates}
+    spans = {rate: counts[rate] / rate for rate in rates}
+    template = _template(tmp, "lateness-template", max(counts.values()), WallClock())
+    print(f"\n== (a) lateness by due rate (ms; wall clock, synchronous=FULL; {rounds} rounds, alternating)")
+    for rate in rates:
+        engine_figs: list[tuple[float, float, float]] = []
+        floor_figs: list[tuple[float, float, float]] = []
+        for k in range(max(3, rounds)):
+            fl = floor_lateness(tmp / "floor-lateness.db", counts[rate], spans[rate], seed=k)
+            floor_figs.append((percentile(fl, 50), percentile(fl, 99), max(fl)))
+            en = engine_lateness(template, tmp / "lateness.db", counts[rate], spans[rate], seed=k)
+            engine_figs.append((percentile(en, 50), percentile(en, 99), max(en)))
+        med = [sorted(f[i] for f in engine_figs)[len(engine_figs) // 2] for i in range(3)]
+        fmed = [sorted(f[i] for f in floor_figs)[len(floor_figs) // 2] for i in range(3)]
+        worst_max = max(f[2] for f in engine_figs)
+        if rate >= 1000:
+            verdict = "met" if med[1] <= 100 and worst_max <= 1000 else "MISSED"
+            target = f"target p99 <= 100 ms, max <= 1000 ms: {verdict}"
+        elif 100 <= rate <= 200:
+            target = f"target p99 <= 20 ms: {'met' if med[1] <= 20 else 'MISSED'}"
+        else:
+            target = "no target"
+        runs = "; ".join(f"{p50:.1f}/{p99:.1f}/{mx:.1f}" for p50, p99, mx in engine_figs)
+        print(
+            f"  {rate:>6,.0f}/s ({counts[rate]} steps over {spans[rate]:.1f} s): engine median p50 {med[0]:.1f}, "
+            f"p99 {med[1]:.1f}, max {med[2]:.1f} (worst max {worst_max:.1f}) | wake-up floor p50 {fmed[0]:.2f}, "
+            f"p99 {fmed[1]:.2f}, max {fmed[2]:.2f} | rounds p50/p99/max [{runs}]   {target}"
+        )
+
+
+# -- (b) burst vs the batched floor -----------------------------------------------------------------
+
+
+def engine_burst(template: Path, dest: Path, n: int, at: datetime) -> float:
+    """Steps per second: ``escalator.tick`` drains ``n`` due steps in ``BATCH``-step transactions."""
+    path = checkpointed_copy(template, dest)
+    db = open_db(path, synchronous="FULL", migrate=False)
     start = monotonic()
     fired = 0
     while True:
-        k = escalator.tick(db, clock.now())
+        k = escalator.tick(db, at, BATCH)
         fired += k
         if k == 0:
             break
     elapsed = monotonic() - start
+    counts = _row_counts(db.conn)
     db.close()
-    assert fired == n, fired
-    engine_rate = n / elapsed
-    floor_rate = bench_floor(tmp, n)
-    return {"engine_rate": engine_rate, "floor_rate": floor_rate, "ratio": engine_rate / floor_rate}
+    if fired != n:
+        raise RuntimeError(f"the engine fired {fired} of {n}")
+    _BURST_COUNTS.setdefault("engine", counts)
+    return n / elapsed
+
+
+_BURST_COUNTS: dict[str, tuple[int, int, int]] = {}
+
+
+def _row_counts(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    return (
+        conn.execute("SELECT count(*) FROM timeline").fetchone()[0],
+        conn.execute("SELECT count(*) FROM outbox").fetchone()[0],
+        conn.execute("SELECT count(*) FROM escalations WHERE step = 1").fetchone()[0],
+    )
+
+
+_FLOOR_DUE = (
+    "SELECT e.incident_id, e.org_id, e.step, e.loop, e.round, e.generation, e.due_at_ms "
+    "FROM escalations e JOIN incidents i ON i.id = e.incident_id "
+    "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?"
+)
+
+
+def floor_burst(template: Path, dest: Path, n: int, at: datetime) -> float:
+    """The batched floor (see the module docstring): the same rows in the same transactions, plain sqlite3."""
+    path = checkpointed_copy(template, dest)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    snap = json.loads(conn.execute("SELECT policy_snapshot FROM escalations LIMIT 1").fetchone()[0])
+    layer_users = [layer["target"]["userIds"] for layer in snap["layers"]]
+    layer_count = len(layer_users)
+    start = monotonic()
+    now_ms = to_epoch_ms(at)
+    now_iso = to_iso(at)
+    # Event ids of the same form as the engine's: 4 + 10 characters of time, then 16 random ones (random
+    # tails land at random places of the id index, as the engine's do).
+    head = f"evt_{to_epoch_ms(at):010x}"
+    fired = 0
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(_FLOOR_DUE, (now_ms, BATCH)).fetchall()
+        if not rows:
+            conn.execute("COMMIT")
+            break
+        updates = []
+        outbox = []
+        events = []
+        for incident_id, org_id, step, loop, rnd, gen, due in rows:
+            nxt = step + 1
+            users = layer_users[nxt]
+            timeout_at = now_ms + TIMEOUT_MS
+            updates.append((nxt, gen + 1, timeout_at, now_iso, incident_id, gen))
+            deliveries = []
+            for uid in users:
+                outbox.append(
+                    (
+                        f"{incident_id}:{nxt + 1}:{rnd}:{uid}:log",
+                        org_id,
+                        incident_id,
+                        nxt + 1,
+                        rnd,
+                        uid,
+                        "log",
+                        None,
+                        "{}",
+                        "sent",
+                        1,
+                        now_ms,
+                        now_iso,
+                        now_iso,
+                        None,
+                        None,
+                    )
+                )
+                deliveries.append({"userId": uid, "channel": "log"})
+            timeout = {
+                "position": step + 1,
+                "loop": loop,
+                "dueAt": to_iso(datetime.fromtimestamp(due / 1000, UTC)),
+                "lateMs": now_ms - due,
+            }
+            paged = {
+                "position": nxt + 1,
+                "layerCount": layer_count,
+                "loop": loop,
+                "userIds": users,
+                "reason": "escalation",
+                "timeoutAt": to_iso(datetime.fromtimestamp(timeout_at / 1000, UTC)),
+                "deliveries": deliveries,
+            }
+            events.append(
+                (
+                    f"{head}{secrets.token_hex(8)}",
+                    incident_id,
+                    now_iso,
+                    "escalation_timeout",
+                    None,
+                    json.dumps(timeout, separators=(",", ":")),
+                )
+            )
+            events.append(
+                (
+                    f"{head}{secrets.token_hex(8)}",
+                    incident_id,
+                    now_iso,
+                    "layer_paged",
+                    None,
+                    json.dumps(paged, separators=(",", ":")),
+                )
+            )
+        conn.executemany(
+            "UPDATE escalations SET step = ?, generation = ?, due_at_ms = ?, updated_at = ? "
+            "WHERE incident_id = ? AND generation = ?",
+            updates,
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO outbox (idem_key, org_id, incident_id, layer_position, loop, user_id, channel, "
+            "contact_id, payload, status, attempts, next_attempt_ms, created_at, sent_at, rule_subject, rule_step) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            outbox,
+        )
+        conn.executemany(
+            "INSERT INTO timeline (id, incident_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?, ?)", events
+        )
+        conn.execute("COMMIT")
+        fired += len(rows)
+    elapsed = monotonic() - start
+    counts = _row_counts(conn)
+    conn.close()
+    if fired != n:
+        raise RuntimeError(f"the floor fired {fired} of {n}")
+    _BURST_COUNTS.setdefault("floor", counts)
+    return n / elapsed
+
+
+def bench_burst(tmp: Path, n: int, rounds: int, profile: str | None = None) -> None:
+    t0 = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
+    clock = VirtualClock(t0)
+    template = tmp / "burst-template.db"
+    db = populate(template, n, clock)
+    set_due(db, to_epoch_ms(t0) + 1000, 10)
+    db.scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    at = t0 + timedelta(seconds=2)
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        engine_burst(template, tmp / "profile.db", n, at)
+        profiler.stop()
+        Path(profile).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        print(f"profile of one engine burst written to {profile}")
+    cmp = Compare(f"(b) burst: {n} steps due at once, {BATCH}-step transactions, synchronous=FULL", "steps/s")
+    for _ in cmp.rounds(rounds):
+        cmp.measure("batched floor", lambda: floor_burst(template, tmp / "floor.db", n, at))
+        cmp.measure("engine", lambda: engine_burst(template, tmp / "engine.db", n, at))
+    if _BURST_COUNTS["engine"] != _BURST_COUNTS["floor"]:
+        raise RuntimeError(f"the floor and the engine wrote different rows: {_BURST_COUNTS}")
+    cmp.report(workload="engine", baseline="batched floor", target=0.8)
+    print(
+        f"  rows after a burst (timeline, page queue, escalations at layer 2), both: {_BURST_COUNTS['engine']}"
+    )
 
 
 # -- (c) recovery and (d) memory --------------------------------------------------------------------
@@ -438,63 +655,54 @@ def bench_postgres(tmp: Path, server: str, burst: int, steps: int, spread_s: flo
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--incidents", type=int, default=10_000)
-    ap.add_argument("--spread", type=float, default=120.0, help="seconds over which (a)'s steps fall due")
-    ap.add_argument("--burst", type=int, default=1_000)
+    ap.add_argument("--incidents", type=int, default=10_000, help="(c) and (d): escalations pending")
+    ap.add_argument("--rates", default="17,167,833,1667", help="(a): steps due per second, comma-separated")
+    ap.add_argument(
+        "--seconds", type=float, default=6.0, help="(a): seconds over which each rate's steps fall due"
+    )
+    ap.add_argument("--burst", type=int, default=2_000)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b) and (p) (at least 3)")
+    ap.add_argument("--profile", default=None, help="(b): write a pyinstrument profile of one burst here")
     ap.add_argument(
         "--parts", default=None, help="which measurements to run, e.g. 'cd' (default abcd; p with --db)"
     )
     ap.add_argument("--db", default=None, help="a PostgreSQL server URL for (p); alone, runs only (p)")
     ap.add_argument("--pg-steps", type=int, default=1_000, help="(p): steps due over --pg-spread seconds")
     ap.add_argument("--pg-spread", type=float, default=10.0)
-    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if args.parts is None:
         args.parts = "p" if args.db else "abcd"
-    ok = True
     with tempfile.TemporaryDirectory(prefix="oncall-bench-") as d:
         tmp = Path(d)
         print(
-            f"oncall engine benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version})"
+            f"oncall engine benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+            f"SQLite {sqlite3.sqlite_version}, load average {os.getloadavg()[0]:.1f})"
         )
-        if "a" in args.parts:
-            a = bench_lateness(tmp, args.incidents, args.spread)
-            good = a["p99"] <= 100 and a["max"] <= 1000 and a["fired"] == args.incidents
-            ok &= good
-            print(
-                f"(a) lateness, {int(a['fired'])}/{args.incidents} steps due over {args.spread:g} s: "
-                f"p50 {a['p50']:.1f} ms, p99 {a['p99']:.1f} ms, max {a['max']:.1f} ms, mean {a['mean']:.1f} ms "
-                f"[target p99 <= 100 ms, max <= 1000 ms: {'OK' if good else 'MISSED'}]"
-            )
         if "b" in args.parts:
-            b = bench_burst(tmp, args.burst)
-            good = b["ratio"] >= 0.5
-            ok &= good
-            print(
-                f"(b) burst of {args.burst} due at once, synchronous=FULL: engine {b['engine_rate']:,.0f}/s, "
-                f"bare-SQLite floor {b['floor_rate']:,.0f}/s, ratio {b['ratio']:.2f} "
-                f"[target >= 0.50: {'OK' if good else 'MISSED'}]"
-            )
+            bench_burst(tmp, args.burst, args.rounds, args.profile)
+        if "a" in args.parts:
+            rates = [float(r) for r in args.rates.split(",") if r.strip()]
+            bench_lateness(tmp, rates, args.seconds, args.rounds)
         if "c" in args.parts or "d" in args.parts:
             c = bench_recovery(tmp, args.incidents)
-            good = c["seconds"] <= 2.0 and c["fired"] == args.incidents
-            ok &= good
+            good = c["seconds"] <= 2.0
+            if c["fired"] != args.incidents:
+                raise RuntimeError(f"recovery fired {c['fired']} of {args.incidents}")
             print(
-                f"(c) recovery after kill -9 with {args.incidents} overdue: {int(c['fired'])} fired in "
+                f"\n(c) recovery after kill -9 with {args.incidents} overdue: {int(c['fired'])} fired in "
                 f"{c['seconds']:.2f} s from process spawn (engine CPU {c['cpu']:.2f} s, start-up included; "
-                f"load average {os.getloadavg()[0]:.1f}) [target <= 2 s: {'OK' if good else 'MISSED'}]"
+                f"load average {os.getloadavg()[0]:.1f}) [target <= 2 s: {'met' if good else 'MISSED'}]"
             )
             good = max(c["idle_mb"], c["peak_mb"]) <= 200
-            ok &= good
             print(
                 f"(d) engine process peak memory with {args.incidents} open incidents: idle {c['idle_mb']:.0f} MB, "
-                f"after recovering all of them {c['peak_mb']:.0f} MB [target <= 200 MB: {'OK' if good else 'MISSED'}]"
+                f"after recovering all of them {c['peak_mb']:.0f} MB [target <= 200 MB: {'met' if good else 'MISSED'}]"
             )
         if "p" in args.parts:
             if not args.db:
                 ap.error("(p) needs --db postgresql://… (a server URL)")
             bench_postgres(tmp, args.db, args.burst, args.pg_steps, args.pg_spread, args.rounds)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":

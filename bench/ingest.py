@@ -4,8 +4,11 @@ Starts a real ``oncall serve`` (engine embedded) on a fresh database with one es
 1 pages a person through a webhook contact method (a loopback receiver in this script that notes when each
 page arrives), and an integration of each kind, then sends a storm of
 ``--alerts`` alerts over ``--keys`` dedup keys (in a shuffled order, so new incidents are spread through the
-storm) from ``--clients`` concurrent keep-alive clients, after an untimed warm-up on other keys. Two runs: generic events, one alert per request,
-and Alertmanager webhooks of ``--batch`` alerts each (as Alertmanager groups them). Prints:
+storm) from ``--clients`` concurrent keep-alive connections (``bench/loopback.py``'s client processes, pinned
+to other cores than the server's), after an untimed warm-up on other keys. Two runs: generic events, one
+alert per request, and Alertmanager webhooks of ``--batch`` alerts each (as Alertmanager groups them).
+``--serve-from DIR`` runs the server from another checkout (e.g. ``git archive main``) for a before/after;
+``--plain-http`` hides httptools and uvloop from it (uvicorn then uses h11 and asyncio's loop). Prints:
 
 * alerts accepted per second (every answer must be 202);
 * the p50/p99 of the receive call (request sent → answer read, at the client);
@@ -20,14 +23,11 @@ an alert was refused or a new incident was never paged.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
 import random
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,13 +36,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.loopback import (
+    Server,
+    cpu_split,
+    drive,
+    dumps,
+    from_tree,
+    oncall_serve_command,
+    raw_request,
+    seed_ingest,
+    start_server,
+)  # noqa: E402, I001
 from engine.clock import WallClock  # noqa: E402
-from engine.service import Ctx, contacts, integrations, policies  # noqa: E402
-from engine.service.orgs import create_org  # noqa: E402
 from storage.db import open_db  # noqa: E402
 
 
@@ -91,50 +98,13 @@ class Pages:
         self.proc.join(5)
 
 
-def seed(db_path: Path, webhook: str) -> str:
-    """An organisation, a person paged by a log contact method, a policy and an alertmanager+events pair of
-    integrations; returns ``{kind: receive path}``."""
-    clock = WallClock()
-    db = open_db(db_path)
-    init = create_org(db, "Bench", "bench@example.com", clock=clock)
-    admin = init.admin["id"]
-    ctx = Ctx(db=db, org_id=init.org["id"], actor_id=admin, actor_user_id=admin, clock=clock, via="operator")
-    contacts.add_contact_method(ctx, admin, {"channel": "webhook", "address": webhook})
-    pol = policies.create_policy(ctx, {"name": "Bench"})
-    layer = {"position": 1, "ackTimeoutMinutes": 30, "target": {"type": "users", "userIds": [admin]}}
-    policies.add_layer(ctx, pol["id"], layer)
-    paths = {}
-    for kind in ("events", "alertmanager"):
-        made = integrations.create_integration(
-            ctx, {"name": kind, "kind": kind, "escalationPolicyId": pol["id"]}
-        )
-        paths[kind] = made["receivePath"]
-    db.close()
-    return json.dumps(paths)
-
-
-def start_server(db_path: Path) -> tuple[subprocess.Popen[str], str]:
-    oncall = Path(sys.executable).with_name("oncall")
-    cmd = [str(oncall) if oncall.exists() else "oncall", "serve", "--db", str(db_path), "--port", "0",
-           "--no-access-log"]  # fmt: skip
-    # Every page of the storm goes to one person's one webhook: the default per-contact-method rate limit
-    # (5 a minute, docs/PAGES.md) would fold them into summaries, so the bench measures with it off.
+def serve(db_path: Path, serve_from: str | None, plain_http: bool, cpus: str | None) -> Server:
+    """``oncall serve`` on ``db_path`` with the per-contact-method rate limit off: every page of the storm
+    goes to one person's one webhook, and the default (5 a minute, docs/PAGES.md) would fold them."""
     config = db_path.with_name("config.toml")
     config.write_text("[pages]\nrate_limit_per_minute = 0\n")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "ONCALL_CONFIG": str(config)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    url = None
-    for _ in range(3):
-        line = proc.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+)/v1 ", line)
-        if m:
-            url = m.group(1)
-        print("  server:", line.rstrip())
-    if url is None:
-        proc.kill()
-        raise SystemExit("oncall serve did not print its address; see its output above")
-    return proc, url
+    cmd, env = from_tree(oncall_serve_command(db_path), serve_from, plain_http)
+    return start_server(cmd, cpus=cpus, env={**env, "ONCALL_CONFIG": str(config)})
 
 
 def _event(run: str, key: int, n: int) -> dict[str, Any]:
@@ -170,60 +140,39 @@ def _am(run: str, keys: list[int], n: int) -> dict[str, Any]:
 
 
 def storm(
-    url: str, path: str, kind: str, alerts: int, keys: int, batch: int, clients: int, run: str
-) -> dict[str, Any]:
+    server: Server, path: str, kind: str, alerts: int, keys: int, batch: int, clients: int, run: str,
+    cpus: str | None,
+) -> dict[str, Any]:  # fmt: skip
     """Send the storm; returns latencies, the send instant (epoch s) of each key's first alert, errors."""
     rng = random.Random(7)
     order = [i % keys for i in range(alerts)]
     rng.shuffle(order)
     if kind == "events":
-        requests = [([k], _event(run, k, n)) for n, k in enumerate(order)]
+        payloads = [([k], _event(run, k, n)) for n, k in enumerate(order)]
     else:
         # Alertmanager groups: each group key is a fixed set of `batch` alert keys, re-sent as it repeats.
         groups = max(1, keys // batch)
-        requests = []
+        payloads = []
         for n in range(alerts // batch):
             g = order[n] % groups
             members = [g * batch + j for j in range(batch)]
-            requests.append((members, _am(run, members, n)))
-    queue: asyncio.Queue[tuple[list[int], dict[str, Any]]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
-    latencies: list[float] = []
+            payloads.append((members, _am(run, members, n)))
+    requests = [(i, raw_request("POST", path, dumps(body))) for i, (_, body) in enumerate(payloads)]
+    load = drive(server.port, requests=requests, connections=clients, procs=2, cpus=cpus, ok_status=202)
     first_sent: dict[int, float] = {}
-    errors: list[str] = []
-
-    async def client() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            while True:
-                try:
-                    members, body = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                content = json.dumps(body).encode()
-                sent = time.time()
-                for k in members:
-                    first_sent.setdefault(k, sent)
-                t0 = time.perf_counter()
-                resp = await http.post(path, content=content, headers={"Content-Type": "application/json"})
-                await resp.aread()
-                latencies.append(time.perf_counter() - t0)
-                if resp.status_code != 202:
-                    errors.append(f"{resp.status_code} {resp.text[:200]}")
-
-    async def main() -> float:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        return time.perf_counter() - t0
-
-    elapsed = asyncio.run(main())
-    accepted = sum(len(m) for m, _ in requests)
+    for tag, sent, _, _ in sorted(load.results, key=lambda r: r[1]):
+        for k in payloads[tag][0]:
+            first_sent.setdefault(k, sent)
+    errors = load.refusals + [f"missing answers: {len(requests) - len(load.results)}"] * (
+        len(load.results) < len(requests)
+    )
     return {
-        "latencies": latencies,
+        "latencies": load.latencies,
         "first_sent": first_sent,
         "errors": errors,
-        "elapsed": elapsed,
-        "accepted": accepted,
+        "elapsed": load.elapsed,
+        "accepted": sum(len(m) for m, _ in payloads),
+        "client_cpu": load.client_cpu,
     }
 
 
@@ -285,7 +234,7 @@ def in_process(tmp: Path, alerts: int, keys: int) -> None:
     from engine.service import alerts as alert_service
 
     db_path = tmp / "in-process.db"
-    paths = json.loads(seed(db_path, "http://127.0.0.1:9/unused"))
+    paths = seed_ingest(db_path, "http://127.0.0.1:9/unused")
     token = paths["events"].split("/")[-2]
     db = open_db(db_path)
     clock = WallClock()
@@ -307,29 +256,39 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--batch", type=int, default=10, help="alerts per Alertmanager webhook")
+    parser.add_argument("--serve-from", help="run the server from this source tree (a before/after)")
+    parser.add_argument("--plain-http", action="store_true", help="the server without httptools and uvloop")
+    parser.add_argument("--no-in-process", action="store_true", help="skip the in-process ceiling")
     args = parser.parse_args()
+    server_cpus, client_cpus = cpu_split()
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "ingest.db"
         pages = Pages(Path(tmp))
-        paths = json.loads(seed(db_path, pages.url))
-        proc, url = start_server(db_path)
+        paths = seed_ingest(db_path, pages.url)
+        server = serve(db_path, args.serve_from, args.plain_http, server_cpus)
         try:
             print(
-                f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.alerts} alerts over "
-                f"{args.keys} dedup keys, {args.clients} clients"
+                f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; server on CPU {server_cpus}, "
+                f"clients on CPU {client_cpus}; {args.alerts} alerts over {args.keys} dedup keys, "
+                f"{args.clients} connections"
             )
             for kind, batch in (("events", 1), ("alertmanager", args.batch)):
                 run = f"{kind}{batch}"
                 # Warm up (connections, the server's thread pool and caches) on other keys, untimed.
-                storm(url, paths[kind], kind, 64 * batch, 16, batch, args.clients, f"warm-{run}")
-                got = storm(url, paths[kind], kind, args.alerts, args.keys, batch, args.clients, run)
+                storm(
+                    server, paths[kind], kind, 64 * batch, 16, batch, args.clients, f"warm-{run}", client_cpus
+                )
+                got = storm(
+                    server, paths[kind], kind, args.alerts, args.keys, batch, args.clients, run, client_cpus
+                )
                 queue = wait_delivered(db_path)
                 queued, sent, unpaged = page_delays(db_path, run, got["first_sent"], pages.first)
                 lat = sorted(got["latencies"])
                 print(
                     f"{kind:12} batch {batch:3}: {got['accepted'] / got['elapsed']:7.0f} alerts/s "
-                    f"({len(lat) / got['elapsed']:.0f} req/s, {len(got['errors'])} refused)   "
+                    f"({len(lat) / got['elapsed']:.0f} req/s, {len(got['errors'])} refused, client CPU "
+                    f"{got['client_cpu'] / max(1, len(lat)) * 1e6:.0f} µs/request)   "
                     f"receive p50 {_pct(lat, 50):6.1f} ms p99 {_pct(lat, 99):6.1f} ms   "
                     f"receipt→page queued p99 {_pct(queued, 99):6.1f} ms, arrived p50 {_pct(sent, 50):6.1f} "
                     f"p99 {_pct(sent, 99):6.1f} ms ({len(queued)} incidents, {unpaged} unpaged)"
@@ -339,10 +298,10 @@ def main() -> None:
                     print("  first refusal:", got["errors"][0])
                 failed = failed or bool(got["errors"]) or unpaged > 0
         finally:
-            proc.terminate()
-            proc.wait(15)
+            server.stop()
             pages.stop()
-        in_process(Path(tmp), args.alerts, args.keys)
+        if not args.no_in_process:
+            in_process(Path(tmp), args.alerts, args.keys)
     if failed:
         raise SystemExit(1)
 

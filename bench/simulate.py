@@ -1,31 +1,40 @@
-"""Benchmark of the simulator: ``python bench/simulate.py [--incidents N] [--seed S]``.
+"""Benchmark of the simulator against its floor and its peer: ``python bench/simulate.py [--sizes 10000,100000]
+[--rounds 3] [--big 1000000] [--big-rounds 1] [--seed S]``.
 
-100,000 incidents over a simulated week through 3-layer policies (two schedules and a fixed user list per
-policy, three policies), decided by the real escalation engine (:mod:`engine.escalation`) in
-:func:`engine.simulation.simulate`, against an equivalent SimPy model run in the same process: the same
-arrivals, the same resolver, the same responder draws and the same engine calls, with SimPy's event queue
-and processes doing the scheduling instead of our heap. Both must report the same figures.
+The scenario: incidents over a simulated week through 3-layer policies (two schedules and a fixed user list
+per policy, three policies), 24 people, one of them asleep at night and less likely to answer.
 
-Targets: the whole ``simulate`` call (arrivals, event loop, coverage) in at most 2 s in one process, and
-faster than the SimPy model. Prints figures; exits 1 if the two models disagree (timing is printed, not
-asserted, because machines differ). SimPy is a benchmark-only dependency: ``pip install -e '.[bench]'``.
+Three variants, each run in its own child process (``--child``), alternating within every round:
 
-Where the time goes (measured by replaying recorded engine outcomes through the same loop, on a 2-CPU
-machine): about 0.7 s CPU is the engine's own ``begin``/``fire``/``acknowledge`` with the resolver, about
-0.8 s the loop and responder draws, about 0.15 s the arrivals; about 1.65 s in all, against 2.8 s before
-the engine deferred its event data (the instants formatted with ``to_iso`` are only built when storage
-reads them) and stopped using ``dataclasses.replace``, and the resolver reused the last shift it found.
-``simulate(..., workers=N)`` still splits the independent incidents between forked processes with
-identical results; with a second CPU free it takes about 1.05 s wall.
+* **workload**: our simulation, :func:`engine.simulation.run_part` (the event loop, deciding every step with
+  the real :mod:`engine.escalation` rules) and :func:`engine.simulation.finish`, with the cyclic collector
+  off as :func:`engine.runtime.simulator.simulate` runs it;
+* **floor**: the same model with the engine's calls inlined (:func:`floor_loop`, written here): the same
+  arrivals, resolver, responder draws, heap and per-page code, with ``begin``/``fire``/``acknowledge``
+  replaced by the few lines that make the same decisions for this scenario (no repeat loops, no re-pages);
+* **peer**: SimPy (:func:`simpy_model`) with the same per-page code and the same engine calls, one process
+  per incident waiting for "the timeout or the first acknowledgement": the ratio compares event loops.
+
+Each child reports its CPU seconds (``time.process_time`` around the event loop, after the shared
+preparation: arrivals, resolver, responders), its whole CPU seconds (preparation included) and its peak
+resident memory (``VmHWM`` from ``/proc/self/status``: the whole process, interpreter and imports included;
+a ``prep`` child that stops after the preparation shows what the loop adds). All three must report the
+same figures (exit 1 otherwise); a missed target is printed, never an exit status.
+
+Targets: workload ≤ 1.3× the floor's CPU at every size; 1M incidents in ≤ 300 MB peak RSS.
+SimPy is a benchmark-only dependency: ``pip install -e '.[bench]'``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import random
+import heapq
+import json
+import math
+import subprocess
 import sys
 import time
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -33,12 +42,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import Compare  # noqa: E402
 from engine import escalation as esc  # noqa: E402
 from engine import simulation as sim  # noqa: E402
 from engine.model import EscalationLayer, Policy, RotationLayer, Schedule, Target  # noqa: E402
 from engine.runtime import simulator  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a week that contains the US spring-forward change
+VARIANTS = ("workload", "floor", "peer")
 
 
 def build_scenario(incidents_per_week: int) -> sim.Scenario:
@@ -85,23 +96,200 @@ def build_scenario(incidents_per_week: int) -> sim.Scenario:
     )
 
 
-def simpy_model(
-    incidents: list[tuple[datetime, str]],
-    scenario: sim.Scenario,
-    seed: int,
-    resolve: sim.CachedResolver,
-    people: Any,
-) -> sim.SimulationReport:
-    """The same model as :func:`engine.simulation.run_events`, written the SimPy way: one process per
-    incident that waits for "the timeout or the first acknowledgement", one process per responder."""
+# ------------------------------------------------------------------------------------- per-page code
+#
+# The floor and the peer share this with each other; the workload has the same lines inlined in
+# engine.simulation.run_events (they must stay in step: the three must report the same figures).
+
+_M64 = (1 << 64) - 1
+_MASK21 = (1 << 21) - 1
+_INV21 = 1.0 / (1 << 21)
+_TAU = 2.0 * math.pi
+_MINUTE, _MICRO = timedelta(minutes=1), timedelta(microseconds=1)
+
+
+def _crew(people: Any, crews: dict[Any, Any], policy_id: str, position: int, users: tuple[str, ...]) -> Any:
+    crew = crews.get((policy_id, position, users))
+    if crew is None:
+        crew = crews[(policy_id, position, users)] = tuple(
+            (uid, *people.profile(policy_id, position, uid)) for uid in users
+        )
+    return crew
+
+
+def _answers(
+    crew: Any, root: int, draw: int, now: datetime, ts: float, pages: dict[str, int], night: dict[str, int]
+) -> list[tuple[datetime, str]]:
+    """Count the pages to ``crew`` at ``now`` (``ts`` in epoch seconds) and return who acknowledges when."""
+    out = []
+    for uid, prob, median, sigma, person, night_edges, away_edges in crew:
+        pages[uid] = pages.get(uid, 0) + 1
+        if bisect_right(night_edges, ts) & 1:
+            night[uid] = night.get(uid, 0) + 1
+        if away_edges and bisect_right(away_edges, ts) & 1:
+            continue
+        x = (root ^ (draw | person)) + 0x9E3779B97F4A7C15 & _M64
+        x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
+        x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
+        key = x ^ x >> 31
+        if ((key >> 43) + 0.5) * _INV21 >= prob:
+            continue
+        u1 = (((key >> 22) & _MASK21) + 0.5) * _INV21
+        z = math.sqrt(-2.0 * math.log(u1)) * math.cos(_TAU * ((key & _MASK21) + 0.5) * _INV21)
+        us = 60_000_000.0 * median * math.exp(sigma * z)
+        if us < 1e12 and -0.499 < us - (whole := round(us)) < 0.499:
+            out.append((now + _MICRO * whole, uid))
+        else:
+            out.append((now + _MINUTE * (us / 60_000_000.0), uid))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- the floor
+
+_DUE, _ACK = 1, 2
+
+
+def floor_loop(run: sim.Run, report: sim.SimulationReport) -> None:
+    """The workload's model with the engine's decisions written inline for this scenario: a layer that
+    resolves to nobody is skipped; a timeout pages the next layer, its timer armed from the scheduled due
+    time; after the last layer the escalation is exhausted and a late acknowledgement still counts. The
+    rest (arrivals, resolver, live incidents, heap, per-page code) is the workload's, line for line."""
+    scenario, resolve, people, arrivals = run.scenario, run.resolve, run.people, run.incidents
+    plan_of: list[Any] = []
+    for sev in arrivals.severities:
+        plan = scenario.policy_by_severity.get(sev)
+        if plan is not None:
+            assert plan.repeat == 0 and not plan.repage_after_minutes, "the floor models neither"
+            layers = tuple((ly.target, timedelta(minutes=ly.ack_timeout_minutes)) for ly in plan.layers)
+            plan_of.append((plan.id, layers))
+        else:
+            plan_of.append(None)
+    origin, offsets, codes = arrivals.origin, arrivals.offsets, arrivals.codes
+    live: dict[int, list[Any]] = {}  # incident -> [plan, step, paging?, root, earliest ack, start]
+    heap: list[tuple[datetime, int, int, int, Any]] = []
+    crews: dict[Any, Any] = {}
+    pages, night_pages, tta = report.pages, report.night_pages, report.tta_seconds
+    bisect, sqrt, log, cos, exp = bisect_right, math.sqrt, math.log, math.cos, math.exp
+    minute, micro = _MINUTE, _MICRO
+    seed_root = sim._mix(run.seed & _M64)
+    seq = cursor = 0
+    total = len(arrivals)
+    for _, sev in arrivals:
+        report.by_severity[sev] = report.by_severity.get(sev, 0) + 1
+    report.incidents += total
+    push, pop = heapq.heappush, heapq.heappop
+    arriving = origin + micro * offsets[0] if total else None
+    while True:
+        if arriving is not None and (not heap or arriving <= heap[0][0]):
+            n = cursor
+            now = arriving
+            cursor += 1
+            arriving = origin + micro * offsets[cursor] if cursor < total else None
+            p = plan_of[codes[n]]
+            if p is None:
+                report.not_paged += 1
+                continue
+            x = (seed_root ^ n) + 0x9E3779B97F4A7C15 & _M64
+            x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
+            x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
+            inc = live[n] = [p, 0, True, x ^ x >> 31, None, now]
+            step, base = 0, now
+            report.engine_steps += 1
+        elif heap:
+            now, kind, _, n, _detail = pop(heap)
+            inc = live.get(n)  # type: ignore[assignment]
+            if inc is None:
+                continue
+            if kind == _DUE:
+                if not inc[2]:
+                    continue
+                step, base = inc[1] + 1, now
+                report.engine_steps += 1
+            else:
+                report.engine_steps += 1
+                report.acknowledged += 1
+                if not inc[2]:
+                    report.acked_after_exhaustion += 1
+                layer = inc[1] + 1
+                report.acked_at_layer[layer] = report.acked_at_layer.get(layer, 0) + 1
+                tta.append((now - inc[5]).total_seconds())
+                del live[n]
+                continue
+        else:
+            break
+        policy_id, layers = inc[0]
+        while step < len(layers):  # enter layer `step`, skipping layers with nobody on call
+            target, timeout = layers[step]
+            users = resolve(target, now)
+            if users:
+                break
+            where = (policy_id, step + 1)
+            report.nobody_incidents[where] = report.nobody_incidents.get(where, 0) + 1
+            step += 1
+        if step >= len(layers):
+            inc[1], inc[2] = len(layers) - 1, False
+            report.exhausted += 1
+            report.exhausted_by_policy[policy_id] = report.exhausted_by_policy.get(policy_id, 0) + 1
+            if len(report.exhausted_examples) < 10:
+                report.exhausted_examples.append((inc[5], policy_id))
+            if inc[4] is None:
+                del live[n]  # nobody will acknowledge
+            continue
+        inc[1] = step
+        position = step + 1
+        crew = crews.get((policy_id, position, users))
+        if crew is None:
+            crew = crews[(policy_id, position, users)] = tuple(
+                (uid, *people.profile(policy_id, position, uid)) for uid in users
+            )
+        ts = now.timestamp()
+        root = inc[3]
+        draw = position << 24  # round 0: no repeat loops
+        for uid, prob, median, sigma, person, night_edges, away_edges in crew:
+            pages[uid] = pages.get(uid, 0) + 1
+            if bisect(night_edges, ts) & 1:
+                night_pages[uid] = night_pages.get(uid, 0) + 1
+            if away_edges and bisect(away_edges, ts) & 1:
+                continue
+            x = (root ^ (draw | person)) + 0x9E3779B97F4A7C15 & _M64
+            x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
+            x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
+            key = x ^ x >> 31
+            if ((key >> 43) + 0.5) * _INV21 >= prob:
+                continue
+            u1 = (((key >> 22) & _MASK21) + 0.5) * _INV21
+            z = sqrt(-2.0 * log(u1)) * cos(_TAU * ((key & _MASK21) + 0.5) * _INV21)
+            delay = median * exp(sigma * z)
+            us = 60_000_000.0 * delay
+            if us < 1e12 and -0.499 < us - (whole := round(us)) < 0.499:
+                when = now + micro * whole
+            else:
+                when = now + minute * delay
+            earliest = inc[4]
+            if earliest is None or when < earliest:
+                inc[4] = when
+                push(heap, (when, _ACK, seq, n, uid))
+                seq += 1
+        due = base + timeout
+        earliest = inc[4]
+        if earliest is None or due <= earliest:
+            push(heap, (due, _DUE, seq, n, None))
+            seq += 1
+
+
+# ------------------------------------------------------------------------------------------ the peer
+
+
+def simpy_model(run: sim.Run, report: sim.SimulationReport) -> None:
+    """The same model written the SimPy way: one process per incident that waits for "the timeout or the
+    first acknowledgement", one process per responder; the same engine calls and per-page code."""
     import simpy
 
+    scenario, resolve, people, seed = run.scenario, run.resolve, run.people, run.seed
     env = simpy.Environment()
-    report = sim.SimulationReport(seed=seed, start=scenario.start, end=scenario.end)
     t0 = scenario.start
-
-    def at(minutes: float) -> datetime:
-        return t0 + timedelta(minutes=minutes)
+    crews: dict[Any, Any] = {}
+    pages, night = report.pages, report.night_pages
 
     def responder(delay: float, uid: str, acked: simpy.Event) -> Any:
         yield env.timeout(delay)
@@ -110,143 +298,187 @@ def simpy_model(
 
     def incident(n: int, start: datetime, plan: Policy | None) -> Any:
         yield env.timeout((start - t0).total_seconds() / 60)
-        report.incidents += 1
         if plan is None:
             report.not_paged += 1
             return
         acked = env.event()
-        earliest = [float("inf")]
+        earliest = math.inf
         root = sim.incident_key(seed, n)
-        outcome = esc.begin(plan, start, resolve)
+        now = start
+        outcome = esc.begin(plan, now, resolve)
         while True:
             report.engine_steps += 1
             state = outcome.state
-            now = at(env.now)
             for ev in outcome.events:
                 page = ev.page
                 if page is not None:
                     position = page.position or 0
-                    for uid in page.user_ids:
-                        report.pages[uid] = report.pages.get(uid, 0) + 1
-                        if people.nights(uid).contains(now):
-                            report.night_pages[uid] = report.night_pages.get(uid, 0) + 1
-                        if people.unavailable(uid).contains(now):
-                            continue
-                        b = people.of(plan.id, position, uid)
-                        u, z = sim.decision_draws(root, page.round, position, people.number(uid))
-                        if u < b.ack_probability:
-                            delay = sim.ack_delay_minutes(b, z)
-                            if (
-                                env.now + delay < earliest[0]
-                            ):  # same shortcut as ours: a later ack never counts
-                                earliest[0] = env.now + delay
-                                env.process(responder(delay, uid, acked))
+                    crew = _crew(people, crews, plan.id, position, page.user_ids)
+                    draw = page.round << 40 | position << 24
+                    for when, uid in _answers(crew, root, draw, now, now.timestamp(), pages, night):
+                        delay = (when - t0).total_seconds() / 60
+                        if delay < earliest:  # same shortcut as ours: a later ack never counts
+                            earliest = delay
+                            env.process(responder(delay - env.now, uid, acked))
+                elif ev.kind == "nobody_on_call":
+                    where = (plan.id, ev.data["position"])
+                    report.nobody_incidents[where] = report.nobody_incidents.get(where, 0) + 1
                 elif ev.kind == "escalation_exhausted":
                     report.exhausted += 1
+                    report.exhausted_by_policy[plan.id] = report.exhausted_by_policy.get(plan.id, 0) + 1
             if state.state == "paging" and state.due_at is not None:
                 wait = max(0.0, (state.due_at - t0).total_seconds() / 60 - env.now)
                 result = yield env.timeout(wait) | acked
                 if acked in result:
                     uid = result[acked]
-                    report.acknowledged += 1
-                    report.tta_seconds.append((at(env.now) - start).total_seconds())
-                    outcome = esc.acknowledge(state, plan, at(env.now), uid)
-                    report.engine_steps += 1
+                    now = t0 + timedelta(minutes=env.now)
+                    _acked(report, state, start, now)
+                    esc.acknowledge(state, plan, now, uid)
                     return
-                outcome = esc.fire(state, plan, state.due_at, resolve)
+                now = state.due_at
+                outcome = esc.fire(state, plan, now, resolve)
                 continue
-            if state.state == "exhausted":
-                uid = yield acked  # a late acknowledgement still counts (or never comes)
-                report.acknowledged += 1
+            if state.state == "exhausted" and earliest < math.inf:
+                uid = yield acked  # a late acknowledgement still counts
+                now = t0 + timedelta(minutes=env.now)
                 report.acked_after_exhaustion += 1
-                report.tta_seconds.append((at(env.now) - start).total_seconds())
-                esc.acknowledge(state, plan, at(env.now), uid)
-                report.engine_steps += 1
+                _acked(report, state, start, now)
+                esc.acknowledge(state, plan, now, uid)
             return
 
-    for n, (start, sev) in enumerate(incidents):
+    for n, (start, sev) in enumerate(run.incidents):
+        report.incidents += 1
+        report.by_severity[sev] = report.by_severity.get(sev, 0) + 1
         env.process(incident(n, start, scenario.policy_by_severity.get(sev)))
     env.run()
+
+
+def _acked(report: sim.SimulationReport, state: esc.EscalationState, start: datetime, now: datetime) -> None:
+    report.engine_steps += 1
+    report.acknowledged += 1
+    layer = state.step + 1
+    report.acked_at_layer[layer] = report.acked_at_layer.get(layer, 0) + 1
+    report.tta_seconds.append((now - start).total_seconds())
+
+
+# ------------------------------------------------------------------------------------------ children
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM), in MB; NaN where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def child(variant: str, incidents: int, seed: int) -> dict[str, Any]:
+    """Run one variant once in this (fresh) process: CPU seconds, peak RSS and the report's figures."""
+    c0 = time.process_time()
+    scenario = build_scenario(incidents)
+    run = sim.prepare(scenario, seed)
+    report = run.new_report()
+    c1 = time.process_time()
+    with simulator.no_gc():
+        if variant == "workload":
+            report = sim.run_part(run, range(len(run.incidents)))
+        elif variant == "floor":
+            floor_loop(run, report)
+        elif variant == "peer":
+            simpy_model(run, report)
+        elif variant != "prep":
+            raise SystemExit(f"unknown variant {variant}")
+    c2 = time.process_time()
     report.tta_seconds.sort()
-    return report
+    figures = report.summary()
+    for key in ("ttaP50", "ttaP95", "ttaMax"):  # SimPy keeps float minutes; we keep microseconds
+        figures[key] = None if figures[key] is None else round(figures[key])
+    figures["engineSteps"] = report.engine_steps
+    figures["notPaged"] = report.not_paged
+    figures["nightPages"] = sum(report.night_pages.values())
+    figures["ackedLate"] = report.acked_after_exhaustion
+    figures["nobody"] = sum(report.nobody_incidents.values())
+    if variant == "prep":
+        figures = {}
+    return {"loop_cpu": c2 - c1, "cpu": c2 - c0, "rss_mb": _peak_rss_mb(), "figures": figures}
 
 
-def _timed(fn: Any) -> tuple[Any, float, float]:
-    """(result, wall seconds, CPU seconds of this process)."""
-    w, c = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w, time.process_time() - c
+def _spawn(variant: str, incidents: int, seed: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "--incidents", str(incidents), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def compare(incidents: int, rounds: int, seed: int) -> bool:
+    """Alternate the three variants ``rounds`` times at ``incidents``; print CPU and memory. False if the
+    variants disagree."""
+    cpu = Compare(f"simulation, {incidents:,} incidents: event loop CPU", unit="ms", higher_is_better=False)
+    whole = Compare(
+        f"simulation, {incidents:,} incidents: whole process CPU", unit="ms", higher_is_better=False
+    )
+    rss = Compare(f"simulation, {incidents:,} incidents: peak RSS (VmHWM)", unit="MB", higher_is_better=False)
+    seen: dict[str, Any] = {}
+    for _ in range(rounds):
+        for variant in (*VARIANTS, "prep") if not seen else VARIANTS:
+            r = _spawn(variant, incidents, seed)
+            if variant == "prep":
+                rss.add(variant, r["rss_mb"])
+                continue
+            cpu.add(variant, r["loop_cpu"] * 1000)
+            whole.add(variant, r["cpu"] * 1000)
+            rss.add(variant, r["rss_mb"])
+            seen[variant] = r["figures"]
+    cpu.report(workload="workload", baseline="floor", target=1 / 1.3)
+    times = 1 / cpu.ratio("workload", "floor")
+    print(
+        f"  the workload takes {times:.2f}x the floor's CPU   target <= 1.30x: {'met' if times <= 1.3 else 'MISSED'}"
+    )
+    print(f"  the SimPy peer takes {cpu.ratio('workload', 'peer'):.2f}x the workload's CPU")
+    whole.report(workload="workload", baseline="floor", target=1 / 1.3)
+    rss.report(workload="workload", baseline="floor")
+    if incidents >= 1_000_000:
+        peak = min(rss.figures["workload"])
+        print(f"  workload peak RSS {peak:,.0f} MB   target <= 300 MB: {'met' if peak <= 300 else 'MISSED'}")
+    agree = seen["workload"] == seen["floor"] == seen["peer"]
+    print(f"  figures ({'all three agree' if agree else 'DISAGREE'}): {seen['workload']}")
+    if not agree:
+        print(f"  floor {seen['floor']}\n  peer  {seen['peer']}")
+    return agree
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=100_000, help="incidents per simulated week")
+    parser.add_argument("--sizes", default="10000,100000", help="incident counts run --rounds times each")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big", type=int, default=1_000_000, help="a large size run --big-rounds times")
+    parser.add_argument("--big-rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--child", choices=(*VARIANTS, "prep"), help=argparse.SUPPRESS)
+    parser.add_argument("--incidents", type=int, default=100_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.incidents, args.seed)))
+        return 0
     try:
-        import simpy
+        import simpy  # noqa: F401
     except ImportError:
         print("simpy is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    scenario = build_scenario(args.incidents)
-
-    report, one_wall, one_cpu = _timed(lambda: simulator.simulate(scenario, args.seed, workers=1))
-    par, par_wall, _ = _timed(lambda: simulator.simulate(scenario, args.seed, workers=args.workers))
-
-    # The two event loops alone, on the same precomputed arrivals, resolver and responders, with the
-    # cyclic garbage collector off for both (as simulate() runs).
-    incidents = sim.arrivals(scenario, random.Random(args.seed))
-    horizon = scenario.end + timedelta(days=2)
-    resolver = sim.CachedResolver(
-        scenario.schedules, scenario.active_user_ids, scenario.start - timedelta(days=1), horizon
-    )
-    people = sim._Responders(scenario, scenario.start - timedelta(days=1), horizon)
-    ours = sim.SimulationReport(seed=args.seed, start=scenario.start, end=scenario.end)
-
-    def our_loop() -> None:
-        with simulator.no_gc():
-            sim.run_events(incidents, scenario, args.seed, resolver, people, ours, None)
-
-    def simpy_loop() -> sim.SimulationReport:
-        with simulator.no_gc():
-            return simpy_model(incidents, scenario, args.seed, resolver, people)
-
-    _, ours_wall, ours_cpu = _timed(our_loop)
-    ours.tta_seconds.sort()
-    theirs_report, simpy_wall, simpy_cpu = _timed(simpy_loop)
-
-    mine, theirs = ours.summary(), theirs_report.summary()
-    for key in ("ttaP50", "ttaP95", "ttaMax"):  # SimPy keeps float minutes; we keep microseconds
-        for d in (mine, theirs):
-            d[key] = None if d[key] is None else round(d[key])
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} (figures are noisy when it is busy)")
-    print(f"incidents: {report.incidents:,} over 7 simulated days, 3 policies of 3 layers")
-    print(
-        f"engine steps (begin/fire/acknowledge): {report.engine_steps:,}; pages: {sum(report.pages.values()):,}; "
-        f"acknowledged: {report.acknowledged:,}; exhausted: {report.exhausted:,}"
-    )
-    print(
-        f"time to acknowledge: p50 {report.tta(50) or 0:.0f} s, p95 {report.tta(95) or 0:.0f} s, "
-        f"max {report.tta(100) or 0:.0f} s"
-    )
-    print(f"simulate(), 1 process:           {one_wall:5.2f} s wall, {one_cpu:5.2f} s CPU")
-    print(
-        f"  target <= 2 s in one process: {'met' if one_wall <= 2.0 else 'NOT met'} ({one_wall:.2f} s wall)"
-    )
-    print(f"simulate(), {args.workers} processes:         {par_wall:5.2f} s wall")
-    print(f"event loop only, ours:           {ours_wall:5.2f} s wall, {ours_cpu:5.2f} s CPU")
-    print(f"event loop only, SimPy {simpy.__version__}:    {simpy_wall:5.2f} s wall, {simpy_cpu:5.2f} s CPU")
-    print(
-        f"  faster than SimPy: {'yes' if ours_cpu < simpy_cpu else 'NO'} ({simpy_cpu / ours_cpu:.2f}x by CPU time)"
-    )
-    ok = mine == theirs and par.summary() == report.summary()
-    if not ok:
-        print(f"MODELS DISAGREE:\n  ours  {mine}\n  simpy {theirs}\n  parallel {par.summary()}")
-        return 1
-    print("both models (and the parallel run) report the same figures:", mine)
-    return 0
+    ok = True
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        ok &= compare(size, max(3, args.rounds), args.seed)
+    if args.big and args.big_rounds > 0:
+        # Compare insists on 3 rounds for a ratio; a single round of the big size is printed all the same.
+        ok &= compare(args.big, args.big_rounds, args.seed)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -78,6 +78,11 @@ Resolver = Callable[[Target, datetime], tuple[str, ...]]
 """Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""
 
 
+# Immutable values that repeat across escalations (a layer's own page in a round), built once: the
+# simulator takes hundreds of thousands of decisions.
+_page = lru_cache(maxsize=4096)(Page)
+
+
 def _ms(delta: timedelta) -> int:
     return int(round(delta.total_seconds() * 1000))
 
@@ -103,8 +108,18 @@ def _paged_data(
     }
 
 
+@lru_cache(maxsize=1024)
+def _started(policy_id: str, layer_count: int) -> Event:
+    """The ``escalation_started`` event: a value that depends only on the policy, so it is shared."""
+    return Event("escalation_started", {"policyId": policy_id, "layerCount": layer_count})
+
+
 def _late_data(head: dict[str, Any], due: datetime, now: datetime) -> dict[str, Any]:
     return {**head, "dueAt": to_iso(due), "lateMs": max(0, _ms(now - due))}
+
+
+def _timeout_data(position: int, loop: int, due: datetime, now: datetime) -> dict[str, Any]:
+    return _late_data({"position": position, "loop": loop}, due, now)
 
 
 def _ack_data(
@@ -130,7 +145,6 @@ def _enter(
     step: int,
     loop: int,
     rnd: int,
-    *,
     base: datetime,
     now: datetime,
     reason: str,
@@ -163,34 +177,24 @@ def _enter(
             step += 1
             continue
         due = base + _minutes(layer.ack_timeout_minutes)
-        page = Page(step + 1, rnd, users, reason)
+        page = _page(step + 1, rnd, users, reason)
         events.append(Event("layer_paged", (_paged_data, (step + 1, n, loop, users, reason, due)), page))
         return EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by), events
 
 
 def _enter_next(
-    plan: Policy, state: EscalationState, gen: int, *, base: datetime, now: datetime, resolve: Resolver
+    plan: Policy, state: EscalationState, gen: int, base: datetime, now: datetime, resolve: Resolver
 ) -> tuple[EscalationState, list[Event]]:
     """Move on to the layer after the current one (the timer-driven escalation)."""
     return _enter(
-        plan,
-        state.step + 1,
-        state.loop,
-        state.round,
-        base=base,
-        now=now,
-        reason="escalation",
-        resolve=resolve,
-        generation=gen,
-        acked_by=state.acked_by,
+        plan, state.step + 1, state.loop, state.round, base, now, "escalation", resolve, gen, state.acked_by
     )
 
 
 def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
     """An escalation starts: layer 1 is paged at ``now``."""
-    events = [Event("escalation_started", {"policyId": plan.id, "layerCount": len(plan.layers)})]
-    state, more = _enter(plan, 0, 0, 0, base=now, now=now, reason="escalation", resolve=resolve, generation=1)
-    return Outcome(state, tuple(events + more))
+    state, more = _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1)
+    return Outcome(state, (_started(plan.id, len(plan.layers)), *more))
 
 
 def _layer(plan: Policy, step: int) -> EscalationLayer | None:
@@ -205,11 +209,9 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     gen = state.generation + 1
     pos = state.step + 1
     if state.due_kind == DUE_TIMEOUT and state.state == "paging":
-        events = [
-            Event("escalation_timeout", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))
-        ]
-        new, more = _enter_next(plan, state, gen, base=due, now=now, resolve=resolve)
-        return Outcome(new, tuple(events + more))
+        timeout = Event("escalation_timeout", (_timeout_data, (pos, state.loop, due, now)))
+        new, more = _enter_next(plan, state, gen, due, now, resolve)
+        return Outcome(new, (timeout, *more))
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
         # The acknowledger, while still a member; otherwise (no acknowledger recorded, or they were
@@ -250,7 +252,7 @@ def _repage_current(
     users = resolve(layer.target, now) if layer else ()
     if layer is None or not users:
         events = [] if layer is None else [_nobody(state.step, state.loop, layer)]
-        new, more = _enter_next(plan, state, gen, base=base, now=now, resolve=resolve)
+        new, more = _enter_next(plan, state, gen, base, now, resolve)
         return new, events + more
     due = base + _minutes(layer.ack_timeout_minutes)
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
@@ -365,18 +367,7 @@ def escalate_now(
             events.append(
                 Event("layer_skipped", {"position": skipped + 1, "loop": loop, "reason": "escalate_now"})
             )
-    new, more = _enter(
-        plan,
-        target_step,
-        loop,
-        rnd,
-        base=now,
-        now=now,
-        reason="escalate_now",
-        resolve=resolve,
-        generation=gen,
-        acked_by=state.acked_by,
-    )
+    new, more = _enter(plan, target_step, loop, rnd, now, now, "escalate_now", resolve, gen, state.acked_by)
     return Outcome(new, tuple(events + more))
 
 

@@ -10,10 +10,10 @@ IDs that come from elsewhere (the remote service) are opaque strings; nothing pa
 from __future__ import annotations
 
 import base64
-import secrets
 from datetime import datetime
+from uuid import uuid4
 
-__all__ = ["ALPHABET", "id_head", "new_id", "random_tail"]
+__all__ = ["ALPHABET", "id_head", "new_id", "random_tail", "random_tails"]
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 """Crockford's base32 alphabet, lowercase (no i, l, o, u)."""
@@ -38,8 +38,23 @@ def id_head(prefix: str, at: datetime) -> str:
 
 
 def random_tail() -> str:
-    """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32."""
-    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").translate(_FROM_RFC4648)
+    """The 16-character random part: 80 bits from the system's CSPRNG, Crockford base32.
+
+    The bits are ``uuid4()``'s: 16 bytes of ``os.urandom`` (what ``secrets.token_bytes`` returns) with the
+    version in byte 6 and the variant in byte 8; bytes 0-5 and 10-13 are untouched. ``uuid`` is loaded by
+    the command line anyway, where ``secrets`` would add ``random``, ``hmac`` and ``hashlib`` to the
+    start-up of every command that writes (issue 17)."""
+    raw = uuid4().bytes
+    return base64.b32encode(raw[:6] + raw[10:14]).decode("ascii").translate(_FROM_RFC4648)
+
+
+def random_tails(count: int) -> list[str]:
+    """``count`` random parts at once (as :func:`random_tail`, the same 80 bits of each ``uuid4()``): one
+    base32 encoding for the lot; 10 bytes are exactly 16 base32 characters, so the encoding splits at every
+    16th."""
+    raw = b"".join(u[:6] + u[10:14] for u in (uuid4().bytes for _ in range(count)))
+    text = base64.b32encode(raw).decode("ascii").translate(_FROM_RFC4648)
+    return [text[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
 def new_id(prefix: str, at: datetime) -> str:

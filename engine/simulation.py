@@ -1,11 +1,17 @@
 """Simulation: weeks of incidents through the real escalation decisions, on virtual time, in memory.
 
-:func:`simulate` (or :func:`prepare`, :func:`run_part` per part, :func:`finish`) is a discrete-event loop over a heap of ``(instant, seq, kind, incident, detail)``: the
-virtual ``now`` jumps from one event to the next, and ``seq`` breaks ties first-in first-out, so a run is
-a pure function of the :class:`Scenario` and the seed. Every escalation step is decided by
-:mod:`engine.escalation` (``begin``, ``fire``, ``acknowledge``) with a :class:`CachedResolver` that
-answers "who does this target page at this instant" from :func:`engine.rotation.resolve`, precomputed
-once per schedule shift rather than once per page. Nothing here touches SQLite or reads a clock.
+:func:`simulate` (or :func:`prepare`, :func:`run_part` per part, :func:`finish`) is a discrete-event loop
+over a heap of ``(instant, kind, seq, incident, detail)``: the virtual ``now`` jumps from one event to the
+next, and ``seq`` breaks ties first-in first-out, so a run is a pure function of the :class:`Scenario` and
+the seed. Every escalation step is decided by :mod:`engine.escalation` (``begin``, ``fire``,
+``acknowledge``), called directly, with a :class:`CachedResolver` that answers "who does this target page
+at this instant" from :func:`engine.rotation.resolve`, precomputed once per schedule shift rather than once
+per page. Nothing here touches SQLite or reads a clock.
+
+Memory does not grow with what is finished: the arrivals are two arrays (:class:`Arrivals`, about 10 bytes
+an incident), only incidents still escalating hold a state, and a finished one leaves nothing but its
+share of the report's counts (and its time to acknowledge, one float). A million incidents peak at about
+75 MB of resident memory (docs/PERFORMANCE.md, "Simulation").
 
 Randomness:
 
@@ -31,8 +37,9 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -51,6 +58,7 @@ __all__ = [
     "SimulationReport",
     "Window",
     "arrivals",
+    "draw_arrivals",
     "decision_draws",
     "percentile",
     "simulate",
@@ -62,6 +70,7 @@ _Z90 = 1.2815515655446004  # the standard normal's 90th percentile
 _MASK21 = (1 << 21) - 1
 _INV21 = 1.0 / (1 << 21)
 _TAU = 2.0 * math.pi
+_MICRO = timedelta(microseconds=1)
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -293,16 +302,47 @@ class CachedResolver:
 # --------------------------------------------------------------------------------------------- arrivals
 
 
+class Arrivals:
+    """Incident start instants and severities, stored compactly (a million take about 10 MB rather than
+    the 110 MB of a list of ``(datetime, str)`` tuples): microseconds after ``origin`` and an index into
+    ``severities``. Indexing and iterating give ``(start, severity)`` pairs, in time order."""
+
+    __slots__ = ("codes", "offsets", "origin", "severities")
+
+    def __init__(self, origin: datetime, severities: tuple[str, ...]) -> None:
+        self.origin = origin
+        self.severities = severities
+        self.offsets = array("q")  # µs after origin
+        self.codes = array("H")  # index into severities
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int) -> tuple[datetime, str]:
+        return self.origin + _MICRO * self.offsets[i], self.severities[self.codes[i]]
+
+    def __iter__(self) -> Iterator[tuple[datetime, str]]:
+        origin, sevs = self.origin, self.severities
+        for us, code in zip(self.offsets, self.codes, strict=True):
+            yield origin + _MICRO * us, sevs[code]
+
+
 def arrivals(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, str]]:
     """Incident start instants and severities: a Poisson process whose rate follows ``by_hour`` ×
     ``by_weekday`` on the scenario's wall clock, averaging ``per_week`` incidents a week."""
+    return list(draw_arrivals(scenario, rng))
+
+
+def draw_arrivals(scenario: Scenario, rng: random.Random) -> Arrivals:
+    """:func:`arrivals`, stored compactly (:class:`Arrivals`); the same draws from ``rng``."""
     tz = rotation.validate_timezone(scenario.timezone)
     weights = [[d * h for h in scenario.by_hour] for d in scenario.by_weekday]
     week_total = sum(sum(row) for row in weights)
-    out: list[tuple[datetime, str]] = []
+    sevs = tuple(s for s, _ in scenario.severity_mix)
+    t = scenario.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    out = Arrivals(t, sevs)
     if week_total <= 0 or scenario.per_week <= 0:
         return out
-    sevs = [s for s, _ in scenario.severity_mix]
     sev_w = [w for _, w in scenario.severity_mix]
     cum: list[float] = []
     acc = 0.0
@@ -311,7 +351,8 @@ def arrivals(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, str
         cum.append(acc)
     hour = timedelta(hours=1)
     draw, log = rng.random, math.log
-    t = scenario.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    origin = t
+    offsets, codes = out.offsets.append, out.codes.append
     end = scenario.end.astimezone(UTC)
     while t < end:
         mid = (t + hour / 2).astimezone(tz)
@@ -321,8 +362,8 @@ def arrivals(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, str
             while x < 1.0:
                 at = t + timedelta(hours=x)
                 if scenario.start <= at < end:
-                    sev = sevs[bisect_right(cum, draw() * acc)] if len(sevs) > 1 else sevs[0]
-                    out.append((at, sev))
+                    codes(bisect_right(cum, draw() * acc) if len(sevs) > 1 else 0)
+                    offsets((at - origin) // _MICRO)
                 x += -log(1.0 - draw()) / rate
         t += hour
     return out
@@ -482,7 +523,7 @@ class Run:
 
     scenario: Scenario
     seed: int
-    incidents: list[tuple[datetime, str]]
+    incidents: Arrivals
     resolve: CachedResolver
     people: _Responders
 
@@ -493,7 +534,7 @@ class Run:
 def prepare(scenario: Scenario, seed: int = 0) -> Run:
     """Draw the arrivals for ``seed`` and precompute who is on call and who is available."""
     rng = random.Random(seed)
-    incidents = arrivals(scenario, rng)
+    incidents = draw_arrivals(scenario, rng)
     horizon = scenario.end + timedelta(days=2)  # escalations that start near the end run past it
     resolve = CachedResolver(
         scenario.schedules, scenario.active_user_ids, scenario.start - timedelta(days=1), horizon
@@ -503,12 +544,11 @@ def prepare(scenario: Scenario, seed: int = 0) -> Run:
 
 
 def run_part(
-    run: Run, numbers: list[int], progress: Callable[[float], None] | None = None
+    run: Run, numbers: Sequence[int], progress: Callable[[float], None] | None = None
 ) -> SimulationReport:
     """The event loop over the incidents numbered ``numbers`` (a part from :func:`split`, in time order)."""
     report = run.new_report()
-    incidents = [run.incidents[i] for i in numbers]
-    run_events(incidents, run.scenario, run.seed, run.resolve, run.people, report, progress, numbers)
+    run_events(run, numbers, report, progress)
     return report
 
 
@@ -519,7 +559,7 @@ def finish(run: Run, report: SimulationReport) -> SimulationReport:
     return report
 
 
-def split(count: int, workers: int) -> list[list[int]]:
+def split(count: int, workers: int) -> list[range]:
     """Incident numbers per worker, interleaved so every part spans the whole period (and the progress
     of part 0 stands for all of them). One part for small runs, where splitting costs more than it saves.
 
@@ -528,8 +568,8 @@ def split(count: int, workers: int) -> list[list[int]]:
     (:meth:`SimulationReport.merge`), they equal the single-part report.
     """
     if workers <= 1 or count < 2_000:
-        return [list(range(count))]
-    return [list(range(k, count, workers)) for k in range(workers)]
+        return [range(count)]
+    return [range(k, count, workers) for k in range(workers)]
 
 
 def simulate(
@@ -542,33 +582,46 @@ def simulate(
     garbage collector off).
     """
     run = prepare(scenario, seed)
-    return finish(run, run_part(run, list(range(len(run.incidents))), progress))
+    return finish(run, run_part(run, range(len(run.incidents)), progress))
+
+
+def _count_severities(arrivals: Arrivals, numbers: Sequence[int], into: dict[str, int]) -> None:
+    """Add the part's incidents per severity to ``into``, severities in order of first arrival."""
+    codes = arrivals.codes
+    if isinstance(numbers, range):
+        part = codes[numbers.start : numbers.stop : numbers.step]
+    else:
+        part = array("H", (codes[i] for i in numbers))
+    firsts = []
+    for code in range(len(arrivals.severities)):
+        if code in part:
+            firsts.append((part.index(code), code))
+    for _, code in sorted(firsts):
+        sev = arrivals.severities[code]
+        into[sev] = into.get(sev, 0) + part.count(code)
 
 
 def run_events(
-    incidents: list[tuple[datetime, str]],
-    scenario: Scenario,
-    seed: int,
-    resolve: esc.Resolver,
-    people: _Responders,
+    run: Run,
+    numbers: Sequence[int],
     report: SimulationReport,
-    progress: Callable[[float], None] | None,
-    numbers: Iterable[int] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> None:
-    """The discrete-event loop proper (separate so the benchmark can time it, and so a run can be split
-    into independent parts). ``incidents`` must be in time order; ``numbers`` are their incident numbers
-    in the whole run (default 0, 1, 2, …), which key the responder draws."""
-    nums = list(range(len(incidents))) if numbers is None else list(numbers)
-    # Arrivals are already sorted: they are merged in from a cursor, so the heap only holds the few
-    # hundred pending timeouts and acknowledgements, not every future incident. Heap entries are
-    # (instant, kind, seq, incident, detail): at the same instant a timeout (_DUE) comes before an
-    # acknowledgement (_ACK), as in a drill, and otherwise first in, first out.
+    """The discrete-event loop proper: the incidents numbered ``numbers`` (in time order; their numbers in
+    the whole run key the responder draws), added to ``report``.
+
+    Only incidents still escalating are held (``live``: policy, escalation state, draw root, earliest
+    acknowledgement queued, start); a finished incident leaves nothing behind but its share of the
+    report's counts. Arrivals are merged in from a cursor, so the heap only holds the pending timeouts and
+    acknowledgements. Heap entries are ``(instant, kind, seq, incident, detail)``: at the same instant a
+    timeout (_DUE) comes before an acknowledgement (_ACK), as in a drill, and otherwise first in, first out.
+    """
+    scenario, resolve, people, arrivals = run.scenario, run.resolve, run.people, run.incidents
     heap: list[tuple[datetime, int, int, int, Any]] = []
+    live: dict[int, list[Any]] = {}
     seq = 0
-    plans: list[Policy | None] = [scenario.policy_by_severity.get(sev) for _, sev in incidents]
-    states: list[esc.EscalationState | None] = [None] * len(incidents)
-    roots: list[int] = [0] * len(incidents)
-    first_ack: list[datetime | None] = [None] * len(incidents)  # earliest acknowledgement already queued
+    origin, offsets, codes = arrivals.origin, arrivals.offsets, arrivals.codes
+    plan_of = [scenario.policy_by_severity.get(sev) for sev in arrivals.severities]
     pages = report.pages
     night_pages = report.night_pages
     nobody = report.nobody_incidents
@@ -576,42 +629,43 @@ def run_events(
     by_policy = report.exhausted_by_policy
     acked_at = report.acked_at_layer
     span = (scenario.end - scenario.start).total_seconds() or 1.0
-    every = max(1, len(incidents) // 200)
+    total = len(numbers)
+    every = max(1, total // 200)
     pop, push = heapq.heappop, heapq.heappush
     begin, fire, acknowledge = esc.begin, esc.fire, esc.acknowledge
     # (policy, position, paged users) -> per user: id, then _Responders.profile
     crews: dict[tuple[str, int, tuple[str, ...]], tuple[tuple[Any, ...], ...]] = {}
     bisect, sqrt, log, cos, exp = bisect_right, math.sqrt, math.log, math.cos, math.exp
-    minute, micro = timedelta(minutes=1), timedelta(microseconds=1)
-    seed_root = _mix(seed & _M64)
-    total = len(incidents)
+    minute, micro = timedelta(minutes=1), _MICRO
+    seed_root = _mix(run.seed & _M64)
     cursor = 0
-    steps = acked = acked_late = exhausted = 0
-    for _, sev in incidents:
-        report.by_severity[sev] = report.by_severity.get(sev, 0) + 1
+    steps = acked = acked_late = exhausted = not_paged = 0
+    _count_severities(arrivals, numbers, report.by_severity)
     report.incidents += total
+    arriving = origin + micro * offsets[numbers[0]] if total else None
     while True:
-        if cursor < total and (not heap or incidents[cursor][0] <= heap[0][0]):
-            n = cursor
+        if arriving is not None and (not heap or arriving <= heap[0][0]):
+            n = numbers[cursor]
+            now = arriving
             cursor += 1
-            now = incidents[n][0]
-            plan = plans[n]
+            arriving = origin + micro * offsets[numbers[cursor]] if cursor < total else None
             if progress is not None and cursor % every == 0:
                 progress(min(1.0, (now - scenario.start).total_seconds() / span))
+            plan = plan_of[codes[n]]
             if plan is None:
-                report.not_paged += 1
+                not_paged += 1
                 continue
-            x = (seed_root ^ nums[n]) + 0x9E3779B97F4A7C15 & _M64  # incident_key(seed, nums[n]), inlined
+            x = (seed_root ^ n) + 0x9E3779B97F4A7C15 & _M64  # incident_key(seed, n), inlined
             x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
             x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
-            roots[n] = x ^ x >> 31
+            inc = live[n] = [plan, None, x ^ x >> 31, None, now]
             outcome = begin(plan, now, resolve)
         elif heap:
             now, kind, _, n, detail = pop(heap)
-            plan = plans[n]
-            state = states[n]
-            if plan is None or state is None:
-                continue
+            inc = live.get(n)  # type: ignore[assignment]
+            if inc is None:
+                continue  # finished: a timeout or acknowledgement that no longer matters
+            plan, state = inc[0], inc[1]
             if kind == _DUE:
                 if state.generation != detail or state.state != "paging":
                     continue
@@ -626,12 +680,12 @@ def run_events(
                     acked_late += 1
                 layer = state.step + 1
                 acked_at[layer] = acked_at.get(layer, 0) + 1
-                tta.append((now - incidents[n][0]).total_seconds())
+                tta.append((now - inc[4]).total_seconds())
         else:
             break
         steps += 1
         new = outcome.state
-        states[n] = new
+        inc[1] = new
         ts: float | None = None
         for ev in outcome.events:
             page = ev.page
@@ -645,7 +699,7 @@ def run_events(
                     )
                 if ts is None:
                     ts = now.timestamp()
-                root = roots[n]
+                root = inc[2]
                 draw = page.round << 40 | position << 24
                 for uid, prob, median, sigma, person, night_edges, away_edges in crew:
                     pages[uid] = pages.get(uid, 0) + 1
@@ -671,9 +725,9 @@ def run_events(
                         when = now + micro * whole
                     else:
                         when = now + minute * delay
-                    earliest = first_ack[n]
+                    earliest = inc[3]
                     if earliest is None or when < earliest:  # a later ack could only ever be discarded
-                        first_ack[n] = when
+                        inc[3] = when
                         push(heap, (when, _ACK, seq, n, uid))
                         seq += 1
             elif ev.kind == "nobody_on_call":
@@ -683,17 +737,22 @@ def run_events(
                 exhausted += 1
                 by_policy[plan.id] = by_policy.get(plan.id, 0) + 1
                 if len(report.exhausted_examples) < 10:
-                    report.exhausted_examples.append((incidents[n][0], plan.id))
-        due = new.due_at
-        if due is not None and new.state == "paging":
-            earliest = first_ack[n]
-            if earliest is None or due <= earliest:  # an earlier acknowledgement makes the timeout moot
-                push(heap, (due, _DUE, seq, n, new.generation))
-                seq += 1
+                    report.exhausted_examples.append((inc[4], plan.id))
+        st = new.state
+        if st == "paging":
+            due = new.due_at
+            if due is not None:
+                earliest = inc[3]
+                if earliest is None or due <= earliest:  # an earlier acknowledgement makes it moot
+                    push(heap, (due, _DUE, seq, n, new.generation))
+                    seq += 1
+        elif st != "exhausted" or inc[3] is None:
+            del live[n]  # nothing can happen to it any more: only its counts remain
     report.engine_steps += steps
     report.acknowledged += acked
     report.acked_after_exhaustion += acked_late
     report.exhausted += exhausted
+    report.not_paged += not_paged
     if progress is not None:
         progress(1.0)
 

@@ -19,8 +19,10 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "DST_WORDS",
@@ -67,6 +69,8 @@ def validate_timezone(name: str) -> ZoneInfo:
             f"unknown timezone {name!r}: use an IANA region name such as 'America/New_York' or 'UTC', "
             "not an abbreviation"
         )
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # on first use: zoneinfo loads sysconfig
+
     try:
         tz = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):

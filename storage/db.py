@@ -29,24 +29,23 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import monotonic
 from engine.errors import DomainError
+from storage.db_url import is_url
 from storage.errors import DatabaseError
 from storage.migrations import migrate as apply_migrations
-from storage.postgres import PgDatabase, is_url
 
-log = logging.getLogger("oncall.db")
+if TYPE_CHECKING:
+    import sqlite_utils
+
 
 BUSY_TIMEOUT_MS = 15_000
 FILE_MODE = 0o600
@@ -127,18 +126,20 @@ def _log_once(path: str, exc: DomainError) -> None:
         if last is not None and now - last < LOG_REPEAT_S:
             return
         _logged_at[key] = now
-    log.error("%s: %s", exc.code, exc.message)
+    import logging  # only when there is something to log: not on every command's start-up
+
+    logging.getLogger("oncall.db").error("%s: %s", exc.code, exc.message)
 
 
 def _data_dir() -> Path:
-    import platformdirs
+    from storage.user_dirs import user_data_dir  # platformdirs' answer, without its imports
 
-    return Path(platformdirs.user_data_dir("oncall", appauthor=False))
+    return Path(user_data_dir("oncall"))
 
 
 def default_db_path() -> Path | str:
-    """``--db`` wins, then ``ONCALL_DB``, then the user data directory (platformdirs). A PostgreSQL URL
-    (``postgresql://…``) is returned as the string it is."""
+    """``--db`` wins, then ``ONCALL_DB``, then the user data directory (XDG, as platformdirs answers). A
+    PostgreSQL URL (``postgresql://…``) is returned as the string it is."""
     env = os.environ.get("ONCALL_DB")
     if env:
         return env if is_url(env) else Path(env).expanduser()
@@ -275,6 +276,65 @@ class FileIdentity:
             _log_once(self.path, DatabaseGone(self.path))
 
 
+class _WriteTurns:
+    """First come, first served among this process's connections to one file, before ``BEGIN IMMEDIATE``.
+
+    SQLite's busy handler polls (sleeps of 1 ms up to 100 ms): a connection that commits and at once begins
+    again (the API's group-commit writer under a storm) wins nearly every time, and the engine's delivery
+    waiting on another connection starved (pages arrived seconds late in bench/ingest.py). Here a writer
+    takes a ticket and waits its turn on a condition, so in-process writers alternate in arrival order;
+    other processes still meet in SQLite's lock. A thread already holding a turn (a second connection
+    written inside a first one's transaction) does not wait for itself: SQLite decides, as before. A turn
+    not granted within the busy timeout is given up and SQLite decides too (never a deadlock here).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next = 0
+        self._serving = 0
+        self._abandoned: set[int] = set()
+        self._holder: int | None = None
+
+    def enter(self) -> int | None:
+        """Wait for this thread's turn; the ticket to pass to :meth:`leave`, or None (no turn taken)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._holder == me:
+                return None
+            ticket = self._next
+            self._next += 1
+            if self._serving != ticket:
+                granted = self._cond.wait_for(lambda: self._serving == ticket, BUSY_TIMEOUT_MS / 1000)
+                if not granted:
+                    self._abandoned.add(ticket)
+                    return None
+            self._holder = me
+            return ticket
+
+    def leave(self, ticket: int | None) -> None:
+        if ticket is None:
+            return
+        with self._cond:
+            self._holder = None
+            self._serving = ticket + 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
+_turns: dict[str, _WriteTurns] = {}
+_turns_lock = threading.Lock()
+
+
+def _write_turns(path: str) -> _WriteTurns:
+    with _turns_lock:
+        turns = _turns.get(path)
+        if turns is None:
+            turns = _turns[path] = _WriteTurns()
+        return turns
+
+
 class Database:
     """One connection to the database file, with the transaction helpers every service uses.
 
@@ -305,6 +365,8 @@ class Database:
         self._reopen = False  # reconnect before the next write (SQLite opened the file read-only)
         self.lock = threading.RLock()
         on_disk = self.path not in (":memory:", "")
+        # In-process writers to this file take turns (see _WriteTurns); ":memory:" is one connection's own.
+        self._turns = _write_turns(os.path.realpath(self.path)) if on_disk else None
         if on_disk:
             p = Path(self.path)
             if p.is_dir():
@@ -329,7 +391,8 @@ class Database:
                 identity.lose()
             self.file = identity or here
             self._reopen = not _writable(self.path)
-        self.utils = sqlite_utils.Database(self.conn)
+        self._utils: sqlite_utils.Database | None = None
+        self._savepoints = 0
         if migrate:
             try:
                 apply_migrations(self)
@@ -364,12 +427,23 @@ class Database:
         self.check_file()
         old = self.conn
         self.conn = self._connect()
-        self.utils.conn = self.conn  # the same wrapper: callers may hold it across a write()
+        if self._utils is not None:
+            self._utils.conn = self.conn  # the same wrapper: callers may hold it across a write()
         try:
             old.close()
         except sqlite3.Error:
             pass
         self._reopen = not _writable(self.path)
+
+    @property
+    def utils(self) -> sqlite_utils.Database:
+        """sqlite-utils' wrapper of the connection, for migrations (sqlite-utils imported on first use: an
+        up-to-date database never needs it)."""
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils
 
     def set_pragma(self, name: str, value: int | str) -> None:
         """Set a connection pragma that survives a reconnect (e.g. ``cache_size``)."""
@@ -382,6 +456,20 @@ class Database:
         ``stat``). A no-op for ``:memory:``."""
         if self.file is not None:
             self.file.check()
+
+    def follow_permissions(self) -> None:
+        """Reconnect before the next write if this process may no longer write the file: a long-lived
+        writer connection (the API's group commit) would otherwise go on writing a file made read-only,
+        since SQLite decides read-only at open. One ``access`` call."""
+        with self.lock:
+            if not self.conn.in_transaction and not _writable(self.path):
+                self._reopen = True
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection (a group commit checks that a request's
+        failure did not end the batch's transaction: SQLite rolls back on some errors by itself)."""
+        return self.conn.in_transaction
 
     @property
     def gone(self) -> bool:
@@ -400,31 +488,60 @@ class Database:
         """
         with self.lock:
             if self.conn.in_transaction:
-                with self.utils.atomic():
-                    yield self
-                return
-            self.check_file()
-            try:
-                if self._reopen:
-                    self._reconnect()
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self._rollback()
-                unavailable = self._unavailable(exc)
-                if unavailable is not None:
-                    raise unavailable from exc
-                raise
-            try:
-                yield self
-                self.check_file()
-                self.conn.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if isinstance(exc, sqlite3.Error):
+                try:
+                    with self._savepoint():
+                        yield self
+                except sqlite3.Error as exc:
+                    # A savepoint (a request of a group commit): the same domain errors as a transaction.
                     mapped = self._unavailable(exc)
                     if mapped is not None:
                         raise mapped from exc
-                raise
+                    raise
+                return
+            self.check_file()
+            turn = self._turns.enter() if self._turns is not None else None
+            try:
+                try:
+                    if self._reopen:
+                        self._reconnect()
+                    self.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    unavailable = self._unavailable(exc)
+                    if unavailable is not None:
+                        raise unavailable from exc
+                    raise
+                try:
+                    yield self
+                    self.check_file()
+                    self.conn.execute("COMMIT")
+                except BaseException as exc:
+                    self._rollback()
+                    if isinstance(exc, sqlite3.Error):
+                        mapped = self._unavailable(exc)
+                        if mapped is not None:
+                            raise mapped from exc
+                    raise
+            finally:
+                if self._turns is not None:
+                    self._turns.leave(turn)
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A nested write: a savepoint, rolled back to (and released) if the block raises, unless the
+        error already ended the whole transaction (a ``RAISE(ROLLBACK)`` trigger)."""
+        self._savepoints += 1
+        name = f"oncall_{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
     def _rollback(self) -> None:
         """Leave no transaction open: roll back, or start over on a new connection if that fails."""
@@ -483,12 +600,9 @@ class Database:
             return self.conn.executemany(sql, rows).rowcount
 
     def table_names(self) -> list[str]:
-        """The database's tables."""
-        return list(self.utils.table_names())
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.conn.in_transaction
+        """The database's tables (without loading sqlite-utils)."""
+        with self.lock:
+            return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         with self.lock:
@@ -536,5 +650,7 @@ def open_db(path: str | Path | None = None, **kwargs: Any) -> Database:
     same methods); typed as :class:`Database` so callers need not know which backend they hold."""
     where = path if path is not None else default_db_path()
     if is_url(where):
+        from storage.postgres import PgDatabase  # psycopg loads only for a PostgreSQL database
+
         return PgDatabase(str(where), **kwargs)  # type: ignore[return-value]
     return Database(where, **kwargs)

@@ -2,6 +2,10 @@
 the same functions on PostgreSQL (each statement rewritten by :func:`storage.dialect.ddl_to_postgres`; the
 applied ones recorded in ``_oncall_migrations``).
 
+Opening a database that is up to date (every open but the first after an upgrade) reads the applied names
+with one query and imports nothing more: sqlite-utils (tens of milliseconds to import) loads only when a
+migration is pending, so a command such as ``oncall ack 1`` does not pay for it (issue 17).
+
 Append new migrations at the end; never edit one that has shipped. A database that records a migration this
 version does not know was written by a newer oncall: it is refused and left untouched.
 
@@ -11,15 +15,19 @@ times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.dialect import ddl_to_postgres
 from storage.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
 
 
 class Database(Protocol):
@@ -57,7 +65,38 @@ def _dialect(db: Any) -> str:
     return getattr(db, "dialect", "sqlite")
 
 
-MIGRATIONS = Migrations("oncall")
+MIGRATION_SET = "oncall"
+"""The ``migration_set`` of our rows in sqlite-utils' ``_sqlite_migrations`` table."""
+
+_STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = []
+
+
+def _migration(
+    name: str,
+) -> Callable[[Callable[[sqlite_utils.Database], None]], Callable[[sqlite_utils.Database], None]]:
+    """Register the decorated function as the migration ``name`` (in the order of this file)."""
+
+    def add(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+        _STEPS.append((name, fn))
+        return fn
+
+    return add
+
+
+def migration_names() -> list[str]:
+    """Every migration this version knows, oldest first."""
+    return [name for name, _ in _STEPS]
+
+
+@cache
+def migrations() -> Migrations:
+    """sqlite-utils' ``Migrations`` holding every step (sqlite-utils imported now, on first use)."""
+    from sqlite_utils.migrations import Migrations
+
+    steps = Migrations(MIGRATION_SET)
+    for name, fn in _STEPS:
+        steps(name=name)(fn)
+    return steps
 
 
 def _run(db: sqlite_utils.Database | _PgSchema, statements: list[str]) -> None:
@@ -65,7 +104,7 @@ def _run(db: sqlite_utils.Database | _PgSchema, statements: list[str]) -> None:
         db.execute(stmt)
 
 
-@MIGRATIONS(name="0001_initial")
+@_migration("0001_initial")
 def m0001_initial(db: sqlite_utils.Database | _PgSchema) -> None:
     _run(
         db,
@@ -296,7 +335,7 @@ def m0001_initial(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0002_engine")
+@_migration("0002_engine")
 def m0002_engine(db: sqlite_utils.Database | _PgSchema) -> None:
     """The escalation engine's extra state: passes over the layers (``round``, part of the idempotency
     key), who acknowledged (for re-page reminders), the snapshot's fingerprint and the last live-policy
@@ -318,7 +357,7 @@ def m0002_engine(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0003_sync")
+@_migration("0003_sync")
 def m0003_sync(db: sqlite_utils.Database | _PgSchema) -> None:
     """Sync with a remote Scaling organisation (storage/sync, docs/SYNC.md): the link (base URL only; the
     API key lives in a 0600 file or the OS keyring, never here), the outbox of local changes waiting to be
@@ -379,7 +418,7 @@ def m0003_sync(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0004_sync_uncertain")
+@_migration("0004_sync_uncertain")
 def m0004_sync_uncertain(db: sqlite_utils.Database | _PgSchema) -> None:
     """Sync never takes someone else's object as its own (docs/SYNC.md): a create whose outcome is unknown
     and that cannot be proven ours waits as ``uncertain`` for the user, with its send window (the earliest
@@ -431,7 +470,7 @@ def m0004_sync_uncertain(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0005_contact_methods_set_via")
+@_migration("0005_contact_methods_set_via")
 def m0005_contact_methods_set_via(db: sqlite_utils.Database | _PgSchema) -> None:
     """Who last set a contact method's address: ``operator`` (the CLI or the console) or ``api_key`` (the
     HTTP API). Rows from before this migration keep NULL, "unknown": delivery treats them as set through
@@ -440,7 +479,7 @@ def m0005_contact_methods_set_via(db: sqlite_utils.Database | _PgSchema) -> None
     _run(db, ["ALTER TABLE contact_methods ADD COLUMN address_set_via TEXT"])
 
 
-@MIGRATIONS(name="0006_clock")
+@_migration("0006_clock")
 def m0006_clock(db: sqlite_utils.Database | _PgSchema) -> None:
     """The database's clock (storage/db_clock.py): ``wall``, or ``scaled`` with its speed, its anchor
     (clock instant = wall instant, epoch ms) and the latest clock instant handed out with the wall time
@@ -466,7 +505,7 @@ def m0006_clock(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0007_timers")
+@_migration("0007_timers")
 def m0007_timers(db: sqlite_utils.Database | _PgSchema) -> None:
     """Engine timers other than escalation steps (heartbeats, maintenance-window ends, notification-rule
     steps, shift reminders): one row per ``(kind, subject_id)`` with its due time (epoch ms) and a
@@ -491,7 +530,7 @@ def m0007_timers(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0008_drop_sync_lease")
+@_migration("0008_drop_sync_lease")
 def m0008_drop_sync_lease(db: sqlite_utils.Database | _PgSchema) -> None:
     """``sync_lease`` (0003) was never used: each organisation's push lease is a row of the fenced
     leases (``engine_lease`` row ``push:<org>``, storage/lease.py). Nothing reads or writes the table, so it
@@ -499,7 +538,7 @@ def m0008_drop_sync_lease(db: sqlite_utils.Database | _PgSchema) -> None:
     _run(db, ["DROP TABLE IF EXISTS sync_lease"])
 
 
-@MIGRATIONS(name="0009_integrations_alerts")
+@_migration("0009_integrations_alerts")
 def m0009_integrations_alerts(db: sqlite_utils.Database | _PgSchema) -> None:
     """Alerts in (docs/ALERTS.md): inbound integrations (a kind, a hashed URL token, a default routing and
     ordered selectors), the alerts they receive, one ``alert_groups`` row per incident opened by alerts (the
@@ -586,7 +625,7 @@ def m0009_integrations_alerts(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0010_heartbeats")
+@_migration("0010_heartbeats")
 def m0010_heartbeats(db: sqlite_utils.Database | _PgSchema) -> None:
     """Heartbeat monitors (dead man's switches, docs/ALERTS.md "Heartbeats"): a ping token stored only as
     its SHA-256 hash, the interval and grace in minutes, the latest ping, and the incident a missed
@@ -621,7 +660,7 @@ def m0010_heartbeats(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0011_contact_channels")
+@_migration("0011_contact_channels")
 def m0011_contact_channels(db: sqlite_utils.Database | _PgSchema) -> None:
     """The ``apprise`` channel, acknowledge links and the per-contact-method rate limit (docs/PAGES.md).
 
@@ -670,6 +709,8 @@ def m0011_contact_channels(db: sqlite_utils.Database | _PgSchema) -> None:
             )""",
         ],
     )
+    import secrets  # here, not at the top: opening a database must not import it (docs/PERFORMANCE.md)
+
     db.execute("INSERT INTO page_link_keys (id, secret) VALUES (1, ?)", (secrets.token_hex(32),))
     _run(
         db,
@@ -691,7 +732,7 @@ def m0011_contact_channels(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0012_notification_rules")
+@_migration("0012_notification_rules")
 def m0012_notification_rules(db: sqlite_utils.Database | _PgSchema) -> None:
     """Personal notification rules and shift reminders (docs/PAGES.md).
 
@@ -742,7 +783,7 @@ def m0012_notification_rules(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0013_calendar_feeds")
+@_migration("0013_calendar_feeds")
 def m0013_calendar_feeds(db: sqlite_utils.Database | _PgSchema) -> None:
     """Secret, revocable calendar feed URLs (engine/service/calendars.py): one row per feed of a schedule's
     shifts, or of one person's shifts on it (``user_id``). Only the token's SHA-256 is kept; a revoked feed
@@ -765,7 +806,7 @@ def m0013_calendar_feeds(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
-@MIGRATIONS(name="0014_notices")
+@_migration("0014_notices")
 def m0014_notices(db: sqlite_utils.Database | _PgSchema) -> None:
     """Messages to people that belong to no incident (shift reminders), delivered by the same delivery
     loop as pages (engine/runtime/delivery.py, docs/PAGES.md "Shift reminders").
@@ -815,24 +856,138 @@ def m0014_notices(db: sqlite_utils.Database | _PgSchema) -> None:
     )
 
 
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _applied(conn: sqlite3.Connection) -> list[str]:
+    """The names of our applied migrations, in the order they were applied."""
+    rows = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid", (MIGRATION_SET,)
+    )
+    return [row[0] for row in rows]
+
+
+@_migration("0015_history_indexes")
+def m0015_history_indexes(db: sqlite_utils.Database | _PgSchema) -> None:
+    """Nothing on a live path grows with history (issue 17, docs/PERFORMANCE.md "History growth").
+
+    * Indexes whose reads cost the live rows, not the resolved history: ``incidents_open`` (partial, only
+      incidents not resolved: the open-only list newest first, the pull's open remote ids),
+      ``incidents_open_policy`` (partial: a policy's open incidents), ``incidents_org_status_created``
+      (a status-filtered list newest first stops at its limit; it replaces ``incidents_org_status``, its
+      prefix), ``escalations_live`` (partial: escalations not stopped), ``alerts_open_key`` (an
+      integration's alerts of a dedup key that opened or joined an incident, newest last by rowid; it
+      replaces ``alerts_key``),
+      ``alerts_org_seen`` and ``alerts_integration_seen`` (the alert lists newest first), ``outbox_folded``
+      (partial: the pages folded into a summary page).
+    * Policy snapshots are stored once by content: ``policy_snapshots`` (``hash``: the first 32 hex digits
+      of the SHA-256 of the snapshot's JSON text, ``snapshot``: that text, ``policy_hash``: the policy's
+      fingerprint, a function of the same content) and ``escalations.snapshot_hash`` naming it;
+      ``escalations.policy_snapshot`` and ``escalations.policy_hash`` are dropped after existing rows are
+      moved (thousands of escalations on one policy share one row, where each held ~0.5-1 kB).
+
+    Plain DDL (``CREATE INDEX … WHERE``, ``ALTER TABLE … DROP COLUMN``) that PostgreSQL reads too; the
+    hashing is done here in Python, in batches.
+    """
+    _run(
+        db,
+        [
+            "CREATE INDEX incidents_open ON incidents(org_id, created_at DESC, id DESC) "
+            "WHERE status != 'resolved'",
+            "CREATE INDEX incidents_open_policy ON incidents(escalation_policy_id) WHERE status != 'resolved'",
+            "CREATE INDEX incidents_org_status_created ON incidents(org_id, status, created_at DESC, id DESC)",
+            "DROP INDEX incidents_org_status",
+            "CREATE INDEX escalations_live ON escalations(incident_id) WHERE state != 'stopped'",
+            "CREATE INDEX alerts_open_key ON alerts(integration_id, dedup_key) WHERE incident_id IS NOT NULL",
+            "DROP INDEX alerts_key",
+            "CREATE INDEX outbox_folded ON outbox(folded_into) WHERE folded_into IS NOT NULL",
+            "CREATE INDEX alerts_org_seen ON alerts(org_id, last_seen DESC, id)",
+            "CREATE INDEX alerts_integration_seen ON alerts(integration_id, last_seen DESC, id)",
+            """CREATE TABLE policy_snapshots (
+                hash TEXT PRIMARY KEY,
+                snapshot TEXT NOT NULL,
+                policy_hash TEXT
+            )""",
+            "ALTER TABLE escalations ADD COLUMN snapshot_hash TEXT REFERENCES policy_snapshots(hash)",
+        ],
+    )
+    _share_snapshots(db)
+    _run(
+        db,
+        [
+            "ALTER TABLE escalations DROP COLUMN policy_snapshot",
+            "ALTER TABLE escalations DROP COLUMN policy_hash",
+        ],
+    )
+
+
+def snapshot_hash(snapshot: str) -> str:
+    """The key a policy snapshot's JSON text is stored under in ``policy_snapshots``: the first 32 hex
+    digits (128 bits) of its SHA-256."""
+    return hashlib.sha256(snapshot.encode()).hexdigest()[:32]
+
+
+def _share_snapshots(db: sqlite_utils.Database | _PgSchema, batch: int = 5000) -> None:
+    """Move every ``escalations.policy_snapshot`` (with its ``policy_hash``) into ``policy_snapshots``
+    (once per content) and point the row at it; walks the table by primary key in batches."""
+    known: set[str] = set()
+    after = ""
+    while True:
+        rows = db.execute(
+            "SELECT incident_id, policy_snapshot, policy_hash FROM escalations WHERE incident_id > ? "
+            "ORDER BY incident_id LIMIT ?",
+            (after, batch),
+        )
+        rows = list(rows)
+        if not rows:
+            return
+        updates = []
+        for incident_id, text, fingerprint in rows:
+            key = snapshot_hash(text)
+            if key not in known:
+                db.execute(
+                    "INSERT INTO policy_snapshots (hash, snapshot, policy_hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT (hash) DO NOTHING",
+                    (key, text, fingerprint),
+                )
+                known.add(key)
+            updates.append((key, incident_id))
+        update = "UPDATE escalations SET snapshot_hash = ? WHERE incident_id = ?"
+        if isinstance(db, _PgSchema):
+            for params in updates:
+                db.execute(update, params)
+        else:
+            db.conn.executemany(update, updates)
+        after = rows[-1][0]
+
+
 def migrate(database: Database) -> None:
     """Apply pending migrations in one write transaction (``BEGIN IMMEDIATE`` on SQLite, the write lock on
-    PostgreSQL: safe when processes race). A database that records a migration we do not know is refused
-    untouched, and so is one holding other tables but no ``orgs``."""
+    PostgreSQL: safe when processes race). Raises :class:`storage.errors.DatabaseError` for a database
+    written by a newer oncall (unknown migrations) or one that is not ours, changing nothing. Nothing
+    pending on SQLite: one query, no sqlite-utils."""
     if _dialect(database) == "postgresql":
         _migrate_postgres(database)
         return
-    db = database.utils  # type: ignore[attr-defined]
+    conn: sqlite3.Connection = database.conn  # type: ignore[attr-defined]
     with database.write():
-        known = {m.name for m in MIGRATIONS._migrations}
-        if "_sqlite_migrations" in db.table_names():
-            applied = {m.name for m in MIGRATIONS.applied(db)}
-            _refuse_newer(database, applied - known)
-        elif db.table_names():
-            tables = set(db.table_names())
-            if "orgs" not in tables:
-                raise DatabaseError(f"{database.path} is a SQLite file but not an oncall database")
-        MIGRATIONS.apply(db)
+        known = set(migration_names())
+        tables = _table_names(conn)
+        if "_sqlite_migrations" in tables:
+            applied = set(_applied(conn))
+            newer = sorted(applied - known)
+            if newer:
+                raise DatabaseError(
+                    f"{database.path} was written by a newer version of oncall "
+                    f"(unknown migrations: {', '.join(newer)}); upgrade oncall to open it. "
+                    "The file was not changed."
+                )
+            if known <= applied:
+                return
+        elif tables and "orgs" not in tables:
+            raise DatabaseError(f"{database.path} is a SQLite file but not an oncall database")
+        migrations().apply(database.utils)  # type: ignore[attr-defined]
 
 
 def _refuse_newer(database: Database, newer: set[str]) -> None:
@@ -862,7 +1017,7 @@ def _migrate_postgres(database: Database) -> None:
     with database.write():
         tables = set(database.table_names())
         applied = set(_pg_applied(database))
-        known = [m.name for m in MIGRATIONS._migrations]
+        known = migration_names()
         if PG_MIGRATIONS_TABLE in tables:
             _refuse_newer(database, applied - set(known))
         elif tables - {"_oncall_changes"}:
@@ -877,18 +1032,22 @@ def _migrate_postgres(database: Database) -> None:
         )
         database.execute("INSERT INTO _oncall_changes (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING")
         schema = _PgSchema(database)
-        for migration in MIGRATIONS._migrations:
-            if migration.name in applied:
+        for name, fn in _STEPS:
+            if name in applied:
                 continue
-            migration.fn(schema)  # type: ignore[arg-type]
+            fn(schema)  # type: ignore[arg-type]
             database.execute(
                 f"INSERT INTO {PG_MIGRATIONS_TABLE} (migration_set, name, applied_at) "
                 "VALUES (?, ?, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'))",
-                ("oncall", migration.name),
+                (MIGRATION_SET, name),
             )
 
 
 def schema_version(database: Database) -> list[str]:
+    """The names of the migrations applied to ``database``, in the order they were applied."""
     if _dialect(database) == "postgresql":
         return _pg_applied(database)
-    return [m.name for m in MIGRATIONS.applied(database.utils)]  # type: ignore[attr-defined]
+    conn: sqlite3.Connection = database.conn  # type: ignore[attr-defined]
+    if "_sqlite_migrations" not in _table_names(conn):
+        return []
+    return _applied(conn)

@@ -6,7 +6,7 @@ connection that ``LISTEN``s on that channel and calls ``on_change`` once per bur
 incident created by ``oncall serve`` on another host wakes the engine holding the lease at once, instead
 of at its next poll. A lost connection is reopened (with a short back-off) and followed by one
 ``on_change``, since notifications sent meanwhile were missed. On SQLite there is no listener
-(:func:`listener_for` returns None): the runner polls ``PRAGMA data_version``.
+(:class:`ListenSource` is the engine runner's wake source there): the runner polls ``PRAGMA data_version``.
 """
 
 from __future__ import annotations
@@ -82,8 +82,24 @@ class ChangeListener:
             log.exception("change listener callback failed")
 
 
-def listener_for(db: Any, on_change: Callable[[], None]) -> ChangeListener | None:
-    """A started :class:`ChangeListener` for a PostgreSQL ``db``; None for SQLite (it polls instead)."""
-    if getattr(db, "dialect", "sqlite") != "postgresql":
-        return None
-    return ChangeListener(db.url, on_change).start()
+class ListenSource:
+    """The engine runner's wake source on PostgreSQL (:class:`engine.runtime.runner.WakeSource`): a push
+    source, never polled (``poll_every = None``); a :class:`ChangeListener` calls ``wake`` once per burst of
+    other processes' commits."""
+
+    poll_every: float | None = None
+
+    def __init__(self, db: Any) -> None:
+        self.url: str = db.url
+        self.listener: ChangeListener | None = None
+
+    def open(self, wake: Callable[[], None]) -> None:
+        self.listener = ChangeListener(self.url, wake).start()
+
+    def changed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.stop()

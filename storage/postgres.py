@@ -33,34 +33,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import pq
 from psycopg.adapt import Dumper, Loader
 
 from engine.errors import DomainError
+from storage.db_url import display_url
 from storage.dialect import to_postgres
 from storage.errors import DatabaseError
 
 WRITE_LOCK = 0x6F6E63616C6C  # "oncall": the advisory lock every write transaction takes first
 CHANNEL = "oncall_changes"
 LOCK_TIMEOUT_MS = 15_000  # the same patience as SQLite's busy timeout
-
-
-def is_url(path: object) -> bool:
-    """Whether ``path`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
-    return isinstance(path, str) and path.startswith(("postgresql://", "postgres://"))
-
-
-def display_url(url: str) -> str:
-    """``url`` without its password (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
 
 
 class PgRow:
@@ -231,6 +216,9 @@ class PgDatabase:
     @property
     def gone(self) -> bool:
         return False
+
+    def follow_permissions(self) -> None:
+        """A file's permissions (SQLite's read-only at open) have no meaning here: nothing to follow."""
 
     def set_pragma(self, name: str, value: int | str) -> None:
         """SQLite connection pragmas (``cache_size``…) have no meaning here: ignored."""

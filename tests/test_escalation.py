@@ -540,7 +540,8 @@ def test_poison_row_is_recorded_and_retried_without_blocking_others(
     pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))])
     bad, good = _incident(ctx, pid), _incident(ctx, pid)
     with db.write():
-        db.execute("UPDATE escalations SET policy_snapshot = '{not json' WHERE incident_id = ?", (bad,))
+        db.execute("INSERT INTO policy_snapshots (hash, snapshot) VALUES ('bad', '{not json')")
+        db.execute("UPDATE escalations SET snapshot_hash = 'bad' WHERE incident_id = ?", (bad,))
     clock.advance(5 * MIN)
     assert escalator.tick(db, clock.now()) == 2
     assert [p[1] for p in _pages(db, good)] == [1, 2]

@@ -43,7 +43,7 @@ def test_sigkill_mid_rules_neither_loses_nor_doubles_a_step(db_path: Path, db: D
     target = {"type": "users", "userIds": [alice]}
     pol_svc.add_layer(ctx, pid, {"position": 1, "ackTimeoutMinutes": 600, "target": target})
     rng = random.Random(int(os.environ.get("ONCALL_CRASH_SEED", "20261129")))
-    rounds = int(os.environ.get("ONCALL_RULES_KILLS", "6"))
+    rounds = int(os.environ.get("ONCALL_RULES_KILLS", "4"))
     incidents: list[str] = []
     acked: set[str] = set()
     proc = _spawn(db_path, "rules", speed)

@@ -345,3 +345,51 @@ def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> No
         "cancelledKind": "timeout",
         "repageAt": None,
     }
+
+
+def test_finished_incidents_leave_only_their_counts_behind() -> None:
+    """Memory grows with what is still escalating, not with what is finished: ten times the incidents
+    cost little more than their times to acknowledge (one float each). Holding each finished escalation's
+    state, as the loop once did, costs about seven objects an incident. Sampled during the run (the progress
+    callback), in allocated blocks."""
+    import sys
+
+    def growth(per_week: int) -> tuple[int, int]:
+        run = sim.prepare(_scenario(per_week=per_week, default=sim.Behaviour(0.9, 3.0, 10.0)), seed=2)
+        base = sys.getallocatedblocks()
+        peak = [0]
+
+        def sample(_: float) -> None:
+            peak[0] = max(peak[0], sys.getallocatedblocks() - base)
+
+        report = sim.run_part(run, range(len(run.incidents)), sample)
+        assert report.incidents == len(run.incidents) > 0.9 * per_week
+        return peak[0], report.incidents
+
+    small, n_small = growth(2_000)
+    large, n_large = growth(20_000)
+    assert (large - small) / (n_large - n_small) < 3  # blocks per incident: about 2 now, 7 before
+
+
+def test_arrivals_are_stored_compactly_and_read_back_exactly() -> None:
+    import random
+
+    scenario = _scenario(per_week=300, severity_mix=(("high", 1.0), ("low", 2.0)))
+    compact = sim.draw_arrivals(scenario, random.Random(3))
+    listed = sim.arrivals(scenario, random.Random(3))
+    assert len(compact) == len(listed) > 200
+    assert [compact[i] for i in range(len(compact))] == listed == sorted(listed)
+    assert {sev for _, sev in listed} == {"high", "low"}
+    assert all(scenario.start <= at < scenario.end and at.tzinfo is UTC for at, _ in listed)
+    assert listed[0][0].microsecond != 0  # instants keep their microseconds
+
+
+def test_the_benchmark_floor_and_simpy_peer_model_the_same_run() -> None:
+    """bench/simulate.py compares the simulation with a floor (engine decisions inlined) and a SimPy
+    peer: they are only fair if all three report the same figures."""
+    pytest.importorskip("simpy")
+    from bench import simulate as bench
+
+    figures = [bench.child(variant, 3_000, 5)["figures"] for variant in ("workload", "floor", "peer")]
+    assert figures[0]["acknowledged"] > 2_000 and figures[0]["exhausted"] > 0
+    assert figures[0] == figures[1] == figures[2]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -32,8 +32,8 @@ class _Pool(Protocol):
     def connection(self) -> AbstractContextManager[Database]: ...
 
 
-class _Engine(Protocol):
-    def poke(self) -> None: ...
+class _Writer(Protocol):
+    def call(self, work: Callable[[Database], Any]) -> Any: ...
 
 
 class Api(Protocol):
@@ -46,9 +46,7 @@ class Api(Protocol):
     @property
     def config(self) -> OperatorConfig: ...
     @property
-    def write_lock(self) -> threading.Lock: ...
-    @property
-    def engine(self) -> _Engine | None: ...
+    def writer(self) -> _Writer: ...
 
 
 log = logging.getLogger("oncall.api")
@@ -92,11 +90,10 @@ def routes(api: Api) -> list[Route]:
 
     def run(token: str, write: bool) -> Response:
         try:
-            with api.pool.connection() as db:
-                if write:
-                    with api.write_lock:
-                        view = ack_links.acknowledge(db, api.clock, api.config, token)
-                else:
+            if write:  # in the API's next group commit, which pokes the engine
+                view = api.writer.call(lambda db: ack_links.acknowledge(db, api.clock, api.config, token))
+            else:
+                with api.pool.connection() as db:
                     view = ack_links.inspect(db, api.clock, token)
         except ack_links.AlreadyDone as exc:
             return _page("Nothing to do", [exc.message], exc.status_code)
@@ -105,8 +102,6 @@ def routes(api: Api) -> list[Route]:
         except DomainError as exc:
             return _page("Not acknowledged", [exc.message], exc.status_code)
         if write:
-            if api.engine is not None:
-                api.engine.poke()
             return _page("Acknowledged", [view["message"], *_describe(view)], 200)
         if view["state"] != "ready":
             return _page("Nothing to do", [view["message"], *_describe(view)], 409)

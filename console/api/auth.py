@@ -18,6 +18,7 @@ from __future__ import annotations
 from console.api.errors import ApiError
 from engine.clock import Clock
 from engine.errors import Unauthorized
+from engine.runtime.operator_config import OperatorConfig
 from engine.service import Ctx
 from engine.service.database import Database
 from engine.service.orgs import authenticate
@@ -37,11 +38,14 @@ def bearer_token(header: str | None) -> str:
     return header[len(_SCHEME) :].strip()
 
 
-def authenticate_header(db: Database, header: str | None, clock: Clock) -> Ctx:
+def authenticate_header(
+    db: Database, header: str | None, clock: Clock, config: OperatorConfig | None = None
+) -> Ctx:
+    """The caller's Ctx (``via="api_key"``, with the server's ``config``), or 401 as the module says."""
     token = bearer_token(header)
     if not token:
         raise Unauthorized("invalid_api_key", "the API key is unknown or has been revoked")
-    return authenticate(db, token, clock)
+    return authenticate(db, token, clock, via="api_key", config=config)
 
 
 def require_admin(ctx: Ctx) -> None:

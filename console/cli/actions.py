@@ -26,10 +26,9 @@ from console.cli.main import (
 )
 from console.cli.table import print_table
 from console.cli.views import incidents_command
-from engine.drill import parse_duration
 from engine.errors import ValidationError
 from engine.model import SEVERITIES
-from engine.service import Ctx, orgs, policies
+from engine.service import Ctx, orgs
 from engine.service import incidents as incidents_svc
 
 
@@ -51,6 +50,8 @@ def _actor(ctx: Ctx) -> str:
 def snooze_minutes(text: str) -> int:
     """``DURATION`` of ``oncall snooze``: ``30m``, ``2h``, ``1h30m`` or a bare number of minutes, in whole
     minutes (the escalation's unit); 422 ``validation_error`` (exit 2) otherwise."""
+    from engine.drill import parse_duration  # the drill's rules load for ``snooze`` only
+
     delta = parse_duration(text)
     seconds = int(delta.total_seconds())
     if seconds <= 0 or seconds % 60:
@@ -77,6 +78,8 @@ def page_command(
     ctx = state.ctx()
     body: dict[str, Any] = {"title": title, "severity": severity}
     if policy is not None:
+        from engine.service import policies  # with the rotation rules: not loaded by ack or incidents
+
         body["escalationPolicyId"] = policies.find_policy(ctx, policy)["id"]
     if description is None:
         if not sys.stdin.isatty():  # piped: the description

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -37,9 +37,13 @@ from console.terminal import JSON_UNSAFE, terminal_text
 from engine.clock import MAX_SPEED, Clock
 from engine.clock import check_speed as valid_speed
 from engine.errors import DomainError
-from engine.runtime.operator_config import OperatorConfig, load_operator_config
-from engine.service import Ctx
-from engine.service.database import Database, StorageError, bind_clock, default_db_path, is_db_url, open_db
+
+if TYPE_CHECKING:  # the engine loads when a command opens the database, not for ``--help``
+    from click.shell_completion import CompletionItem
+
+    from engine.runtime.operator_config import OperatorConfig
+    from engine.service import Ctx
+    from engine.service.database import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,6 +83,8 @@ class State:
 
     @property
     def path(self) -> Path | str:
+        from engine.service.database import default_db_path
+
         return self.db_path or default_db_path()
 
     @property
@@ -86,12 +92,16 @@ class State:
         """The database's clock for ``--speed`` (:func:`engine.service.database.bind_clock`): recorded on first
         use; raises :class:`storage.db_clock.ClockModeError` when the database runs on another clock."""
         if self._clock is None:
+            from engine.service.database import bind_clock
+
             self._clock = bind_clock(self.db(), self.speed)
         return self._clock
 
     def operator_config(self) -> OperatorConfig:
         """The operator's configuration file (engine/runtime/operator_config.py), read on first use."""
         if self._config is None:
+            from engine.runtime.operator_config import load_operator_config
+
             self._config = load_operator_config()
         return self._config
 
@@ -109,6 +119,8 @@ class State:
 
     def db(self) -> Database:
         if self._db is None:
+            from engine.service.database import open_db
+
             self._db = open_db(self.path, create=self.create)
         return self._db
 
@@ -116,6 +128,7 @@ class State:
         """The acting context: the chosen (or only) organisation, as the machine's operator (whoever runs
         the CLI or the console holds the database file itself), acting as :meth:`acting_as` names, else
         as the organisation's first admin. A named person who is not a member is 404 ``not_found``."""
+        from engine.service import Ctx
         from engine.service.orgs import find_org, find_user, first_admin_id
 
         db = self.db()
@@ -188,11 +201,15 @@ def handle_errors(fn: F) -> F:
             fail(exc.message, EXIT_USAGE if exc.status_code in (400, 404, 409, 422) else EXIT_ERROR)
         except OSError as exc:
             fail(str(exc))
-        except StorageError as exc:
-            fail(f"database error: {exc}")
-        except (ValueError, OverflowError) as exc:
-            # A value no parser caught (each known one is a DomainError): still one line, not a traceback.
-            fail(str(exc) or type(exc).__name__)
+        except Exception as exc:
+            from engine.service.database import StorageError  # loaded already: the command used it
+
+            if isinstance(exc, StorageError):
+                fail(f"database error: {exc}")
+            if isinstance(exc, (ValueError, OverflowError)):
+                # A value no parser caught (each known one is a DomainError): one line, not a traceback.
+                fail(str(exc) or type(exc).__name__)
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -245,6 +262,8 @@ class DbLocation(click.ParamType):
         if isinstance(value, Path):
             return value
         text = str(value)
+        from engine.service.database import is_db_url
+
         if is_db_url(text):
             return text
         return Path(text)
@@ -329,7 +348,70 @@ AS_HELP = (
 )
 
 
-@click.group(invoke_without_command=True)
+class LazyGroup(click.Group):
+    """The root group: its commands come from :data:`console.cli.registry.COMMANDS` and a command's module is
+    imported only when that command is invoked (click's lazy-loading pattern), so ``oncall ack 1`` pays for
+    ``actions`` alone. ``--help``, completion and "did you mean" read the table's names and one-line help
+    and import nothing. A loaded command gets the global options (:func:`make_options_global`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from console.cli.registry import COMMANDS
+
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None:
+            from console.cli.registry import load
+
+            command = load(cmd_name)
+            if command is None:
+                return None
+            self.add_command(command, cmd_name)
+        _make_global(command)
+        return command
+
+    def _short_help(self, name: str, limit: int) -> str:
+        """The one-line help of ``name`` in at most ``limit`` characters, as click shortens a command's."""
+        from console.cli.registry import COMMANDS
+
+        loaded = self.commands.get(name)
+        if loaded is not None:
+            return loaded.get_short_help_str(limit)
+        return click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        hidden = {name for name, command in self.commands.items() if command.hidden}
+        names = [name for name in names if name not in hidden]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, self._short_help(name, limit)) for name in names])
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=self._short_help(name, 45))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete) and not (name in self.commands and self.commands[name].hidden)
+        ]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # suggest from the whole table, loaded or not
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @click.option(
     "--db",
     "db_path",
@@ -458,14 +540,20 @@ def make_options_global(group: click.Group) -> None:
     has none, each setting the :class:`State` as the root's option would; a command's own ``--json`` and the
     global one are the same switch. Idempotent (``main`` runs once per invocation, tests run it often)."""
     for command in group.commands.values():
-        if getattr(command, "_oncall_global", False):
-            continue
-        command.params.extend(_global_options(command))
-        if command.callback is not None and any(p.name == "as_json" for p in command.params):
-            command.callback = _json_follows_state(command.callback)
-        command._oncall_global = True  # type: ignore[attr-defined]
-        if isinstance(command, click.Group):
-            make_options_global(command)
+        _make_global(command)
+
+
+def _make_global(command: click.Command) -> None:
+    """:func:`make_options_global` for one command and its subcommands (once: it marks what it changed).
+    The root's :class:`LazyGroup` calls it for each command it loads."""
+    if getattr(command, "_oncall_global", False):
+        return
+    command.params.extend(_global_options(command))
+    if command.callback is not None and any(p.name == "as_json" for p in command.params):
+        command.callback = _json_follows_state(command.callback)
+    command._oncall_global = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        make_options_global(command)
 
 
 def _usage_line(exc: click.UsageError) -> str:
@@ -481,11 +569,7 @@ def main() -> None:
     """The ``oncall`` entry point. Whatever escapes a command, or one of its background threads, is one
     ``error:`` line (exit 1 for the command), unless ``ONCALL_DEBUG=1`` asks for the traceback. A usage
     error (unknown option or command, a bad value) is one ``error: …`` line too, exit 2."""
-    from console.cli.registry import register
-
     one_line_thread_errors()
-    register(cli)
-    make_options_global(cli)
     try:
         code = cli.main(prog_name="oncall", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # ``oncall keys``: the group's help, as before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,8 +10,10 @@ from console.cli.incident_table import INCIDENT_HEADERS, incident_rows, list_inc
 from console.cli.main import AsciiIntRange, State, echo, echo_json, handle_errors
 from console.cli.table import print_table
 from engine.model import SEVERITIES, STATUSES
-from engine.rotation import TargetResolution
-from engine.service import orgs, policies, schedules
+from engine.service import orgs
+
+if TYPE_CHECKING:
+    from engine.rotation import TargetResolution
 
 
 def _people(user_ids: list[str], names: dict[str, str]) -> str:
@@ -88,6 +90,10 @@ def policies_command(click_ctx: click.Context, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
+    # the policy and schedule use cases (and the rotation rules) load here, not with ``oncall incidents``
+    from engine.rotation import TargetResolution
+    from engine.service import policies, schedules
+
     state = click_ctx.find_object(State)
     assert state is not None
     ctx = state.ctx()
@@ -131,6 +137,8 @@ def schedules_command(click_ctx: click.Context, as_json: bool) -> None:
     rotation layers and overrides with the subcommands."""
     if click_ctx.invoked_subcommand is not None:
         return
+    from engine.service import schedules
+
     state = click_ctx.find_object(State)
     assert state is not None
     ctx = state.ctx()

@@ -16,12 +16,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.command import Provider
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.timer import Timer
@@ -36,10 +35,15 @@ from console.tui.sync_link import SyncLink
 from engine.clock import Clock
 from engine.errors import DomainError
 from engine.service import Ctx, orgs
-from engine.service import drills as drills_store
 from engine.service.database import Database, DatabaseGone, open_db
 
+if TYPE_CHECKING:
+    from textual.command import Provider
+
 T = TypeVar("T")
+# When the first screen has not said it is ready by then (see :meth:`OncallApp.console_ready`), the engine
+# and sync start anyway.
+READY_FALLBACK_S = 3.0
 
 
 # The first screen is imported eagerly; the others, the palette and help load when first used, which keeps
@@ -149,20 +153,29 @@ class OncallApp(App[None]):
         self.generation = 0  # bumped on every observed change; screens compare to skip work
         self._writer: Database | None = None  # the workers' own connection (act_in_worker), opened on use
         self._writer_lock = threading.Lock()
+        self._console_is_ready = False
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         self.theme = "textual-dark"
-        if self.run_engine:
-            # After the first frame: the engine opens its own connections and schedulers, which the
-            # person waiting for the incident list should not have to wait for.
-            self.call_after_refresh(self.engine.start)
-        if self.sync_on:
-            self.call_after_refresh(self.sync.start)
         self._data_version = self.db.data_version()
         self.set_interval(self.poll_seconds, self.poll_changes)
         self.set_interval(self.tick_seconds, self.tick)
+        self.set_timer(READY_FALLBACK_S, self.console_ready)
+
+    def console_ready(self) -> None:
+        """The first screen has its rows (the incidents screen calls this once every open incident is
+        loaded): now start the embedded engine and sync. They open their own connections, import the
+        runtime and may catch up overdue steps, which the person waiting for the incident list should not
+        wait for. Once; later calls do nothing."""
+        if self._console_is_ready:
+            return
+        self._console_is_ready = True
+        if self.run_engine:
+            self.call_after_refresh(self.engine.start)
+        if self.sync_on:
+            self.call_after_refresh(self.sync.start)
 
     def on_unmount(self) -> None:
         self.engine.stop()
@@ -349,6 +362,11 @@ class OncallApp(App[None]):
                 self._writer = open_db(self.db.path, create=False, migrate=False, identity=self.db.file)
             return replace(self.ctx, db=self._writer)
 
+    def reader(self) -> Database:
+        """A connection for a worker's long read (the console's write connection: the event loop's own
+        stays free for the poll and the screens' small reads)."""
+        return self._writer_ctx().db
+
     def _show_error(self, screen: OncallScreen | None, message: str, code: str) -> None:
         if screen is not None and screen.is_attached:
             screen.flash(message, error=True)
@@ -388,6 +406,8 @@ class OncallApp(App[None]):
         self._drill_changed()
         # The interval bounds how late a step can run; when the next step is due sooner, wake for it.
         drill = self.drills.drill
+        from engine.service import drills as drills_store
+
         wait = None if drill is None else drills_store.seconds_until_next(drill)
         if wait is not None and 0 < wait < self.drill_step_seconds:  # (always 0 on a virtual clock)
             self.set_timer(wait, self.drive_drill)

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from console.tui.readmodel import IncidentRow, some_incidents
 from engine.clock import Clock, ScaledClock
 from engine.errors import DomainError
 from engine.service import Ctx
-from engine.service import drills as drills_store
 from engine.service.database import Database
+
+if TYPE_CHECKING:
+    from engine.service import drills as drills_store
+
+# engine.service.drills (and the escalator it runs) is imported when a drill starts, not with the console.
 
 SPEEDS: tuple[float, ...] = (1.0, 10.0, 60.0)
 
@@ -44,6 +49,8 @@ class DrillLink:
         if self.drill is not None:
             raise DomainError("drill_running", "a drill is already running: acknowledge it or let it end")
         clock = self.make_clock(speed, now)
+        from engine.service import drills as drills_store
+
         self.drill = drills_store.start_drill(self.db, self.org_id, policy_id, at=now, clock=clock)
         self.speed = speed
         return self.drill
@@ -52,6 +59,8 @@ class DrillLink:
         """Run what is due by the drill clock's ``now`` (timeouts, the next layer's pages)."""
         if self.drill is None or self.drill.finished:
             return []
+        from engine.service import drills as drills_store
+
         return drills_store.advance_drill(self.drill, until=self.drill.clock.now())
 
     def acknowledge(self, actor: Ctx) -> list[drills_store.DrillLine]:
@@ -59,6 +68,8 @@ class DrillLink:
         if self.drill is None or self.drill.finished:
             return []
         user = actor.actor_user_id or actor.actor_id
+        from engine.service import drills as drills_store
+
         return drills_store.acknowledge_drill(self.drill, user, is_admin=actor.is_admin)
 
     def now(self) -> datetime | None:

@@ -69,10 +69,14 @@ def drill_title(title: str) -> Text:
 
 
 def countdown(seconds: float) -> str:
-    """``4:59`` under an hour, ``1h05m`` under a day, ``2d03h`` beyond; ``0:00`` when overdue."""
+    """``14:59`` under a quarter of an hour, ``45m`` under an hour, ``1h05m`` under a day, ``2d03h`` beyond;
+    ``0:00`` when overdue. Seconds only where they matter: a countdown that moves every second costs a
+    terminal write every second (a line of the table), so the far-off ones move once a minute."""
     s = max(0, int(seconds))
-    if s < 3600:
+    if s < 900:
         return f"{s // 60}:{s % 60:02d}"
+    if s < 3600:
+        return f"{s // 60}m"
     if s < 86_400:
         return f"{s // 3600}h{(s % 3600) // 60:02d}m"
     return f"{s // 86_400}d{(s % 86_400) // 3600:02d}h"

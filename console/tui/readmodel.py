@@ -96,6 +96,13 @@ def open_incidents(db: Database, org_id: str) -> tuple[dict[str, IncidentRow], i
     return _rows(rows), position
 
 
+def first_open_incidents(db: Database, org_id: str, limit: int) -> tuple[dict[str, IncidentRow], int]:
+    """The ``limit`` open incidents the table shows first (by severity, then newest first), keyed by id,
+    and the timeline position the read is consistent with: the first screenful, before the rest loads."""
+    rows, position = readmodel.first_open_incidents(db, org_id, limit)
+    return _rows(rows), position
+
+
 def resolved_incidents(db: Database, org_id: str, limit: int) -> dict[str, IncidentRow]:
     """The ``limit`` newest resolved incidents, keyed by id (the incidents screen's history views)."""
     return _rows(readmodel.resolved_incidents(db, org_id, limit))

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 import math
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from engine import escalation as esc
-from engine import ids, rotation, snapshot
+from engine import ids, snapshot
 from engine.clock import Clock, VirtualClock
 from engine.errors import DomainError, NotFound
 from engine.model import Membership, Policy, Schedule, Target
@@ -37,13 +38,17 @@ from engine.runtime.page_queue import to_iso
 from engine.timefmt import from_epoch_ms, to_epoch_ms, to_iso_opt
 from storage import db_clock, timeline
 from storage.db import Database
+
+if TYPE_CHECKING:
+    import logging
 from storage.queries import escalations as escalation_rows
 from storage.queries import incidents as incident_queries
 from storage.queries import orgs as org_queries
-from storage.queries.policies import load_policy_model
+from storage.queries.policies import load_policy_model, policy_shape
 from storage.queries.schedules import load_schedule_model
 
 __all__ = [
+    "EngineCache",
     "acknowledge",
     "drive",
     "escalate_now",
@@ -58,7 +63,85 @@ __all__ = [
 ]
 
 DEFAULT_BATCH = 500
-log = logging.getLogger("oncall.engine")
+
+
+def _log() -> logging.Logger:
+    """The engine's logger (``logging`` imported on first use: a command's start-up does without it)."""
+    import logging
+
+    return logging.getLogger("oncall.engine")
+
+
+_json = msgspec.json.Encoder()
+
+
+class EngineCache:
+    """What one engine process keeps between transactions, keyed so that it can never be stale: the parsed
+    policy snapshots (by the snapshot's text, which never changes for an escalation) and the live policies'
+    fingerprints for the drift check (by :func:`storage.queries.policies.policy_shape`, every column that
+    changes how a policy escalates, read in one indexed query). Bounded: cleared past ``limit`` entries.
+
+    The people side (who is a member, each person's contact methods and notification rules, the schedules)
+    is kept while the file's ``PRAGMA data_version`` stays the same, i.e. while no other connection has
+    committed anything (the engine's own transactions never change those tables): :meth:`refresh`, called
+    inside each tick's transaction, drops it as soon as another process wrote.
+    """
+
+    def __init__(self, limit: int = 512) -> None:
+        self.limit = limit
+        self.plans: dict[str, Policy] = {}
+        self.fingerprints: dict[tuple[str, str], str] = {}
+        self.version: int | None = None
+        self.members: Membership | None = None
+        self.schedules: dict[str, Schedule | None] = {}
+        self.contacts: dict[str, list[page_queue.Contact]] = {}
+        self.rules: rule_steps.RulesCache = {}
+
+    def refresh(self, db: Database) -> None:
+        """Inside a write transaction: forget the people side if another connection committed since."""
+        version = db.data_version()
+        if version != self.version or len(self.contacts) + len(self.schedules) > self.limit:
+            self.version = version
+            self.members = None
+            self.schedules = {}
+            self.contacts = {}
+            self.rules = {}
+
+    def lend(self, tx: _Tx) -> None:
+        """Give ``tx`` the people side kept so far (it fills the same dicts)."""
+        tx._members = self.members
+        tx.schedules = self.schedules
+        tx.contacts = self.contacts
+        tx.rules = self.rules
+
+    def keep(self, tx: _Tx) -> None:
+        """Keep what ``tx`` read of the people side (the members, read at most once per version)."""
+        self.members = tx._members
+
+    def plan(self, stored: str) -> Policy:
+        plan = self.plans.get(stored)
+        if plan is None:
+            if len(self.plans) >= self.limit:
+                self.plans.clear()
+            plan = self.plans[stored] = snapshot.policy_from_json(json.loads(stored))
+        return plan
+
+    def live_hash(self, db: Database, policy_id: str) -> str | None:
+        """The live policy's fingerprint, or None when it was deleted."""
+        shape = policy_shape(db, policy_id)
+        if shape is None:
+            return None
+        key = (policy_id, shape)
+        found = self.fingerprints.get(key)
+        if found is None:
+            if len(self.fingerprints) >= self.limit:
+                self.fingerprints.clear()
+            try:
+                found = snapshot.policy_fingerprint(load_policy_model(db, policy_id))
+            except NotFound:
+                return None
+            self.fingerprints[key] = found
+        return found
 
 
 @dataclass
@@ -66,6 +149,7 @@ class _Tx:
     """Caches for one transaction: snapshots, schedules, users, contact methods, incidents."""
 
     db: Database
+    cache: EngineCache | None = None
     plans: dict[str, Policy] = field(default_factory=dict)
     schedules: dict[str, Schedule | None] = field(default_factory=dict)
     _members: Membership | None = None
@@ -76,8 +160,9 @@ class _Tx:
     resolve_errors: dict[str, str] = field(default_factory=dict)
     removed_notes: dict[Target, tuple[str, ...]] = field(default_factory=dict)
     batched: bool = False
-    _rows: list[timeline.EventRow] = field(default_factory=list)
+    _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
     outbox_rows: list[page_queue.OutboxRow] = field(default_factory=list)
+    saves: list[escalation_rows.StateRow] = field(default_factory=list)
     _stamp: tuple[datetime, str, str] | None = None
 
     def record(
@@ -91,20 +176,43 @@ class _Tx:
         if self._stamp is None or self._stamp[0] != at:
             self._stamp = (at, to_iso(at), ids.id_head("evt", at))
         _, at_iso, head = self._stamp
-        event_id = head + ids.random_tail()
-        body = json.dumps(data, separators=(",", ":"))
-        self._rows.append((event_id, incident_id, at_iso, kind, actor, body))
+        body = _json.encode(data).decode()
+        self._rows.append((head, incident_id, at_iso, kind, actor, body))  # the id's tail comes at flush
 
-    def mark(self) -> tuple[int, int]:
-        return len(self._rows), len(self.outbox_rows)
+    def mark(self) -> tuple[int, int, int]:
+        return len(self._rows), len(self.outbox_rows), len(self.saves)
 
-    def rewind(self, mark: tuple[int, int]) -> None:
+    def rewind(self, mark: tuple[int, int, int]) -> None:
         """Drop what was buffered since ``mark`` (a step that failed half-way)."""
         del self._rows[mark[0] :]
         del self.outbox_rows[mark[1] :]
+        del self.saves[mark[2] :]
+
+    def save(self, incident_id: str, expected_generation: int, s: esc.EscalationState, now: datetime) -> None:
+        """:func:`_save` of a batched transaction: buffered, written by :meth:`flush` in one executemany."""
+        self.saves.append(
+            (
+                s.step,
+                s.loop,
+                s.round,
+                s.generation,
+                s.state,
+                None if s.due_at is None else to_epoch_ms(s.due_at),
+                s.due_kind,
+                s.acked_by,
+                to_iso(now),
+                incident_id,
+                expected_generation,
+            )
+        )
 
     def flush(self) -> None:
-        """Write the buffered outbox rows, then the buffered timeline events, in order."""
+        """Write the buffered escalation states, outbox rows, then timeline events, in order."""
+        if self.saves:
+            saved = escalation_rows.save_states(self.db, self.saves)
+            if saved != len(self.saves):  # cannot happen inside one BEGIN IMMEDIATE transaction
+                raise DomainError("stale_escalation", "an escalation changed underneath this tick")
+            self.saves.clear()
         for dup in page_queue.insert_batch(self.db, self.outbox_rows):
             self.record(
                 dup[2], from_epoch_ms(dup[11]), "page_duplicate_ignored", None, {"idempotencyKey": dup[0]}
@@ -112,15 +220,19 @@ class _Tx:
         self.outbox_rows.clear()
         if self._rows:
             latest = timeline.latest_at(self.db, (r[1] for r in self._rows))
-            self._rows = [
-                r if r[2] >= latest.get(r[1], "") else (r[0], r[1], latest[r[1]], r[3], r[4], r[5])
-                for r in self._rows
+            tails = ids.random_tails(len(self._rows))
+            rows = [
+                (r[0] + tail, r[1], r[2] if r[2] >= latest.get(r[1], "") else latest[r[1]], r[3], r[4], r[5])
+                for r, tail in zip(self._rows, tails, strict=True)
             ]
-            timeline.insert_rows(self.db, self._rows)
+            timeline.insert_rows(self.db, rows)
             self._rows.clear()
 
     def plan(self, stored: str) -> Policy:
-        """The policy snapshot an escalation runs on, parsed once per transaction."""
+        """The policy snapshot an escalation runs on, parsed once per transaction (or once per engine
+        process with an :class:`EngineCache`)."""
+        if self.cache is not None:
+            return self.cache.plan(stored)
         plan = self.plans.get(stored)
         if plan is None:
             plan = self.plans[stored] = snapshot.policy_from_json(json.loads(stored))
@@ -153,6 +265,8 @@ class _Tx:
         schedule never stalls the engine for every other incident. The removed users the target would
         otherwise have paged are kept in ``removed_notes`` for the same event.
         """
+        from engine import rotation  # loaded when something pages, not by every command that imports us
+
         sched: Schedule | None = None
         if target.type == "schedule":
             sid = target.schedule_id or ""
@@ -160,7 +274,7 @@ class _Tx:
                 sched = self._schedule(sid)
                 found = rotation.resolve_target(target, sched, at, self.members)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
-                log.warning("schedule %s could not be resolved: %r", sid, exc)
+                _log().warning("schedule %s could not be resolved: %r", sid, exc)
                 self.resolve_errors[sid] = f"{type(exc).__name__}: {exc}"[:300]
                 found = rotation.TargetResolution(())
             if sched is None and sid not in self.resolve_errors:
@@ -174,6 +288,8 @@ class _Tx:
         return found.user_ids
 
     def live_hash(self, policy_id: str) -> str | None:
+        if policy_id not in self.live and self.cache is not None:
+            self.live[policy_id] = self.cache.live_hash(self.db, policy_id)
         if policy_id not in self.live:
             try:
                 self.live[policy_id] = snapshot.policy_fingerprint(load_policy_model(self.db, policy_id))
@@ -435,6 +551,7 @@ def tick(
     *,
     fence: Any = None,
     fired: list[tuple[str, int]] | None = None,
+    cache: EngineCache | None = None,
 ) -> int:
     """Fire every step due at ``now`` (at most ``limit``), in due order, in one transaction.
 
@@ -445,7 +562,11 @@ def tick(
     Returns how many steps fired; call again while it returns ``limit``. A step that becomes due again
     within the same catch-up (an engine that was down across several timeouts) fires in the same call,
     still in due order. ``fence`` (a :class:`storage.lease.Fence`) makes the transaction a no-op unless
-    that lease is still held. ``fired`` collects ``(incident_id, due_at_ms)`` for measurements.
+    that lease is still held. ``fired`` collects ``(incident_id, due_at_ms)`` for measurements. ``cache``
+    (an :class:`EngineCache`, the runner's) keeps parsed snapshots and drift fingerprints across calls.
+
+    The steps are decided in memory and written together before commit: the escalation rows, the page
+    queue rows and the timeline events, each with one ``executemany``.
     """
     count = 0
     with db.write():
@@ -461,7 +582,10 @@ def tick(
             return 0
         # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
         horizon = rows[-1]["due_at_ms"] if len(rows) == limit else now_ms
-        tx = _Tx(db, batched=True)
+        tx = _Tx(db, cache=cache, batched=True)
+        if cache is not None:
+            cache.refresh(db)
+            cache.lend(tx)
         heap: list[tuple[int, str]] = []
         current: dict[str, tuple[sqlite3.Row, esc.EscalationState, dict[str, Any]]] = {}
         for r in rows:
@@ -492,7 +616,7 @@ def tick(
                 _step_failed(tx, mark, state, inc, now, now_ms, exc)
                 count += 1
                 continue
-            _save(db, incident_id, state.generation, outcome.state, now)
+            tx.save(incident_id, state.generation, outcome.state, now)
             count += 1
             if fired is not None:
                 fired.append((incident_id, due_ms))
@@ -501,6 +625,8 @@ def tick(
             if nxt is not None and to_epoch_ms(nxt) <= min(now_ms, horizon):
                 heapq.heappush(heap, (to_epoch_ms(nxt), incident_id))
         tx.flush()
+        if cache is not None:
+            cache.keep(tx)
     return count
 
 
@@ -509,7 +635,7 @@ STEP_RETRY_MS = 60_000
 
 def _step_failed(
     tx: _Tx,
-    mark: tuple[int, int],
+    mark: tuple[int, int, int],
     state: esc.EscalationState,
     inc: dict[str, Any],
     now: datetime,
@@ -518,11 +644,10 @@ def _step_failed(
 ) -> None:
     """A step raised (a bug, or data this version cannot read): undo its buffered writes, record it in
     the timeline and retry it a minute later. Visible, never silent, and never blocking other rows."""
-    log.exception("escalation step of %s failed", inc["id"])
+    _log().exception("escalation step of %s failed", inc["id"])
     tx.rewind(mark)
     retry_ms = now_ms + STEP_RETRY_MS
-    _save(
-        tx.db,
+    tx.save(
         inc["id"],
         state.generation,
         replace(state, generation=state.generation + 1, due_at=from_epoch_ms(retry_ms)),

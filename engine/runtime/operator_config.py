@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -197,9 +196,9 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     env = (os.environ if environ is None else environ).get(CONFIG_ENV)
     if env:
         return Path(env).expanduser()
-    from platformdirs import user_config_dir
+    from storage.user_dirs import user_config_dir  # platformdirs' answer, without its imports
 
-    return Path(user_config_dir("oncall", appauthor=False)) / "config.toml"
+    return Path(user_config_dir("oncall")) / "config.toml"
 
 
 _SECTIONS: dict[str, set[str]] = {
@@ -225,6 +224,8 @@ def load_operator_config(path: Path | None = None) -> OperatorConfig:
         return OperatorConfig(key_file=path.parent / KEY_FILE_NAME)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    import tomllib  # only when there is a file: its parser costs a few ms of every command's start-up
+
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -40,6 +40,7 @@ __all__ = [
 
 DEFAULT_CHANNEL = "log"
 to_iso = lru_cache(maxsize=1024)(_to_iso)  # one engine step formats the same instants many times
+_epoch_ms = lru_cache(maxsize=256)(to_epoch_ms)  # and every row of a tick has the same instant
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def build_row(
         body,
         "sent" if is_log else "pending",
         1 if is_log else 0,
-        to_epoch_ms(now),
+        _epoch_ms(now),
         now_iso,
         now_iso if is_log else None,
         None if rule is None else rule[0],

@@ -1,13 +1,28 @@
-"""The process side of the engine: a lease, an alarm clock, and the tick/deliver loops.
+"""The process side of the engine: a lease, one wake-up loop, and the delivery loop.
 
 :class:`EngineRunner` runs inside the console (embedded) or headless (``oncall engine``). It never holds
-escalation state in memory: APScheduler, with a ``MemoryJobStore`` only, is the alarm clock. One ``wake``
-date job is re-armed at the earliest ``due_at`` in the database; a ``safety`` interval job (≤ 2 s) and a
-``poll`` job watching ``PRAGMA data_version`` (other processes' commits: the console creating an
-incident, the API server acknowledging one) catch everything else. Each wake calls
-:func:`engine.runtime.escalator.tick` and :func:`engine.runtime.timers.fire_due` (the other timer kinds it
-was given: heartbeats, window ends, rule steps, reminders), fenced by the lease, until nothing is due,
-then re-arms at the earliest due time of either.
+escalation state in memory. One thread (``oncall-engine``) runs the wake-up loop: it waits on a
+:class:`threading.Event` with a timeout equal to the earliest of
+
+* the next due time of the escalations and timers (read once per cycle, in the cycle's own transaction),
+* the next lease renewal (every ``renew_every`` s) and clock heartbeat,
+* the next poll of the :class:`WakeSource` (``poll_every`` s: other processes' commits),
+* the safety cycle (every ``safety_tick`` ≤ 2 s, in case anything was missed),
+
+and is woken early by :meth:`poke` (which only sets the event: O(1), nothing allocated) or by a push
+wake source calling the same function. A cycle is one fenced transaction: it checks the lease once, then
+runs :func:`engine.runtime.escalator.tick` and :func:`engine.runtime.timers.fire_due` (the other timer kinds
+it was given: heartbeats, window ends, rule steps, reminders) as savepoints of it, and reads the next due
+time before committing; a runner behind (a restart, a burst) repeats cycles with larger batches until
+nothing is due. A second thread (``oncall-delivery``) delivers the page queue (network I/O never holds
+the engine's loop): every second, and at once after a cycle that fired or noticed a change.
+
+Wake sources (:class:`WakeSource`): how the runner learns that *another process* committed (the console
+creating an incident, the API server acknowledging one). SQLite's is :class:`DataVersionSource`: a
+``PRAGMA data_version`` poll (~3 µs) every ``poll_every`` (0.2 s). A push source (PostgreSQL
+``LISTEN``/``NOTIFY``) is given ``wake`` in :meth:`WakeSource.open` and calls it from its own thread;
+it returns ``poll_every = None`` so the loop does not poll it. Pass ``wake_source=`` a factory taking the
+engine's :class:`storage.db.Database`.
 
 Exactly one runner per database fires timers: the one holding the lease (:mod:`storage.lease`). The
 others are ``standby`` and try to take the lease every ``renew_every`` seconds; with the default 5 s TTL
@@ -19,7 +34,7 @@ Modes (``mode``; ``on_mode`` is called at each change): ``starting`` from :meth:
 lease attempt has decided, never announced (a runner on a database nobody else uses would otherwise say
 ``standby`` and at once ``embedded``); then ``embedded`` or ``standby``; ``stopped``; ``lost``.
 
-The database file: every ``poll`` (0.2 s, standby included) checks that the file is still the one that was
+The database file: every poll (0.2 s, standby included) checks that the file is still the one that was
 opened (:meth:`storage.db.Database.check_file`). Once it was deleted or replaced the runner stops for good:
 mode ``lost``, ``lost`` holds the :class:`storage.db.DatabaseGone`, ``on_lost`` is called once, and nothing
 more is written. A read-only file or a full disk is reported once per burst by the database layer; the
@@ -27,8 +42,8 @@ runner counts the failure and retries at its next wake, without a traceback.
 
 Clocks: the escalations run on the injected clock (wall, scaled, virtual), read inside each step's
 transaction; a scaled clock's latest instant is recorded every second (:func:`storage.db_clock.heartbeat`)
-so a process opening the file later joins it or resumes from it. The lease and APScheduler's waits are
-real time. With a virtual clock nothing is armed (a virtual clock never moves by itself):
+so a process opening the file later joins it or resumes from it. The lease and the loop's waits are
+real time. With a virtual clock no due time is waited for (a virtual clock never moves by itself):
 whoever moves it calls :meth:`poke`.
 """
 
@@ -38,32 +53,83 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from engine.clock import Clock, WallClock
+from engine.clock import Clock, monotonic
 from engine.runtime import delivery, escalator, timers
 from engine.runtime.operator_config import OperatorConfig
 from engine.timefmt import to_epoch_ms
-from storage import db_clock, lease, pg_listen
+from storage import db_clock, lease
 from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
 from storage.queries import page_queue as queued_pages
 
 log = logging.getLogger("oncall.engine")
-logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 SAFETY_TICK_S = 2.0
 POLL_S = 0.2
 RENEW_S = 1.0
+DELIVER_S = 1.0
 
 FiredHook = Callable[[list[tuple[str, int]], datetime], None]
 
-_wall = WallClock()
+
+class WakeSource(Protocol):
+    """How the runner learns that another process committed something (see the module docstring).
+
+    ``poll_every``: seconds between :meth:`changed` calls, or None for a push source that is never polled.
+    """
+
+    poll_every: float | None
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """Start watching; a push source calls ``wake()`` (thread-safe, O(1)) on each change."""
+        ...
+
+    def changed(self) -> bool:
+        """Non-blocking: did another process commit since the last call? (Only called if polled.)"""
+        ...
+
+    def close(self) -> None:
+        """Stop watching (called once, from the thread that called :meth:`EngineRunner.stop`)."""
+        ...
+
+
+def default_wake_source(db: Database, poll_every: float = POLL_S) -> WakeSource:
+    """SQLite: :class:`DataVersionSource` polled every ``poll_every`` s. PostgreSQL: a push source on
+    ``LISTEN``/``NOTIFY`` (:class:`storage.pg_listen.ListenSource`, loaded only there: it imports psycopg)."""
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        from storage.pg_listen import ListenSource
+
+        return ListenSource(db)
+    return DataVersionSource(db, poll_every)
+
+
+class DataVersionSource:
+    """SQLite's wake source: ``PRAGMA data_version`` of the engine's connection, polled every ``poll_every``
+    seconds; it changes when another connection commits (our own commits leave it alone)."""
+
+    def __init__(self, db: Database, poll_every: float = POLL_S) -> None:
+        self.db = db
+        self.poll_every: float | None = poll_every
+        self._version: int | None = None
+
+    def open(self, wake: Callable[[], None]) -> None:
+        self._version = self.db.data_version()
+
+    def changed(self) -> bool:
+        version = self.db.data_version()
+        if version == self._version:
+            return False
+        self._version = version
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+WakeSourceFactory = Callable[[Database], WakeSource]
 
 
 class EngineRunner:
@@ -88,11 +154,14 @@ class EngineRunner:
         config: OperatorConfig | None = None,
         on_lost: Callable[[DatabaseGone], None] | None = None,
         timer_handlers: Mapping[str, timers.TimerHandler] | None = None,
+        wake_source: WakeSourceFactory | None = None,
     ) -> None:
         """``config`` is the operator's configuration delivery obeys (the webhook allow-list re-checked
         before sending to an API-set webhook, the commands' PATH); default: no file's. ``timer_handlers``
         are the timer kinds this engine fires besides escalation steps (the surfaces pass
-        ``engine.service.timer_kinds.HANDLERS``, through ``timer_kinds.new_runner``); default: none."""
+        ``engine.service.timer_kinds.HANDLERS``, through ``timer_kinds.new_runner``); default: none.
+        ``wake_source`` builds the :class:`WakeSource` from the engine's database; default:
+        :class:`DataVersionSource` polled every ``poll_every`` seconds."""
         if safety_tick > SAFETY_TICK_S:
             raise ValueError(f"the safety tick must be at most {SAFETY_TICK_S:g} s")
         self.db_path = str(db_path)
@@ -112,18 +181,26 @@ class EngineRunner:
         self.config = config or OperatorConfig()
         self.on_lost = on_lost
         self.timer_handlers: Mapping[str, timers.TimerHandler] = dict(timer_handlers or {})
+        self.wake_source_factory: WakeSourceFactory = wake_source or (
+            lambda db: default_wake_source(db, poll_every)
+        )
         self.lost: DatabaseGone | None = None
         self.mode = "stopped"
         self.fired_total = 0
         self.errors = 0
+        self.cycles = 0
         self._fence: lease.Fence | None = None
-        self._cycle_lock = threading.Lock()
-        self._delivery_lock = threading.Lock()
-        self._version: int | None = None
-        self._sched: BackgroundScheduler | None = None
+        self._wake = threading.Event()
+        self._deliver_wake = threading.Event()
+        self._stopping = False
+        self._loop_thread: threading.Thread | None = None
+        self._delivery_thread: threading.Thread | None = None
+        self._source: WakeSource | None = None
         self._db: Database | None = None
         self._delivery_db: Database | None = None
-        self._listener: pg_listen.ChangeListener | None = None  # PostgreSQL: LISTEN/NOTIFY wakes us
+        self._cache = escalator.EngineCache()
+        self._next_due_at: float | None = None  # monotonic instant of the next due step or timer
+        self._changed = False  # the wake source saw another process's commit since the last cycle
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -138,79 +215,78 @@ class EngineRunner:
             self._delivery_db = open_db(
                 self.db_path, synchronous=self.synchronous, migrate=False, create=False, identity=db.file
             )
-        sched = BackgroundScheduler(
-            timezone=UTC,
-            jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(1), "delivery": ThreadPoolExecutor(1)},
-            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
-        )
-        sched.add_job(self._safe(self._lease_step), "interval", seconds=self.renew_every, id="lease")
-        sched.add_job(self._safe(self._heartbeat), "interval", seconds=self.renew_every, id="clock")
-        sched.add_job(self._safe(self._cycle), "interval", seconds=self.safety_tick, id="safety")
-        sched.add_job(self._safe(self._poll), "interval", seconds=self.poll_every, id="poll")
-        if self.deliver:
-            sched.add_job(
-                self._safe(self._deliver), "interval", seconds=1.0, id="deliver", executor="delivery"
-            )
-        self._sched = sched
+        self._source = self.wake_source_factory(db)
+        self._source.open(self._pushed)
+        self._stopping = False
         self.mode = "starting"  # not announced: the first lease attempt says embedded or standby
-        sched.start()
-        sched.add_job(self._safe(self._lease_step), id="lease-now")
-        self._listener = pg_listen.listener_for(db, self._notified)
+        self._loop_thread = threading.Thread(target=self._loop, name="oncall-engine", daemon=True)
+        self._loop_thread.start()
+        if self.deliver:
+            self._delivery_thread = threading.Thread(
+                target=self._delivery_loop, name="oncall-delivery", daemon=True
+            )
+            self._delivery_thread.start()
         return self
 
-    def _notified(self) -> None:
-        """Another connection committed a change (PostgreSQL's NOTIFY): the leaseholder runs a cycle."""
-        if self._fence is not None:
-            self.poke()
+    def _pushed(self) -> None:
+        """A push wake source (PostgreSQL's NOTIFY) saw another process commit: a cycle now, one that also
+        looks for pages that commit queued (as a poll that saw a change does)."""
+        self._changed = True
+        self.poke()
 
     def stop(self) -> None:
         """Stop cleanly and release the lease so a standby engine takes over at once.
 
-        The scheduler is shut down without waiting (APScheduler holds its job-store lock while waiting
-        for running jobs, and a running cycle re-arms its wake through that lock: waiting would
-        deadlock); then the running cycle and delivery pass, if any, are waited for through our own locks.
-        """
-        self._shutdown_scheduler()
-        with self._delivery_lock, self._cycle_lock:
-            if self._fence is not None and self._db is not None:
-                try:
-                    lease.release(self._db, self._fence)
-                except DatabaseUnavailable:
-                    pass  # already reported by the database layer; the lease expires by itself
-                except sqlite3.Error:
-                    log.exception("could not release the engine lease")
-            self._fence = None
-            self._close()
+        Waits for the running cycle and delivery pass, if any, to finish (each is short: one transaction,
+        one bounded delivery batch)."""
+        self._halt()
+        if self._fence is not None and self._db is not None:
+            try:
+                lease.release(self._db, self._fence)
+            except DatabaseUnavailable:
+                pass  # already reported by the database layer; the lease expires by itself
+            except sqlite3.Error:
+                log.exception("could not release the engine lease")
+        self._fence = None
+        self._close()
         self._set_mode("stopped")
 
     def abandon(self) -> None:
         """Stop without releasing the lease: what a crash looks like to the other engines (tests)."""
-        self._shutdown_scheduler()
-        with self._delivery_lock, self._cycle_lock:
-            self._fence = None
-            self._close()
+        self._halt()
+        self._fence = None
+        self._close()
         self._set_mode("stopped")
 
-    def _shutdown_scheduler(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop()
-        sched, self._sched = self._sched, None
-        if sched is not None:
-            sched.shutdown(wait=False)
+    def _halt(self) -> None:
+        """Ask both loops to end and wait for them (not for the calling thread itself)."""
+        self._stopping = True
+        self._wake.set()
+        self._deliver_wake.set()
+        me = threading.current_thread()
+        for thread in (self._loop_thread, self._delivery_thread):
+            if thread is not None and thread is not me:
+                thread.join()
+        self._loop_thread = self._delivery_thread = None
 
     def _close(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            source.close()
         for db in (self._db, self._delivery_db):
             if db is not None:
                 db.close()
         self._db = self._delivery_db = None
 
     def poke(self) -> None:
-        """Something changed (or a virtual clock moved): run a cycle now."""
-        sched = self._sched
-        if sched is not None:
-            sched.add_job(self._safe(self._cycle), id="wake", replace_existing=True)
+        """Something changed (or a virtual clock moved): run a cycle now. Sets an event; O(1), any thread."""
+        self._wake.set()
+
+    def wake_delivery(self) -> None:
+        """A commit of this process queued a page (the API's writer after a batch): deliver it now, not at
+        the next delivery interval. Sets an event; O(1), any thread. The delivery loop clears the event
+        before each pass, so a wake during a pass runs another pass straight after it."""
+        self._deliver_wake.set()
 
     @property
     def fence(self) -> lease.Fence | None:
@@ -223,39 +299,92 @@ class EngineRunner:
             if self.on_mode is not None:
                 self.on_mode(mode)
 
-    def _safe(self, fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except DatabaseGone as exc:
-                self._lose(exc)
-            except DatabaseUnavailable:
-                # Read-only or full: logged once per burst below us; the next wake retries.
-                self.errors += 1
-            except sqlite3.Error:
-                # A busy database or a closing connection: the next wake (≤ 2 s) retries. Nothing is lost
-                # because the rows, not this process, hold the schedule.
-                self.errors += 1
-                log.warning("engine step failed; will retry", exc_info=True)
-            except Exception:
-                self.errors += 1
-                log.exception("engine job %s failed; will retry", fn.__name__)
-
-        run.__name__ = fn.__name__
-        return run
+    def _safe(self, fn: Callable[[], None]) -> None:
+        """Run one step of a loop; a failure is counted and logged, and the next wake retries."""
+        try:
+            fn()
+        except DatabaseGone as exc:
+            self._lose(exc)
+        except DatabaseUnavailable:
+            # Read-only or full: logged once per burst below us; the next wake retries.
+            self.errors += 1
+        except sqlite3.Error:
+            # A busy database or a closing connection: the next wake (≤ 2 s) retries. Nothing is lost
+            # because the rows, not this process, hold the schedule.
+            self.errors += 1
+            log.warning("engine step failed; will retry", exc_info=True)
+        except Exception:
+            self.errors += 1
+            log.exception("engine step %s failed; will retry", getattr(fn, "__name__", fn))
 
     def _lose(self, exc: DatabaseGone) -> None:
-        """The file is gone: stop every job for good; nothing more is written (the lease expires)."""
+        """The file is gone: stop both loops for good; nothing more is written (the lease expires)."""
         if self.lost is not None:
             return
         self.lost = exc
-        self._shutdown_scheduler()
+        self._stopping = True
+        self._wake.set()
+        self._deliver_wake.set()
         self._fence = None
         self._set_mode("lost")
         if self.on_lost is not None:
             self.on_lost(exc)
 
-    # -- jobs ---------------------------------------------------------------------------------------
+    # -- the wake-up loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        """Wait for the earliest of: a poke, the next due time, a poll, the lease, the safety cycle."""
+        now = monotonic()
+        next_lease = next_poll = now
+        next_safety = now + self.safety_tick
+        source = self._source
+        poll_every = source.poll_every if source is not None else None
+        while not self._stopping:
+            now = monotonic()
+            run_cycle = False
+            if self._wake.is_set():
+                self._wake.clear()
+                run_cycle = True
+            if now >= next_lease:
+                next_lease = now + self.renew_every
+                self._safe(self._lease_step)
+                self._safe(self._heartbeat)
+                if self._stopping:
+                    break
+            if poll_every is not None and now >= next_poll:
+                next_poll = now + poll_every
+                changed = False
+
+                def poll() -> None:
+                    nonlocal changed
+                    db = self._db
+                    if db is not None and source is not None:
+                        db.check_file()
+                        changed = source.changed()
+
+                self._safe(poll)
+                if changed:
+                    run_cycle = True
+                    self._changed = True
+            due_at = self._next_due_at
+            if due_at is not None and now >= due_at:
+                run_cycle = True
+            if now >= next_safety:
+                run_cycle = True
+            if run_cycle and self._fence is not None and not self._stopping:
+                self._safe(self._cycle)
+                next_safety = monotonic() + self.safety_tick
+            if self._stopping:
+                break
+            now = monotonic()
+            deadline = min(next_lease, next_safety)
+            if poll_every is not None:
+                deadline = min(deadline, next_poll)
+            if self._fence is not None and self._next_due_at is not None:
+                deadline = min(deadline, self._next_due_at)
+            timeout = deadline - now
+            if timeout > 0:
+                self._wake.wait(timeout)
 
     def _lease_step(self) -> None:
         db = self._db
@@ -264,8 +393,8 @@ class EngineRunner:
         if self._fence is not None:
             if lease.renew(db, self._fence, self.lease_ttl):
                 return
-            with self._cycle_lock:
-                self._fence = None
+            self._fence = None
+            self._next_due_at = None
             self._set_mode("standby")
             return
         fence = lease.acquire(db, self.holder, self.lease_ttl)
@@ -283,84 +412,83 @@ class EngineRunner:
         if db is not None:
             db_clock.heartbeat(db, self.clock)
 
-    def _poll(self) -> None:
-        db = self._db
-        if db is None:
-            return
-        db.check_file()
-        if self._fence is None or self._listener is not None:  # PostgreSQL: woken by NOTIFY instead
-            return
-        version = db.data_version()
-        if version != self._version:
-            self._version = version
-            self._cycle()
-
     def _cycle(self) -> None:
-        with self._cycle_lock:
-            db, fence = self._db, self._fence
-            if db is None or fence is None:
-                return
-            fired_any = False
-            batch = self.batch
-            while True:
-                fired: list[tuple[str, int]] | None = [] if self.on_fired is not None else None
-                n = escalator.tick(db, self.clock, batch, fence=fence, fired=fired)
-                if n and self.on_fired is not None and fired:
-                    self.on_fired(fired, self.clock.now())
-                self.fired_total += n
-                fired_any = fired_any or n > 0
-                n_timers = timers.fire_due(db, self.clock, self.timer_handlers, batch, fence=fence)
-                self.fired_total += n_timers
-                fired_any = fired_any or n_timers > 0
-                if n < batch and n_timers < batch:
-                    break
-                # Behind (a restart, a burst): the first batch is committed quickly, then larger
-                # transactions catch up with less per-commit work (each still well under a second).
-                batch = self.catchup_batch
-            if not lease.holds(db, fence):
-                self._fence = None
-                self._set_mode("standby")
-                return
-            self._arm(db)
-            # A page queued by a request (an incident created, an alert received) goes out now, not at
-            # the next delivery interval.
-            pages_due = self.deliver and queued_pages.has_due(db, to_epoch_ms(self.clock.now()))
-        sched = self._sched
-        if (fired_any or pages_due) and self.deliver and sched is not None:
-            sched.add_job(
-                self._safe(self._deliver), id="deliver-now", executor="delivery", replace_existing=True
-            )
-
-    def _arm(self, db: Database) -> None:
-        sched = self._sched
-        if sched is None:
+        """Fire what is due, in fenced transactions (the lease read once in each), until nothing is due;
+        then remember the next due time (read in the last transaction) for the loop's wait."""
+        db, fence = self._db, self._fence
+        if db is None or fence is None:
             return
+        self.cycles += 1
+        changed, self._changed = self._changed, False
+        fired_any = False
+        batch = self.batch
+        on_fired = self.on_fired
+        while True:
+            fired: list[tuple[str, int]] | None = [] if on_fired is not None else None
+            with db.write():
+                if not lease.holds(db, fence):
+                    self._fence = None
+                    self._next_due_at = None
+                    self._set_mode("standby")
+                    return
+                n = escalator.tick(db, self.clock, batch, fired=fired, cache=self._cache)
+                n_timers = timers.fire_due(db, self.clock, self.timer_handlers, batch)
+                behind = n >= batch or n_timers >= batch
+                due = None if behind else self._next_due(db)
+                pages_due = (
+                    self.deliver
+                    and changed
+                    and not (n or n_timers)
+                    and queued_pages.has_due(db, to_epoch_ms(self.clock.now()))
+                )
+            if n and on_fired is not None and fired:
+                on_fired(fired, self.clock.now())
+            self.fired_total += n + n_timers
+            fired_any = fired_any or n > 0 or n_timers > 0
+            if not behind:
+                break
+            # Behind (a restart, a burst): the first batch is committed quickly, then larger
+            # transactions catch up with less per-commit work (each still well under a second).
+            batch = self.catchup_batch
+        self._arm(due)
+        # A page queued by a request (an incident created, an alert received) goes out now, not at
+        # the next delivery interval.
+        if self.deliver and (fired_any or pages_due):
+            self._deliver_wake.set()
+
+    def _next_due(self, db: Database) -> datetime | None:
         dues = [
             d for d in (escalator.next_due(db), timers.next_due(db, self.timer_handlers)) if d is not None
         ]
-        due = min(dues) if dues else None
+        return min(dues) if dues else None
+
+    def _arm(self, due: datetime | None) -> None:
+        """Remember the monotonic instant of ``due`` for the loop (None: nothing, or a virtual clock)."""
         if due is None:
-            try:
-                sched.remove_job("wake")
-            except JobLookupError:
-                pass
+            self._next_due_at = None
             return
-        now = self.clock.now()
-        delay = (due - now).total_seconds()
+        delay = (due - self.clock.now()).total_seconds()
         if delay <= 0:
-            real = 0.0
-        else:
-            real = self.clock.sleep_seconds(delay)
-            if real <= 0:  # a virtual clock: it only moves when told to, and then poke() is called
-                return
-        run_date = _wall.now() + timedelta(seconds=real)
-        sched.add_job(self._safe(self._cycle), "date", run_date=run_date, id="wake", replace_existing=True)
+            self._next_due_at = monotonic()
+            return
+        real = self.clock.sleep_seconds(delay)
+        # A virtual clock only moves when told to, and then poke() is called.
+        self._next_due_at = monotonic() + real if real > 0 else None
+
+    # -- the delivery loop --------------------------------------------------------------------------
+
+    def _delivery_loop(self) -> None:
+        while not self._stopping:
+            self._deliver_wake.wait(DELIVER_S)
+            self._deliver_wake.clear()
+            if self._stopping:
+                break
+            self._safe(self._deliver)
 
     def _deliver(self) -> None:
-        with self._delivery_lock:
-            db, fence = self._delivery_db, self._fence
-            if db is None or fence is None:
+        db, fence = self._delivery_db, self._fence
+        if db is None or fence is None:
+            return
+        while delivery.deliver_due(db, self.clock, limit=20, fence=fence, config=self.config) == 20:
+            if self._fence is None or self._stopping:
                 return
-            while delivery.deliver_due(db, self.clock, limit=20, fence=fence, config=self.config) == 20:
-                if self._fence is None or self._sched is None:
-                    return

@@ -61,7 +61,7 @@ def _part(k: int) -> sim.SimulationReport:
 
 
 def _run_parallel(
-    run: sim.Run, parts: list[list[int]], progress: Callable[[float], None] | None
+    run: sim.Run, parts: list[range], progress: Callable[[float], None] | None
 ) -> sim.SimulationReport:
     _FORKED.update(run=run, parts=parts)
     try:

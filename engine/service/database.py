@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from engine.clock import Clock
+from engine.timefmt import to_epoch_ms
 from storage.db import (
     Database,
     DatabaseError,
@@ -22,8 +24,9 @@ from storage.db import (
     open_db,
 )
 from storage.db_clock import bind_clock
-from storage.postgres import display_url
-from storage.postgres import is_url as is_db_url
+from storage.db_url import display_url
+from storage.db_url import is_url as is_db_url
+from storage.queries import page_queue
 
 StorageError = sqlite3.Error
 """What SQLite raises for a fault no storage module turned into a :class:`DatabaseError` (the CLI prints
@@ -33,6 +36,12 @@ it as one ``error: database error: …`` line)."""
 def display_location(location: object) -> str:
     """A database location for messages: a file path as it is, a PostgreSQL URL without its password."""
     return display_url(location) if isinstance(location, str) and is_db_url(location) else str(location)
+
+
+def pages_due(db: Database, clock: Clock) -> bool:
+    """Whether a page waits to go out at ``clock``'s now (one indexed read, no lock): what a surface that
+    just committed asks before waking the delivery worker (the API's writer, after a batch)."""
+    return page_queue.has_due(db, to_epoch_ms(clock.now()))
 
 
 __all__ = [
@@ -49,4 +58,5 @@ __all__ = [
     "exclusive_use",
     "is_db_url",
     "open_db",
+    "pages_due",
 ]

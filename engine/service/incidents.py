@@ -20,7 +20,7 @@ from engine.errors import DomainError, Forbidden, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import SEVERITIES, STATUSES, next_status
 from engine.runtime import escalator
-from engine.service import Ctx, responses, schedules
+from engine.service import Ctx, responses
 from engine.service.models import Escalate, Handoff, IncidentCreate, Snooze, StatusChange, UpdateCreate
 from engine.service.orgs import active_user_ids, display_name
 from engine.service.responses import wire
@@ -180,6 +180,8 @@ def create_incident(
             if owner_id is None:
                 # The schedule's owner now, as the engine sees it: never a removed user (their turn is
                 # a gap and the next layer's person owns it; nobody if nobody is on call).
+                from engine.service import schedules  # only an owner schedule needs the rotation rules
+
                 owner_id = schedules.on_call(ctx, owner_schedule_id, now).owner_id
             if policy_id is None:
                 policy_id = _matching_policy(ctx, owner_schedule_id)

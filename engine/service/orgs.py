@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +13,8 @@ from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
 from engine.ids import new_id
 from engine.model import Membership
-from engine.service import Ctx, responses
+from engine.runtime.operator_config import OperatorConfig
+from engine.service import Ctx, Via, responses
 from engine.service.models import Invite, RoleChange, UserCreate
 from engine.service.responses import wire
 from engine.service.validate import decode, decode_field, name_string
@@ -414,6 +412,8 @@ def revoke_invitation(ctx: Ctx, invitation_id: str) -> None:
 
 
 def _hash_key(key: str) -> str:
+    import hashlib  # loaded by the key commands and the API only, not by every command's start-up
+
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -424,6 +424,8 @@ def create_key(ctx: Ctx, name: str | None = None) -> tuple[str, dict[str, Any]]:
     no control characters, at most 255 characters), else 422 ``validation_error`` on ``name``."""
     if name is not None:
         name = name_string(name, "name", max_len=255)
+    import secrets
+
     key = KEY_PREFIX + secrets.token_urlsafe(24)[:32]
     with ctx.write() as now:
         key_id = new_id("key", now)
@@ -462,11 +464,22 @@ def revoke_key(ctx: Ctx, key_id: str) -> dict[str, Any]:
         return key_wire(row)
 
 
-def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
+def authenticate(
+    db: Database,
+    key: str,
+    clock: Clock | None = None,
+    *,
+    via: Via = "api_key",
+    config: OperatorConfig | None = None,
+) -> Ctx:
     """The Ctx for a presented API key, or 401 ``invalid_api_key`` (unknown or revoked).
 
-    Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time.
+    Lookup is by the SHA-256 of the key (never the key itself), then compared in constant time. ``via``
+    and ``config`` go into the Ctx (the HTTP API passes its configuration: building a default one reads
+    the environment and the user's config directory, a third of a create's CPU in bench/api.py).
     """
+    import hmac
+
     digest = _hash_key(key)
     row = org_queries.api_key_by_hash(db, digest)
     if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["revoked_at"] is not None:
@@ -480,4 +493,6 @@ def authenticate(db: Database, key: str, clock: Clock | None = None) -> Ctx:
         actor_user_id=row["user_id"],
         is_admin=(row["user_role"] == "org:admin") if row["user_id"] else True,
         clock=clock or WallClock(),
+        via=via,
+        config=config or OperatorConfig(),
     )

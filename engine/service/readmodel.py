@@ -25,6 +25,14 @@ def open_incidents(db: Database, org_id: str) -> tuple[list[Any], int]:
         return incident_queries.open_incident_rows(db, org_id), position
 
 
+def first_open_incidents(db: Database, org_id: str, limit: int) -> tuple[list[Any], int]:
+    """The ``limit`` open incidents that come first by severity, then newest first (the console's first
+    screenful), and the timeline position the read is consistent with: one read transaction."""
+    with db.read():
+        position = incident_queries.timeline_position(db)
+        return incident_queries.first_open_incident_rows(db, org_id, limit), position
+
+
 def resolved_incidents(db: Database, org_id: str, limit: int) -> list[Any]:
     """The ``limit`` newest resolved incidents of the organisation (newest first): the console's history."""
     with db.read():

@@ -13,7 +13,6 @@ from engine import rotation
 from engine.errors import DomainError, NameConflict, NotFound, ValidationError
 from engine.ids import new_id
 from engine.model import Schedule, Target
-from engine.runtime import shift_reminders
 from engine.service import Ctx, responses
 from engine.service.models import (
     OverrideCreate,
@@ -69,6 +68,14 @@ def _rotation_layer(row: sqlite3.Row) -> responses.RotationLayer:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _rearm_reminders(ctx: Ctx, now: datetime) -> None:
+    """The organisation's shifts changed: re-arm people's shift reminders. The reminders (and logging)
+    load here, on a write, not with the read commands that import this module."""
+    from engine.runtime import shift_reminders
+
+    shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
 
 
 def rotation_layer_wire(row: sqlite3.Row) -> dict[str, Any]:
@@ -184,7 +191,7 @@ def update_schedule(ctx: Ctx, schedule_id: str, body: Any) -> dict[str, Any]:
         if changes:
             changes["updated_at"] = to_iso(now)
             schedule_queries.update_schedule(ctx.db, schedule_id, changes)
-            shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
+            _rearm_reminders(ctx, now)
         return schedule_wire(_schedule_row(ctx, schedule_id))
 
 
@@ -219,7 +226,7 @@ def delete_schedule(ctx: Ctx, schedule_id: str) -> None:
                 },
             )
         schedule_queries.delete_schedule(ctx.db, schedule_id)
-        shift_reminders.rearm_org(ctx.db, ctx.org_id, now)
+        _rearm_reminders(ctx, now)
 
 
 # -- rotation layers -----------------------------------------------------------------------------
@@ -395,7 +402,7 @@ def check_full_order(layer_ids: Any, current: list[str], what: str) -> list[str]
 def _touch_schedule(ctx: Ctx, schedule_id: str) -> None:
     with ctx.write() as now:
         schedule_queries.update_schedule(ctx.db, schedule_id, {"updated_at": to_iso(now)})
-        shift_reminders.rearm_org(ctx.db, ctx.org_id, now)  # shifts changed: re-arm people's reminders
+        _rearm_reminders(ctx, now)  # shifts changed: re-arm people's reminders
 
 
 # -- overrides -----------------------------------------------------------------------------------

@@ -18,21 +18,30 @@ from storage.queries import _rows
 
 
 def open_alert(db: Database, integration_id: str, dedup_key: str) -> sqlite3.Row | None:
-    """The alert with ``dedup_key`` on an open incident of the integration (the newest), or None."""
+    """The alert with ``dedup_key`` on an open incident of the integration, or None.
+
+    Only the newest alert of a key that opened or joined an incident can be on an open one: a new alert
+    row is written only when no alert of its key is on an open incident (:func:`engine.alerts.decide`),
+    and a resolved incident stays resolved. So this reads that one alert (``alerts_open_key``, newest by
+    rowid) and checks its incident: one seek, however many times the key fired before."""
     return db.one(
         "SELECT a.* FROM alerts a JOIN incidents i ON i.id = a.incident_id "
-        "WHERE a.integration_id = ? AND a.dedup_key = ? AND i.status != 'resolved' "
-        "ORDER BY a.first_seen DESC LIMIT 1",
+        "WHERE a.rowid = (SELECT rowid FROM alerts WHERE integration_id = ? AND dedup_key = ? "
+        "AND incident_id IS NOT NULL ORDER BY rowid DESC LIMIT 1) AND i.status != 'resolved'",
         (integration_id, dedup_key),
     )
 
 
 def open_group(db: Database, integration_id: str, group_key: str) -> sqlite3.Row | None:
-    """The open incident's ``alert_groups`` row for ``group_key`` of the integration, or None."""
+    """The open incident's ``alert_groups`` row for ``group_key`` of the integration, or None.
+
+    As for :func:`open_alert`, only the newest group of a key can be open (a group is written only when
+    its key has no open one), so this reads that group (``alert_groups_key``, newest by rowid) and checks
+    its incident."""
     return db.one(
         "SELECT g.* FROM alert_groups g JOIN incidents i ON i.id = g.incident_id "
-        "WHERE g.integration_id = ? AND g.group_key = ? AND i.status != 'resolved' "
-        "ORDER BY g.first_seen DESC LIMIT 1",
+        "WHERE g.rowid = (SELECT rowid FROM alert_groups WHERE integration_id = ? AND group_key = ? "
+        "ORDER BY rowid DESC LIMIT 1) AND i.status != 'resolved'",
         (integration_id, group_key),
     )
 

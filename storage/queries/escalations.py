@@ -3,9 +3,11 @@ its timers (:mod:`engine.runtime.escalator`).
 
 A row holds the current layer (``step``), repeat ``loop``, pass ``round``, ``state``, ``generation`` and
 the next ``due_at_ms`` (epoch milliseconds of the database's clock, NULL when nothing is armed) with its
-``due_kind``; ``policy_snapshot`` is the JSON of the policy the escalation started with. Every function
-runs inside the caller's write transaction; :func:`due_rows` and :func:`save_state` are the engine's hot
-path (one tick fires up to 500 steps).
+``due_kind``; ``policy_snapshot`` is the JSON of the policy the escalation started with, stored once per
+content in ``policy_snapshots`` and named by ``snapshot_hash`` (migration 0015: thousands of escalations on
+one policy share one row) with the policy's fingerprint; every read here returns them as the row's
+``policy_snapshot`` and ``policy_hash`` columns. Every function runs inside the caller's write transaction;
+:func:`due_rows` and :func:`save_state` are the engine's hot path (one tick fires up to 500 steps).
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.db import Database
+from storage.migrations import snapshot_hash
 
-_ROW_SQL = "SELECT * FROM escalations WHERE incident_id = ?"
+# The escalation's columns plus its snapshot's text (a primary-key lookup in ``policy_snapshots``).
+_WITH_SNAPSHOT = (
+    "SELECT e.*, s.snapshot AS policy_snapshot, s.policy_hash{extra} FROM escalations e "
+    "JOIN policy_snapshots s ON s.hash = e.snapshot_hash "
+)
+_ROW_SQL = _WITH_SNAPSHOT.format(extra="") + "WHERE e.incident_id = ?"
 _ROWS_SQL = (
-    "SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id "
-    "WHERE i.org_id = ? AND e.incident_id IN (SELECT value FROM json_each(?))"
+    _WITH_SNAPSHOT.format(extra="") + "JOIN incidents i ON i.id = e.incident_id "
+    "WHERE e.incident_id IN (SELECT value FROM json_each(?)) AND +i.org_id = ?"
 )
 _DUE_SQL = (
-    "SELECT e.*, i.title, i.severity, i.status, i.org_id AS inc_org FROM escalations e "
-    "JOIN incidents i ON i.id = e.incident_id "
+    _WITH_SNAPSHOT.format(extra=", i.title, i.severity, i.status, i.org_id AS inc_org")
+    + "JOIN incidents i ON i.id = e.incident_id "
     "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?"
 )
 _SAVE_SQL = (
@@ -35,8 +43,7 @@ _COLUMNS = (
     "incident_id",
     "org_id",
     "policy_id",
-    "policy_snapshot",
-    "policy_hash",
+    "snapshot_hash",
     "step",
     "loop",
     "round",
@@ -49,6 +56,10 @@ _COLUMNS = (
     "updated_at",
 )
 _INSERT_SQL = f"INSERT INTO escalations ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_INSERT_SNAPSHOT_SQL = (
+    "INSERT INTO policy_snapshots (hash, snapshot, policy_hash) VALUES (?, ?, ?) "
+    "ON CONFLICT (hash) DO NOTHING"
+)
 
 
 def escalation_row(db: Database, incident_id: str) -> sqlite3.Row | None:
@@ -59,7 +70,7 @@ def escalation_row(db: Database, incident_id: str) -> sqlite3.Row | None:
 def escalation_rows(db: Database, org_id: str, incident_ids: Sequence[str]) -> list[sqlite3.Row]:
     """The whole ``escalations`` rows of those of ``incident_ids`` that belong to the organisation and
     escalate (any order)."""
-    return db.all(_ROWS_SQL, (org_id, json.dumps(list(incident_ids))))
+    return db.all(_ROWS_SQL, (json.dumps(list(incident_ids)), org_id))
 
 
 def has_escalation(db: Database, incident_id: str) -> bool:
@@ -68,9 +79,15 @@ def has_escalation(db: Database, incident_id: str) -> bool:
 
 
 def insert_escalation(db: Database, values: dict[str, Any]) -> None:
-    """Insert the row of an escalation that starts: ``values`` holds every column of ``_COLUMNS``
-    (``due_at_ms`` in epoch ms, ``started_at``/``updated_at`` ISO 8601)."""
-    db.execute(_INSERT_SQL, tuple(values[c] for c in _COLUMNS))
+    """Insert the row of an escalation that starts: ``values`` holds every column of ``_COLUMNS`` but
+    ``snapshot_hash``, and ``policy_snapshot`` (the policy's JSON text) and ``policy_hash`` (its
+    fingerprint), stored once per content in ``policy_snapshots``; ``due_at_ms`` in epoch ms,
+    ``started_at``/``updated_at`` ISO 8601."""
+    text = str(values["policy_snapshot"])
+    key = snapshot_hash(text)
+    db.execute(_INSERT_SNAPSHOT_SQL, (key, text, values["policy_hash"]))
+    row = {**values, "snapshot_hash": key}
+    db.execute(_INSERT_SQL, tuple(row[c] for c in _COLUMNS))
 
 
 def save_state(
@@ -109,6 +126,20 @@ def save_state(
     return cur.rowcount == 1
 
 
+StateRow = tuple[int, int, int, int, str, int | None, str | None, str | None, str, str, int]
+"""The parameters of one :func:`save_states` row: ``step, loop, round, generation, state, due_at_ms, due_kind,
+acked_by, updated_at, incident_id, expected_generation`` (the keywords of :func:`save_state`, in order)."""
+
+
+def save_states(db: Database, rows: Sequence[StateRow]) -> int:
+    """Write many escalations' new states in one ``executemany``, in order (the same ``UPDATE … WHERE
+    generation = ?`` as :func:`save_state`; one incident may appear twice, its generations chained).
+    Returns how many rows were written: ``len(rows)`` unless a generation had moved."""
+    if not rows:
+        return 0
+    return db.executemany(_SAVE_SQL, rows)
+
+
 def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:
     """Remember the live policy's fingerprint (or ``deleted``) the timeline last reported a drift to."""
     db.execute("UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?", (noted, incident_id))
@@ -139,5 +170,9 @@ def overdue_count(db: Database, now_ms: int) -> int:
 def policy_snapshot(db: Database, incident_id: str) -> str | None:
     """The JSON text of the policy snapshot the incident's escalation runs on, or None when it never
     escalated."""
-    row = db.one("SELECT policy_snapshot FROM escalations WHERE incident_id = ?", (incident_id,))
-    return None if row is None else str(row["policy_snapshot"])
+    row = db.one(
+        "SELECT s.snapshot FROM escalations e JOIN policy_snapshots s ON s.hash = e.snapshot_hash "
+        "WHERE e.incident_id = ?",
+        (incident_id,),
+    )
+    return None if row is None else str(row["snapshot"])

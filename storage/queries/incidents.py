@@ -18,21 +18,30 @@ from storage.queries import _rows
 
 _COLUMNS = """
 SELECT i.id, i.seq, i.title, i.severity, i.status, i.owner_id, i.acknowledged_by, i.created_at, i.is_drill,
-       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, e.policy_snapshot,
+       e.state AS esc_state, e.step AS esc_step, e.due_at_ms, e.due_kind, s.snapshot AS policy_snapshot,
        ag.alert_count
 FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id
+     LEFT JOIN policy_snapshots s ON s.hash = e.snapshot_hash
      LEFT JOIN alert_groups ag ON ag.incident_id = i.id
 """
 # The live table's reads must not grow with the history (100,000 resolved incidents): the open ones are
-# three equality seeks of incidents_org_status (the CHECK constraint names every status; ``!= 'resolved'``
+# three equality seeks of incidents_org_status_created (the CHECK constraint names every status; ``!= 'resolved'``
 # would walk the organisation's resolved entries too), and a few ids are primary-key lookups (the unary
 # ``+`` keeps the planner off the org_id indexes, which would scan every incident of the organisation).
 _OPEN_SQL = _COLUMNS + "WHERE i.org_id = ? AND i.status IN ('investigating', 'identified', 'monitoring')"
 _SOME_SQL = _COLUMNS + "WHERE i.id IN (SELECT value FROM json_each(?)) AND +i.org_id = ?"
-# ``+i.status``: walk incidents_org_created newest first and stop at the limit, rather than collect every
-# resolved incident through incidents_org_status and sort them (history may hold 100,000).
+# The resolved ones newest first: incidents_org_status_created is in that order, so the read stops at the
+# limit (history may hold 100,000).
 _RESOLVED_SQL = (
-    _COLUMNS + "WHERE i.org_id = ? AND +i.status = 'resolved' ORDER BY i.created_at DESC, i.id DESC LIMIT ?"
+    _COLUMNS + "WHERE i.org_id = ? AND i.status = 'resolved' ORDER BY i.created_at DESC, i.id DESC LIMIT ?"
+)
+# The first screenful of the console's table (its order: severity, then newest first), before the rest loads:
+# the ordering reads only the incidents' own columns of the open ones, then joins the few it keeps.
+_FIRST_OPEN_SQL = _COLUMNS + (
+    "WHERE i.id IN (SELECT id FROM incidents WHERE org_id = ? "
+    "AND status IN ('investigating', 'identified', 'monitoring') "
+    "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 "
+    "WHEN 'low' THEN 3 ELSE 9 END, created_at DESC, seq DESC LIMIT ?)"
 )
 _MINE_SQL = _OPEN_SQL + (
     " AND (i.owner_id = ? OR EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.user_id = ?))"
@@ -47,6 +56,13 @@ def timeline_position(db: Database) -> int:
 def open_incident_rows(db: Database, org_id: str) -> list[sqlite3.Row]:
     """Every incident of the organisation that is not resolved, with its escalation columns (any order)."""
     return db.all(_OPEN_SQL, (org_id,))
+
+
+def first_open_incident_rows(db: Database, org_id: str, limit: int) -> list[sqlite3.Row]:
+    """The ``limit`` open incidents that come first by severity (critical first), then newest first
+    (``created_at``, then the higher number), with the columns of :func:`open_incident_rows` (any order):
+    what the console shows while it loads the rest."""
+    return db.all(_FIRST_OPEN_SQL, (org_id, limit))
 
 
 def resolved_incident_rows(db: Database, org_id: str, limit: int) -> list[sqlite3.Row]:
@@ -112,6 +128,10 @@ def incident_page(
 
     ``created_from``/``created_to`` are ISO 8601 instants (``created_to`` exclusive unless
     ``created_to_inclusive``); ``after`` is the ``(created_at, id)`` of the last row of the previous page.
+
+    Each page walks an index in the answer's order and stops at ``limit``: ``incidents_open`` (partial,
+    unresolved only) for ``open_only``, ``incidents_org_status_created`` for a ``status``,
+    ``incidents_org_created`` otherwise; so neither filter reads the resolved history (migration 0015).
     """
     where = ["org_id = ?"]
     params: list[Any] = [org_id]

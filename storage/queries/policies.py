@@ -40,6 +40,24 @@ def load_policy_model(db: Database, policy_id: str) -> Policy:
     )
 
 
+def policy_shape(db: Database, policy_id: str) -> str | None:
+    """Every column of the policy that changes how it escalates (repeat, re-page, each layer's position,
+    id, timeout and target), as one text from two indexed reads, or None when the policy was deleted:
+    equal texts mean equal :func:`load_policy_model` results as far as escalating goes, so the engine's
+    policy-drift check caches its fingerprint by this text. Portable SQL (SQLite and PostgreSQL)."""
+    row = db.one("SELECT repeat_count, repage_after_minutes FROM policies WHERE id = ?", (policy_id,))
+    if row is None:
+        return None
+    layers = db.all(
+        "SELECT position, id, ack_timeout_minutes, target_type, schedule_id, user_ids FROM escalation_layers "
+        "WHERE policy_id = ? ORDER BY position",
+        (policy_id,),
+    )
+    dash = lambda value: "-" if value is None else str(value)  # noqa: E731
+    text = "|".join("/".join(dash(v) for v in tuple(layer)) for layer in layers)
+    return f"{row[0]}/{dash(row[1])}:{text}"
+
+
 def policy_row(db: Database, org_id: str, policy_id: str) -> sqlite3.Row | None:
     """The ``policies`` row of ``policy_id`` within the organisation, or None."""
     return db.one("SELECT * FROM policies WHERE id = ? AND org_id = ?", (policy_id, org_id))

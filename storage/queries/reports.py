@@ -30,7 +30,8 @@ EVENTS_SQL = (
     "AND i.org_id = ? AND i.created_at >= ? AND i.is_drill = 0 ORDER BY t.at, t.seq"
 )
 SNAPSHOTS_SQL = (
-    "SELECT e.incident_id, e.policy_snapshot FROM incidents i JOIN escalations e ON e.incident_id = i.id "
+    "SELECT e.incident_id, s.snapshot AS policy_snapshot FROM incidents i "
+    "JOIN escalations e ON e.incident_id = i.id JOIN policy_snapshots s ON s.hash = e.snapshot_hash "
     "WHERE i.org_id = ? AND i.created_at >= ? AND i.created_at < ? AND i.is_drill = 0"
 )
 ZONES_SQL = "SELECT id, timezone FROM schedules WHERE org_id = ?"

@@ -9,7 +9,6 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine import rotation
 from engine.errors import NotFound
 from engine.model import Override, RotationLayer, Schedule
 from engine.timefmt import parse_iso
@@ -19,6 +18,8 @@ from storage.queries import _rows
 
 def load_schedule_model(db: Database, schedule_id: str) -> Schedule:
     """The pure-engine view of a schedule (any org: callers have already checked scope)."""
+    from engine import rotation  # the rotation rules load with the first schedule read, not at import
+
     row = db.one("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
     if row is None:
         raise NotFound("schedule", schedule_id)
@@ -65,10 +66,12 @@ def schedule_ids(db: Database, org_id: str) -> list[str]:
 
 # -- schedules -------------------------------------------------------------------------------------
 
+# Through ``escalations_live`` (partial: state != 'stopped'), so stopped history is never read.
 _RUNNING_ESCALATIONS_SQL = """
 SELECT i.id, i.seq FROM escalations e JOIN incidents i ON i.id = e.incident_id
-WHERE i.status != 'resolved' AND e.state != 'stopped'
-  AND EXISTS (SELECT 1 FROM json_each(e.policy_snapshot, '$.layers') l
+     JOIN policy_snapshots s ON s.hash = e.snapshot_hash
+WHERE e.state != 'stopped' AND i.status != 'resolved'
+  AND EXISTS (SELECT 1 FROM json_each(s.snapshot, '$.layers') l
               WHERE json_extract(l.value, '$.target.scheduleId') = ?)
 ORDER BY i.seq
 """

@@ -100,9 +100,9 @@ def credentials_path() -> Path:
     env = os.environ.get(ENV_FILE)
     if env:
         return Path(env).expanduser()
-    import platformdirs
+    from storage.user_dirs import user_config_dir
 
-    return Path(platformdirs.user_config_dir("oncall", appauthor=False)) / "credentials.json"
+    return Path(user_config_dir("oncall")) / "credentials.json"
 
 
 def _keyring() -> Any | None:

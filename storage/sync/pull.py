@@ -573,6 +573,19 @@ class Puller:
                     newOwnerId=diff["owner_id"],
                     source="remote",
                 )
+            # The console's live table reads changes through the timeline (its monotonic cursor), so
+            # every change it shows has an event: a remote edit of the title or severity too.
+            edited = [field for field in ("title", "severity") if field in diff]
+            if edited:
+                timeline.record(
+                    self.db,
+                    local,
+                    now,
+                    "incident_edited",
+                    "remote",
+                    fields=edited,
+                    source="remote",
+                )
         return True
 
     def _history(self, row: sqlite3.Row, inc: dict[str, Any], status: str, now: Any) -> None:

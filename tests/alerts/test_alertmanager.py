@@ -152,6 +152,7 @@ def _kinds(api: httpx.Client, incident_id: str) -> list[str]:
     return [e["kind"] for e in api.get(f"/v1/incidents/{incident_id}").json()["data"]["timeline"]]
 
 
+@pytest.mark.slow
 def test_a_real_alertmanager_group_opens_pages_grows_and_resolves_one_incident(
     tmp_path: Path, serve: ServeProcess
 ) -> None:
@@ -185,6 +186,7 @@ def test_a_real_alertmanager_group_opens_pages_grows_and_resolves_one_incident(
         api.close()
 
 
+@pytest.mark.slow
 def test_a_maintenance_window_holds_the_page_until_it_ends(tmp_path: Path, serve: ServeProcess) -> None:
     api, receive_url = _setup(serve)
     window = api.post("/v1/maintenance-windows", json={"scope": "org", "durationMinutes": 60}).json()["data"]

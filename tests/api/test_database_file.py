@@ -52,8 +52,10 @@ def test_serve_answers_503_then_exits_when_its_file_goes(tmp_path: Path, how: st
                     break  # shut down
                 answers.append(resp.status_code)
                 codes.add(resp.json()["code"])
-        assert answers and set(answers) == {503}, answers  # not one 201 after the file went
-        assert codes == {"database_gone"}
+        # Not one 201 after the file went. Every answer is 503 database_gone; there may be none, when the
+        # server's own check (its timer) saw the file go and shut down before a request reached it.
+        assert set(answers) <= {503}, answers
+        assert codes <= {"database_gone"}, codes
         assert _exit_code(server.proc, 60) == 1  # within a second: a figure of bench/failover.py
         err = server.proc.stderr.read() if server.proc.stderr else ""
         assert "Traceback" not in err

@@ -4,7 +4,8 @@ Not checked: ``positive_data_acceptance``, because schema-valid requests legitim
 (400 ``invalid_target`` for a random scheduleId) and the few cross-field rules a schema cannot express
 (422 when ``end`` is not after ``start``); docs/API.md lists them.
 
-Bounded so the whole suite stays fast: a few examples per operation, a fixed seed (override with
+Bounded so the whole suite stays fast: a few examples per operation (6; the coverage phase's
+boundary cases come on top, and the run must still have tested every operation), a fixed seed (override with
 ONCALL_SCHEMATHESIS_SEED / ONCALL_SCHEMATHESIS_EXAMPLES to explore more), every phase including the
 stateful one, which follows the document's links from creates to the operations on what they created.
 """
@@ -64,18 +65,21 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
                 "--checks",
                 CHECKS,
                 "--max-examples",
-                os.environ.get("ONCALL_SCHEMATHESIS_EXAMPLES", "12"),
+                os.environ.get("ONCALL_SCHEMATHESIS_EXAMPLES", "6"),
                 "--seed",
                 os.environ.get("ONCALL_SCHEMATHESIS_SEED", "1"),
+                # One worker: schemathesis's workers are threads, and hypothesis describing its strategies
+                # in several at once trips CPython 3.11's ast.parse thread race ("SystemError: AST
+                # constructor recursion depth mismatch"), failing the run with nothing found in our API.
                 "--workers",
-                "4",
+                "1",
                 "--request-timeout",
                 "10",
                 "--no-color",
             ],
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=900,  # when to give up, not a verdict
             cwd=tmp_path,
             check=False,
         )

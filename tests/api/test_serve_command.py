@@ -22,6 +22,7 @@ from engine.clock import monotonic
 from engine.runtime.delivery import COMMAND_PAGE_VARIABLES
 from storage.db import open_db
 from tests.api.conftest import oncall, start_serve, stop_serve
+from tests.helpers import oncall_in_process
 
 register(cli)
 
@@ -85,11 +86,24 @@ def test_non_loopback_with_the_flag_warns(tmp_path: Path, monkeypatch: pytest.Mo
 # -- the operator's configuration and what a served engine runs ---------------------------------------
 
 
+@pytest.fixture
+def refused_serve(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``oncall ARGS…`` in this process (what is checked is the refusal: one ``error:`` line and the exit
+    code, the same ``main`` a process runs), for a ``serve`` that must be refused before it listens: if it
+    got as far as starting the server, the test fails rather than serving forever."""
+
+    def refuse(self: uvicorn.Server, sockets: Any = None) -> None:
+        raise AssertionError("oncall serve started although its configuration is bad")
+
+    monkeypatch.setattr(uvicorn.Server, "run", refuse)
+    return lambda *args: oncall_in_process(list(args))
+
+
 def test_a_bad_allow_entry_or_config_file_is_one_error_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_serve: Any
 ) -> None:
     monkeypatch.setenv("ONCALL_CONFIG", str(tmp_path / "absent.toml"))
-    done = oncall("--db", str(tmp_path / "x.db"), "serve", "--allow-webhook", "10.0.0.0/8 and more")
+    done = refused_serve("--db", str(tmp_path / "x.db"), "serve", "--allow-webhook", "10.0.0.0/8 and more")
     assert done.returncode == 1 and done.stderr.startswith("error: --allow-webhook: ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     for text, needle in (
@@ -102,7 +116,7 @@ def test_a_bad_allow_entry_or_config_file_is_one_error_line(
         bad = tmp_path / "bad.toml"
         bad.write_text(text)
         monkeypatch.setenv("ONCALL_CONFIG", str(bad))
-        done = oncall("--db", str(tmp_path / "x.db"), "serve", "--port", "0")
+        done = refused_serve("--db", str(tmp_path / "x.db"), "serve", "--port", "0")
         assert done.returncode == 1, done.stderr
         assert done.stderr.startswith(f"error: {bad}: ") and needle in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
@@ -121,18 +135,18 @@ def test_a_bad_allow_entry_or_config_file_is_one_error_line(
     ],
 )
 def test_an_allow_entry_that_is_not_an_address_network_or_host_name_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, needle: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_serve: Any, entry: str, needle: str
 ) -> None:
     """On the command line and in the file alike: one ``error:`` line naming the entry, exit 1."""
     monkeypatch.setenv("ONCALL_CONFIG", str(tmp_path / "absent.toml"))
-    done = oncall("--db", str(tmp_path / "x.db"), "serve", "--allow-webhook", entry)
+    done = refused_serve("--db", str(tmp_path / "x.db"), "serve", "--allow-webhook", entry)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(f"error: --allow-webhook: {entry!r} is neither") and needle in done.stderr
     assert done.stderr.count("\n") == 1
     config = tmp_path / "config.toml"
     config.write_text(f"[webhooks]\nallow = [{json.dumps(entry)}]\n")
     monkeypatch.setenv("ONCALL_CONFIG", str(config))
-    done = oncall("--db", str(tmp_path / "x.db"), "serve", "--port", "0")
+    done = refused_serve("--db", str(tmp_path / "x.db"), "serve", "--port", "0")
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(f"error: {config}: webhooks.allow: {entry!r}") and needle in done.stderr
     assert done.stderr.count("\n") == 1

@@ -59,3 +59,23 @@ def test_service_and_batched_escalator_ids_have_one_form(ctx: Ctx, db: Database,
     for row in rows:
         assert ID.match(row["id"]) and row["id"].startswith("evt_"), row["id"]
         assert _instant_ms(row["id"]) == int(parse_iso(row["at"]).timestamp() * 1000)
+
+
+def test_random_tails_in_one_go_have_the_form_of_random_tail() -> None:
+    """The batched tails (one CSPRNG read, one encoding) are each 16 Crockford characters, all distinct."""
+    from engine.ids import random_tails
+
+    tails = random_tails(1000)
+    assert len(tails) == 1000 and len(set(tails)) == 1000
+    assert all(len(t) == 16 and set(t) <= set(ALPHABET) for t in tails)
+    assert random_tails(0) == []
+    assert ID.match("evt_" + "0" * 10 + tails[0]) and ID.match("evt_" + "0" * 10 + random_tail())
+
+
+def test_every_position_of_the_random_part_takes_every_character() -> None:
+    """The 80 bits are all random: no position is pinned (uuid4's version and variant bits are left out),
+    so each of the 16 characters takes all 32 values over 2,000 tails (a miss by chance: < 1e-25)."""
+    tails = [random_tail() for _ in range(2000)]
+    for position in range(16):
+        seen = {tail[position] for tail in tails}
+        assert seen == set(ALPHABET), f"position {position} takes only {sorted(seen)}"

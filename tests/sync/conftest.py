@@ -85,7 +85,7 @@ class Remote:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # when to give up: a loaded machine starts Python slowly
         while time.monotonic() < deadline:
             try:
                 r = httpx.get(

@@ -618,3 +618,29 @@ def test_pull_never_creates_contact_methods(remote: Remote, local: LocalSide) ->
             sync_ctx, local_of(local, "users", bob), {"channel": "command", "address": "x"}
         )
     assert refused.value.code == "operator_only" and refused.value.status_code == 403
+
+
+def test_a_remote_edit_of_title_or_severity_reaches_the_live_table(remote: Remote, local: LocalSide) -> None:
+    """The console's live table reads changes by the timeline's cursor: a pulled title or severity edit
+    (which the remote allows and the local use cases do not) writes an ``incident_edited`` event, so the
+    change feed names the incident with its new row."""
+    from engine.service.readmodel import changed_incidents
+    from storage.queries import incidents as incident_queries
+
+    seed = populate(remote, n_incidents=3)
+    login(local, remote.url, remote.key)
+    do_pull(local)
+    edited = seed["incidents"][1]
+    incident_queries.update_incident(remote.db, edited, {"title": "Renamed upstream", "severity": "critical"})
+    position = local.db.scalar("SELECT max(seq) FROM timeline")
+
+    assert do_pull(local).errors == []
+
+    lid = local_of(local, "incidents", edited)
+    ids, rows, _ = changed_incidents(local.db, local.org_id, int(position))
+    assert ids == [lid]
+    assert [(r["title"], r["severity"]) for r in rows] == [("Renamed upstream", "critical")]
+    events = incidents.get_incident(local.ctx(), lid)["timeline"]
+    assert [e["data"] for e in events if e["kind"] == "incident_edited"] == [
+        {"fields": ["title", "severity"], "source": "remote"}
+    ]

@@ -7,6 +7,9 @@ instant, ids are never rendered, and the engine is not started (tests drive the 
 from __future__ import annotations
 
 import asyncio
+import copy
+import shutil
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +22,9 @@ from console.tui import OncallApp
 from engine.clock import VirtualClock, monotonic
 from engine.service import Ctx
 from engine.service.demo import DemoOrg, seed_demo
-from storage.db import Database
+from storage.db import Database, open_db
 
-WAIT_SECONDS = 10.0  # only when to stop waiting: a test's verdict is its condition, never a duration
+WAIT_SECONDS = 30.0  # only when to stop waiting (generous: parallel workers on a loaded machine): a test's verdict is its condition, never a duration
 POLL_SECONDS = 0.01
 
 FROZEN = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday; US DST starts 6 days later
@@ -38,9 +41,34 @@ def clock() -> VirtualClock:
     return VirtualClock(FROZEN)
 
 
+@pytest.fixture(scope="session")
+def demo_template(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoOrg]:
+    """The demo organisation seeded at ``FROZEN`` once per session (per xdist worker: each has its own
+    temporary directory), and its ids. Never opened for writing again."""
+    path = tmp_path_factory.mktemp("demo-template") / "demo.db"
+    shutil.copy(migrated_template, path)
+    database = open_db(path)
+    try:
+        org = seed_demo(database, VirtualClock(FROZEN))
+    finally:
+        database.close()
+    return path, org
+
+
 @pytest.fixture
-def demo(db: Database, clock: VirtualClock) -> DemoOrg:
-    return seed_demo(db, clock)
+def demo(db: Database, clock: VirtualClock, demo_template: tuple[Path, DemoOrg]) -> DemoOrg:
+    """The demo organisation in the test's own database: the template's pages copied in (SQLite's backup,
+    into the open connection), which is what seeding at ``FROZEN`` writes, in a fraction of the time (2-4x less here)."""
+    if clock.now() != FROZEN:  # a test that moved its clock first gets its own seeding
+        return seed_demo(db, clock)
+    path, org = demo_template
+    source = sqlite3.connect(path)
+    try:
+        with db.lock:
+            source.backup(db.conn)
+    finally:
+        source.close()
+    return copy.deepcopy(org)
 
 
 @pytest.fixture

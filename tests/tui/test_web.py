@@ -183,6 +183,7 @@ def _incidents(db: Path) -> dict[int, dict[str, Any]]:
     return {i["sequentialId"]: i for i in json.loads(out)}
 
 
+@pytest.mark.slow
 @needs_browser
 def test_the_console_in_a_browser_acknowledges_and_the_database_agrees(
     demo_db: Path, web_server: str, browser: Any, tmp_path: Path

@@ -7,7 +7,7 @@ resolving asks for its note instead. A hand-off to the incident's current owner 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.tui.presentation import SEVERITY_LOOK
 from console.tui.screens.base import OncallScreen
@@ -16,8 +16,17 @@ from console.tui.screens.form import Field, FormScreen
 from console.tui.screens.picker import PickerScreen
 from engine.errors import DomainError, ValidationError
 from engine.model import SEVERITIES, next_status
-from engine.service import incidents as incidents_svc
-from engine.service import policies, schedules
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def incidents_svc() -> ModuleType:
+    """``engine.service.incidents``, imported on the first action: it brings the escalator and the
+    rotation rules, which the first frame does not need (the embedded engine loads them after it)."""
+    from engine.service import incidents
+
+    return incidents
 
 
 class IncidentActions(OncallScreen):
@@ -59,7 +68,7 @@ class IncidentActions(OncallScreen):
             self.oncall.acknowledge_drill()
             return
         self.oncall.act_in_worker(
-            incidents_svc.acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged"
+            incidents_svc().acknowledge, inc["id"], done=f"{self._label(inc)} acknowledged"
         )
 
     def action_advance(self) -> None:
@@ -75,7 +84,7 @@ class IncidentActions(OncallScreen):
             def answer(yes: bool | None) -> None:
                 if yes:
                     self.oncall.act_in_worker(
-                        incidents_svc.advance_status,
+                        incidents_svc().advance_status,
                         inc["id"],
                         {"status": nxt},
                         done=f"{self._label(inc)} → {nxt}",
@@ -88,7 +97,7 @@ class IncidentActions(OncallScreen):
 
         def resolve(values: dict[str, Any]) -> Any:
             body = {"status": "resolved", "resolutionNote": values.get("resolutionNote")}
-            return incidents_svc.advance_status(self.oncall.ctx, inc["id"], body)
+            return incidents_svc().advance_status(self.oncall.ctx, inc["id"], body)
 
         def done(result: Any) -> None:
             if result:
@@ -120,7 +129,7 @@ class IncidentActions(OncallScreen):
             if user_id:
                 name = self.oncall.directory.name(user_id)
                 self.oncall.act_in_worker(
-                    incidents_svc.handoff,
+                    incidents_svc().handoff,
                     inc["id"],
                     {"targetUserId": user_id},
                     done=f"{self._label(inc)} handed off to {name}",
@@ -143,7 +152,7 @@ class IncidentActions(OncallScreen):
         if inc is None:
             return
         if not inc.get("escalates", True):  # nothing would be paged: the service says why, no dialog
-            self.oncall.act_in_worker(incidents_svc.escalate_now, inc["id"])
+            self.oncall.act_in_worker(incidents_svc().escalate_now, inc["id"])
             return
         layer, count = inc.get("layer"), inc.get("layer_count")
         if layer and count and layer < count:
@@ -156,13 +165,15 @@ class IncidentActions(OncallScreen):
         def answer(yes: bool | None) -> None:
             if yes:
                 self.oncall.act_in_worker(
-                    incidents_svc.escalate_now, inc["id"], done=f"{self._label(inc)} escalated", poke=True
+                    incidents_svc().escalate_now, inc["id"], done=f"{self._label(inc)} escalated", poke=True
                 )
 
         self.app.push_screen(ConfirmScreen(f"Escalate {self._named(inc)}: {what}?", yes="Escalate"), answer)
 
     def action_new(self) -> None:
         ctx = self.oncall.ctx
+        from engine.service import policies, schedules
+
         pols = [(p["name"], p["id"]) for p in policies.list_policies(ctx)]
         people = self.oncall.directory.people()
         scheds = [(s["name"], s["id"]) for s in schedules.list_schedules(ctx)]
@@ -190,7 +201,7 @@ class IncidentActions(OncallScreen):
             if pid and pid not in warned and (warning := self._pages_nobody(pid)):
                 warned.add(pid)  # said once: saving again opens it anyway
                 raise ValidationError(f"{warning} · ctrl+s again opens it anyway", field="escalationPolicyId")
-            return incidents_svc.create_incident(ctx, body)
+            return incidents_svc().create_incident(ctx, body)
 
         def done(result: Any) -> None:
             if isinstance(result, dict):
@@ -204,6 +215,8 @@ class IncidentActions(OncallScreen):
         """Why opening an incident on this policy would page nobody now (no layers, or no layer's target
         has anyone on call), as the drill warns; None when someone would be paged."""
         try:
+            from engine.service import policies
+
             paged = policies.paged_now(self.oncall.ctx, policy_id)
         except (DomainError, ValueError):
             return None  # the service call itself will say what is wrong

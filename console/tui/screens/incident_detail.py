@@ -47,6 +47,7 @@ EVENT_WORDS = {
     "update_posted": ("✎", "update posted"),
     "update_redacted": ("✂", "update redacted"),
     "incident_handed_off": ("⇄", "handed off"),
+    "incident_edited": ("✎", "edited"),
     "handoff_paged": ("☎", "hand-off paged"),
     "escalation_timer_restarted": ("↻", "timer restarted"),
     "layer_skipped": ("»", "layer skipped"),

@@ -16,15 +16,15 @@ from console.tui.readmodel import (
     alerts_mark,
     changed_alert_counts,
     changed_incidents,
+    first_open_incidents,
     open_incidents,
     resolved_incidents,
     some_incidents,
 )
 from console.tui.screens.incident_actions import IncidentActions
 from console.tui.widgets.incident_table import IncidentTable
-from engine.clock import monotonic
 
-FULL_RESYNC_S = 20.0
+FIRST_ROWS = 100  # the first screenful (and some), shown before the rest of the open incidents load
 HISTORY_LIMIT = 500  # resolved incidents the history views hold: the newest
 VIEWS = ("open", "resolved", "all")  # the status filter, in the order `f` cycles through it
 VIEW_WORDS = {"open": "open", "resolved": "resolved", "all": "open or resolved"}
@@ -63,7 +63,8 @@ class IncidentsScreen(IncidentActions):
         super().__init__()
         self._position: int | None = None
         self._alerts_mark = ""  # see console.tui.readmodel.changed_alert_counts
-        self._full_at = 0.0
+        self._loading = False  # the open incidents past the first screenful are being read in a worker
+        self._summary_text = ""
         self._availability: object = ()
         self._drill_key: str | None = None
         self.view = "open"  # the status filter: one of VIEWS
@@ -98,7 +99,8 @@ class IncidentsScreen(IncidentActions):
 
     def on_screen_resume(self) -> None:
         if self._seen_generation == -1:
-            self.call_after_refresh(self.sync)  # the first frame first, then (maybe 10,000) rows
+            self._seen_generation = self.oncall.generation
+            self._first_rows()
         else:
             self.sync()
             self.drill_changed()
@@ -107,39 +109,58 @@ class IncidentsScreen(IncidentActions):
         if (table := self._mounted_table()) is not None:
             table.build_columns(self.app.size.width)
 
+    def _first_rows(self) -> None:
+        """Start-up: the first screenful now (one small read), the rest of the open incidents in a worker
+        (:meth:`_load_open`), so the first frame has rows however many incidents are open."""
+        db, org_id = self.oncall.db, self.oncall.ctx.org_id
+        self._alerts_mark = alerts_mark(db, org_id)
+        rows, self._position = first_open_incidents(db, org_id, FIRST_ROWS)
+        self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
+        self._loading = True
+        self._summary()
+        self._highlighted()
+        # After the first frame is out: the worker's read would otherwise hold the interpreter while the
+        # frame is being drawn.
+        self.call_after_refresh(self._load_open)
+
+    @work(thread=True, exclusive=True, group="incident-load")
+    def _load_open(self) -> None:
+        """Every open incident, read on the console's second connection (the event loop keeps polling on
+        its own), handed to the table in one go (the rows are built here, off the event loop)."""
+        db = self.oncall.reader()
+        org_id = self.oncall.ctx.org_id
+        mark = alerts_mark(db, org_id)
+        rows, position = open_incidents(db, org_id)
+        self.app.call_from_thread(self._loaded, rows, position, mark)
+
+    def _loaded(self, rows: dict[str, IncidentRow], position: int, mark: str) -> None:
+        self._loading = False
+        if self._mounted_table() is None or self.view != "open" or self._position is None:
+            self.oncall.console_ready()
+            return  # the view changed meanwhile: it made its own full read
+        self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
+        # Changes read while the worker ran may be newer than its snapshot, or older: read everything
+        # after the older of the two positions again, at once.
+        self._position = min(self._position, position)
+        self._alerts_mark = min(self._alerts_mark, mark)
+        self.refresh_data()
+        self.oncall.console_ready()
+
     def refresh_data(self) -> None:
-        """First a full read; then only incidents with new timeline events (a handful of rows, however
-        many are open). A full re-read runs in a thread now and then as a safety net for writers that
-        change an incident without a timeline event."""
+        """A full read when the view changed; otherwise only incidents with new timeline events or alert
+        counts (a handful of rows, however many are open and however long the history)."""
         db, org_id = self.oncall.db, self.oncall.ctx.org_id
         if self._position is None:
             self._alerts_mark = alerts_mark(db, org_id)
             rows, self._position = open_incidents(db, org_id)
-            self._full_at = monotonic()
             self.table.apply(self._in_view(rows) | self._drill_rows(), self.oncall.clock.now())
         else:
             changes, self._position = changed_incidents(db, org_id, self._position)
             counts, self._alerts_mark = changed_alert_counts(db, org_id, self._alerts_mark)
             changes = counts | changes
             self.table.apply_changes(self._changes_in_view(changes), self.oncall.clock.now())
-            if monotonic() - self._full_at > FULL_RESYNC_S:
-                self._full_at = monotonic()
-                self._resync()
         self._summary()
         self._highlighted()
-
-    @work(thread=True, exclusive=True, group="incident-resync")
-    def _resync(self) -> None:
-        rows, position = open_incidents(self.oncall.db, self.oncall.ctx.org_id)
-        self.app.call_from_thread(self._apply_resync, self._in_view(rows), position)
-
-    def _apply_resync(self, rows: dict[str, IncidentRow], position: int) -> None:
-        if self._mounted_table() is None:
-            return
-        self.table.apply(rows | self._drill_rows(), self.oncall.clock.now())
-        # Anything logged after the snapshot is fetched again by the next incremental read.
-        self._position = min(self._position or position, position)
-        self._summary()
 
     # -- the status filter (open, resolved, all) -------------------------------------------------------
 
@@ -215,6 +236,8 @@ class IncidentsScreen(IncidentActions):
         t = self.table
         total, word = t.open_count, VIEW_WORDS[self.view]
         parts = [f"{total} {word}" if t.shown_count == total else f"{t.shown_count} of {total} {word}"]
+        if self._loading:
+            parts = [f"the first {t.shown_count} {word} · loading the rest…"]
         if self.view != "open" and self._history_full:
             parts.append(f"the newest {HISTORY_LIMIT} resolved shown")
         parts.append(f"sorted by {t.sort_by}")
@@ -225,9 +248,12 @@ class IncidentsScreen(IncidentActions):
             parts.append(f"filter: {t.filter_text}")
             if t.shown_count == 0 and total:
                 parts.append("no incident matches the filter · esc clears it")
-        elif total == 0 and self._position is not None:
+        elif total == 0 and self._position is not None and not self._loading:
             parts.append("no open incidents · n opens one")
-        self.query_one("#incident-summary", Static).update(Content(" · ".join(parts)))
+        text = " · ".join(parts)
+        if text != self._summary_text:  # an unchanged line is not redrawn (a change every second is normal)
+            self._summary_text = text
+            self.query_one("#incident-summary", Static).update(Content(text))
 
     # -- selection -----------------------------------------------------------------------------------
 

@@ -2,13 +2,19 @@
 
 With 10,000 open incidents a general-purpose DataTable re-renders every visible cell and re-walks every
 row whenever any cell changes; this table keeps one rendered line per incident, keyed by what it shows
-(the row, its countdown text, whether the cursor is on it), so a live update or a countdown tick redraws a
-handful of lines. Rows are keyed by incident id; :meth:`apply` diffs a full read, :meth:`apply_changes`
+(the row, its countdown text, whether the cursor is on it), so a live update redraws a handful of lines
+and a countdown tick only the countdown cells whose text changed (an idle console writes almost nothing
+to the terminal). Rows are keyed by incident id; :meth:`apply` diffs a full read, :meth:`apply_changes`
 applies a few changed incidents.
+
+The order is a sorted list of sort keys, one per shown row, computed once when the row changes; a change
+moves its row with two bisections (no re-sort of 10,000 rows), and a row's position is found by bisection
+too (each key ends with the incident id, so keys are unique).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -18,7 +24,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -50,6 +56,20 @@ HEADERS = {
 SHORT_HEADERS = {"alerts": "Alr", "layer": "Lyr", "next": "Next"}
 COMPACT_BELOW = 100
 GAP = 2  # spaces between columns
+# created_at (ISO 8601 text) turned into bytes that sort newest first: each byte inverted, and a 0xFF after
+# the last one so that a shorter text sorts after the longer ones it begins (as "end of text" inverted).
+_NEWEST_FIRST = bytes(255 - b for b in range(256))
+
+SortKey = tuple[object, ...]
+
+
+def sort_key(row: IncidentRow, by: str) -> SortKey:
+    """Where ``row`` goes in the table: by severity (critical first), then newest first (``created_at``,
+    then the higher number), then the id; ``by="age"`` drops the severity."""
+    newest_first = row.created_at.encode().translate(_NEWEST_FIRST) + b"\xff"
+    if by == "age":
+        return (newest_first, -row.seq, row.id)
+    return (SEVERITY_ORDER.get(row.severity, 9), newest_first, -row.seq, row.id)
 
 
 class IncidentTable(ScrollView, can_focus=True):
@@ -102,9 +122,9 @@ class IncidentTable(ScrollView, can_focus=True):
         self.widths: dict[str, int] = {}
         self._all: dict[str, IncidentRow] = {}
         self._shown: dict[str, IncidentRow] = {}
-        self._order: list[str] = []
-        self._index: dict[str, int] = {}
-        self._lines: dict[str, tuple[object, Strip]] = {}
+        self._keys: dict[str, SortKey] = {}  # the sort key of each shown row
+        self._sorted: list[SortKey] = []  # the shown rows' keys in table order (each ends with the id)
+        self._lines: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._header: Strip | None = None
         self._now: datetime | None = None
         self._row_now: dict[str, datetime] = {}  # rows on another clock (a drill's), keyed by incident id
@@ -129,7 +149,7 @@ class IncidentTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._order) + 1)
+        self.virtual_size = Size(self.size.width, len(self._sorted) + 1)
 
     # -- data ----------------------------------------------------------------------------------------
 
@@ -151,9 +171,7 @@ class IncidentTable(ScrollView, can_focus=True):
     def cells(self, row: IncidentRow, now: datetime) -> dict[str, Text]:
         now = self._row_now.get(row.id, now)
         layer = f"{row.layer}/{row.layer_count}" if row.layer and row.layer_count else "—"
-        state = row.esc_state
-        if row.acknowledged_by and state is None:
-            state = "acknowledged"
+        state = self._state(row)
         return {
             "sev": severity_text(row.severity, no_color=self.no_color),
             # A console drill's number belongs to its scratch copy, not to the live sequence.
@@ -169,33 +187,48 @@ class IncidentTable(ScrollView, can_focus=True):
             "ack": plain(self.name_of(row.acknowledged_by, self.compact) if row.acknowledged_by else "—"),
         }
 
-    def _sort_key(self, row: IncidentRow) -> tuple[object, ...]:
-        newest_first = tuple(-ord(c) for c in row.created_at)
-        if self.sort_by == "age":
-            return (newest_first, -row.seq)
-        return (SEVERITY_ORDER.get(row.severity, 9), newest_first, -row.seq)
+    @staticmethod
+    def _state(row: IncidentRow) -> str | None:
+        if row.acknowledged_by and row.esc_state is None:
+            return "acknowledged"
+        return row.esc_state
 
     def apply(self, rows: dict[str, IncidentRow], now: datetime) -> None:
-        """Show ``rows`` (the filter applied), keeping the cursor on the incident it is on."""
+        """Show ``rows`` (the filter applied), keeping the cursor on the incident it is on. Sort keys are
+        computed for new or re-ordered rows only; the order is rebuilt only when some key changed."""
         self._all = rows
         self._now = now
+        keep = self.selected_id
         visible = {k: r for k, r in rows.items() if self.matches(r)}
-        reorder = visible.keys() != self._shown.keys() or any(
-            (r.severity, r.created_at) != (self._shown[k].severity, self._shown[k].created_at)
-            for k, r in visible.items()
-        )
-        self._shown = visible
+        old_shown, old_keys = self._shown, self._keys
+        keys: dict[str, SortKey] = {}
+        reorder = visible.keys() != old_shown.keys()
+        for k, r in visible.items():
+            old = old_shown.get(k)
+            if old is not None and (old.severity, old.created_at, old.seq) == (
+                r.severity,
+                r.created_at,
+                r.seq,
+            ):
+                keys[k] = old_keys[k]
+            else:
+                keys[k] = sort_key(r, self.sort_by)
+                reorder = True
+        self._shown, self._keys = visible, keys
         if reorder:
-            self._reorder()
+            self._sorted = sorted(keys.values())
+            self._placed(keep)
         else:
             self.refresh()
 
     def apply_changes(self, changes: dict[str, IncidentRow | None], now: datetime) -> None:
-        """Apply a few changed incidents (None: no longer open) without looking at the others."""
+        """Apply a few changed incidents (None: no longer open) without looking at the others: each one
+        that moves is taken out of the order and put back by bisection."""
         if not changes:
             return
         self._now = now
-        reorder = False
+        keep = self.selected_id
+        moved = False
         for key, row in changes.items():
             if row is None:
                 self._all.pop(key, None)
@@ -204,34 +237,54 @@ class IncidentTable(ScrollView, can_focus=True):
             old = self._shown.get(key)
             if row is None or not self.matches(row):
                 if old is not None:
+                    self._unplace(key)
                     del self._shown[key]
-                    reorder = True
+                    moved = True
                 continue
             self._shown[key] = row
-            if old is None or (old.severity, old.created_at) != (row.severity, row.created_at):
-                reorder = True
-            elif key in self._index:
-                self._refresh_row(self._index[key])
-        if reorder:
-            self._reorder()
+            new_key = sort_key(row, self.sort_by)
+            if old is None or self._keys.get(key) != new_key:
+                if old is not None:
+                    self._unplace(key)
+                self._keys[key] = new_key
+                insort(self._sorted, new_key)
+                moved = True
+            else:
+                self._refresh_row(self.index_of(key))
+        if moved:
+            self._placed(keep)
 
-    def _reorder(self) -> None:
-        keep = self.selected_id
-        self._order = sorted(self._shown, key=lambda k: self._sort_key(self._shown[k]))
-        self._index = {k: i for i, k in enumerate(self._order)}
+    def _unplace(self, key: str) -> None:
+        old_key = self._keys.pop(key)
+        del self._sorted[bisect_left(self._sorted, old_key)]
+
+    def _placed(self, keep: str | None) -> None:
+        """The order changed: keep the cursor on ``keep`` if it is still shown, and repaint."""
         self._virtual_size()
-        if keep is not None and keep in self._index:
-            self.cursor = self._index[keep]
+        index = self.index_of(keep) if keep is not None else None
+        if index is not None:
+            self.cursor = index
         else:
-            self.cursor = min(self.cursor, max(0, len(self._order) - 1))
+            self.cursor = min(self.cursor, max(0, len(self._sorted) - 1))
         self.refresh()
 
+    def index_of(self, key: str) -> int | None:
+        """The row number of the incident ``key`` in the table's order, or None if it is not shown."""
+        found = self._keys.get(key)
+        return None if found is None else bisect_left(self._sorted, found)
+
+    def _id_at(self, index: int) -> str:
+        return str(self._sorted[index][-1])
+
     def resort(self) -> None:
-        self._reorder()
+        keep = self.selected_id
+        self._keys = {k: sort_key(r, self.sort_by) for k, r in self._shown.items()}
+        self._sorted = sorted(self._keys.values())
+        self._placed(keep)
 
     def set_sort(self, by: str) -> None:
         self.sort_by = by
-        self._reorder()
+        self.resort()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
@@ -246,13 +299,28 @@ class IncidentTable(ScrollView, can_focus=True):
             self._row_now.pop(key, None)
         else:
             self._row_now[key] = now
-        if key in self._index:
-            self._refresh_row(self._index[key])
+        self._refresh_row(self.index_of(key))
 
     def tick(self, now: datetime) -> None:
-        """Countdowns move: repaint the rows on screen (unchanged lines come from the cache)."""
+        """Countdowns move: repaint only the countdown cells on screen whose text changed (one cell a
+        second per escalating row in view; nothing at all when no countdown is in view)."""
         self._now = now
-        self.refresh()
+        if not self.widths:
+            return
+        top = int(self.scroll_offset.y)
+        x = self._countdown_x()
+        for y in range(1, self.size.height):
+            index = top + y - 1
+            if index >= len(self._sorted):
+                break
+            key = self._id_at(index)
+            cached = self._lines.get(key)
+            if cached is None:
+                continue  # never drawn: it will be drawn with the current text
+            row = self._shown[key]
+            text = countdown_text(row.due, self._row_now.get(key, now), self._state(row)).plain
+            if cached[0][1] != text:  # the signature's countdown text
+                self.refresh(Region(x, y, self.widths["next"], 1))
 
     # -- rendering -----------------------------------------------------------------------------------
 
@@ -281,6 +349,10 @@ class IncidentTable(ScrollView, can_focus=True):
             ]
         return Strip(segments).crop_extend(0, self.size.width, base)
 
+    def _countdown_x(self) -> int:
+        """The first cell of the countdown column (after the leading space and the columns before it)."""
+        return 1 + sum(self.widths[c] + GAP for c in COLUMNS[: COLUMNS.index("next")])
+
     def _header_strip(self) -> Strip:
         if self._header is None:
             headers = {
@@ -296,9 +368,9 @@ class IncidentTable(ScrollView, can_focus=True):
         if y == 0:
             return self._header_strip()
         index = int(self.scroll_offset.y) + y - 1
-        if index >= len(self._order) or self._now is None:
+        if index >= len(self._sorted) or self._now is None:
             return Strip.blank(width, self.rich_style)
-        key = self._order[index]
+        key = self._id_at(index)
         row = self._shown[key]
         cells = self.cells(row, self._now)
         on_cursor = index == self.cursor
@@ -315,10 +387,14 @@ class IncidentTable(ScrollView, can_focus=True):
         self._lines[key] = (signature, strip)
         return strip
 
-    def _refresh_row(self, index: int) -> None:
+    def _refresh_row(self, index: int | None) -> None:
+        """Repaint the line of row number ``index`` if it is in view (widget coordinates: the header is
+        line 0)."""
+        if index is None:
+            return
         y = index - int(self.scroll_offset.y) + 1
         if 1 <= y < self.size.height:
-            self.refresh_lines(y)
+            self.refresh(Region(0, y, self.size.width, 1))
 
     def on_resize(self, event: events.Resize) -> None:
         self._lines.clear()
@@ -339,7 +415,7 @@ class IncidentTable(ScrollView, can_focus=True):
     # -- cursor --------------------------------------------------------------------------------------
 
     def validate_cursor(self, value: int) -> int:
-        return max(0, min(value, len(self._order) - 1)) if self._order else 0
+        return max(0, min(value, len(self._sorted) - 1)) if self._sorted else 0
 
     def watch_cursor(self, old: int, new: int) -> None:
         self._refresh_row(old)
@@ -362,7 +438,7 @@ class IncidentTable(ScrollView, can_focus=True):
         self.cursor += direction * max(1, self.size.height - 2)
 
     def action_jump(self, where: int) -> None:
-        self.cursor = 0 if where == 0 else len(self._order) - 1
+        self.cursor = 0 if where == 0 else len(self._sorted) - 1
 
     def action_select(self) -> None:
         key = self.selected_id
@@ -373,7 +449,7 @@ class IncidentTable(ScrollView, can_focus=True):
         if event.y < 1:
             return
         index = int(self.scroll_offset.y) + event.y - 1
-        if not 0 <= index < len(self._order):
+        if not 0 <= index < len(self._sorted):
             return
         if index == self.cursor or event.chain >= 2:
             self.cursor = index
@@ -385,13 +461,13 @@ class IncidentTable(ScrollView, can_focus=True):
 
     @property
     def row_count(self) -> int:
-        return len(self._order)
+        return len(self._sorted)
 
     @property
     def selected_id(self) -> str | None:
-        if not self._order:
+        if not self._sorted:
             return None
-        return self._order[min(self.cursor, len(self._order) - 1)]
+        return self._id_at(min(self.cursor, len(self._sorted) - 1))
 
     @property
     def selected(self) -> IncidentRow | None:
@@ -409,19 +485,20 @@ class IncidentTable(ScrollView, can_focus=True):
 
     def select_key(self, key: str) -> None:
         """Put the cursor on the incident ``key`` (if shown)."""
-        if key in self._index:
-            self.cursor = self._index[key]
+        index = self.index_of(key)
+        if index is not None:
+            self.cursor = index
 
     def row(self, key: str) -> IncidentRow | None:
         """The incident shown under ``key`` (None if filtered out or no longer open)."""
         return self._shown.get(key)
 
     def rows_in_order(self) -> list[IncidentRow]:
-        return [self._shown[k] for k in self._order]
+        return [self._shown[str(k[-1])] for k in self._sorted]
 
     @property
     def order(self) -> list[str]:
-        return list(self._order)
+        return [str(k[-1]) for k in self._sorted]
 
     def cell_text(self, key: str, column: str) -> str:
         """What the cell shows, as plain text (for tests and the palette)."""

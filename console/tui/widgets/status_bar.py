@@ -13,7 +13,6 @@ from textual.content import Content
 from textual.widgets import Static
 
 from engine.errors import DomainError
-from engine.service import heartbeats, maintenance
 from engine.service.database import StorageError
 from engine.timefmt import parse_iso
 
@@ -70,23 +69,54 @@ class StatusBar(Horizontal):
     def __init__(self, mode: str) -> None:
         super().__init__()
         self.mode = mode
+        self._tabs_for: tuple[object, ...] = ()
+        self._state_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-tabs", markup=False)
         yield Static(id="status-state", markup=False)
 
     def on_mount(self) -> None:
-        self.refresh_state()
+        # The first frame without the heartbeat and maintenance indicators (their reads load the incident
+        # services, which the first frame does not otherwise need); they follow right after it.
+        self.refresh_state(alerts=False)
+        self.call_after_refresh(self.refresh_state)
         self.set_interval(1.0, self.refresh_state)
 
     @property
     def oncall(self) -> OncallApp:
         return cast("OncallApp", self.app)
 
-    def refresh_state(self) -> None:
+    def refresh_state(self, *, alerts: bool = True) -> None:
+        """Redraw what changed, and only that: once a second the clock's digits (an idle console writes
+        a few bytes to the terminal, not the bar)."""
+        app = self.oncall
+        wide = app.size.width >= 100
+        if self._tabs_for != (wide, app.org_name):
+            self._tabs_for = (wide, app.org_name)
+            self._draw_tabs(wide)
+        now = app.clock.now()
+        state = [label for label in self._alerting(now, wide) if label is not None] if alerts else []
+        glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
+        state.append(f"{glyph} {word}")
+        if app.sync_on:
+            state.append(app.sync.label())
+        if app.demo:
+            state.append("demo")
+        speed = getattr(app.clock, "speed", 1.0)
+        if isinstance(speed, int | float) and speed != 1:
+            state.append(f"⏩ {speed:g}×")  # a scaled clock (--speed N): timers run N times faster
+        state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
+        text = "  ".join(state) + " "
+        if text != self._state_text:
+            # Its width is its text's: a layout only when the length changed.
+            relayout = len(text) != len(self._state_text)
+            self._state_text = text
+            self.query_one("#status-state", Static).update(Content(text), layout=relayout)
+
+    def _draw_tabs(self, wide: bool) -> None:
         app = self.oncall
         parts: list[Content | str] = []
-        wide = app.size.width >= 100
         if wide:
             parts.append(Content.from_markup("[b]oncall[/b] $org  ", org=app.org_name))
         for mode, key, label in MODES:
@@ -98,19 +128,6 @@ class StatusBar(Horizontal):
             if mode == self.mode:
                 parts.append(Content.from_markup(f"[reverse b] {key} {label} [/] "))
         self.query_one("#status-tabs", Static).update(Content.assemble(*parts))
-        now = app.clock.now()
-        state = [label for label in self._alerting(now, wide) if label is not None]
-        glyph, word = ENGINE_LOOK.get(app.engine.mode, ("?", app.engine.mode))
-        state.append(f"{glyph} {word}")
-        if app.sync_on:
-            state.append(app.sync.label())
-        if app.demo:
-            state.append("demo")
-        speed = getattr(app.clock, "speed", 1.0)
-        if isinstance(speed, int | float) and speed != 1:
-            state.append(f"⏩ {speed:g}×")  # a scaled clock (--speed N): timers run N times faster
-        state.append(now.strftime("%H:%M:%S") + " UTC" if wide else now.strftime("%H:%M:%SZ"))
-        self.query_one("#status-state", Static).update(Content("  ".join(state) + " "))
 
     def _alerting(self, now: datetime, wide: bool) -> list[str | None]:
         """The heartbeat and maintenance indicators, read through the service layer (two small queries a
@@ -118,6 +135,8 @@ class StatusBar(Horizontal):
         app = self.oncall
         if app.gone is not None:
             return []
+        from engine.service import heartbeats, maintenance  # after the first frame: see incident_actions
+
         try:
             down = heartbeats.down_count(app.ctx)
             windows = maintenance.active_windows(app.ctx)

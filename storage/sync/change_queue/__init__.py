@@ -37,33 +37,83 @@ overrides, people) are refused by :func:`refuse_local_edit` rather than overwrit
 
 from __future__ import annotations
 
-from storage.sync.change_queue.kinds import KINDS
-from storage.sync.change_queue.operations import adopt_change, discard_change, retry_change
-from storage.sync.change_queue.push import LEASE_TTL_MS, PushResult, push
-from storage.sync.change_queue.queue import (
-    OPEN_STATUSES,
-    change_wire,
-    failed_changes,
-    list_changes,
-    pending_roots,
-    uncertain_candidate_ids,
-    uncertain_changes,
-    waiting_count,
-)
-from storage.sync.change_queue.reconcile import CLOCK_SKEW_MS, own_actor_ids
-from storage.sync.change_queue.record import (
-    SyncedObjectReadOnly,
-    applying_remote,
-    linked,
-    record_change,
-    refuse_local_edit,
-)
-from storage.sync.change_queue.remote_ids import (
-    LocalSyncError,
-    local_escalation,
-    remote_escalation,
-    remote_id_of,
-)
+from typing import TYPE_CHECKING, Any
+
+# The service layer imports this package on every start to record changes (record.py and what it needs);
+# sending (push.py, its lease and socket), the queue's reading and the user's operations load on first use
+# (issue 17: a command's start-up). Import these names from the package, as everything does: importing
+# the submodule ``storage.sync.change_queue.push`` directly first would leave the package's ``push``
+# naming the module, not the function.
+if TYPE_CHECKING:
+    from storage.sync.change_queue.kinds import KINDS
+    from storage.sync.change_queue.operations import adopt_change, discard_change, retry_change
+    from storage.sync.change_queue.push import LEASE_TTL_MS, PushResult, push
+    from storage.sync.change_queue.queue import (
+        OPEN_STATUSES,
+        change_wire,
+        failed_changes,
+        list_changes,
+        pending_roots,
+        uncertain_candidate_ids,
+        uncertain_changes,
+        waiting_count,
+    )
+    from storage.sync.change_queue.reconcile import CLOCK_SKEW_MS, own_actor_ids
+    from storage.sync.change_queue.record import (
+        SyncedObjectReadOnly,
+        applying_remote,
+        linked,
+        record_change,
+        refuse_local_edit,
+    )
+    from storage.sync.change_queue.remote_ids import (
+        LocalSyncError,
+        local_escalation,
+        remote_escalation,
+        remote_id_of,
+    )
+
+_WHERE = {
+    "CLOCK_SKEW_MS": "reconcile",
+    "KINDS": "kinds",
+    "LEASE_TTL_MS": "push",
+    "LocalSyncError": "remote_ids",
+    "OPEN_STATUSES": "queue",
+    "PushResult": "push",
+    "SyncedObjectReadOnly": "record",
+    "adopt_change": "operations",
+    "applying_remote": "record",
+    "change_wire": "queue",
+    "discard_change": "operations",
+    "failed_changes": "queue",
+    "linked": "record",
+    "list_changes": "queue",
+    "local_escalation": "remote_ids",
+    "own_actor_ids": "reconcile",
+    "pending_roots": "queue",
+    "push": "push",
+    "record_change": "record",
+    "refuse_local_edit": "record",
+    "remote_escalation": "remote_ids",
+    "remote_id_of": "remote_ids",
+    "retry_change": "operations",
+    "uncertain_candidate_ids": "queue",
+    "uncertain_changes": "queue",
+    "waiting_count": "queue",
+}
+"""Where each name of :data:`__all__` lives (a module of this package), imported on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CLOCK_SKEW_MS",

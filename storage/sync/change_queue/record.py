@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -93,7 +93,7 @@ def record_change(
             "root_id": root,
             "object_id": object_id,
             "payload": json.dumps(body, separators=(",", ":"), sort_keys=True),
-            "idem_key": f"oncall-{change_id}-{secrets.token_hex(8)}",
+            "idem_key": f"oncall-{change_id}-{os.urandom(8).hex()}",
             "status": "pending",
             "created_at": to_iso(now),
         },
