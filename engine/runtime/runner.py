@@ -55,7 +55,7 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from engine.clock import Clock, monotonic
 from engine.runtime import delivery, escalator, timers
@@ -65,12 +65,17 @@ from storage import db_clock, lease
 from storage.db import Database, DatabaseGone, DatabaseUnavailable, open_db
 from storage.queries import page_queue as queued_pages
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger("oncall.engine")
 
 SAFETY_TICK_S = 2.0
 POLL_S = 0.2
 RENEW_S = 1.0
 DELIVER_S = 1.0
+DELIVER_BATCH = 20  # pages claimed per delivery pass
+DELIVER_WORKERS = 4  # pages of a pass sent at once (network waits, not CPU)
 
 FiredHook = Callable[[list[tuple[str, int]], datetime], None]
 
@@ -198,6 +203,7 @@ class EngineRunner:
         self._source: WakeSource | None = None
         self._db: Database | None = None
         self._delivery_db: Database | None = None
+        self._http: httpx.Client | None = None  # the delivery thread's, kept between passes (keep-alive)
         self._cache = escalator.EngineCache()
         self._next_due_at: float | None = None  # monotonic instant of the next due step or timer
         self._changed = False  # the wake source saw another process's commit since the last cycle
@@ -277,6 +283,9 @@ class EngineRunner:
             if db is not None:
                 db.close()
         self._db = self._delivery_db = None
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     def poke(self) -> None:
         """Something changed (or a virtual clock moved): run a cycle now. Sets an event; O(1), any thread."""
@@ -489,6 +498,20 @@ class EngineRunner:
         db, fence = self._delivery_db, self._fence
         if db is None or fence is None:
             return
-        while delivery.deliver_due(db, self.clock, limit=20, fence=fence, config=self.config) == 20:
+        if self._http is None:
+            self._http = delivery.new_client(connections=DELIVER_WORKERS)
+        http = self._http
+        while (
+            delivery.deliver_due(
+                db,
+                self.clock,
+                limit=DELIVER_BATCH,
+                client=http,
+                workers=DELIVER_WORKERS,
+                fence=fence,
+                config=self.config,
+            )
+            == DELIVER_BATCH
+        ):
             if self._fence is None or self._stopping:
                 return
