@@ -42,6 +42,7 @@ from engine.errors import DomainError
 from storage.db_url import is_url
 from storage.errors import DatabaseError
 from storage.migrations import migrate as apply_migrations
+from storage.statements import StatementHelpers
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -335,7 +336,7 @@ def _write_turns(path: str) -> _WriteTurns:
         return turns
 
 
-class Database:
+class Database(StatementHelpers):
     """One connection to the database file, with the transaction helpers every service uses.
 
     A ``Database`` may be used from several threads (the console runs the engine in a worker thread);
@@ -611,22 +612,6 @@ class Database:
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
             return self.conn.execute(sql, params).fetchall()
-
-    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.one(sql, params)
-        return None if row is None else row[0]
-
-    def insert(self, table: str, values: dict[str, Any]) -> None:
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        self.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))
-
-    def update(self, table: str, key: str, key_value: Any, values: dict[str, Any]) -> int:
-        if not values:
-            return 0
-        sets = ", ".join(f"{c} = ?" for c in values)
-        cur = self.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values.values(), key_value))
-        return cur.rowcount
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "did anything change?" poll."""

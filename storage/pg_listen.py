@@ -5,8 +5,8 @@ commit; :meth:`storage.postgres.PgDatabase.write`). A :class:`ChangeListener` is
 connection that ``LISTEN``s on that channel and calls ``on_change`` once per burst of notifications: an
 incident created by ``oncall serve`` on another host wakes the engine holding the lease at once, instead
 of at its next poll. A lost connection is reopened (with a short back-off) and followed by one
-``on_change``, since notifications sent meanwhile were missed. On SQLite there is no listener
-(:class:`ListenSource` is the engine runner's wake source there): the runner polls ``PRAGMA data_version``.
+``on_change``, since notifications sent meanwhile were missed. :class:`ListenSource` is the engine
+runner's wake source on PostgreSQL; on SQLite there is no listener: the runner polls ``PRAGMA data_version``.
 """
 
 from __future__ import annotations

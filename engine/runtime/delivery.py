@@ -700,11 +700,7 @@ def deliver_due(
     extras = outgoing(db, clock, rows, config)
     own = client is None
     if client is None:
-        import httpx  # imported on first use: the engine starts faster (recovery is timed from spawn)
-
-        # The TLS context is built once per process: building it (loading the CA bundle) took ~10 ms a
-        # pass, most of a loopback page's delivery time (bench/ingest.py's profile).
-        client = httpx.Client(verify=_tls_context())
+        client = new_client()  # a pass of its own (drills); the runner keeps one between passes
     http = client
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
@@ -721,10 +717,11 @@ def deliver_due(
 
 
 def new_client(*, connections: int = 16) -> httpx.Client:
-    """An HTTP client for many delivery passes (the runner keeps one per delivery connection): its
-    keep-alive connections are reused from one pass to the next, so a storm's pages to one webhook do not
-    pay a TCP (and TLS) handshake each. Thread-safe; close it with ``.close()``."""
-    import httpx
+    """An HTTP client for delivery passes (the runner keeps one per delivery connection): its keep-alive
+    connections are reused from one pass to the next, so a storm's pages to one webhook do not pay a TCP
+    (and TLS) handshake each; the TLS context is built once per process (loading the CA bundle took ~10 ms,
+    most of a loopback page's delivery time). Thread-safe; close it with ``.close()``."""
+    import httpx  # imported on first use: the engine starts faster (recovery is timed from spawn)
 
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.Client(verify=_tls_context(), limits=limits)

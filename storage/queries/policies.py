@@ -53,9 +53,12 @@ def policy_shape(db: Database, policy_id: str) -> str | None:
         "WHERE policy_id = ? ORDER BY position",
         (policy_id,),
     )
-    dash = lambda value: "-" if value is None else str(value)  # noqa: E731
-    text = "|".join("/".join(dash(v) for v in tuple(layer)) for layer in layers)
-    return f"{row[0]}/{dash(row[1])}:{text}"
+    text = "|".join("/".join(_or_dash(v) for v in tuple(layer)) for layer in layers)
+    return f"{row[0]}/{_or_dash(row[1])}:{text}"
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def policy_row(db: Database, org_id: str, policy_id: str) -> sqlite3.Row | None:
