@@ -42,6 +42,7 @@ from engine.errors import DomainError
 from storage.db_url import display_url
 from storage.dialect import to_postgres
 from storage.errors import DatabaseError
+from storage.statements import StatementHelpers
 
 WRITE_LOCK = 0x6F6E63616C6C  # "oncall": the advisory lock every write transaction takes first
 CHANNEL = "oncall_changes"
@@ -147,7 +148,7 @@ class _Cursor:
         return None
 
 
-class PgDatabase:
+class PgDatabase(StatementHelpers):
     """One connection to a PostgreSQL database, with :class:`storage.db.Database`'s methods.
 
     ``url`` is a libpq URL (``postgresql://user:pass@host:5432/db``). ``create`` is accepted for the same
@@ -193,7 +194,7 @@ class PgDatabase:
             conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}".encode())
         except psycopg.Error as exc:
             raise DatabaseError(
-                f"cannot connect to {self.path}: {str(exc).strip()}", "database_missing"
+                f"cannot connect to {self.path}: {' '.join(str(exc).split())}", "database_missing"
             ) from None
         conn.row_factory = _row_factory
         conn.adapters.register_dumper(bool, _BoolAsInt)
@@ -334,22 +335,6 @@ class PgDatabase:
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
-
-    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.one(sql, params)
-        return None if row is None else row[0]
-
-    def insert(self, table: str, values: dict[str, Any]) -> None:
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        self.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))
-
-    def update(self, table: str, key: str, key_value: Any, values: dict[str, Any]) -> int:
-        if not values:
-            return 0
-        sets = ", ".join(f"{c} = ?" for c in values)
-        cur = self.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values.values(), key_value))
-        return cur.rowcount
 
     def data_version(self) -> int:
         """The change counter: bumped by every committed write transaction of any process."""
