@@ -270,7 +270,11 @@ def floor_burst(template: Path, dest: Path, n: int, at: datetime) -> float:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    snap = json.loads(conn.execute("SELECT policy_snapshot FROM escalations LIMIT 1").fetchone()[0])
+    snap = json.loads(
+        conn.execute(
+            "SELECT s.snapshot FROM escalations e JOIN policy_snapshots s ON s.hash = e.snapshot_hash LIMIT 1"
+        ).fetchone()[0]
+    )
     layer_users = [layer["target"]["userIds"] for layer in snap["layers"]]
     layer_count = len(layer_users)
     start = monotonic()
