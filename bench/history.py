@@ -38,7 +38,7 @@ from engine.runtime import escalator  # noqa: E402
 from engine.service import Ctx, alerts, incidents, integrations, readmodel  # noqa: E402
 from engine.service.demo import seed_demo  # noqa: E402
 from storage.db import Database, open_db  # noqa: E402
-from storage.migrations import MIGRATIONS  # noqa: E402
+from storage.migrations import migration_names  # noqa: E402
 from storage.queries import alerts as alert_queries  # noqa: E402
 from storage.queries import escalations as escalation_queries  # noqa: E402
 from storage.queries import notices as notice_queries  # noqa: E402
@@ -187,7 +187,7 @@ def build(path: Path, history_rows: int) -> dict[str, Any]:
 
 
 def _schema_key() -> str:
-    return f"m{len(MIGRATIONS._migrations)}b4"  # schema and build version
+    return f"m{len(migration_names())}b4"  # schema and build version
 
 
 def cached(cache: Path, history_rows: int) -> tuple[Path, dict[str, Any]]:

@@ -222,6 +222,8 @@ def _oncall_cmd() -> list[str]:
 
 
 FIRST_ROWS = (b"Escalates", "▲".encode())
+#: What the status bar shows once the whole table is loaded (``--incidents`` open); set by ``main``.
+LOADED = b"10000 open"
 
 
 def first_frame(db_path: Path, floor_script: Path, *, floor: bool) -> tuple[float, float, float]:
@@ -232,7 +234,7 @@ def first_frame(db_path: Path, floor_script: Path, *, floor: bool) -> tuple[floa
     try:
         first = term.wait_for(*FIRST_ROWS)
         cpu = term.cpu_seconds()
-        full = term.wait_for(b"10000 open", timeout=60)
+        full = term.wait_for(LOADED, timeout=60)
     finally:
         term.close()
     return first, cpu, full
@@ -245,7 +247,7 @@ def idle(db_path: Path, floor_script: Path, *, floor: bool, seconds: float = 10.
     term = Terminal(cmd, _env(db_path))
     try:
         term.wait_for(*FIRST_ROWS)
-        term.wait_for(b"10000 open", timeout=60)
+        term.wait_for(LOADED, timeout=60)
         term.pump(3.0)
         before_bytes, before_cpu = term.total, term.cpu_seconds()
         term.pump(seconds)
@@ -556,10 +558,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cache = args.cache or work
+        cache = args.cache or work / "seeded"
         cache.mkdir(parents=True, exist_ok=True)
         floor_script = work / "floor_app.py"
-        floor_script.write_text(FLOOR_APP)
+        global LOADED
+        LOADED = f"{args.incidents} open".encode()
+        floor_script.write_text(FLOOR_APP.replace("10000 open", f"{args.incidents} open"))
         label = f"{args.incidents:,} open + {args.history:,} resolved"
         if args.part in ("all", "start", "idle", "live"):
             db = _seeded(cache, "history", args.incidents, args.history, work)
