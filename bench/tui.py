@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import sqlite3
@@ -177,13 +178,19 @@ class Terminal:
                 self.seen += chunk
 
     def wait_for(self, *markers: bytes, timeout: float = 60.0) -> float:
-        """Seconds from the spawn until every marker has been written (nan on timeout)."""
+        """Seconds from the spawn until every marker has been written.
+
+        Raises RuntimeError after ``timeout`` seconds without them, with the end of what the program
+        wrote (a screen the bench did not expect is a failure of the bench, not a figure)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if all(m in self.seen for m in markers):
                 return time.monotonic() - self.start
             self.pump(0.01)
-        return float("nan")
+        text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b" ", bytes(self.seen[-4000:])).decode(errors="replace")
+        raise RuntimeError(
+            f"no {markers!r} after {timeout:.0f} s; the end of the output: {' '.join(text.split())}"
+        )
 
     def cpu_seconds(self) -> float:
         """User+system CPU of the process so far (every thread)."""
@@ -201,7 +208,9 @@ class Terminal:
 
 
 def _env(db_path: Path) -> dict[str, str]:
-    env = {**os.environ, "TERM": "xterm-256color", "ONCALL_DB": str(db_path)}
+    # The size is the pseudo-terminal's (Terminal), stated here too: a COLUMNS/LINES inherited from the
+    # parent (a test runner sets them) would win over the terminal's own size in the child.
+    env = {**os.environ, "TERM": "xterm-256color", "ONCALL_DB": str(db_path), "COLUMNS": "120", "LINES": "40"}
     # PYTHONDONTWRITEBYTECODE would make every start compile every module from source (~1 s more on
     # this machine): an installed oncall starts from cached bytecode, so the bench does too (see the
     # warm-up run in main).
