@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from click.core import ParameterSource
 
-from console.terminal import JSON_UNSAFE, terminal_text
+from console.terminal import json_text, terminal_text
 from engine.clock import MAX_SPEED, Clock
 from engine.clock import check_speed as valid_speed
 from engine.errors import DomainError
@@ -222,7 +222,7 @@ def echo_json(data: Any, *, compact: bool = False) -> None:
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     else:
         text = json.dumps(data, indent=2, ensure_ascii=False)
-    _write_line(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    _write_line(json_text(text))
 
 
 pass_state = click.make_pass_decorator(State)
