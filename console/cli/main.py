@@ -272,6 +272,9 @@ class DbLocation(click.ParamType):
         if isinstance(value, Path):
             return value
         text = str(value)
+        from console.cli.deferred import import_msgspec
+
+        import_msgspec()  # before the engine's first import (console/cli/deferred.py)
         from engine.service.database import is_db_url
 
         if is_db_url(text):
