@@ -6,7 +6,7 @@ start-up"), both of third-party code that loads more than a command that reads o
   declared. :func:`defer_import` puts a module object into ``sys.modules`` with its spec but none of its
   code run; ``import inspect`` reads only ``__spec__``, which it has (:class:`importlib.util.LazyLoader`'s
   module would run on any attribute, ``__spec__`` included, which Python 3.11's ``import`` reads). The
-  first attribute it lacks runs the code, once, under a lock (a second thread waits for the whole module),
+  first attribute it lacks runs the code, once, under a lock (another thread waits for the whole module),
   and from then on it is the ordinary module, the same object, whoever touches it first (``oncall --help``,
   Textual, a dataclass without a docstring). Meanwhile a *stand-in* answers ``cleandoc``:
   :func:`cleandoc`, the same steps (tests/cli/test_startup.py compares the two on every help text).
@@ -32,6 +32,7 @@ from typing import Any
 
 _LOCK = threading.RLock()
 _STAND_INS: dict[str, Mapping[str, Callable[..., Any]]] = {}
+_RUNNING: set[str] = set()  # deferred modules whose code is running now
 
 
 class _Deferred(ModuleType):
@@ -43,10 +44,18 @@ class _Deferred(ModuleType):
             return stand_in
         with _LOCK:
             if type(self) is _Deferred:  # not run by a thread that held the lock before us
+                if self.__name__ in _RUNNING:  # asked for by its own code, or by an import it makes
+                    raise AttributeError(
+                        f"partially initialized module {self.__name__!r} has no attribute {attr!r}"
+                    )
                 spec = self.__spec__
                 assert spec is not None and spec.loader is not None
-                self.__class__ = ModuleType  # its own code reads and sets attributes as usual
-                spec.loader.exec_module(self)
+                _RUNNING.add(self.__name__)
+                try:
+                    spec.loader.exec_module(self)
+                finally:
+                    _RUNNING.discard(self.__name__)
+                self.__class__ = ModuleType  # type: ignore[assignment]  # an ordinary module from now on
         return getattr(self, attr)
 
 
