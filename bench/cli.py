@@ -11,6 +11,10 @@ Prints min and median per variant (milliseconds) and, per command, ``command / p
 issue's target (at most 4x). The harness orients ratios so that >1 is better: its line shows floor/command,
 target >= 0.25; the line under it says the same as a multiple of the floor. A missed target is printed, not
 an exit status. The ``ack`` runs act on incidents opened for the purpose (``oncall page``) before timing.
+
+``--instructions`` also counts each variant's instructions once under ``valgrind --tool=callgrind``
+(spawn to exit, the interpreter's start-up included): unlike wall time, the count does not move with the
+machine's load, so a change can be judged on a busy machine; printed as command / floor (and / peer).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +55,22 @@ def run(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def instructions(argv: list[str], env: dict[str, str]) -> int:
+    """The instructions ``argv`` executes, spawn to exit, counted by callgrind (it must exit 0)."""
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        env=env,
+        cwd=env["BENCH_CWD"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind {argv!r} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return int(found.group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds (at least 5)")
@@ -58,6 +80,9 @@ def main() -> None:
         type=Path,
         default=None,
         help="another checkout (same database schema) timed beside it in every round, e.g. main's export",
+    )
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions with callgrind (load-proof)"
     )
     args = parser.parse_args()
     rounds = max(5, args.rounds)
@@ -89,7 +114,7 @@ def main() -> None:
         ).stdout
         policy = json.loads(policies)[0]["name"]  # the ack stops a real escalation
         incidents: list[int] = []
-        for i in range(rounds * (2 if peer_env else 1)):  # each ack acts on an incident of its own
+        for i in range(rounds * (2 if peer_env else 1) + 2):  # each ack acts on an incident of its own
             out = subprocess.run(
                 [*oncall, "page", "--title", f"bench incident {i}", "--policy", policy, "--json"],
                 env=env,
@@ -121,7 +146,27 @@ def main() -> None:
                 if peer_env is not None:
                     compares[name].measure(peer, lambda argv=peer_argv, e=peer_env: run([*oncall, *argv], e))
 
+        counts: dict[str, tuple[int, int | None]] = {}
+        if args.instructions and shutil.which("valgrind") is None:
+            print("--instructions: valgrind is not installed; no counts")
+        elif args.instructions:
+            floor_count = instructions([python, "-c", "pass"], env)
+            spare = [("oncall ack N", ["ack", str(incidents[rounds])], ["ack", str(incidents[rounds + 1])])]
+            for name, argv, peer_argv in [*((n, a, a) for n, a in commands.items()), *spare]:  # acks: unused
+                mine = instructions([*oncall, *argv], env)
+                theirs = None if peer_env is None else instructions([*oncall, *peer_argv], peer_env)
+                counts[name] = (mine, theirs)
+
     print(f"checkout: {src}   python: {python}   rounds: {rounds}")
+    if counts:
+        print(f"instructions (callgrind), floor python -c pass = {floor_count / 1e6:.1f}M:")
+        for name, (mine, theirs) in counts.items():
+            line = f"  {name}: {mine / 1e6:.1f}M = {mine / floor_count:.2f}x floor"
+            if theirs is not None:
+                line += (
+                    f"; peer {theirs / 1e6:.1f}M = {theirs / floor_count:.2f}x ({theirs / mine:.2f}x ours)"
+                )
+            print(line)
     for name, cmp in compares.items():
         cmp.report(workload=name, baseline=floor, target=1 / TARGET)
         times = statistics.median(cmp.figures[name]) / statistics.median(cmp.figures[floor])

@@ -23,9 +23,10 @@ the first after an instant.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
+
+from msgspec import Struct
 
 Urgency = Literal["high", "low"]
 URGENCIES: tuple[Urgency, ...] = ("high", "low")
@@ -39,16 +40,14 @@ def urgency_of(severity: str | None) -> Urgency:
     return "high" if severity in HIGH_SEVERITIES else "low"
 
 
-@dataclass(frozen=True)
-class RuleStep:
+class RuleStep(Struct, frozen=True):
     """Notify through ``contact_method_id`` ``delay_minutes`` after the person is paged."""
 
     contact_method_id: str
     delay_minutes: int
 
 
-@dataclass(frozen=True)
-class StepsDue:
+class StepsDue(Struct, frozen=True):
     """What :func:`steps_due` decided: the steps to send now (indexes into the ordered rules) and the
     instant the next one is due (None when every step has been sent)."""
 
@@ -104,8 +103,7 @@ LONGEST_REMINDER_LEAD_MINUTES = 7 * 24 * 60  # a week ahead at most
 REMINDER_HORIZON = timedelta(days=35)  # how far ahead the engine looks for the next reminder
 
 
-@dataclass(frozen=True)
-class ReminderSettings:
+class ReminderSettings(Struct, frozen=True):
     """What a person asked for: ``before_minutes`` ahead of a shift's start (None: no such reminder),
     and whether to be told when a shift starts and when it ends."""
 
@@ -118,8 +116,7 @@ class ReminderSettings:
         return self.before_minutes is not None or self.at_start or self.at_end
 
 
-@dataclass(frozen=True)
-class OwnShift:
+class OwnShift(Struct, frozen=True):
     """A person's shift on one schedule: ``[start, end)``, overrides applied, adjacent pieces merged."""
 
     schedule_id: str
@@ -127,8 +124,7 @@ class OwnShift:
     end: datetime
 
 
-@dataclass(frozen=True)
-class Reminder:
+class Reminder(Struct, frozen=True):
     at: datetime
     kind: ReminderKind
     shift: OwnShift

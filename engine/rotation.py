@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from engine.model import Membership, Override, RotationLayer, Schedule, Target
 from engine.timeparse import parse_clock_time, validate_timezone
@@ -44,8 +46,7 @@ ShiftSource = Literal["rotation", "override"]
 # --------------------------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class LayerResolution:
+class LayerResolution(Struct, frozen=True):
     """One layer at one instant. ``participant_id`` stays the rotation's user even when displaced, so a
     UI can show "alice (covered by bob)".
 
@@ -65,8 +66,7 @@ class LayerResolution:
     vacated_by: str | None = None
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(Struct, frozen=True):
     """Who is on call at ``at``. ``removed`` lists the removed users (rule 8) whose rotation turn or
     override it would otherwise be, in layer order then override order: they appear in no other field."""
 
@@ -80,8 +80,7 @@ class Resolution:
     removed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class TargetResolution:
+class TargetResolution(Struct, frozen=True):
     """Who an escalation layer's target pages at one instant: ``user_ids`` (members only, in order, each
     once), and ``removed``, the removed users it would otherwise have paged (so a timeline can say why
     a layer paged fewer people, or nobody)."""
@@ -90,8 +89,7 @@ class TargetResolution:
     removed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Shift:
+class Shift(Struct, frozen=True):
     """An on-call interval ``[start, end)``. ``layer_id`` is None only for an override covering a moment
     when no layer is active (rule 6)."""
 
@@ -103,8 +101,7 @@ class Shift:
     override_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Handoff:
+class Handoff(Struct, frozen=True):
     """A rotation handoff: the instant a layer's participant changes.
 
     ``intended_local`` is the configured wall-clock moment (``YYYY-MM-DDTHH:MM`` in the schedule's zone);
@@ -120,14 +117,12 @@ class Handoff:
     intended_local: str
 
 
-@dataclass(frozen=True)
-class Gap:
+class Gap(Struct, frozen=True):
     start: datetime
     end: datetime
 
 
-@dataclass(frozen=True)
-class LayerShifts:
+class LayerShifts(Struct, frozen=True):
     """A layer's effective coverage: rotation shifts, with override pieces where the layer was displaced.
 
     ``handoffs`` are the rotation's own handoffs, listed even under an override because the rotation
@@ -141,8 +136,7 @@ class LayerShifts:
     handoffs: tuple[Handoff, ...]
 
 
-@dataclass(frozen=True)
-class ScheduleShifts:
+class ScheduleShifts(Struct, frozen=True):
     schedule_id: str
     start: datetime
     end: datetime

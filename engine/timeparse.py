@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -127,8 +128,7 @@ _LAST_INSTANT = datetime(
 )  # the day after 9999-12-31 does not exist
 
 
-@dataclass(frozen=True)
-class DayBound:
+class DayBound(Struct, frozen=True):
     """One end of a date range people type (the incidents list's ``from``/``to``): ``at`` is a UTC
     instant; ``whole_day`` says the text was a bare date, so an ``end`` bound is exclusive (it is the
     start of the next day) while an instant typed as the end is inclusive."""
@@ -160,8 +160,7 @@ def parse_day_bound(text: object, *, end: bool) -> DayBound:
     return DayBound(datetime(day.year, day.month, day.day, tzinfo=UTC), whole_day=True)
 
 
-@dataclass(frozen=True)
-class LocalInstant:
+class LocalInstant(Struct, frozen=True):
     """What a typed time means.
 
     ``instant`` is aware UTC. ``wall`` is the naive wall-clock time read in the zone, or None when the

@@ -15,14 +15,12 @@ times are integer epoch milliseconds (``*_ms``) for cheap comparisons; lists are
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storage.dialect import ddl_to_postgres
 from storage.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -58,6 +56,8 @@ class _PgSchema:
     def execute(self, sql: str, params: Any = ()) -> Any:
         if params:
             return self._db.execute(sql, params)
+        from storage.dialect import ddl_to_postgres  # its patterns compile for PostgreSQL only
+
         return self._db.execute(ddl_to_postgres(sql))
 
 
@@ -925,6 +925,8 @@ def m0015_history_indexes(db: sqlite_utils.Database | _PgSchema) -> None:
 def snapshot_hash(snapshot: str) -> str:
     """The key a policy snapshot's JSON text is stored under in ``policy_snapshots``: the first 32 hex
     digits (128 bits) of its SHA-256."""
+    import hashlib  # loaded by what snapshots a policy (paging), not by every command that opens the file
+
     return hashlib.sha256(snapshot.encode()).hexdigest()[:32]
 
 

@@ -20,6 +20,7 @@ and ``engine`` included) refuses a path where there is none, creating nothing, n
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from click.core import ParameterSource
 
-from console.terminal import JSON_UNSAFE, terminal_text
+from console.terminal import json_text, terminal_text
 from engine.clock import MAX_SPEED, Clock
 from engine.clock import check_speed as valid_speed
 from engine.errors import DomainError
@@ -222,7 +223,7 @@ def echo_json(data: Any, *, compact: bool = False) -> None:
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     else:
         text = json.dumps(data, indent=2, ensure_ascii=False)
-    _write_line(JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    _write_line(json_text(text))
 
 
 pass_state = click.make_pass_decorator(State)
@@ -249,8 +250,17 @@ SPEED_HELP = (
     "records its clock on first use; every later process must open it the same way."
 )
 
-_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+def _ascii_integer(text: str) -> bool:
+    """``text`` is a whole number in ASCII digits, an optional sign first (``[+-]?[0-9]+``)."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return digits.isascii() and digits.isdigit()
+
+
+@functools.cache
+def _ascii_number() -> re.Pattern[str]:
+    """A plain decimal number in ASCII, compiled on first use (``--speed``): not every command's cost."""
+    return re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 class DbLocation(click.ParamType):
@@ -262,6 +272,9 @@ class DbLocation(click.ParamType):
         if isinstance(value, Path):
             return value
         text = str(value)
+        from console.cli.deferred import import_msgspec
+
+        import_msgspec()  # before the engine's first import (console/cli/deferred.py)
         from engine.service.database import is_db_url
 
         if is_db_url(text):
@@ -278,7 +291,7 @@ class AsciiIntRange(click.IntRange):
     ``١`` (Arabic-Indic one) or full-width digits as numbers. A usage error (exit 2) otherwise."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value.strip()):
+        if isinstance(value, str) and not _ascii_integer(value.strip()):
             self.fail(f"{value!r} is not a whole number (ASCII digits 0-9)", param, ctx)
         return super().convert(value, param, ctx)
 
@@ -287,7 +300,7 @@ class AsciiInt(click.types.IntParamType):
     """click's ``INT`` reading ASCII digits only (see :class:`AsciiIntRange`)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value.strip()):
+        if isinstance(value, str) and not _ascii_integer(value.strip()):
             self.fail(f"{value!r} is not a whole number (ASCII digits 0-9)", param, ctx)
         return super().convert(value, param, ctx)
 
@@ -297,7 +310,7 @@ class AsciiFloat(click.types.FloatParamType):
     other scripts' digits, which ``float()`` accepts."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not _ASCII_NUMBER.fullmatch(value.strip()):
+        if isinstance(value, str) and not _ascii_number().fullmatch(value.strip()):
             self.fail(f"{value!r} is not a number (ASCII digits, such as 2.5)", param, ctx)
         return super().convert(value, param, ctx)
 
@@ -309,7 +322,7 @@ def check_speed(speed: float | str) -> float:
     text = speed.strip() if isinstance(speed, str) else None
     try:
         if text is not None:
-            if not _ASCII_NUMBER.fullmatch(text):
+            if not _ascii_number().fullmatch(text):
                 raise ValueError(text)
             speed = float(text)
         assert not isinstance(speed, str)

@@ -162,6 +162,9 @@ def load(name: str) -> click.Command | None:
     entry = COMMANDS.get(name)
     if entry is None:
         return None
+    from console.cli.deferred import import_msgspec
+
+    import_msgspec()  # before the engine: msgspec without typing_extensions (console/cli/deferred.py)
     command = _resolve(entry[0])
     for target in SUBCOMMANDS.get(name, ()):
         assert isinstance(command, click.Group), name

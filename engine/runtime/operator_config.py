@@ -26,8 +26,9 @@ Sections (docs/OPERATOR.md has the reference)::
     [secrets]
     key_file = "~/.config/oncall/contact-key"             # the key sealing apprise URLs (made 0600 on first use)
 
-Kept deliberately small and generic: each section is a frozen dataclass, and later sections are added
-beside these.
+Kept deliberately small and generic: each section is a frozen ``msgspec.Struct`` (a frozen dataclass
+before: the same fields, equality, hashing and ``replace``, without the code every ``@dataclass`` generates
+and execs at import, which every command paid: issue 17), and later sections are added beside these.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from engine.errors import DomainError
 from engine.hostnames import dns_name
@@ -62,8 +65,7 @@ class ConfigError(DomainError):
         super().__init__("invalid_config", message)
 
 
-@dataclass(frozen=True)
-class WebhookAllowList:
+class WebhookAllowList(Struct, frozen=True):
     """Hosts and networks an API key may point a webhook at, beyond the public internet.
 
     ``networks`` are IP networks (a bare address is a /32 or /128); ``hosts`` are lower-case ASCII DNS
@@ -115,23 +117,20 @@ class WebhookAllowList:
         return any(address.version == net.version and address in net for net in self.networks)
 
 
-@dataclass(frozen=True)
-class CommandSettings:
+class CommandSettings(Struct, frozen=True):
     """How ``command`` pages run: the ``PATH`` they see (nothing else of the server's environment)."""
 
     path: str = DEFAULT_COMMAND_PATH
 
 
-@dataclass(frozen=True)
-class CliSettings:
+class CliSettings(Struct, frozen=True):
     """The command line's defaults: ``identity`` (an email or user id) is who it acts as when neither
     ``--as`` nor ``ONCALL_AS`` says; None acts as the organisation's first admin."""
 
     identity: str | None = None
 
 
-@dataclass(frozen=True)
-class PageSettings:
+class PageSettings(Struct, frozen=True):
     """How pages go out (docs/PAGES.md): ``public_url`` is the base URL people reach ``oncall serve`` at
     (``[serve] public_url`` or ``oncall serve --public-url``; without it pages carry no acknowledge link);
     at most ``rate_limit_per_minute`` messages a minute per contact method (0: no limit); an acknowledge
@@ -147,8 +146,7 @@ def default_key_file() -> Path:
     return config_path().parent / KEY_FILE_NAME
 
 
-@dataclass(frozen=True)
-class OperatorConfig:
+class OperatorConfig(Struct, frozen=True):
     """The whole file; ``OperatorConfig()`` is the configuration of a machine with no file."""
 
     webhooks: WebhookAllowList = field(default_factory=WebhookAllowList)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+
+from msgspec import Struct
 
 from engine.outcome import Page
 from engine.timefmt import to_epoch_ms
@@ -43,8 +44,7 @@ to_iso = lru_cache(maxsize=1024)(_to_iso)  # one engine step formats the same in
 _epoch_ms = lru_cache(maxsize=256)(to_epoch_ms)  # and every row of a tick has the same instant
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(Struct, frozen=True):
     id: str | None  # None for the implicit log channel
     channel: str
     address: str | None = None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
-from msgspec import UNSET
+from msgspec import UNSET, Struct
 
 from engine.clock import Clock, WallClock
 from engine.errors import DomainError, NameConflict, NotFound, Unauthorized, ValidationError
@@ -87,8 +86,7 @@ def mask_key(key: str) -> str:
 # -- organisations -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class InitResult:
+class InitResult(Struct, frozen=True):
     org: dict[str, Any]
     admin: dict[str, Any]
     api_key: str  # shown once
@@ -179,8 +177,7 @@ def add_user(
     return create_user(ctx, body, origin=origin, remote_id=remote_id, user_id=user_id)
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(Struct, frozen=True):
     """A person's fields as stored (column names), checked: ``email`` lower-cased; the others None when
     absent or null."""
 

@@ -30,11 +30,19 @@ from engine.timefmt import parse_iso
 
 S = TypeVar("S", bound=msgspec.Struct)
 
-# What no field may hold; free text (``multiline``) may also hold tab, line feed and CR LF.
-_REFUSED_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_REFUSED_IN_TEXT = re.compile(
-    r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+
+@functools.cache
+def _refused(multiline: bool) -> re.Pattern[str]:
+    """What no field may hold; free text (``multiline``) may also hold tab, line feed and CR LF. Compiled
+    on first use: the classes span the surrogates, so each compile maps the basic plane, which a command
+    that writes no text need not pay (issue 17)."""
+    if multiline:
+        return re.compile(
+            r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+        )
+    return re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 # Letters, digits, punctuation and symbols are visible, except these blank fillers.
 _BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _VISIBLE_CATEGORIES = ("L", "N", "P", "S")
@@ -43,7 +51,7 @@ _VISIBLE_CATEGORIES = ("L", "N", "P", "S")
 def check_characters(text: str, name: str, *, multiline: bool = False) -> str:
     """``text`` unchanged if it holds no refused character (module docstring); else 422 on ``name``,
     naming the first offending code point and its position (0-based)."""
-    found = (_REFUSED_IN_TEXT if multiline else _REFUSED_IN_LINE).search(text)
+    found = _refused(multiline).search(text)
     if found is not None:
         char = found.group()[0]
         raise ValidationError(

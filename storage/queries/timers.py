@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from engine.ids import new_id
 from engine.timefmt import from_epoch_ms
 from storage.db import Database
 
 
-@dataclass(frozen=True, slots=True)
-class Timer:
+class Timer(Struct, frozen=True):
     """One armed timer. ``data`` is the kind's own JSON object (``{}`` when none)."""
 
     id: str

@@ -43,6 +43,16 @@ STARTUP_COSTS = ("platformdirs", "tempfile", "secrets", "random", "hmac", "loggi
 answers its paths; with it come tempfile and random), secrets (random, hmac, hashlib: ids take uuid4's bits) and logging (only when
 there is something to log)."""
 
+DEFERRED = ("typing_extensions",)
+"""What no command that reads or acts imports (console/cli/deferred.py): msgspec takes typing's
+``get_type_hints``, ``Required`` and ``NotRequired`` instead."""
+
+INSPECT_RUN = ("ast", "dis", "tokenize")
+"""What :mod:`inspect` imports when its code runs: ``oncall --help`` never runs it (click asks only for
+``cleandoc``, answered by a stand-in). A read command still does while a dataclass without a docstring
+is created on its path (``dataclasses`` then asks ``inspect.signature`` for one): engine/model.py's
+``Schedule``, ``EscalationLayer`` and ``Policy`` (docs/PERFORMANCE.md "CLI start-up", Session 6)."""
+
 SCHEDULE_RULES = ("engine.rotation", "zoneinfo", "engine.service.schedules", "engine.service.policies")
 """What only a command that reads schedules (``oncall oncall``, ``policies``, ``schedules``) loads: the
 rotation rules, time zones and the schedule and policy use cases; ``incidents`` and ``ack`` do not."""
@@ -83,7 +93,7 @@ def imported_by(tmp_path: Path, args: list[str]) -> set[str]:
 @pytest.mark.parametrize("args", LIGHT_COMMANDS, ids=lambda a: " ".join(a))
 def test_read_commands_and_ack_import_nothing_heavy(demo: Path, tmp_path: Path, args: list[str]) -> None:
     modules = imported_by(tmp_path, ["--db", str(demo), *args])
-    banned = (*HEAVY, *STARTUP_COSTS)
+    banned = (*HEAVY, *STARTUP_COSTS, *DEFERRED, *(INSPECT_RUN if args == ["--help"] else ()))
     heavy = sorted(m for m in modules if m.split(".")[0] in banned or m in banned)
     assert heavy == [], f"oncall {' '.join(args)} imported {heavy}"
     # only the module of the command invoked is loaded
@@ -274,3 +284,141 @@ def test_the_console_loads_textual_and_the_engine_only(tmp_path: Path) -> None:
     forbidden = set(HEAVY) - {"textual", "rich", "asyncio", "pygments"}
     heavy = sorted(m for m in modules if m.split(".")[0] in forbidden or m in forbidden)
     assert heavy == [], f"the console imported {heavy} before its first frame"
+
+
+def _run_python(tmp_path: Path, code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_inspect_is_deferred_until_something_needs_it(tmp_path: Path) -> None:
+    """In a fresh interpreter the command line defers inspect: ``import inspect`` and ``cleandoc`` do not
+    run it, the first other attribute does (once, for every thread at the same time), and it is then the
+    ordinary module, the same object."""
+    code = r"""
+import sys, threading
+import console.cli
+from console.cli.deferred import is_deferred
+import inspect
+assert is_deferred("inspect") and "ast" not in sys.modules
+assert inspect.cleandoc("  a\n    b\n") == "a\nb" and is_deferred("inspect")
+same = inspect
+barrier = threading.Barrier(8)
+seen = []
+def use():
+    barrier.wait()
+    seen.append(inspect.signature(len).parameters.keys() and inspect.isfunction(use))
+threads = [threading.Thread(target=use) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert seen == [True] * 8, seen
+assert not is_deferred("inspect") and sys.modules["inspect"] is same and "ast" in sys.modules
+assert type(inspect).__name__ == "module" and inspect.cleandoc is not console.cli.deferred.cleandoc
+from inspect import getsource
+print("ok")
+"""
+    assert _run_python(tmp_path, code).split() == ["ok"]
+
+
+def _help_texts() -> list[str]:
+    """Every help text click cleans up: each command's help, short help and epilog, each option's help."""
+    texts: list[str] = []
+
+    def walk(command: click.Command) -> None:
+        texts.extend(t for t in (command.help, command.short_help, command.epilog) if t)
+        texts.extend(p.help for p in command.params if isinstance(p, click.Option) and p.help)
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                walk(sub)
+
+    for name in COMMANDS:
+        command = load(name)
+        assert command is not None
+        walk(command)
+    walk(cli)
+    return texts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n\n",
+        "one line",
+        "  leading\n\n    indented\n      more\n    back\n\n",
+        "tabs\n\tone\n\t  two",
+        "first\n\u3000ideographic space\n\u3000\u3000two",
+        "\f\n  form feed\n  \f  after",
+        "   \n   \n  body\n",
+    ],
+)
+def test_cleandoc_stand_in_is_inspects(text: str) -> None:
+    import inspect
+
+    from console.cli.deferred import cleandoc
+
+    assert cleandoc(text) == inspect.cleandoc(text)
+
+
+def test_cleandoc_stand_in_on_every_help_text() -> None:
+    import inspect
+
+    from console.cli.deferred import cleandoc
+
+    texts = _help_texts()
+    assert len(texts) > 200
+    differ = [t for t in texts if cleandoc(t) != inspect.cleandoc(t)]
+    assert differ == []
+
+
+def test_msgspec_without_typing_extensions_generates_the_same_openapi(tmp_path: Path) -> None:
+    """msgspec imported the command line's way (typing's hints, not typing_extensions') reads every
+    request and response model as before: the OpenAPI document built from them is the same, byte for
+    byte, and a body decodes the same."""
+    code = """
+import json, sys
+{setup}
+from console.api.openapi import document
+from engine.service.models import IncidentCreate
+from engine.service.validate import decode
+body = decode(IncidentCreate, {{"title": "Disk full", "severity": "high"}})
+print(json.dumps(document(), sort_keys=True))
+print(repr(body))
+"""
+    setup = (
+        "from console.cli.deferred import import_msgspec\nimport_msgspec()\n"
+        "assert 'typing_extensions' not in sys.modules and 'msgspec' in sys.modules"
+    )
+    lean = _run_python(tmp_path, code.format(setup=setup))
+    usual = _run_python(tmp_path, code.format(setup="import typing_extensions, msgspec"))
+    assert len(lean) > 10_000 and lean == usual
+
+
+def test_ascii_integer_check_reads_as_its_pattern() -> None:
+    """``AsciiInt``'s check without a regular expression accepts exactly ``[+-]?[0-9]+`` (ASCII)."""
+    import re
+
+    from console.cli.main import _ascii_integer
+
+    pattern = re.compile(r"[+-]?[0-9]+", re.ASCII)
+    samples = [
+        "",
+        "+",
+        "-",
+        "+-1",
+        "--1",
+        "1.0",
+        "1_0",
+        "00",
+        "+0",
+        "-12",
+        "1a",
+        "\u0661",
+        "\uff11",
+        "\u00b2",
+    ]
+    samples += [chr(c) for c in range(0x3000)] + [f"+{chr(c)}" for c in range(0x3000)]
+    assert [_ascii_integer(t) for t in samples] == [bool(pattern.fullmatch(t)) for t in samples]
