@@ -289,28 +289,37 @@ def test_cached_resolver_answers_like_rotation_resolve_in_any_order() -> None:
     assert resolver(Target("schedule", schedule_id="missing"), START) == ()
 
 
-def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> None:
-    """EscalationState, Page and Outcome have a hand-written __init__ for speed: same parameters as the
-    fields, same defaults. Event data deferred by the engine equals the data it used to carry."""
-    import dataclasses
-    import inspect
+def test_engine_values_are_immutable_structs_and_events_build_their_data_once() -> None:
+    """EscalationState, Page, Event and Outcome are frozen msgspec Structs (built in C, for speed): equal
+    and hashed field by field, immutable, copied with changes by ``msgspec.structs.replace``, picklable,
+    with the dataclass repr they had. Event data deferred by the engine equals the data it used to carry."""
+    import pickle
+
+    import msgspec
 
     from engine import escalation as esc
 
-    for cls in (esc.EscalationState, esc.Page, esc.Outcome):
-        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        fields = dataclasses.fields(cls)
-        assert [p.name for p in params] == [f.name for f in fields]
-        for p, f in zip(params, fields, strict=True):
-            default = f.default if f.default is not dataclasses.MISSING else inspect.Parameter.empty
-            assert p.default == default, (cls, f.name)
     s = esc.EscalationState(1, 0, 3, "paging", START, esc.DUE_TIMEOUT)
     assert s == esc.EscalationState(
         step=1, loop=0, generation=3, state="paging", due_at=START, due_kind="timeout"
     )
-    assert dataclasses.replace(s, generation=4).generation == 4 and hash(s) == hash(dataclasses.replace(s))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    assert (s.round, s.acked_by) == (0, None)  # the defaults
+    assert s != esc.EscalationState(1, 0, 4, "paging", START, esc.DUE_TIMEOUT)
+    later = msgspec.structs.replace(s, generation=4)
+    assert later.generation == 4 and later.due_at == START and s.generation == 3
+    assert hash(s) == hash(msgspec.structs.replace(s)) and len({s, later, msgspec.structs.replace(s)}) == 2
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert repr(s) == (
+        "EscalationState(step=1, loop=0, generation=3, state='paging', due_at="
+        f"{START!r}, due_kind='timeout', round=0, acked_by=None)"
+    )
+    with pytest.raises(AttributeError):
         s.step = 2  # type: ignore[misc]
+    page = esc.Page(1, 0, ("a",), "escalation")
+    assert repr(page) == "Page(position=1, round=0, user_ids=('a',), reason='escalation', discriminator=None)"
+    assert hash(page) == hash(esc.Page(1, 0, ("a",), "escalation", None))
+    with pytest.raises(AttributeError):
+        page.round = 1  # type: ignore[misc]
 
     plan = _users_policy(5, 10)
     out = esc.begin(plan, START, lambda target, at: target.user_ids)
@@ -328,6 +337,10 @@ def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> No
     assert paged == esc.Event("layer_paged", dict(expected), paged.page)
     with pytest.raises(AttributeError):
         paged.kind = "x"  # type: ignore[misc]
+    assert repr(paged) == f"Event(kind='layer_paged', data={expected!r}, page={paged.page!r})"
+    with pytest.raises(TypeError):
+        hash(paged)
+    assert out.pages == (paged.page,) and out == esc.Outcome(out.state, out.events)
     late = START + timedelta(minutes=5, milliseconds=1500)
     fired = esc.fire(out.state, plan, late, lambda target, at: target.user_ids)
     assert fired.events[0].data == {
