@@ -78,11 +78,6 @@ Resolver = Callable[[Target, datetime], tuple[str, ...]]
 """Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""
 
 
-# Immutable values that repeat across escalations (a layer's own page in a round), built once: the
-# simulator takes hundreds of thousands of decisions.
-_page = lru_cache(maxsize=4096)(Page)
-
-
 def _ms(delta: timedelta) -> int:
     return int(round(delta.total_seconds() * 1000))
 
@@ -106,12 +101,6 @@ def _paged_data(
         "reason": reason,
         "timeoutAt": to_iso(due) if due else None,
     }
-
-
-@lru_cache(maxsize=1024)
-def _started(policy_id: str, layer_count: int) -> Event:
-    """The ``escalation_started`` event: a value that depends only on the policy, so it is shared."""
-    return Event("escalation_started", {"policyId": policy_id, "layerCount": layer_count})
 
 
 def _late_data(head: dict[str, Any], due: datetime, now: datetime) -> dict[str, Any]:
@@ -150,51 +139,63 @@ def _enter(
     reason: str,
     resolve: Resolver,
     generation: int,
-    acked_by: str | None = None,
-) -> tuple[EscalationState, list[Event]]:
-    """Page layer ``step`` (wrapping into the next repeat loop, skipping layers that resolve to nobody).
+    acked_by: str | None,
+    head: tuple[Event, ...],
+) -> Outcome:
+    """Page layer ``step`` (wrapping into the next repeat loop, skipping layers that resolve to nobody),
+    after the events ``head`` of the decision that leads here.
 
     The layer's timeout is armed from ``base``: the scheduled due time of the step that led here, so a
     late engine does not push the rest of the escalation later.
     """
-    events: list[Event] = []
-    n = len(plan.layers)
+    layers = plan.layers
+    n = len(layers)
+    skipped: list[Event] | None = None  # only when layers are skipped, loops repeat or the policy ends
     while True:
         if step >= n:
+            if skipped is None:
+                skipped = []
             if n and loop < plan.repeat:
                 loop, rnd, step = loop + 1, rnd + 1, 0
-                events.append(Event("escalation_repeated", {"loop": loop, "loops": plan.repeat + 1}))
+                skipped.append(Event("escalation_repeated", {"loop": loop, "loops": plan.repeat + 1}))
             else:
-                events.append(
+                skipped.append(
                     Event("escalation_exhausted", {"layerCount": n, "loop": loop, "loops": plan.repeat + 1})
                 )
                 last = max(0, n - 1)
-                return EscalationState(last, loop, generation, "exhausted", None, None, rnd, acked_by), events
-        layer = plan.layers[step]
+                state = EscalationState(last, loop, generation, "exhausted", None, None, rnd, acked_by)
+                return Outcome(state, (*head, *skipped))
+        layer = layers[step]
         users = resolve(layer.target, now)
         if not users:
-            events.append(_nobody(step, loop, layer))
+            if skipped is None:
+                skipped = []
+            skipped.append(_nobody(step, loop, layer))
             step += 1
             continue
         due = base + _minutes(layer.ack_timeout_minutes)
-        page = _page(step + 1, rnd, users, reason)
-        events.append(Event("layer_paged", (_paged_data, (step + 1, n, loop, users, reason, due)), page))
-        return EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by), events
+        position = step + 1
+        paged = Event(
+            "layer_paged",
+            (_paged_data, position, n, loop, users, reason, due),
+            Page(position, rnd, users, reason),
+        )
+        state = EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by)
+        if skipped is None:  # the common case: the layer pages someone
+            return Outcome(state, (*head, paged))
+        return Outcome(state, (*head, *skipped, paged))
 
 
-def _enter_next(
-    plan: Policy, state: EscalationState, gen: int, base: datetime, now: datetime, resolve: Resolver
-) -> tuple[EscalationState, list[Event]]:
-    """Move on to the layer after the current one (the timer-driven escalation)."""
-    return _enter(
-        plan, state.step + 1, state.loop, state.round, base, now, "escalation", resolve, gen, state.acked_by
-    )
+@lru_cache(maxsize=1024)
+def _begun(policy_id: str, layer_count: int) -> tuple[Event]:
+    """``begin``'s first events: ``escalation_started``, a value that depends only on the policy, shared."""
+    return (Event("escalation_started", {"policyId": policy_id, "layerCount": layer_count}),)
 
 
 def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
     """An escalation starts: layer 1 is paged at ``now``."""
-    state, more = _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1)
-    return Outcome(state, (_started(plan.id, len(plan.layers)), *more))
+    head = _begun(plan.id, len(plan.layers))
+    return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head)
 
 
 def _layer(plan: Policy, step: int) -> EscalationLayer | None:
@@ -209,9 +210,20 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     gen = state.generation + 1
     pos = state.step + 1
     if state.due_kind == DUE_TIMEOUT and state.state == "paging":
-        timeout = Event("escalation_timeout", (_timeout_data, (pos, state.loop, due, now)))
-        new, more = _enter_next(plan, state, gen, due, now, resolve)
-        return Outcome(new, (timeout, *more))
+        timeout = Event("escalation_timeout", (_timeout_data, pos, state.loop, due, now))
+        return _enter(
+            plan,
+            pos,
+            state.loop,
+            state.round,
+            due,
+            now,
+            "escalation",
+            resolve,
+            gen,
+            state.acked_by,
+            (timeout,),
+        )
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
         # The acknowledger, while still a member; otherwise (no acknowledger recorded, or they were
@@ -224,41 +236,46 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         nxt = due + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
         page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None
         head = {"position": pos, "userIds": list(users), "nextRepageAt": to_iso(nxt) if nxt else None}
-        events = [Event("incident_repaged", (_late_data, (head, due, now)), page)]
+        repaged = Event("incident_repaged", (_late_data, head, due, now), page)
         new = evolve(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
-        return Outcome(new, tuple(events))
+        return Outcome(new, (repaged,))
     if state.due_kind == DUE_SNOOZE_END and state.state == "snoozed":
-        events = [Event("snooze_ended", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))]
-        new, more = _repage_current(plan, state, gen, base=due, now=now, resolve=resolve, reason="snooze_end")
-        return Outcome(new, tuple(events + more))
+        ended = Event("snooze_ended", (_late_data, {"position": pos, "loop": state.loop}, due, now))
+        return _repage_current(
+            plan, state, gen, (ended,), base=due, now=now, resolve=resolve, reason="snooze_end"
+        )
     # A due time that no longer matches the state (should not happen): clear it, loudly.
     head = {"dueKind": state.due_kind, "state": state.state}
-    events = [Event("escalation_due_discarded", (_late_data, (head, due, now)))]
-    return Outcome(evolve(state, generation=gen, due_at=None, due_kind=None), tuple(events))
+    discarded = Event("escalation_due_discarded", (_late_data, head, due, now))
+    return Outcome(evolve(state, generation=gen, due_at=None, due_kind=None), (discarded,))
 
 
 def _repage_current(
     plan: Policy,
     state: EscalationState,
     gen: int,
+    head: tuple[Event, ...],
     *,
     base: datetime,
     now: datetime,
     resolve: Resolver,
     reason: str,
-) -> tuple[EscalationState, list[Event]]:
+) -> Outcome:
     """Page the current layer again (a re-page, so with a discriminator) and restart its timer."""
     layer = _layer(plan, state.step)
     users = resolve(layer.target, now) if layer else ()
     if layer is None or not users:
-        events = [] if layer is None else [_nobody(state.step, state.loop, layer)]
-        new, more = _enter_next(plan, state, gen, base, now, resolve)
-        return new, events + more
+        if layer is not None:
+            head = (*head, _nobody(state.step, state.loop, layer))
+        nxt = state.step + 1
+        return _enter(
+            plan, nxt, state.loop, state.round, base, now, "escalation", resolve, gen, state.acked_by, head
+        )
     due = base + _minutes(layer.ack_timeout_minutes)
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
-    data = (_paged_data, (state.step + 1, len(plan.layers), state.loop, users, reason, due))
-    events = [Event("layer_paged", data, page)]
-    return evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT), events
+    data = (_paged_data, state.step + 1, len(plan.layers), state.loop, users, reason, due)
+    new = evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT)
+    return Outcome(new, (*head, Event("layer_paged", data, page)))
 
 
 def _cancelled(state: EscalationState) -> dict[str, Any]:
@@ -275,7 +292,7 @@ def acknowledge(state: EscalationState, plan: Policy, now: datetime, user_id: st
     new = EscalationState(
         state.step, state.loop, gen, "acknowledged", repage, DUE_REPAGE if repage else None, state.round, by
     )
-    data = (_ack_data, (state.step + 1, state.loop, by, state.due_at, state.due_kind, repage))
+    data = (_ack_data, state.step + 1, state.loop, by, state.due_at, state.due_kind, repage)
     return Outcome(new, (Event("escalation_acknowledged", data),))
 
 
@@ -353,7 +370,7 @@ def escalate_now(
             events.append(_nobody(step, loop, layer))
             return Outcome(moved, tuple(events))
         page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
-        data = (_paged_data, (step + 1, n, loop, users, "escalate_now", None))
+        data = (_paged_data, step + 1, n, loop, users, "escalate_now", None)
         events.append(Event("layer_paged", data, page))
         return Outcome(moved, tuple(events))
     rnd, loop = state.round, state.loop
@@ -367,8 +384,9 @@ def escalate_now(
             events.append(
                 Event("layer_skipped", {"position": skipped + 1, "loop": loop, "reason": "escalate_now"})
             )
-    new, more = _enter(plan, target_step, loop, rnd, now, now, "escalate_now", resolve, gen, state.acked_by)
-    return Outcome(new, tuple(events + more))
+    return _enter(
+        plan, target_step, loop, rnd, now, now, "escalate_now", resolve, gen, state.acked_by, tuple(events)
+    )
 
 
 def snooze(state: EscalationState, plan: Policy, now: datetime, minutes: int) -> Outcome:

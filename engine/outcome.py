@@ -15,7 +15,6 @@ data dict, which never refers back to an event), so they can never be part of a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -52,14 +51,15 @@ class Page(msgspec.Struct, frozen=True, gc=False):
     discriminator: str | None = None
 
 
-DeferredData = tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]
-"""Event data not built yet: ``(function, args)``; ``function(*args)`` returns the dict."""
+DeferredData = tuple[Any, ...]
+"""Event data not built yet: ``(function, *args)``; ``function(*args)`` returns the dict. One flat tuple,
+so deferring costs one allocation."""
 
 
 class Event(msgspec.Struct, frozen=True, gc=False):
     """Something to record on the incident's timeline (and, with ``page``, someone to notify).
 
-    ``data`` may be given as a ``(function, args)`` pair instead of a dict: it is then built on first
+    ``data`` may be given as a ``(function, *args)`` tuple instead of a dict: it is then built on first
     access of :attr:`data`, once. The decision functions defer the data that formats instants that way,
     so a caller that never reads it (the simulator) does not pay for it; what it contains does not depend
     on when it is built (the arguments are immutable values fixed by the decision). Immutable, like the
@@ -75,8 +75,7 @@ class Event(msgspec.Struct, frozen=True, gc=False):
         """The event's data (built now if it was deferred, then kept)."""
         data = self.raw_data
         if type(data) is tuple:
-            fn, args = data
-            data = fn(*args)
+            data = data[0](*data[1:])
             _force_set(self, "raw_data", data)
         return data  # type: ignore[return-value]
 
