@@ -173,7 +173,7 @@ def _enter(
             skipped.append(_nobody(step, loop, layer))
             step += 1
             continue
-        due = base + _minutes(layer.ack_timeout_minutes)
+        due = base + layer.ack_timeout
         position = step + 1
         paged = Event(
             "layer_paged",
@@ -182,7 +182,7 @@ def _enter(
         )
         state = EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by)
         if skipped is None:  # the common case: the layer pages someone
-            return Outcome(state, (*head, paged))
+            return Outcome(state, head + (paged,))
         return Outcome(state, (*head, *skipped, paged))
 
 
@@ -271,7 +271,7 @@ def _repage_current(
         return _enter(
             plan, nxt, state.loop, state.round, base, now, "escalation", resolve, gen, state.acked_by, head
         )
-    due = base + _minutes(layer.ack_timeout_minutes)
+    due = base + layer.ack_timeout
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
     data = (_paged_data, state.step + 1, len(plan.layers), state.loop, users, reason, due)
     new = evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT)
@@ -284,15 +284,23 @@ def _cancelled(state: EscalationState) -> dict[str, Any]:
 
 def acknowledge(state: EscalationState, plan: Policy, now: datetime, user_id: str | None) -> Outcome:
     """Cancel the pending timeout. Idempotent: a second ack, or an ack after stop, changes nothing."""
-    if state.state in ("acknowledged", "stopped"):
+    st = state.state
+    if st == "acknowledged" or st == "stopped":
         return Outcome(state)
-    gen = state.generation + 1
-    repage = now + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
-    by = user_id or None
+    step, loop, by = state.step, state.loop, user_id or None
+    minutes = plan.repage_after_minutes
+    repage = now + _minutes(minutes) if minutes else None
     new = EscalationState(
-        state.step, state.loop, gen, "acknowledged", repage, DUE_REPAGE if repage else None, state.round, by
+        step,
+        loop,
+        state.generation + 1,
+        "acknowledged",
+        repage,
+        DUE_REPAGE if minutes else None,
+        state.round,
+        by,
     )
-    data = (_ack_data, state.step + 1, state.loop, by, state.due_at, state.due_kind, repage)
+    data = (_ack_data, step + 1, loop, by, state.due_at, state.due_kind, repage)
     return Outcome(new, (Event("escalation_acknowledged", data),))
 
 
@@ -314,7 +322,7 @@ def handoff(state: EscalationState, plan: Policy, now: datetime, target_user_id:
     events = [Event("handoff_paged", {"position": state.step + 1, "userIds": [target_user_id]}, page)]
     layer = _layer(plan, state.step)
     if state.state == "paging" and layer is not None:
-        due = now + _minutes(layer.ack_timeout_minutes)
+        due = now + layer.ack_timeout
         events.append(
             Event("escalation_timer_restarted", {"position": state.step + 1, "timeoutAt": to_iso(due)})
         )

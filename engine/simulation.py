@@ -730,10 +730,12 @@ def run_events(
                         inc[3] = when
                         push(heap, (when, _ACK, seq, n, uid))
                         seq += 1
-            elif ev.kind == "nobody_on_call":
+                continue
+            what = ev.kind
+            if what == "nobody_on_call":
                 where = (plan.id, ev.data["position"])
                 nobody[where] = nobody.get(where, 0) + 1
-            elif ev.kind == "escalation_exhausted":
+            elif what == "escalation_exhausted":
                 exhausted += 1
                 by_policy[plan.id] = by_policy.get(plan.id, 0) + 1
                 if len(report.exhausted_examples) < 10:
