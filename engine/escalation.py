@@ -141,9 +141,12 @@ def _enter(
     generation: int,
     acked_by: str | None,
     head: tuple[Event, ...],
+    known: tuple[str, ...] | None = None,
 ) -> Outcome:
     """Page layer ``step`` (wrapping into the next repeat loop, skipping layers that resolve to nobody),
-    after the events ``head`` of the decision that leads here.
+    after the events ``head`` of the decision that leads here. ``known`` is who layer ``step`` resolves
+    to at ``now`` when the caller has asked already (``begin`` and ``fire`` write the common case out
+    and come here for the rest), so a target is resolved once per decision.
 
     The layer's timeout is armed from ``base``: the scheduled due time of the step that led here, so a
     late engine does not push the rest of the escalation later.
@@ -166,7 +169,10 @@ def _enter(
                 state = EscalationState(last, loop, generation, "exhausted", None, None, rnd, acked_by)
                 return Outcome(state, (*head, *skipped))
         layer = layers[step]
-        users = resolve(layer.target, now)
+        if known is None:
+            users = resolve(layer.target, now)
+        else:
+            users, known = known, None
         if not users:
             if skipped is None:
                 skipped = []
@@ -194,8 +200,20 @@ def _begun(policy_id: str, layer_count: int) -> tuple[Event]:
 
 def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
     """An escalation starts: layer 1 is paged at ``now``."""
-    head = _begun(plan.id, len(plan.layers))
-    return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head)
+    layers = plan.layers
+    n = len(layers)
+    head = _begun(plan.id, n)
+    if not n:
+        return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head)
+    layer = layers[0]
+    users = resolve(layer.target, now)
+    if not users:
+        return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head, users)
+    # The common case, _enter's first pass written out (a call less: the simulator decides 100,000s).
+    due = now + layer.ack_timeout
+    data = (_paged_data, 1, n, 0, users, "escalation", due)
+    paged = Event("layer_paged", data, Page(1, 0, users, "escalation"))
+    return Outcome(EscalationState(0, 0, 1, "paging", due, DUE_TIMEOUT, 0, None), head + (paged,))
 
 
 def _layer(plan: Policy, step: int) -> EscalationLayer | None:
@@ -210,19 +228,20 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     gen = state.generation + 1
     pos = state.step + 1
     if state.due_kind == DUE_TIMEOUT and state.state == "paging":
-        timeout = Event("escalation_timeout", (_timeout_data, pos, state.loop, due, now))
-        return _enter(
-            plan,
-            pos,
-            state.loop,
-            state.round,
-            due,
-            now,
-            "escalation",
-            resolve,
-            gen,
-            state.acked_by,
-            (timeout,),
+        loop, rnd, by, layers = state.loop, state.round, state.acked_by, plan.layers
+        timeout = Event("escalation_timeout", (_timeout_data, pos, loop, due, now))
+        if pos >= len(layers):
+            return _enter(plan, pos, loop, rnd, due, now, "escalation", resolve, gen, by, (timeout,))
+        nxt_layer = layers[pos]
+        paging = resolve(nxt_layer.target, now)
+        if not paging:
+            return _enter(plan, pos, loop, rnd, due, now, "escalation", resolve, gen, by, (timeout,), paging)
+        # The common case, _enter's first pass written out: the next layer pages someone.
+        timeout_at = due + nxt_layer.ack_timeout
+        data = (_paged_data, pos + 1, len(layers), loop, paging, "escalation", timeout_at)
+        paged = Event("layer_paged", data, Page(pos + 1, rnd, paging, "escalation"))
+        return Outcome(
+            EscalationState(pos, loop, gen, "paging", timeout_at, DUE_TIMEOUT, rnd, by), (timeout, paged)
         )
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
