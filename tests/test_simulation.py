@@ -360,6 +360,43 @@ def test_engine_values_are_immutable_structs_and_events_build_their_data_once() 
     }
 
 
+def test_decisions_resolve_each_layer_once_and_skip_empty_layers() -> None:
+    """begin and fire write the common case out (the next layer pages someone) and hand the rest to the
+    general loop (layers with nobody on call, the end of the policy): each target is asked once per
+    decision, and the results are the rules' (skip, page the next, or exhaust)."""
+    from engine import escalation as esc
+
+    plan = _users_policy(5, 10, 15)
+    asked: list[tuple[str, ...]] = []
+    empty: set[str] = {"a"}
+
+    def resolve(target: Target, at: datetime) -> tuple[str, ...]:
+        asked.append(target.user_ids)
+        return () if set(target.user_ids) & empty else target.user_ids
+
+    out = esc.begin(plan, START, resolve)
+    assert asked == [("a",), ("b",)]
+    assert [e.kind for e in out.events] == ["escalation_started", "nobody_on_call", "layer_paged"]
+    assert out.events[1].data["position"] == 1 and out.pages == (esc.Page(2, 0, ("b",), "escalation"),)
+    assert out.state == esc.EscalationState(1, 0, 1, "paging", START + timedelta(minutes=10), "timeout")
+
+    asked.clear()
+    empty = {"c"}
+    due = START + timedelta(minutes=10)
+    fired = esc.fire(out.state, plan, due + timedelta(seconds=3), resolve)
+    assert asked == [("c",)]
+    assert [e.kind for e in fired.events] == ["escalation_timeout", "nobody_on_call", "escalation_exhausted"]
+    assert fired.events[0].data["lateMs"] == 3000 and fired.pages == ()
+    assert fired.state == esc.EscalationState(2, 0, 2, "exhausted")
+
+    asked.clear()
+    empty = set()
+    fired = esc.fire(out.state, plan, due, resolve)
+    assert asked == [("c",)] and fired.pages == (esc.Page(3, 0, ("c",), "escalation"),)
+    assert fired.state == esc.EscalationState(2, 0, 2, "paging", due + timedelta(minutes=15), "timeout")
+    assert fired.events[1].data["timeoutAt"] == "2026-04-06T04:25:00.000Z"
+
+
 def test_finished_incidents_leave_only_their_counts_behind() -> None:
     """Memory grows with what is still escalating, not with what is finished: ten times the incidents
     cost little more than their times to acknowledge (one float each). Holding each finished escalation's
