@@ -111,22 +111,21 @@ def _timeout_data(position: int, loop: int, due: datetime, now: datetime) -> dic
     return _late_data({"position": position, "loop": loop}, due, now)
 
 
-def _ack_data(
-    position: int,
-    loop: int,
-    by: str | None,
-    cancelled_due: datetime | None,
-    cancelled_kind: str | None,
-    repage: datetime | None,
-) -> dict[str, Any]:
+def _ack_data(old: EscalationState, new: EscalationState) -> dict[str, Any]:
+    """``escalation_acknowledged``: what was pending (``old``) and the reminder armed (``new``)."""
     return {
-        "position": position,
-        "loop": loop,
-        "by": by,
-        "cancelledDueAt": to_iso(cancelled_due) if cancelled_due else None,
-        "cancelledKind": cancelled_kind,
-        "repageAt": to_iso(repage) if repage else None,
+        "position": old.step + 1,
+        "loop": old.loop,
+        "by": new.acked_by,
+        "cancelledDueAt": to_iso(old.due_at) if old.due_at else None,
+        "cancelledKind": old.due_kind,
+        "repageAt": to_iso(new.due_at) if new.due_at else None,
     }
+
+
+def _entered_data(state: EscalationState, layer_count: int, users: tuple[str, ...]) -> dict[str, Any]:
+    """``layer_paged`` for the layer an escalation has just entered (``state``: paging it, timer armed)."""
+    return _paged_data(state.step + 1, layer_count, state.loop, users, "escalation", state.due_at)
 
 
 def _enter(
@@ -210,10 +209,9 @@ def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
     if not users:
         return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head, users)
     # The common case, _enter's first pass written out (a call less: the simulator decides 100,000s).
-    due = now + layer.ack_timeout
-    data = (_paged_data, 1, n, 0, users, "escalation", due)
-    paged = Event("layer_paged", data, Page(1, 0, users, "escalation"))
-    return Outcome(EscalationState(0, 0, 1, "paging", due, DUE_TIMEOUT, 0, None), head + (paged,))
+    new = EscalationState(0, 0, 1, "paging", now + layer.ack_timeout, DUE_TIMEOUT, 0, None)
+    paged = Event("layer_paged", (_entered_data, new, n, users), Page(1, 0, users, "escalation"))
+    return Outcome(new, head + (paged,))
 
 
 def _layer(plan: Policy, step: int) -> EscalationLayer | None:
@@ -237,12 +235,11 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         if not paging:
             return _enter(plan, pos, loop, rnd, due, now, "escalation", resolve, gen, by, (timeout,), paging)
         # The common case, _enter's first pass written out: the next layer pages someone.
-        timeout_at = due + nxt_layer.ack_timeout
-        data = (_paged_data, pos + 1, len(layers), loop, paging, "escalation", timeout_at)
-        paged = Event("layer_paged", data, Page(pos + 1, rnd, paging, "escalation"))
-        return Outcome(
-            EscalationState(pos, loop, gen, "paging", timeout_at, DUE_TIMEOUT, rnd, by), (timeout, paged)
+        new = EscalationState(pos, loop, gen, "paging", due + nxt_layer.ack_timeout, DUE_TIMEOUT, rnd, by)
+        paged = Event(
+            "layer_paged", (_entered_data, new, len(layers), paging), Page(pos + 1, rnd, paging, "escalation")
         )
+        return Outcome(new, (timeout, paged))
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
         # The acknowledger, while still a member; otherwise (no acknowledger recorded, or they were
@@ -306,21 +303,16 @@ def acknowledge(state: EscalationState, plan: Policy, now: datetime, user_id: st
     st = state.state
     if st == "acknowledged" or st == "stopped":
         return Outcome(state)
-    step, loop, by = state.step, state.loop, user_id or None
     minutes = plan.repage_after_minutes
-    repage = now + _minutes(minutes) if minutes else None
-    new = EscalationState(
-        step,
-        loop,
-        state.generation + 1,
-        "acknowledged",
-        repage,
-        DUE_REPAGE if minutes else None,
-        state.round,
-        by,
-    )
-    data = (_ack_data, step + 1, loop, by, state.due_at, state.due_kind, repage)
-    return Outcome(new, (Event("escalation_acknowledged", data),))
+    gen, by = state.generation + 1, user_id or None
+    if minutes:
+        repage = now + _minutes(minutes)
+        new = EscalationState(
+            state.step, state.loop, gen, "acknowledged", repage, DUE_REPAGE, state.round, by
+        )
+    else:
+        new = EscalationState(state.step, state.loop, gen, "acknowledged", None, None, state.round, by)
+    return Outcome(new, (Event("escalation_acknowledged", (_ack_data, state, new)),))
 
 
 def stop(state: EscalationState, now: datetime) -> Outcome:
