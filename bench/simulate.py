@@ -173,9 +173,10 @@ def floor_loop(run: sim.Run, report: sim.SimulationReport) -> None:
     minute, micro = _MINUTE, _MICRO
     seed_root = sim._mix(run.seed & _M64)
     seq = cursor = 0
+    steps = acked = acked_late = exhausted = not_paged = 0  # local counters, as in the workload
+    acked_at = report.acked_at_layer
     total = len(arrivals)
-    for _, sev in arrivals:
-        report.by_severity[sev] = report.by_severity.get(sev, 0) + 1
+    sim._count_severities(arrivals, range(total), report.by_severity)  # the workload's own count
     report.incidents += total
     push, pop = heapq.heappush, heapq.heappop
     arriving = origin + micro * offsets[0] if total else None
@@ -187,14 +188,14 @@ def floor_loop(run: sim.Run, report: sim.SimulationReport) -> None:
             arriving = origin + micro * offsets[cursor] if cursor < total else None
             p = plan_of[codes[n]]
             if p is None:
-                report.not_paged += 1
+                not_paged += 1
                 continue
             x = (seed_root ^ n) + 0x9E3779B97F4A7C15 & _M64
             x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9 & _M64
             x = (x ^ x >> 27) * 0x94D049BB133111EB & _M64
             inc = live[n] = [p, 0, True, x ^ x >> 31, None, now]
             step, base = 0, now
-            report.engine_steps += 1
+            steps += 1
         elif heap:
             now, kind, _, n, _detail = pop(heap)
             inc = live.get(n)  # type: ignore[assignment]
@@ -204,14 +205,14 @@ def floor_loop(run: sim.Run, report: sim.SimulationReport) -> None:
                 if not inc[2]:
                     continue
                 step, base = inc[1] + 1, now
-                report.engine_steps += 1
+                steps += 1
             else:
-                report.engine_steps += 1
-                report.acknowledged += 1
+                steps += 1
+                acked += 1
                 if not inc[2]:
-                    report.acked_after_exhaustion += 1
+                    acked_late += 1
                 layer = inc[1] + 1
-                report.acked_at_layer[layer] = report.acked_at_layer.get(layer, 0) + 1
+                acked_at[layer] = acked_at.get(layer, 0) + 1
                 tta.append((now - inc[5]).total_seconds())
                 del live[n]
                 continue
@@ -228,7 +229,7 @@ def floor_loop(run: sim.Run, report: sim.SimulationReport) -> None:
             step += 1
         if step >= len(layers):
             inc[1], inc[2] = len(layers) - 1, False
-            report.exhausted += 1
+            exhausted += 1
             report.exhausted_by_policy[policy_id] = report.exhausted_by_policy.get(policy_id, 0) + 1
             if len(report.exhausted_examples) < 10:
                 report.exhausted_examples.append((inc[5], policy_id))
@@ -275,6 +276,11 @@ def floor_loop(run: sim.Run, report: sim.SimulationReport) -> None:
         if earliest is None or due <= earliest:
             push(heap, (due, _DUE, seq, n, None))
             seq += 1
+    report.engine_steps += steps
+    report.acknowledged += acked
+    report.acked_after_exhaustion += acked_late
+    report.exhausted += exhausted
+    report.not_paged += not_paged
 
 
 # ------------------------------------------------------------------------------------------ the peer

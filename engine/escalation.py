@@ -78,11 +78,6 @@ Resolver = Callable[[Target, datetime], tuple[str, ...]]
 """Who a target pages at an instant: a schedule's paging targets, or the listed users still in the org."""
 
 
-# Immutable values that repeat across escalations (a layer's own page in a round), built once: the
-# simulator takes hundreds of thousands of decisions.
-_page = lru_cache(maxsize=4096)(Page)
-
-
 def _ms(delta: timedelta) -> int:
     return int(round(delta.total_seconds() * 1000))
 
@@ -108,12 +103,6 @@ def _paged_data(
     }
 
 
-@lru_cache(maxsize=1024)
-def _started(policy_id: str, layer_count: int) -> Event:
-    """The ``escalation_started`` event: a value that depends only on the policy, so it is shared."""
-    return Event("escalation_started", {"policyId": policy_id, "layerCount": layer_count})
-
-
 def _late_data(head: dict[str, Any], due: datetime, now: datetime) -> dict[str, Any]:
     return {**head, "dueAt": to_iso(due), "lateMs": max(0, _ms(now - due))}
 
@@ -122,22 +111,21 @@ def _timeout_data(position: int, loop: int, due: datetime, now: datetime) -> dic
     return _late_data({"position": position, "loop": loop}, due, now)
 
 
-def _ack_data(
-    position: int,
-    loop: int,
-    by: str | None,
-    cancelled_due: datetime | None,
-    cancelled_kind: str | None,
-    repage: datetime | None,
-) -> dict[str, Any]:
+def _ack_data(old: EscalationState, new: EscalationState) -> dict[str, Any]:
+    """``escalation_acknowledged``: what was pending (``old``) and the reminder armed (``new``)."""
     return {
-        "position": position,
-        "loop": loop,
-        "by": by,
-        "cancelledDueAt": to_iso(cancelled_due) if cancelled_due else None,
-        "cancelledKind": cancelled_kind,
-        "repageAt": to_iso(repage) if repage else None,
+        "position": old.step + 1,
+        "loop": old.loop,
+        "by": new.acked_by,
+        "cancelledDueAt": to_iso(old.due_at) if old.due_at else None,
+        "cancelledKind": old.due_kind,
+        "repageAt": to_iso(new.due_at) if new.due_at else None,
     }
+
+
+def _entered_data(state: EscalationState, layer_count: int, users: tuple[str, ...]) -> dict[str, Any]:
+    """``layer_paged`` for the layer an escalation has just entered (``state``: paging it, timer armed)."""
+    return _paged_data(state.step + 1, layer_count, state.loop, users, "escalation", state.due_at)
 
 
 def _enter(
@@ -150,51 +138,80 @@ def _enter(
     reason: str,
     resolve: Resolver,
     generation: int,
-    acked_by: str | None = None,
-) -> tuple[EscalationState, list[Event]]:
-    """Page layer ``step`` (wrapping into the next repeat loop, skipping layers that resolve to nobody).
+    acked_by: str | None,
+    head: tuple[Event, ...],
+    known: tuple[str, ...] | None = None,
+) -> Outcome:
+    """Page layer ``step`` (wrapping into the next repeat loop, skipping layers that resolve to nobody),
+    after the events ``head`` of the decision that leads here. ``known`` is who layer ``step`` resolves
+    to at ``now`` when the caller has asked already (``begin`` and ``fire`` write the common case out
+    and come here for the rest), so a target is resolved once per decision.
 
     The layer's timeout is armed from ``base``: the scheduled due time of the step that led here, so a
     late engine does not push the rest of the escalation later.
     """
-    events: list[Event] = []
-    n = len(plan.layers)
+    layers = plan.layers
+    n = len(layers)
+    skipped: list[Event] | None = None  # only when layers are skipped, loops repeat or the policy ends
     while True:
         if step >= n:
+            if skipped is None:
+                skipped = []
             if n and loop < plan.repeat:
                 loop, rnd, step = loop + 1, rnd + 1, 0
-                events.append(Event("escalation_repeated", {"loop": loop, "loops": plan.repeat + 1}))
+                skipped.append(Event("escalation_repeated", {"loop": loop, "loops": plan.repeat + 1}))
             else:
-                events.append(
+                skipped.append(
                     Event("escalation_exhausted", {"layerCount": n, "loop": loop, "loops": plan.repeat + 1})
                 )
                 last = max(0, n - 1)
-                return EscalationState(last, loop, generation, "exhausted", None, None, rnd, acked_by), events
-        layer = plan.layers[step]
-        users = resolve(layer.target, now)
+                state = EscalationState(last, loop, generation, "exhausted", None, None, rnd, acked_by)
+                return Outcome(state, (*head, *skipped))
+        layer = layers[step]
+        if known is None:
+            users = resolve(layer.target, now)
+        else:
+            users, known = known, None
         if not users:
-            events.append(_nobody(step, loop, layer))
+            if skipped is None:
+                skipped = []
+            skipped.append(_nobody(step, loop, layer))
             step += 1
             continue
-        due = base + _minutes(layer.ack_timeout_minutes)
-        page = _page(step + 1, rnd, users, reason)
-        events.append(Event("layer_paged", (_paged_data, (step + 1, n, loop, users, reason, due)), page))
-        return EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by), events
+        due = base + layer.ack_timeout
+        position = step + 1
+        paged = Event(
+            "layer_paged",
+            (_paged_data, position, n, loop, users, reason, due),
+            Page(position, rnd, users, reason),
+        )
+        state = EscalationState(step, loop, generation, "paging", due, DUE_TIMEOUT, rnd, acked_by)
+        if skipped is None:  # the common case: the layer pages someone
+            return Outcome(state, head + (paged,))
+        return Outcome(state, (*head, *skipped, paged))
 
 
-def _enter_next(
-    plan: Policy, state: EscalationState, gen: int, base: datetime, now: datetime, resolve: Resolver
-) -> tuple[EscalationState, list[Event]]:
-    """Move on to the layer after the current one (the timer-driven escalation)."""
-    return _enter(
-        plan, state.step + 1, state.loop, state.round, base, now, "escalation", resolve, gen, state.acked_by
-    )
+@lru_cache(maxsize=1024)
+def _begun(policy_id: str, layer_count: int) -> tuple[Event]:
+    """``begin``'s first events: ``escalation_started``, a value that depends only on the policy, shared."""
+    return (Event("escalation_started", {"policyId": policy_id, "layerCount": layer_count}),)
 
 
 def begin(plan: Policy, now: datetime, resolve: Resolver) -> Outcome:
     """An escalation starts: layer 1 is paged at ``now``."""
-    state, more = _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1)
-    return Outcome(state, (_started(plan.id, len(plan.layers)), *more))
+    layers = plan.layers
+    n = len(layers)
+    head = _begun(plan.id, n)
+    if not n:
+        return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head)
+    layer = layers[0]
+    users = resolve(layer.target, now)
+    if not users:
+        return _enter(plan, 0, 0, 0, now, now, "escalation", resolve, 1, None, head, users)
+    # The common case, _enter's first pass written out (a call less: the simulator decides 100,000s).
+    new = EscalationState(0, 0, 1, "paging", now + layer.ack_timeout, DUE_TIMEOUT, 0, None)
+    paged = Event("layer_paged", (_entered_data, new, n, users), Page(1, 0, users, "escalation"))
+    return Outcome(new, head + (paged,))
 
 
 def _layer(plan: Policy, step: int) -> EscalationLayer | None:
@@ -209,9 +226,20 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
     gen = state.generation + 1
     pos = state.step + 1
     if state.due_kind == DUE_TIMEOUT and state.state == "paging":
-        timeout = Event("escalation_timeout", (_timeout_data, (pos, state.loop, due, now)))
-        new, more = _enter_next(plan, state, gen, due, now, resolve)
-        return Outcome(new, (timeout, *more))
+        loop, rnd, by, layers = state.loop, state.round, state.acked_by, plan.layers
+        timeout = Event("escalation_timeout", (_timeout_data, pos, loop, due, now))
+        if pos >= len(layers):
+            return _enter(plan, pos, loop, rnd, due, now, "escalation", resolve, gen, by, (timeout,))
+        nxt_layer = layers[pos]
+        paging = resolve(nxt_layer.target, now)
+        if not paging:
+            return _enter(plan, pos, loop, rnd, due, now, "escalation", resolve, gen, by, (timeout,), paging)
+        # The common case, _enter's first pass written out: the next layer pages someone.
+        new = EscalationState(pos, loop, gen, "paging", due + nxt_layer.ack_timeout, DUE_TIMEOUT, rnd, by)
+        paged = Event(
+            "layer_paged", (_entered_data, new, len(layers), paging), Page(pos + 1, rnd, paging, "escalation")
+        )
+        return Outcome(new, (timeout, paged))
     if state.due_kind == DUE_REPAGE and state.state == "acknowledged":
         layer = _layer(plan, state.step)
         # The acknowledger, while still a member; otherwise (no acknowledger recorded, or they were
@@ -224,41 +252,46 @@ def fire(state: EscalationState, plan: Policy, now: datetime, resolve: Resolver)
         nxt = due + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
         page = Page(pos, state.round, users, "repage", f"r{gen}") if users else None
         head = {"position": pos, "userIds": list(users), "nextRepageAt": to_iso(nxt) if nxt else None}
-        events = [Event("incident_repaged", (_late_data, (head, due, now)), page)]
+        repaged = Event("incident_repaged", (_late_data, head, due, now), page)
         new = evolve(state, generation=gen, due_at=nxt, due_kind=DUE_REPAGE if nxt else None)
-        return Outcome(new, tuple(events))
+        return Outcome(new, (repaged,))
     if state.due_kind == DUE_SNOOZE_END and state.state == "snoozed":
-        events = [Event("snooze_ended", (_late_data, ({"position": pos, "loop": state.loop}, due, now)))]
-        new, more = _repage_current(plan, state, gen, base=due, now=now, resolve=resolve, reason="snooze_end")
-        return Outcome(new, tuple(events + more))
+        ended = Event("snooze_ended", (_late_data, {"position": pos, "loop": state.loop}, due, now))
+        return _repage_current(
+            plan, state, gen, (ended,), base=due, now=now, resolve=resolve, reason="snooze_end"
+        )
     # A due time that no longer matches the state (should not happen): clear it, loudly.
     head = {"dueKind": state.due_kind, "state": state.state}
-    events = [Event("escalation_due_discarded", (_late_data, (head, due, now)))]
-    return Outcome(evolve(state, generation=gen, due_at=None, due_kind=None), tuple(events))
+    discarded = Event("escalation_due_discarded", (_late_data, head, due, now))
+    return Outcome(evolve(state, generation=gen, due_at=None, due_kind=None), (discarded,))
 
 
 def _repage_current(
     plan: Policy,
     state: EscalationState,
     gen: int,
+    head: tuple[Event, ...],
     *,
     base: datetime,
     now: datetime,
     resolve: Resolver,
     reason: str,
-) -> tuple[EscalationState, list[Event]]:
+) -> Outcome:
     """Page the current layer again (a re-page, so with a discriminator) and restart its timer."""
     layer = _layer(plan, state.step)
     users = resolve(layer.target, now) if layer else ()
     if layer is None or not users:
-        events = [] if layer is None else [_nobody(state.step, state.loop, layer)]
-        new, more = _enter_next(plan, state, gen, base, now, resolve)
-        return new, events + more
-    due = base + _minutes(layer.ack_timeout_minutes)
+        if layer is not None:
+            head = (*head, _nobody(state.step, state.loop, layer))
+        nxt = state.step + 1
+        return _enter(
+            plan, nxt, state.loop, state.round, base, now, "escalation", resolve, gen, state.acked_by, head
+        )
+    due = base + layer.ack_timeout
     page = Page(state.step + 1, state.round, users, reason, f"{reason[0]}{gen}")
-    data = (_paged_data, (state.step + 1, len(plan.layers), state.loop, users, reason, due))
-    events = [Event("layer_paged", data, page)]
-    return evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT), events
+    data = (_paged_data, state.step + 1, len(plan.layers), state.loop, users, reason, due)
+    new = evolve(state, generation=gen, state="paging", due_at=due, due_kind=DUE_TIMEOUT)
+    return Outcome(new, (*head, Event("layer_paged", data, page)))
 
 
 def _cancelled(state: EscalationState) -> dict[str, Any]:
@@ -267,16 +300,19 @@ def _cancelled(state: EscalationState) -> dict[str, Any]:
 
 def acknowledge(state: EscalationState, plan: Policy, now: datetime, user_id: str | None) -> Outcome:
     """Cancel the pending timeout. Idempotent: a second ack, or an ack after stop, changes nothing."""
-    if state.state in ("acknowledged", "stopped"):
+    st = state.state
+    if st == "acknowledged" or st == "stopped":
         return Outcome(state)
-    gen = state.generation + 1
-    repage = now + _minutes(plan.repage_after_minutes) if plan.repage_after_minutes else None
-    by = user_id or None
-    new = EscalationState(
-        state.step, state.loop, gen, "acknowledged", repage, DUE_REPAGE if repage else None, state.round, by
-    )
-    data = (_ack_data, (state.step + 1, state.loop, by, state.due_at, state.due_kind, repage))
-    return Outcome(new, (Event("escalation_acknowledged", data),))
+    minutes = plan.repage_after_minutes
+    gen, by = state.generation + 1, user_id or None
+    if minutes:
+        repage = now + _minutes(minutes)
+        new = EscalationState(
+            state.step, state.loop, gen, "acknowledged", repage, DUE_REPAGE, state.round, by
+        )
+    else:
+        new = EscalationState(state.step, state.loop, gen, "acknowledged", None, None, state.round, by)
+    return Outcome(new, (Event("escalation_acknowledged", (_ack_data, state, new)),))
 
 
 def stop(state: EscalationState, now: datetime) -> Outcome:
@@ -297,7 +333,7 @@ def handoff(state: EscalationState, plan: Policy, now: datetime, target_user_id:
     events = [Event("handoff_paged", {"position": state.step + 1, "userIds": [target_user_id]}, page)]
     layer = _layer(plan, state.step)
     if state.state == "paging" and layer is not None:
-        due = now + _minutes(layer.ack_timeout_minutes)
+        due = now + layer.ack_timeout
         events.append(
             Event("escalation_timer_restarted", {"position": state.step + 1, "timeoutAt": to_iso(due)})
         )
@@ -353,7 +389,7 @@ def escalate_now(
             events.append(_nobody(step, loop, layer))
             return Outcome(moved, tuple(events))
         page = Page(step + 1, state.round, users, "escalate_now", f"x{gen}")
-        data = (_paged_data, (step + 1, n, loop, users, "escalate_now", None))
+        data = (_paged_data, step + 1, n, loop, users, "escalate_now", None)
         events.append(Event("layer_paged", data, page))
         return Outcome(moved, tuple(events))
     rnd, loop = state.round, state.loop
@@ -367,8 +403,9 @@ def escalate_now(
             events.append(
                 Event("layer_skipped", {"position": skipped + 1, "loop": loop, "reason": "escalate_now"})
             )
-    new, more = _enter(plan, target_step, loop, rnd, now, now, "escalate_now", resolve, gen, state.acked_by)
-    return Outcome(new, tuple(events + more))
+    return _enter(
+        plan, target_step, loop, rnd, now, now, "escalate_now", resolve, gen, state.acked_by, tuple(events)
+    )
 
 
 def snooze(state: EscalationState, plan: Policy, now: datetime, minutes: int) -> Outcome:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Literal
 
 RotationType = Literal["daily", "weekly", "custom"]
@@ -113,6 +114,12 @@ class EscalationLayer:
     position: int  # 1-based
     ack_timeout_minutes: int
     target: Target
+
+    @cached_property
+    def ack_timeout(self) -> timedelta:
+        """``ack_timeout_minutes`` as a timedelta, built once per layer (every page adds it to an instant).
+        Not a field: equality, hashing, repr and ``dataclasses.replace`` ignore it."""
+        return timedelta(minutes=self.ack_timeout_minutes)
 
 
 @dataclass(frozen=True)

@@ -642,13 +642,18 @@ def run_events(
     steps = acked = acked_late = exhausted = not_paged = 0
     _count_severities(arrivals, numbers, report.by_severity)
     report.incidents += total
-    arriving = origin + micro * offsets[numbers[0]] if total else None
+    upcoming = numbers[0] if total else 0  # the next arrival's incident number
+    arriving = origin + micro * offsets[upcoming] if total else None
     while True:
         if arriving is not None and (not heap or arriving <= heap[0][0]):
-            n = numbers[cursor]
+            n = upcoming
             now = arriving
             cursor += 1
-            arriving = origin + micro * offsets[numbers[cursor]] if cursor < total else None
+            if cursor < total:
+                upcoming = numbers[cursor]
+                arriving = origin + micro * offsets[upcoming]
+            else:
+                arriving = None
             if progress is not None and cursor % every == 0:
                 progress(min(1.0, (now - scenario.start).total_seconds() / span))
             plan = plan_of[codes[n]]
@@ -730,10 +735,12 @@ def run_events(
                         inc[3] = when
                         push(heap, (when, _ACK, seq, n, uid))
                         seq += 1
-            elif ev.kind == "nobody_on_call":
+                continue
+            what = ev.kind
+            if what == "nobody_on_call":
                 where = (plan.id, ev.data["position"])
                 nobody[where] = nobody.get(where, 0) + 1
-            elif ev.kind == "escalation_exhausted":
+            elif what == "escalation_exhausted":
                 exhausted += 1
                 by_policy[plan.id] = by_policy.get(plan.id, 0) + 1
                 if len(report.exhausted_examples) < 10:

@@ -289,28 +289,37 @@ def test_cached_resolver_answers_like_rotation_resolve_in_any_order() -> None:
     assert resolver(Target("schedule", schedule_id="missing"), START) == ()
 
 
-def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> None:
-    """EscalationState, Page and Outcome have a hand-written __init__ for speed: same parameters as the
-    fields, same defaults. Event data deferred by the engine equals the data it used to carry."""
-    import dataclasses
-    import inspect
+def test_engine_values_are_immutable_structs_and_events_build_their_data_once() -> None:
+    """EscalationState, Page, Event and Outcome are frozen msgspec Structs (built in C, for speed): equal
+    and hashed field by field, immutable, copied with changes by ``msgspec.structs.replace``, picklable,
+    with the dataclass repr they had. Event data deferred by the engine equals the data it used to carry."""
+    import pickle
+
+    import msgspec
 
     from engine import escalation as esc
 
-    for cls in (esc.EscalationState, esc.Page, esc.Outcome):
-        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        fields = dataclasses.fields(cls)
-        assert [p.name for p in params] == [f.name for f in fields]
-        for p, f in zip(params, fields, strict=True):
-            default = f.default if f.default is not dataclasses.MISSING else inspect.Parameter.empty
-            assert p.default == default, (cls, f.name)
     s = esc.EscalationState(1, 0, 3, "paging", START, esc.DUE_TIMEOUT)
     assert s == esc.EscalationState(
         step=1, loop=0, generation=3, state="paging", due_at=START, due_kind="timeout"
     )
-    assert dataclasses.replace(s, generation=4).generation == 4 and hash(s) == hash(dataclasses.replace(s))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    assert (s.round, s.acked_by) == (0, None)  # the defaults
+    assert s != esc.EscalationState(1, 0, 4, "paging", START, esc.DUE_TIMEOUT)
+    later = msgspec.structs.replace(s, generation=4)
+    assert later.generation == 4 and later.due_at == START and s.generation == 3
+    assert hash(s) == hash(msgspec.structs.replace(s)) and len({s, later, msgspec.structs.replace(s)}) == 2
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert repr(s) == (
+        "EscalationState(step=1, loop=0, generation=3, state='paging', due_at="
+        f"{START!r}, due_kind='timeout', round=0, acked_by=None)"
+    )
+    with pytest.raises(AttributeError):
         s.step = 2  # type: ignore[misc]
+    page = esc.Page(1, 0, ("a",), "escalation")
+    assert repr(page) == "Page(position=1, round=0, user_ids=('a',), reason='escalation', discriminator=None)"
+    assert hash(page) == hash(esc.Page(1, 0, ("a",), "escalation", None))
+    with pytest.raises(AttributeError):
+        page.round = 1  # type: ignore[misc]
 
     plan = _users_policy(5, 10)
     out = esc.begin(plan, START, lambda target, at: target.user_ids)
@@ -328,6 +337,10 @@ def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> No
     assert paged == esc.Event("layer_paged", dict(expected), paged.page)
     with pytest.raises(AttributeError):
         paged.kind = "x"  # type: ignore[misc]
+    assert repr(paged) == f"Event(kind='layer_paged', data={expected!r}, page={paged.page!r})"
+    with pytest.raises(TypeError):
+        hash(paged)
+    assert out.pages == (paged.page,) and out == esc.Outcome(out.state, out.events)
     late = START + timedelta(minutes=5, milliseconds=1500)
     fired = esc.fire(out.state, plan, late, lambda target, at: target.user_ids)
     assert fired.events[0].data == {
@@ -345,6 +358,43 @@ def test_engine_values_stay_dataclasses_and_events_build_their_data_once() -> No
         "cancelledKind": "timeout",
         "repageAt": None,
     }
+
+
+def test_decisions_resolve_each_layer_once_and_skip_empty_layers() -> None:
+    """begin and fire write the common case out (the next layer pages someone) and hand the rest to the
+    general loop (layers with nobody on call, the end of the policy): each target is asked once per
+    decision, and the results are the rules' (skip, page the next, or exhaust)."""
+    from engine import escalation as esc
+
+    plan = _users_policy(5, 10, 15)
+    asked: list[tuple[str, ...]] = []
+    empty: set[str] = {"a"}
+
+    def resolve(target: Target, at: datetime) -> tuple[str, ...]:
+        asked.append(target.user_ids)
+        return () if set(target.user_ids) & empty else target.user_ids
+
+    out = esc.begin(plan, START, resolve)
+    assert asked == [("a",), ("b",)]
+    assert [e.kind for e in out.events] == ["escalation_started", "nobody_on_call", "layer_paged"]
+    assert out.events[1].data["position"] == 1 and out.pages == (esc.Page(2, 0, ("b",), "escalation"),)
+    assert out.state == esc.EscalationState(1, 0, 1, "paging", START + timedelta(minutes=10), "timeout")
+
+    asked.clear()
+    empty = {"c"}
+    due = START + timedelta(minutes=10)
+    fired = esc.fire(out.state, plan, due + timedelta(seconds=3), resolve)
+    assert asked == [("c",)]
+    assert [e.kind for e in fired.events] == ["escalation_timeout", "nobody_on_call", "escalation_exhausted"]
+    assert fired.events[0].data["lateMs"] == 3000 and fired.pages == ()
+    assert fired.state == esc.EscalationState(2, 0, 2, "exhausted")
+
+    asked.clear()
+    empty = set()
+    fired = esc.fire(out.state, plan, due, resolve)
+    assert asked == [("c",)] and fired.pages == (esc.Page(3, 0, ("c",), "escalation"),)
+    assert fired.state == esc.EscalationState(2, 0, 2, "paging", due + timedelta(minutes=15), "timeout")
+    assert fired.events[1].data["timeoutAt"] == "2026-04-06T04:25:00.000Z"
 
 
 def test_finished_incidents_leave_only_their_counts_behind() -> None:

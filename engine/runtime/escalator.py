@@ -22,7 +22,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -650,7 +650,7 @@ def _step_failed(
     tx.save(
         inc["id"],
         state.generation,
-        replace(state, generation=state.generation + 1, due_at=from_epoch_ms(retry_ms)),
+        msgspec.structs.replace(state, generation=state.generation + 1, due_at=from_epoch_ms(retry_ms)),
         now,
     )
     tx.record(

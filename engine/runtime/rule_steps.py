@@ -25,9 +25,10 @@ sent, the timer is moved to that instant and its data names the step to send at 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from engine import notification_rules as rules
 from engine.outcome import Page
@@ -87,7 +88,7 @@ def enqueue(
     for user_id in page.user_ids:
         steps = steps_for(db, user_id, urgency, rules_cache)
         if not steps:
-            one = page if len(page.user_ids) == 1 else replace(page, user_ids=(user_id,))
+            one = page if len(page.user_ids) == 1 else msgspec.structs.replace(page, user_ids=(user_id,))
             queued += page_queue.enqueue(
                 db, now, incident, one, layer_count=layer_count, cache=cache, sink=sink
             )
