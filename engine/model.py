@@ -63,6 +63,9 @@ class Override:
 
 @dataclass(frozen=True)
 class Schedule:
+    """An on-call schedule: rotation ``layers`` (a later layer wins where it covers) and ``overrides``,
+    read in ``timezone`` (IANA); see docs/TIME_RULES.md."""
+
     id: str
     name: str
     timezone: str  # IANA
@@ -110,6 +113,9 @@ class Target:
 
 @dataclass(frozen=True)
 class EscalationLayer:
+    """One layer of an escalation policy: its 1-based ``position``, whom it pages (``target``) and how
+    long, in minutes, the engine waits for an acknowledgement before paging the next layer."""
+
     id: str
     position: int  # 1-based
     ack_timeout_minutes: int
@@ -124,6 +130,9 @@ class EscalationLayer:
 
 @dataclass(frozen=True)
 class Policy:
+    """An escalation policy: its ordered ``layers`` and the local extensions ``repeat`` and
+    ``repage_after_minutes``."""
+
     id: str
     name: str
     layers: tuple[EscalationLayer, ...] = field(default=())
