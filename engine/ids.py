@@ -10,6 +10,7 @@ IDs that come from elsewhere (the remote service) are opaque strings; nothing pa
 from __future__ import annotations
 
 import base64
+import os
 from datetime import datetime
 from uuid import uuid4
 
@@ -49,11 +50,11 @@ def random_tail() -> str:
 
 
 def random_tails(count: int) -> list[str]:
-    """``count`` random parts at once (as :func:`random_tail`, the same 80 bits of each ``uuid4()``): one
-    base32 encoding for the lot; 10 bytes are exactly 16 base32 characters, so the encoding splits at every
-    16th."""
-    raw = b"".join(u[:6] + u[10:14] for u in (uuid4().bytes for _ in range(count)))
-    text = base64.b32encode(raw).decode("ascii").translate(_FROM_RFC4648)
+    """``count`` random parts at once, each 80 bits of the system's CSPRNG as :func:`random_tail`'s: one
+    ``os.urandom`` read of ``10 * count`` bytes (``uuid4`` reads the same source, 16 bytes a call, and
+    costs ~2.5 µs an id in Python) and one base32 encoding for the lot; 10 bytes are exactly 16 base32
+    characters, so the encoding splits at every 16th."""
+    text = base64.b32encode(os.urandom(10 * count)).decode("ascii").translate(_FROM_RFC4648)
     return [text[i : i + 16] for i in range(0, 16 * count, 16)]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from storage.db import Database
 from storage.migrations import snapshot_hash
@@ -30,10 +30,43 @@ _ROWS_SQL = (
     _WITH_SNAPSHOT.format(extra="") + "JOIN incidents i ON i.id = e.incident_id "
     "WHERE e.incident_id IN (SELECT value FROM json_each(?)) AND +i.org_id = ?"
 )
+
+
+class DueRow(NamedTuple):
+    """One escalation claimed by :func:`due_rows`: its state columns, its snapshot's hash (the text is
+    read once per hash by :func:`snapshots`), its incident's columns a page and an event need, and
+    ``latest_at``, the ISO time of the incident's latest timeline event ("" when it has none)."""
+
+    incident_id: str
+    step: int
+    loop: int
+    round: int
+    generation: int
+    state: str
+    due_at_ms: int
+    due_kind: str | None
+    acked_by: str | None
+    snapshot_hash: str
+    policy_id: str
+    noted_policy_hash: str | None
+    title: str
+    severity: str
+    status: str
+    inc_org: str
+    latest_at: str
+
+
 _DUE_SQL = (
-    _WITH_SNAPSHOT.format(extra=", i.title, i.severity, i.status, i.org_id AS inc_org")
-    + "JOIN incidents i ON i.id = e.incident_id "
+    "SELECT e.incident_id, e.step, e.loop, e.round, e.generation, e.state, e.due_at_ms, e.due_kind, "
+    "e.acked_by, e.snapshot_hash, e.policy_id, e.noted_policy_hash, i.title, i.severity, i.status, "
+    "i.org_id AS inc_org, "
+    "coalesce((SELECT t.at FROM timeline t WHERE t.incident_id = e.incident_id ORDER BY t.seq DESC LIMIT 1), "
+    "'') AS latest_at "
+    "FROM escalations e JOIN incidents i ON i.id = e.incident_id "
     "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?"
+)
+_SNAPSHOTS_SQL = (
+    "SELECT hash, snapshot, policy_hash FROM policy_snapshots WHERE hash IN (SELECT value FROM json_each(?))"
 )
 _SAVE_SQL = (
     "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
@@ -145,10 +178,18 @@ def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:
     db.execute("UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?", (noted, incident_id))
 
 
-def due_rows(db: Database, now_ms: int, limit: int) -> list[sqlite3.Row]:
-    """At most ``limit`` escalations due at ``now_ms`` (epoch ms), in due order (then incident id): whole
-    ``escalations`` rows plus their incident's ``title``, ``severity``, ``status`` and ``inc_org``."""
-    return db.all(_DUE_SQL, (now_ms, limit))
+def due_rows(db: Database, now_ms: int, limit: int) -> list[DueRow]:
+    """At most ``limit`` escalations due at ``now_ms`` (epoch ms), in due order (then incident id).
+
+    Each row's ``latest_at`` is the clamp of :mod:`storage.timeline` answered by the claim itself (one
+    seek on ``timeline_incident`` per row returned), so a tick reads no timeline before it writes."""
+    return [DueRow(*r) for r in db.all(_DUE_SQL, (now_ms, limit))]
+
+
+def snapshots(db: Database, hashes: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The policy snapshots named by ``hashes``: ``{hash: (snapshot JSON text, policy fingerprint)}``."""
+    rows = db.all(_SNAPSHOTS_SQL, (json.dumps(list(hashes)),))
+    return {r[0]: (str(r[1]), str(r[2])) for r in rows}
 
 
 def earliest_due_ms(db: Database) -> int | None:
