@@ -49,12 +49,17 @@ def random_tail() -> str:
     return base64.b32encode(raw[:6] + raw[10:14]).decode("ascii").translate(_FROM_RFC4648)
 
 
+# Byte -> Crockford character of its low 5 bits: 256 is a multiple of 32, so a uniform random byte maps
+# to a uniform character (5 of its 8 bits are used).
+_LOW_BITS = bytes(ord(ALPHABET[b & 31]) for b in range(256))
+
+
 def random_tails(count: int) -> list[str]:
-    """``count`` random parts at once, each 80 bits of the system's CSPRNG as :func:`random_tail`'s: one
-    ``os.urandom`` read of ``10 * count`` bytes (``uuid4`` reads the same source, 16 bytes a call, and
-    costs ~2.5 µs an id in Python) and one base32 encoding for the lot; 10 bytes are exactly 16 base32
-    characters, so the encoding splits at every 16th."""
-    text = base64.b32encode(os.urandom(10 * count)).decode("ascii").translate(_FROM_RFC4648)
+    """``count`` random parts at once, 80 bits of the system's CSPRNG each, as :func:`random_tail`'s:
+    one ``os.urandom`` read of ``16 * count`` bytes, each byte's low 5 bits one Crockford character
+    (``bytes.translate``, at C speed; ``uuid4`` per id and the pure-Python ``base64.b32encode`` cost
+    ~2.5 and ~2 µs an id)."""
+    text = os.urandom(16 * count).translate(_LOW_BITS).decode("ascii")
     return [text[i : i + 16] for i in range(0, 16 * count, 16)]
 
 

@@ -160,6 +160,7 @@ class _Tx:
     plans: dict[str, Policy] = field(default_factory=dict)
     snapshots: dict[str, tuple[str, str]] = field(default_factory=dict)
     latest: dict[str, str] = field(default_factory=dict)
+    claimed: dict[str, str] = field(default_factory=dict)
     resolved: dict[tuple[Target, datetime], Any] = field(default_factory=dict)
     schedules: dict[str, Schedule | None] = field(default_factory=dict)
     _members: Membership | None = None
@@ -229,8 +230,10 @@ class _Tx:
     def flush(self) -> None:
         """Write the buffered escalation states, outbox rows, then timeline events, in order."""
         if self.saves:
-            saved = escalation_rows.save_states(self.db, self.saves)
-            if saved != len(self.saves):  # cannot happen inside one BEGIN IMMEDIATE transaction
+            saved = escalation_rows.save_states(self.db, self.saves, self.claimed)
+            if saved != len(
+                {row[9] for row in self.saves}
+            ):  # cannot happen inside one BEGIN IMMEDIATE transaction
                 raise DomainError("stale_escalation", "an escalation changed underneath this tick")
             self.saves.clear()
         for dup in page_queue.insert_batch(self.db, self.outbox_rows):
@@ -663,6 +666,7 @@ def tick(
                 }
                 current[incident_id] = (r, inc)
                 latest[incident_id] = r.latest_at
+                tx.claimed[incident_id] = r.state
                 state = esc.EscalationState(
                     r.step,
                     r.loop,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from storage.db import Database
@@ -70,6 +70,10 @@ _SNAPSHOTS_SQL = (
 )
 _SAVE_SQL = (
     "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
+    "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?"
+)
+_SAVE_KEEP_STATE_SQL = (
+    "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, due_at_ms = ?, "
     "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?"
 )
 _COLUMNS = (
@@ -164,13 +168,33 @@ StateRow = tuple[int, int, int, int, str, int | None, str | None, str | None, st
 acked_by, updated_at, incident_id, expected_generation`` (the keywords of :func:`save_state`, in order)."""
 
 
-def save_states(db: Database, rows: Sequence[StateRow]) -> int:
-    """Write many escalations' new states in one ``executemany``, in order (the same ``UPDATE … WHERE
+def save_states(db: Database, rows: Sequence[StateRow], states: Mapping[str, str] | None = None) -> int:
+    """Write many escalations' new states, in ``executemany`` batches (the same ``UPDATE … WHERE
     generation = ?`` as :func:`save_state`; one incident may appear twice, its generations chained).
-    Returns how many rows were written: ``len(rows)`` unless a generation had moved."""
+    ``states`` (incident id → the ``state`` its row holds now, e.g. as claimed) lets the rows whose
+    ``state`` stays the same leave that column out of their ``UPDATE``: ``state`` is in the WHERE clause
+    of the partial index ``escalations_live``, so setting it, even to the same value, rewrites that index
+    entry. Each incident is written once: a chain collapses into its last state under its first expected
+    generation (one transaction, so the result is the same). Returns how many incidents were written:
+    as many as ``rows`` names unless a generation had moved."""
     if not rows:
         return 0
-    return db.executemany(_SAVE_SQL, rows)
+    merged: dict[str, StateRow] = {}
+    for row in rows:
+        first = merged.get(row[9])
+        merged[row[9]] = row if first is None else (*row[:10], first[10])
+    if states is None:
+        return db.executemany(_SAVE_SQL, list(merged.values()))
+    changed: list[StateRow] = []
+    same: list[tuple[Any, ...]] = []
+    for row in merged.values():
+        if states.get(row[9]) == row[4]:
+            same.append(row[:4] + row[5:])
+        else:
+            changed.append(row)
+    return (db.executemany(_SAVE_SQL, changed) if changed else 0) + (
+        db.executemany(_SAVE_KEEP_STATE_SQL, same) if same else 0
+    )
 
 
 def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:

@@ -58,9 +58,10 @@ def existing_keys(db: Database, keys: Sequence[str]) -> set[str]:
     return found
 
 
-def insert_rows(db: Database, rows: Sequence[OutboxRow]) -> None:
-    """Insert many rows in one ``executemany`` (``INSERT OR IGNORE``: a key already queued is skipped)."""
-    db.executemany(_INSERT, rows)
+def insert_rows(db: Database, rows: Sequence[OutboxRow]) -> int:
+    """Insert many rows in one ``executemany`` (``INSERT OR IGNORE``: a key already queued is skipped);
+    returns how many were inserted."""
+    return db.executemany(_INSERT, rows)
 
 
 def sending_rows(db: Database) -> list[sqlite3.Row]:
