@@ -18,7 +18,9 @@ memory.
     due rows (the same query), advance each escalation (UPDATE, executemany), insert its page-queue row and
     its two timeline events (``escalation_timeout``, ``layer_paged``, same JSON) with executemany, COMMIT.
     The floor knows the bench policy's layers in advance (it parses no snapshot, resolves nobody); the
-    script checks that both end with the same row counts. Alternating, ``--rounds`` (>= 3) rounds, with
+    script checks that both end with the same row counts. Both connections get the engine process's
+    settings (``engine.runtime.runner.ENGINE_PRAGMAS``: 32 MB page cache, checkpoint every 4,000 pages);
+    the engine side keeps an ``EngineCache`` across its ticks, as the runner does. Alternating, ``--rounds`` (>= 3) rounds, with
     :class:`bench.harness.Compare`. Target >= 0.8x.
 (c) recovery: an ``oncall engine`` process is SIGKILLed with 10,000 escalations pending; they all fall
     due while it is down; time from the restart (process spawn) until none is overdue.
@@ -62,7 +64,7 @@ sys.path.insert(0, str(REPO))
 from bench.harness import Compare, percentile  # noqa: E402
 from engine.clock import Clock, VirtualClock, WallClock, monotonic  # noqa: E402
 from engine.runtime import escalator  # noqa: E402
-from engine.runtime.runner import EngineRunner  # noqa: E402
+from engine.runtime.runner import ENGINE_PRAGMAS, EngineRunner  # noqa: E402
 from engine.service import Ctx  # noqa: E402
 from engine.service import incidents as inc_svc  # noqa: E402
 from engine.service import policies as pol_svc  # noqa: E402
@@ -229,10 +231,13 @@ def engine_burst(template: Path, dest: Path, n: int, at: datetime) -> float:
     """Steps per second: ``escalator.tick`` drains ``n`` due steps in ``BATCH``-step transactions."""
     path = checkpointed_copy(template, dest)
     db = open_db(path, synchronous="FULL", migrate=False)
+    for name, value in ENGINE_PRAGMAS.items():  # the connection as the engine process sets it up
+        db.set_pragma(name, value)
+    cache = escalator.EngineCache()  # as the runner keeps it (fresh: an engine that just started)
     start = monotonic()
     fired = 0
     while True:
-        k = escalator.tick(db, at, BATCH)
+        k = escalator.tick(db, at, BATCH, cache=cache)
         fired += k
         if k == 0:
             break
@@ -270,6 +275,8 @@ def floor_burst(template: Path, dest: Path, n: int, at: datetime) -> float:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    for name, value in ENGINE_PRAGMAS.items():  # the engine's connection settings, for both sides
+        conn.execute(f"PRAGMA {name}={value}")
     snap = json.loads(
         conn.execute(
             "SELECT s.snapshot FROM escalations e JOIN policy_snapshots s ON s.hash = e.snapshot_hash LIMIT 1"

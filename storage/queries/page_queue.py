@@ -64,6 +64,16 @@ def insert_rows(db: Database, rows: Sequence[OutboxRow]) -> int:
     return db.executemany(_INSERT, rows)
 
 
+def last_seq(db: Database) -> int:
+    """The highest ``seq`` in the page queue (0 when empty): one seek to the end of its primary key."""
+    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM outbox") or 0)
+
+
+def keys_after(db: Database, seq: int) -> set[str]:
+    """The idempotency keys of the rows numbered after ``seq``."""
+    return {r[0] for r in db.all("SELECT idem_key FROM outbox WHERE seq > ?", (seq,))}
+
+
 def sending_rows(db: Database) -> list[sqlite3.Row]:
     """Every whole ``outbox`` row left ``sending`` (by an engine that stopped mid-send)."""
     return db.all("SELECT * FROM outbox WHERE status = 'sending'")
