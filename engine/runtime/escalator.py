@@ -173,7 +173,7 @@ class _Tx:
     batched: bool = False
     _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
     outbox_rows: list[page_queue.OutboxRow] = field(default_factory=list)
-    saves: list[escalation_rows.StateRow] = field(default_factory=list)
+    saves: dict[str, escalation_rows.StateRow] = field(default_factory=dict)
     _stamp: tuple[datetime, str, str] | None = None
 
     def record(
@@ -190,14 +190,14 @@ class _Tx:
         body = _json.encode(data).decode()
         self._rows.append((head, incident_id, at_iso, kind, actor, body))  # the id's tail comes at flush
 
-    def mark(self) -> tuple[int, int, int]:
-        return len(self._rows), len(self.outbox_rows), len(self.saves)
+    def mark(self) -> tuple[int, int]:
+        return len(self._rows), len(self.outbox_rows)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        """Drop what was buffered since ``mark`` (a step that failed half-way)."""
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Drop what was buffered since ``mark`` (a step that failed half-way; its state is saved only
+        once it succeeded, so there is none to drop)."""
         del self._rows[mark[0] :]
         del self.outbox_rows[mark[1] :]
-        del self.saves[mark[2] :]
 
     def save(
         self,
@@ -208,32 +208,33 @@ class _Tx:
         due_ms: int | None = None,
     ) -> None:
         """:func:`_save` of a batched transaction: buffered, written by :meth:`flush` in one executemany.
-        ``due_ms`` is ``s.due_at`` in epoch ms when the caller has it already."""
+        ``due_ms`` is ``s.due_at`` in epoch ms when the caller has it already. An incident that fires
+        again in the same tick keeps one row: its last state, under the generation it was claimed at
+        (one transaction: the same result as writing the chain)."""
         if due_ms is None and s.due_at is not None:
             due_ms = to_epoch_ms(s.due_at)
-        self.saves.append(
-            (
-                s.step,
-                s.loop,
-                s.round,
-                s.generation,
-                s.state,
-                due_ms,
-                s.due_kind,
-                s.acked_by,
-                to_iso(now),
-                incident_id,
-                expected_generation,
-            )
+        first = self.saves.get(incident_id)
+        if first is not None:
+            expected_generation = first[10]
+        self.saves[incident_id] = (
+            s.step,
+            s.loop,
+            s.round,
+            s.generation,
+            s.state,
+            due_ms,
+            s.due_kind,
+            s.acked_by,
+            to_iso(now),
+            incident_id,
+            expected_generation,
         )
 
     def flush(self) -> None:
         """Write the buffered escalation states, outbox rows, then timeline events, in order."""
         if self.saves:
-            saved = escalation_rows.save_states(self.db, self.saves, self.claimed)
-            if saved != len(
-                {row[9] for row in self.saves}
-            ):  # cannot happen inside one BEGIN IMMEDIATE transaction
+            saved = escalation_rows.save_states(self.db, list(self.saves.values()), self.claimed)
+            if saved != len(self.saves):  # cannot happen inside one BEGIN IMMEDIATE transaction
                 raise DomainError("stale_escalation", "an escalation changed underneath this tick")
             self.saves.clear()
         for dup in page_queue.insert_batch(self.db, self.outbox_rows):
@@ -715,7 +716,7 @@ STEP_RETRY_MS = 60_000
 
 def _step_failed(
     tx: _Tx,
-    mark: tuple[int, int, int],
+    mark: tuple[int, int],
     state: esc.EscalationState,
     inc: dict[str, Any],
     now: datetime,

@@ -169,25 +169,19 @@ acked_by, updated_at, incident_id, expected_generation`` (the keywords of :func:
 
 
 def save_states(db: Database, rows: Sequence[StateRow], states: Mapping[str, str] | None = None) -> int:
-    """Write many escalations' new states, in ``executemany`` batches (the same ``UPDATE … WHERE
-    generation = ?`` as :func:`save_state`; one incident may appear twice, its generations chained).
-    ``states`` (incident id → the ``state`` its row holds now, e.g. as claimed) lets the rows whose
-    ``state`` stays the same leave that column out of their ``UPDATE``: ``state`` is in the WHERE clause
-    of the partial index ``escalations_live``, so setting it, even to the same value, rewrites that index
-    entry. Each incident is written once: a chain collapses into its last state under its first expected
-    generation (one transaction, so the result is the same). Returns how many incidents were written:
-    as many as ``rows`` names unless a generation had moved."""
+    """Write many escalations' new states, one row per incident, in ``executemany`` batches (the same
+    ``UPDATE … WHERE generation = ?`` as :func:`save_state`). ``states`` (incident id → the ``state`` its
+    row holds now, e.g. as claimed) lets the rows whose ``state`` stays the same leave that column out of
+    their ``UPDATE``: ``state`` is in the WHERE clause of the partial index ``escalations_live``, so
+    setting it, even to the same value, rewrites that index entry. Returns how many rows were written:
+    ``len(rows)`` unless a generation had moved."""
     if not rows:
         return 0
-    merged: dict[str, StateRow] = {}
-    for row in rows:
-        first = merged.get(row[9])
-        merged[row[9]] = row if first is None else (*row[:10], first[10])
     if states is None:
-        return db.executemany(_SAVE_SQL, list(merged.values()))
+        return db.executemany(_SAVE_SQL, rows)
     changed: list[StateRow] = []
     same: list[tuple[Any, ...]] = []
-    for row in merged.values():
+    for row in rows:
         if states.get(row[9]) == row[4]:
             same.append(row[:4] + row[5:])
         else:
