@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -247,7 +248,7 @@ class _Tx:
             unread = {r[1] for r in self._rows if r[1] not in latest}
             if unread:
                 latest.update(timeline.latest_at(self.db, unread))
-            tails = ids.random_tails(len(self._rows))
+            tails = ids.random_tails(len(self._rows), os.urandom)
             rows = [
                 (r[0] + tail, r[1], r[2] if r[2] >= latest.get(r[1], "") else latest[r[1]], r[3], r[4], r[5])
                 for r, tail in zip(self._rows, tails, strict=True)
