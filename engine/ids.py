@@ -10,6 +10,7 @@ IDs that come from elsewhere (the remote service) are opaque strings; nothing pa
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import datetime
 from uuid import uuid4
 
@@ -48,12 +49,23 @@ def random_tail() -> str:
     return base64.b32encode(raw[:6] + raw[10:14]).decode("ascii").translate(_FROM_RFC4648)
 
 
-def random_tails(count: int) -> list[str]:
-    """``count`` random parts at once (as :func:`random_tail`, the same 80 bits of each ``uuid4()``): one
-    base32 encoding for the lot; 10 bytes are exactly 16 base32 characters, so the encoding splits at every
-    16th."""
-    raw = b"".join(u[:6] + u[10:14] for u in (uuid4().bytes for _ in range(count)))
-    text = base64.b32encode(raw).decode("ascii").translate(_FROM_RFC4648)
+# Byte -> Crockford character of its low 5 bits: 256 is a multiple of 32, so a uniform random byte maps
+# to a uniform character (5 of its 8 bits are used).
+_LOW_BITS = bytes(ord(ALPHABET[b & 31]) for b in range(256))
+
+
+def random_tails(count: int, randbytes: Callable[[int], bytes] | None = None) -> list[str]:
+    """``count`` random parts at once, 80 bits of the system's CSPRNG each, as :func:`random_tail`'s.
+
+    With ``randbytes`` (``os.urandom``, passed by a caller that may do I/O: this module may not), one
+    read of ``16 * count`` bytes, each byte's low 5 bits one Crockford character (``bytes.translate``, at
+    C speed: 0.25 µs an id). Without it, :func:`random_tail`'s bits (``uuid4`` per id, ~2.5 µs, and one
+    base32 encoding for the lot: 10 bytes are exactly 16 base32 characters)."""
+    if randbytes is not None:
+        text = randbytes(16 * count).translate(_LOW_BITS).decode("ascii")
+    else:
+        raw = b"".join(u[:6] + u[10:14] for u in (uuid4().bytes for _ in range(count)))
+        text = base64.b32encode(raw).decode("ascii").translate(_FROM_RFC4648)
     return [text[i : i + 16] for i in range(0, 16 * count, 16)]
 
 

@@ -521,6 +521,55 @@ def test_duplicate_outbox_key_is_ignored_and_recorded(
     assert dup["idempotencyKey"] == key
 
 
+def test_duplicate_key_among_many_steps_of_one_tick_is_reported_on_its_incident_only(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    """One tick fires five steps; one page's key is already queued: that one is skipped and recorded on its
+    own incident, the four others are queued, with no duplicate event."""
+    pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))])
+    iids = [_incident(ctx, pid) for _ in range(5)]
+    key = f"{iids[2]}:2:0:{people['bob']}:log"
+    with db.write():
+        db.execute(
+            "INSERT INTO outbox (idem_key, org_id, incident_id, user_id, channel, payload, created_at) "
+            "VALUES (?, ?, ?, ?, 'log', '{}', 'x')",
+            (key, ctx.org_id, iids[2], people["bob"]),
+        )
+    clock.advance(timedelta(minutes=5))
+    assert escalator.tick(db, clock.now()) == 5
+    for n, iid in enumerate(iids):
+        dupes = _events(db, iid, "page_duplicate_ignored")
+        assert [d["idempotencyKey"] for d in dupes] == ([key] if n == 2 else [])
+        bob_key = f"{iid}:2:0:{people['bob']}:log"
+        assert db.scalar("SELECT count(*) FROM outbox WHERE idem_key = ?", (bob_key,)) == 1
+        created = db.scalar("SELECT created_at FROM outbox WHERE idem_key = ?", (bob_key,))
+        assert (created == "x") == (n == 2)  # the row already queued was left as it was
+
+
+def test_catch_up_through_several_steps_in_one_tick_saves_the_last_state(
+    ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
+) -> None:
+    """An engine down across two timeouts and the end of the policy fires them all in one tick: the row
+    ends exhausted (its state changed) at the generation after all three steps, and a person-driven step
+    afterwards sees that generation."""
+    pid = _policy(ctx, [(5, _users(people["alice"])), (5, _users(people["bob"]))])
+    iid = _incident(ctx, pid)
+    other = _incident(ctx, _policy(ctx, [(30, _users(people["alice"]))], name="Slow"))
+    start = db.one("SELECT generation FROM escalations WHERE incident_id = ?", (iid,))["generation"]
+    clock.advance(timedelta(minutes=11))
+    assert escalator.tick(db, clock.now()) == 2  # layer 2 paged at 5 min, exhausted at 10 min
+    row = db.one("SELECT state, generation, due_at_ms FROM escalations WHERE incident_id = ?", (iid,))
+    assert (row["state"], row["generation"], row["due_at_ms"]) == ("exhausted", start + 2, None)
+    assert [e["kind"] for e in _events(db, iid)][-3:] == [
+        "layer_paged",
+        "escalation_timeout",
+        "escalation_exhausted",
+    ]
+    assert escalator.escalation_state(db, other)["state"] == "paging"  # not due: untouched
+    escalator.escalate_now(db, clock.now(), iid, 1, None)  # reads and writes the saved generation
+    assert escalator.escalation_state(db, iid)["generation"] == start + 3
+
+
 def test_unreadable_schedule_pages_nobody_with_reason_and_moves_on(
     ctx: Ctx, db: Database, clock: VirtualClock, people: dict[str, str]
 ) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class EngineCache:
     def __init__(self, limit: int = 512) -> None:
         self.limit = limit
         self.plans: dict[str, Policy] = {}
+        self.snapshots: dict[str, tuple[str, str]] = {}
         self.fingerprints: dict[tuple[str, str], str] = {}
         self.version: int | None = None
         self.members: Membership | None = None
@@ -126,6 +128,12 @@ class EngineCache:
             plan = self.plans[stored] = snapshot.policy_from_json(json.loads(stored))
         return plan
 
+    def lend_snapshots(self, tx: _Tx) -> None:
+        """Give ``tx`` the snapshots kept so far by hash (a snapshot's content never changes)."""
+        if len(self.snapshots) >= self.limit:
+            self.snapshots.clear()
+        tx.snapshots = self.snapshots
+
     def live_hash(self, db: Database, policy_id: str) -> str | None:
         """The live policy's fingerprint, or None when it was deleted."""
         shape = policy_shape(db, policy_id)
@@ -151,6 +159,10 @@ class _Tx:
     db: Database
     cache: EngineCache | None = None
     plans: dict[str, Policy] = field(default_factory=dict)
+    snapshots: dict[str, tuple[str, str]] = field(default_factory=dict)
+    latest: dict[str, str] = field(default_factory=dict)
+    claimed: dict[str, str] = field(default_factory=dict)
+    resolved: dict[tuple[Target, datetime], Any] = field(default_factory=dict)
     schedules: dict[str, Schedule | None] = field(default_factory=dict)
     _members: Membership | None = None
     contacts: dict[str, list[page_queue.Contact]] = field(default_factory=dict)
@@ -162,7 +174,7 @@ class _Tx:
     batched: bool = False
     _rows: list[tuple[str, str, str, str, str | None, str]] = field(default_factory=list)
     outbox_rows: list[page_queue.OutboxRow] = field(default_factory=list)
-    saves: list[escalation_rows.StateRow] = field(default_factory=list)
+    saves: dict[str, escalation_rows.StateRow] = field(default_factory=dict)
     _stamp: tuple[datetime, str, str] | None = None
 
     def record(
@@ -179,37 +191,50 @@ class _Tx:
         body = _json.encode(data).decode()
         self._rows.append((head, incident_id, at_iso, kind, actor, body))  # the id's tail comes at flush
 
-    def mark(self) -> tuple[int, int, int]:
-        return len(self._rows), len(self.outbox_rows), len(self.saves)
+    def mark(self) -> tuple[int, int]:
+        return len(self._rows), len(self.outbox_rows)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        """Drop what was buffered since ``mark`` (a step that failed half-way)."""
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Drop what was buffered since ``mark`` (a step that failed half-way; its state is saved only
+        once it succeeded, so there is none to drop)."""
         del self._rows[mark[0] :]
         del self.outbox_rows[mark[1] :]
-        del self.saves[mark[2] :]
 
-    def save(self, incident_id: str, expected_generation: int, s: esc.EscalationState, now: datetime) -> None:
-        """:func:`_save` of a batched transaction: buffered, written by :meth:`flush` in one executemany."""
-        self.saves.append(
-            (
-                s.step,
-                s.loop,
-                s.round,
-                s.generation,
-                s.state,
-                None if s.due_at is None else to_epoch_ms(s.due_at),
-                s.due_kind,
-                s.acked_by,
-                to_iso(now),
-                incident_id,
-                expected_generation,
-            )
+    def save(
+        self,
+        incident_id: str,
+        expected_generation: int,
+        s: esc.EscalationState,
+        now: datetime,
+        due_ms: int | None = None,
+    ) -> None:
+        """:func:`_save` of a batched transaction: buffered, written by :meth:`flush` in one executemany.
+        ``due_ms`` is ``s.due_at`` in epoch ms when the caller has it already. An incident that fires
+        again in the same tick keeps one row: its last state, under the generation it was claimed at
+        (one transaction: the same result as writing the chain)."""
+        if due_ms is None and s.due_at is not None:
+            due_ms = to_epoch_ms(s.due_at)
+        first = self.saves.get(incident_id)
+        if first is not None:
+            expected_generation = first[10]
+        self.saves[incident_id] = (
+            s.step,
+            s.loop,
+            s.round,
+            s.generation,
+            s.state,
+            due_ms,
+            s.due_kind,
+            s.acked_by,
+            to_iso(now),
+            incident_id,
+            expected_generation,
         )
 
     def flush(self) -> None:
         """Write the buffered escalation states, outbox rows, then timeline events, in order."""
         if self.saves:
-            saved = escalation_rows.save_states(self.db, self.saves)
+            saved = escalation_rows.save_states(self.db, list(self.saves.values()), self.claimed)
             if saved != len(self.saves):  # cannot happen inside one BEGIN IMMEDIATE transaction
                 raise DomainError("stale_escalation", "an escalation changed underneath this tick")
             self.saves.clear()
@@ -219,8 +244,11 @@ class _Tx:
             )
         self.outbox_rows.clear()
         if self._rows:
-            latest = timeline.latest_at(self.db, (r[1] for r in self._rows))
-            tails = ids.random_tails(len(self._rows))
+            latest = self.latest  # read by the claim (``latest_at``) for every incident of the tick
+            unread = {r[1] for r in self._rows if r[1] not in latest}
+            if unread:
+                latest.update(timeline.latest_at(self.db, unread))
+            tails = ids.random_tails(len(self._rows), os.urandom)
             rows = [
                 (r[0] + tail, r[1], r[2] if r[2] >= latest.get(r[1], "") else latest[r[1]], r[3], r[4], r[5])
                 for r, tail in zip(self._rows, tails, strict=True)
@@ -237,6 +265,19 @@ class _Tx:
         if plan is None:
             plan = self.plans[stored] = snapshot.policy_from_json(json.loads(stored))
         return plan
+
+    def snapshots_of(self, hashes: set[str]) -> dict[str, tuple[str, str]]:
+        """``{snapshot hash: (the snapshot's JSON text, the policy's fingerprint when it started)}`` for
+        ``hashes``: kept by hash for the transaction (for the engine process with an
+        :class:`EngineCache`); the texts not kept yet are read in one query. Parse a text with
+        :meth:`plan` (kept too), where a snapshot this version cannot read fails only its own steps."""
+        if self.cache is not None:
+            self.cache.lend_snapshots(self)
+        known = self.snapshots
+        missing = [h for h in hashes if h not in known]
+        if missing:
+            known.update(escalation_rows.snapshots(self.db, missing))
+        return known
 
     def _schedule(self, schedule_id: str) -> Schedule | None:
         if schedule_id not in self.schedules:
@@ -265,6 +306,20 @@ class _Tx:
         schedule never stalls the engine for every other incident. The removed users the target would
         otherwise have paged are kept in ``removed_notes`` for the same event.
         """
+        key = (target, at)
+        found = self.resolved.get(key)
+        if found is None:
+            found = self.resolved[key] = self._resolution(target, at)
+        if found.removed:
+            self.removed_notes[target] = found.removed
+        else:
+            self.removed_notes.pop(target, None)
+        return found.user_ids  # type: ignore[no-any-return]
+
+    def _resolution(self, target: Target, at: datetime) -> Any:
+        """:func:`engine.rotation.resolve_target` of ``target`` at ``at`` (what :meth:`resolve` keeps: the
+        same target at the same instant resolves the same way within one transaction, which is what a
+        tick of hundreds of steps on the same layers asks for again and again)."""
         from engine import rotation  # loaded when something pages, not by every command that imports us
 
         sched: Schedule | None = None
@@ -281,11 +336,7 @@ class _Tx:
                 self.resolve_errors[sid] = "schedule not found"
         else:
             found = rotation.resolve_target(target, None, at, self.members)
-        if found.removed:
-            self.removed_notes[target] = found.removed
-        else:
-            self.removed_notes.pop(target, None)
-        return found.user_ids
+        return found
 
     def live_hash(self, policy_id: str) -> str | None:
         if policy_id not in self.live and self.cache is not None:
@@ -353,8 +404,9 @@ def _apply(
     layer_count: int | None,
 ) -> None:
     for event in outcome.events:
-        data = dict(event.data)
+        data = event.data  # copied before anything is added: an event's data may be shared
         if event.kind == "nobody_on_call":
+            data = dict(data)
             error = tx.resolve_errors.get(data.get("target", {}).get("scheduleId") or "")
             if error:
                 data["error"] = error
@@ -362,6 +414,7 @@ def _apply(
             if removed:
                 data["removedUserIds"] = list(removed)
         if event.page is not None:
+            data = {**data}
             data["deliveries"] = rule_steps.enqueue(
                 tx.db,
                 now,
@@ -581,49 +634,78 @@ def tick(
         if not rows:
             return 0
         # Rows beyond this batch are due no earlier than its last row: only re-fire within that horizon.
-        horizon = rows[-1]["due_at_ms"] if len(rows) == limit else now_ms
+        refire_by = min(now_ms, rows[-1].due_at_ms if len(rows) == limit else now_ms)
         tx = _Tx(db, cache=cache, batched=True)
         if cache is not None:
             cache.refresh(db)
             cache.lend(tx)
-        heap: list[tuple[int, str]] = []
-        current: dict[str, tuple[sqlite3.Row, esc.EscalationState, dict[str, Any]]] = {}
-        for r in rows:
-            inc = {
-                "id": r["incident_id"],
-                "org_id": r["inc_org"],
-                "title": r["title"],
-                "severity": r["severity"],
-                "status": r["status"],
-            }
-            current[r["incident_id"]] = (r, _state(r), inc)
-            heapq.heappush(heap, (r["due_at_ms"], r["incident_id"]))
-        while heap and count < limit:
-            due_ms, incident_id = heapq.heappop(heap)
-            r, state, inc = current[incident_id]
+        plans = tx.snapshots_of({r.snapshot_hash for r in rows})
+        latest = tx.latest
+        # The claim's rows come in due order; a step due again within this catch-up (``refire``) is
+        # merged back in due order: (due_ms, incident id), as the claim orders them.
+        refire: list[tuple[int, str]] = []
+        current: dict[str, tuple[escalation_rows.DueRow, dict[str, Any]]] = {}
+        states: dict[str, esc.EscalationState] = {}
+        i = 0
+        n = len(rows)
+        while count < limit:
+            if refire and (i >= n or refire[0] < (rows[i].due_at_ms, rows[i].incident_id)):
+                due_ms, incident_id = heapq.heappop(refire)
+                r, inc = current[incident_id]
+                state = states[incident_id]
+            elif i < n:
+                r = rows[i]
+                i += 1
+                incident_id = r.incident_id
+                due_ms = r.due_at_ms
+                # what page rows and events read of the incident
+                inc = {
+                    "id": incident_id,
+                    "org_id": r.inc_org,
+                    "title": r.title,
+                    "severity": r.severity,
+                    "status": r.status,
+                }
+                current[incident_id] = (r, inc)
+                latest[incident_id] = r.latest_at
+                tx.claimed[incident_id] = r.state
+                state = esc.EscalationState(
+                    r.step,
+                    r.loop,
+                    r.generation,
+                    r.state,
+                    from_epoch_ms(due_ms),
+                    r.due_kind,
+                    r.round,
+                    r.acked_by,
+                )
+            else:
+                break
             mark = tx.mark()
             try:
-                plan = tx.plan(r["policy_snapshot"])
+                stored, policy_hash = plans[r.snapshot_hash]
+                plan = tx.plan(stored)
                 outcome = esc.fire(state, plan, now, tx.resolve)
-                if outcome.state.generation == state.generation:
+                new = outcome.state
+                if new.generation == state.generation:
                     continue  # not due after all (cannot happen with now_ms truncated; never loop on it)
                 _apply(tx, inc, now, outcome, None, len(plan.layers))
                 if state.due_kind == esc.DUE_TIMEOUT:
-                    _note_policy_drift(tx, r, inc, now)
+                    _note_policy_drift(tx, incident_id, r.policy_id, policy_hash, r.noted_policy_hash, now)
             except sqlite3.Error:
                 raise  # the database itself: roll the whole tick back; the next wake retries it
             except Exception as exc:  # noqa: BLE001 - a poison row must not stall every other incident
                 _step_failed(tx, mark, state, inc, now, now_ms, exc)
                 count += 1
                 continue
-            tx.save(incident_id, state.generation, outcome.state, now)
+            nxt = None if new.due_at is None else to_epoch_ms(new.due_at)
+            tx.save(incident_id, state.generation, new, now, nxt)
             count += 1
             if fired is not None:
                 fired.append((incident_id, due_ms))
-            nxt = outcome.state.due_at
-            current[incident_id] = (r, outcome.state, inc)
-            if nxt is not None and to_epoch_ms(nxt) <= min(now_ms, horizon):
-                heapq.heappush(heap, (to_epoch_ms(nxt), incident_id))
+            states[incident_id] = new
+            if nxt is not None and nxt <= refire_by:
+                heapq.heappush(refire, (nxt, incident_id))
         tx.flush()
         if cache is not None:
             cache.keep(tx)
@@ -635,7 +717,7 @@ STEP_RETRY_MS = 60_000
 
 def _step_failed(
     tx: _Tx,
-    mark: tuple[int, int, int],
+    mark: tuple[int, int],
     state: esc.EscalationState,
     inc: dict[str, Any],
     now: datetime,
@@ -666,20 +748,27 @@ def _step_failed(
     )
 
 
-def _note_policy_drift(tx: _Tx, row: sqlite3.Row, inc: dict[str, Any], now: datetime) -> None:
-    live = tx.live_hash(row["policy_id"])
-    noted = tx.noted.get(row["incident_id"], row["noted_policy_hash"])
-    if live == row["policy_hash"] or (live or "deleted") == noted:
+def _note_policy_drift(
+    tx: _Tx, incident_id: str, policy_id: str, policy_hash: str, noted_hash: str | None, now: datetime
+) -> None:
+    """Record ``escalation_policy_changed`` the first time a step fires after the live policy (by
+    ``policy_id``) diverged from the fingerprint ``policy_hash`` the escalation started with; ``noted_hash``
+    is the divergence already reported (the row's ``noted_policy_hash``)."""
+    live = tx.live_hash(policy_id)
+    if live == policy_hash:
         return
-    tx.noted[row["incident_id"]] = live or "deleted"
-    escalation_rows.note_policy_hash(tx.db, row["incident_id"], live or "deleted")
+    noted = tx.noted.get(incident_id, noted_hash)
+    if (live or "deleted") == noted:
+        return
+    tx.noted[incident_id] = live or "deleted"
+    escalation_rows.note_policy_hash(tx.db, incident_id, live or "deleted")
     tx.record(
-        row["incident_id"],
+        incident_id,
         now,
         "escalation_policy_changed",
         None,
         {
-            "policyId": row["policy_id"],
+            "policyId": policy_id,
             "policyDeleted": live is None,
             "note": "the policy changed after this escalation started; it carries on with the layers it started with",
         },

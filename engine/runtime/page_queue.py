@@ -96,28 +96,9 @@ def build_row(
     key = idempotency_key(incident["id"], page, user_id, contact)
     if rule is not None:
         key = f"{key}:step{rule[1]}"
-    payload: dict[str, Any] = {
-        "type": "page",
-        "idempotencyKey": key,
-        "incident": {
-            "id": incident["id"],
-            "title": incident["title"],
-            "severity": incident["severity"],
-            "status": incident["status"],
-        },
-        "layer": page.position,
-        "layerCount": layer_count,
-        "round": page.round,
-        "reason": page.reason,
-        "userId": user_id,
-        "channel": contact.channel,
-        "pagedAt": now_iso,
-    }
-    if rule is not None:
-        payload["ruleStep"] = rule[1]
     is_log = contact.channel == DEFAULT_CHANNEL  # the implicit one, or a person's own log method
-    # A log row is never sent anywhere: the timeline event is the page, so no payload is kept.
-    body = "{}" if is_log else json.dumps(payload, separators=(",", ":"))
+    # A log row is never sent anywhere: the timeline event is the page, so no payload is kept (or built).
+    body = "{}" if is_log else _payload(now_iso, incident, page, key, user_id, contact, layer_count, rule)
     row = (
         key,
         incident["org_id"],
@@ -142,6 +123,39 @@ def build_row(
     if rule is not None:
         entry["ruleStep"] = rule[1]
     return row, entry
+
+
+def _payload(
+    now_iso: str,
+    incident: sqlite3.Row | dict[str, Any],
+    page: Page,
+    key: str,
+    user_id: str,
+    contact: Contact,
+    layer_count: int | None,
+    rule: tuple[str, int] | None,
+) -> str:
+    """The JSON a receiver gets for one page (see :func:`build_row`)."""
+    payload: dict[str, Any] = {
+        "type": "page",
+        "idempotencyKey": key,
+        "incident": {
+            "id": incident["id"],
+            "title": incident["title"],
+            "severity": incident["severity"],
+            "status": incident["status"],
+        },
+        "layer": page.position,
+        "layerCount": layer_count,
+        "round": page.round,
+        "reason": page.reason,
+        "userId": user_id,
+        "channel": contact.channel,
+        "pagedAt": now_iso,
+    }
+    if rule is not None:
+        payload["ruleStep"] = rule[1]
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def put(db: Database, row: OutboxRow, entry: dict[str, Any], sink: list[OutboxRow] | None) -> None:
@@ -178,15 +192,24 @@ def enqueue(
 
 
 def insert_batch(db: Database, rows: list[OutboxRow]) -> list[OutboxRow]:
-    """Insert buffered rows (``INSERT OR IGNORE``); returns the rows whose key already existed."""
+    """Insert buffered rows (``INSERT OR IGNORE``); returns the rows whose key already existed (or
+    appeared earlier in ``rows``).
+
+    Optimistic: one ``executemany``, and when it inserted every row (the rule: a key is new) that is
+    all. Only when some key was skipped are the keys this insert wrote read back (rows numbered after
+    the queue's last ``seq`` read just before it: writers are serialized, so those are this insert's), to
+    name the duplicates. Reading the existing keys first cost a 500-key lookup every tick; a savepoint
+    to undo the insert cost more (SQLite journals every page it changes)."""
     if not rows:
         return []
-    existing = queue_rows.existing_keys(db, [r[0] for r in rows])
-    queue_rows.insert_rows(db, rows)
+    before = queue_rows.last_seq(db)
+    if queue_rows.insert_rows(db, rows) == len(rows):
+        return []
+    inserted = queue_rows.keys_after(db, before)
     seen: set[str] = set()
     dupes = []
     for r in rows:
-        if r[0] in existing or r[0] in seen:
+        if r[0] in seen or r[0] not in inserted:
             dupes.append(r)
         seen.add(r[0])
     return dupes

@@ -137,6 +137,16 @@ class DataVersionSource:
 WakeSourceFactory = Callable[[Database], WakeSource]
 
 
+ENGINE_PRAGMAS: dict[str, int] = {
+    "cache_size": -32768,
+    "wal_autocheckpoint": 4000,
+    "journal_size_limit": 67108864,
+}
+"""The engine connection's SQLite settings. A catch-up touches many pages: a 32 MB cache, and checkpoints
+every 16 MB of WAL instead of 4 MB (fewer copies of pages that every step touches), with the WAL file
+trimmed back to 64 MB. ``bench/engine.py`` runs both its engine and its floor with them."""
+
+
 class EngineRunner:
     """Runs the engine for the database at ``db_path`` on ``clock``; see the module docstring."""
 
@@ -212,11 +222,8 @@ class EngineRunner:
 
     def start(self) -> EngineRunner:
         self._db = db = open_db(self.db_path, synchronous=self.synchronous, create=False)
-        # A catch-up touches many pages: a 32 MB cache, and checkpoints every 16 MB of WAL instead of 4 MB
-        # (fewer copies of pages that every step touches), with the WAL file trimmed back to 64 MB.
-        db.set_pragma("cache_size", -32768)
-        db.set_pragma("wal_autocheckpoint", 4000)
-        db.set_pragma("journal_size_limit", 67108864)
+        for name, value in ENGINE_PRAGMAS.items():
+            db.set_pragma(name, value)
         if self.deliver:
             self._delivery_db = open_db(
                 self.db_path, synchronous=self.synchronous, migrate=False, create=False, identity=db.file

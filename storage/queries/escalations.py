@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from storage.db import Database
 from storage.migrations import snapshot_hash
@@ -30,13 +30,50 @@ _ROWS_SQL = (
     _WITH_SNAPSHOT.format(extra="") + "JOIN incidents i ON i.id = e.incident_id "
     "WHERE e.incident_id IN (SELECT value FROM json_each(?)) AND +i.org_id = ?"
 )
+
+
+class DueRow(NamedTuple):
+    """One escalation claimed by :func:`due_rows`: its state columns, its snapshot's hash (the text is
+    read once per hash by :func:`snapshots`), its incident's columns a page and an event need, and
+    ``latest_at``, the ISO time of the incident's latest timeline event ("" when it has none)."""
+
+    incident_id: str
+    step: int
+    loop: int
+    round: int
+    generation: int
+    state: str
+    due_at_ms: int
+    due_kind: str | None
+    acked_by: str | None
+    snapshot_hash: str
+    policy_id: str
+    noted_policy_hash: str | None
+    title: str
+    severity: str
+    status: str
+    inc_org: str
+    latest_at: str
+
+
 _DUE_SQL = (
-    _WITH_SNAPSHOT.format(extra=", i.title, i.severity, i.status, i.org_id AS inc_org")
-    + "JOIN incidents i ON i.id = e.incident_id "
+    "SELECT e.incident_id, e.step, e.loop, e.round, e.generation, e.state, e.due_at_ms, e.due_kind, "
+    "e.acked_by, e.snapshot_hash, e.policy_id, e.noted_policy_hash, i.title, i.severity, i.status, "
+    "i.org_id AS inc_org, "
+    "coalesce((SELECT t.at FROM timeline t WHERE t.incident_id = e.incident_id ORDER BY t.seq DESC LIMIT 1), "
+    "'') AS latest_at "
+    "FROM escalations e JOIN incidents i ON i.id = e.incident_id "
     "WHERE e.due_at_ms IS NOT NULL AND e.due_at_ms <= ? ORDER BY e.due_at_ms, e.incident_id LIMIT ?"
+)
+_SNAPSHOTS_SQL = (
+    "SELECT hash, snapshot, policy_hash FROM policy_snapshots WHERE hash IN (SELECT value FROM json_each(?))"
 )
 _SAVE_SQL = (
     "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, state = ?, due_at_ms = ?, "
+    "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?"
+)
+_SAVE_KEEP_STATE_SQL = (
+    "UPDATE escalations SET step = ?, loop = ?, round = ?, generation = ?, due_at_ms = ?, "
     "due_kind = ?, acked_by = ?, updated_at = ? WHERE incident_id = ? AND generation = ?"
 )
 _COLUMNS = (
@@ -131,13 +168,27 @@ StateRow = tuple[int, int, int, int, str, int | None, str | None, str | None, st
 acked_by, updated_at, incident_id, expected_generation`` (the keywords of :func:`save_state`, in order)."""
 
 
-def save_states(db: Database, rows: Sequence[StateRow]) -> int:
-    """Write many escalations' new states in one ``executemany``, in order (the same ``UPDATE … WHERE
-    generation = ?`` as :func:`save_state`; one incident may appear twice, its generations chained).
-    Returns how many rows were written: ``len(rows)`` unless a generation had moved."""
+def save_states(db: Database, rows: Sequence[StateRow], states: Mapping[str, str] | None = None) -> int:
+    """Write many escalations' new states, one row per incident, in ``executemany`` batches (the same
+    ``UPDATE … WHERE generation = ?`` as :func:`save_state`). ``states`` (incident id → the ``state`` its
+    row holds now, e.g. as claimed) lets the rows whose ``state`` stays the same leave that column out of
+    their ``UPDATE``: ``state`` is in the WHERE clause of the partial index ``escalations_live``, so
+    setting it, even to the same value, rewrites that index entry. Returns how many rows were written:
+    ``len(rows)`` unless a generation had moved."""
     if not rows:
         return 0
-    return db.executemany(_SAVE_SQL, rows)
+    if states is None:
+        return db.executemany(_SAVE_SQL, rows)
+    changed: list[StateRow] = []
+    same: list[tuple[Any, ...]] = []
+    for row in rows:
+        if states.get(row[9]) == row[4]:
+            same.append(row[:4] + row[5:])
+        else:
+            changed.append(row)
+    return (db.executemany(_SAVE_SQL, changed) if changed else 0) + (
+        db.executemany(_SAVE_KEEP_STATE_SQL, same) if same else 0
+    )
 
 
 def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:
@@ -145,10 +196,18 @@ def note_policy_hash(db: Database, incident_id: str, noted: str) -> None:
     db.execute("UPDATE escalations SET noted_policy_hash = ? WHERE incident_id = ?", (noted, incident_id))
 
 
-def due_rows(db: Database, now_ms: int, limit: int) -> list[sqlite3.Row]:
-    """At most ``limit`` escalations due at ``now_ms`` (epoch ms), in due order (then incident id): whole
-    ``escalations`` rows plus their incident's ``title``, ``severity``, ``status`` and ``inc_org``."""
-    return db.all(_DUE_SQL, (now_ms, limit))
+def due_rows(db: Database, now_ms: int, limit: int) -> list[DueRow]:
+    """At most ``limit`` escalations due at ``now_ms`` (epoch ms), in due order (then incident id).
+
+    Each row's ``latest_at`` is the clamp of :mod:`storage.timeline` answered by the claim itself (one
+    seek on ``timeline_incident`` per row returned), so a tick reads no timeline before it writes."""
+    return [DueRow(*r) for r in db.all(_DUE_SQL, (now_ms, limit))]
+
+
+def snapshots(db: Database, hashes: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The policy snapshots named by ``hashes``: ``{hash: (snapshot JSON text, policy fingerprint)}``."""
+    rows = db.all(_SNAPSHOTS_SQL, (json.dumps(list(hashes)),))
+    return {r[0]: (str(r[1]), str(r[2])) for r in rows}
 
 
 def earliest_due_ms(db: Database) -> int | None:

@@ -58,9 +58,20 @@ def existing_keys(db: Database, keys: Sequence[str]) -> set[str]:
     return found
 
 
-def insert_rows(db: Database, rows: Sequence[OutboxRow]) -> None:
-    """Insert many rows in one ``executemany`` (``INSERT OR IGNORE``: a key already queued is skipped)."""
-    db.executemany(_INSERT, rows)
+def insert_rows(db: Database, rows: Sequence[OutboxRow]) -> int:
+    """Insert many rows in one ``executemany`` (``INSERT OR IGNORE``: a key already queued is skipped);
+    returns how many were inserted."""
+    return db.executemany(_INSERT, rows)
+
+
+def last_seq(db: Database) -> int:
+    """The highest ``seq`` in the page queue (0 when empty): one seek to the end of its primary key."""
+    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM outbox") or 0)
+
+
+def keys_after(db: Database, seq: int) -> set[str]:
+    """The idempotency keys of the rows numbered after ``seq``."""
+    return {r[0] for r in db.all("SELECT idem_key FROM outbox WHERE seq > ?", (seq,))}
 
 
 def sending_rows(db: Database) -> list[sqlite3.Row]:
