@@ -666,7 +666,7 @@ EXTENSION_400 = [RESOLVED, "not_escalating", "invalid_layer (toLayer outside the
 )
 def list_incidents(call: Call) -> Any:
     q = call.query
-    return incidents.list_incidents(
+    return incidents.incident_page(
         call.ctx,
         status=q.get("status"),
         severity=q.get("severity"),
