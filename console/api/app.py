@@ -36,15 +36,15 @@ from starlette.routing import Route
 
 from console.api import ack_page, openapi
 from console.api.auth import authenticate_header, require_admin, require_self_or_admin
-from console.api.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware, BodyTooLarge
+from console.api.body_limit import MAX_BODY_BYTES, BodyTooLarge
 from console.api.errors import (
     REQUEST_ID_HEADER,
     ApiError,
-    RequestIdMiddleware,
     error_response,
     internal_error,
     request_id,
 )
+from console.api.middleware import RequestMiddleware
 from console.api.routes import NO_BODY, OPERATIONS, Call, Operation, Raw
 from engine.clock import Clock, monotonic
 from engine.errors import DomainError, ValidationError
@@ -114,8 +114,8 @@ def _reject_constant(name: str) -> Any:
 
 def parse_json(raw: bytes | None) -> Any:
     """The request body as JSON; anything that is not one JSON value is 422 ``validation_error``, and
-    so is a body cut off by :class:`BodyLimitMiddleware` (``raw`` is None: it was larger than
-    :data:`MAX_BODY_BYTES` and never read whole). Called after authentication, so a request without a
+    so is a body cut off by :func:`console.api.body_limit.limit_receive` (``raw`` is None: it was larger
+    than :data:`MAX_BODY_BYTES` and never read whole). Called after authentication, so a request without a
     valid key is 401 whatever its body."""
     if raw is None or len(raw) > MAX_BODY_BYTES:
         raise ValidationError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
@@ -386,7 +386,7 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)],
+        middleware=[Middleware(RequestMiddleware, limit=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
     )
