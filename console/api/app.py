@@ -134,7 +134,11 @@ class Api:
     """What every request needs: the connection pool, the clock, the operator's configuration (every
     request's context carries it), the group-commit writer and the engine to poke after writes.
 
-    Reads run in Starlette's thread pool, each on a pooled connection. Writes run on the writer thread
+    Reads run in Starlette's thread pool, each on a pooled connection, except a bounded read of SQLite
+    (:attr:`console.api.routes.Operation.inline`: a page of the incident list walking an index), answered
+    on the event loop: handing a request to a thread and back cost more CPU than the read itself
+    (~0.4 ms a request with 32 in flight: GIL hand-offs between the pool's threads; docs/PERFORMANCE.md
+    "GET list (session 6)"). Writes run on the writer thread
     (:class:`engine.service.group_commit.GroupCommit`): every write request waiting is authenticated and
     run in one ``BEGIN IMMEDIATE`` transaction, committed once, then each is answered (its own result or
     its own error); then the delivery worker is woken if a page is due and the engine poked (at most every
@@ -152,6 +156,8 @@ class Api:
         self._writer: GroupCommit | None = None
         self._writer_lock = threading.Lock()
         self._poked = -POKE_EVERY_S
+        # Inline reads (Operation.inline) on SQLite only: a PostgreSQL read waits on the network.
+        self.inline_reads = not is_db_url(db_path)
 
     @property
     def writer(self) -> GroupCommit:
@@ -251,6 +257,8 @@ class Api:
                         raw = None  # refused after authentication, in run()
                 if op.writes:
                     result = await self.write(partial(self.run, op=op, request=request, raw=raw))
+                elif self.inline_reads and op.inline is not None and op.inline(request.query_params):
+                    result = self.read(op, request, raw)  # cheaper than the thread hand-off; see Api
                 else:
                     result = await run_in_threadpool(self.read, op, request, raw)
             except DomainError as exc:
