@@ -201,7 +201,9 @@ def test_list_pages_answered_on_the_event_loop_walk_an_index_in_order(
     assert len(page) == 1, sqls
     plan = [str(row[3]) for row in ctx.db.conn.execute("EXPLAIN QUERY PLAN " + page[0])]
     assert len(plan) == 1, plan
-    assert re.match(r"SEARCH incidents USING INDEX incidents_org_(status_)?created \(org_id=\?", plan[0]), plan
+    assert re.match(r"SEARCH incidents USING INDEX incidents_org_(status_)?created \(org_id=\?", plan[0]), (
+        plan
+    )
     if "status" in filters:
         assert "status=?" in plan[0], plan
     if "from_" in filters or "cursor" in filters or "to" in filters:
