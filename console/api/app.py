@@ -36,15 +36,15 @@ from starlette.routing import Route
 
 from console.api import ack_page, openapi
 from console.api.auth import authenticate_header, require_admin, require_self_or_admin
-from console.api.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware, BodyTooLarge
+from console.api.body_limit import MAX_BODY_BYTES, BodyTooLarge
 from console.api.errors import (
     REQUEST_ID_HEADER,
     ApiError,
-    RequestIdMiddleware,
     error_response,
     internal_error,
     request_id,
 )
+from console.api.middleware import RequestMiddleware
 from console.api.routes import NO_BODY, OPERATIONS, Call, Operation, Raw
 from engine.clock import Clock, monotonic
 from engine.errors import DomainError, ValidationError
@@ -114,8 +114,8 @@ def _reject_constant(name: str) -> Any:
 
 def parse_json(raw: bytes | None) -> Any:
     """The request body as JSON; anything that is not one JSON value is 422 ``validation_error``, and
-    so is a body cut off by :class:`BodyLimitMiddleware` (``raw`` is None: it was larger than
-    :data:`MAX_BODY_BYTES` and never read whole). Called after authentication, so a request without a
+    so is a body cut off by :func:`console.api.body_limit.limit_receive` (``raw`` is None: it was larger
+    than :data:`MAX_BODY_BYTES` and never read whole). Called after authentication, so a request without a
     valid key is 401 whatever its body."""
     if raw is None or len(raw) > MAX_BODY_BYTES:
         raise ValidationError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
@@ -134,7 +134,11 @@ class Api:
     """What every request needs: the connection pool, the clock, the operator's configuration (every
     request's context carries it), the group-commit writer and the engine to poke after writes.
 
-    Reads run in Starlette's thread pool, each on a pooled connection. Writes run on the writer thread
+    Reads run in Starlette's thread pool, each on a pooled connection, except a bounded read of SQLite
+    (:attr:`console.api.routes.Operation.inline`: a page of the incident list walking an index), answered
+    on the event loop: handing a request to a thread and back cost more CPU than the read itself
+    (~0.4 ms a request with 32 in flight: GIL hand-offs between the pool's threads; docs/PERFORMANCE.md
+    "GET list (session 6)"). Writes run on the writer thread
     (:class:`engine.service.group_commit.GroupCommit`): every write request waiting is authenticated and
     run in one ``BEGIN IMMEDIATE`` transaction, committed once, then each is answered (its own result or
     its own error); then the delivery worker is woken if a page is due and the engine poked (at most every
@@ -152,6 +156,8 @@ class Api:
         self._writer: GroupCommit | None = None
         self._writer_lock = threading.Lock()
         self._poked = -POKE_EVERY_S
+        # Inline reads (Operation.inline) on SQLite only: a PostgreSQL read waits on the network.
+        self.inline_reads = not is_db_url(db_path)
 
     @property
     def writer(self) -> GroupCommit:
@@ -251,6 +257,8 @@ class Api:
                         raw = None  # refused after authentication, in run()
                 if op.writes:
                     result = await self.write(partial(self.run, op=op, request=request, raw=raw))
+                elif self.inline_reads and op.inline is not None and op.inline(request.query_params):
+                    result = self.read(op, request, raw)  # cheaper than the thread hand-off; see Api
                 else:
                     result = await run_in_threadpool(self.read, op, request, raw)
             except DomainError as exc:
@@ -386,7 +394,7 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)],
+        middleware=[Middleware(RequestMiddleware, limit=MAX_BODY_BYTES)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
     )

@@ -6,13 +6,14 @@ streams and cut off at the first chunk that goes past the limit. What the client
 discarded by the server as it arrives, never buffered.
 
 The answer itself is the endpoint's: it authenticates first (no key is 401 whatever the body) and then
-answers 422 ``validation_error`` (docs/API.md), so the middleware only raises :class:`BodyTooLarge` from
-``receive()`` and leaves the wire form to the API.
+answers 422 ``validation_error`` (docs/API.md), so the API's middleware (:mod:`console.api.middleware`)
+only hands the app a ``receive()`` that raises :class:`BodyTooLarge` (:func:`limit_receive`) and leaves
+the wire form to the API.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive
 
 MAX_BODY_BYTES = 1_000_000
 """The largest request body the API accepts, in bytes."""
@@ -26,49 +27,44 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def declared_length(scope: Scope) -> int | None:
-    """The request's ``Content-Length`` in bytes, or None when it has none (chunked) or it is unreadable
-    (the HTTP server has already refused a malformed one)."""
-    for key, value in scope.get("headers", []):
-        if key.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def limit_receive(headers: list[tuple[bytes, bytes]], receive: Receive, limit: int) -> Receive:
+    """``receive`` itself when the request cannot carry more than ``limit`` body bytes, else a ``receive``
+    that raises :class:`BodyTooLarge`: on its first call when ``Content-Length`` exceeds ``limit``
+    (nothing is read from the client), on the chunk that takes the running total past ``limit`` for a
+    body without one (chunked); every later call raises again.
 
-
-class BodyLimitMiddleware:
-    """Pure ASGI: wrap ``receive`` so that the app is never handed more than ``limit`` body bytes.
-
-    ``receive()`` raises :class:`BodyTooLarge` on its first call when ``Content-Length`` exceeds
-    ``limit`` (nothing is read from the client), and on the chunk that takes the running total past
-    ``limit`` otherwise; every later call raises again. Requests that never read their body cost nothing.
+    A request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no body (RFC 9112 §6.3), and
+    one whose ``Content-Length`` is within the limit cannot send more (the HTTP server frames the body by
+    it): both keep the server's own ``receive``, so a GET costs one scan of its headers.
     """
+    declared: int | None = None
+    chunked = False
+    for key, value in headers:
+        if len(key) == 14 and key.lower() == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:  # the HTTP server has already refused a malformed one
+                declared = None
+        elif len(key) == 17 and key.lower() == b"transfer-encoding":
+            chunked = True
+    if declared is not None and not chunked:
+        if declared <= limit:
+            return receive
+    elif not chunked:
+        return receive
+    received = 0
+    over = declared is not None and declared > limit
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit
-        declared = declared_length(scope)
-        received = 0
-        over = declared is not None and declared > limit
-
-        async def limited_receive() -> Message:
-            nonlocal received, over
-            if over:
+    async def limited_receive() -> Message:
+        nonlocal received, over
+        if over:
+            raise BodyTooLarge(limit)
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                over = True
                 raise BodyTooLarge(limit)
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    over = True
-                    raise BodyTooLarge(limit)
-            return message
+        return message
 
-        await self.app(scope, limited_receive, send)
+    return limited_receive

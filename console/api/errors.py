@@ -13,13 +13,11 @@ from typing import Any
 from msgspec import UNSET
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import DomainError
 from engine.service.responses import Error, wire
 
 REQUEST_ID_HEADER = "X-Request-Id"
-_REQUEST_ID_RAW = REQUEST_ID_HEADER.lower().encode()
 
 
 class ApiError(DomainError):
@@ -34,7 +32,7 @@ class ApiError(DomainError):
 
 def request_id(conn: HTTPConnection) -> str:
     rid = conn.scope.setdefault("state", {}).get("request_id")
-    if rid is None:  # only when the middleware did not run (it always does in create_app)
+    if rid is None:  # only when console.api.middleware did not run (it always does in create_app)
         rid = str(uuid.uuid4())
         conn.scope["state"]["request_id"] = rid
     return str(rid)
@@ -66,31 +64,3 @@ def error_response(exc: DomainError, rid: str, headers: dict[str, str] | None = 
 
 def internal_error() -> ApiError:
     return ApiError(500, "internal_error", "server_error", "unexpected server error; quote the requestId")
-
-
-class RequestIdMiddleware:
-    """Give each HTTP request a UUID4 (``scope["state"]["request_id"]``) and echo it as ``X-Request-Id``.
-
-    Pure ASGI (no BaseHTTPMiddleware) so it costs nothing measurable per request. Error responses built
-    by :func:`error_response` already carry the header; it is never added twice.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = rid
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k.lower() == _REQUEST_ID_RAW for k, _ in headers):
-                    headers.append((_REQUEST_ID_RAW, rid.encode()))
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)

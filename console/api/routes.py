@@ -120,6 +120,10 @@ class Operation:
     # the call from its path (the URL token) before the body is read; their ``ctx`` has no organisation.
     precheck: Handler | None = None
     write: bool | None = None  # None: every method but GET writes (a heartbeat's GET ping writes)
+    # A read cheaper than its hand-off to a thread: given the query string, whether this request is a
+    # bounded walk of an index (a page of at most 100 rows); then, on SQLite, it is answered on the event
+    # loop itself (console/api/app.py). None: always in the thread pool.
+    inline: Callable[[Mapping[str, str]], bool] | None = None
 
     @property
     def writes(self) -> bool:
@@ -156,6 +160,7 @@ def op(  # type: ignore[no-untyped-def]
     media_type: str | None = None,
     precheck: Handler | None = None,
     write: bool | None = None,
+    inline: Callable[[Mapping[str, str]], bool] | None = None,
 ):
     """Register the decorated handler as ``method path`` in :data:`OPERATIONS`, with its description."""
 
@@ -183,6 +188,7 @@ def op(  # type: ignore[no-untyped-def]
                 media_type=media_type,
                 precheck=precheck,
                 write=write,
+                inline=inline,
             )
         )
         return fn
@@ -656,6 +662,14 @@ TRANSITION = "invalid_status_transition"
 EXTENSION_400 = [RESOLVED, "not_escalating", "invalid_layer (toLayer outside the policy)"]
 
 
+def _index_walk(query: Mapping[str, str]) -> bool:
+    """Whether a list page is a bounded walk of an index: it reads in the answer's order and stops at
+    ``limit`` rows, through ``status``, ``from``/``to`` and ``cursor`` alike (storage/queries/incidents.py
+    ``incident_page``; tests/service/test_history_plans.py), but not through ``severity``, which no index
+    holds (a rare severity may read the whole history)."""
+    return "severity" not in query
+
+
 @op(
     "GET",
     INC,
@@ -663,10 +677,11 @@ EXTENSION_400 = [RESOLVED, "not_escalating", "invalid_layer (toLayer outside the
     INCIDENTS,
     query=IncidentListQuery,
     response=res.IncidentPage,
+    inline=_index_walk,
 )
 def list_incidents(call: Call) -> Any:
     q = call.query
-    return incidents.list_incidents(
+    return incidents.incident_page(
         call.ctx,
         status=q.get("status"),
         severity=q.get("severity"),

@@ -175,3 +175,36 @@ def test_no_live_path_scans_a_history_table(ctx: Ctx, clock: VirtualClock, world
 )
 def test_the_guard_sees_a_full_scan(db: Database, sql: str, scans: bool) -> None:
     assert bool(history_scans(db, sql)) is scans
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"status": "resolved"},
+        {"from_": "2026-01-01"},
+        {"to": "2026-12-31T00:00:00Z"},
+        {"status": "investigating", "from_": "2026-01-01", "to": "2026-12-31"},
+        {"cursor": "eyJjIjoiMjAyNi0wNC0wN1QxMDowMDowMC4wMDBaIiwiaSI6ImluY196In0"},
+        {"status": "resolved", "cursor": "eyJjIjoiMjAyNi0wNC0wN1QxMDowMDowMC4wMDBaIiwiaSI6ImluY196In0"},
+    ],
+)
+def test_list_pages_answered_on_the_event_loop_walk_an_index_in_order(
+    ctx: Ctx, world: dict[str, Any], filters: dict[str, str]
+) -> None:
+    """The HTTP API answers ``GET /v1/incidents`` on its event loop unless ``severity`` filters it
+    (console/api/routes.py ``_index_walk``): every other filter must keep the page a walk of one index in
+    the answer's order, bounded by the filter (a range, not a residual test) and stopped at ``limit``: no
+    sort of the matches, no scan."""
+    sqls = statements(ctx.db, lambda: incidents.list_incidents(ctx, limit=100, **filters))
+    page = [s for s in sqls if "FROM incidents" in s and "LIMIT" in s]
+    assert len(page) == 1, sqls
+    plan = [str(row[3]) for row in ctx.db.conn.execute("EXPLAIN QUERY PLAN " + page[0])]
+    assert len(plan) == 1, plan
+    assert re.match(r"SEARCH incidents USING INDEX incidents_org_(status_)?created \(org_id=\?", plan[0]), (
+        plan
+    )
+    if "status" in filters:
+        assert "status=?" in plan[0], plan
+    if "from_" in filters or "cursor" in filters or "to" in filters:
+        assert "created_at>" in plan[0] or "created_at<" in plan[0], plan
