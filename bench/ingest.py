@@ -58,11 +58,14 @@ def _receive_pages(port_out: Any, log_path: str) -> None:
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as webhook receivers are: not a TCP connection a page
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             at = time.time()
             log.write(f"{json.loads(body)['incident']['id']} {at}\n")
             self.send_response(204)
+            self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:

@@ -162,9 +162,19 @@ class Api:
                 if self._writer is None:
                     self.pool.check()
                     db = open_db(self.pool.path, migrate=False, create=False, identity=self.pool.file)
-                    self._writer = GroupCommit(db, on_commit=self._committed, name="api-writer")
+                    self._writer = GroupCommit(
+                        db, on_commit=self._committed, before_commit=self._claim_pages, name="api-writer"
+                    )
+                    if self.engine is not None:
+                        self.engine.share_writer(self._writer.submit)
                 writer = self._writer
         return writer
+
+    def _claim_pages(self, db: Database) -> Callable[[], None] | None:
+        """Last in each batch's transaction: the pages it queued are claimed for the engine's delivery,
+        which sends them as soon as the batch committed (no write turn of its own; docs/ALERTS.md)."""
+        engine = self.engine
+        return engine.claim_pages(db) if engine is not None else None
 
     def _committed(self, count: int) -> None:
         """After a batch of ``count`` successful writes (on the writer thread).
@@ -190,6 +200,8 @@ class Api:
         """Finish the queued writes, stop the writer and close every connection."""
         with self._writer_lock:
             writer, self._writer = self._writer, None
+        if self.engine is not None:
+            self.engine.share_writer(None)
         if writer is not None:
             writer.close()
             writer.db.close()
