@@ -85,6 +85,7 @@ RENEW_S = 1.0
 DELIVER_S = 1.0
 DELIVER_BATCH = 20  # pages claimed per delivery pass
 DELIVER_WORKERS = 4  # pages of a pass sent at once (network waits, not CPU)
+HANDED_MAX = 2  # hand-overs from the API's writer waiting for the delivery thread (claim_pages)
 
 FiredHook = Callable[[list[tuple[str, int]], datetime], None]
 
@@ -214,6 +215,7 @@ class EngineRunner:
         self._fence: lease.Fence | None = None
         self._wake = threading.Event()
         self._deliver_wake = threading.Event()
+        self._pass_wanted = False  # the delivery thread is to look for due pages itself (not a hand-over)
         self._stopping = False
         self._loop_thread: threading.Thread | None = None
         self._delivery_thread: threading.Thread | None = None
@@ -344,15 +346,23 @@ class EngineRunner:
         """A commit of this process queued a page (the API's writer after a batch): deliver it now, not at
         the next delivery interval. Sets an event; O(1), any thread. The delivery loop clears the event
         before each pass, so a wake during a pass runs another pass straight after it."""
+        self._pass_wanted = True
         self._deliver_wake.set()
 
     def claim_pages(self, db: Database) -> Callable[[], None] | None:
         """Claim the pages due now for this runner's delivery, inside the caller's transaction on ``db``
         (another connection of this process: the API's writer, after its batch's requests); returns the
-        hand-over to call once that transaction committed, or None (nothing due, not delivering, or not
-        holding the lease). Fenced like the delivery thread's own claims; at most one pass's worth."""
+        hand-over to call once that transaction committed, or None (nothing due, not delivering, not
+        holding the lease, or :data:`HANDED_MAX` hand-overs not yet taken). Fenced like the delivery thread's own
+        claims; at most one pass's worth (:data:`DELIVER_BATCH`)."""
         fence = self._fence
         if not self.deliver or fence is None or self._stopping:
+            return None
+        if len(self._handed) >= HANDED_MAX:
+            # The delivery thread is behind (a slow receiver): leave these pending for its own pass, so
+            # that few rows sit claimed in memory (a crash makes claimed rows unknown, never sent: at most
+            # HANDED_MAX hand-overs waiting and one being sent).
+            self._pass_wanted = True
             return None
         if not queued_pages.has_due(db, to_epoch_ms(self.clock.now())):
             return None
@@ -545,7 +555,7 @@ class EngineRunner:
         # A page queued by a request (an incident created, an alert received) goes out now, not at
         # the next delivery interval.
         if self.deliver and (fired_any or pages_due):
-            self._deliver_wake.set()
+            self.wake_delivery()
 
     def _next_due(self, db: Database) -> datetime | None:
         dues = [
@@ -569,12 +579,23 @@ class EngineRunner:
     # -- the delivery loop --------------------------------------------------------------------------
 
     def _delivery_loop(self) -> None:
+        """Deliver what the API's writer handed over as soon as it is handed; a pass of its own (claim,
+        send, record) when woken for one (:meth:`wake_delivery`) or every :data:`DELIVER_S` otherwise."""
         while not self._stopping:
-            self._deliver_wake.wait(DELIVER_S)
+            if not self._deliver_wake.wait(DELIVER_S):
+                self._pass_wanted = True  # the interval: look for retries and anything missed
             self._deliver_wake.clear()
             if self._stopping:
                 break
+            self._safe(self._warm_up)
             self._safe(self._deliver)
+
+    def _warm_up(self) -> None:
+        """Build the kept HTTP client (httpx imported, the TLS context's CA bundle loaded: ~0.2 s) at the
+        first wake, not at start (an engine taking over is timed from its start), whether or not a page
+        is due, so that it is ready before a storm's pages rather than built by the first one's pass."""
+        if self._http is None:
+            self._http = delivery.new_client(connections=DELIVER_WORKERS)
 
     def _deliver(self) -> None:
         db, fence = self._delivery_db, self._fence
@@ -583,14 +604,16 @@ class EngineRunner:
         self._record_leftovers(db)
         if fence is None:
             return
-        if self._http is None:
-            self._http = delivery.new_client(connections=DELIVER_WORKERS)
+        self._warm_up()
         http, pool = self._http, self._pool
-        assert pool is not None
+        assert http is not None and pool is not None
         while self._handed and not self._stopping:  # claimed by the API's writer: send at once
             rows, extras = self._handed.popleft()
             results = delivery.send_claimed(rows, extras, http, self.config, pool)
             self._record(db, rows, results)
+        if not self._pass_wanted:
+            return  # woken for a hand-over only: no claim (and no write turn) of its own
+        self._pass_wanted = False
         while (
             not self._stopping
             and self._fence is not None
@@ -606,7 +629,7 @@ class EngineRunner:
             == DELIVER_BATCH
         ):
             if self._handed:
-                self._deliver_wake.set()  # the loop comes straight back for them
+                self.wake_delivery()  # the loop comes straight back for them, then for the rest
                 return
 
     def _record(self, db: Database, rows: list[sqlite3.Row], results: list[delivery.Result]) -> None:
