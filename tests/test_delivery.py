@@ -447,7 +447,8 @@ def test_a_page_the_writer_queued_is_claimed_in_its_transaction_sent_once_and_re
         assert [(e["kind"], e["ok"], e["attempt"]) for e in _kinds(db, iid)] == [
             ("page_delivery_attempt", True, 1)
         ]
-        assert writer.requests == 2  # the incident, then the outcome recorded in one of the writer's batches
+        # the incident, then the outcome recorded in one of the writer's batches (counted after its commit)
+        wait_for(lambda: writer.requests == 2, what="the writer to count the outcome's batch")
         runner.stop()
         assert len(handler.received) == 1  # never sent again
     finally:

@@ -389,6 +389,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if runner is not None:
             await run_in_threadpool(runner.start)
+            runner.prepare_delivery()
         try:
             yield
         finally:

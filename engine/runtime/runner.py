@@ -590,10 +590,16 @@ class EngineRunner:
             self._safe(self._warm_up)
             self._safe(self._deliver)
 
+    def prepare_delivery(self) -> None:
+        """Have the delivery thread build its HTTP client now (httpx imported, the TLS context's CA bundle
+        loaded: ~0.2 s of CPU, seconds on a loaded machine) rather than at its first wake, which may be a
+        storm's first page. The API server calls it once started; the console does not (its first
+        frame comes first). O(1), any thread."""
+        self._deliver_wake.set()
+
     def _warm_up(self) -> None:
-        """Build the kept HTTP client (httpx imported, the TLS context's CA bundle loaded: ~0.2 s) at the
-        first wake, not at start (an engine taking over is timed from its start), whether or not a page
-        is due, so that it is ready before a storm's pages rather than built by the first one's pass."""
+        """Build the kept HTTP client (at the delivery thread's first wake: :meth:`prepare_delivery`,
+        the first page, or the first interval)."""
         if self._http is None:
             self._http = delivery.new_client(connections=DELIVER_WORKERS)
 
