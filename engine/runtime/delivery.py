@@ -15,6 +15,11 @@ that died mid-send is **not** retried (its receiver may have answered 2xx): the 
 marks it ``unknown`` and records ``page_delivery_unknown``; the escalation's next layer is the safety net.
 So pages are at-most-once per attempt and bounded-retry at-least-once for answered failures.
 
+The same three steps also run split between threads: the API's group-commit writer claims the pages its
+batch queued inside that batch's transaction (:meth:`engine.runtime.runner.EngineRunner.claim_pages`),
+the runner's delivery thread sends them (:func:`send_claimed`) and the writer's next batch records them
+(:func:`record_all`); the guarantees above are the same.
+
 Notices (messages not tied to an incident: shift reminders; table ``notices``,
 :mod:`engine.runtime.notices`) are claimed in the same transaction as pages and go through the same
 channels, timeouts, retries, rate limit and crash rule; their attempts are ``notice_events`` rows rather
