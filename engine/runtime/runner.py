@@ -216,6 +216,7 @@ class EngineRunner:
         self._wake = threading.Event()
         self._deliver_wake = threading.Event()
         self._pass_wanted = False  # the delivery thread is to look for due pages itself (not a hand-over)
+        self._pass_lock = threading.Lock()  # read-and-clear of _pass_wanted against a wake setting it
         self._stopping = False
         self._loop_thread: threading.Thread | None = None
         self._delivery_thread: threading.Thread | None = None
@@ -346,7 +347,8 @@ class EngineRunner:
         """A commit of this process queued a page (the API's writer after a batch): deliver it now, not at
         the next delivery interval. Sets an event; O(1), any thread. The delivery loop clears the event
         before each pass, so a wake during a pass runs another pass straight after it."""
-        self._pass_wanted = True
+        with self._pass_lock:
+            self._pass_wanted = True
         self._deliver_wake.set()
 
     def claim_pages(self, db: Database) -> Callable[[], None] | None:
@@ -362,7 +364,8 @@ class EngineRunner:
             # The delivery thread is behind (a slow receiver): leave these pending for its own pass, so
             # that few rows sit claimed in memory (a crash makes claimed rows unknown, never sent: at most
             # HANDED_MAX hand-overs waiting and one being sent).
-            self._pass_wanted = True
+            with self._pass_lock:
+                self._pass_wanted = True
             return None
         if not queued_pages.has_due(db, to_epoch_ms(self.clock.now())):
             return None
@@ -583,7 +586,8 @@ class EngineRunner:
         send, record) when woken for one (:meth:`wake_delivery`) or every :data:`DELIVER_S` otherwise."""
         while not self._stopping:
             if not self._deliver_wake.wait(DELIVER_S):
-                self._pass_wanted = True  # the interval: look for retries and anything missed
+                with self._pass_lock:  # the interval: look for retries and anything missed
+                    self._pass_wanted = True
             self._deliver_wake.clear()
             if self._stopping:
                 break
@@ -608,18 +612,19 @@ class EngineRunner:
         if db is None:
             return
         self._record_leftovers(db)
-        if fence is None:
-            return
         self._warm_up()
         http, pool = self._http, self._pool
         assert http is not None and pool is not None
-        while self._handed and not self._stopping:  # claimed by the API's writer: send at once
+        # Claimed by the API's writer (under the lease then): sent at once, as a pass that has claimed
+        # finishes sending even if the lease is lost meanwhile.
+        while self._handed and not self._stopping:
             rows, extras = self._handed.popleft()
             results = delivery.send_claimed(rows, extras, http, self.config, pool)
             self._record(db, rows, results)
-        if not self._pass_wanted:
+        with self._pass_lock:
+            wanted, self._pass_wanted = self._pass_wanted, False
+        if not wanted or fence is None:
             return  # woken for a hand-over only: no claim (and no write turn) of its own
-        self._pass_wanted = False
         while (
             not self._stopping
             and self._fence is not None
