@@ -473,3 +473,32 @@ def test_a_runner_that_does_not_hold_the_lease_claims_nothing(
         wait_for(lambda: _outbox(db, iid)["status"] == "sent", what="the holder to deliver it")
     finally:
         standby.stop()
+
+
+def test_an_outcome_the_writer_could_not_record_is_recorded_once_by_the_delivery_thread(
+    ctx: Ctx, db: Database, alice: str, receiver: tuple[str, type[_Receiver]], runner: EngineRunner
+) -> None:
+    url, handler = receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    refused: list[str] = []
+
+    def failing_writer(
+        work: Callable[[Database], Any], done: Callable[[Any, BaseException | None], None]
+    ) -> None:
+        refused.append("refused")  # as a batch that could not commit: nothing of the work was kept
+        done(None, RuntimeError("the batch did not commit"))
+
+    assert ctx.db.path
+    wdb = open_db(ctx.db.path, migrate=False, create=False)
+    writer = GroupCommit(wdb, before_commit=runner.claim_pages)
+    runner.share_writer(failing_writer)
+    try:
+        iid = writer.call(lambda w: _incident(replace(ctx, db=w), alice))
+        wait_for(lambda: _outbox(db, iid)["status"] == "sent", what="the page recorded as sent")
+        assert refused == ["refused"]
+        assert len(handler.received) == 1
+        assert [(e["kind"], e["ok"]) for e in _kinds(db, iid)] == [("page_delivery_attempt", True)]
+    finally:
+        runner.share_writer(None)
+        writer.close()
+        wdb.close()
