@@ -137,8 +137,10 @@ class Api:
     Reads run in Starlette's thread pool, each on a pooled connection. Writes run on the writer thread
     (:class:`engine.service.group_commit.GroupCommit`): every write request waiting is authenticated and
     run in one ``BEGIN IMMEDIATE`` transaction, committed once, then each is answered (its own result or
-    its own error); then the delivery worker is woken if a page is due and the engine poked (at most every
-    :data:`POKE_EVERY_S`). The event loop awaits the answer directly: no thread-pool hop and no lock on
+    its own error); the pages a batch queued are claimed last in its transaction and handed to the
+    engine's delivery thread after the commit (:meth:`EngineRunner.claim_pages`; their outcomes are
+    recorded in a later batch); then the delivery worker is woken if a page is still due and the engine
+    poked (at most every :data:`POKE_EVERY_S`). The event loop awaits the answer directly: no thread-pool hop and no lock on
     the write path.
     """
 
