@@ -14,7 +14,11 @@ alert per request, and Alertmanager webhooks of ``--batch`` alerts each (as Aler
 * the p50/p99 of the receive call (request sent → answer read, at the client);
 * the p50/p99 from receipt to the first page of each new incident: the client's send instant to the page
   queue row's ``created_at`` (queued, in the receive transaction) and to the page's arrival at the
-  webhook (delivered by the engine).
+  webhook (delivered by the engine); and queued → arrived alone (the batch's commit, delivery, the
+  receiver).
+
+The webhook receiver answers HTTP/1.1 with keep-alive, as webhook receivers do (it was HTTP/1.0 until
+session 6: a TCP connection, and a thread in the receiver, a page).
 
 Asserts nothing about timing (goal: ≥ 1,000 alerts/s, receipt → page p99 ≤ 200 ms); exits non-zero only if
 an alert was refused or a new incident was never paged.
@@ -58,11 +62,14 @@ def _receive_pages(port_out: Any, log_path: str) -> None:
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as webhook receivers are: not a TCP connection a page
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             at = time.time()
             log.write(f"{json.loads(body)['incident']['id']} {at}\n")
             self.send_response(204)
+            self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -182,9 +189,10 @@ def _epoch(iso: str) -> float:
 
 def page_delays(
     db_path: Path, run: str, first_sent: dict[int, float], arrived: dict[str, float]
-) -> tuple[list[float], list[float], int]:
-    """Receipt → page queued and → page arrived (seconds) for every incident the run opened; and how many
-    of those incidents no page reached."""
+) -> tuple[list[float], list[float], list[float], int]:
+    """Receipt → page queued, → page arrived, and page queued → arrived (seconds: the commit, the engine's
+    delivery and the receiver) for every incident the run opened; and how many of those incidents no
+    page reached."""
     db = open_db(db_path, migrate=False)
     try:
         rows = db.all(
@@ -195,16 +203,18 @@ def page_delays(
         )
     finally:
         db.close()
-    queued, sent, unpaged = [], [], 0
+    queued, sent, handed, unpaged = [], [], [], 0
     for r in rows:
         start = first_sent[int(r["dedup_key"].rsplit("-", 1)[1])]
         if r["queued_at"] is not None:
             queued.append(_epoch(r["queued_at"]) - start)
         if r["incident_id"] in arrived:
             sent.append(arrived[r["incident_id"]] - start)
+            if r["queued_at"] is not None:
+                handed.append(arrived[r["incident_id"]] - _epoch(r["queued_at"]))
         else:
             unpaged += 1
-    return queued, sent, unpaged
+    return queued, sent, handed, unpaged
 
 
 def _pct(values: list[float], p: int) -> float:
@@ -283,7 +293,7 @@ def main() -> None:
                     server, paths[kind], kind, args.alerts, args.keys, batch, args.clients, run, client_cpus
                 )
                 queue = wait_delivered(db_path)
-                queued, sent, unpaged = page_delays(db_path, run, got["first_sent"], pages.first)
+                queued, sent, handed, unpaged = page_delays(db_path, run, got["first_sent"], pages.first)
                 lat = sorted(got["latencies"])
                 print(
                     f"{kind:12} batch {batch:3}: {got['accepted'] / got['elapsed']:7.0f} alerts/s "
@@ -293,7 +303,10 @@ def main() -> None:
                     f"receipt→page queued p99 {_pct(queued, 99):6.1f} ms, arrived p50 {_pct(sent, 50):6.1f} "
                     f"p99 {_pct(sent, 99):6.1f} ms ({len(queued)} incidents, {unpaged} unpaged)"
                 )
-                print(f"  page queue by status: {queue}")
+                print(
+                    f"  page queued→arrived p50 {_pct(handed, 50):6.1f} p99 {_pct(handed, 99):6.1f} ms; "
+                    f"page queue by status: {queue}"
+                )
                 if got["errors"]:
                     print("  first refusal:", got["errors"][0])
                 failed = failed or bool(got["errors"]) or unpaged > 0

@@ -113,7 +113,9 @@ def from_tree(cmd: list[str], serve_from: str | None, plain_http: bool) -> tuple
     code = (
         f"import sys; {hide}sys.argv = ['oncall'] + sys.argv[1:]; from console.cli.main import main; main()"
     )
-    return [sys.executable, "-c", code, *cmd[1:]], ({"PYTHONPATH": serve_from} if serve_from else {})
+    # -P: no current directory at the front of sys.path, which would put the tree the bench is run from
+    # (this one) ahead of ``serve_from`` whenever the bench runs from a source tree's root.
+    return [sys.executable, "-P", "-c", code, *cmd[1:]], ({"PYTHONPATH": serve_from} if serve_from else {})
 
 
 @dataclass

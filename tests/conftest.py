@@ -130,6 +130,7 @@ SQLITE_ONLY = (
     "tests/service/test_storage.py",
     "tests/sync/test_remote.py::test_the_key_is_nowhere_in_the_database_or_the_logs",  # reads the file's bytes
     "tests/service/test_group_commit.py::test_a_batch_that_cannot_commit_fails_every_request_and_stores_nothing",
+    "tests/service/test_group_commit.py::test_a_batch_that_cannot_commit_hands_nothing_over",
     "tests/service/test_history_plans.py",  # SQLite's EXPLAIN QUERY PLAN
 )
 """Tests of the SQLite file itself (its identity, permissions, the disk filling up, its bytes): paths, or

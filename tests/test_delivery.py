@@ -1,4 +1,6 @@
-"""Delivery of the outbox: webhook (signed, bounded retries, never after a 2xx), command, orphans."""
+"""Delivery of the outbox: webhook (signed, bounded retries, never after a 2xx), command, orphans; pages
+the API's group-commit writer claims for the runner's delivery (``EngineRunner.claim_pages``,
+``share_writer``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -21,12 +23,16 @@ import pytest
 from engine.clock import VirtualClock, monotonic
 from engine.runtime import delivery
 from engine.runtime.operator_config import CommandSettings, OperatorConfig
+from engine.runtime.runner import EngineRunner
 from engine.service import Ctx
 from engine.service import contacts as contacts_svc
 from engine.service import incidents as inc_svc
 from engine.service import policies as pol_svc
+from engine.service.database import open_db
+from engine.service.group_commit import GroupCommit
 from engine.service.orgs import add_user
 from storage.db import Database
+from tests.test_engine_process import wait_for
 
 
 @pytest.fixture
@@ -398,3 +404,101 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))  # a zombie is dead
+
+
+# -- pages queued by the API's group-commit writer: claimed in its transaction, recorded in its batches --
+
+
+@pytest.fixture
+def runner(db_path: Path | str, clock: VirtualClock) -> Iterator[EngineRunner]:
+    r = EngineRunner(db_path, clock, "handover").start()
+    wait_for(lambda: r.mode == "embedded", what="the lease")
+    yield r
+    if r.mode != "stopped":
+        r.stop()
+
+
+def _statuses(db: Database) -> list[str]:
+    return [r["status"] for r in db.all("SELECT status FROM outbox WHERE channel != 'log' ORDER BY seq")]
+
+
+@pytest.mark.both_backends
+def test_a_page_the_writer_queued_is_claimed_in_its_transaction_sent_once_and_recorded_by_it(
+    ctx: Ctx, db: Database, alice: str, receiver: tuple[str, type[_Receiver]], runner: EngineRunner
+) -> None:
+    url, handler = receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    in_transaction: list[list[str]] = []
+
+    def claim(wdb: Database) -> Callable[[], None] | None:
+        after = runner.claim_pages(wdb)
+        in_transaction.append(_statuses(wdb))
+        return after
+
+    assert ctx.db.path
+    wdb = open_db(ctx.db.path, migrate=False, create=False)
+    writer = GroupCommit(wdb, before_commit=claim)
+    runner.share_writer(writer.submit)
+    try:
+        iid = writer.call(lambda w: _incident(replace(ctx, db=w), alice))
+        assert in_transaction == [["sending"]]  # claimed before the commit, in the batch that queued it
+        wait_for(lambda: _outbox(db, iid)["status"] == "sent", what="the page recorded as sent")
+        assert len(handler.received) == 1
+        assert [(e["kind"], e["ok"], e["attempt"]) for e in _kinds(db, iid)] == [
+            ("page_delivery_attempt", True, 1)
+        ]
+        # the incident, then the outcome recorded in one of the writer's batches (counted after its commit)
+        wait_for(lambda: writer.requests == 2, what="the writer to count the outcome's batch")
+        runner.stop()
+        assert len(handler.received) == 1  # never sent again
+    finally:
+        runner.share_writer(None)
+        writer.close()
+        wdb.close()
+
+
+def test_a_runner_that_does_not_hold_the_lease_claims_nothing(
+    ctx: Ctx, db: Database, db_path: Path | str, clock: VirtualClock, alice: str,
+    receiver: tuple[str, type[_Receiver]], runner: EngineRunner,
+) -> None:  # fmt: skip
+    url, _ = receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    standby = EngineRunner(db_path, clock, "standby").start()
+    try:
+        wait_for(lambda: standby.mode == "standby", what="the second runner to stand by")
+        with db.write():
+            iid = _incident(ctx, alice)
+            assert standby.claim_pages(db) is None  # not the lease holder: the page is left to the holder
+            assert _statuses(db) == ["pending"]
+        wait_for(lambda: _outbox(db, iid)["status"] == "sent", what="the holder to deliver it")
+    finally:
+        standby.stop()
+
+
+def test_an_outcome_the_writer_could_not_record_is_recorded_once_by_the_delivery_thread(
+    ctx: Ctx, db: Database, alice: str, receiver: tuple[str, type[_Receiver]], runner: EngineRunner
+) -> None:
+    url, handler = receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    refused: list[str] = []
+
+    def failing_writer(
+        work: Callable[[Database], Any], done: Callable[[Any, BaseException | None], None]
+    ) -> None:
+        refused.append("refused")  # as a batch that could not commit: nothing of the work was kept
+        done(None, RuntimeError("the batch did not commit"))
+
+    assert ctx.db.path
+    wdb = open_db(ctx.db.path, migrate=False, create=False)
+    writer = GroupCommit(wdb, before_commit=runner.claim_pages)
+    runner.share_writer(failing_writer)
+    try:
+        iid = writer.call(lambda w: _incident(replace(ctx, db=w), alice))
+        wait_for(lambda: _outbox(db, iid)["status"] == "sent", what="the page recorded as sent")
+        assert refused == ["refused"]
+        assert len(handler.received) == 1
+        assert [(e["kind"], e["ok"]) for e in _kinds(db, iid)] == [("page_delivery_attempt", True)]
+    finally:
+        runner.share_writer(None)
+        writer.close()
+        wdb.close()

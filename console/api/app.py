@@ -141,8 +141,10 @@ class Api:
     "GET list (session 6)"). Writes run on the writer thread
     (:class:`engine.service.group_commit.GroupCommit`): every write request waiting is authenticated and
     run in one ``BEGIN IMMEDIATE`` transaction, committed once, then each is answered (its own result or
-    its own error); then the delivery worker is woken if a page is due and the engine poked (at most every
-    :data:`POKE_EVERY_S`). The event loop awaits the answer directly: no thread-pool hop and no lock on
+    its own error); the pages a batch queued are claimed last in its transaction and handed to the
+    engine's delivery thread after the commit (:meth:`EngineRunner.claim_pages`; their outcomes are
+    recorded in a later batch); then the delivery worker is woken if a page is still due and the engine
+    poked (at most every :data:`POKE_EVERY_S`). The event loop awaits the answer directly: no thread-pool hop and no lock on
     the write path.
     """
 
@@ -168,9 +170,19 @@ class Api:
                 if self._writer is None:
                     self.pool.check()
                     db = open_db(self.pool.path, migrate=False, create=False, identity=self.pool.file)
-                    self._writer = GroupCommit(db, on_commit=self._committed, name="api-writer")
+                    self._writer = GroupCommit(
+                        db, on_commit=self._committed, before_commit=self._claim_pages, name="api-writer"
+                    )
+                    if self.engine is not None:
+                        self.engine.share_writer(self._writer.submit)
                 writer = self._writer
         return writer
+
+    def _claim_pages(self, db: Database) -> Callable[[], None] | None:
+        """Last in each batch's transaction: the pages it queued are claimed for the engine's delivery,
+        which sends them as soon as the batch committed (no write turn of its own; docs/ALERTS.md)."""
+        engine = self.engine
+        return engine.claim_pages(db) if engine is not None else None
 
     def _committed(self, count: int) -> None:
         """After a batch of ``count`` successful writes (on the writer thread).
@@ -196,6 +208,8 @@ class Api:
         """Finish the queued writes, stop the writer and close every connection."""
         with self._writer_lock:
             writer, self._writer = self._writer, None
+        if self.engine is not None:
+            self.engine.share_writer(None)
         if writer is not None:
             writer.close()
             writer.db.close()
@@ -385,6 +399,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if runner is not None:
             await run_in_threadpool(runner.start)
+            runner.prepare_delivery()
         try:
             yield
         finally:

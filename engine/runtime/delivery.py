@@ -15,6 +15,11 @@ that died mid-send is **not** retried (its receiver may have answered 2xx): the 
 marks it ``unknown`` and records ``page_delivery_unknown``; the escalation's next layer is the safety net.
 So pages are at-most-once per attempt and bounded-retry at-least-once for answered failures.
 
+The same three steps also run split between threads: the API's group-commit writer claims the pages its
+batch queued inside that batch's transaction (:meth:`engine.runtime.runner.EngineRunner.claim_pages`),
+the runner's delivery thread sends them (:func:`send_claimed`) and the writer's next batch records them
+(:func:`record_all`); the guarantees above are the same.
+
 Notices (messages not tied to an incident: shift reminders; table ``notices``,
 :mod:`engine.runtime.notices`) are claimed in the same transaction as pages and go through the same
 channels, timeouts, retries, rate limit and crash rule; their attempts are ``notice_events`` rows rather
@@ -53,7 +58,7 @@ import signal
 import sqlite3
 import ssl
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -688,10 +693,13 @@ def deliver_due(
     workers: int = 4,
     fence: Any = None,
     config: OperatorConfig | None = None,
+    pool: Executor | None = None,
 ) -> int:
     """One delivery pass over everything due at ``clock.now()``; returns how many attempts were made.
 
     ``config`` is the operator's configuration (webhook allow-list, commands' PATH); default: none.
+    ``pool`` sends the pass's pages (the runner keeps one between passes); default: a pool of ``workers``
+    threads made for this pass.
     """
     config = config or OperatorConfig()
     rows = claim(db, clock, limit, fence=fence, rate_limit_per_minute=config.pages.rate_limit_per_minute)
@@ -701,19 +709,41 @@ def deliver_due(
     own = client is None
     if client is None:
         client = new_client()  # a pass of its own (drills); the runner keeps one between passes
-    http = client
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as pool:
-            results = list(pool.map(lambda r: _send(r, http, config, extras.get(r["idem_key"])), rows))
+        if pool is None:
+            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rows)))) as own_pool:
+                results = send_claimed(rows, extras, client, config, own_pool)
+        else:
+            results = send_claimed(rows, extras, client, config, pool)
     finally:
         if own:
-            http.close()
-    # One transaction for the pass's outcomes (each row's record is a savepoint in it): one commit, not
-    # one per page, so a storm's deliveries hold the write lock less often.
+            client.close()
+    record_all(db, clock, rows, results)
+    return len(rows)
+
+
+def send_claimed(
+    rows: list[sqlite3.Row],
+    extras: dict[str, Outgoing],
+    client: httpx.Client,
+    config: OperatorConfig,
+    pool: Executor,
+) -> list[Result]:
+    """Send claimed rows (outside any transaction), several at once on ``pool``; their results in order.
+    ``extras`` is :func:`outgoing`'s answer for them. Never raises for a page's failure: it is a result."""
+    if len(rows) == 1:  # one page: sent from the calling thread, no hand-off to the pool
+        row = rows[0]
+        return [_send(row, client, config, extras.get(row["idem_key"]))]
+    return list(pool.map(lambda r: _send(r, client, config, extras.get(r["idem_key"])), rows))
+
+
+def record_all(db: Database, clock: Clock, rows: list[sqlite3.Row], results: list[Result]) -> None:
+    """Record a pass's outcomes in one transaction (each row's :func:`record` a savepoint in it), or in
+    the caller's transaction when there is one: one commit, not one a page, so a storm's deliveries take
+    the write lock less often."""
     with db.write():
         for row, result in zip(rows, results, strict=True):
             record(db, row, clock, result)
-    return len(rows)
 
 
 def new_client(*, connections: int = 16) -> httpx.Client:

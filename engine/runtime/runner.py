@@ -17,6 +17,13 @@ time before committing; a runner behind (a restart, a burst) repeats cycles with
 nothing is due. A second thread (``oncall-delivery``) delivers the page queue (network I/O never holds
 the engine's loop): every second, and at once after a cycle that fired or noticed a change.
 
+Pages queued by another writer of this process (the API's group-commit writer) skip the delivery thread's
+own write turns: the writer claims them in the transaction that queued them (:meth:`claim_pages`, fenced
+like any claim) and hands them over after its commit; the delivery thread sends them at once, and with
+:meth:`share_writer` their outcomes are recorded in the writer's next batch rather than in a
+transaction (and a commit) of its own. Claimed is claimed: the crash rule (``sending`` rows of a dead
+engine become ``unknown``) covers them as it covers the delivery thread's own claims.
+
 Wake sources (:class:`WakeSource`): how the runner learns that *another process* committed (the console
 creating an incident, the API server acknowledging one). SQLite's is :class:`DataVersionSource`: a
 ``PRAGMA data_version`` poll (~3 µs) every ``poll_every`` (0.2 s). A push source (PostgreSQL
@@ -52,10 +59,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.clock import Clock, monotonic
 from engine.runtime import delivery, escalator, timers
@@ -76,8 +85,17 @@ RENEW_S = 1.0
 DELIVER_S = 1.0
 DELIVER_BATCH = 20  # pages claimed per delivery pass
 DELIVER_WORKERS = 4  # pages of a pass sent at once (network waits, not CPU)
+HANDED_MAX = 2  # hand-overs from the API's writer waiting for the delivery thread (claim_pages)
 
 FiredHook = Callable[[list[tuple[str, int]], datetime], None]
+
+Work = Callable[[Database], Any]
+Submit = Callable[[Work, Callable[[Any, BaseException | None], None]], None]
+"""A writer of this process that runs ``work(db)`` in one of its transactions and then calls ``done(result,
+error)`` (``engine.service.group_commit.GroupCommit.submit``)."""
+
+Claimed = tuple[list[sqlite3.Row], dict[str, delivery.Outgoing]]
+"""Rows claimed for delivery (``sending``) with what goes with each (:func:`delivery.outgoing`)."""
 
 
 class WakeSource(Protocol):
@@ -207,6 +225,8 @@ class EngineRunner:
         self._fence: lease.Fence | None = None
         self._wake = threading.Event()
         self._deliver_wake = threading.Event()
+        self._pass_wanted = False  # the delivery thread is to look for due pages itself (not a hand-over)
+        self._pass_lock = threading.Lock()  # read-and-clear of _pass_wanted against a wake setting it
         self._stopping = False
         self._loop_thread: threading.Thread | None = None
         self._delivery_thread: threading.Thread | None = None
@@ -214,6 +234,12 @@ class EngineRunner:
         self._db: Database | None = None
         self._delivery_db: Database | None = None
         self._http: httpx.Client | None = None  # the delivery thread's, kept between passes (keep-alive)
+        self._pool: ThreadPoolExecutor | None = None  # sends a pass's pages, kept between passes
+        self._handed: deque[Claimed] = deque()  # claimed by another writer of this process, to send
+        self._writer: Submit | None = None  # records outcomes in that writer's batches (share_writer)
+        self._records = threading.Condition()  # outcomes given to the writer and not yet settled
+        self._records_out = 0
+        self._unrecorded: deque[tuple[list[sqlite3.Row], list[delivery.Result]]] = deque()
         self._cache = escalator.EngineCache()
         self._next_due_at: float | None = None  # monotonic instant of the next due step or timer
         self._changed = False  # the wake source saw another process's commit since the last cycle
@@ -228,6 +254,7 @@ class EngineRunner:
             self._delivery_db = open_db(
                 self.db_path, synchronous=self.synchronous, migrate=False, create=False, identity=db.file
             )
+            self._pool = ThreadPoolExecutor(DELIVER_WORKERS, thread_name_prefix="oncall-send")
         self._source = self.wake_source_factory(db)
         self._source.open(self._pushed)
         self._stopping = False
@@ -281,6 +308,27 @@ class EngineRunner:
             if thread is not None and thread is not me:
                 thread.join()
         self._loop_thread = self._delivery_thread = None
+        if self._delivery_db is not None and self.lost is None:
+            self._safe(self._finish_delivery)
+
+    def _finish_delivery(self) -> None:
+        """On stop: send what the API's writer handed over and record every outcome still unrecorded (the
+        pass the delivery thread was in would have). A hand-over committed after this stays ``sending``
+        and is marked unknown by the next engine (the crash rule)."""
+        db = self._delivery_db
+        assert db is not None
+        self._writer = None
+        with self._records:  # outcomes the writer still holds: let it record them (bounded wait)
+            self._records.wait_for(lambda: self._records_out == 0, timeout=2 * delivery.SEND_TIMEOUT_S)
+        self._record_leftovers(db)
+        if self._handed and self._pool is not None:
+            http = self._http or delivery.new_client(connections=DELIVER_WORKERS)
+            self._http = http
+            while self._handed:
+                rows, extras = self._handed.popleft()
+                delivery.record_all(
+                    db, self.clock, rows, delivery.send_claimed(rows, extras, http, self.config, self._pool)
+                )
 
     def _close(self) -> None:
         source, self._source = self._source, None
@@ -293,6 +341,10 @@ class EngineRunner:
         http, self._http = self._http, None
         if http is not None:
             http.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self._handed.clear()  # claimed but never sent: the next engine marks them unknown (crash rule)
 
     def poke(self) -> None:
         """Something changed (or a virtual clock moved): run a cycle now. Sets an event; O(1), any thread."""
@@ -302,7 +354,50 @@ class EngineRunner:
         """A commit of this process queued a page (the API's writer after a batch): deliver it now, not at
         the next delivery interval. Sets an event; O(1), any thread. The delivery loop clears the event
         before each pass, so a wake during a pass runs another pass straight after it."""
+        with self._pass_lock:
+            self._pass_wanted = True
         self._deliver_wake.set()
+
+    def claim_pages(self, db: Database) -> Callable[[], None] | None:
+        """Claim the pages due now for this runner's delivery, inside the caller's transaction on ``db``
+        (another connection of this process: the API's writer, after its batch's requests); returns the
+        hand-over to call once that transaction committed, or None (nothing due, not delivering, not
+        holding the lease, or :data:`HANDED_MAX` hand-overs not yet taken). Fenced like the delivery thread's own
+        claims; at most one pass's worth (:data:`DELIVER_BATCH`)."""
+        fence = self._fence
+        if not self.deliver or fence is None or self._stopping:
+            return None
+        if len(self._handed) >= HANDED_MAX:
+            # The delivery thread is behind (a slow receiver): leave these pending for its own pass, so
+            # that few rows sit claimed in memory (a crash makes claimed rows unknown, never sent: at most
+            # HANDED_MAX hand-overs waiting and one being sent).
+            with self._pass_lock:
+                self._pass_wanted = True
+            return None
+        if not queued_pages.has_due(db, to_epoch_ms(self.clock.now())):
+            return None
+        rows = delivery.claim(
+            db,
+            self.clock,
+            DELIVER_BATCH,
+            fence=fence,
+            rate_limit_per_minute=self.config.pages.rate_limit_per_minute,
+        )
+        if not rows:
+            return None
+        claimed = (rows, delivery.outgoing(db, self.clock, rows, self.config))
+
+        def hand_over() -> None:
+            self._handed.append(claimed)
+            self._deliver_wake.set()
+
+        return hand_over
+
+    def share_writer(self, submit: Submit | None) -> None:
+        """Record delivery outcomes through ``submit`` (a writer of this process that commits in batches:
+        no write turn and no commit of the delivery thread's own per pass); None: in its own transactions
+        again. An outcome the writer fails to record is recorded by the delivery thread itself."""
+        self._writer = submit
 
     @property
     def fence(self) -> lease.Fence | None:
@@ -470,7 +565,7 @@ class EngineRunner:
         # A page queued by a request (an incident created, an alert received) goes out now, not at
         # the next delivery interval.
         if self.deliver and (fired_any or pages_due):
-            self._deliver_wake.set()
+            self.wake_delivery()
 
     def _next_due(self, db: Database) -> datetime | None:
         dues = [
@@ -494,31 +589,100 @@ class EngineRunner:
     # -- the delivery loop --------------------------------------------------------------------------
 
     def _delivery_loop(self) -> None:
+        """Deliver what the API's writer handed over as soon as it is handed; a pass of its own (claim,
+        send, record) when woken for one (:meth:`wake_delivery`) or every :data:`DELIVER_S` otherwise."""
         while not self._stopping:
-            self._deliver_wake.wait(DELIVER_S)
+            if not self._deliver_wake.wait(DELIVER_S):
+                with self._pass_lock:  # the interval: look for retries and anything missed
+                    self._pass_wanted = True
             self._deliver_wake.clear()
             if self._stopping:
                 break
+            self._safe(self._warm_up)
             self._safe(self._deliver)
+
+    def prepare_delivery(self) -> None:
+        """Have the delivery thread build its HTTP client now (httpx imported, the TLS context's CA bundle
+        loaded: ~0.2 s of CPU, seconds on a loaded machine) rather than at its first wake, which may be a
+        storm's first page. The API server calls it once started; the console does not (its first
+        frame comes first). O(1), any thread."""
+        self._deliver_wake.set()
+
+    def _warm_up(self) -> None:
+        """Build the kept HTTP client (at the delivery thread's first wake: :meth:`prepare_delivery`,
+        the first page, or the first interval)."""
+        if self._http is None:
+            self._http = delivery.new_client(connections=DELIVER_WORKERS)
 
     def _deliver(self) -> None:
         db, fence = self._delivery_db, self._fence
-        if db is None or fence is None:
+        if db is None:
             return
-        if self._http is None:
-            self._http = delivery.new_client(connections=DELIVER_WORKERS)
-        http = self._http
+        self._record_leftovers(db)
+        self._warm_up()
+        http, pool = self._http, self._pool
+        assert http is not None and pool is not None
+        # Claimed by the API's writer (under the lease then): sent at once, as a pass that has claimed
+        # finishes sending even if the lease is lost meanwhile.
+        while self._handed and not self._stopping:
+            rows, extras = self._handed.popleft()
+            results = delivery.send_claimed(rows, extras, http, self.config, pool)
+            self._record(db, rows, results)
+        with self._pass_lock:
+            wanted, self._pass_wanted = self._pass_wanted, False
+        if not wanted or fence is None:
+            return  # woken for a hand-over only: no claim (and no write turn) of its own
         while (
-            delivery.deliver_due(
+            not self._stopping
+            and self._fence is not None
+            and delivery.deliver_due(
                 db,
                 self.clock,
                 limit=DELIVER_BATCH,
                 client=http,
-                workers=DELIVER_WORKERS,
                 fence=fence,
                 config=self.config,
+                pool=pool,
             )
             == DELIVER_BATCH
         ):
-            if self._fence is None or self._stopping:
+            if self._handed:
+                self.wake_delivery()  # the loop comes straight back for them, then for the rest
                 return
+
+    def _record(self, db: Database, rows: list[sqlite3.Row], results: list[delivery.Result]) -> None:
+        """Record sent rows' outcomes: in the shared writer's next batch, else in a transaction here."""
+        submit = self._writer
+        if submit is None:
+            delivery.record_all(db, self.clock, rows, results)
+            return
+
+        def work(wdb: Database) -> None:
+            delivery.record_all(wdb, self.clock, rows, results)
+
+        def done(_: Any, error: BaseException | None) -> None:
+            with self._records:
+                if error is not None:  # the writer could not: the delivery thread records them itself
+                    self._unrecorded.append((rows, results))
+                    self._deliver_wake.set()
+                self._records_out -= 1
+                self._records.notify_all()
+
+        with self._records:
+            self._records_out += 1
+        try:
+            submit(work, done)
+        except Exception:
+            with self._records:
+                self._records_out -= 1
+            delivery.record_all(db, self.clock, rows, results)
+
+    def _record_leftovers(self, db: Database) -> None:
+        """Record the outcomes the shared writer failed to record (each once; re-queued if this fails)."""
+        while self._unrecorded:
+            rows, results = self._unrecorded.popleft()
+            try:
+                delivery.record_all(db, self.clock, rows, results)
+            except BaseException:
+                self._unrecorded.appendleft((rows, results))
+                raise

@@ -17,6 +17,11 @@ are run in the next batch.
 
 The order of a batch is the order of submission; commit order is still timestamp order
 (:func:`storage.db_clock.write_at` takes each request's instant inside the transaction).
+
+``before_commit`` is the batch's last work, in its transaction (the API claims the pages the batch queued
+for the engine's delivery there, so delivery starts sending without a write turn of its own): it returns
+a function to call once the batch committed (the hand-over), or None. If it raises, its own savepoint is
+rolled back and the batch commits without it; if the batch does not commit, the function is not called.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ from typing import Any
 from storage.db import Database
 
 log = logging.getLogger("oncall.group_commit")
+
+AfterCommit = Callable[[], None]
+"""What :class:`GroupCommit`'s ``before_commit`` hook returns: called on the writer thread once the batch
+committed; it must not block."""
 
 Done = Callable[[Any, BaseException | None], None]
 """Called once per request, from the writer thread, after its batch committed (or failed): ``(result,
@@ -53,7 +62,8 @@ class GroupCommit:
     """The writer thread over ``db`` (a connection of its own, used by nothing else); see the module docstring.
 
     ``on_commit(count)`` is called after each committed batch with the number of requests that succeeded
-    (the API pokes the engine there, once a batch instead of once a request).
+    (the API pokes the engine there, once a batch instead of once a request). ``before_commit(db)`` runs
+    last in each batch's transaction; see the module docstring.
     """
 
     def __init__(
@@ -62,9 +72,11 @@ class GroupCommit:
         *,
         max_batch: int = 128,
         on_commit: Callable[[int], None] | None = None,
+        before_commit: Callable[[Database], AfterCommit | None] | None = None,
         name: str = "group-commit",
     ) -> None:
         self.db = db
+        self.before_commit = before_commit
         self.max_batch = max_batch
         self.on_commit = on_commit
         self.batches = 0
@@ -133,6 +145,7 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Request]) -> None:
         settled = batch
+        after: AfterCommit | None = None
         try:
             self.db.follow_permissions()
             with self.db.write():
@@ -144,12 +157,19 @@ class GroupCommit:
                     if not self.db.in_transaction:
                         settled, self._carry = batch[: index + 1], batch[index + 1 :]
                         raise TransactionLost(request.error)
+                after = self._before_commit()
         except BaseException as exc:
+            after = None
             # BEGIN or COMMIT failed, or the transaction was lost: nothing of this batch was committed.
             cause = exc.args[0] if isinstance(exc, TransactionLost) and exc.args[0] is not None else exc
             for request in settled:
                 if request.error is None:
                     request.result, request.error = None, cause
+        if after is not None:
+            try:
+                after()
+            except Exception:
+                log.exception("the hand-over after the commit failed")
         self.batches += 1
         self.requests += len(settled)
         succeeded = sum(1 for r in settled if r.error is None)
@@ -163,3 +183,17 @@ class GroupCommit:
                 request.done(request.result, request.error)
             except Exception:
                 log.exception("answering a request failed")
+
+    def _before_commit(self) -> AfterCommit | None:
+        """Run the ``before_commit`` hook in its own savepoint; a failure is logged and leaves the batch."""
+        hook = self.before_commit
+        if hook is None:
+            return None
+        try:
+            with self.db.write():
+                return hook(self.db)
+        except Exception:
+            log.exception("the before-commit hook failed")
+            if not self.db.in_transaction:
+                raise
+            return None

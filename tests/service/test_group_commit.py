@@ -146,3 +146,73 @@ def test_a_batch_that_cannot_commit_fails_every_request_and_stores_nothing(
     errors = [answers.got[i][1] for i in range(3)]
     assert all(isinstance(e, DatabaseGone) for e in errors), errors
     assert all(isinstance(e, DomainError) and e.status_code == 503 for e in errors)
+
+
+def test_the_before_commit_hook_runs_in_the_batch_and_its_hand_over_after_the_commit(
+    ctx: Ctx, tmp_path: Path
+) -> None:
+    """The hook sees the batch's writes inside its transaction (another connection does not yet); what it
+    returns is called once they are committed (another connection sees them then)."""
+    assert ctx.db.path
+    db = open_db(ctx.db.path, migrate=False, create=False)
+    seen: list[tuple[str, list[str]]] = []
+
+    def hook(wdb: Database) -> Callable[[], None]:
+        seen.append(("in the transaction", [r["title"] for r in wdb.all("SELECT title FROM incidents")]))
+        seen.append(("elsewhere before the commit", _titles(ctx)))
+        return lambda: seen.append(("after the commit", _titles(ctx)))
+
+    gc = GroupCommit(db, before_commit=hook)
+    try:
+        gc.call(_create(ctx, "handed"))
+    finally:
+        gc.close()
+        db.close()
+    assert seen == [
+        ("in the transaction", ["handed"]),
+        ("elsewhere before the commit", []),
+        ("after the commit", ["handed"]),
+    ]
+
+
+def test_a_failing_before_commit_hook_leaves_the_batch_committed_without_its_writes(ctx: Ctx) -> None:
+    assert ctx.db.path
+    db = open_db(ctx.db.path, migrate=False, create=False)
+
+    def hook(wdb: Database) -> Callable[[], None]:
+        incidents.create_incident(replace(ctx, db=wdb), {"title": "by the hook", "severity": "low"})
+        raise RuntimeError("the hook failed")
+
+    gc = GroupCommit(db, before_commit=hook)
+    try:
+        assert gc.call(_create(ctx, "kept"))["title"] == "kept"  # the hook's failure is not the request's
+        assert gc.call(_create(ctx, "kept too"))["title"] == "kept too"
+    finally:
+        gc.close()
+        db.close()
+    # the hook's own writes rolled back with its savepoint (the list's order is not what is checked)
+    assert sorted(_titles(ctx)) == ["kept", "kept too"]
+
+
+def test_a_batch_that_cannot_commit_hands_nothing_over(ctx: Ctx, tmp_path: Path) -> None:
+    assert ctx.db.path
+    db = open_db(ctx.db.path, migrate=False, create=False)
+    ran: list[str] = []
+    handed: list[str] = []
+
+    def hook(wdb: Database) -> Callable[[], None]:
+        ran.append("ran")
+        return lambda: handed.append("handed")
+
+    gc = GroupCommit(db, before_commit=hook)
+    try:
+        release = _hold(gc)
+        Path(str(ctx.db.path)).rename(tmp_path / "moved-away.db")  # the batch cannot commit
+        release.set()
+        with pytest.raises(DatabaseGone):
+            gc.call(_create(ctx, "lost"))
+    finally:
+        gc.close()
+        db.close()
+    assert ran  # the hook ran in the holding batch, whose commit then failed
+    assert handed == []  # so nothing was handed over
