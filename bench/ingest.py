@@ -307,6 +307,12 @@ def main() -> None:
                     f"  page queued→arrived p50 {_pct(handed, 50):6.1f} p99 {_pct(handed, 99):6.1f} ms; "
                     f"page queue by status: {queue}"
                 )
+                rate, arrived_p99 = got["accepted"] / got["elapsed"], _pct(sent, 99)
+                print(
+                    f"  {kind}: goal >= 1,000 alerts/s: {'met' if rate >= 1000 else 'MISSED'} ({rate:.0f}); "
+                    f"goal receipt→page arrived p99 <= 200 ms: {'met' if arrived_p99 <= 200 else 'MISSED'} "
+                    f"({arrived_p99:.0f} ms)"
+                )
                 if got["errors"]:
                     print("  first refusal:", got["errors"][0])
                 failed = failed or bool(got["errors"]) or unpaged > 0
