@@ -84,6 +84,10 @@ def main() -> int:
         for line in lines:
             if line.lstrip().startswith("=="):
                 section = line.strip().strip("= ").split(":")[0]
+            elif re.match(r"\s*\([a-z]\) ", line):  # a part that is its own heading: "(c) recovery …"
+                section = ""
+                if VERDICT.search(line):
+                    verdicts.append((name, line.strip()))
             elif VERDICT.search(line):
                 verdicts.append((name, f"[{section}] {line.strip()}" if section else line.strip()))
 
