@@ -1,16 +1,19 @@
 """The domain objects the pure engine reasons about.
 
-These are plain frozen dataclasses: storage builds them from rows, the engine takes them with a clock and
-returns decisions. Field names follow the Scaling reference (snake_case here, camelCase on the wire).
+These are frozen ``msgspec.Struct`` values: immutable, hashable, compared field by field, copied with
+``msgspec.structs.replace``. Unlike dataclasses they generate no code when this module is imported, which
+every CLI command does (docs/PERFORMANCE.md "CLI start-up"). Storage builds them from rows, the engine
+takes them with a clock and returns decisions. Field names follow the Scaling reference (snake_case here, camelCase on the wire).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cached_property
 from typing import Literal
+
+import msgspec
 
 RotationType = Literal["daily", "weekly", "custom"]
 Severity = Literal["critical", "high", "medium", "low"]
@@ -33,8 +36,7 @@ def next_status(status: str) -> str | None:
     return STATUSES[i + 1] if i + 1 < len(STATUSES) else None
 
 
-@dataclass(frozen=True)
-class RotationLayer:
+class RotationLayer(msgspec.Struct, frozen=True):
     """A repeating cycle over ``participant_ids``; see docs/TIME_RULES.md for the arithmetic."""
 
     id: str
@@ -48,8 +50,7 @@ class RotationLayer:
     participant_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(msgspec.Struct, frozen=True):
     """A user covering a window ``[start, end)`` of a schedule.
 
     While active it displaces the owner-bearing layer's participant (see docs/TIME_RULES.md).
@@ -61,8 +62,7 @@ class Override:
     end: datetime
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(msgspec.Struct, frozen=True):
     """An on-call schedule: rotation ``layers`` (a later layer wins where it covers) and ``overrides``,
     read in ``timezone`` (IANA); see docs/TIME_RULES.md."""
 
@@ -73,8 +73,7 @@ class Schedule:
     overrides: tuple[Override, ...] = ()
 
 
-@dataclass(frozen=True)
-class Membership:
+class Membership(msgspec.Struct, frozen=True):
     """Who belongs to the organisation at any instant: the data every "who is on call / who is paged"
     answer is filtered by (docs/TIME_RULES.md rule 8).
 
@@ -85,7 +84,7 @@ class Membership:
     """
 
     members: frozenset[str]
-    removed_at: Mapping[str, datetime] = field(default_factory=dict)
+    removed_at: Mapping[str, datetime] = msgspec.field(default_factory=dict)
 
     def is_member(self, user_id: str, at: datetime) -> bool:
         """Whether ``user_id`` belongs to the organisation at instant ``at`` (aware)."""
@@ -102,8 +101,7 @@ class Membership:
         return removed if removed is not None and removed > at else None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """An escalation layer's target: a schedule, or a fixed list of users."""
 
     type: Literal["schedule", "users"]
@@ -111,8 +109,7 @@ class Target:
     user_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class EscalationLayer:
+class EscalationLayer(msgspec.Struct, frozen=True, dict=True):
     """One layer of an escalation policy: its 1-based ``position``, whom it pages (``target``) and how
     long, in minutes, the engine waits for an acknowledgement before paging the next layer."""
 
@@ -124,17 +121,17 @@ class EscalationLayer:
     @cached_property
     def ack_timeout(self) -> timedelta:
         """``ack_timeout_minutes`` as a timedelta, built once per layer (every page adds it to an instant).
-        Not a field: equality, hashing, repr and ``dataclasses.replace`` ignore it."""
+        Not a field: equality, hashing, repr and ``msgspec.structs.replace`` ignore it (``dict=True`` gives
+        the Struct the ``__dict__`` it is cached in)."""
         return timedelta(minutes=self.ack_timeout_minutes)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """An escalation policy: its ordered ``layers`` and the local extensions ``repeat`` and
     ``repage_after_minutes``."""
 
     id: str
     name: str
-    layers: tuple[EscalationLayer, ...] = field(default=())
+    layers: tuple[EscalationLayer, ...] = ()
     repeat: int = 0  # local extension: run the layers again this many times before exhaustion
     repage_after_minutes: int | None = None  # local extension: re-page an acked, unresolved incident
