@@ -23,7 +23,7 @@ import pytest
 from engine.clock import VirtualClock, monotonic
 from engine.runtime import delivery
 from engine.runtime.operator_config import CommandSettings, OperatorConfig
-from engine.runtime.runner import EngineRunner
+from engine.runtime.runner import HANDED_MAX, EngineRunner
 from engine.service import Ctx
 from engine.service import contacts as contacts_svc
 from engine.service import incidents as inc_svc
@@ -500,5 +500,106 @@ def test_an_outcome_the_writer_could_not_record_is_recorded_once_by_the_delivery
         assert [(e["kind"], e["ok"]) for e in _kinds(db, iid)] == [("page_delivery_attempt", True)]
     finally:
         runner.share_writer(None)
+        writer.close()
+        wdb.close()
+
+
+class _GatedReceiver(_Receiver):
+    """A receiver that holds every request until ``gate`` is set (a slow webhook): the delivery thread
+    sending to it is busy meanwhile. ``arrived`` is set by the first request."""
+
+    gate: threading.Event
+    arrived: threading.Event
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).arrived.set()
+        type(self).gate.wait(timeout=30)
+        super().do_POST()
+
+
+@pytest.fixture
+def gated_receiver() -> Iterator[tuple[str, type[_GatedReceiver]]]:
+    attrs = {"received": [], "codes": [], "gate": threading.Event(), "arrived": threading.Event()}
+    handler = type("GatedReceiver", (_GatedReceiver,), attrs)
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/page", handler
+    handler.gate.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _paging(ctx: Ctx, user_id: str) -> Callable[[Database], str]:
+    """A write (for the writer) opening an incident that pages ``user_id``, all on one policy."""
+    pid = pol_svc.create_policy(ctx, {"name": "Paging"})["id"]
+    layer = {"position": 1, "ackTimeoutMinutes": 5, "target": {"type": "users", "userIds": [user_id]}}
+    pol_svc.add_layer(ctx, pid, layer)
+    body = {"title": "Disk full", "severity": "high", "escalationPolicyId": pid}
+
+    def open_incident(wdb: Database) -> str:
+        return str(inc_svc.create_incident(replace(ctx, db=wdb), body)["id"])
+
+    return open_incident
+
+
+def _page_ids(handler: type[_Receiver]) -> list[str]:
+    return sorted(json.loads(body)["incident"]["id"] for _, body in handler.received)
+
+
+def test_the_writer_stops_claiming_while_hand_overs_wait_and_the_rest_is_sent_by_the_delivery_thread(
+    ctx: Ctx, db: Database, alice: str, gated_receiver: tuple[str, type[_GatedReceiver]], runner: EngineRunner
+) -> None:
+    url, handler = gated_receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    assert ctx.db.path
+    wdb = open_db(ctx.db.path, migrate=False, create=False)
+    writer = GroupCommit(wdb, before_commit=runner.claim_pages)
+    open_incident = _paging(ctx, alice)
+    try:
+        first = writer.call(open_incident)
+        assert handler.arrived.wait(10), "the first page never reached the receiver"
+        # The delivery thread is held inside the first send: the next hand-overs wait for it.
+        waiting = [writer.call(open_incident) for _ in range(HANDED_MAX)]
+        assert [_outbox(db, i)["status"] for i in waiting] == ["sending"] * HANDED_MAX
+        # HANDED_MAX hand-overs wait: the writer claims no more (few rows sit claimed in memory); the page
+        # stays pending for the delivery thread's own pass.
+        over = writer.call(open_incident)
+        assert _outbox(db, over)["status"] == "pending"
+        handler.gate.set()
+        every = [first, *waiting, over]
+        wait_for(lambda: all(_outbox(db, i)["status"] == "sent" for i in every), what="every page sent")
+        assert _page_ids(handler) == sorted(every)  # each page received once
+    finally:
+        handler.gate.set()
+        writer.close()
+        wdb.close()
+
+
+def test_stop_sends_what_the_writer_handed_over_before_it_ends(
+    ctx: Ctx, db: Database, alice: str, gated_receiver: tuple[str, type[_GatedReceiver]], runner: EngineRunner
+) -> None:
+    url, handler = gated_receiver
+    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
+    assert ctx.db.path
+    wdb = open_db(ctx.db.path, migrate=False, create=False)
+    writer = GroupCommit(wdb, before_commit=runner.claim_pages)
+    open_incident = _paging(ctx, alice)
+    try:
+        first = writer.call(open_incident)
+        assert handler.arrived.wait(10), "the first page never reached the receiver"
+        second = writer.call(open_incident)
+        assert _outbox(db, second)["status"] == "sending"  # handed over, waiting behind the held send
+        stopper = threading.Thread(target=runner.stop)
+        stopper.start()
+        # Once the stop has begun, the delivery thread, freed, leaves the waiting hand-over to the stop.
+        wait_for(lambda: runner._stopping, what="the stop to begin")
+        handler.gate.set()
+        stopper.join(timeout=60)
+        assert not stopper.is_alive() and runner.mode == "stopped"
+        assert [_outbox(db, i)["status"] for i in (first, second)] == ["sent", "sent"]
+        assert _page_ids(handler) == sorted([first, second])  # each once
+    finally:
+        handler.gate.set()
         writer.close()
         wdb.close()
