@@ -663,11 +663,9 @@ EXTENSION_400 = [RESOLVED, "not_escalating", "invalid_layer (toLayer outside the
 
 
 def _index_walk(query: Mapping[str, str]) -> bool:
-    """Whether a list page is a bounded walk of an index: it reads in the answer's order and stops at
-    ``limit`` rows, through ``status``, ``from``/``to`` and ``cursor`` alike (storage/queries/incidents.py
-    ``incident_page``; tests/service/test_history_plans.py), but not through ``severity``, which no index
-    holds (a rare severity may read the whole history)."""
-    return "severity" not in query
+    """Whether a list page is a bounded walk of an index (:func:`engine.service.incidents.page_walks_an_index`
+    over the query's parameter names): answered on the event loop when it is."""
+    return incidents.page_walks_an_index(query)
 
 
 @op(

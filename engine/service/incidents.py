@@ -10,7 +10,7 @@ import binascii
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -323,6 +323,13 @@ def list_incidents(
         include_drills=include_drills,
     )
     return wire(page)  # type: ignore[no-any-return]
+
+
+def page_walks_an_index(filters: Iterable[str]) -> bool:
+    """Whether a page of :func:`incident_page` filtered by ``filters`` (their names: the keyword arguments
+    or the HTTP API's query parameters, which share them) is a bounded walk of one index, cheap whatever the
+    history's length (``storage.queries.incidents.UNINDEXED_PAGE_FILTERS``)."""
+    return queries.UNINDEXED_PAGE_FILTERS.isdisjoint(filters)
 
 
 def incident_page(

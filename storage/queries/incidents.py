@@ -109,6 +109,13 @@ def next_incident_seq(db: Database, org_id: str) -> int:
     return int(db.scalar("SELECT coalesce(max(seq), 0) + 1 FROM incidents WHERE org_id = ?", (org_id,)))
 
 
+UNINDEXED_PAGE_FILTERS = frozenset({"severity"})
+"""The filters of :func:`incident_page` that no index holds: with one of them a page may read far more rows
+than it answers (a rare severity: the whole history). Every other filter keeps the page one bounded walk of
+``incidents_org_created`` or ``incidents_org_status_created`` in the answer's order, stopped at ``limit``
+(tests/service/test_history_plans.py checks the plans)."""
+
+
 def incident_page(
     db: Database,
     org_id: str,

@@ -192,10 +192,12 @@ def test_the_guard_sees_a_full_scan(db: Database, sql: str, scans: bool) -> None
 def test_list_pages_answered_on_the_event_loop_walk_an_index_in_order(
     ctx: Ctx, world: dict[str, Any], filters: dict[str, str]
 ) -> None:
-    """The HTTP API answers ``GET /v1/incidents`` on its event loop unless ``severity`` filters it
-    (console/api/routes.py ``_index_walk``): every other filter must keep the page a walk of one index in
-    the answer's order, bounded by the filter (a range, not a residual test) and stopped at ``limit``: no
-    sort of the matches, no scan."""
+    """The HTTP API answers ``GET /v1/incidents`` on its event loop when
+    ``incidents.page_walks_an_index`` says the page is a walk of an index (every filter but ``severity``):
+    each such filter must keep the page a walk of one index in the answer's order, bounded by the filter
+    (a range, not a residual test) and stopped at ``limit``: no sort of the matches, no scan."""
+    assert incidents.page_walks_an_index(filters)
+    assert not incidents.page_walks_an_index({**filters, "severity": "low"})
     sqls = statements(ctx.db, lambda: incidents.list_incidents(ctx, limit=100, **filters))
     page = [s for s in sqls if "FROM incidents" in s and "LIMIT" in s]
     assert len(page) == 1, sqls
