@@ -510,13 +510,25 @@ def _drop_pg(server: str, url: str) -> None:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
 
 
+def _wait_for_lease(db: Database) -> dict[str, object]:
+    """The live lease once an engine process holds it (``storage.lease.current``: holder, alive…); RuntimeError
+    after 60 s without one."""
+    from storage import lease
+
+    deadline = monotonic() + 60
+    while (held := lease.current(db)) is None or not held["alive"]:
+        time.sleep(0.05)
+        if monotonic() > deadline:
+            raise RuntimeError("no engine took the lease")
+    return held
+
+
 def _run_engines(where: str | Path, engines: int, n: int, spread_ms: int) -> tuple[list[float], float]:
     """Start ``engines`` engine processes on ``where`` (n open incidents), wait until one holds the lease,
     make every escalation due over ``spread_ms`` from 1 s ahead, wait until all fired. Returns the lateness
     (ms) of each step (its event's instant, stamped inside its transaction, minus its due time) and the
     real seconds from the first due time until this process saw the last step committed (polling every
     10 ms: the burst's drain time)."""
-    from storage import lease
 
     procs = [
         subprocess.Popen(
@@ -539,11 +551,7 @@ def _run_engines(where: str | Path, engines: int, n: int, spread_ms: int) -> tup
     db = open_db(where, migrate=False)
     wall = WallClock()
     try:
-        deadline = monotonic() + 60
-        while (held := lease.current(db)) is None or not held["alive"]:
-            time.sleep(0.05)
-            if monotonic() > deadline:
-                raise RuntimeError("no engine took the lease")
+        _wait_for_lease(db)
         ids = [r[0] for r in db.all("SELECT incident_id FROM escalations ORDER BY incident_id")]
         first_ms = to_epoch_ms(wall.now()) + 1000
         due = dict(zip(ids, set_due(db, first_ms, spread_ms), strict=True))
@@ -570,7 +578,6 @@ def _recover(where: str | Path, engines: int, n: int) -> float:
     """``engines`` engine processes; the leaseholder is SIGKILLed, then all ``n`` escalations are made
     overdue (they fell due while it was down); with one engine it is restarted, with three a standby takes
     over. Seconds from then until nothing is overdue (the restart's catch-up, or the failover's)."""
-    from storage import lease
 
     def spawn(i: int) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "console.cli.engine", "--db", str(where), "--name", f"rec{i}", "--quiet"]
@@ -580,11 +587,7 @@ def _recover(where: str | Path, engines: int, n: int) -> float:
     db = open_db(where, migrate=False)
     wall = WallClock()
     try:
-        deadline = monotonic() + 60
-        while (held := lease.current(db)) is None or not held["alive"]:
-            time.sleep(0.05)
-            if monotonic() > deadline:
-                raise RuntimeError("no engine took the lease")
+        held = _wait_for_lease(db)
         pid = int(str(held["holder"]).rsplit("@", 1)[1].split(":")[1])
         victim = next(p for p in procs if p.pid == pid)
         victim.send_signal(signal.SIGKILL)
