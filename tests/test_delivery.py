@@ -547,59 +547,58 @@ def _page_ids(handler: type[_Receiver]) -> list[str]:
     return sorted(json.loads(body)["incident"]["id"] for _, body in handler.received)
 
 
-def test_the_writer_stops_claiming_while_hand_overs_wait_and_the_rest_is_sent_by_the_delivery_thread(
-    ctx: Ctx, db: Database, alice: str, gated_receiver: tuple[str, type[_GatedReceiver]], runner: EngineRunner
-) -> None:
+@pytest.fixture
+def gated_handover(
+    ctx: Ctx, alice: str, gated_receiver: tuple[str, type[_GatedReceiver]], runner: EngineRunner
+) -> Iterator[tuple[type[_GatedReceiver], Callable[[], str]]]:
+    """Alice paged by webhook at the gated receiver, and a group-commit writer whose batches claim their
+    pages for ``runner`` (as the API's writer does). Yields the receiver's handler and a call that opens
+    one incident through the writer (its id)."""
     url, handler = gated_receiver
     contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
     assert ctx.db.path
     wdb = open_db(ctx.db.path, migrate=False, create=False)
     writer = GroupCommit(wdb, before_commit=runner.claim_pages)
     open_incident = _paging(ctx, alice)
-    try:
-        first = writer.call(open_incident)
-        assert handler.arrived.wait(10), "the first page never reached the receiver"
-        # The delivery thread is held inside the first send: the next hand-overs wait for it.
-        waiting = [writer.call(open_incident) for _ in range(HANDED_MAX)]
-        assert [_outbox(db, i)["status"] for i in waiting] == ["sending"] * HANDED_MAX
-        # HANDED_MAX hand-overs wait: the writer claims no more (few rows sit claimed in memory); the page
-        # stays pending for the delivery thread's own pass.
-        over = writer.call(open_incident)
-        assert _outbox(db, over)["status"] == "pending"
-        handler.gate.set()
-        every = [first, *waiting, over]
-        wait_for(lambda: all(_outbox(db, i)["status"] == "sent" for i in every), what="every page sent")
-        assert _page_ids(handler) == sorted(every)  # each page received once
-    finally:
-        handler.gate.set()
-        writer.close()
-        wdb.close()
+    yield handler, lambda: writer.call(open_incident)
+    handler.gate.set()
+    writer.close()
+    wdb.close()
+
+
+def test_the_writer_stops_claiming_while_hand_overs_wait_and_the_rest_is_sent_by_the_delivery_thread(
+    db: Database, gated_handover: tuple[type[_GatedReceiver], Callable[[], str]]
+) -> None:
+    handler, open_incident = gated_handover
+    first = open_incident()
+    assert handler.arrived.wait(10), "the first page never reached the receiver"
+    # The delivery thread is held inside the first send: the next hand-overs wait for it.
+    waiting = [open_incident() for _ in range(HANDED_MAX)]
+    assert [_outbox(db, i)["status"] for i in waiting] == ["sending"] * HANDED_MAX
+    # HANDED_MAX hand-overs wait: the writer claims no more (few rows sit claimed in memory); the page
+    # stays pending for the delivery thread's own pass.
+    over = open_incident()
+    assert _outbox(db, over)["status"] == "pending"
+    handler.gate.set()
+    every = [first, *waiting, over]
+    wait_for(lambda: all(_outbox(db, i)["status"] == "sent" for i in every), what="every page sent")
+    assert _page_ids(handler) == sorted(every)  # each page received once
 
 
 def test_stop_sends_what_the_writer_handed_over_before_it_ends(
-    ctx: Ctx, db: Database, alice: str, gated_receiver: tuple[str, type[_GatedReceiver]], runner: EngineRunner
+    db: Database, runner: EngineRunner, gated_handover: tuple[type[_GatedReceiver], Callable[[], str]]
 ) -> None:
-    url, handler = gated_receiver
-    contacts_svc.add_contact_method(ctx, alice, {"channel": "webhook", "address": url})
-    assert ctx.db.path
-    wdb = open_db(ctx.db.path, migrate=False, create=False)
-    writer = GroupCommit(wdb, before_commit=runner.claim_pages)
-    open_incident = _paging(ctx, alice)
-    try:
-        first = writer.call(open_incident)
-        assert handler.arrived.wait(10), "the first page never reached the receiver"
-        second = writer.call(open_incident)
-        assert _outbox(db, second)["status"] == "sending"  # handed over, waiting behind the held send
-        stopper = threading.Thread(target=runner.stop)
-        stopper.start()
-        # Once the stop has begun, the delivery thread, freed, leaves the waiting hand-over to the stop.
-        wait_for(lambda: runner._stopping, what="the stop to begin")
-        handler.gate.set()
-        stopper.join(timeout=60)
-        assert not stopper.is_alive() and runner.mode == "stopped"
-        assert [_outbox(db, i)["status"] for i in (first, second)] == ["sent", "sent"]
-        assert _page_ids(handler) == sorted([first, second])  # each once
-    finally:
-        handler.gate.set()
-        writer.close()
-        wdb.close()
+    handler, open_incident = gated_handover
+    first = open_incident()
+    assert handler.arrived.wait(10), "the first page never reached the receiver"
+    second = open_incident()
+    assert _outbox(db, second)["status"] == "sending"  # handed over, waiting behind the held send
+    stopper = threading.Thread(target=runner.stop)
+    stopper.start()
+    # Once the stop has begun, the delivery thread, freed, leaves the waiting hand-over to the stop.
+    wait_for(lambda: runner._stopping, what="the stop to begin")
+    handler.gate.set()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive() and runner.mode == "stopped"
+    assert [_outbox(db, i)["status"] for i in (first, second)] == ["sent", "sent"]
+    assert _page_ids(handler) == sorted([first, second])  # each once
